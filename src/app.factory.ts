@@ -1,0 +1,20 @@
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { LogController } from 'fastify';
+import { AppModule } from './app.module.js';
+import type { AppConfig } from './config/app.config.js';
+import { createTracingLogger, TracingLogger } from './tracing/index.js';
+
+/** Builds the application `npm start` serves (tests build the same one), not yet listening. */
+export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
+  const logger = createTracingLogger(config.tracing);
+  const logController = new LogController({ disableRequestLogging: !config.requestLogging });
+  const adapter = new FastifyAdapter({ loggerInstance: logger, logController });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, logger), adapter, {
+    bufferLogs: true,
+  });
+  app.useLogger(app.get(TracingLogger));
+  app.enableShutdownHooks();
+  return app;
+}

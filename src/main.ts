@@ -1,0 +1,15 @@
+import 'reflect-metadata';
+import { createApp } from './app.factory.js';
+import { loadAppConfig } from './config/app.config.js';
+
+async function main(): Promise<void> {
+  const config = loadAppConfig();
+  const app = await createApp(config);
+  await app.listen(config.port, config.host);
+}
+
+main().catch((error: unknown) => {
+  // A bad configuration value ends start-up with one readable line, not a stack trace.
+  console.error(error instanceof Error ? `${error.name}: ${error.message}` : error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,44 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { Logger } from 'pino';
+import { createStore, runInStore } from './request-context.js';
+import type { RequestStore } from './request-context.js';
+import type { RequestIdResolver } from './request-id.resolver.js';
+import { InvalidTracingOptionError } from './tracing.errors.js';
+import { requestBoundLogger } from './tracing-logger.factory.js';
+
+const REQUEST_STORE = Symbol('threadline:request-store');
+
+type TracedRequest = FastifyRequest & { [REQUEST_STORE]?: RequestStore };
+
+/**
+ * HTTP ingress (DESIGN.md, step 1): the id is chosen once, in `genReqId`, so that `request.id` and
+ * Fastify's own log lines carry it; an `onRequest` hook writes the response header on `reply.raw` (so
+ * 404s, errors, SSE and raw writes carry it too) and opens the request's context.
+ */
+export function installFastifyIngress(fastify: FastifyInstance, resolver: RequestIdResolver, logger: Logger): void {
+  if (fastify.initialConfig.requestIdHeader) {
+    // Fastify would take that header's value as the id before our policy runs.
+    throw new InvalidTracingOptionError(
+      'requestIdHeader',
+      'Fastify\'s own requestIdHeader option must stay off when RequestTracingModule is used: it accepts any ' +
+        'value unchecked. Remove it from the FastifyAdapter options and set RequestTracingModule\'s "header" instead.',
+    );
+  }
+  const header = resolver.header;
+  fastify.setGenReqId((raw) => resolver.resolve(raw.headers[header]));
+  fastify.setChildLoggerFactory((_fastifyLogger, bindings, options) =>
+    requestBoundLogger(logger, bindings[fastify.initialConfig.requestIdLogLabel ?? 'reqId'] as string, options),
+  );
+  fastify.addHook('onRequest', (request: TracedRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    reply.raw.setHeader(header, request.id);
+    const store = createStore(request.id);
+    request[REQUEST_STORE] = store;
+    runInStore(store, done);
+  });
+  // Body parsing resumes from the socket's callbacks, outside the context opened above; re-enter it.
+  fastify.addHook('preValidation', (request: TracedRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    const store = request[REQUEST_STORE];
+    if (store === undefined) done();
+    else runInStore(store, done);
+  });
+}

@@ -1,0 +1,59 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { v4 as uuidv4 } from 'uuid';
+import { checkIncomingRequestId, isValidRequestId } from './request-id.policy.js';
+import { requestBoundLogger } from './tracing-logger.factory.js';
+import type { ResolvedTracingOptions } from './request-tracing.options.js';
+import { InvalidTracingOptionError } from './tracing.errors.js';
+import { TRACING_OPTIONS, TRACING_PINO } from './tracing.internal-constants.js';
+
+/**
+ * Turns an incoming header value (HTTP or message) into the request's id: kept when the policy accepts
+ * it and the options trust incoming ids, generated otherwise. A rejection writes one log line with the
+ * reason and the length, never the value itself. The one place where an id is chosen.
+ */
+@Injectable()
+export class RequestIdResolver {
+  constructor(
+    @Inject(TRACING_OPTIONS) private readonly options: ResolvedTracingOptions,
+    @Inject(TRACING_PINO) private readonly logger: Logger,
+  ) {
+    const sample = options.generateId();
+    if (!isValidRequestId(sample, options.maxLength)) {
+      throw new InvalidTracingOptionError(
+        'generateId',
+        `it returned a value that is not a valid request id (1-${options.maxLength} characters of A-Z a-z 0-9 . _ : / + = @ -)`,
+      );
+    }
+  }
+
+  /** The header the id travels in, in lower case. */
+  get header(): string {
+    return this.options.header;
+  }
+
+  /** The id for a request whose id header had `value` (`undefined` when absent). */
+  resolve(value: unknown): string {
+    return this.options.trustIncoming ? this.accept(value) : this.generate();
+  }
+
+  /** Like `resolve()`, for an id the application itself supplies: `trustIncoming` does not apply. */
+  accept(value: unknown): string {
+    const verdict = checkIncomingRequestId(value, this.options.maxLength);
+    if (verdict.accepted) return verdict.id;
+    const id = this.generate();
+    if (verdict.reason !== 'absent') {
+      requestBoundLogger(this.logger, id).info(
+        { reason: verdict.reason, length: verdict.length },
+        'incoming request id replaced by a generated one',
+      );
+    }
+    return id;
+  }
+
+  /** A new id from the configured generator; a UUIDv4 should a custom generator ever return a bad one. */
+  generate(): string {
+    const id = this.options.generateId();
+    return isValidRequestId(id, this.options.maxLength) ? id : uuidv4();
+  }
+}

@@ -1,0 +1,30 @@
+import { Injectable } from '@nestjs/common';
+import type { CallHandler, ExecutionContext, NestInterceptor } from '@nestjs/common';
+import type { Observable } from 'rxjs';
+import { runObservableInStore } from './context-binding.js';
+import { readHeader } from './header-carrier.js';
+import { createStore, getCurrentStore } from './request-context.js';
+import { RequestIdResolver } from './request-id.resolver.js';
+
+/**
+ * Global interceptor. RPC ingress (DESIGN.md, step 2): a message handler runs in a fresh context whose
+ * id comes from the message's headers, by the same policy as HTTP. For every entry point, the handler's
+ * result stream is subscribed to inside the request's context, and unsubscribing from it (a client gone)
+ * unsubscribes from the handler's stream, so its producer stops.
+ */
+@Injectable()
+export class RequestTracingInterceptor implements NestInterceptor {
+  constructor(private readonly resolver: RequestIdResolver) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const store = context.getType() === 'rpc' ? this.rpcStore(context) : getCurrentStore();
+    // next.handle() binds the handler to the async context it is called in: call it inside the store.
+    return store === undefined ? next.handle() : runObservableInStore(() => next.handle(), store);
+  }
+
+  private rpcStore(context: ExecutionContext) {
+    const rpcContext = context.switchToRpc().getContext<{ getHeaders?: () => unknown } | undefined>();
+    const headers = typeof rpcContext?.getHeaders === 'function' ? rpcContext.getHeaders() : undefined;
+    return createStore(this.resolver.resolve(readHeader(headers, this.resolver.header)));
+  }
+}

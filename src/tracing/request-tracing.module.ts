@@ -1,0 +1,66 @@
+import { Inject, Module } from '@nestjs/common';
+import type { NestModule } from '@nestjs/common';
+import { APP_INTERCEPTOR, HttpAdapterHost } from '@nestjs/core';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { installFastifyIngress } from './fastify-ingress.js';
+import { RequestIdResolver } from './request-id.resolver.js';
+import { RequestIdService } from './request-id.service.js';
+import { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN } from './request-tracing.module-definition.js';
+import type { RequestTracingModuleOptions } from './request-tracing.module-definition.js';
+import { RequestTracingInterceptor } from './request-tracing.interceptor.js';
+import { resolveTracingOptions } from './request-tracing.options.js';
+import type { ResolvedTracingOptions } from './request-tracing.options.js';
+import { createTracingLogger } from './tracing-logger.factory.js';
+import { TracingLogger } from './tracing-logger.service.js';
+import { UnsupportedHttpPlatformError } from './tracing.errors.js';
+import { tracingGlobals } from './tracing.globals.js';
+import { TRACING_OPTIONS, TRACING_PINO } from './tracing.internal-constants.js';
+
+/**
+ * Request ids done right in a Nest + Fastify app: import `RequestTracingModule.forRoot()` once (it is
+ * global). Every response carries the id, every log line written while handling a request has it, and
+ * `RequestIdService` / `getCurrentRequestId()` return it anywhere in the request's code.
+ * @publicApi
+ */
+@Module({
+  providers: [
+    {
+      provide: TRACING_OPTIONS,
+      inject: [MODULE_OPTIONS_TOKEN],
+      useFactory: (options: RequestTracingModuleOptions) => resolveTracingOptions(options),
+    },
+    {
+      provide: TRACING_PINO,
+      inject: [MODULE_OPTIONS_TOKEN, TRACING_OPTIONS],
+      useFactory: (options: RequestTracingModuleOptions, resolved: ResolvedTracingOptions) =>
+        options.logger ?? createTracingLogger(resolved),
+    },
+    RequestIdResolver,
+    RequestIdService,
+    TracingLogger,
+    { provide: APP_INTERCEPTOR, useClass: RequestTracingInterceptor },
+  ],
+  exports: [RequestIdService, TracingLogger, RequestIdResolver],
+})
+export class RequestTracingModule extends ConfigurableModuleClass implements NestModule {
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly resolver: RequestIdResolver,
+    @Inject(TRACING_PINO) private readonly logger: Logger,
+  ) {
+    super();
+    tracingGlobals.logger = logger;
+    tracingGlobals.generateId = () => resolver.generate();
+  }
+
+  /**
+   * Nest calls this for HTTP apps only, and before it registers any route: Fastify copies the id
+   * generator and child-logger factory into each route as it is added, so they must be set first.
+   */
+  configure(): void {
+    const adapter = this.adapterHost.httpAdapter;
+    if (adapter.getType() !== 'fastify') throw new UnsupportedHttpPlatformError(adapter.getType());
+    installFastifyIngress(adapter.getInstance<FastifyInstance>(), this.resolver, this.logger);
+  }
+}

@@ -1,0 +1,100 @@
+import type { DestinationStream, Level } from 'pino';
+import { v4 as uuidv4 } from 'uuid';
+import { DEFAULT_MAX_REQUEST_ID_LENGTH, DEFAULT_REQUEST_ID_HEADER } from './request-tracing.constants.js';
+import { InvalidTracingOptionError } from './tracing.errors.js';
+
+/** How log lines are written. @publicApi */
+export type LogFormat = 'json' | 'pretty';
+
+/** The levels a log line can have, lowest to highest. @publicApi */
+export const LOG_LEVELS: readonly Level[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+
+/** Options of `RequestTracingModule.forRoot()`. Every one has a default. @publicApi */
+export interface RequestTracingOptions {
+  /**
+   * The header the id is read from and written to, matched case-insensitively.
+   * @default 'x-request-id'
+   */
+  header?: string;
+  /**
+   * Keep a valid incoming id. Set to `false` on a public edge: an id is then always generated.
+   * @default true
+   */
+  trustIncoming?: boolean;
+  /**
+   * The longest incoming id accepted, from 1 to 1024.
+   * @default 128
+   */
+  maxLength?: number;
+  /**
+   * Makes a new id. What it returns must pass the same policy as an incoming id.
+   * @default a UUIDv4
+   */
+  generateId?: () => string;
+  /**
+   * `json`: one JSON object a line (for machines). `pretty`: coloured lines for a terminal.
+   * @default 'json'
+   */
+  logFormat?: LogFormat;
+  /**
+   * The lowest level written.
+   * @default 'info'
+   */
+  logLevel?: Level;
+  /**
+   * Where log lines go.
+   * @default standard output
+   */
+  logDestination?: DestinationStream;
+}
+
+/** The options with every default applied and every value checked. */
+export interface ResolvedTracingOptions extends Required<Omit<RequestTracingOptions, 'logDestination'>> {
+  /** The header name in lower case, as Node keys `request.headers`. */
+  header: string;
+  logDestination?: DestinationStream;
+}
+
+const HEADER_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Whether `value` is a valid HTTP header name (an RFC 9110 token). */
+export function isHeaderName(value: unknown): value is string {
+  return typeof value === 'string' && HEADER_TOKEN.test(value);
+}
+
+export function isLogFormat(value: string): value is LogFormat {
+  return value === 'json' || value === 'pretty';
+}
+
+export function isLogLevel(value: string): value is Level {
+  return (LOG_LEVELS as readonly string[]).includes(value);
+}
+
+/** Applies the defaults and checks every value; throws `InvalidTracingOptionError` for a bad one. */
+export function resolveTracingOptions(options: RequestTracingOptions = {}): ResolvedTracingOptions {
+  const resolved: ResolvedTracingOptions = {
+    header: options.header ?? DEFAULT_REQUEST_ID_HEADER,
+    trustIncoming: options.trustIncoming ?? true,
+    maxLength: options.maxLength ?? DEFAULT_MAX_REQUEST_ID_LENGTH,
+    generateId: options.generateId ?? uuidv4,
+    logFormat: options.logFormat ?? 'json',
+    logLevel: options.logLevel ?? 'info',
+    logDestination: options.logDestination,
+  };
+  check('header', isHeaderName(resolved.header), 'must be an HTTP header name (letters, digits, "-")');
+  resolved.header = resolved.header.toLowerCase();
+  check('trustIncoming', typeof resolved.trustIncoming === 'boolean', 'must be true or false');
+  check(
+    'maxLength',
+    Number.isInteger(resolved.maxLength) && resolved.maxLength >= 1 && resolved.maxLength <= 1024,
+    'must be a whole number from 1 to 1024',
+  );
+  check('generateId', typeof resolved.generateId === 'function', 'must be a function that returns a string');
+  check('logFormat', isLogFormat(resolved.logFormat), 'must be "json" or "pretty"');
+  check('logLevel', isLogLevel(resolved.logLevel), `must be one of ${LOG_LEVELS.join(', ')}`);
+  return resolved;
+}
+
+function check(option: string, ok: boolean, reason: string): void {
+  if (!ok) throw new InvalidTracingOptionError(option, reason);
+}

@@ -1,0 +1,132 @@
+import { isObservable, Observable } from 'rxjs';
+import { bindAsyncIterable, bindObservable, isAsyncGenerator } from './context-binding.js';
+import { createStore, getCurrentStore, runInStore } from './request-context.js';
+import type { RequestStore } from './request-context.js';
+import { isValidRequestId } from './request-id.policy.js';
+import { fillRequestIdParams } from './request-id-params.js';
+import { DEFAULT_MAX_REQUEST_ID_LENGTH } from './request-tracing.constants.js';
+import { tracingGlobals } from './tracing.globals.js';
+import { TRACED_WRAPPER } from './tracing.internal-constants.js';
+
+type AnyMethod = (this: unknown, ...args: unknown[]) => unknown;
+
+/** Whether `fn` is already a `@Traced()` wrapper (so that class and method decorators never stack). */
+export function isTracedWrapper(fn: unknown): boolean {
+  return typeof fn === 'function' && (fn as { [TRACED_WRAPPER]?: boolean })[TRACED_WRAPPER] === true;
+}
+
+/**
+ * Wraps `method` so that every call runs in a request context (the caller's, or a new one when there is
+ * none: a timer, a CLI command), fills its `@RequestId()` parameters, binds a returned async generator or
+ * Observable to that context, and logs start, end, duration and failure. Errors are logged and rethrown.
+ */
+export function traceMethod(method: AnyMethod, label: string, requestIdParams: readonly number[]): AnyMethod {
+  const traced = {
+    [method.name](this: unknown, ...args: unknown[]): unknown {
+      const filled = fillRequestIdParams(args, requestIdParams);
+      const store = getCurrentStore() ?? createStore(entryId(filled, requestIdParams));
+      return runInStore(store, () => callTraced(method, this, filled, label, store));
+    },
+  }[method.name] as AnyMethod;
+  Object.defineProperty(traced, TRACED_WRAPPER, { value: true });
+  return traced;
+}
+
+/** The id for a context a traced method opens itself: a valid id the caller passed, else a new one. */
+function entryId(args: unknown[], requestIdParams: readonly number[]): string {
+  const passed = requestIdParams.map((index) => args[index]).find((v) => isValidRequestId(v, DEFAULT_MAX_REQUEST_ID_LENGTH));
+  return (passed as string | undefined) ?? tracingGlobals.generateId();
+}
+
+function callTraced(method: AnyMethod, self: unknown, args: unknown[], label: string, store: RequestStore): unknown {
+  const started = performance.now();
+  const log = tracingGlobals.logger;
+  const debug = log?.isLevelEnabled('debug') === true;
+  if (debug) log!.debug({ method: label }, `${label} started`);
+  // A stream ends or is cancelled from its consumer's context: log in the call's own.
+  const ended = (outcome: string) => {
+    if (debug) {
+      runInStore(store, () => log!.debug({ method: label, durationMs: elapsed(started), outcome }, `${label} ${outcome}`));
+    }
+  };
+  const failed = (error: unknown) => {
+    runInStore(store, () => log?.error({ method: label, durationMs: elapsed(started), err: error }, `${label} failed`));
+  };
+  let result: unknown;
+  try {
+    result = method.apply(self, args);
+  } catch (error) {
+    failed(error);
+    throw error;
+  }
+  if (isAsyncGenerator(result)) return bindAsyncIterable(traceGenerator(result, ended, failed), store);
+  if (isObservable(result)) return traceObservable(bindObservable(result, store), ended, failed);
+  if (isThenable(result)) {
+    return result.then(
+      (value) => {
+        ended('ended');
+        return value;
+      },
+      (error: unknown) => {
+        failed(error);
+        throw error;
+      },
+    );
+  }
+  ended('ended');
+  return result;
+}
+
+async function* traceGenerator<T>(
+  source: AsyncIterable<T>,
+  ended: (outcome: string) => void,
+  failed: (error: unknown) => void,
+): AsyncGenerator<T> {
+  // A consumer that stops early (a client gone) ends the loop through `return()`: logged as cancelled.
+  let outcome: 'ended' | 'cancelled' | 'failed' = 'cancelled';
+  try {
+    for await (const item of source) yield item;
+    outcome = 'ended';
+  } catch (error) {
+    outcome = 'failed';
+    failed(error);
+    throw error;
+  } finally {
+    if (outcome !== 'failed') ended(outcome);
+  }
+}
+
+function traceObservable<T>(
+  source: Observable<T>,
+  ended: (outcome: string) => void,
+  failed: (error: unknown) => void,
+): Observable<T> {
+  return new Observable<T>((subscriber) => {
+    let settled = false;
+    const inner = source.subscribe({
+      next: (value) => subscriber.next(value),
+      error: (error: unknown) => {
+        settled = true;
+        failed(error);
+        subscriber.error(error);
+      },
+      complete: () => {
+        settled = true;
+        ended('ended');
+        subscriber.complete();
+      },
+    });
+    return () => {
+      inner.unsubscribe();
+      if (!settled) ended('cancelled');
+    };
+  });
+}
+
+function isThenable(value: unknown): value is Promise<unknown> {
+  return value !== null && typeof value === 'object' && typeof (value as Promise<unknown>).then === 'function';
+}
+
+function elapsed(started: number): number {
+  return Math.round((performance.now() - started) * 1000) / 1000;
+}

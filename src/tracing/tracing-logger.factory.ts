@@ -1,0 +1,52 @@
+import pino from 'pino';
+import type { Logger, LoggerOptions } from 'pino';
+import pretty from 'pino-pretty';
+import { getCurrentStore } from './request-context.js';
+import type { ResolvedTracingOptions } from './request-tracing.options.js';
+import { CLS_ID } from 'nestjs-cls';
+
+/** Marks a child logger that already carries `requestId` in its bindings (Fastify's per-request logger). */
+const BOUND_TO_REQUEST = Symbol('threadline:bound-to-request');
+
+/** The log fields the current context contributes to every line written in it. */
+function contextFields(_merge: object, _level: number, logger: Logger): object {
+  if ((logger as Logger & { [BOUND_TO_REQUEST]?: boolean })[BOUND_TO_REQUEST]) return {};
+  const store = getCurrentStore();
+  return store === undefined ? {} : { requestId: store[CLS_ID] };
+}
+
+/**
+ * Serialisers for the objects Fastify logs. Headers are left out on purpose: a raw header value (the
+ * rejected request id among them) never reaches a log line.
+ */
+const serializers: LoggerOptions['serializers'] = {
+  req: (request: { method?: string; url?: string; ip?: string }) => ({
+    method: request.method,
+    url: request.url,
+    remoteAddress: request.ip,
+  }),
+  res: (reply: { statusCode?: number }) => ({ statusCode: reply.statusCode }),
+  err: pino.stdSerializers.err,
+};
+
+/**
+ * Creates the root pino logger: JSON lines (or pretty ones) with `requestId` added to every line written
+ * inside a request context, and to none outside one. Pass it to Fastify as `loggerInstance` so that
+ * Fastify's own request lines land in the same stream.
+ * @publicApi
+ */
+export function createTracingLogger(
+  options: Pick<ResolvedTracingOptions, 'logFormat' | 'logLevel' | 'logDestination'>,
+): Logger {
+  const destination =
+    options.logDestination ??
+    (options.logFormat === 'pretty' ? pretty({ sync: true, colorize: process.stdout.isTTY }) : pino.destination({ sync: true }));
+  return pino({ level: options.logLevel, mixin: contextFields, serializers, base: { pid: process.pid } }, destination);
+}
+
+/** A child of `logger` whose lines carry `requestId: id` whether or not a context is active. */
+export function requestBoundLogger(logger: Logger, id: string, options: object = {}): Logger {
+  const child = logger.child({ requestId: id }, options);
+  (child as Logger & { [BOUND_TO_REQUEST]?: boolean })[BOUND_TO_REQUEST] = true;
+  return child;
+}

@@ -1,0 +1,12 @@
+import type { Logger } from 'pino';
+import { v4 as uuidv4 } from 'uuid';
+
+/**
+ * What decorators need but cannot inject, since they run outside Nest's DI: the logger and the id
+ * generator of the `RequestTracingModule` in this process. Until the module starts, no lines are
+ * written and ids are UUIDv4s.
+ */
+export const tracingGlobals: { logger: Logger | undefined; generateId: () => string } = {
+  logger: undefined,
+  generateId: uuidv4,
+};
