@@ -23,9 +23,8 @@ export function isTracedWrapper(fn: unknown): boolean {
 export function traceMethod(method: AnyMethod, label: string, requestIdParams: readonly number[]): AnyMethod {
   const traced = {
     [method.name](this: unknown, ...args: unknown[]): unknown {
-      const filled = fillRequestIdParams(args, requestIdParams);
-      const store = getCurrentStore() ?? createStore(entryId(filled, requestIdParams));
-      return runInStore(store, () => callTraced(method, this, filled, label, store));
+      const store = getCurrentStore() ?? createStore(entryId(args, requestIdParams));
+      return runInStore(store, () => callTraced(method, this, fillRequestIdParams(args, requestIdParams), label, store));
     },
   }[method.name] as AnyMethod;
   Object.defineProperty(traced, TRACED_WRAPPER, { value: true });

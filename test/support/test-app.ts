@@ -1,0 +1,55 @@
+import { Module } from '@nestjs/common';
+import type { DynamicModule, ModuleMetadata } from '@nestjs/common';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Test } from '@nestjs/testing';
+import { LogController } from 'fastify';
+import type { AddressInfo } from 'node:net';
+import { createTracingLogger, resolveTracingOptions, RequestTracingModule, TracingLogger } from '../../src/tracing/index.js';
+import type { RequestTracingModuleOptions } from '../../src/tracing/index.js';
+import { LogCapture } from './log-capture.js';
+
+export interface TestAppOptions extends ModuleMetadata {
+  /** Options for `RequestTracingModule.forRoot()`; `logDestination` is always the capture. */
+  tracing?: RequestTracingModuleOptions;
+  /** Use this module instead of `RequestTracingModule.forRoot(tracing)` (e.g. a `forRootAsync` one). */
+  tracingModule?: DynamicModule;
+  /** Fastify's own per-request lines. */
+  requestLogging?: boolean;
+  /** Fastify options, e.g. a small `bodyLimit`. */
+  fastify?: ConstructorParameters<typeof FastifyAdapter>[0];
+}
+
+export interface TestApp {
+  app: NestFastifyApplication;
+  logs: LogCapture;
+  /** `http://127.0.0.1:<port>` of the listening server. */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Boots a Nest + Fastify app with RequestTracingModule the way `src/app.factory.ts` does (one pino
+ * logger shared by Nest and Fastify), its log lines captured, listening on a free loopback port.
+ */
+export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const logs = new LogCapture();
+  const tracing = { logLevel: 'debug' as const, ...options.tracing, logDestination: logs };
+  const logger = createTracingLogger(resolveTracingOptions(tracing));
+  const tracingModule = options.tracingModule ?? RequestTracingModule.forRoot({ ...tracing, logger });
+
+  @Module({ imports: [tracingModule, ...(options.imports ?? [])], controllers: options.controllers, providers: options.providers })
+  class TestRootModule {}
+
+  const moduleRef = await Test.createTestingModule({ imports: [TestRootModule] }).compile();
+  const logController = new LogController({ disableRequestLogging: options.requestLogging === false });
+  const app = moduleRef.createNestApplication<NestFastifyApplication>(
+    new FastifyAdapter({ loggerInstance: logger, logController, ...options.fastify }),
+    { bufferLogs: true },
+  );
+  app.useLogger(app.get(TracingLogger));
+  await app.listen(0, '127.0.0.1');
+  const port = (app.getHttpServer().address() as AddressInfo).port;
+  return { app, logs, port, url: `http://127.0.0.1:${port}`, close: () => app.close() };
+}
