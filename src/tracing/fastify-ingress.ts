@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { createStore, runInStore } from './request-context.js';
 import type { RequestStore } from './request-context.js';
 import type { RequestIdResolver } from './request-id.resolver.js';
+import { ClientDisconnectedError, RequestCancellation } from './request-cancellation.js';
 import { InvalidTracingOptionError } from './tracing.errors.js';
 import { requestBoundLogger } from './tracing-logger.factory.js';
 
@@ -31,7 +32,7 @@ export function installFastifyIngress(fastify: FastifyInstance, resolver: Reques
   );
   fastify.addHook('onRequest', (request: TracedRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
     reply.raw.setHeader(header, request.id);
-    const store = createStore(request.id);
+    const store = createStore(request.id, disconnectCancellation(reply));
     request[REQUEST_STORE] = store;
     runInStore(store, done);
   });
@@ -40,5 +41,17 @@ export function installFastifyIngress(fastify: FastifyInstance, resolver: Reques
     const store = request[REQUEST_STORE];
     if (store === undefined) done();
     else runInStore(store, done);
+  });
+}
+
+/** Aborts the request's signal when the connection closes before the response has been sent whole. */
+function disconnectCancellation(reply: FastifyReply): RequestCancellation {
+  return new RequestCancellation((abort) => {
+    const response = reply.raw;
+    const onClose = () => {
+      if (!response.writableFinished) abort(new ClientDisconnectedError());
+    };
+    if (response.destroyed) onClose();
+    else response.once('close', onClose);
   });
 }

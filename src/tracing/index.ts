@@ -11,7 +11,19 @@ export {
 } from './request-tracing.constants.js';
 export { checkIncomingRequestId, isValidRequestId } from './request-id.policy.js';
 export type { IncomingIdVerdict, RejectionReason } from './request-id.policy.js';
-export { getCurrentRequestId } from './request-context.js';
+export {
+  createStore,
+  deriveStore,
+  getCurrentComponent,
+  getCurrentRequestId,
+  getCurrentStore,
+  getRequestSignal,
+  requestIdOf,
+  runInStore,
+} from './request-context.js';
+export { generateRequestId } from './tracing.globals.js';
+export type { RequestStore } from './request-context.js';
+export { ClientDisconnectedError, RequestCancellation } from './request-cancellation.js';
 export { RequestIdService } from './request-id.service.js';
 export { RequestIdResolver } from './request-id.resolver.js';
 export { Traced } from './traced.decorator.js';

@@ -1,5 +1,6 @@
 import { CLS_ID, ClsServiceManager } from 'nestjs-cls';
 import type { ClsStore } from 'nestjs-cls';
+import { RequestCancellation } from './request-cancellation.js';
 
 /**
  * The request context lives in nestjs-cls's process-wide AsyncLocalStorage, so an app that also uses
@@ -7,14 +8,38 @@ import type { ClsStore } from 'nestjs-cls';
  */
 const cls = ClsServiceManager.getClsService();
 
+const COMPONENT = Symbol.for('threadline:component');
+const CANCELLATION = Symbol.for('threadline:cancellation');
+
 /** What a request's context holds. Each request gets its own object; nothing is shared between requests. */
 export interface RequestStore extends ClsStore {
   [CLS_ID]: string;
+  /** The component whose code runs, for the `component` field of log lines. */
+  [COMPONENT]?: string;
+  /** Shared by every hop of the request in this process. */
+  [CANCELLATION]?: RequestCancellation;
 }
 
 /** The id of the request being handled, or `undefined` outside any request context. @publicApi */
 export function getCurrentRequestId(): string | undefined {
   return cls.getId();
+}
+
+/** The component whose code is running in the current request, if the runtime set one. @publicApi */
+export function getCurrentComponent(): string | undefined {
+  return getCurrentStore()?.[COMPONENT];
+}
+
+/**
+ * The current request's `AbortSignal`: it aborts when the client goes away (HTTP) or the remote caller
+ * cancels (RPC). `undefined` outside a request context.
+ * @publicApi
+ */
+export function getRequestSignal(): AbortSignal | undefined {
+  const store = getCurrentStore();
+  if (store === undefined) return undefined;
+  store[CANCELLATION] ??= new RequestCancellation();
+  return store[CANCELLATION].signal;
 }
 
 /** The current context's store, to bind work that will run later (a stream, a callback) to it. */
@@ -23,9 +48,22 @@ export function getCurrentStore(): RequestStore | undefined {
   return store?.[CLS_ID] === undefined ? undefined : store;
 }
 
-/** A new, empty context for request `id`. */
-export function createStore(id: string): RequestStore {
-  return { [CLS_ID]: id } as RequestStore;
+/** A new context for request `id`, cancelled through `cancellation` when given. */
+export function createStore(id: string, cancellation?: RequestCancellation): RequestStore {
+  const store = { [CLS_ID]: id } as RequestStore;
+  if (cancellation !== undefined) store[CANCELLATION] = cancellation;
+  return store;
+}
+
+/**
+ * A context for the same request as `store`, with its own fields: `component` for the code about to
+ * run. It shares the request's cancellation, so aborting one aborts both.
+ */
+export function deriveStore(store: RequestStore, fields: { component?: string }): RequestStore {
+  store[CANCELLATION] ??= new RequestCancellation();
+  const derived = { ...store };
+  if (fields.component !== undefined) derived[COMPONENT] = fields.component;
+  return derived;
 }
 
 /** Runs `fn` in a new context for request `id`; whatever `fn` starts (timers, promises, streams) keeps it. */
@@ -36,4 +74,14 @@ export function runWithRequestId<T>(id: string, fn: () => T): T {
 /** Runs `fn` in the given, already existing context. */
 export function runInStore<T>(store: RequestStore, fn: () => T): T {
   return cls.runWith(store, fn);
+}
+
+/** The component field of a store, for the log mixin. */
+export function componentOf(store: RequestStore): string | undefined {
+  return store[COMPONENT];
+}
+
+/** The request id a store belongs to. */
+export function requestIdOf(store: RequestStore): string {
+  return store[CLS_ID];
 }

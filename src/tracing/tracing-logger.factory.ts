@@ -1,7 +1,7 @@
 import pino from 'pino';
 import type { Logger, LoggerOptions } from 'pino';
 import pretty from 'pino-pretty';
-import { getCurrentStore } from './request-context.js';
+import { componentOf, getCurrentStore } from './request-context.js';
 import type { ResolvedTracingOptions } from './request-tracing.options.js';
 import { CLS_ID } from 'nestjs-cls';
 
@@ -12,7 +12,9 @@ const BOUND_TO_REQUEST = Symbol('threadline:bound-to-request');
 function contextFields(_merge: object, _level: number, logger: Logger): object {
   if ((logger as Logger & { [BOUND_TO_REQUEST]?: boolean })[BOUND_TO_REQUEST]) return {};
   const store = getCurrentStore();
-  return store === undefined ? {} : { requestId: store[CLS_ID] };
+  if (store === undefined) return {};
+  const component = componentOf(store);
+  return component === undefined ? { requestId: store[CLS_ID] } : { requestId: store[CLS_ID], component };
 }
 
 /**

@@ -10,3 +10,8 @@ export const tracingGlobals: { logger: Logger | undefined; generateId: () => str
   logger: undefined,
   generateId: uuidv4,
 };
+
+/** A new request id from the running `RequestTracingModule`'s generator (a UUIDv4 before it starts). @publicApi */
+export function generateRequestId(): string {
+  return tracingGlobals.generateId();
+}

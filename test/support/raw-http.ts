@@ -37,7 +37,7 @@ export function rawRequest(
 
 /** The head of a request: request line, the given header lines, `Connection: close`, ending blank line. */
 export function requestHead(method: string, path: string, headerLines: Array<string | Buffer>): Buffer {
-  const lines = [Buffer.from(`${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n`)];
+  const lines: Buffer[] = [Buffer.from(`${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n`)];
   for (const line of headerLines) lines.push(toBuffer(line), Buffer.from('\r\n'));
   return Buffer.concat(lines);
 }

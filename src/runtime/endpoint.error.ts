@@ -1,0 +1,64 @@
+/** The fields of an `EndpointError`: plain data, so that it crosses a process boundary unchanged. @publicApi */
+export interface EndpointErrorData {
+  message: string;
+  /** An HTTP status that describes the failure: 400 for a bad request, 503 when nothing can serve it. */
+  status: number;
+  /** A machine-readable code, e.g. `invalid_request_error`, `model_not_found`, `internal_error`. */
+  code: string;
+  /** The request field at fault, when there is one. */
+  param?: string;
+  requestId: string;
+  component: string;
+  endpoint: string;
+}
+
+/**
+ * An endpoint call that failed: what a client sees whether the endpoint ran in this process or another.
+ * It always names the request id, the component and the endpoint.
+ * @publicApi
+ */
+export class EndpointError extends Error implements EndpointErrorData {
+  readonly status: number;
+  readonly code: string;
+  readonly param?: string;
+  readonly requestId: string;
+  readonly component: string;
+  readonly endpoint: string;
+
+  constructor(data: EndpointErrorData) {
+    super(data.message);
+    this.name = 'EndpointError';
+    this.status = data.status;
+    this.code = data.code;
+    this.param = data.param;
+    this.requestId = data.requestId;
+    this.component = data.component;
+    this.endpoint = data.endpoint;
+  }
+
+  /** `error` as an EndpointError of a call to `component.endpoint` for request `requestId`. */
+  static from(error: unknown, where: Pick<EndpointErrorData, 'requestId' | 'component' | 'endpoint'>): EndpointError {
+    if (error instanceof EndpointError) return error;
+    const status = statusOf(error);
+    const described = error as { message?: unknown; code?: unknown; param?: unknown };
+    return new EndpointError({
+      ...where,
+      message: typeof described?.message === 'string' ? described.message : String(error),
+      status,
+      code: typeof described?.code === 'string' ? described.code : status < 500 ? 'invalid_request_error' : 'internal_error',
+      param: typeof described?.param === 'string' ? described.param : undefined,
+    });
+  }
+
+  toJSON(): EndpointErrorData {
+    const { message, status, code, param, requestId, component, endpoint } = this;
+    return { message, status, code, param, requestId, component, endpoint };
+  }
+}
+
+/** The status an error declares (`getStatus()` of Nest's HttpException, or `status`), else 500. */
+function statusOf(error: unknown): number {
+  const candidate = error as { getStatus?: () => unknown; status?: unknown };
+  const status = typeof candidate?.getStatus === 'function' ? candidate.getStatus() : candidate?.status;
+  return typeof status === 'number' && status >= 400 && status <= 599 ? status : 500;
+}

@@ -1,0 +1,15 @@
+export { RuntimeModule } from './runtime.module.js';
+export type { ComponentClass, RuntimeModuleOptions, TransportKind } from './runtime.options.js';
+export { Component, getComponentIdentity } from './component.decorator.js';
+export type { ComponentIdentity, ComponentOptions } from './component.decorator.js';
+export { Endpoint, getEndpoints } from './endpoint.decorator.js';
+export type { EndpointDefinition } from './endpoint.decorator.js';
+export type { CallOptions, EndpointContext } from './endpoint-context.js';
+export { EndpointError } from './endpoint.error.js';
+export type { EndpointErrorData } from './endpoint.error.js';
+export { depends, getComponentToken, InjectComponent } from './depends.js';
+export type { ComponentClient, StreamItem } from './component-client.js';
+export type { ComponentInstanceInfo, OnComponentStart, OnComponentStop } from './local-instance.js';
+export { unary } from './stream-conversion.js';
+export { ComponentTransport } from './transport/component-transport.js';
+export { InProcessTransport } from './transport/in-process.transport.js';

@@ -1,0 +1,31 @@
+import { Module } from '@nestjs/common';
+import type { DynamicModule } from '@nestjs/common';
+import { ComponentHost } from './component-host.js';
+import { depends, getComponentToken } from './depends.js';
+import { COMPONENT_TRANSPORT, RUNTIME_OPTIONS } from './runtime.internal-constants.js';
+import type { RuntimeModuleOptions } from './runtime.options.js';
+import { createTransport } from './transport/transport.factory.js';
+
+/**
+ * The component runtime: a client (`depends()`) for every component of the service, injectable
+ * anywhere with `@InjectComponent()`, and the instances of the components this process serves.
+ * @publicApi
+ */
+@Module({})
+export class RuntimeModule {
+  static forRoot(options: RuntimeModuleOptions): DynamicModule {
+    const clients = options.components.map((target) => depends(target));
+    return {
+      module: RuntimeModule,
+      global: true,
+      imports: options.imports ?? [],
+      providers: [
+        { provide: RUNTIME_OPTIONS, useValue: options },
+        { provide: COMPONENT_TRANSPORT, useFactory: () => createTransport(options) },
+        ...clients,
+        ComponentHost,
+      ],
+      exports: [COMPONENT_TRANSPORT, ...options.components.map((target) => getComponentToken(target))],
+    };
+  }
+}

@@ -1,0 +1,57 @@
+import { isObservable } from 'rxjs';
+import type { Observable } from 'rxjs';
+
+/**
+ * An endpoint's result as an async iterable: an async iterable as it is, an Observable's values, or a
+ * Promise's (or plain value's) single value. Stopping the iteration unsubscribes from an Observable.
+ */
+export function toAsyncIterable(result: unknown): AsyncIterable<unknown> {
+  if (result !== null && typeof result === 'object' && Symbol.asyncIterator in result) {
+    return result as AsyncIterable<unknown>;
+  }
+  if (isObservable(result)) return observableToAsyncIterable(result);
+  return (async function* single() {
+    yield await result;
+  })();
+}
+
+async function* observableToAsyncIterable<T>(source: Observable<T>): AsyncGenerator<T> {
+  const queue: T[] = [];
+  let finished = false;
+  let failure: { error: unknown } | undefined;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    wake?.();
+    wake = undefined;
+  };
+  const subscription = source.subscribe({
+    next: (value) => {
+      queue.push(value);
+      notify();
+    },
+    error: (error: unknown) => {
+      failure = { error };
+      notify();
+    },
+    complete: () => {
+      finished = true;
+      notify();
+    },
+  });
+  try {
+    for (;;) {
+      if (queue.length > 0) yield queue.shift()!;
+      else if (failure !== undefined) throw failure.error;
+      else if (finished) return;
+      else await new Promise<void>((resolve) => (wake = resolve));
+    }
+  } finally {
+    subscription.unsubscribe();
+  }
+}
+
+/** The single item of a unary endpoint's stream. @publicApi */
+export async function unary<T>(stream: AsyncIterable<T>): Promise<T> {
+  for await (const item of stream) return item;
+  throw new Error('The endpoint ended without a response.');
+}

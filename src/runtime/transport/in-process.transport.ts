@@ -1,0 +1,60 @@
+import type { ComponentIdentity } from '../component.decorator.js';
+import { EndpointError } from '../endpoint.error.js';
+import { invokeEndpoint } from '../endpoint-invoker.js';
+import type { LocalInstance } from '../local-instance.js';
+import { ComponentTransport } from './component-transport.js';
+import type { OutgoingCall } from './component-transport.js';
+
+/** The address of a component: its namespace and name. */
+export function componentAddress(component: ComponentIdentity): string {
+  return `${component.namespace}.${component.name}`;
+}
+
+/**
+ * Calls endpoints of instances in this process directly: the callee runs in the caller's request context
+ * (same id, same AbortSignal), and stopping the caller's iteration stops the callee's generator.
+ */
+export class InProcessTransport extends ComponentTransport {
+  private readonly served = new Map<string, LocalInstance[]>();
+  private readonly nextIndex = new Map<string, number>();
+
+  async serve(instances: readonly LocalInstance[]): Promise<void> {
+    for (const local of instances) {
+      const address = componentAddress(local.identity);
+      this.served.set(address, [...(this.served.get(address) ?? []), local]);
+    }
+  }
+
+  async instances(component: ComponentIdentity): Promise<string[]> {
+    return (this.served.get(componentAddress(component)) ?? []).map((local) => local.instanceId);
+  }
+
+  async close(): Promise<void> {
+    this.served.clear();
+  }
+
+  protected dispatch(call: OutgoingCall): AsyncIterable<unknown> {
+    const local = this.pick(call);
+    return invokeEndpoint(local, call.endpoint, call.request, call.store, call.callId);
+  }
+
+  private pick(call: OutgoingCall): LocalInstance {
+    const address = componentAddress(call.component);
+    const candidates = this.served.get(address) ?? [];
+    const where = { requestId: call.requestId, component: call.component.name, endpoint: call.endpoint };
+    if (call.options.instance !== undefined) {
+      const chosen = candidates.find((local) => local.instanceId === call.options.instance);
+      if (chosen === undefined) {
+        throw new EndpointError({ ...where, message: `No instance "${call.options.instance}" of ${address} is running.`, status: 503, code: 'instance_unavailable' });
+      }
+      return chosen;
+    }
+    if (candidates.length === 0) {
+      throw new EndpointError({ ...where, message: `No instance of ${address} is running.`, status: 503, code: 'component_unavailable' });
+    }
+    // Round-robin, for callers that leave the choice to the transport.
+    const index = (this.nextIndex.get(address) ?? 0) % candidates.length;
+    this.nextIndex.set(address, index + 1);
+    return candidates[index]!;
+  }
+}

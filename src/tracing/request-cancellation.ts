@@ -1,0 +1,42 @@
+/**
+ * The cancellation of one request in this process: an `AbortSignal` that every hop of the request
+ * shares. Its controller is made the first time someone asks for the signal, so requests whose code
+ * never looks at it pay nothing for it.
+ * @publicApi
+ */
+export class RequestCancellation {
+  private controller: AbortController | undefined;
+
+  /** `attach` is called once, with the abort function, when the signal is first asked for. */
+  constructor(private readonly attach?: (abort: (reason: unknown) => void) => void) {}
+
+  /** A cancellation that follows `signal` (a remote caller's, a timeout's). */
+  static following(signal: AbortSignal): RequestCancellation {
+    return new RequestCancellation((abort) => {
+      if (signal.aborted) abort(signal.reason);
+      else signal.addEventListener('abort', () => abort(signal.reason), { once: true });
+    });
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      const controller = new AbortController();
+      this.controller = controller;
+      this.attach?.((reason) => controller.abort(reason));
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    const signal = this.signal;
+    if (!signal.aborted) this.controller!.abort(reason);
+  }
+}
+
+/** The reason a request's signal aborts when its HTTP client goes away before the response ends. @publicApi */
+export class ClientDisconnectedError extends Error {
+  constructor() {
+    super('The client disconnected before the response was complete.');
+    this.name = 'ClientDisconnectedError';
+  }
+}
