@@ -1,4 +1,4 @@
-import { Controller, Get } from '@nestjs/common';
+import { Body, Controller, Get, Logger, Post } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getCurrentRequestId } from '../src/tracing/index.js';
 import { rawRequest, requestHead, UUID_V4 } from './support/raw-http.js';
@@ -9,6 +9,12 @@ import type { TestApp } from './support/test-app.js';
 class SmokeController {
   @Get('id')
   id() {
+    return { id: getCurrentRequestId() };
+  }
+
+  @Post('id')
+  posted(@Body() body: { size: number }) {
+    new Logger('Smoke').log(`body of ${body.size}`);
     return { id: getCurrentRequestId() };
   }
 }
@@ -28,5 +34,23 @@ describe('smoke', () => {
     expect(injected.headers['x-request-id']).toMatch(UUID_V4);
     expect(injected.json()).toEqual({ id: injected.headers['x-request-id'] });
     expect(t.logs.forRequest('abc-1').length).toBeGreaterThan(0);
+  });
+
+  it('keeps the context across body parsing, which resumes from socket callbacks', async () => {
+    const body = JSON.stringify({ size: 200_000, pad: 'x'.repeat(200_000) });
+    const results = await Promise.all(
+      [1, 2, 3, 4].map(async (n) => {
+        const res = await fetch(`${t.url}/id`, {
+          method: 'POST',
+          headers: { 'x-request-id': `body-${n}`, 'content-type': 'application/json' },
+          body,
+        });
+        return (await res.json()) as { id: string };
+      }),
+    );
+    expect(results).toEqual([1, 2, 3, 4].map((n) => ({ id: `body-${n}` })));
+    for (const n of [1, 2, 3, 4]) {
+      expect(t.logs.forRequest(`body-${n}`).map((line) => line.msg)).toContain('body of 200000');
+    }
   });
 });

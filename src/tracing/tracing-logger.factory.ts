@@ -28,8 +28,17 @@ const serializers: LoggerOptions['serializers'] = {
     remoteAddress: request.ip,
   }),
   res: (reply: { statusCode?: number }) => ({ statusCode: reply.statusCode }),
-  err: pino.stdSerializers.err,
+  err: serializeError,
 };
+
+/**
+ * Pino's error serialiser copies every enumerable field; Node's HTTP parser errors carry `rawPacket`,
+ * the request's raw bytes, headers and all. Those must not reach a log line, so the field is dropped.
+ */
+function serializeError(error: Error): Record<string, unknown> {
+  const { rawPacket: _rawPacket, ...serialized } = pino.stdSerializers.err(error) as Record<string, unknown>;
+  return serialized;
+}
 
 /**
  * Creates the root pino logger: JSON lines (or pretty ones) with `requestId` added to every line written

@@ -1,0 +1,453 @@
+import {
+  BadRequestException,
+  Body,
+  ConflictException,
+  Controller,
+  Get,
+  Injectable,
+  Logger,
+  Post,
+  Res,
+  Sse,
+  StreamableFile,
+  UseGuards,
+} from '@nestjs/common';
+import type { CanActivate, MessageEvent } from '@nestjs/common';
+import { RouteSchema } from '@nestjs/platform-fastify';
+import type { FastifyReply } from 'fastify';
+import { defer, from, map, of } from 'rxjs';
+import type { Observable } from 'rxjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getCurrentRequestId } from '../src/tracing/index.js';
+import type { LogLine } from './support/log-capture.js';
+import { rawRequest, requestHead, UUID_V4 } from './support/raw-http.js';
+import { startTestApp } from './support/test-app.js';
+import type { TestApp } from './support/test-app.js';
+
+/**
+ * HTTP ingress (DESIGN.md, "The request id's life", step 1): every kind of response carries
+ * `x-request-id`, equal byte for byte to a valid incoming id, or a generated UUIDv4 when none was sent;
+ * and the log lines of a request carry it as `requestId` (never Fastify's `reqId`).
+ */
+
+const BODY_LIMIT = 1024;
+
+@Injectable()
+class DenyAllGuard implements CanActivate {
+  canActivate(): boolean {
+    return false;
+  }
+}
+
+@Controller()
+class IngressController {
+  private readonly logger = new Logger('IngressController');
+
+  @Get('ok')
+  ok() {
+    this.logger.log('handler ran');
+    return { ok: true, id: getCurrentRequestId() };
+  }
+
+  @Get('bad-request')
+  badRequest() {
+    throw new BadRequestException('the input was wrong');
+  }
+
+  @Get('conflict')
+  conflict() {
+    throw new ConflictException('it already exists');
+  }
+
+  @Get('boom')
+  boom() {
+    throw new Error('unexpected failure in the handler');
+  }
+
+  @Get('guarded')
+  @UseGuards(DenyAllGuard)
+  guarded() {
+    return { reached: true };
+  }
+
+  @Post('upload')
+  upload(@Body() body: unknown) {
+    return { received: JSON.stringify(body).length };
+  }
+
+  @Post('validated')
+  @RouteSchema({
+    body: {
+      type: 'object',
+      required: ['name'],
+      properties: { name: { type: 'string' } },
+    },
+  })
+  validated(@Body() body: { name: string }) {
+    return { name: body.name };
+  }
+
+  @Sse('events')
+  events(): Observable<MessageEvent> {
+    // Each event reads the id when it is produced, i.e. while Nest's SSE writer pulls from the stream.
+    return from([1, 2, 3]).pipe(map((n) => ({ data: { n, id: getCurrentRequestId() ?? null } })));
+  }
+
+  @Get('file')
+  file() {
+    return new StreamableFile(Buffer.from('file-bytes-0123456789'), { type: 'text/plain' });
+  }
+
+  @Get('raw')
+  raw(@Res() reply: FastifyReply) {
+    reply.hijack();
+    reply.raw.writeHead(200, { 'content-type': 'text/plain' });
+    reply.raw.end('x');
+  }
+
+  @Get('raw-deferred')
+  rawDeferred(@Res() reply: FastifyReply) {
+    reply.hijack();
+    // Written later, from a timer: the header must already be on reply.raw.
+    return new Promise<void>((resolve) =>
+      setTimeout(() => {
+        reply.raw.writeHead(200, { 'content-type': 'text/plain' });
+        reply.raw.end('later');
+        resolve();
+      }, 5),
+    );
+  }
+
+  @Get('observable')
+  observable() {
+    return defer(() => of({ id: getCurrentRequestId() ?? null }));
+  }
+}
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | number | undefined>;
+  body: string;
+}
+
+type Transport = 'socket' | 'inject';
+
+interface Case {
+  name: string;
+  method: 'GET' | 'POST';
+  path: string;
+  contentType?: string;
+  payload?: string;
+  status: number;
+  /** Checks the body; `id` is the id the response header carried. */
+  body: (body: string, id: string) => void;
+  /** Extra checks on the headers. */
+  headers?: (headers: Reply['headers']) => void;
+  /**
+   * Over the socket, use `fetch` instead of `rawRequest`: Nest's SSE writer sends `Connection: keep-alive`
+   * even to a client that asked for `close`, so the socket stays open and `rawRequest` (which reads until
+   * close) would never return.
+   */
+  viaFetch?: boolean;
+}
+
+const json = (text: string): unknown => JSON.parse(text);
+
+const CASES: Case[] = [
+  {
+    name: '2xx JSON',
+    method: 'GET',
+    path: '/ok',
+    status: 200,
+    body: (body, id) => expect(json(body)).toEqual({ ok: true, id }),
+    headers: (h) => expect(String(h['content-type'])).toMatch(/^application\/json/),
+  },
+  {
+    name: 'an Observable result (2xx JSON)',
+    method: 'GET',
+    path: '/observable',
+    status: 200,
+    body: (body, id) => expect(json(body)).toEqual({ id }),
+  },
+  {
+    name: 'a thrown HttpException (400)',
+    method: 'GET',
+    path: '/bad-request',
+    status: 400,
+    body: (body) => expect(json(body)).toEqual({ statusCode: 400, error: 'Bad Request', message: 'the input was wrong' }),
+  },
+  {
+    name: 'a thrown HttpException (409)',
+    method: 'GET',
+    path: '/conflict',
+    status: 409,
+    body: (body) => expect(json(body)).toEqual({ statusCode: 409, error: 'Conflict', message: 'it already exists' }),
+  },
+  {
+    name: 'an unexpected thrown Error (500)',
+    method: 'GET',
+    path: '/boom',
+    status: 500,
+    body: (body) => expect(json(body)).toEqual({ statusCode: 500, message: 'Internal server error' }),
+  },
+  {
+    name: 'a guard rejecting (403)',
+    method: 'GET',
+    path: '/guarded',
+    status: 403,
+    body: (body) => expect(json(body)).toEqual({ statusCode: 403, error: 'Forbidden', message: 'Forbidden resource' }),
+  },
+  {
+    name: 'an unknown route (404)',
+    method: 'GET',
+    path: '/no/such/route',
+    status: 404,
+    body: (body) =>
+      expect(json(body)).toEqual({ statusCode: 404, error: 'Not Found', message: 'Cannot GET /no/such/route' }),
+  },
+  {
+    name: 'a body over the limit (413)',
+    method: 'POST',
+    path: '/upload',
+    contentType: 'application/json',
+    payload: JSON.stringify({ blob: 'y'.repeat(BODY_LIMIT * 2) }),
+    status: 413,
+    body: (body) => expect(json(body)).toEqual({ statusCode: 413, message: 'Request body is too large' }),
+  },
+  {
+    name: 'a body under the limit (2xx, control for 413)',
+    method: 'POST',
+    path: '/upload',
+    contentType: 'application/json',
+    payload: JSON.stringify({ blob: 'y'.repeat(100) }),
+    status: 201,
+    body: (body) => expect(json(body)).toEqual({ received: JSON.stringify({ blob: 'y'.repeat(100) }).length }),
+  },
+  {
+    name: 'a Fastify schema validation failure (@RouteSchema, 400)',
+    method: 'POST',
+    path: '/validated',
+    contentType: 'application/json',
+    payload: JSON.stringify({ nom: 'x' }),
+    status: 400,
+    body: (body) => expect(json(body)).toEqual({ statusCode: 400, message: "body must have required property 'name'" }),
+  },
+  {
+    name: 'malformed JSON (400)',
+    method: 'POST',
+    path: '/upload',
+    contentType: 'application/json',
+    payload: '{"blob": ',
+    status: 400,
+    body: (body) =>
+      expect(json(body)).toEqual({
+        statusCode: 400,
+        message: "Body is not valid JSON but content-type is set to 'application/json'",
+      }),
+  },
+  {
+    name: 'an @Sse() stream',
+    method: 'GET',
+    path: '/events',
+    status: 200,
+    body: (body, id) => {
+      const events = body
+        .split('\n')
+        .filter((line) => line.startsWith('data: '))
+        .map((line) => json(line.slice('data: '.length)));
+      expect(events).toEqual([
+        { n: 1, id },
+        { n: 2, id },
+        { n: 3, id },
+      ]);
+    },
+    headers: (h) => expect(String(h['content-type'])).toMatch(/^text\/event-stream/),
+    viaFetch: true,
+  },
+  {
+    name: 'a StreamableFile',
+    method: 'GET',
+    path: '/file',
+    status: 200,
+    body: (body) => expect(body).toBe('file-bytes-0123456789'),
+    headers: (h) => expect(String(h['content-type'])).toMatch(/^text\/plain/),
+  },
+  {
+    name: 'a handler writing to reply.raw (hijacked)',
+    method: 'GET',
+    path: '/raw',
+    status: 200,
+    body: (body) => expect(body).toBe('x'),
+  },
+  {
+    name: 'a handler writing to reply.raw later, from a timer (hijacked)',
+    method: 'GET',
+    path: '/raw-deferred',
+    status: 200,
+    body: (body) => expect(body).toBe('later'),
+  },
+];
+
+/** A valid id using every allowed character class, unique per case and transport. */
+function validIdFor(caseIndex: number, transport: Transport): string {
+  return `Case${caseIndex}_${transport}.v1:a/b+c=d@e-F`;
+}
+
+async function send(t: TestApp, transport: Transport, c: Case, id: string | undefined): Promise<Reply> {
+  if (transport === 'inject') {
+    const headers: Record<string, string> = {};
+    if (id !== undefined) headers['x-request-id'] = id;
+    if (c.contentType !== undefined) headers['content-type'] = c.contentType;
+    const res = await t.app.inject({ method: c.method, url: c.path, headers, payload: c.payload });
+    return { status: res.statusCode, headers: res.headers, body: res.body };
+  }
+  if (c.viaFetch) {
+    const headers: Record<string, string> = {};
+    if (id !== undefined) headers['x-request-id'] = id;
+    if (c.contentType !== undefined) headers['content-type'] = c.contentType;
+    const res = await fetch(`${t.url}${c.path}`, { method: c.method, headers, body: c.payload });
+    const body = await res.text();
+    return { status: res.status, headers: Object.fromEntries(res.headers.entries()), body };
+  }
+  const lines: string[] = [];
+  if (id !== undefined) lines.push(`X-Request-Id: ${id}`);
+  if (c.payload !== undefined) {
+    lines.push(`Content-Type: ${c.contentType ?? 'application/json'}`);
+    lines.push(`Content-Length: ${Buffer.byteLength(c.payload)}`);
+  }
+  return rawRequest(t.port, requestHead(c.method, c.path, lines), c.payload ?? '');
+}
+
+/** Waits until a line matching `predicate` has been written (Fastify logs completion after the reply). */
+async function waitForLine(t: TestApp, predicate: (line: LogLine) => boolean, timeoutMs = 2_000): Promise<LogLine[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = t.logs.lines.filter(predicate);
+    if (found.length > 0 || Date.now() > deadline) return found;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('HTTP ingress: x-request-id on every kind of response', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({
+      controllers: [IngressController],
+      providers: [DenyAllGuard],
+      fastify: { bodyLimit: BODY_LIMIT },
+    });
+  });
+  afterAll(() => t.close());
+
+  for (const transport of ['socket', 'inject'] as const) {
+    describe(`through ${transport === 'socket' ? 'a real socket' : 'app.inject'}`, () => {
+      CASES.forEach((c, index) => {
+        it(`${c.name}: echoes a valid incoming id byte for byte`, async () => {
+          const id = validIdFor(index, transport);
+          const res = await send(t, transport, c, id);
+          expect(res.status).toBe(c.status);
+          expect(res.headers['x-request-id']).toBe(id);
+          c.body(res.body, id);
+          c.headers?.(res.headers);
+        });
+
+        it(`${c.name}: generates a UUIDv4 when no id was sent`, async () => {
+          const res = await send(t, transport, c, undefined);
+          expect(res.status).toBe(c.status);
+          const id = res.headers['x-request-id'];
+          expect(typeof id).toBe('string');
+          expect(id).toMatch(UUID_V4);
+          c.body(res.body, id as string);
+          c.headers?.(res.headers);
+        });
+      });
+    });
+  }
+
+  it('gives two requests without an id two different ids', async () => {
+    const [a, b] = await Promise.all([
+      rawRequest(t.port, requestHead('GET', '/ok', [])),
+      rawRequest(t.port, requestHead('GET', '/ok', [])),
+    ]);
+    expect(a.headers['x-request-id']).toMatch(UUID_V4);
+    expect(b.headers['x-request-id']).toMatch(UUID_V4);
+    expect(a.headers['x-request-id']).not.toBe(b.headers['x-request-id']);
+  });
+
+  it('writes the header exactly once (no duplicate x-request-id lines)', async () => {
+    // Fetch exposes a repeated header joined with ", ": one value means one header line.
+    for (const path of ['/ok', '/boom', '/guarded', '/nope', '/events', '/file', '/raw']) {
+      const res = await fetch(`${t.url}${path}`, { headers: { 'x-request-id': 'once-only-1' } });
+      await res.arrayBuffer();
+      expect(res.headers.get('x-request-id'), path).toBe('once-only-1');
+    }
+  });
+
+  describe('log lines', () => {
+    const fields = (line: LogLine) => Object.keys(line);
+
+    it('Fastify\'s request lines and the handler\'s Nest Logger line carry requestId; no line has reqId', async () => {
+      const id = 'log-check.42:req/9+z=@Q-x_y';
+      const res = await rawRequest(t.port, requestHead('GET', '/ok', [`X-Request-Id: ${id}`]));
+      expect(res.status).toBe(200);
+      expect(res.headers['x-request-id']).toBe(id);
+
+      await waitForLine(t, (l) => l.msg === 'request completed' && l.requestId === id);
+      const incoming = t.logs.lines.filter((l) => l.msg === 'incoming request' && (l.req as { url?: string })?.url === '/ok');
+      const mine = (msg: string) => t.logs.lines.filter((l) => l.msg === msg && l.requestId === id);
+
+      expect(mine('incoming request')).toHaveLength(1);
+      expect(mine('incoming request')[0]).toMatchObject({ requestId: id, req: { method: 'GET', url: '/ok' } });
+      expect(mine('request completed')).toHaveLength(1);
+      expect(mine('request completed')[0]).toMatchObject({ requestId: id, res: { statusCode: 200 } });
+      expect(mine('handler ran')).toHaveLength(1);
+      expect(mine('handler ran')[0]).toMatchObject({ requestId: id, context: 'IngressController', level: 30 });
+      // Every "incoming request" line for /ok belongs to some request; ours is among them exactly once.
+      expect(incoming.filter((l) => l.requestId === id)).toHaveLength(1);
+
+      for (const line of t.logs.lines) expect(fields(line), JSON.stringify(line)).not.toContain('reqId');
+      for (const raw of t.logs.raw) expect(raw).not.toContain('"reqId"');
+    });
+
+    it('every line written for a request carries that request\'s id, for each kind of response', async () => {
+      const paths = ['/ok', '/boom', '/conflict', '/guarded', '/no/such/route', '/events', '/file', '/raw'];
+      for (const [index, path] of paths.entries()) {
+        const id = `per-path-${index}`;
+        const res =
+          path === '/events'
+            ? await fetch(`${t.url}${path}`, { headers: { 'x-request-id': id } }).then(async (r) => {
+                await r.text();
+                return { status: r.status, headers: { 'x-request-id': r.headers.get('x-request-id') ?? undefined } };
+              })
+            : await rawRequest(t.port, requestHead('GET', path, [`X-Request-Id: ${id}`]));
+        expect(res.headers['x-request-id'], path).toBe(id);
+        const completed = await waitForLine(t, (l) => l.msg === 'request completed' && l.requestId === id);
+        expect(completed, path).toHaveLength(1);
+        expect(completed[0]?.res, path).toEqual({ statusCode: res.status });
+        expect(t.logs.lines.filter((l) => l.msg === 'incoming request' && l.requestId === id), path).toHaveLength(1);
+      }
+      for (const line of t.logs.lines) expect(fields(line)).not.toContain('reqId');
+    });
+
+    it('the 500\'s error line (Nest\'s ExceptionsHandler) carries the request\'s id', async () => {
+      const id = 'error-line-check-1';
+      t.logs.clear();
+      const res = await rawRequest(t.port, requestHead('GET', '/boom', [`X-Request-Id: ${id}`]));
+      expect(res.status).toBe(500);
+      await waitForLine(t, (l) => l.msg === 'request completed' && l.requestId === id);
+      const errors = t.logs.lines.filter((l) => l.level >= 50);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatchObject({ requestId: id });
+      expect(JSON.stringify(errors[0])).toContain('unexpected failure in the handler');
+    });
+
+    it('a line written outside any request carries no requestId', async () => {
+      const before = t.logs.raw.length;
+      new Logger('Outside').log('written outside a request');
+      const line = t.logs.lines.slice(before).find((l) => l.msg === 'written outside a request');
+      expect(line).toBeDefined();
+      expect(line).not.toHaveProperty('requestId');
+      expect(line).toMatchObject({ context: 'Outside' });
+    });
+  });
+});
