@@ -4,14 +4,15 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { LogController } from 'fastify';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/app.config.js';
+import type { LlmConfig } from './llm/llm.config.js';
 import { createTracingLogger, TracingLogger } from './tracing/index.js';
 
 /** Builds the application `npm start` serves (tests build the same one), not yet listening. */
-export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
+export async function createApp(config: AppConfig, llm: LlmConfig): Promise<NestFastifyApplication> {
   const logger = createTracingLogger(config.tracing);
   const logController = new LogController({ disableRequestLogging: !config.requestLogging });
-  const adapter = new FastifyAdapter({ loggerInstance: logger, logController });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, logger), adapter, {
+  const adapter = new FastifyAdapter({ loggerInstance: logger, logController, bodyLimit: config.bodyLimit });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, llm, logger), adapter, {
     bufferLogs: true,
   });
   app.useLogger(app.get(TracingLogger));

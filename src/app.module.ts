@@ -2,16 +2,17 @@ import { Module } from '@nestjs/common';
 import type { DynamicModule } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { AppConfig } from './config/app.config.js';
-import { DemoModule } from './demo/demo.module.js';
+import type { LlmConfig } from './llm/llm.config.js';
+import { LlmModule } from './llm/llm.module.js';
 import { RequestTracingModule } from './tracing/index.js';
 
-/** The service: request tracing for everything, and the routes it serves. */
+/** The service: request tracing for everything, and the LLM pipeline. */
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfig, logger: Logger): DynamicModule {
+  static forRoot(config: AppConfig, llm: LlmConfig, logger: Logger): DynamicModule {
     return {
       module: AppModule,
-      imports: [RequestTracingModule.forRoot({ ...config.tracing, logger }), DemoModule],
+      imports: [RequestTracingModule.forRoot({ ...config.tracing, logger }), LlmModule.forRoot(llm)],
     };
   }
 }

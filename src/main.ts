@@ -1,10 +1,11 @@
 import 'reflect-metadata';
 import { createApp } from './app.factory.js';
 import { loadAppConfig } from './config/app.config.js';
+import { loadLlmConfig } from './llm/llm.config.js';
 
 async function main(): Promise<void> {
   const config = loadAppConfig();
-  const app = await createApp(config);
+  const app = await createApp(config, loadLlmConfig());
   await app.listen(config.port, config.host);
 }
 

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { COMPONENT_NAME_METADATA } from '../tracing/index.js';
 import { COMPONENT_METADATA } from './runtime.internal-constants.js';
 
 /** What `@Component()` declares about a class. @publicApi */
@@ -34,6 +35,7 @@ export function Component(options: ComponentOptions): ClassDecorator {
   }
   return (target) => {
     Reflect.defineMetadata(COMPONENT_METADATA, identity, target);
+    Reflect.defineMetadata(COMPONENT_NAME_METADATA, identity.name, target);
     Injectable()(target);
   };
 }

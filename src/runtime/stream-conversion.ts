@@ -50,8 +50,14 @@ async function* observableToAsyncIterable<T>(source: Observable<T>): AsyncGenera
   }
 }
 
-/** The single item of a unary endpoint's stream. @publicApi */
+/**
+ * The single item of a unary endpoint's stream. The stream is read to its end, so the endpoint finishes
+ * normally rather than being cancelled after its answer.
+ * @publicApi
+ */
 export async function unary<T>(stream: AsyncIterable<T>): Promise<T> {
-  for await (const item of stream) return item;
-  throw new Error('The endpoint ended without a response.');
+  let first: { item: T } | undefined;
+  for await (const item of stream) first ??= { item };
+  if (first === undefined) throw new Error('The endpoint ended without a response.');
+  return first.item;
 }

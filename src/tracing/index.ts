@@ -4,6 +4,7 @@ export { resolveTracingOptions, LOG_LEVELS } from './request-tracing.options.js'
 export type { LogFormat, RequestTracingOptions, ResolvedTracingOptions } from './request-tracing.options.js';
 export { tracingOptionsFromEnv, parseBoolean } from './request-tracing.env.js';
 export {
+  COMPONENT_NAME_METADATA,
   DEFAULT_MAX_REQUEST_ID_LENGTH,
   DEFAULT_REQUEST_ID_HEADER,
   TRACED_ENDPOINT_METADATA,

@@ -14,8 +14,16 @@ function interceptor(options = {}) {
 }
 
 /** An RPC execution context whose transport context exposes `getHeaders()`, as NatsContext does. */
+class MessageController {
+  handle(): void {}
+}
+
 function rpcContext(headers: unknown): ExecutionContextHost {
-  const context = new ExecutionContextHost([{ data: 1 }, { getHeaders: () => headers }]);
+  const context = new ExecutionContextHost(
+    [{ data: 1 }, { getHeaders: () => headers }],
+    MessageController,
+    MessageController.prototype.handle,
+  );
   context.setType('rpc');
   return context;
 }

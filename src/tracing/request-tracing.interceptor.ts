@@ -3,7 +3,9 @@ import type { CallHandler, ExecutionContext, NestInterceptor } from '@nestjs/com
 import type { Observable } from 'rxjs';
 import { runObservableInStore } from './context-binding.js';
 import { readHeader } from './header-carrier.js';
-import { createStore, getCurrentStore } from './request-context.js';
+import { createStore, deriveStore, getCurrentStore } from './request-context.js';
+import type { RequestStore } from './request-context.js';
+import { COMPONENT_NAME_METADATA } from './request-tracing.constants.js';
 import { RequestIdResolver } from './request-id.resolver.js';
 
 /**
@@ -14,12 +16,26 @@ import { RequestIdResolver } from './request-id.resolver.js';
  */
 @Injectable()
 export class RequestTracingInterceptor implements NestInterceptor {
+  private readonly componentByClass = new WeakMap<object, string | null>();
+
   constructor(private readonly resolver: RequestIdResolver) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const store = context.getType() === 'rpc' ? this.rpcStore(context) : getCurrentStore();
+    const store = this.withComponent(context, context.getType() === 'rpc' ? this.rpcStore(context) : getCurrentStore());
     // next.handle() binds the handler to the async context it is called in: call it inside the store.
     return store === undefined ? next.handle() : runObservableInStore(() => next.handle(), store);
+  }
+
+  /** The store with the `component` its controller class declares, if it declares one. */
+  private withComponent(context: ExecutionContext, store: RequestStore | undefined): RequestStore | undefined {
+    const controller = context.getClass() as object | null | undefined;
+    if (store === undefined || typeof controller !== 'function') return store;
+    let component = this.componentByClass.get(controller);
+    if (component === undefined) {
+      component = (Reflect.getMetadata(COMPONENT_NAME_METADATA, controller) as string | undefined) ?? null;
+      this.componentByClass.set(controller, component);
+    }
+    return component === null ? store : deriveStore(store, { component });
   }
 
   private rpcStore(context: ExecutionContext) {

@@ -1,0 +1,106 @@
+import { Body, Controller, Get, HttpCode, Inject, Logger, Post, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { Readable } from 'node:stream';
+import { Component, InjectComponent } from '../../runtime/index.js';
+import type { ComponentClient } from '../../runtime/index.js';
+import { bindAsyncIterable, getCurrentRequestId, getCurrentStore } from '../../tracing/index.js';
+import { LLM_CONFIG } from '../llm.config.js';
+import type { LlmConfig } from '../llm.config.js';
+import { ProcessorComponent } from '../processor/processor.component.js';
+import type { ApiKind, FinishReason, ProcessorEvent } from '../protocol/pipeline.types.js';
+import { toOpenAIError } from './openai-error.js';
+import { OpenAIResponseBuilder } from './openai-response.js';
+
+type Accepted = Extract<ProcessorEvent, { type: 'accepted' }>;
+
+/** The OpenAI-compatible HTTP API: the pipeline's entry point. */
+@Component({ name: 'frontend' })
+@Controller()
+export class FrontendController {
+  private readonly logger = new Logger('Frontend');
+
+  constructor(
+    @Inject(LLM_CONFIG) private readonly config: LlmConfig,
+    @InjectComponent(ProcessorComponent) private readonly processor: ComponentClient<ProcessorComponent>,
+  ) {}
+
+  @Get('health')
+  health(): { status: 'ok' } {
+    return { status: 'ok' };
+  }
+
+  @Get('v1/models')
+  models() {
+    return { object: 'list', data: [{ id: this.config.model, object: 'model', created: 0, owned_by: 'threadline' }] };
+  }
+
+  @Post('v1/chat/completions')
+  @HttpCode(200)
+  chat(@Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
+    return this.serve('chat', body, reply);
+  }
+
+  @Post('v1/completions')
+  @HttpCode(200)
+  completions(@Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
+    return this.serve('completion', body, reply);
+  }
+
+  /**
+   * Waits for the Processor to accept the request before answering, so a bad request is a plain HTTP
+   * error; then streams (SSE) or collects the response.
+   */
+  private async serve(api: ApiKind, body: unknown, reply: FastifyReply): Promise<void> {
+    this.logger.debug(`serving ${api === 'chat' ? 'chat/completions' : 'completions'}`);
+    const events = this.processor.generate({ api, body })[Symbol.asyncIterator]();
+    const first = await events.next();
+    if (first.done || first.value.type !== 'accepted') throw new Error('The processor did not accept the request.');
+    const accepted = first.value;
+    const response = new OpenAIResponseBuilder(api, getCurrentRequestId()!, accepted.model);
+    if (accepted.stream) {
+      void reply
+        .header('content-type', 'text/event-stream; charset=utf-8')
+        .header('cache-control', 'no-cache')
+        .send(Readable.from(bindAsyncIterable(sse(events, response, accepted), getCurrentStore()!)));
+      return;
+    }
+    void reply.send(await collect(events, response, accepted));
+  }
+}
+
+async function collect(events: AsyncIterator<ProcessorEvent>, response: OpenAIResponseBuilder, accepted: Accepted): Promise<object> {
+  const texts = Array.from({ length: accepted.n }, () => '');
+  const reasons: Array<FinishReason | undefined> = [];
+  let usage: Extract<ProcessorEvent, { type: 'usage' }> | undefined;
+  for (let next = await events.next(); !next.done; next = await events.next()) {
+    const event = next.value;
+    if (event.type === 'text') texts[event.choice] += event.text;
+    else if (event.type === 'finish') reasons[event.choice] = event.reason;
+    else if (event.type === 'usage') usage = event;
+  }
+  if (usage === undefined) throw new Error('The processor stream ended without usage.');
+  return response.completion(texts, reasons, usage);
+}
+
+/** OpenAI's server-sent events: one `data:` line per chunk, `data: [DONE]` at the end. */
+async function* sse(events: AsyncIterator<ProcessorEvent>, response: OpenAIResponseBuilder, accepted: Accepted): AsyncGenerator<string> {
+  try {
+    for (const chunk of response.openingChunks(accepted.n)) yield data(chunk);
+    for (let next = await events.next(); !next.done; next = await events.next()) {
+      const event = next.value;
+      if (event.type === 'text') yield data(response.textChunk(event));
+      else if (event.type === 'finish') yield data(response.finishChunk(event));
+      else if (event.type === 'usage' && accepted.includeUsage) yield data(response.usageChunk(event));
+    }
+    yield 'data: [DONE]\n\n';
+  } catch (error) {
+    // Headers are sent: the failure becomes an error event carrying the request id, then the stream ends.
+    yield data(toOpenAIError(error, getCurrentRequestId()).body);
+  } finally {
+    await events.return?.();
+  }
+}
+
+function data(payload: object): string {
+  return `data: ${JSON.stringify(payload)}\n\n`;
+}

@@ -1,0 +1,53 @@
+import { HttpException } from '@nestjs/common';
+import { EndpointError } from '../../runtime/index.js';
+
+/** An error response body in OpenAI's shape, which OpenAI's clients parse. */
+export interface OpenAIErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+/** Fastify's own errors (body parsing, size limits) carry their status as `statusCode`. */
+interface FastifyLikeError {
+  statusCode?: number;
+  code?: string;
+  message?: string;
+}
+
+/**
+ * Maps any error to an HTTP status and an OpenAI error body. Client errors keep their message; a
+ * server error's details stay in the log, and the body names the request id so the two can be joined.
+ */
+export function toOpenAIError(error: unknown, requestId: string | undefined): { status: number; body: OpenAIErrorBody } {
+  const { status, message, param, code } = describe(error);
+  if (status >= 500) {
+    const detail = status === 500 ? 'The server had an error while processing your request.' : message;
+    return { status, body: errorBody(`${detail} (request id ${requestId ?? 'unknown'})`, 'server_error', null, code) };
+  }
+  return { status, body: errorBody(message, 'invalid_request_error', param, code) };
+}
+
+function describe(error: unknown): { status: number; message: string; param: string | null; code: string | null } {
+  if (error instanceof EndpointError) {
+    return { status: error.status, message: error.message, param: error.param ?? null, code: error.code };
+  }
+  if (error instanceof HttpException) {
+    const response = error.getResponse();
+    const message = typeof response === 'string' ? response : String((response as { message?: unknown }).message ?? error.message);
+    return { status: error.getStatus(), message, param: null, code: codeFor(error.getStatus()) };
+  }
+  const fastify = error as FastifyLikeError;
+  if (typeof fastify?.statusCode === 'number' && fastify.statusCode >= 400 && fastify.statusCode < 500) {
+    return { status: fastify.statusCode, message: fastify.message ?? 'Bad request.', param: null, code: codeFor(fastify.statusCode) };
+  }
+  return { status: 500, message: 'Internal error.', param: null, code: 'internal_error' };
+}
+
+function codeFor(status: number): string | null {
+  if (status === 404) return 'not_found';
+  if (status === 413) return 'request_too_large';
+  return null;
+}
+
+function errorBody(message: string, type: string, param: string | null, code: string | null): OpenAIErrorBody {
+  return { error: { message, type, param, code } };
+}

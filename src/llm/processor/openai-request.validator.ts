@@ -1,0 +1,136 @@
+import type { ApiKind, ChatMessage, NormalizedRequest, SamplingParams } from '../protocol/pipeline.types.js';
+import { InvalidRequestError } from '../protocol/invalid-request.error.js';
+
+const ROLES = new Set<ChatMessage['role']>(['system', 'developer', 'user', 'assistant', 'tool']);
+const MAX_CHOICES = 16;
+
+type Body = Record<string, unknown>;
+
+/**
+ * Checks an OpenAI `chat/completions` or `completions` body and returns it normalised. Every problem
+ * is an InvalidRequestError naming the parameter, as OpenAI's API reports it.
+ */
+export function validateOpenAIRequest(api: ApiKind, body: unknown, servedModel: string): NormalizedRequest {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new InvalidRequestError('The request body must be a JSON object.');
+  }
+  const b = body as Body;
+  const model = requiredString(b, 'model');
+  if (model !== servedModel) {
+    throw new InvalidRequestError(`The model \`${model}\` does not exist. This server serves \`${servedModel}\`.`, 'model', 404, 'model_not_found');
+  }
+  const stream = optionalBoolean(b, 'stream') ?? false;
+  const streamOptions = b.stream_options;
+  if (streamOptions !== undefined && streamOptions !== null && (typeof streamOptions !== 'object' || Array.isArray(streamOptions))) {
+    throw new InvalidRequestError('stream_options must be an object.', 'stream_options');
+  }
+  const includeUsage = optionalBoolean((streamOptions ?? {}) as Body, 'include_usage', 'stream_options.include_usage') ?? false;
+  if (includeUsage && !stream) {
+    throw new InvalidRequestError('stream_options is only allowed when stream is true.', 'stream_options');
+  }
+  const normalized: NormalizedRequest = { api, model, stream, includeUsage, sampling: sampling(b, api) };
+  if (api === 'chat') normalized.messages = messages(b.messages);
+  else normalized.prompt = prompt(b.prompt);
+  return normalized;
+}
+
+function sampling(b: Body, api: ApiKind): SamplingParams {
+  const maxTokens =
+    api === 'chat'
+      ? (optionalInteger(b, 'max_completion_tokens', 1) ?? optionalInteger(b, 'max_tokens', 1))
+      : optionalInteger(b, 'max_tokens', 1);
+  optionalNumber(b, 'top_p', 0, 1);
+  optionalNumber(b, 'presence_penalty', -2, 2);
+  optionalNumber(b, 'frequency_penalty', -2, 2);
+  return {
+    maxTokens,
+    temperature: optionalNumber(b, 'temperature', 0, 2) ?? 1,
+    seed: optionalInteger(b, 'seed', Number.MIN_SAFE_INTEGER),
+    stop: stop(b.stop),
+    n: optionalInteger(b, 'n', 1, MAX_CHOICES) ?? 1,
+  };
+}
+
+function messages(value: unknown): ChatMessage[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new InvalidRequestError('messages must be a non-empty array of messages.', 'messages');
+  }
+  return value.map((message: unknown, i) => {
+    const param = `messages[${i}]`;
+    if (message === null || typeof message !== 'object') throw new InvalidRequestError(`${param} must be an object.`, param);
+    const { role, content } = message as Body;
+    if (typeof role !== 'string' || !ROLES.has(role as ChatMessage['role'])) {
+      throw new InvalidRequestError(`${param}.role must be one of ${[...ROLES].join(', ')}.`, `${param}.role`);
+    }
+    return { role: role as ChatMessage['role'], content: messageContent(content, `${param}.content`) };
+  });
+}
+
+/** A message's content: a string, or an array of `{ type: 'text', text }` parts, joined. */
+function messageContent(content: unknown, param: string): string {
+  if (typeof content === 'string') return content;
+  if (content === null || content === undefined) return '';
+  if (Array.isArray(content)) {
+    return content
+      .map((part: unknown, i) => {
+        const { type, text } = (part ?? {}) as Body;
+        if (type !== 'text' || typeof text !== 'string') {
+          throw new InvalidRequestError(`${param}[${i}] must be a text part ({ "type": "text", "text": "..." }); other parts are not supported.`, `${param}[${i}]`);
+        }
+        return text;
+      })
+      .join('');
+  }
+  throw new InvalidRequestError(`${param} must be a string or an array of text parts.`, param);
+}
+
+function prompt(value: unknown): string | number[] {
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value) && value.length === 1 && typeof value[0] === 'string') return value[0];
+  if (Array.isArray(value) && value.length > 0 && value.every((t) => Number.isInteger(t) && t >= 0)) return value as number[];
+  if (Array.isArray(value) && value.every((p) => typeof p === 'string')) {
+    throw new InvalidRequestError('Batched prompts are not supported: send one prompt per request.', 'prompt');
+  }
+  throw new InvalidRequestError('prompt must be a string, or an array of token ids.', 'prompt');
+}
+
+function stop(value: unknown): string[] {
+  if (value === undefined || value === null) return [];
+  const list = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(list) || list.length > 4 || list.some((s) => typeof s !== 'string' || s.length === 0)) {
+    throw new InvalidRequestError('stop must be a non-empty string or an array of up to 4 non-empty strings.', 'stop');
+  }
+  return list as string[];
+}
+
+function requiredString(b: Body, key: string): string {
+  const value = b[key];
+  if (typeof value !== 'string' || value.length === 0) throw new InvalidRequestError(`${key} is required and must be a string.`, key);
+  return value;
+}
+
+function optionalBoolean(b: Body, key: string, param = key): boolean | undefined {
+  const value = b[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'boolean') throw new InvalidRequestError(`${param} must be a boolean.`, param);
+  return value;
+}
+
+function optionalNumber(b: Body, key: string, min: number, max: number): number | undefined {
+  const value = b[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new InvalidRequestError(`${key} must be a number from ${min} to ${max}.`, key);
+  }
+  return value;
+}
+
+function optionalInteger(b: Body, key: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  const value = b[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `from ${min} to ${max}`;
+    throw new InvalidRequestError(`${key} must be a whole number ${min === Number.MIN_SAFE_INTEGER ? '' : range}`.trim() + '.', key);
+  }
+  return value;
+}

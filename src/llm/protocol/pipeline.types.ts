@@ -1,0 +1,85 @@
+/**
+ * What the components of the LLM pipeline send each other: plain, serialisable data, so that the same
+ * calls work in one process and across processes.
+ */
+
+/** Which OpenAI API a request came through. */
+export type ApiKind = 'chat' | 'completion';
+
+/** A chat message after normalisation: text content only. */
+export interface ChatMessage {
+  role: 'system' | 'developer' | 'user' | 'assistant' | 'tool';
+  content: string;
+}
+
+/** Sampling settings common to both APIs. */
+export interface SamplingParams {
+  /** Most tokens to generate per choice; the engine may stop earlier. */
+  maxTokens: number | undefined;
+  temperature: number;
+  seed: number | undefined;
+  /** Up to 4 strings; generation stops before the first one that appears. */
+  stop: string[];
+  /** Choices to generate. */
+  n: number;
+}
+
+/** The Frontend's call to the Processor: the API and the raw JSON body, which the Processor validates. */
+export interface ProcessorRequest {
+  api: ApiKind;
+  body: unknown;
+}
+
+/** A request once validated and normalised by the Processor. */
+export interface NormalizedRequest {
+  api: ApiKind;
+  model: string;
+  /** Chat: the conversation. */
+  messages?: ChatMessage[];
+  /** Completions: the prompt as text, or as token ids. */
+  prompt?: string | number[];
+  sampling: SamplingParams;
+  stream: boolean;
+  includeUsage: boolean;
+}
+
+/** Why a choice ended, as OpenAI reports it. */
+export type FinishReason = 'stop' | 'length';
+
+/** What the Processor streams back to the Frontend. */
+export type ProcessorEvent =
+  /** The request is valid and admitted; sent before any token, so errors can still be plain HTTP errors. */
+  | { type: 'accepted'; model: string; promptTokens: number; stream: boolean; includeUsage: boolean; n: number }
+  /** More text of one choice. */
+  | { type: 'text'; choice: number; text: string }
+  /** One choice ended. */
+  | { type: 'finish'; choice: number; reason: FinishReason }
+  /** Token counts, after every choice ended. */
+  | { type: 'usage'; promptTokens: number; completionTokens: number; cachedTokens: number };
+
+/** The Processor's call to the Router. */
+export interface RouteRequest {
+  tokenIds: number[];
+}
+
+/** The Router's answer: the worker instance to use and how much of the prompt it already holds. */
+export interface RouteDecision {
+  workerId: string;
+  prefixHitRate: number;
+}
+
+/** The Processor's call to a Worker. */
+export interface GenerateRequest {
+  tokenIds: number[];
+  maxTokens: number | undefined;
+  temperature: number;
+  seed: number | undefined;
+}
+
+/** What a Worker streams back: new token ids, and on the last item why it stopped. */
+export interface GenerateOutput {
+  tokenIds: number[];
+  finishReason?: FinishReason;
+  /** On the first item: prompt tokens whose KV entries were already cached. */
+  cachedTokens?: number;
+}
