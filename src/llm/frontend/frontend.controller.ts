@@ -3,7 +3,7 @@ import type { FastifyReply } from 'fastify';
 import { Readable } from 'node:stream';
 import { Component, InjectComponent } from '../../runtime/index.js';
 import type { ComponentClient } from '../../runtime/index.js';
-import { bindAsyncIterable, getCurrentRequestId, getCurrentStore } from '../../tracing/index.js';
+import { bindAsyncIterable, getCurrentStore, RequestId } from '../../tracing/index.js';
 import { LLM_CONFIG } from '../llm.config.js';
 import type { LlmConfig } from '../llm.config.js';
 import { ProcessorComponent } from '../processor/processor.component.js';
@@ -36,27 +36,27 @@ export class FrontendController {
 
   @Post('v1/chat/completions')
   @HttpCode(200)
-  chat(@Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
-    return this.serve('chat', body, reply);
+  chat(@Body() body: unknown, @Res() reply: FastifyReply, @RequestId() requestId: string): Promise<void> {
+    return this.serve('chat', body, reply, requestId);
   }
 
   @Post('v1/completions')
   @HttpCode(200)
-  completions(@Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
-    return this.serve('completion', body, reply);
+  completions(@Body() body: unknown, @Res() reply: FastifyReply, @RequestId() requestId: string): Promise<void> {
+    return this.serve('completion', body, reply, requestId);
   }
 
   /**
    * Waits for the Processor to accept the request before answering, so a bad request is a plain HTTP
    * error; then streams (SSE) or collects the response.
    */
-  private async serve(api: ApiKind, body: unknown, reply: FastifyReply): Promise<void> {
+  private async serve(api: ApiKind, body: unknown, reply: FastifyReply, requestId: string): Promise<void> {
     this.logger.debug(`serving ${api === 'chat' ? 'chat/completions' : 'completions'}`);
     const events = this.processor.generate({ api, body })[Symbol.asyncIterator]();
     const first = await events.next();
     if (first.done || first.value.type !== 'accepted') throw new Error('The processor did not accept the request.');
     const accepted = first.value;
-    const response = new OpenAIResponseBuilder(api, getCurrentRequestId()!, accepted.model);
+    const response = new OpenAIResponseBuilder(api, requestId, accepted.model);
     if (accepted.stream) {
       void reply
         .header('content-type', 'text/event-stream; charset=utf-8')
@@ -95,7 +95,7 @@ async function* sse(events: AsyncIterator<ProcessorEvent>, response: OpenAIRespo
     yield 'data: [DONE]\n\n';
   } catch (error) {
     // Headers are sent: the failure becomes an error event carrying the request id, then the stream ends.
-    yield data(toOpenAIError(error, getCurrentRequestId()).body);
+    yield data(toOpenAIError(error, response.requestId).body);
   } finally {
     await events.return?.();
   }

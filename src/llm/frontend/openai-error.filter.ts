@@ -1,7 +1,7 @@
 import { Catch, Logger } from '@nestjs/common';
 import type { ArgumentsHost, ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { getCurrentRequestId } from '../../tracing/index.js';
+import { RequestIdService } from '../../tracing/index.js';
 import { toOpenAIError } from './openai-error.js';
 
 /**
@@ -12,9 +12,11 @@ import { toOpenAIError } from './openai-error.js';
 export class OpenAIErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger('Frontend');
 
+  constructor(private readonly requestIds: RequestIdService) {}
+
   catch(error: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
-    const { status, body } = toOpenAIError(error, getCurrentRequestId());
+    const { status, body } = toOpenAIError(error, this.requestIds.id);
     if (status >= 500) this.logger.error({ msg: `request failed: ${body.error.message}`, err: error });
     if (reply.raw.headersSent) {
       // A stream already under way cannot change its status: end it; the client sees it cut short.

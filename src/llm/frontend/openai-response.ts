@@ -24,7 +24,7 @@ export class OpenAIResponseBuilder {
 
   constructor(
     private readonly api: ApiKind,
-    requestId: string,
+    readonly requestId: string,
     private readonly model: string,
   ) {
     this.id = `${api === 'chat' ? 'chatcmpl' : 'cmpl'}-${requestId}`;

@@ -1,5 +1,5 @@
-import { Logger } from '@nestjs/common';
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
+import { RequestTracingMixin, Traced } from '../../../tracing/index.js';
 import type { MockerConfig } from '../../llm.config.js';
 import type { GenerateOutput, GenerateRequest } from '../../protocol/pipeline.types.js';
 import type { LlmEngine } from '../llm-engine.js';
@@ -14,14 +14,14 @@ const TOKENS_PER_YIELD = 16;
  * a waiting queue, a prefill time that grows with the prompt, a per-token decode time, and deterministic
  * text for a given prompt and seed.
  */
-export class MockerEngine implements LlmEngine {
-  private readonly logger = new Logger('MockerEngine');
+export class MockerEngine extends RequestTracingMixin() implements LlmEngine {
   private readonly scheduler: SequenceScheduler;
 
   constructor(
     private readonly config: MockerConfig,
     readonly instanceId: string,
   ) {
+    super();
     this.scheduler = new SequenceScheduler(config.maxRunning, config.maxWaiting);
   }
 
@@ -29,6 +29,7 @@ export class MockerEngine implements LlmEngine {
     return this.scheduler.load;
   }
 
+  @Traced()
   async *generate(request: GenerateRequest, signal: AbortSignal): AsyncGenerator<GenerateOutput> {
     const release = await this.scheduler.acquire(signal).catch((error: unknown) => {
       if (signal.aborted) return undefined; // cancelled while waiting: nothing to generate
@@ -40,7 +41,7 @@ export class MockerEngine implements LlmEngine {
     let produced = 0;
     try {
       await this.pause((request.tokenIds.length * this.config.prefillUsPerToken) / 1000, signal);
-      this.logger.debug({ msg: 'prefill done', instanceId: this.instanceId, promptTokens: request.tokenIds.length });
+      this.logWithRequestId('debug', 'prefill done', { instanceId: this.instanceId, promptTokens: request.tokenIds.length });
       while (produced < limit) {
         if (produced > 0) await this.pause(this.config.decodeMsPerToken, signal, produced);
         const token = text.token(produced++);
@@ -52,11 +53,8 @@ export class MockerEngine implements LlmEngine {
       if (!signal.aborted) throw error;
     } finally {
       release();
-      if (produced < limit) {
-        this.logger.log({ msg: `generation stopped after ${produced} of ${limit} tokens: request cancelled`, instanceId: this.instanceId, produced });
-      } else {
-        this.logger.debug({ msg: `generation finished: ${produced} tokens`, instanceId: this.instanceId, produced });
-      }
+      const outcome = produced < limit ? `stopped after ${produced} of ${limit} tokens: request cancelled` : `finished: ${produced} tokens`;
+      this.logWithRequestId(produced < limit ? 'info' : 'debug', `generation ${outcome}`, { instanceId: this.instanceId, produced });
     }
   }
 
