@@ -1,5 +1,6 @@
 import { decode, encode } from 'gpt-tokenizer/encoding/o200k_base';
 import { InvalidRequestError } from '../protocol/invalid-request.error.js';
+import { tokenBytes } from './token-bytes.js';
 
 /** The vocabulary size of o200k_base; token ids at or above it cannot be decoded. */
 export const VOCABULARY_SIZE = 200_019;
@@ -10,12 +11,22 @@ export const VOCABULARY_SIZE = 200_019;
  * encoded as special tokens; in user text they are plain text.
  */
 export class Tokenizer {
+  constructor() {
+    tokenBytes(); // load the byte table at start-up, not on the first request
+  }
+
   encode(text: string, allowSpecial = false): number[] {
     return encode(text, allowSpecial ? { allowedSpecial: 'all' } : { disallowedSpecial: new Set() });
   }
 
-  decode(tokenIds: readonly number[]): string {
-    return decode(tokenIds);
+  /** The bytes of a token; `undefined` for special tokens, which have text but no bytes. */
+  bytesOf(tokenId: number): Uint8Array | undefined {
+    return tokenBytes()[tokenId];
+  }
+
+  /** The text of a special token (such as `<|im_end|>`). */
+  specialText(tokenId: number): string {
+    return decode([tokenId]);
   }
 
   /** Checks token ids sent by a client (a completions prompt may be token ids). */
