@@ -6,7 +6,6 @@ import type { LlmConfig } from '../llm.config.js';
 import type { FinishReason, NormalizedRequest, ProcessorEvent, ProcessorRequest } from '../protocol/pipeline.types.js';
 import { RouterComponent } from '../router/router.component.js';
 import { WorkerComponent } from '../worker/worker.component.js';
-import { applyChatTemplate } from './chat-template.js';
 import { IncrementalDetokenizer } from './incremental-detokenizer.js';
 import { mergeStreams } from './merge-streams.js';
 import { validateOpenAIRequest } from './openai-request.validator.js';
@@ -48,7 +47,7 @@ export class ProcessorComponent {
   }
 
   private tokenize(request: NormalizedRequest): number[] {
-    if (request.messages !== undefined) return this.tokenizer.encode(applyChatTemplate(request.messages), true);
+    if (request.messages !== undefined) return this.tokenizer.encodeChat(request.messages);
     if (Array.isArray(request.prompt)) {
       this.tokenizer.checkIds(request.prompt, 'prompt');
       return request.prompt;

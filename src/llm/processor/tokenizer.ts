@@ -1,6 +1,14 @@
-import { decode, encode } from 'gpt-tokenizer/encoding/o200k_base';
+import { decode, encode, ImEnd, ImStart } from 'gpt-tokenizer/encoding/o200k_base';
 import { InvalidRequestError } from '../protocol/invalid-request.error.js';
+import type { ChatMessage } from '../protocol/pipeline.types.js';
+import { chatTemplateParts } from './chat-template.js';
 import { tokenBytes } from './token-bytes.js';
+
+/**
+ * The chat template's special tokens and their ids. Looked up one at a time: gpt-tokenizer 4 finds a
+ * special token only at the start of the text or right after another (its regex is sticky).
+ */
+const SPECIAL_IDS = new Map([ImStart, ImEnd].map((token) => [token, encode(token, { allowedSpecial: 'all' })[0]!]));
 
 /** The vocabulary size of o200k_base; token ids at or above it cannot be decoded. */
 export const VOCABULARY_SIZE = 200_019;
@@ -15,8 +23,14 @@ export class Tokenizer {
     tokenBytes(); // load the byte table at start-up, not on the first request
   }
 
-  encode(text: string, allowSpecial = false): number[] {
-    return encode(text, allowSpecial ? { allowedSpecial: 'all' } : { disallowedSpecial: new Set() });
+  /** Token ids of plain text: any special-token markers in it are encoded as text. */
+  encode(text: string): number[] {
+    return encode(text, { disallowedSpecial: new Set() });
+  }
+
+  /** Token ids of a conversation in the chat template, its markers as special tokens. */
+  encodeChat(messages: readonly ChatMessage[]): number[] {
+    return chatTemplateParts(messages).flatMap((part) => ('special' in part ? [SPECIAL_IDS.get(part.special)!] : this.encode(part.text)));
   }
 
   /** The bytes of a token; `undefined` for special tokens, which have text but no bytes. */
