@@ -42,6 +42,15 @@ describe('RequestTracingModule options', () => {
     expect(await res.json()).toEqual({ id: 'corr-7' });
   });
 
+  it('writes human-readable lines with LOG_FORMAT=pretty, the id still on each', async () => {
+    t = await startTestApp({ controllers: [IdController], tracing: { logFormat: 'pretty' } });
+    await fetch(`${t.url}/id`, { headers: { 'x-request-id': 'pretty-1' } });
+    const lines = t.logs.raw.filter((line) => line.includes('pretty-1'));
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.some((line) => /INFO.*: \[pretty-1\] incoming request$/.test(line))).toBe(true);
+    expect(lines.every((line) => !line.startsWith('{'))).toBe(true);
+  });
+
   it('uses a custom generator, and a custom maxLength', async () => {
     let n = 0;
     t = await startTestApp({

@@ -49,9 +49,18 @@ function serializeError(error: Error): Record<string, unknown> {
 export function createTracingLogger(
   options: Pick<ResolvedTracingOptions, 'logFormat' | 'logLevel' | 'logDestination'>,
 ): Logger {
+  const target = options.logDestination ?? pino.destination({ sync: true });
   const destination =
-    options.logDestination ??
-    (options.logFormat === 'pretty' ? pretty({ sync: true, colorize: process.stdout.isTTY }) : pino.destination({ sync: true }));
+    options.logFormat === 'pretty'
+      ? pretty({
+          sync: true,
+          destination: target,
+          colorize: options.logDestination === undefined && process.stdout.isTTY,
+          // The id and component lead the message, where a reader scanning a terminal looks.
+          messageFormat: '{if requestId}[{requestId}] {end}{if component}{component}: {end}{msg}',
+          ignore: 'pid,hostname,requestId,component',
+        })
+      : target;
   return pino({ level: options.logLevel, mixin: contextFields, serializers, base: { pid: process.pid } }, destination);
 }
 
