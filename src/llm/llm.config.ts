@@ -1,10 +1,10 @@
 import { ConfigError } from '../config/config.error.js';
 
 /** Which engine the Worker runs. */
-export type EngineKind = 'mocker';
+export type EngineKind = 'mocker' | 'openai';
 
 /** Which policy the Router uses to pick a worker. */
-export type RouterPolicy = 'round-robin' | 'random';
+export type RouterPolicy = 'kv' | 'round-robin' | 'random';
 
 /** The mocker engine's timing and capacity. */
 export interface MockerConfig {
@@ -16,6 +16,32 @@ export interface MockerConfig {
   maxRunning: number;
   /** Sequences that may wait; beyond that the worker answers 503. */
   maxWaiting: number;
+  /** Tokens per KV block. */
+  blockSize: number;
+  /** KV cache capacity per worker, in blocks. */
+  kvBlocks: number;
+}
+
+/** Disaggregated serving: long prompts are prefilled by a Prefill worker, then decoded by a Worker. */
+export interface DisaggConfig {
+  enabled: boolean;
+  /** Prefill worker instances in the process. */
+  prefillWorkers: number;
+  /** Uncached prompt tokens above which a Worker has a Prefill worker do the prefill. */
+  thresholdTokens: number;
+  /** Prefill requests waiting across the Prefill workers at or above which Workers prefill locally. */
+  maxPrefillQueue: number;
+}
+
+/** The OpenAI-compatible server the `openai` engine forwards to (vLLM, SGLang, llama.cpp, Ollama…). */
+export interface UpstreamConfig {
+  /** Its base URL, up to and including `/v1`. */
+  url: string | undefined;
+  apiKey: string | undefined;
+  /** The model name to ask it for. */
+  model: string;
+  /** How long one upstream request may take, in milliseconds. */
+  timeoutMs: number;
 }
 
 /** The LLM pipeline's settings, read from the environment and checked at start-up. */
@@ -26,6 +52,8 @@ export interface LlmConfig {
   engine: EngineKind;
   router: RouterPolicy;
   mocker: MockerConfig;
+  disagg: DisaggConfig;
+  upstream: UpstreamConfig;
 }
 
 /** DI token of the LLM config. */
@@ -33,18 +61,62 @@ export const LLM_CONFIG = 'THREADLINE:LLM_CONFIG';
 
 /** Reads `THREADLINE_*` and `MOCKER_*` variables; a bad value throws a ConfigError naming it. */
 export function loadLlmConfig(env: NodeJS.ProcessEnv = process.env): LlmConfig {
-  return {
-    model: text(env, 'THREADLINE_MODEL', 'threadline-mocker'),
+  const model = text(env, 'THREADLINE_MODEL', 'threadline-mocker');
+  const engine = oneOf(env, 'THREADLINE_ENGINE', ['mocker', 'openai'] as const, 'mocker');
+  const config: LlmConfig = {
+    model,
     workers: integer(env, 'THREADLINE_WORKERS', 2, 1, 64),
-    engine: oneOf(env, 'THREADLINE_ENGINE', ['mocker'] as const, 'mocker'),
-    router: oneOf(env, 'THREADLINE_ROUTER', ['round-robin', 'random'] as const, 'round-robin'),
+    engine,
+    router: oneOf(env, 'THREADLINE_ROUTER', ['kv', 'round-robin', 'random'] as const, 'kv'),
     mocker: {
       prefillUsPerToken: number(env, 'MOCKER_PREFILL_US_PER_TOKEN', 20, 0, 1_000_000),
       decodeMsPerToken: number(env, 'MOCKER_DECODE_MS_PER_TOKEN', 10, 0, 10_000),
       maxRunning: integer(env, 'MOCKER_MAX_RUNNING', 16, 1, 4096),
       maxWaiting: integer(env, 'MOCKER_MAX_WAITING', 256, 0, 1_000_000),
+      blockSize: integer(env, 'MOCKER_BLOCK_SIZE', 16, 1, 1024),
+      kvBlocks: integer(env, 'MOCKER_KV_BLOCKS', 8192, 1, 10_000_000),
+    },
+    disagg: {
+      enabled: flag(env, 'THREADLINE_DISAGG'),
+      prefillWorkers: integer(env, 'THREADLINE_PREFILL_WORKERS', 1, 1, 64),
+      thresholdTokens: integer(env, 'THREADLINE_DISAGG_THRESHOLD', 512, 0, 10_000_000),
+      maxPrefillQueue: integer(env, 'THREADLINE_MAX_PREFILL_QUEUE', 8, 1, 1_000_000),
+    },
+    upstream: {
+      url: env.UPSTREAM_URL === undefined ? undefined : url(env, 'UPSTREAM_URL'),
+      apiKey: env.UPSTREAM_API_KEY,
+      model: env.UPSTREAM_MODEL ?? model,
+      timeoutMs: integer(env, 'UPSTREAM_TIMEOUT_MS', 600_000, 1, 86_400_000),
     },
   };
+  if (engine === 'openai' && config.upstream.url === undefined) {
+    throw new ConfigError('UPSTREAM_URL', 'must be set when THREADLINE_ENGINE=openai (the OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1)');
+  }
+  if (engine === 'openai' && config.disagg.enabled) {
+    throw new ConfigError('THREADLINE_DISAGG', 'works with the mocker engine only: an upstream server does its own prefill');
+  }
+  return config;
+}
+
+function flag(env: NodeJS.ProcessEnv, name: string): boolean {
+  const value = (env[name] ?? '0').trim().toLowerCase();
+  if (['1', 'true', 'yes'].includes(value)) return true;
+  if (['0', 'false', 'no', ''].includes(value)) return false;
+  throw new ConfigError(name, `must be 1 or 0, got ${JSON.stringify(env[name])}`);
+}
+
+function url(env: NodeJS.ProcessEnv, name: string): string {
+  const value = env[name]!;
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new ConfigError(name, `must be an http(s) URL, got ${JSON.stringify(value)}`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new ConfigError(name, `must be an http(s) URL, got ${JSON.stringify(value)}`);
+  }
+  return value.replace(/\/+$/, '');
 }
 
 function text(env: NodeJS.ProcessEnv, name: string, fallback: string): string {

@@ -4,6 +4,7 @@ import { RuntimeModule } from '../runtime/index.js';
 import { FrontendModule } from './frontend/frontend.module.js';
 import { LLM_CONFIG } from './llm.config.js';
 import type { LlmConfig } from './llm.config.js';
+import { PrefillComponent } from './prefill/prefill.component.js';
 import { ProcessorComponent } from './processor/processor.component.js';
 import { RouterComponent } from './router/router.component.js';
 import { WorkerComponent } from './worker/worker.component.js';
@@ -16,7 +17,7 @@ class LlmConfigModule {
   }
 }
 
-/** The reference pipeline, Frontend → Processor → Router → Worker, all in this process. */
+/** The reference pipeline, Frontend → Processor → Router → Worker (→ Prefill), all in this process. */
 @Module({})
 export class LlmModule {
   static forRoot(config: LlmConfig): DynamicModule {
@@ -25,8 +26,9 @@ export class LlmModule {
       imports: [
         LlmConfigModule.forRoot(config),
         RuntimeModule.forRoot({
-          components: [ProcessorComponent, RouterComponent, WorkerComponent],
-          replicas: { worker: config.workers },
+          components: [ProcessorComponent, RouterComponent, WorkerComponent, PrefillComponent],
+          serve: config.disagg.enabled ? undefined : [ProcessorComponent, RouterComponent, WorkerComponent],
+          replicas: { worker: config.workers, prefill: config.disagg.prefillWorkers },
         }),
         FrontendModule,
       ],

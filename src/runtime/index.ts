@@ -13,3 +13,4 @@ export type { ComponentInstanceInfo, OnComponentStart, OnComponentStop } from '.
 export { unary } from './stream-conversion.js';
 export { ComponentTransport } from './transport/component-transport.js';
 export { InProcessTransport } from './transport/in-process.transport.js';
+export { ComponentEvents } from './component-events.js';

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import type { DynamicModule } from '@nestjs/common';
+import { ComponentEvents } from './component-events.js';
 import { ComponentHost } from './component-host.js';
 import { depends, getComponentToken } from './depends.js';
 import { COMPONENT_TRANSPORT, RUNTIME_OPTIONS } from './runtime.internal-constants.js';
@@ -24,8 +25,9 @@ export class RuntimeModule {
         { provide: COMPONENT_TRANSPORT, useFactory: () => createTransport(options) },
         ...clients,
         ComponentHost,
+        ComponentEvents,
       ],
-      exports: [COMPONENT_TRANSPORT, ...options.components.map((target) => getComponentToken(target))],
+      exports: [COMPONENT_TRANSPORT, ComponentEvents, ...options.components.map((target) => getComponentToken(target))],
     };
   }
 }

@@ -38,3 +38,4 @@ export { bindAsyncIterable, bindObservable } from './context-binding.js';
 export { defaultHeaderGetter, defaultHeaderSetter, readHeader } from './header-carrier.js';
 export type { HeaderGetter, HeaderSetter } from './header-carrier.js';
 export { InvalidTracingOptionError, NoRequestContextError, UnsupportedHttpPlatformError } from './tracing.errors.js';
+export { outboundTracingHeaders } from './outbound-headers.js';

@@ -52,6 +52,7 @@ export class RequestTracingModule extends ConfigurableModuleClass implements Nes
     super();
     tracingGlobals.logger = logger;
     tracingGlobals.generateId = () => resolver.generate();
+    tracingGlobals.header = resolver.header;
   }
 
   /**

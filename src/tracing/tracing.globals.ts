@@ -1,14 +1,16 @@
 import type { Logger } from 'pino';
 import { v4 as uuidv4 } from 'uuid';
+import { DEFAULT_REQUEST_ID_HEADER } from './request-tracing.constants.js';
 
 /**
  * What decorators need but cannot inject, since they run outside Nest's DI: the logger and the id
  * generator of the `RequestTracingModule` in this process. Until the module starts, no lines are
  * written and ids are UUIDv4s.
  */
-export const tracingGlobals: { logger: Logger | undefined; generateId: () => string } = {
+export const tracingGlobals: { logger: Logger | undefined; generateId: () => string; header: string } = {
   logger: undefined,
   generateId: uuidv4,
+  header: DEFAULT_REQUEST_ID_HEADER,
 };
 
 /** A new request id from the running `RequestTracingModule`'s generator (a UUIDv4 before it starts). @publicApi */

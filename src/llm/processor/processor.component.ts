@@ -60,7 +60,9 @@ export class ProcessorComponent {
     const detokenizer = new IncrementalDetokenizer(this.tokenizer);
     const stops = new StopMatcher(request.sampling.stop);
     const { maxTokens, temperature, seed } = request.sampling;
-    const tokens = this.worker.generate({ tokenIds: promptIds, maxTokens, temperature, seed: (seed ?? 0) + index }, { instance: workerId });
+    const original = { messages: request.messages, prompt: request.prompt };
+    const generate = { tokenIds: promptIds, maxTokens, temperature, seed: (seed ?? 0) + index, original };
+    const tokens = this.worker.generate(generate, { instance: workerId });
     let reason: FinishReason = 'length';
     for await (const output of tokens) {
       tally.completionTokens += output.tokenIds.length;

@@ -74,6 +74,23 @@ export interface GenerateRequest {
   maxTokens: number | undefined;
   temperature: number;
   seed: number | undefined;
+  /** The request as the client wrote it, for engines that forward text to another server. */
+  original: { messages?: ChatMessage[]; prompt?: string | number[] };
+  /** Set when a Prefill worker already computed the prompt's KV cache (disaggregated serving). */
+  prefilled?: PrefillResult;
+}
+
+/** A Worker's call to a Prefill worker. */
+export interface PrefillRequest {
+  tokenIds: number[];
+}
+
+/** What a Prefill worker reports once the prompt's KV cache is computed (and handed over). */
+export interface PrefillResult {
+  /** Prompt tokens that were already cached on the Prefill worker. */
+  cachedTokens: number;
+  /** The Prefill worker that computed it. */
+  prefillWorkerId: string;
 }
 
 /** What a Worker streams back: new token ids, and on the last item why it stopped. */

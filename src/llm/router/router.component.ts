@@ -1,33 +1,58 @@
 import { Inject, Logger } from '@nestjs/common';
-import { Component, Endpoint, InjectComponent } from '../../runtime/index.js';
-import type { ComponentClient } from '../../runtime/index.js';
+import { Component, ComponentEvents, Endpoint, InjectComponent } from '../../runtime/index.js';
+import type { ComponentClient, OnComponentStart, OnComponentStop } from '../../runtime/index.js';
+import { blockHashes } from '../kv/block-hash.js';
+import { KV_EVENTS_TOPIC } from '../kv/kv-events.js';
+import type { KvEvent } from '../kv/kv-events.js';
 import { LLM_CONFIG } from '../llm.config.js';
 import type { LlmConfig } from '../llm.config.js';
 import { InvalidRequestError } from '../protocol/invalid-request.error.js';
 import type { RouteDecision, RouteRequest } from '../protocol/pipeline.types.js';
 import { WorkerComponent } from '../worker/worker.component.js';
+import { KvIndex } from './kv-index.js';
 import { createRoutingPolicy } from './routing-policy.js';
 import type { RoutingPolicy } from './routing-policy.js';
 
-/** Chooses the worker for each request, by the configured policy, among the workers running now. */
+/**
+ * Chooses the worker for each request among the workers running now: by KV-cache overlap against load
+ * (`kv`), or round-robin, or at random. Fed by the workers' KV events.
+ */
 @Component({ name: 'router' })
-export class RouterComponent {
+export class RouterComponent implements OnComponentStart, OnComponentStop {
   private readonly logger = new Logger(RouterComponent.name);
+  private readonly index = new KvIndex();
   private readonly policy: RoutingPolicy;
+  private unsubscribe: () => void = () => undefined;
 
   constructor(
     @Inject(LLM_CONFIG) private readonly config: LlmConfig,
     @InjectComponent(WorkerComponent) private readonly workers: ComponentClient<WorkerComponent>,
+    private readonly events: ComponentEvents,
   ) {
-    this.policy = createRoutingPolicy(config.router);
+    this.policy = createRoutingPolicy(config.router, this.index);
+  }
+
+  onComponentStart(): void {
+    this.unsubscribe = this.events.subscribe<KvEvent>(KV_EVENTS_TOPIC, (event) => this.index.apply(event));
+  }
+
+  onComponentStop(): void {
+    this.unsubscribe();
   }
 
   @Endpoint()
-  async route(_request: RouteRequest): Promise<RouteDecision> {
-    const candidates = await this.workers.instances();
-    if (candidates.length === 0) throw new InvalidRequestError('No worker is available.', undefined, 503, 'no_worker_available');
-    const decision = { workerId: this.policy.pick(candidates), prefixHitRate: 0 };
-    this.logger.debug({ msg: `routed to ${decision.workerId}`, policy: this.config.router, ...decision });
+  async route(request: RouteRequest): Promise<RouteDecision> {
+    const workerIds = await this.workers.instances();
+    if (workerIds.length === 0) throw new InvalidRequestError('No worker is available.', undefined, 503, 'no_worker_available');
+    for (const known of this.index.workers()) if (!workerIds.includes(known)) this.index.forget(known);
+    const hashes = blockHashes(request.tokenIds, this.config.mocker.blockSize);
+    const candidates = workerIds.map((workerId) => ({
+      workerId,
+      hitRate: hashes.length === 0 ? 0 : this.index.overlapBlocks(workerId, hashes) / hashes.length,
+    }));
+    const chosen = this.policy.pick(candidates);
+    const decision: RouteDecision = { workerId: chosen.workerId, prefixHitRate: chosen.hitRate };
+    this.logger.log({ msg: `routed to ${decision.workerId}`, policy: this.config.router, ...decision });
     return decision;
   }
 }

@@ -1,11 +1,15 @@
+import type { KvEvent } from '../kv/kv-events.js';
 import type { LlmConfig } from '../llm.config.js';
 import type { LlmEngine } from './llm-engine.js';
 import { MockerEngine } from './mocker/mocker.engine.js';
+import { OpenAIUpstreamEngine } from './openai/openai-upstream.engine.js';
 
 /** The engine the configuration names; the one place that knows every kind. */
-export function createEngine(config: LlmConfig, instanceId: string): LlmEngine {
+export function createEngine(config: LlmConfig, instanceId: string, onKvEvent: (event: KvEvent) => void): LlmEngine {
   switch (config.engine) {
     case 'mocker':
-      return new MockerEngine(config.mocker, instanceId);
+      return new MockerEngine(config.mocker, instanceId, onKvEvent);
+    case 'openai':
+      return new OpenAIUpstreamEngine(config.upstream);
   }
 }

@@ -1,4 +1,4 @@
-import type { GenerateOutput, GenerateRequest } from '../protocol/pipeline.types.js';
+import type { GenerateOutput, GenerateRequest, PrefillResult } from '../protocol/pipeline.types.js';
 
 /** What a Worker runs: something that turns a tokenised prompt into a stream of tokens. */
 export interface LlmEngine {
@@ -9,4 +9,12 @@ export interface LlmEngine {
   generate(request: GenerateRequest, signal: AbortSignal): AsyncIterable<GenerateOutput>;
   /** Releases what the engine holds. */
   close(): Promise<void>;
+}
+
+/** An engine that can run the prefill phase alone, for disaggregated serving. */
+export interface PrefillEngine {
+  /** Computes the prompt's KV cache; resolves when done, rejects when `signal` aborts. */
+  prefill(tokenIds: readonly number[], signal: AbortSignal): Promise<PrefillResult>;
+  /** Prompt tokens this engine would have to compute (not cached). */
+  uncachedTokens(tokenIds: readonly number[]): number;
 }

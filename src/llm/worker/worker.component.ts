@@ -1,29 +1,62 @@
-import { Inject } from '@nestjs/common';
-import { Component, Endpoint } from '../../runtime/index.js';
-import type { ComponentInstanceInfo, EndpointContext, OnComponentStart, OnComponentStop } from '../../runtime/index.js';
+import { Inject, Logger } from '@nestjs/common';
+import { Component, ComponentEvents, Endpoint, InjectComponent, unary } from '../../runtime/index.js';
+import type { ComponentClient, ComponentInstanceInfo, EndpointContext, OnComponentStart, OnComponentStop } from '../../runtime/index.js';
+import { KV_EVENTS_TOPIC, PREFILL_LOAD_TOPIC } from '../kv/kv-events.js';
+import type { PrefillLoad } from '../kv/kv-events.js';
 import { LLM_CONFIG } from '../llm.config.js';
 import type { LlmConfig } from '../llm.config.js';
+import { PrefillComponent } from '../prefill/prefill.component.js';
 import type { GenerateOutput, GenerateRequest } from '../protocol/pipeline.types.js';
 import { createEngine } from './engine.factory.js';
-import type { LlmEngine } from './llm-engine.js';
+import type { LlmEngine, PrefillEngine } from './llm-engine.js';
 
-/** Runs one engine and streams the tokens it generates; several instances give the Router a choice. */
+/**
+ * Runs one engine and streams the tokens it generates; several instances give the Router a choice.
+ * With disaggregation on, it has a Prefill worker compute long uncached prompts first, then decodes.
+ */
 @Component({ name: 'worker' })
 export class WorkerComponent implements OnComponentStart, OnComponentStop {
-  private engine!: LlmEngine;
+  private readonly logger = new Logger('Worker');
+  private engine!: LlmEngine & Partial<PrefillEngine>;
+  private readonly prefillQueues = new Map<string, number>();
+  private unsubscribe: () => void = () => undefined;
 
-  constructor(@Inject(LLM_CONFIG) private readonly config: LlmConfig) {}
+  constructor(
+    @Inject(LLM_CONFIG) private readonly config: LlmConfig,
+    private readonly events: ComponentEvents,
+    @InjectComponent(PrefillComponent) private readonly prefillWorkers: ComponentClient<PrefillComponent>,
+  ) {}
 
   onComponentStart(info: ComponentInstanceInfo): void {
-    this.engine = createEngine(this.config, info.instanceId);
+    this.engine = createEngine(this.config, info.instanceId, (event) => this.events.publish(KV_EVENTS_TOPIC, event));
+    if (this.config.disagg.enabled) {
+      this.unsubscribe = this.events.subscribe<PrefillLoad>(PREFILL_LOAD_TOPIC, (load) => this.prefillQueues.set(load.workerId, load.waiting));
+    }
   }
 
   async onComponentStop(): Promise<void> {
+    this.unsubscribe();
     await this.engine.close();
   }
 
   @Endpoint()
-  generate(request: GenerateRequest, context: EndpointContext): AsyncIterable<GenerateOutput> {
-    return this.engine.generate(request, context.signal);
+  async *generate(request: GenerateRequest, context: EndpointContext): AsyncGenerator<GenerateOutput> {
+    const prepared = this.shouldPrefillRemotely(request) ? await this.prefillRemotely(request) : request;
+    yield* this.engine.generate(prepared, context.signal);
+  }
+
+  /** Disaggregation's rule: a long uncached prompt, while the Prefill workers' queue is short. */
+  private shouldPrefillRemotely(request: GenerateRequest): boolean {
+    const { enabled, thresholdTokens, maxPrefillQueue } = this.config.disagg;
+    if (!enabled || this.engine.uncachedTokens === undefined) return false;
+    if (this.engine.uncachedTokens(request.tokenIds) <= thresholdTokens) return false;
+    const queued = [...this.prefillQueues.values()].reduce((sum, waiting) => sum + waiting, 0);
+    return queued < maxPrefillQueue;
+  }
+
+  private async prefillRemotely(request: GenerateRequest): Promise<GenerateRequest> {
+    const prefilled = await unary(this.prefillWorkers.prefill({ tokenIds: request.tokenIds }));
+    this.logger.debug({ msg: `prefilled remotely by ${prefilled.prefillWorkerId}`, ...prefilled });
+    return { ...request, prefilled };
   }
 }

@@ -43,6 +43,12 @@ export abstract class ComponentTransport {
   /** Starts serving the given local instances to callers. */
   abstract serve(instances: readonly LocalInstance[]): Promise<void>;
 
+  /** Sends `payload` to every subscriber of `topic`, in every process of the service (fire and forget). */
+  abstract publish(topic: string, payload: unknown): void;
+
+  /** Calls `handler` with every payload published on `topic`; returns the function that stops it. */
+  abstract subscribe(topic: string, handler: (payload: unknown) => void): () => void;
+
   /** Stops taking calls and releases connections. */
   abstract close(): Promise<void>;
 

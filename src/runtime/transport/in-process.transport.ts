@@ -16,6 +16,7 @@ export function componentAddress(component: ComponentIdentity): string {
  */
 export class InProcessTransport extends ComponentTransport {
   private readonly served = new Map<string, LocalInstance[]>();
+  private readonly subscribers = new Map<string, Set<(payload: unknown) => void>>();
   private readonly nextIndex = new Map<string, number>();
 
   async serve(instances: readonly LocalInstance[]): Promise<void> {
@@ -29,8 +30,22 @@ export class InProcessTransport extends ComponentTransport {
     return (this.served.get(componentAddress(component)) ?? []).map((local) => local.instanceId);
   }
 
+  publish(topic: string, payload: unknown): void {
+    // Delivered on a later tick, as a message bus would: a publisher never runs its subscribers' code.
+    const handlers = [...(this.subscribers.get(topic) ?? [])];
+    if (handlers.length > 0) queueMicrotask(() => handlers.forEach((handler) => handler(payload)));
+  }
+
+  subscribe(topic: string, handler: (payload: unknown) => void): () => void {
+    const handlers = this.subscribers.get(topic) ?? new Set();
+    handlers.add(handler);
+    this.subscribers.set(topic, handlers);
+    return () => handlers.delete(handler);
+  }
+
   async close(): Promise<void> {
     this.served.clear();
+    this.subscribers.clear();
   }
 
   protected dispatch(call: OutgoingCall): AsyncIterable<unknown> {

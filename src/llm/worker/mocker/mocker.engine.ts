@@ -1,8 +1,11 @@
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import { RequestTracingMixin, Traced } from '../../../tracing/index.js';
+import { blockHashes } from '../../kv/block-hash.js';
+import { KvBlockCache } from '../../kv/kv-block-cache.js';
+import type { KvEvent, WorkerLoad } from '../../kv/kv-events.js';
 import type { MockerConfig } from '../../llm.config.js';
-import type { GenerateOutput, GenerateRequest } from '../../protocol/pipeline.types.js';
-import type { LlmEngine } from '../llm-engine.js';
+import type { GenerateOutput, GenerateRequest, PrefillResult } from '../../protocol/pipeline.types.js';
+import type { LlmEngine, PrefillEngine } from '../llm-engine.js';
 import { MockText } from './mock-text.js';
 import { SequenceScheduler } from './sequence-scheduler.js';
 
@@ -10,43 +13,48 @@ import { SequenceScheduler } from './sequence-scheduler.js';
 const TOKENS_PER_YIELD = 16;
 
 /**
- * Simulates an LLM engine without a GPU, as Dynamo's mocker does: a limit on concurrent sequences with
- * a waiting queue, a prefill time that grows with the prompt, a per-token decode time, and deterministic
- * text for a given prompt and seed.
+ * Simulates an LLM engine without a GPU, as Dynamo's mocker does: a KV block cache (prefill time grows
+ * with the prompt tokens it does not hold), a per-token decode time, a limit on concurrent sequences
+ * with a waiting queue, and deterministic text for a given prompt and seed. It reports every change of
+ * its cache, with its load, to `onKvEvent`, as a real engine's KV event publisher does.
  */
-export class MockerEngine extends RequestTracingMixin() implements LlmEngine {
+export class MockerEngine extends RequestTracingMixin() implements LlmEngine, PrefillEngine {
   private readonly scheduler: SequenceScheduler;
+  private readonly cache: KvBlockCache;
 
   constructor(
     private readonly config: MockerConfig,
     readonly instanceId: string,
+    private readonly onKvEvent: (event: KvEvent) => void = () => undefined,
   ) {
     super();
-    this.scheduler = new SequenceScheduler(config.maxRunning, config.maxWaiting);
+    this.cache = new KvBlockCache(config.kvBlocks);
+    this.scheduler = new SequenceScheduler(config.maxRunning, config.maxWaiting, () => this.report([], []));
   }
 
-  get load(): { running: number; waiting: number } {
-    return this.scheduler.load;
+  get load(): WorkerLoad {
+    return { ...this.scheduler.load, maxWaiting: this.scheduler.maxWaiting, cacheUsage: this.cache.usage };
+  }
+
+  uncachedTokens(tokenIds: readonly number[]): number {
+    const hashes = blockHashes(tokenIds, this.config.blockSize);
+    return tokenIds.length - this.cache.prefixHits(hashes) * this.config.blockSize;
   }
 
   @Traced()
   async *generate(request: GenerateRequest, signal: AbortSignal): AsyncGenerator<GenerateOutput> {
-    const release = await this.scheduler.acquire(signal).catch((error: unknown) => {
-      if (signal.aborted) return undefined; // cancelled while waiting: nothing to generate
-      throw error;
-    });
+    const release = await this.admit(signal);
     if (release === undefined) return;
     const text = new MockText(request.tokenIds, request.seed ?? 0);
     const limit = Math.min(request.maxTokens ?? Number.POSITIVE_INFINITY, text.length);
     let produced = 0;
     try {
-      await this.pause((request.tokenIds.length * this.config.prefillUsPerToken) / 1000, signal);
-      this.logWithRequestId('debug', 'prefill done', { instanceId: this.instanceId, promptTokens: request.tokenIds.length });
+      const cachedTokens = await this.computePrompt(request, signal);
       while (produced < limit) {
         if (produced > 0) await this.pause(this.config.decodeMsPerToken, signal, produced);
         const token = text.token(produced++);
         const finishReason = produced < limit ? undefined : limit === text.length ? 'stop' : 'length';
-        yield produced === 1 ? { tokenIds: [token], finishReason, cachedTokens: 0 } : { tokenIds: [token], finishReason };
+        yield produced === 1 ? { tokenIds: [token], finishReason, cachedTokens } : { tokenIds: [token], finishReason };
       }
     } catch (error) {
       // A cancelled request ends its stream quietly: the caller has gone and wants nothing more.
@@ -58,7 +66,52 @@ export class MockerEngine extends RequestTracingMixin() implements LlmEngine {
     }
   }
 
+  @Traced()
+  async prefill(tokenIds: readonly number[], signal: AbortSignal): Promise<PrefillResult> {
+    const release = await this.admit(signal);
+    if (release === undefined) throw signal.reason;
+    try {
+      const cachedTokens = await this.computePrompt({ tokenIds: [...tokenIds] }, signal);
+      return { cachedTokens, prefillWorkerId: this.instanceId };
+    } catch (error) {
+      if (signal.aborted) this.logWithRequestId('info', 'prefill stopped: request cancelled', { instanceId: this.instanceId });
+      throw error;
+    } finally {
+      release();
+    }
+  }
+
   async close(): Promise<void> {}
+
+  /** A slot to run in, or `undefined` when the request was cancelled while it waited. */
+  private async admit(signal: AbortSignal): Promise<(() => void) | undefined> {
+    try {
+      return await this.scheduler.acquire(signal);
+    } catch (error) {
+      if (signal.aborted) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Takes the prompt's blocks into the cache and waits out the prefill of the tokens it did not hold;
+   * a prompt prefilled elsewhere arrives with its KV cache, so only the hand-over is cached here.
+   * Returns the prompt tokens that were cached.
+   */
+  private async computePrompt(request: Pick<GenerateRequest, 'tokenIds' | 'prefilled'>, signal: AbortSignal): Promise<number> {
+    const change = this.cache.store(blockHashes(request.tokenIds, this.config.blockSize));
+    this.report(change.stored, change.removed);
+    if (request.prefilled !== undefined) return request.prefilled.cachedTokens;
+    const cachedTokens = change.hitBlocks * this.config.blockSize;
+    const prefillMs = ((request.tokenIds.length - cachedTokens) * this.config.prefillUsPerToken) / 1000;
+    await this.pause(prefillMs, signal);
+    this.logWithRequestId('debug', 'prefill done', { instanceId: this.instanceId, promptTokens: request.tokenIds.length, cachedTokens, prefillMs });
+    return cachedTokens;
+  }
+
+  private report(stored: string[], removed: string[]): void {
+    this.onKvEvent({ workerId: this.instanceId, stored, removed, load: this.load });
+  }
 
   /** Waits `ms` (abortably); with no wait configured, still yields to the event loop now and then. */
   private async pause(ms: number, signal: AbortSignal, produced = 0): Promise<void> {

@@ -11,7 +11,9 @@ export class SequenceScheduler {
 
   constructor(
     private readonly maxRunning: number,
-    private readonly maxWaiting: number,
+    readonly maxWaiting: number,
+    /** Called whenever `load` changes. */
+    private readonly onChange: () => void = () => undefined,
   ) {}
 
   get load(): { running: number; waiting: number } {
@@ -23,6 +25,7 @@ export class SequenceScheduler {
     signal.throwIfAborted();
     if (this.running < this.maxRunning) {
       this.running++;
+      this.onChange();
       return this.releaser();
     }
     if (this.waiting.length >= this.maxWaiting) {
@@ -35,9 +38,11 @@ export class SequenceScheduler {
       };
       const leave = () => {
         this.waiting.splice(this.waiting.indexOf(admit), 1);
+        this.onChange();
         reject(signal.reason);
       };
       this.waiting.push(admit);
+      this.onChange();
       signal.addEventListener('abort', leave, { once: true });
     });
     return this.releaser();
@@ -52,6 +57,7 @@ export class SequenceScheduler {
       const next = this.waiting.shift();
       if (next === undefined) this.running--;
       else next();
+      this.onChange();
     };
   }
 }

@@ -1,0 +1,36 @@
+import { Inject } from '@nestjs/common';
+import { Component, ComponentEvents, Endpoint } from '../../runtime/index.js';
+import type { ComponentInstanceInfo, EndpointContext, OnComponentStart } from '../../runtime/index.js';
+import { PREFILL_LOAD_TOPIC } from '../kv/kv-events.js';
+import type { PrefillLoad } from '../kv/kv-events.js';
+import { LLM_CONFIG } from '../llm.config.js';
+import type { LlmConfig } from '../llm.config.js';
+import type { PrefillRequest, PrefillResult } from '../protocol/pipeline.types.js';
+import { MockerEngine } from '../worker/mocker/mocker.engine.js';
+
+/**
+ * Disaggregated serving's prefill side: computes a prompt's KV cache on its own engine and hands it to
+ * the Worker that asked, which then only decodes. Publishes its load so Workers can tell when its
+ * queue is too long to be worth it.
+ */
+@Component({ name: 'prefill' })
+export class PrefillComponent implements OnComponentStart {
+  private engine!: MockerEngine;
+
+  constructor(
+    @Inject(LLM_CONFIG) private readonly config: LlmConfig,
+    private readonly events: ComponentEvents,
+  ) {}
+
+  onComponentStart(info: ComponentInstanceInfo): void {
+    this.engine = new MockerEngine(this.config.mocker, info.instanceId, (event) => {
+      const load: PrefillLoad = { workerId: info.instanceId, running: event.load.running, waiting: event.load.waiting };
+      this.events.publish(PREFILL_LOAD_TOPIC, load);
+    });
+  }
+
+  @Endpoint()
+  prefill(request: PrefillRequest, context: EndpointContext): Promise<PrefillResult> {
+    return this.engine.prefill(request.tokenIds, context.signal);
+  }
+}

@@ -1,0 +1,79 @@
+import OpenAI from 'openai';
+import { outboundTracingHeaders, RequestTracingMixin, Traced } from '../../../tracing/index.js';
+import type { UpstreamConfig } from '../../llm.config.js';
+import { Tokenizer } from '../../processor/tokenizer.js';
+import type { ChatMessage, FinishReason, GenerateOutput, GenerateRequest } from '../../protocol/pipeline.types.js';
+import type { LlmEngine } from '../llm-engine.js';
+import { toUpstreamError } from './upstream-error.js';
+
+/**
+ * Forwards generation to any OpenAI-compatible server (vLLM, SGLang, llama.cpp, Ollama, or another
+ * Threadline), streaming, with the request id in `X-Request-Id` so the upstream's logs carry it too.
+ * The upstream applies its own chat template to the original messages; its text comes back as token
+ * ids of our tokenizer, which decode to exactly that text.
+ */
+export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEngine {
+  private readonly client: OpenAI;
+  private readonly tokenizer = new Tokenizer();
+
+  constructor(private readonly config: UpstreamConfig) {
+    super();
+    // No retries: a retried stream could repeat tokens the client already has.
+    this.client = new OpenAI({ baseURL: config.url, apiKey: config.apiKey ?? 'none', timeout: config.timeoutMs, maxRetries: 0 });
+  }
+
+  @Traced()
+  async *generate(request: GenerateRequest, signal: AbortSignal): AsyncGenerator<GenerateOutput> {
+    const options = { headers: outboundTracingHeaders(), signal };
+    let first = true;
+    try {
+      for await (const { text, finishReason } of this.stream(request, options)) {
+        const tokenIds = text ? this.tokenizer.encode(text) : [];
+        if (tokenIds.length === 0 && finishReason === undefined) continue;
+        yield first ? { tokenIds, finishReason, cachedTokens: 0 } : { tokenIds, finishReason };
+        first = false;
+      }
+    } catch (error) {
+      if (signal.aborted) {
+        this.logWithRequestId('info', 'upstream generation stopped: request cancelled');
+        return;
+      }
+      throw toUpstreamError(error, this.config.url!);
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  private async *stream(request: GenerateRequest, options: { headers: Record<string, string>; signal: AbortSignal }) {
+    const common = {
+      model: this.config.model,
+      max_tokens: request.maxTokens,
+      temperature: request.temperature,
+      seed: request.seed,
+      stream: true as const,
+    };
+    if (request.original.messages !== undefined) {
+      const stream = await this.client.chat.completions.create({ ...common, messages: request.original.messages.map(toUpstreamMessage) }, options);
+      for await (const chunk of stream) {
+        const choice = chunk.choices[0];
+        if (choice) yield { text: choice.delta?.content ?? '', finishReason: finish(choice.finish_reason) };
+      }
+      return;
+    }
+    const stream = await this.client.completions.create({ ...common, prompt: request.original.prompt ?? request.tokenIds }, options);
+    for await (const chunk of stream) {
+      const choice = chunk.choices[0];
+      if (choice) yield { text: choice.text ?? '', finishReason: finish(choice.finish_reason) };
+    }
+  }
+}
+
+/** Tool results travel without their call ids here (tools are not supported): as user text. */
+function toUpstreamMessage(message: ChatMessage): OpenAI.ChatCompletionMessageParam {
+  return message.role === 'tool' ? { role: 'user', content: message.content } : { role: message.role, content: message.content };
+}
+
+function finish(reason: string | null | undefined): FinishReason | undefined {
+  if (reason === null || reason === undefined) return undefined;
+  return reason === 'length' ? 'length' : 'stop';
+}
