@@ -98,15 +98,17 @@ async function postJson<T>(url: string, path: string, body: object, id?: string)
 }
 
 /**
- * Sends a streamed request and parses its SSE body: every event is one `data:` line, and the stream
- * ends with `data: [DONE]` (checked here, for every stream of this file).
+ * Sends a streamed request and parses its SSE body: after an opening comment, every event is one
+ * `data:` line, and the stream ends with `data: [DONE]` (checked here, for every stream of this file).
  */
 async function postStream<T>(url: string, path: string, body: object, id?: string): Promise<{ res: HttpResult; chunks: T[] }> {
   const res = await send(url, path, { ...body, stream: true }, id);
   expect(res.status, res.text).toBe(200);
   expect(res.contentType).toBe('text/event-stream; charset=utf-8');
   expect(res.text.endsWith('data: [DONE]\n\n')).toBe(true);
-  const events = res.text.split('\n\n').filter((event) => event !== '');
+  // The stream opens with an SSE comment (clients ignore it) so headers go out before the first token.
+  expect(res.text.startsWith(': ok\n\n')).toBe(true);
+  const events = res.text.split('\n\n').filter((event) => event !== '' && event !== ': ok');
   for (const event of events) expect(event.startsWith('data: ')).toBe(true);
   expect(events.filter((event) => event === 'data: [DONE]')).toHaveLength(1);
   const chunks = events.slice(0, -1).map((event) => JSON.parse(event.slice('data: '.length)) as T);

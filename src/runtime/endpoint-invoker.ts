@@ -31,7 +31,8 @@ export function invokeEndpoint(
     }
     const context: EndpointContext = { requestId, callId, instanceId: local.instanceId, signal: getRequestSignal()! };
     const method = (local.instance as Record<string, (request: unknown, context: EndpointContext) => unknown>)[endpoint.method]!;
-    return bindAsyncIterable(observe(() => method.call(local.instance, request, context), where, local.instanceId, callId), store);
+    const stream = observe(() => method.call(local.instance, request, context), where, local.instanceId, callId, context.signal);
+    return bindAsyncIterable(stream, store);
   });
 }
 
@@ -40,6 +41,7 @@ async function* observe(
   where: { requestId: string; component: string; endpoint: string },
   instanceId: string,
   callId: string,
+  signal: AbortSignal,
 ): AsyncGenerator<unknown> {
   const started = performance.now();
   let items = 0;
@@ -52,9 +54,12 @@ async function* observe(
     }
     outcome = 'ended';
   } catch (error) {
-    outcome = 'failed';
     const failure = EndpointError.from(error, where);
-    if (failure.status >= 500) logger.error({ msg: `${where.component}.${where.endpoint} failed: ${failure.message}`, err: error, callId });
+    // Once the request is cancelled, failures are its echo (aborted waits), not faults to report.
+    outcome = signal.aborted ? 'cancelled' : 'failed';
+    if (outcome === 'failed' && failure.status >= 500) {
+      logger.error({ msg: `${where.component}.${where.endpoint} failed: ${failure.message}`, err: error, callId });
+    }
     throw failure;
   } finally {
     const durationMs = Math.round(performance.now() - started);

@@ -19,6 +19,7 @@ export {
   getCurrentRequestId,
   getCurrentStore,
   getRequestSignal,
+  isRequestCancelled,
   requestIdOf,
   runInStore,
 } from './request-context.js';

@@ -18,6 +18,11 @@ export class RequestCancellation {
     });
   }
 
+  /** Whether the request was cancelled (without making a signal when nobody asked for one yet). */
+  get aborted(): boolean {
+    return this.controller?.signal.aborted ?? false;
+  }
+
   get signal(): AbortSignal {
     if (this.controller === undefined) {
       const controller = new AbortController();

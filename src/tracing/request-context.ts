@@ -42,6 +42,11 @@ export function getRequestSignal(): AbortSignal | undefined {
   return store[CANCELLATION].signal;
 }
 
+/** Whether the current request has been cancelled (its client gone, its caller cancelled). @publicApi */
+export function isRequestCancelled(): boolean {
+  return getCurrentStore()?.[CANCELLATION]?.aborted ?? false;
+}
+
 /** The current context's store, to bind work that will run later (a stream, a callback) to it. */
 export function getCurrentStore(): RequestStore | undefined {
   const store = cls.get() as RequestStore | undefined;

@@ -1,6 +1,6 @@
 import { isObservable, Observable } from 'rxjs';
 import { bindAsyncIterable, bindObservable, isAsyncGenerator } from './context-binding.js';
-import { createStore, getCurrentStore, runInStore } from './request-context.js';
+import { createStore, getCurrentStore, isRequestCancelled, runInStore } from './request-context.js';
 import type { RequestStore } from './request-context.js';
 import { isValidRequestId } from './request-id.policy.js';
 import { fillRequestIdParams } from './request-id-params.js';
@@ -49,7 +49,11 @@ function callTraced(method: AnyMethod, self: unknown, args: unknown[], label: st
     }
   };
   const failed = (error: unknown) => {
-    runInStore(store, () => log?.error({ method: label, durationMs: elapsed(started), err: error }, `${label} failed`));
+    runInStore(store, () => {
+      // A call that fails because its request was cancelled did what it should: stop.
+      if (isRequestCancelled()) ended('cancelled');
+      else log?.error({ method: label, durationMs: elapsed(started), err: error }, `${label} failed`);
+    });
   };
   let result: unknown;
   try {

@@ -85,6 +85,9 @@ async function collect(events: AsyncIterator<ProcessorEvent>, response: OpenAIRe
 /** OpenAI's server-sent events: one `data:` line per chunk, `data: [DONE]` at the end. */
 async function* sse(events: AsyncIterator<ProcessorEvent>, response: OpenAIResponseBuilder, accepted: Accepted): AsyncGenerator<string> {
   try {
+    // An SSE comment, which clients ignore, so the status and headers (the request id among them) go
+    // out now rather than with the first token, which a queue or a long prefill may hold back.
+    yield ': ok\n\n';
     for (const chunk of response.openingChunks(accepted.n)) yield data(chunk);
     for (let next = await events.next(); !next.done; next = await events.next()) {
       const event = next.value;
