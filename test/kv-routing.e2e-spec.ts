@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startPipeline } from './support/pipeline-app.js';
+import { waitFor } from './support/wait-for.js';
 import type { PipelineApp } from './support/pipeline-app.js';
 
 const MODEL = 'threadline-mocker';
@@ -24,15 +25,6 @@ async function complete(url: string, id: string, prompt: string, extra: Record<s
   return (await res.json()) as Completion;
 }
 
-async function waitFor<T>(probe: () => T | undefined, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 describe('KV-aware routing with the mocker KV cache', () => {
   let pipeline: PipelineApp | undefined;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogLine } from './support/log-capture.js';
 import { startPipeline } from './support/pipeline-app.js';
+import { waitFor } from './support/wait-for.js';
 import type { PipelineApp } from './support/pipeline-app.js';
 
 const COMPONENTS = ['frontend', 'processor', 'router', 'worker'];
@@ -108,12 +109,3 @@ describe('a client that disconnects mid-stream', () => {
   });
 });
 
-async function waitFor<T>(probe: () => T | undefined, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

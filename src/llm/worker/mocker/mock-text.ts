@@ -54,7 +54,7 @@ function fnv1a(tokenIds: readonly number[], seed: number): number {
 }
 
 /** A small, fast, seedable PRNG: the same seed gives the same sequence on every machine. */
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let state = seed;
   return () => {
     state = (state + 0x6d2b79f5) | 0;
