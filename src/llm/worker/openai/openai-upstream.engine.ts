@@ -34,12 +34,10 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
         first = false;
       }
     } catch (error) {
-      if (signal.aborted) {
-        this.logWithRequestId('info', 'upstream generation stopped: request cancelled');
-        return;
-      }
-      throw toUpstreamError(error, this.config.url!);
+      if (!signal.aborted) throw toUpstreamError(error, this.config.url!);
     }
+    // The SDK ends an aborted stream quietly, so a cancellation shows here, not as an error.
+    if (signal.aborted) this.logWithRequestId('info', 'upstream generation stopped: request cancelled');
   }
 
   async close(): Promise<void> {}

@@ -13,12 +13,14 @@ export function toUpstreamError(error: unknown, upstreamUrl: string): unknown {
   if (error instanceof APIConnectionError) {
     return new InvalidRequestError(`The upstream model server at ${upstreamUrl} is unreachable: ${error.message}`, undefined, 503, 'upstream_unreachable');
   }
-  if (error instanceof APIError && typeof error.status === 'number') {
-    if (error.status >= 500) {
-      return new InvalidRequestError(`The upstream model server failed (${error.status}): ${error.message}`, undefined, 502, 'upstream_error');
+  if (error instanceof APIError) {
+    // No status: the upstream sent an error event in the middle of its stream.
+    if (error.status === undefined || error.status >= 500) {
+      const status = error.status === undefined ? 'mid-stream' : String(error.status);
+      return new InvalidRequestError(`The upstream model server at ${upstreamUrl} failed (${status}): ${error.message}`, undefined, 502, 'upstream_error');
     }
-    const param = typeof (error as { param?: unknown }).param === 'string' ? (error as { param: string }).param : undefined;
-    return new InvalidRequestError(`The upstream model server refused the request: ${error.message}`, param, error.status, 'upstream_rejected');
+    // The upstream's `param` names a field of our request to it, not of the client's: left out.
+    return new InvalidRequestError(`The upstream model server refused the request: ${error.message}`, undefined, error.status, 'upstream_rejected');
   }
   return error;
 }
