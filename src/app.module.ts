@@ -12,7 +12,15 @@ export class AppModule {
   static forRoot(config: AppConfig, llm: LlmConfig, logger: Logger): DynamicModule {
     return {
       module: AppModule,
-      imports: [RequestTracingModule.forRoot({ ...config.tracing, logger }), LlmModule.forRoot(llm)],
+      imports: [
+        RequestTracingModule.forRoot({ ...config.tracing, logger }),
+        LlmModule.forRoot(llm, {
+          components: config.runtime.components,
+          allComponents: config.runtime.allComponents,
+          transport: config.runtime.transport,
+          nats: { url: config.runtime.natsUrl, shutdownGraceMs: config.runtime.shutdownGraceMs },
+        }),
+      ],
     };
   }
 }

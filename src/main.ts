@@ -6,7 +6,9 @@ import { loadLlmConfig } from './llm/llm.config.js';
 async function main(): Promise<void> {
   const config = loadAppConfig();
   const app = await createApp(config, loadLlmConfig());
-  await app.listen(config.port, config.host);
+  // Only the Frontend serves HTTP; a process of other components serves them over NATS alone.
+  if (config.runtime.components.includes('frontend')) await app.listen(config.port, config.host);
+  else await app.init();
 }
 
 main().catch((error: unknown) => {

@@ -2,6 +2,22 @@ import { parseBoolean, resolveTracingOptions, tracingOptionsFromEnv } from '../t
 import { ConfigError } from './config.error.js';
 import type { ResolvedTracingOptions } from '../tracing/index.js';
 
+/** The components of the service, by name. */
+export const COMPONENT_NAMES = ['frontend', 'processor', 'router', 'worker', 'prefill'] as const;
+export type ComponentName = (typeof COMPONENT_NAMES)[number];
+
+/** Where the components run and how they talk. */
+export interface RuntimeConfig {
+  transport: 'inprocess' | 'nats';
+  natsUrl: string;
+  /** The components this process runs (`THREADLINE_COMPONENTS`); `all` lists every one. */
+  components: ComponentName[];
+  /** `THREADLINE_COMPONENTS` was `all`. */
+  allComponents: boolean;
+  /** How long SIGTERM lets calls in flight finish, in milliseconds. */
+  shutdownGraceMs: number;
+}
+
 /** Everything the service reads from its environment, checked once at start-up. */
 export interface AppConfig {
   port: number;
@@ -11,6 +27,7 @@ export interface AppConfig {
   /** The largest request body accepted, in bytes (`MAX_BODY_BYTES`); larger ones get a 413. */
   bodyLimit: number;
   tracing: ResolvedTracingOptions;
+  runtime: RuntimeConfig;
 }
 
 /** Reads and checks the configuration; a bad value throws an error that names the variable. */
@@ -21,6 +38,7 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     requestLogging: env.LOG_REQUESTS === undefined ? true : parseBoolean('LOG_REQUESTS', env.LOG_REQUESTS),
     bodyLimit: parseBodyLimit(env.MAX_BODY_BYTES ?? String(4 * 1024 * 1024)),
     tracing: resolveTracingOptions(tracingOptionsFromEnv(env)),
+    runtime: parseRuntime(env),
   };
 }
 
@@ -38,4 +56,33 @@ function parseBodyLimit(value: string): number {
     throw new ConfigError('MAX_BODY_BYTES', `must be a whole number of bytes from 1024 to 1073741824, got ${JSON.stringify(value)}`);
   }
   return bytes;
+}
+
+function parseRuntime(env: NodeJS.ProcessEnv): RuntimeConfig {
+  const transport = env.THREADLINE_TRANSPORT ?? 'inprocess';
+  if (transport !== 'inprocess' && transport !== 'nats') {
+    throw new ConfigError('THREADLINE_TRANSPORT', `must be "inprocess" or "nats", got ${JSON.stringify(transport)}`);
+  }
+  const natsUrl = env.NATS_URL ?? 'nats://127.0.0.1:4222';
+  if (!/^(nats|tls|wss?):\/\/[^\s]+$/.test(natsUrl)) {
+    throw new ConfigError('NATS_URL', `must be a NATS URL such as nats://127.0.0.1:4222, got ${JSON.stringify(natsUrl)}`);
+  }
+  const listed = (env.THREADLINE_COMPONENTS ?? 'all').split(',').map((name) => name.trim().toLowerCase()).filter(Boolean);
+  const allComponents = listed.length === 1 && listed[0] === 'all';
+  const unknown = listed.filter((name) => !(COMPONENT_NAMES as readonly string[]).includes(name));
+  if (!allComponents && (listed.length === 0 || unknown.length > 0)) {
+    throw new ConfigError('THREADLINE_COMPONENTS', `must be "all" or a comma list of ${COMPONENT_NAMES.join(', ')}, got ${JSON.stringify(env.THREADLINE_COMPONENTS)}`);
+  }
+  if (!allComponents && transport === 'inprocess' && listed.length < COMPONENT_NAMES.length - 1) {
+    throw new ConfigError('THREADLINE_COMPONENTS', 'lists only some components, which needs THREADLINE_TRANSPORT=nats to reach the others');
+  }
+  const grace = env.THREADLINE_SHUTDOWN_GRACE_MS ?? '10000';
+  if (!/^\d+$/.test(grace)) throw new ConfigError('THREADLINE_SHUTDOWN_GRACE_MS', `must be a whole number of milliseconds, got ${JSON.stringify(grace)}`);
+  return {
+    transport,
+    natsUrl,
+    components: allComponents ? [...COMPONENT_NAMES] : (listed as ComponentName[]),
+    allComponents,
+    shutdownGraceMs: Number(grace),
+  };
 }

@@ -17,20 +17,38 @@ class LlmConfigModule {
   }
 }
 
-/** The reference pipeline, Frontend → Processor → Router → Worker (→ Prefill), all in this process. */
+/** Where the pipeline's components run: which of them this process serves, and over what. */
+export interface LlmPlacement {
+  /** The components this process runs, by name (`frontend`, `processor`, `router`, `worker`, `prefill`). */
+  components: readonly string[];
+  /** Every component was asked for (`all`): Prefill then runs only when disaggregation is on. */
+  allComponents: boolean;
+  transport: 'inprocess' | 'nats';
+  nats: { url: string; shutdownGraceMs: number };
+}
+
+const COMPONENTS = { processor: ProcessorComponent, router: RouterComponent, worker: WorkerComponent, prefill: PrefillComponent };
+
+/** The reference pipeline, Frontend → Processor → Router → Worker (→ Prefill): in one process or several. */
 @Module({})
 export class LlmModule {
-  static forRoot(config: LlmConfig): DynamicModule {
+  static forRoot(config: LlmConfig, placement: LlmPlacement): DynamicModule {
+    const serve = Object.entries(COMPONENTS)
+      .filter(([name]) => placement.components.includes(name))
+      .filter(([name]) => !(name === 'prefill' && placement.allComponents && !config.disagg.enabled))
+      .map(([, component]) => component);
     return {
       module: LlmModule,
       imports: [
         LlmConfigModule.forRoot(config),
         RuntimeModule.forRoot({
-          components: [ProcessorComponent, RouterComponent, WorkerComponent, PrefillComponent],
-          serve: config.disagg.enabled ? undefined : [ProcessorComponent, RouterComponent, WorkerComponent],
+          components: Object.values(COMPONENTS),
+          serve,
           replicas: { worker: config.workers, prefill: config.disagg.prefillWorkers },
+          transport: placement.transport,
+          nats: placement.nats,
         }),
-        FrontendModule,
+        ...(placement.components.includes('frontend') ? [FrontendModule] : []),
       ],
     };
   }

@@ -24,11 +24,12 @@ export class ComponentHost implements OnApplicationBootstrap, OnApplicationShutd
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    await this.transport.start();
     for (const target of this.options.serve ?? this.options.components) {
       const identity = getComponentIdentity(target);
       const replicas = this.options.replicas?.[identity.name] ?? 1;
       for (let index = 0; index < replicas; index++) {
-        this.running.push(await this.start(target, `${identity.name}-${index}`, index));
+        this.running.push(await this.start(target, this.transport.instanceId(identity.name, index), index));
       }
     }
     await this.transport.serve(this.running);

@@ -1,5 +1,5 @@
 export { RuntimeModule } from './runtime.module.js';
-export type { ComponentClass, RuntimeModuleOptions, TransportKind } from './runtime.options.js';
+export type { ComponentClass, NatsOptions, RuntimeModuleOptions, TransportKind } from './runtime.options.js';
 export { Component, getComponentIdentity } from './component.decorator.js';
 export type { ComponentIdentity, ComponentOptions } from './component.decorator.js';
 export { Endpoint, getEndpoints } from './endpoint.decorator.js';
@@ -14,3 +14,4 @@ export { unary } from './stream-conversion.js';
 export { ComponentTransport } from './transport/component-transport.js';
 export { InProcessTransport } from './transport/in-process.transport.js';
 export { ComponentEvents } from './component-events.js';
+export { NatsTransport } from './transport/nats/nats.transport.js';

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import type { DynamicModule } from '@nestjs/common';
+import { RequestIdResolver } from '../tracing/index.js';
 import { ComponentEvents } from './component-events.js';
 import { ComponentHost } from './component-host.js';
 import { depends, getComponentToken } from './depends.js';
@@ -22,7 +23,11 @@ export class RuntimeModule {
       imports: options.imports ?? [],
       providers: [
         { provide: RUNTIME_OPTIONS, useValue: options },
-        { provide: COMPONENT_TRANSPORT, useFactory: () => createTransport(options) },
+        {
+          provide: COMPONENT_TRANSPORT,
+          inject: [RequestIdResolver],
+          useFactory: (resolver: RequestIdResolver) => createTransport(options, resolver),
+        },
         ...clients,
         ComponentHost,
         ComponentEvents,

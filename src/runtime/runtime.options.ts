@@ -4,7 +4,18 @@ import type { ModuleMetadata } from '@nestjs/common';
 export type ComponentClass = abstract new (...args: never[]) => unknown;
 
 /** Which transport carries `depends()` calls. @publicApi */
-export type TransportKind = 'inprocess';
+export type TransportKind = 'inprocess' | 'nats';
+
+/** Settings of the NATS transport. @publicApi */
+export interface NatsOptions {
+  /** The NATS server, e.g. `nats://127.0.0.1:4222`. */
+  url: string;
+  /**
+   * How long a stopping process lets its calls in flight finish before it stops them.
+   * @default 10000
+   */
+  shutdownGraceMs?: number;
+}
 
 /** Options of `RuntimeModule.forRoot()`. @publicApi */
 export interface RuntimeModuleOptions {
@@ -25,6 +36,8 @@ export interface RuntimeModuleOptions {
    * @default 'inprocess'
    */
   transport?: TransportKind;
+  /** Required with `transport: 'nats'`. */
+  nats?: NatsOptions;
   /** Modules whose exported providers the components inject (configuration, engines). */
   imports?: ModuleMetadata['imports'];
 }

@@ -1,5 +1,6 @@
 import { isObservable } from 'rxjs';
 import type { Observable } from 'rxjs';
+import { AsyncQueue } from './async-queue.js';
 
 /**
  * An endpoint's result as an async iterable: an async iterable as it is, an Observable's values, or a
@@ -16,35 +17,14 @@ export function toAsyncIterable(result: unknown): AsyncIterable<unknown> {
 }
 
 async function* observableToAsyncIterable<T>(source: Observable<T>): AsyncGenerator<T> {
-  const queue: T[] = [];
-  let finished = false;
-  let failure: { error: unknown } | undefined;
-  let wake: (() => void) | undefined;
-  const notify = () => {
-    wake?.();
-    wake = undefined;
-  };
+  const queue = new AsyncQueue<T>();
   const subscription = source.subscribe({
-    next: (value) => {
-      queue.push(value);
-      notify();
-    },
-    error: (error: unknown) => {
-      failure = { error };
-      notify();
-    },
-    complete: () => {
-      finished = true;
-      notify();
-    },
+    next: (value) => queue.push(value),
+    error: (error: unknown) => queue.fail(error),
+    complete: () => queue.end(),
   });
   try {
-    for (;;) {
-      if (queue.length > 0) yield queue.shift()!;
-      else if (failure !== undefined) throw failure.error;
-      else if (finished) return;
-      else await new Promise<void>((resolve) => (wake = resolve));
-    }
+    yield* queue;
   } finally {
     subscription.unsubscribe();
   }

@@ -37,6 +37,14 @@ export abstract class ComponentTransport {
     yield* this.dispatch(call);
   }
 
+  /** The id of instance `index` of a component in this process, unique wherever its peers run. */
+  instanceId(componentName: string, index: number): string {
+    return `${componentName}-${index}`;
+  }
+
+  /** Connects whatever the transport needs, before any instance starts or any call is made. */
+  async start(): Promise<void> {}
+
   /** The ids of the component's instances that can take calls now. */
   abstract instances(component: ComponentIdentity): Promise<string[]>;
 

@@ -1,0 +1,51 @@
+/**
+ * Which instances of each component are alive, from their discovery heartbeats: an instance is alive
+ * while its heartbeats keep coming, and gone when it says it leaves or falls silent for `expiryMs`.
+ * Listeners hear of every instance that goes, so calls in flight to it can fail instead of hanging.
+ */
+export class InstanceRegistry {
+  private readonly lastSeen = new Map<string, { address: string; at: number }>();
+  private readonly goneListeners = new Set<(instanceId: string) => void>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(private readonly expiryMs: number) {
+    this.sweeper = setInterval(() => this.sweep(), Math.max(50, expiryMs / 4));
+    this.sweeper.unref();
+  }
+
+  heard(address: string, instanceId: string, leaving = false): void {
+    if (leaving) this.remove(instanceId);
+    else this.lastSeen.set(instanceId, { address, at: Date.now() });
+  }
+
+  instances(address: string): string[] {
+    const now = Date.now();
+    return [...this.lastSeen].filter(([, seen]) => seen.address === address && now - seen.at <= this.expiryMs).map(([id]) => id).sort();
+  }
+
+  isAlive(instanceId: string): boolean {
+    const seen = this.lastSeen.get(instanceId);
+    return seen !== undefined && Date.now() - seen.at <= this.expiryMs;
+  }
+
+  onGone(listener: (instanceId: string) => void): () => void {
+    this.goneListeners.add(listener);
+    return () => this.goneListeners.delete(listener);
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+    this.lastSeen.clear();
+    this.goneListeners.clear();
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [instanceId, seen] of this.lastSeen) if (now - seen.at > this.expiryMs) this.remove(instanceId);
+  }
+
+  private remove(instanceId: string): void {
+    if (!this.lastSeen.delete(instanceId)) return;
+    for (const listener of [...this.goneListeners]) listener(instanceId);
+  }
+}

@@ -1,0 +1,72 @@
+import type { Observable } from 'rxjs';
+import { AsyncQueue } from '../../async-queue.js';
+import { EndpointError } from '../../endpoint.error.js';
+import type { EndpointErrorData } from '../../endpoint.error.js';
+import type { InstanceRegistry } from './instance-registry.js';
+import type { WireFrame } from './nats-subjects.js';
+
+export interface CallStreamOptions {
+  /** The call's responses, as Nest's NATS client streams them (subscribing sends the call). */
+  responses: Observable<WireFrame>;
+  registry: InstanceRegistry;
+  /** How long to wait for an instance to take the call. */
+  startTimeoutMs: number;
+  where: Pick<EndpointErrorData, 'requestId' | 'component' | 'endpoint'>;
+  /** Tells the serving instance to stop; called when the consumer stops before the stream ended. */
+  cancel: () => void;
+}
+
+/**
+ * The client side of one call over NATS, as an async iterable of the endpoint's items. It never hangs
+ * on a peer that is gone: no instance taking the call within `startTimeoutMs`, or the serving instance
+ * falling silent mid-stream, ends it with a 503 EndpointError naming the request.
+ */
+export async function* natsCallStream(options: CallStreamOptions): AsyncGenerator<unknown> {
+  const { where } = options;
+  const queue = new AsyncQueue<unknown>();
+  let servingInstance: string | undefined;
+  let completed = false;
+  const unavailable = (message: string, code: string) => new EndpointError({ ...where, message, status: 503, code });
+  const startTimer = setTimeout(
+    () => queue.fail(unavailable(`No instance of ${where.component} took the call within ${options.startTimeoutMs} ms.`, 'no_instance_answered')),
+    options.startTimeoutMs,
+  );
+  const stopWatching = options.registry.onGone((instanceId) => {
+    if (instanceId === servingInstance) {
+      queue.fail(unavailable(`${where.component} instance ${instanceId} went away while serving the call.`, 'instance_gone'));
+    }
+  });
+  const subscription = options.responses.subscribe({
+    next: (frame) => {
+      if (frame.kind === 'item') queue.push(frame.value);
+      else {
+        clearTimeout(startTimer);
+        servingInstance = frame.instanceId;
+      }
+    },
+    error: (error: unknown) => queue.fail(fromWire(error, where)),
+    complete: () => {
+      completed = true;
+      queue.end();
+    },
+  });
+  try {
+    yield* queue;
+  } finally {
+    clearTimeout(startTimer);
+    stopWatching();
+    subscription.unsubscribe();
+    if (!completed) options.cancel();
+  }
+}
+
+/** An error as it arrives from the wire (an EndpointError's JSON, or a transport failure) as an EndpointError. */
+function fromWire(error: unknown, where: CallStreamOptions['where']): EndpointError {
+  const data = error as Partial<EndpointErrorData> | undefined;
+  if (data && typeof data.message === 'string' && typeof data.status === 'number' && typeof data.code === 'string') {
+    return new EndpointError({ ...where, ...data } as EndpointErrorData);
+  }
+  const failure = EndpointError.from(error, where);
+  // A failure of the transport itself (the connection lost, the client closed) means "unavailable".
+  return failure.status === 500 ? new EndpointError({ ...failure.toJSON(), status: 503, code: 'transport_error' }) : failure;
+}

@@ -1,0 +1,126 @@
+import { Logger } from '@nestjs/common';
+import { ServerNats } from '@nestjs/microservices';
+import type { NatsContext } from '@nestjs/microservices';
+import { Observable } from 'rxjs';
+import { v4 as uuidv4 } from 'uuid';
+import { createStore, readHeader, RequestCancellation, RequestIdResolver } from '../../../tracing/index.js';
+import { EndpointError } from '../../endpoint.error.js';
+import { invokeEndpoint } from '../../endpoint-invoker.js';
+import type { LocalInstance } from '../../local-instance.js';
+import { connectWithRetry } from './nats-connect.js';
+import { CALL_ID_HEADER, natsSubjects } from './nats-subjects.js';
+import type { CancelMessage, WireFrame } from './nats-subjects.js';
+
+/** Why a call still running when the grace period of a shutdown ends was stopped. */
+class ShuttingDownError extends Error {
+  constructor() {
+    super('The instance shut down before the call finished.');
+  }
+}
+
+/**
+ * The serving side of the NATS transport, on Nest's NATS server: each endpoint of each local instance
+ * is a message handler, on the component's queue-group subject and on the instance's own subject. A
+ * call runs in a fresh context whose id comes from the message headers (the same policy as HTTP), with
+ * an AbortSignal that a cancel message for its call id aborts.
+ */
+export class NatsEndpointServer {
+  private readonly logger = new Logger('Runtime');
+  private readonly server: ServerNats;
+  private readonly active = new Map<string, AbortController>();
+  private readonly nextLocal = new Map<string, number>();
+
+  constructor(
+    private readonly url: string,
+    private readonly resolver: RequestIdResolver,
+  ) {
+    this.server = new ServerNats({ servers: url, name: `threadline-server-${process.pid}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+  }
+
+  async serve(instances: readonly LocalInstance[]): Promise<void> {
+    const byAddress = new Map<string, LocalInstance[]>();
+    for (const local of instances) {
+      const queue = natsSubjects.queueGroup(local.identity);
+      byAddress.set(queue, [...(byAddress.get(queue) ?? []), local]);
+    }
+    for (const [queue, locals] of byAddress) {
+      const { identity, endpoints } = locals[0]!;
+      for (const endpoint of endpoints.keys()) {
+        const shared = async (data: unknown, ctx: NatsContext) => this.handle(this.pickLocal(queue, locals), endpoint, data, ctx);
+        this.server.addHandler(natsSubjects.endpoint(identity, endpoint), shared, false, { queue });
+        for (const local of locals) {
+          const own = async (data: unknown, ctx: NatsContext) => this.handle(local, endpoint, data, ctx);
+          this.server.addHandler(natsSubjects.instanceEndpoint(identity, local.instanceId, endpoint), own);
+        }
+      }
+    }
+    await connectWithRetry(this.url, 'serving', () => new Promise<void>((resolve, reject) => this.server.listen((error?: unknown) => (error ? reject(error) : resolve()))));
+    for (const queue of byAddress.keys()) {
+      const { identity } = byAddress.get(queue)![0]!;
+      this.server.unwrap<{ subscribe: (subject: string, options: object) => unknown }>().subscribe(natsSubjects.cancel(identity), {
+        callback: (_error: unknown, message: { json: () => CancelMessage }) => this.cancel(message.json().callId),
+      });
+    }
+  }
+
+  /**
+   * Stops taking calls (the instance leaves its queue groups, so other instances get them), lets the
+   * calls in flight finish for up to `graceMs`, stops the rest with an error their callers see, and
+   * closes the connection.
+   */
+  async drain(graceMs: number): Promise<void> {
+    // Nest's own graceful shutdown (`gracefulShutdown`) always waits the whole grace period, even with
+    // nothing in flight; unsubscribing its subscriptions ourselves lets the wait end with the last call.
+    const { subscriptions } = this.server as unknown as { subscriptions: Array<{ unsubscribe(): void }> };
+    for (const subscription of subscriptions) subscription.unsubscribe();
+    const deadline = Date.now() + graceMs;
+    while (this.active.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    if (this.active.size > 0) {
+      this.logger.warn(`stopping ${this.active.size} call(s) still running at the end of the shutdown grace period`);
+      for (const controller of this.active.values()) controller.abort(new ShuttingDownError());
+      const flushBy = Date.now() + 1000;
+      while (this.active.size > 0 && Date.now() < flushBy) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await this.server.close();
+  }
+
+  private cancel(callId: string): void {
+    this.active.get(callId)?.abort(new Error('The caller cancelled the call.'));
+  }
+
+  private pickLocal(queue: string, locals: readonly LocalInstance[]): LocalInstance {
+    const index = (this.nextLocal.get(queue) ?? 0) % locals.length;
+    this.nextLocal.set(queue, index + 1);
+    return locals[index]!;
+  }
+
+  private handle(local: LocalInstance, endpoint: string, data: unknown, ctx: NatsContext): Observable<WireFrame> {
+    const headers = ctx.getHeaders();
+    const requestId = this.resolver.resolve(readHeader(headers, this.resolver.header));
+    const callHeader = readHeader(headers, CALL_ID_HEADER);
+    const callId = typeof callHeader === 'string' ? callHeader : uuidv4();
+    const controller = new AbortController();
+    this.active.set(callId, controller);
+    const store = createStore(requestId, RequestCancellation.following(controller.signal));
+    const where = { requestId, component: local.identity.name, endpoint };
+    return new Observable<WireFrame>((subscriber) => {
+      subscriber.next({ kind: 'start', instanceId: local.instanceId });
+      const items = invokeEndpoint(local, endpoint, data, store, callId)[Symbol.asyncIterator]();
+      void (async () => {
+        try {
+          for (let next = await items.next(); !next.done; next = await items.next()) subscriber.next({ kind: 'item', value: next.value });
+          if (controller.signal.reason instanceof ShuttingDownError) throw controller.signal.reason;
+          subscriber.complete();
+        } catch (error) {
+          const failure = error instanceof ShuttingDownError
+            ? new EndpointError({ ...where, message: error.message, status: 503, code: 'instance_shutting_down' })
+            : EndpointError.from(error, where);
+          subscriber.error(failure.toJSON());
+        } finally {
+          this.active.delete(callId);
+        }
+      })();
+      return () => void items.return?.(undefined);
+    });
+  }
+}

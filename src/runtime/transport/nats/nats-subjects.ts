@@ -1,0 +1,33 @@
+import type { ComponentIdentity } from '../../component.decorator.js';
+
+/**
+ * Every NATS subject the runtime uses, in one place. Calls to a component go to its endpoint subject,
+ * shared by its instances in one queue group (so each call reaches one of them); calls to one chosen
+ * instance go to that instance's own subject. Cancellations, discovery and events are broadcast.
+ */
+export const natsSubjects = {
+  endpoint: (c: ComponentIdentity, endpoint: string) => `${c.namespace}.${c.name}.${endpoint}`,
+  instanceEndpoint: (c: ComponentIdentity, instanceId: string, endpoint: string) => `${c.namespace}.${c.name}.${endpoint}.${instanceId}`,
+  queueGroup: (c: ComponentIdentity) => `${c.namespace}.${c.name}`,
+  cancel: (c: ComponentIdentity) => `${c.namespace}._cancel.${c.name}`,
+  discovery: (namespace: string) => `${namespace}._discovery`,
+  event: (namespace: string, topic: string) => `${namespace}._events.${topic}`,
+};
+
+/** The header that carries a call's own id, by which it is cancelled. */
+export const CALL_ID_HEADER = 'threadline-call-id';
+
+/** What an endpoint's stream sends over the wire: first who serves the call, then its items. */
+export type WireFrame = { kind: 'start'; instanceId: string } | { kind: 'item'; value: unknown };
+
+/** A discovery heartbeat: an instance announcing itself, or leaving. */
+export interface Heartbeat {
+  address: string;
+  instanceId: string;
+  leaving?: boolean;
+}
+
+/** A cancellation: stop the call with this id. */
+export interface CancelMessage {
+  callId: string;
+}

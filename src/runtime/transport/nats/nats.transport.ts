@@ -1,0 +1,153 @@
+import { Logger } from '@nestjs/common';
+import { ClientNats, NatsRecordBuilder } from '@nestjs/microservices';
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { hostname } from 'node:os';
+import { Observable } from 'rxjs';
+import { runInStore } from '../../../tracing/index.js';
+import type { RequestIdResolver } from '../../../tracing/index.js';
+import type { ComponentIdentity } from '../../component.decorator.js';
+import { EndpointError } from '../../endpoint.error.js';
+import type { LocalInstance } from '../../local-instance.js';
+import { ComponentTransport } from '../component-transport.js';
+import type { OutgoingCall } from '../component-transport.js';
+import { componentAddress } from '../in-process.transport.js';
+import { InstanceRegistry } from './instance-registry.js';
+import { natsCallStream } from './nats-call-stream.js';
+import { connectWithRetry } from './nats-connect.js';
+import { NatsEndpointServer } from './nats-endpoint-server.js';
+import { CALL_ID_HEADER, natsSubjects } from './nats-subjects.js';
+import type { Heartbeat, WireFrame } from './nats-subjects.js';
+
+/** Settings of the NATS transport. */
+export interface NatsTransportOptions {
+  url: string;
+  /** How long a stopping instance lets its calls in flight finish. */
+  shutdownGraceMs: number;
+  /** How often each instance announces itself; it counts as gone after three silent intervals. */
+  heartbeatMs?: number;
+  /** How long a call waits for an instance to take it. */
+  startTimeoutMs?: number;
+}
+
+/** Subjects for discovery and events, shared by every namespace of the service. */
+const TRANSPORT_NAMESPACE = 'threadline';
+
+/**
+ * Calls between processes over NATS, on @nestjs/microservices' NATS client and server. The request id
+ * travels in a header, each call has its own id by which a cancel message stops it, instances announce
+ * themselves by heartbeats (so routers see who is alive and calls to a dead instance fail instead of
+ * hanging), and events are broadcast subjects.
+ */
+export class NatsTransport extends ComponentTransport {
+  private readonly logger = new Logger('Runtime');
+  private readonly client: ClientNats;
+  private readonly registry: InstanceRegistry;
+  private readonly server: NatsEndpointServer;
+  private readonly heartbeatMs: number;
+  private local: readonly LocalInstance[] = [];
+  private heartbeat: NodeJS.Timeout | undefined;
+  private connection: NatsConnection | undefined;
+  private connected = false;
+
+  constructor(
+    private readonly options: NatsTransportOptions,
+    private readonly resolver: RequestIdResolver,
+  ) {
+    super();
+    this.heartbeatMs = options.heartbeatMs ?? 1000;
+    this.registry = new InstanceRegistry(this.heartbeatMs * 3);
+    this.client = new ClientNats({ servers: options.url, name: `threadline-client-${process.pid}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+    this.server = new NatsEndpointServer(options.url, resolver);
+  }
+
+  /** Unique across machines and processes, and a valid NATS subject token: `worker-<host>-<pid>-0`. */
+  override instanceId(componentName: string, index: number): string {
+    const host = hostname().toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 24);
+    return `${componentName}-${host}-${process.pid}-${index}`;
+  }
+
+  override async start(): Promise<void> {
+    const connection = (await connectWithRetry(this.options.url, 'calls', () => this.client.connect())) as NatsConnection;
+    this.connection = connection;
+    this.connected = true;
+    this.client.status.subscribe((status) => {
+      const connected = status === 'connected';
+      if (connected !== this.connected) this.logger[connected ? 'log' : 'error'](`NATS at ${this.options.url} ${connected ? 'reconnected' : 'lost'}`);
+      this.connected = connected;
+    });
+    connection.subscribe(natsSubjects.discovery(TRANSPORT_NAMESPACE), {
+      callback: (_error, message) => {
+        const beat = message.json<Heartbeat>();
+        this.registry.heard(beat.address, beat.instanceId, beat.leaving);
+      },
+    });
+  }
+
+  async serve(instances: readonly LocalInstance[]): Promise<void> {
+    this.local = instances;
+    if (instances.length === 0) return;
+    await this.server.serve(instances);
+    this.announce();
+    this.heartbeat = setInterval(() => this.announce(), this.heartbeatMs);
+  }
+
+  async instances(component: ComponentIdentity): Promise<string[]> {
+    return this.registry.instances(componentAddress(component));
+  }
+
+  publish(topic: string, payload: unknown): void {
+    if (this.connected) this.connection?.publish(natsSubjects.event(TRANSPORT_NAMESPACE, topic), JSON.stringify(payload));
+  }
+
+  subscribe(topic: string, handler: (payload: unknown) => void): () => void {
+    const subscription = this.connection!.subscribe(natsSubjects.event(TRANSPORT_NAMESPACE, topic), {
+      callback: (_error, message) => handler(message.json()),
+    });
+    return () => subscription.unsubscribe();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.heartbeat);
+    this.announce(true);
+    if (this.local.length > 0) await this.server.drain(this.options.shutdownGraceMs);
+    this.registry.close();
+    await this.client.close();
+  }
+
+  protected dispatch(call: OutgoingCall): AsyncIterable<unknown> {
+    const where = { requestId: call.requestId, component: call.component.name, endpoint: call.endpoint };
+    if (!this.connected) {
+      throw new EndpointError({ ...where, message: `The message bus (NATS at ${this.options.url}) is unavailable.`, status: 503, code: 'bus_unavailable' });
+    }
+    const instance = call.options.instance;
+    if (instance !== undefined && !this.registry.isAlive(instance)) {
+      throw new EndpointError({ ...where, message: `${call.component.name} instance ${instance} is not running.`, status: 503, code: 'instance_unavailable' });
+    }
+    const subject =
+      instance === undefined ? natsSubjects.endpoint(call.component, call.endpoint) : natsSubjects.instanceEndpoint(call.component, instance, call.endpoint);
+    const record = new NatsRecordBuilder(call.request).setHeaders(this.headersOf(call)).build();
+    // Subscribing sends the call: do it in the caller's context, as a serializer reading it expects.
+    const responses = new Observable<WireFrame>((subscriber) => runInStore(call.store, () => this.client.send<WireFrame>(subject, record).subscribe(subscriber)));
+    const cancel = () => this.publishRaw(natsSubjects.cancel(call.component), { callId: call.callId });
+    return natsCallStream({ responses, registry: this.registry, startTimeoutMs: this.options.startTimeoutMs ?? 5000, where, cancel });
+  }
+
+  private headersOf(call: OutgoingCall) {
+    const headers = natsHeaders();
+    headers.set(this.resolver.header, call.requestId);
+    headers.set(CALL_ID_HEADER, call.callId);
+    return headers;
+  }
+
+  private announce(leaving = false): void {
+    for (const local of this.local) {
+      const beat: Heartbeat = { address: componentAddress(local.identity), instanceId: local.instanceId, leaving };
+      this.publishRaw(natsSubjects.discovery(TRANSPORT_NAMESPACE), beat);
+    }
+  }
+
+  private publishRaw(subject: string, payload: unknown): void {
+    if (this.connected) this.connection?.publish(subject, JSON.stringify(payload));
+  }
+}
