@@ -14,6 +14,8 @@ export interface CallStreamOptions {
   where: Pick<EndpointErrorData, 'requestId' | 'component' | 'endpoint'>;
   /** Tells the serving instance to stop; called when the consumer stops before the stream ended. */
   cancel: () => void;
+  /** The caller's request signal: when it aborts, the call is cancelled. */
+  signal: AbortSignal | undefined;
 }
 
 /**
@@ -36,6 +38,9 @@ export async function* natsCallStream(options: CallStreamOptions): AsyncGenerato
       queue.fail(unavailable(`${where.component} instance ${instanceId} went away while serving the call.`, 'instance_gone'));
     }
   });
+  // Across processes the callee does not share the caller's signal: a cancelled request cancels its calls.
+  const onAbort = () => queue.fail(new EndpointError({ ...where, message: 'The request was cancelled.', status: 499, code: 'cancelled' }));
+  options.signal?.addEventListener('abort', onAbort, { once: true });
   const subscription = options.responses.subscribe({
     next: (frame) => {
       if (frame.kind === 'item') queue.push(frame.value);
@@ -53,6 +58,7 @@ export async function* natsCallStream(options: CallStreamOptions): AsyncGenerato
   try {
     yield* queue;
   } finally {
+    options.signal?.removeEventListener('abort', onAbort);
     clearTimeout(startTimer);
     stopWatching();
     subscription.unsubscribe();

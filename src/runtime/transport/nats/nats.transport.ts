@@ -4,7 +4,7 @@ import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { hostname } from 'node:os';
 import { Observable } from 'rxjs';
-import { runInStore } from '../../../tracing/index.js';
+import { getRequestSignal, runInStore } from '../../../tracing/index.js';
 import type { RequestIdResolver } from '../../../tracing/index.js';
 import type { ComponentIdentity } from '../../component.decorator.js';
 import { EndpointError } from '../../endpoint.error.js';
@@ -130,7 +130,8 @@ export class NatsTransport extends ComponentTransport {
     // Subscribing sends the call: do it in the caller's context, as a serializer reading it expects.
     const responses = new Observable<WireFrame>((subscriber) => runInStore(call.store, () => this.client.send<WireFrame>(subject, record).subscribe(subscriber)));
     const cancel = () => this.publishRaw(natsSubjects.cancel(call.component), { callId: call.callId });
-    return natsCallStream({ responses, registry: this.registry, startTimeoutMs: this.options.startTimeoutMs ?? 5000, where, cancel });
+    const signal = runInStore(call.store, () => getRequestSignal());
+    return natsCallStream({ responses, registry: this.registry, startTimeoutMs: this.options.startTimeoutMs ?? 5000, where, cancel, signal });
   }
 
   private headersOf(call: OutgoingCall) {
