@@ -16,6 +16,5 @@ export async function createApp(config: AppConfig, llm: LlmConfig): Promise<Nest
     bufferLogs: true,
   });
   app.useLogger(app.get(TracingLogger));
-  app.enableShutdownHooks();
   return app;
 }

@@ -9,6 +9,18 @@ async function main(): Promise<void> {
   // Only the Frontend serves HTTP; a process of other components serves them over NATS alone.
   if (config.runtime.components.includes('frontend')) await app.listen(config.port, config.host);
   else await app.init();
+  // A stop asked for is a clean exit: finish (or stop) the work in flight, close, exit 0.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      void app.close().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          console.error(error);
+          process.exit(1);
+        },
+      );
+    });
+  }
 }
 
 main().catch((error: unknown) => {
