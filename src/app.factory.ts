@@ -16,5 +16,7 @@ export async function createApp(config: AppConfig, llm: LlmConfig): Promise<Nest
     bufferLogs: true,
   });
   app.useLogger(app.get(TracingLogger));
+  // From here on lines go out as they are written: a start-up that waits (for NATS, say) must say so.
+  app.flushLogs();
   return app;
 }

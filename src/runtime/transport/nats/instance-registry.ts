@@ -1,10 +1,11 @@
 /**
  * Which instances of each component are alive, from their discovery heartbeats: an instance is alive
- * while its heartbeats keep coming, and gone when it says it leaves or falls silent for `expiryMs`.
- * Listeners hear of every instance that goes, so calls in flight to it can fail instead of hanging.
+ * while its heartbeats keep coming, and gone when it says it leaves or falls silent for `expiryMs`. A
+ * draining instance is alive (its calls in flight go on) but takes no new calls. Listeners hear of
+ * every instance that goes, so calls in flight to it can fail instead of hanging.
  */
 export class InstanceRegistry {
-  private readonly lastSeen = new Map<string, { address: string; at: number }>();
+  private readonly lastSeen = new Map<string, { address: string; at: number; draining: boolean }>();
   private readonly goneListeners = new Set<(instanceId: string) => void>();
   private readonly sweeper: NodeJS.Timeout;
 
@@ -13,14 +14,18 @@ export class InstanceRegistry {
     this.sweeper.unref();
   }
 
-  heard(address: string, instanceId: string, leaving = false): void {
-    if (leaving) this.remove(instanceId);
-    else this.lastSeen.set(instanceId, { address, at: Date.now() });
+  heard(address: string, instanceId: string, state: 'up' | 'draining' | 'leaving'): void {
+    if (state === 'leaving') this.remove(instanceId);
+    else this.lastSeen.set(instanceId, { address, at: Date.now(), draining: state === 'draining' });
   }
 
+  /** The instances of a component that take new calls. */
   instances(address: string): string[] {
     const now = Date.now();
-    return [...this.lastSeen].filter(([, seen]) => seen.address === address && now - seen.at <= this.expiryMs).map(([id]) => id).sort();
+    return [...this.lastSeen]
+      .filter(([, seen]) => seen.address === address && !seen.draining && now - seen.at <= this.expiryMs)
+      .map(([id]) => id)
+      .sort();
   }
 
   isAlive(instanceId: string): boolean {

@@ -16,6 +16,11 @@ export interface CallStreamOptions {
   cancel: () => void;
   /** The caller's request signal: when it aborts, the call is cancelled. */
   signal: AbortSignal | undefined;
+  /**
+   * Registers a listener for the loss of this process's NATS connection; returns its removal. Frames
+   * sent while the connection is down are lost, so a call in flight then can only fail.
+   */
+  onConnectionLost: (listener: () => void) => () => void;
 }
 
 /**
@@ -38,6 +43,9 @@ export async function* natsCallStream(options: CallStreamOptions): AsyncGenerato
       queue.fail(unavailable(`${where.component} instance ${instanceId} went away while serving the call.`, 'instance_gone'));
     }
   });
+  const stopWatchingBus = options.onConnectionLost(() =>
+    queue.fail(unavailable('The connection to the message bus was lost during the call.', 'bus_lost')),
+  );
   // Across processes the callee does not share the caller's signal: a cancelled request cancels its calls.
   const onAbort = () => queue.fail(new EndpointError({ ...where, message: 'The request was cancelled.', status: 499, code: 'cancelled' }));
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -61,6 +69,7 @@ export async function* natsCallStream(options: CallStreamOptions): AsyncGenerato
     options.signal?.removeEventListener('abort', onAbort);
     clearTimeout(startTimer);
     stopWatching();
+    stopWatchingBus();
     subscription.unsubscribe();
     if (!completed) options.cancel();
   }

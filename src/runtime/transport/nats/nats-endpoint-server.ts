@@ -55,6 +55,11 @@ export class NatsEndpointServer {
       }
     }
     await connectWithRetry(this.url, 'serving', () => new Promise<void>((resolve, reject) => this.server.listen((error?: unknown) => (error ? reject(error) : resolve()))));
+    // Replies sent while the connection is down are lost: the calls in flight then stop.
+    this.server.status.subscribe((status) => {
+      if (status !== 'disconnected') return;
+      for (const controller of this.active.values()) controller.abort(new Error('The connection to the message bus was lost.'));
+    });
     for (const queue of byAddress.keys()) {
       const { identity } = byAddress.get(queue)![0]!;
       this.server.unwrap<{ subscribe: (subject: string, options: object) => unknown }>().subscribe(natsSubjects.cancel(identity), {

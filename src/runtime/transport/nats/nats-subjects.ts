@@ -20,12 +20,14 @@ export const CALL_ID_HEADER = 'threadline-call-id';
 /** What an endpoint's stream sends over the wire: first who serves the call, then its items. */
 export type WireFrame = { kind: 'start'; instanceId: string } | { kind: 'item'; value: unknown };
 
-/** A discovery heartbeat: an instance announcing itself, or leaving. */
-export interface Heartbeat {
-  address: string;
-  instanceId: string;
-  leaving?: boolean;
-}
+/**
+ * A discovery message: an instance announcing itself (`up`), finishing its calls before it stops
+ * (`draining`: alive, but takes no new calls), or gone (`leaving`); or a newcomer asking every
+ * instance to announce itself now (`probe`).
+ */
+export type Heartbeat =
+  | { state: 'up' | 'draining' | 'leaving'; address: string; instanceId: string }
+  | { state: 'probe' };
 
 /** A cancellation: stop the call with this id. */
 export interface CancelMessage {

@@ -47,8 +47,10 @@ export class NatsTransport extends ComponentTransport {
   private readonly heartbeatMs: number;
   private local: readonly LocalInstance[] = [];
   private heartbeat: NodeJS.Timeout | undefined;
+  private state: 'up' | 'draining' = 'up';
   private connection: NatsConnection | undefined;
   private connected = false;
+  private readonly connectionLost = new Set<() => void>();
 
   constructor(
     private readonly options: NatsTransportOptions,
@@ -73,23 +75,31 @@ export class NatsTransport extends ComponentTransport {
     this.connected = true;
     this.client.status.subscribe((status) => {
       const connected = status === 'connected';
-      if (connected !== this.connected) this.logger[connected ? 'log' : 'error'](`NATS at ${this.options.url} ${connected ? 'reconnected' : 'lost'}`);
+      if (connected === this.connected) return;
+      this.logger[connected ? 'log' : 'error'](`NATS at ${this.options.url} ${connected ? 'reconnected' : 'lost'}`);
       this.connected = connected;
+      if (!connected) for (const listener of [...this.connectionLost]) listener();
     });
     connection.subscribe(natsSubjects.discovery(TRANSPORT_NAMESPACE), {
       callback: (_error, message) => {
         const beat = message.json<Heartbeat>();
-        this.registry.heard(beat.address, beat.instanceId, beat.leaving);
+        if (beat.state === 'probe') this.announce(this.state);
+        else this.registry.heard(beat.address, beat.instanceId, beat.state);
       },
     });
+    // Ask every running instance to announce itself now, rather than at its next heartbeat, so this
+    // process knows its peers by the time it says it is serving.
+    this.publishRaw(natsSubjects.discovery(TRANSPORT_NAMESPACE), { state: 'probe' } satisfies Heartbeat);
+    await connection.flush();
+    await new Promise((resolve) => setTimeout(resolve, 250));
   }
 
   async serve(instances: readonly LocalInstance[]): Promise<void> {
     this.local = instances;
     if (instances.length === 0) return;
     await this.server.serve(instances);
-    this.announce();
-    this.heartbeat = setInterval(() => this.announce(), this.heartbeatMs);
+    this.announce('up');
+    this.heartbeat = setInterval(() => this.announce(this.state), this.heartbeatMs);
   }
 
   async instances(component: ComponentIdentity): Promise<string[]> {
@@ -107,10 +117,21 @@ export class NatsTransport extends ComponentTransport {
     return () => subscription.unsubscribe();
   }
 
+  /**
+   * Drains before it closes: the instances say they are draining (routers stop choosing them; their
+   * heartbeats go on, so callers of the calls in flight keep waiting for them), the calls in flight
+   * finish or are stopped at the end of the grace period, and only then do the instances leave.
+   */
   async close(): Promise<void> {
-    clearInterval(this.heartbeat);
-    this.announce(true);
-    if (this.local.length > 0) await this.server.drain(this.options.shutdownGraceMs);
+    if (this.local.length > 0) {
+      this.state = 'draining';
+      this.announce('draining');
+      this.logger.log(`draining ${this.local.map((local) => local.instanceId).join(', ')}`);
+      await this.server.drain(this.options.shutdownGraceMs);
+      clearInterval(this.heartbeat);
+      this.announce('leaving');
+      await this.connection?.flush().catch(() => undefined);
+    }
     this.registry.close();
     await this.client.close();
   }
@@ -131,7 +152,12 @@ export class NatsTransport extends ComponentTransport {
     const responses = new Observable<WireFrame>((subscriber) => runInStore(call.store, () => this.client.send<WireFrame>(subject, record).subscribe(subscriber)));
     const cancel = () => this.publishRaw(natsSubjects.cancel(call.component), { callId: call.callId });
     const signal = runInStore(call.store, () => getRequestSignal());
-    return natsCallStream({ responses, registry: this.registry, startTimeoutMs: this.options.startTimeoutMs ?? 5000, where, cancel, signal });
+    const onConnectionLost = (listener: () => void) => {
+      this.connectionLost.add(listener);
+      return () => this.connectionLost.delete(listener);
+    };
+    const startTimeoutMs = this.options.startTimeoutMs ?? 5000;
+    return natsCallStream({ responses, registry: this.registry, startTimeoutMs, where, cancel, signal, onConnectionLost });
   }
 
   private headersOf(call: OutgoingCall) {
@@ -141,9 +167,9 @@ export class NatsTransport extends ComponentTransport {
     return headers;
   }
 
-  private announce(leaving = false): void {
+  private announce(state: 'up' | 'draining' | 'leaving'): void {
     for (const local of this.local) {
-      const beat: Heartbeat = { address: componentAddress(local.identity), instanceId: local.instanceId, leaving };
+      const beat: Heartbeat = { state, address: componentAddress(local.identity), instanceId: local.instanceId };
       this.publishRaw(natsSubjects.discovery(TRANSPORT_NAMESPACE), beat);
     }
   }
