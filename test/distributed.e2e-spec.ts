@@ -376,6 +376,22 @@ describeWithNats('distributed over NATS: one process per component (frontend | p
     { api: 'chat', stream: true, id: undefined },
   ];
 
+  it('passes the W3C traceparent of the request to every process, with the id', async () => {
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const res = await fetch(`${cluster.url}${COMPLETIONS}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'dist-trace-1', traceparent },
+      body: JSON.stringify(completionBody('traced over the wire', {})),
+      signal: AbortSignal.timeout(NO_HANG_MS),
+    });
+    expect(res.status).toBe(200);
+    for (const [name, endpoint] of [['processor', 'processor.generate'], ['router', 'router.route']] as const) {
+      expect(handling(cluster.get(name), 'dist-trace-1', endpoint).map((line) => line.traceparent)).toEqual([traceparent]);
+    }
+    const served = await waitFor(() => workers().find((worker) => handling(worker, 'dist-trace-1', 'worker.generate').length > 0), 10_000);
+    expect(handling(served, 'dist-trace-1', 'worker.generate').map((line) => line.traceparent)).toEqual([traceparent]);
+  });
+
   it.each(cases)('$api, stream $stream, id $id: answered with the id, which is on the lines of every process that touched it and only there', async ({ api, stream, id: sent }) => {
     const path = api === 'chat' ? CHAT : COMPLETIONS;
     const body = api === 'chat' ? chatBody('hello over the wire', { stream }) : completionBody('hello over the wire', { stream });

@@ -616,6 +616,28 @@ describe('an upstream that fails', () => {
     }
   });
 
+  it("passes a valid W3C traceparent on to the upstream, and drops an invalid one", async () => {
+    const fake = await startFakeUpstream(failing(500, 'nope'));
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    try {
+      await withEngine({ UPSTREAM_URL: fake.url }, async (b) => {
+        for (const [id, sent] of [['tp-valid', traceparent], ['tp-invalid', '00-zz-not-a-trace-context-01']]) {
+          await fetch(`${b.url}${CHAT}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-request-id': id!, traceparent: sent! },
+            body: JSON.stringify(requestBody('chat', 37)),
+          });
+        }
+      });
+      expect(fake.received.map((r) => [r.headers['x-request-id'], r.headers.traceparent])).toEqual([
+        ['tp-valid', traceparent],
+        ['tp-invalid', undefined],
+      ]);
+    } finally {
+      await fake.close();
+    }
+  });
+
   it.each([
     { api: 'chat' as const, id: 'unreach-chat' },
     { api: 'completion' as const, id: 'unreach-cmpl' },

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { bindAsyncIterable, deriveStore, getCurrentRequestId, getRequestSignal, runInStore } from '../tracing/index.js';
+import { bindAsyncIterable, deriveStore, getCurrentRequestId, getCurrentTraceparent, getRequestSignal, runInStore } from '../tracing/index.js';
 import type { RequestStore } from '../tracing/index.js';
 import type { EndpointContext } from './endpoint-context.js';
 import { EndpointError } from './endpoint.error.js';
@@ -46,7 +46,8 @@ async function* observe(
   const started = performance.now();
   let items = 0;
   let outcome = 'cancelled';
-  logger.debug({ msg: `handling ${where.component}.${where.endpoint}`, endpoint: where.endpoint, instanceId, callId });
+  const traceparent = getCurrentTraceparent();
+  logger.debug({ msg: `handling ${where.component}.${where.endpoint}`, endpoint: where.endpoint, instanceId, callId, ...(traceparent && { traceparent }) });
   try {
     for await (const item of toAsyncIterable(start())) {
       items++;

@@ -5,6 +5,8 @@ import type { RequestStore } from './request-context.js';
 import type { RequestIdResolver } from './request-id.resolver.js';
 import { ClientDisconnectedError, RequestCancellation } from './request-cancellation.js';
 import { InvalidTracingOptionError } from './tracing.errors.js';
+import { TRACEPARENT_HEADER } from './request-tracing.constants.js';
+import { parseTraceparent } from './traceparent.js';
 import { requestBoundLogger } from './tracing-logger.factory.js';
 
 const REQUEST_STORE = Symbol('threadline:request-store');
@@ -32,7 +34,7 @@ export function installFastifyIngress(fastify: FastifyInstance, resolver: Reques
   );
   fastify.addHook('onRequest', (request: TracedRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
     reply.raw.setHeader(header, request.id);
-    const store = createStore(request.id, disconnectCancellation(reply));
+    const store = createStore(request.id, disconnectCancellation(reply), parseTraceparent(request.headers[TRACEPARENT_HEADER]));
     request[REQUEST_STORE] = store;
     runInStore(store, done);
   });

@@ -18,6 +18,7 @@ export {
   getCurrentComponent,
   getCurrentRequestId,
   getCurrentStore,
+  getCurrentTraceparent,
   getRequestSignal,
   isRequestCancelled,
   requestIdOf,
@@ -40,3 +41,4 @@ export { defaultHeaderGetter, defaultHeaderSetter, readHeader } from './header-c
 export type { HeaderGetter, HeaderSetter } from './header-carrier.js';
 export { InvalidTracingOptionError, NoRequestContextError, UnsupportedHttpPlatformError } from './tracing.errors.js';
 export { outboundTracingHeaders } from './outbound-headers.js';
+export { parseTraceparent } from './traceparent.js';

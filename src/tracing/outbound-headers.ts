@@ -1,13 +1,16 @@
-import { getCurrentRequestId } from './request-context.js';
+import { getCurrentRequestId, getCurrentTraceparent } from './request-context.js';
+import { TRACEPARENT_HEADER } from './request-tracing.constants.js';
 import { tracingGlobals } from './tracing.globals.js';
 
 /**
- * The headers an outbound HTTP call should carry to pass the current request on: the request id under
- * the configured header name. Empty outside a request context. Spread it into `fetch`'s or an SDK's
- * per-request headers.
+ * The headers an outbound call should carry to pass the current request on: the request id under the
+ * configured header name, and the caller's W3C `traceparent` when it sent one. Empty outside a request
+ * context. Spread it into `fetch`'s or an SDK's per-request headers, or a message's headers.
  * @publicApi
  */
 export function outboundTracingHeaders(): Record<string, string> {
   const id = getCurrentRequestId();
-  return id === undefined ? {} : { [tracingGlobals.header]: id };
+  if (id === undefined) return {};
+  const traceparent = getCurrentTraceparent();
+  return traceparent === undefined ? { [tracingGlobals.header]: id } : { [tracingGlobals.header]: id, [TRACEPARENT_HEADER]: traceparent };
 }

@@ -10,6 +10,7 @@ const cls = ClsServiceManager.getClsService();
 
 const COMPONENT = Symbol.for('threadline:component');
 const CANCELLATION = Symbol.for('threadline:cancellation');
+const TRACEPARENT = Symbol.for('threadline:traceparent');
 
 /** What a request's context holds. Each request gets its own object; nothing is shared between requests. */
 export interface RequestStore extends ClsStore {
@@ -18,6 +19,8 @@ export interface RequestStore extends ClsStore {
   [COMPONENT]?: string;
   /** Shared by every hop of the request in this process. */
   [CANCELLATION]?: RequestCancellation;
+  /** The caller's W3C trace context, passed on with the id. */
+  [TRACEPARENT]?: string;
 }
 
 /** The id of the request being handled, or `undefined` outside any request context. @publicApi */
@@ -53,11 +56,17 @@ export function getCurrentStore(): RequestStore | undefined {
   return store?.[CLS_ID] === undefined ? undefined : store;
 }
 
-/** A new context for request `id`, cancelled through `cancellation` when given. */
-export function createStore(id: string, cancellation?: RequestCancellation): RequestStore {
+/** A new context for request `id`, cancelled through `cancellation`, in the caller's trace context. */
+export function createStore(id: string, cancellation?: RequestCancellation, traceparent?: string): RequestStore {
   const store = { [CLS_ID]: id } as RequestStore;
   if (cancellation !== undefined) store[CANCELLATION] = cancellation;
+  if (traceparent !== undefined) store[TRACEPARENT] = traceparent;
   return store;
+}
+
+/** The current request's W3C `traceparent`, when its caller sent a valid one. @publicApi */
+export function getCurrentTraceparent(): string | undefined {
+  return getCurrentStore()?.[TRACEPARENT];
 }
 
 /**

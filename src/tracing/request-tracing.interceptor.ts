@@ -5,7 +5,8 @@ import { runObservableInStore } from './context-binding.js';
 import { readHeader } from './header-carrier.js';
 import { createStore, deriveStore, getCurrentStore } from './request-context.js';
 import type { RequestStore } from './request-context.js';
-import { COMPONENT_NAME_METADATA } from './request-tracing.constants.js';
+import { COMPONENT_NAME_METADATA, TRACEPARENT_HEADER } from './request-tracing.constants.js';
+import { parseTraceparent } from './traceparent.js';
 import { RequestIdResolver } from './request-id.resolver.js';
 
 /**
@@ -41,6 +42,7 @@ export class RequestTracingInterceptor implements NestInterceptor {
   private rpcStore(context: ExecutionContext) {
     const rpcContext = context.switchToRpc().getContext<{ getHeaders?: () => unknown } | undefined>();
     const headers = typeof rpcContext?.getHeaders === 'function' ? rpcContext.getHeaders() : undefined;
-    return createStore(this.resolver.resolve(readHeader(headers, this.resolver.header)));
+    const traceparent = parseTraceparent(readHeader(headers, TRACEPARENT_HEADER));
+    return createStore(this.resolver.resolve(readHeader(headers, this.resolver.header)), undefined, traceparent);
   }
 }

@@ -3,7 +3,7 @@ import { ServerNats } from '@nestjs/microservices';
 import type { NatsContext } from '@nestjs/microservices';
 import { Observable } from 'rxjs';
 import { v4 as uuidv4 } from 'uuid';
-import { createStore, readHeader, RequestCancellation, RequestIdResolver } from '../../../tracing/index.js';
+import { createStore, parseTraceparent, readHeader, RequestCancellation, RequestIdResolver, TRACEPARENT_HEADER } from '../../../tracing/index.js';
 import { EndpointError } from '../../endpoint.error.js';
 import { invokeEndpoint } from '../../endpoint-invoker.js';
 import type { LocalInstance } from '../../local-instance.js';
@@ -106,7 +106,8 @@ export class NatsEndpointServer {
     const callId = typeof callHeader === 'string' ? callHeader : uuidv4();
     const controller = new AbortController();
     this.active.set(callId, controller);
-    const store = createStore(requestId, RequestCancellation.following(controller.signal));
+    const traceparent = parseTraceparent(readHeader(headers, TRACEPARENT_HEADER));
+    const store = createStore(requestId, RequestCancellation.following(controller.signal), traceparent);
     const where = { requestId, component: local.identity.name, endpoint };
     return new Observable<WireFrame>((subscriber) => {
       subscriber.next({ kind: 'start', instanceId: local.instanceId });

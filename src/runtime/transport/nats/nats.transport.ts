@@ -4,7 +4,7 @@ import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { hostname } from 'node:os';
 import { Observable } from 'rxjs';
-import { getRequestSignal, runInStore } from '../../../tracing/index.js';
+import { getRequestSignal, outboundTracingHeaders, runInStore } from '../../../tracing/index.js';
 import type { RequestIdResolver } from '../../../tracing/index.js';
 import type { ComponentIdentity } from '../../component.decorator.js';
 import { EndpointError } from '../../endpoint.error.js';
@@ -160,8 +160,10 @@ export class NatsTransport extends ComponentTransport {
     return natsCallStream({ responses, registry: this.registry, startTimeoutMs, where, cancel, signal, onConnectionLost });
   }
 
+  /** The request id, the trace context and the call id, as message headers. */
   private headersOf(call: OutgoingCall) {
     const headers = natsHeaders();
+    for (const [name, value] of Object.entries(runInStore(call.store, () => outboundTracingHeaders()))) headers.set(name, value);
     headers.set(this.resolver.header, call.requestId);
     headers.set(CALL_ID_HEADER, call.callId);
     return headers;
