@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { COMPONENT_NAME_METADATA } from '../tracing/index.js';
+import { LogComponent } from '../tracing/index.js';
 import { COMPONENT_METADATA } from './runtime.internal-constants.js';
 
 /** What `@Component()` declares about a class. @publicApi */
@@ -35,7 +35,7 @@ export function Component(options: ComponentOptions): ClassDecorator {
   }
   return (target) => {
     Reflect.defineMetadata(COMPONENT_METADATA, identity, target);
-    Reflect.defineMetadata(COMPONENT_NAME_METADATA, identity.name, target);
+    LogComponent(identity.name)(target);
     Injectable()(target);
   };
 }

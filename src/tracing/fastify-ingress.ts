@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { Logger } from 'pino';
 import { createStore, runInStore } from './request-context.js';
 import type { RequestStore } from './request-context.js';
@@ -7,9 +7,10 @@ import { ClientDisconnectedError, RequestCancellation } from './request-cancella
 import { InvalidTracingOptionError } from './tracing.errors.js';
 import { TRACEPARENT_HEADER } from './request-tracing.constants.js';
 import { parseTraceparent } from './traceparent.js';
-import { requestBoundLogger } from './tracing-logger.factory.js';
+import { LazyRequestLogger } from './tracing-logger.factory.js';
 
 const REQUEST_STORE = Symbol('threadline:request-store');
+const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 type TracedRequest = FastifyRequest & { [REQUEST_STORE]?: RequestStore };
 
@@ -29,8 +30,10 @@ export function installFastifyIngress(fastify: FastifyInstance, resolver: Reques
   }
   const header = resolver.header;
   fastify.setGenReqId((raw) => resolver.resolve(raw.headers[header]));
-  fastify.setChildLoggerFactory((_fastifyLogger, bindings, options) =>
-    requestBoundLogger(logger, bindings[fastify.initialConfig.requestIdLogLabel ?? 'reqId'] as string, options),
+  // Fastify binds the id under its own label (`reqId` unless configured): the one binding it passes.
+  fastify.setChildLoggerFactory(
+    (_fastifyLogger, bindings, options) =>
+      new LazyRequestLogger(logger, String(Object.values(bindings)[0]), options) as unknown as FastifyBaseLogger,
   );
   fastify.addHook('onRequest', (request: TracedRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
     reply.raw.setHeader(header, request.id);
@@ -38,11 +41,18 @@ export function installFastifyIngress(fastify: FastifyInstance, resolver: Reques
     request[REQUEST_STORE] = store;
     runInStore(store, done);
   });
-  // Body parsing resumes from the socket's callbacks, outside the context opened above; re-enter it.
-  fastify.addHook('preValidation', (request: TracedRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+  // Body parsing resumes from the socket's callbacks, outside the context opened above: re-enter it,
+  // on the routes that take a body (the others pay nothing for the hook).
+  const reenter = (request: TracedRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
     const store = request[REQUEST_STORE];
     if (store === undefined) done();
     else runInStore(store, done);
+  };
+  fastify.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (methods.some((method) => !BODYLESS.has(method.toUpperCase()))) {
+      route.preValidation = [reenter, ...(route.preValidation === undefined ? [] : [route.preValidation].flat())];
+    }
   });
 }
 

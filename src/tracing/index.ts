@@ -4,7 +4,6 @@ export { resolveTracingOptions, LOG_LEVELS } from './request-tracing.options.js'
 export type { LogFormat, RequestTracingOptions, ResolvedTracingOptions } from './request-tracing.options.js';
 export { tracingOptionsFromEnv, parseBoolean } from './request-tracing.env.js';
 export {
-  COMPONENT_NAME_METADATA,
   DEFAULT_MAX_REQUEST_ID_LENGTH,
   DEFAULT_REQUEST_ID_HEADER,
   TRACED_ENDPOINT_METADATA,
@@ -42,3 +41,4 @@ export type { HeaderGetter, HeaderSetter } from './header-carrier.js';
 export { InvalidTracingOptionError, NoRequestContextError, UnsupportedHttpPlatformError } from './tracing.errors.js';
 export { outboundTracingHeaders } from './outbound-headers.js';
 export { parseTraceparent } from './traceparent.js';
+export { LogComponent } from './log-component.decorator.js';

@@ -14,9 +14,3 @@ export const TRACEPARENT_HEADER = 'traceparent';
  */
 export const TRACED_ENDPOINT_METADATA = 'threadline:traced-endpoint';
 
-/**
- * Metadata a class decorator can set on a controller (`Reflect.defineMetadata(COMPONENT_NAME_METADATA,
- * 'frontend', Class)`) so that log lines written while its handlers run carry `component: 'frontend'`.
- * @publicApi
- */
-export const COMPONENT_NAME_METADATA = 'threadline:component-name';

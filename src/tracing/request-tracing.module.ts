@@ -1,12 +1,12 @@
 import { Inject, Module } from '@nestjs/common';
-import type { NestModule } from '@nestjs/common';
+import type { DynamicModule, NestModule } from '@nestjs/common';
 import { APP_INTERCEPTOR, HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { installFastifyIngress } from './fastify-ingress.js';
 import { RequestIdResolver } from './request-id.resolver.js';
 import { RequestIdService } from './request-id.service.js';
-import { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN } from './request-tracing.module-definition.js';
+import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, MODULE_OPTIONS_TOKEN, OPTIONS_TYPE } from './request-tracing.module-definition.js';
 import type { RequestTracingModuleOptions } from './request-tracing.module-definition.js';
 import { RequestTracingInterceptor } from './request-tracing.interceptor.js';
 import { resolveTracingOptions } from './request-tracing.options.js';
@@ -39,11 +39,20 @@ import { TRACING_OPTIONS, TRACING_PINO } from './tracing.internal-constants.js';
     RequestIdResolver,
     RequestIdService,
     TracingLogger,
-    { provide: APP_INTERCEPTOR, useClass: RequestTracingInterceptor },
   ],
   exports: [RequestIdService, TracingLogger, RequestIdResolver],
 })
 export class RequestTracingModule extends ConfigurableModuleClass implements NestModule {
+  /** `forRoot()`, with the RPC interceptor registered globally when `rpc` is set. */
+  static override forRoot(options: typeof OPTIONS_TYPE = {}): DynamicModule {
+    return withRpcInterceptor(super.forRoot(options), options.rpc === true);
+  }
+
+  /** `forRootAsync()`: `rpc` is read statically here, since providers cannot add providers. */
+  static override forRootAsync(options: typeof ASYNC_OPTIONS_TYPE & { rpc?: boolean }): DynamicModule {
+    return withRpcInterceptor(super.forRootAsync(options), options.rpc === true);
+  }
+
   constructor(
     private readonly adapterHost: HttpAdapterHost,
     private readonly resolver: RequestIdResolver,
@@ -64,4 +73,9 @@ export class RequestTracingModule extends ConfigurableModuleClass implements Nes
     if (adapter.getType() !== 'fastify') throw new UnsupportedHttpPlatformError(adapter.getType());
     installFastifyIngress(adapter.getInstance<FastifyInstance>(), this.resolver, this.logger);
   }
+}
+
+function withRpcInterceptor(module: DynamicModule, rpc: boolean): DynamicModule {
+  if (!rpc) return module;
+  return { ...module, providers: [...(module.providers ?? []), { provide: APP_INTERCEPTOR, useClass: RequestTracingInterceptor }] };
 }

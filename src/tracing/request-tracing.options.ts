@@ -32,6 +32,12 @@ export interface RequestTracingOptions {
    */
   generateId?: () => string;
   /**
+   * Also open a context for each @nestjs/microservices message handler, from the message's headers.
+   * This adds a global interceptor, which every HTTP route then pays for too; HTTP alone needs none.
+   * @default false
+   */
+  rpc?: boolean;
+  /**
    * `json`: one JSON object a line (for machines). `pretty`: coloured lines for a terminal.
    * @default 'json'
    */
@@ -77,6 +83,7 @@ export function resolveTracingOptions(options: RequestTracingOptions = {}): Reso
     trustIncoming: options.trustIncoming ?? true,
     maxLength: options.maxLength ?? DEFAULT_MAX_REQUEST_ID_LENGTH,
     generateId: options.generateId ?? uuidv4,
+    rpc: options.rpc ?? false,
     logFormat: options.logFormat ?? 'json',
     logLevel: options.logLevel ?? 'info',
     logDestination: options.logDestination,
@@ -89,6 +96,7 @@ export function resolveTracingOptions(options: RequestTracingOptions = {}): Reso
     Number.isInteger(resolved.maxLength) && resolved.maxLength >= 1 && resolved.maxLength <= 1024,
     'must be a whole number from 1 to 1024',
   );
+  check('rpc', typeof resolved.rpc === 'boolean', 'must be true or false');
   check('generateId', typeof resolved.generateId === 'function', 'must be a function that returns a string');
   check('logFormat', isLogFormat(resolved.logFormat), 'must be "json" or "pretty"');
   check('logLevel', isLogLevel(resolved.logLevel), `must be one of ${LOG_LEVELS.join(', ')}`);

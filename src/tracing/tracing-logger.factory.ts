@@ -70,3 +70,65 @@ export function requestBoundLogger(logger: Logger, id: string, options: object =
   (child as Logger & { [BOUND_TO_REQUEST]?: boolean })[BOUND_TO_REQUEST] = true;
   return child;
 }
+
+type LogMethod = (...args: unknown[]) => void;
+
+/**
+ * Fastify's per-request logger (`request.log`), made only when the request first logs: most requests
+ * of a service with request logging off never do, and a pino child costs microseconds to build.
+ */
+export class LazyRequestLogger {
+  private bound: Logger | undefined;
+
+  constructor(
+    private readonly root: Logger,
+    private readonly requestId: string,
+    private readonly options: object,
+  ) {}
+
+  get level(): string {
+    return (this.bound ?? this.root).level;
+  }
+
+  set level(level: string) {
+    this.logger().level = level;
+  }
+
+  fatal(...args: unknown[]): void {
+    (this.logger().fatal as LogMethod)(...args);
+  }
+
+  error(...args: unknown[]): void {
+    (this.logger().error as LogMethod)(...args);
+  }
+
+  warn(...args: unknown[]): void {
+    (this.logger().warn as LogMethod)(...args);
+  }
+
+  info(...args: unknown[]): void {
+    (this.logger().info as LogMethod)(...args);
+  }
+
+  debug(...args: unknown[]): void {
+    (this.logger().debug as LogMethod)(...args);
+  }
+
+  trace(...args: unknown[]): void {
+    (this.logger().trace as LogMethod)(...args);
+  }
+
+  silent(): void {}
+
+  isLevelEnabled(level: string): boolean {
+    return (this.bound ?? this.root).isLevelEnabled(level);
+  }
+
+  child(bindings: Record<string, unknown>, options?: object): Logger {
+    return this.logger().child(bindings, options);
+  }
+
+  private logger(): Logger {
+    return (this.bound ??= requestBoundLogger(this.root, this.requestId, this.options));
+  }
+}
