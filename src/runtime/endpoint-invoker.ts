@@ -1,5 +1,14 @@
 import { Logger } from '@nestjs/common';
-import { bindAsyncIterable, deriveStore, getCurrentRequestId, getCurrentTraceparent, getRequestSignal, runInStore } from '../tracing/index.js';
+import {
+  bindAsyncIterable,
+  deriveStore,
+  getCurrentRequestId,
+  getCurrentTraceparent,
+  getRequestSignal,
+  isLogLevelEnabled,
+  isRequestCancelled,
+  runInStore,
+} from '../tracing/index.js';
 import type { RequestStore } from '../tracing/index.js';
 import type { EndpointContext } from './endpoint-context.js';
 import { EndpointError } from './endpoint.error.js';
@@ -29,11 +38,25 @@ export function invokeEndpoint(
     if (endpoint === undefined) {
       throw new EndpointError({ ...where, message: `${component} has no endpoint "${endpointName}".`, status: 404, code: 'endpoint_not_found' });
     }
-    const context: EndpointContext = { requestId, callId, instanceId: local.instanceId, signal: getRequestSignal()! };
+    const context = new CallContext(requestId, callId, local.instanceId, store);
     const method = (local.instance as Record<string, (request: unknown, context: EndpointContext) => unknown>)[endpoint.method]!;
-    const stream = observe(() => method.call(local.instance, request, context), where, local.instanceId, callId, context.signal);
+    const stream = observe(() => method.call(local.instance, request, context), where, local.instanceId, callId, store);
     return bindAsyncIterable(stream, store);
   });
+}
+
+/** An endpoint's view of its call; the AbortSignal is made only if the endpoint asks for it. */
+class CallContext implements EndpointContext {
+  constructor(
+    readonly requestId: string,
+    readonly callId: string,
+    readonly instanceId: string,
+    private readonly store: RequestStore,
+  ) {}
+
+  get signal(): AbortSignal {
+    return runInStore(this.store, () => getRequestSignal()!);
+  }
 }
 
 async function* observe(
@@ -41,29 +64,46 @@ async function* observe(
   where: { requestId: string; component: string; endpoint: string },
   instanceId: string,
   callId: string,
-  signal: AbortSignal,
+  store: RequestStore,
 ): AsyncGenerator<unknown> {
-  const started = performance.now();
+  // Logged only at debug: on the hot path, not even the line's fields are built otherwise.
+  const debug = isLogLevelEnabled('debug');
+  const started = debug ? performance.now() : 0;
   let items = 0;
   let outcome = 'cancelled';
-  const traceparent = getCurrentTraceparent();
-  logger.debug({ msg: `handling ${where.component}.${where.endpoint}`, endpoint: where.endpoint, instanceId, callId, ...(traceparent && { traceparent }) });
+  if (debug) {
+    const traceparent = getCurrentTraceparent();
+    logger.debug({ msg: `handling ${where.component}.${where.endpoint}`, endpoint: where.endpoint, instanceId, callId, ...(traceparent && { traceparent }) });
+  }
   try {
-    for await (const item of toAsyncIterable(start())) {
-      items++;
-      yield item;
+    const result = start();
+    if (isThenable(result)) {
+      // A unary endpoint: one item, without a generator around it.
+      yield await result;
+      items = 1;
+    } else {
+      for await (const item of toAsyncIterable(result)) {
+        items++;
+        yield item;
+      }
     }
     outcome = 'ended';
   } catch (error) {
     const failure = EndpointError.from(error, where);
     // Once the request is cancelled, failures are its echo (aborted waits), not faults to report.
-    outcome = signal.aborted ? 'cancelled' : 'failed';
+    outcome = runInStore(store, () => isRequestCancelled()) ? 'cancelled' : 'failed';
     if (outcome === 'failed' && failure.status >= 500) {
       logger.error({ msg: `${where.component}.${where.endpoint} failed: ${failure.message}`, err: error, callId });
     }
     throw failure;
   } finally {
-    const durationMs = Math.round(performance.now() - started);
-    logger.debug({ msg: `${where.component}.${where.endpoint} ${outcome}`, endpoint: where.endpoint, callId, items, durationMs });
+    if (debug) {
+      const durationMs = Math.round(performance.now() - started);
+      logger.debug({ msg: `${where.component}.${where.endpoint} ${outcome}`, endpoint: where.endpoint, callId, items, durationMs });
+    }
   }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function';
 }

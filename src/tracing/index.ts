@@ -23,7 +23,7 @@ export {
   requestIdOf,
   runInStore,
 } from './request-context.js';
-export { generateRequestId } from './tracing.globals.js';
+export { generateRequestId, isLogLevelEnabled } from './tracing.globals.js';
 export type { RequestStore } from './request-context.js';
 export { ClientDisconnectedError, RequestCancellation } from './request-cancellation.js';
 export { RequestIdService } from './request-id.service.js';

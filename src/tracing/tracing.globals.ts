@@ -17,3 +17,12 @@ export const tracingGlobals: { logger: Logger | undefined; generateId: () => str
 export function generateRequestId(): string {
   return tracingGlobals.generateId();
 }
+
+/**
+ * Whether lines at `level` are written, so that callers on a hot path can skip building a line no one
+ * will read. `false` until `RequestTracingModule` starts.
+ * @publicApi
+ */
+export function isLogLevelEnabled(level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'): boolean {
+  return tracingGlobals.logger?.isLevelEnabled(level) ?? false;
+}

@@ -1,0 +1,79 @@
+/**
+ * What one in-process `depends()` hop costs: CPU per unary call through a component client (request
+ * id, per-call id, the callee's context with its component name, error wrapping) against calling the
+ * same method directly, both inside a request context. Rounds are interleaved; medians reported.
+ *
+ *   npm run bench:hop        npm run bench:hop -- --quick
+ */
+import 'reflect-metadata';
+import { Test } from '@nestjs/testing';
+import { writeFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { Component, Endpoint, getComponentToken, RuntimeModule, unary } from '../src/runtime/index.js';
+import type { ComponentClient } from '../src/runtime/index.js';
+import { createTracingLogger, RequestIdService, RequestTracingModule, resolveTracingOptions } from '../src/tracing/index.js';
+import { machineSummary } from './support/machine.js';
+import { median, table } from './support/stats.js';
+
+@Component({ name: 'echo' })
+class EchoComponent {
+  @Endpoint()
+  async echo(request: { n: number }): Promise<{ n: number }> {
+    return { n: request.n + 1 };
+  }
+}
+
+const quick = process.argv.includes('--quick');
+const CALLS = quick ? 20_000 : 200_000;
+const ROUNDS = quick ? 3 : 7;
+
+/** CPU microseconds per call of `call`, run `CALLS` times one after another. */
+async function cpuPerCall(call: (n: number) => Promise<unknown>): Promise<number> {
+  for (let n = 0; n < 2000; n++) await call(n); // warm-up
+  const before = process.cpuUsage();
+  for (let n = 0; n < CALLS; n++) await call(n);
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / CALLS;
+}
+
+async function main(): Promise<void> {
+  const tracing = resolveTracingOptions({ logLevel: 'error', logDestination: new Writable({ write: (_c, _e, done) => done() }) });
+  const moduleRef = await Test.createTestingModule({
+    imports: [RequestTracingModule.forRoot({ ...tracing, logger: createTracingLogger(tracing) }), RuntimeModule.forRoot({ components: [EchoComponent] })],
+  }).compile();
+  await moduleRef.init();
+  const client = moduleRef.get<ComponentClient<EchoComponent>>(getComponentToken(EchoComponent));
+  const requestIds = moduleRef.get(RequestIdService);
+  const direct = new EchoComponent();
+  const hop: number[] = [];
+  const baseline: number[] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    baseline.push(await requestIds.run(() => cpuPerCall((n) => direct.echo({ n })), 'bench-hop'));
+    hop.push(await requestIds.run(() => cpuPerCall((n) => unary(client.echo({ n }))), 'bench-hop'));
+    console.error(`round ${round}/${ROUNDS}: direct ${baseline.at(-1)!.toFixed(2)} µs, depends() ${hop.at(-1)!.toFixed(2)} µs`);
+  }
+  await moduleRef.close();
+  const direct_ = median(baseline);
+  const hop_ = median(hop);
+  const report = [
+    '### In-process `depends()` hop',
+    '',
+    `${CALLS.toLocaleString('en')} unary calls one after another inside a request context, CPU time of the process per call; median of ${ROUNDS} interleaved rounds.`,
+    '',
+    table(
+      ['call', 'CPU µs per call', 'above a direct call'],
+      [
+        ['direct method call', direct_.toFixed(2), '—'],
+        ['through `depends()` (in-process transport)', hop_.toFixed(2), `${(hop_ - direct_).toFixed(2)} µs`],
+      ],
+    ),
+    '',
+    `Goal: ≤ 5 µs above a direct call. Machine: ${machineSummary()}. Command: \`npm run bench:hop${quick ? ' -- --quick' : ''}\`.`,
+    '',
+  ].join('\n');
+  console.log(report);
+  writeFileSync(new URL('./results/depends-hop.md', import.meta.url.replace('/dist-bench/bench/', '/bench/')), report);
+}
+
+await main();
+process.exit(0);
