@@ -12,9 +12,9 @@ export interface ServerProcess {
 
 const TICKS_PER_SECOND = 100; // USER_HZ, 100 on Linux
 
-/** Starts `node <script> <args…>` and waits for its `READY <port>` line. */
-export function startServerProcess(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+/** Starts `node <nodeArgs…> <script> <args…>` and waits for its `READY <port>` line. */
+export function startServerProcess(script: string, args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {

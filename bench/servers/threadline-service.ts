@@ -1,0 +1,36 @@
+/**
+ * The Threadline service for the streaming and memory benchmarks: every component in this one process
+ * (in-process transport), configured from the environment the benchmark passes (THREADLINE_WORKERS,
+ * MOCKER_*, LOG_LEVEL, LOG_REQUESTS…), logs thrown away. Listens on a free loopback port and prints
+ * `READY <port>`.
+ *
+ * One bench-only route is added at the Fastify layer, outside the application's modules:
+ * `GET /__rss` answers this process's memory (`process.memoryUsage()`, bytes) after a full garbage
+ * collection when the process was started with --expose-gc (`gc: true` in the answer says it was).
+ */
+import 'reflect-metadata';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { createApp } from '../../src/app.factory.js';
+import { loadAppConfig } from '../../src/config/app.config.js';
+import { loadLlmConfig } from '../../src/llm/llm.config.js';
+
+async function main(): Promise<void> {
+  const config = loadAppConfig(process.env);
+  config.tracing.logDestination = new Writable({ write: (_chunk, _encoding, done) => done() });
+  const app = await createApp(config, loadLlmConfig(process.env));
+  app.getHttpAdapter().getInstance().get('/__rss', async () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (gc !== undefined) {
+      // Twice: the first collection's finalisers and weak callbacks can free more on the second.
+      gc();
+      await new Promise((resolve) => setImmediate(resolve));
+      gc();
+    }
+    return { gc: gc !== undefined, ...process.memoryUsage() };
+  });
+  await app.listen(0, '127.0.0.1');
+  console.log(`READY ${(app.getHttpServer().address() as AddressInfo).port}`);
+}
+
+await main();
