@@ -7,12 +7,11 @@
  */
 import 'reflect-metadata';
 import { Test } from '@nestjs/testing';
-import { writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { Component, Endpoint, getComponentToken, RuntimeModule, unary } from '../src/runtime/index.js';
 import type { ComponentClient } from '../src/runtime/index.js';
 import { createTracingLogger, RequestIdService, RequestTracingModule, resolveTracingOptions } from '../src/tracing/index.js';
-import { machineSummary } from './support/machine.js';
+import { publishReport } from './support/report.js';
 import { median, table } from './support/stats.js';
 
 @Component({ name: 'echo' })
@@ -55,7 +54,7 @@ async function main(): Promise<void> {
   await moduleRef.close();
   const direct_ = median(baseline);
   const hop_ = median(hop);
-  const report = [
+  publishReport('depends-hop', `npm run bench:hop${quick ? ' -- --quick' : ''}`, [
     '### In-process `depends()` hop',
     '',
     `${CALLS.toLocaleString('en')} unary calls one after another inside a request context, CPU time of the process per call; median of ${ROUNDS} interleaved rounds.`,
@@ -68,11 +67,8 @@ async function main(): Promise<void> {
       ],
     ),
     '',
-    `Goal: ≤ 5 µs above a direct call. Machine: ${machineSummary()}. Command: \`npm run bench:hop${quick ? ' -- --quick' : ''}\`.`,
-    '',
-  ].join('\n');
-  console.log(report);
-  writeFileSync(new URL('./results/depends-hop.md', import.meta.url.replace('/dist-bench/bench/', '/bench/')), report);
+    `Goal: ≤ 5 µs above a direct call.`,
+  ]);
 }
 
 await main();

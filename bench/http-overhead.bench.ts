@@ -7,9 +7,8 @@
  *   npm run bench:http               (5 rounds of 8 s)      npm run bench:http -- --quick   (2 rounds of 3 s)
  */
 import autocannon from 'autocannon';
-import { writeFileSync } from 'node:fs';
-import { machineSummary } from './support/machine.js';
 import { startServerProcess } from './support/server-process.js';
+import { publishReport } from './support/report.js';
 import { median, table } from './support/stats.js';
 
 const VARIANTS = ['nest', 'threadline', 'nestjs-cls', 'fastify-context'] as const;
@@ -64,19 +63,14 @@ async function main(): Promise<void> {
       rows.push([scenario.name, variant, String(Math.round(rps)), (rps / baseline).toFixed(2), median(list.map((s) => s.cpuMicrosPerRequest)).toFixed(1)]);
     }
   }
-  const report = [
+  publishReport('http-overhead', `npm run bench:http${quick ? ' -- --quick' : ''}`, [
     '### HTTP: what request ids cost',
     '',
     `GET of a tiny JSON route, autocannon -c ${CONNECTIONS} for ${SECONDS} s per sample from a separate process; ` +
       `median of ${ROUNDS} interleaved rounds. CPU is the server process's user+system time per request, from /proc.`,
     '',
     table(['incoming X-Request-Id', 'server', 'req/s', 'vs plain Nest', 'server CPU µs/req'], rows),
-    '',
-    `Machine: ${machineSummary()}. Command: \`npm run bench:http${quick ? ' -- --quick' : ''}\`.`,
-    '',
-  ].join('\n');
-  console.log(report);
-  writeFileSync(new URL('./results/http-overhead.md', import.meta.url.replace('/dist-bench/bench/', '/bench/')), report);
+  ]);
 }
 
 await main();

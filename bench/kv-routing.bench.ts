@@ -8,13 +8,12 @@
  */
 import 'reflect-metadata';
 import { Writable } from 'node:stream';
-import { writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../src/app.factory.js';
 import { loadAppConfig } from '../src/config/app.config.js';
 import { loadLlmConfig } from '../src/llm/llm.config.js';
-import { machineSummary } from './support/machine.js';
 import { mulberry32 } from '../src/llm/worker/mocker/mock-text.js';
+import { publishReport } from './support/report.js';
 import { mean, median, table } from './support/stats.js';
 
 const FAMILIES = 8;
@@ -131,7 +130,7 @@ async function main(): Promise<void> {
       (ttft / rr).toFixed(2),
     ];
   });
-  const report = [
+  publishReport('kv-routing', `npm run bench:kv`, [
     `### KV-aware routing vs round-robin`,
     '',
     `${FAMILIES} prompt families × ${REQUESTS_PER_FAMILY} requests (${Math.round(results.get('kv')![0]!.promptTokens)} prompt tokens on average, ` +
@@ -140,12 +139,7 @@ async function main(): Promise<void> {
       `${ENV.MOCKER_KV_BLOCKS} KV blocks of ${ENV.MOCKER_BLOCK_SIZE} tokens each). Median of ${rounds} interleaved round(s).`,
     '',
     table(['router', 'prompt cache hit rate', 'mean TTFT (ms)', 'median TTFT (ms)', 'mean TTFT vs round-robin'], rows),
-    '',
-    `Machine: ${machineSummary()}. Command: \`npm run bench:kv\`.`,
-    '',
-  ].join('\n');
-  console.log(report);
-  writeFileSync(new URL('./results/kv-routing.md', import.meta.url.replace('/dist-bench/bench/', '/bench/')), report);
+  ]);
 }
 
 await main();

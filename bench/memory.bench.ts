@@ -10,8 +10,7 @@
  *   npm run bench:memory -- --quick  (20,000 then 200,000)
  */
 import autocannon from 'autocannon';
-import { writeFileSync } from 'node:fs';
-import { machineSummary } from './support/machine.js';
+import { publishReport } from './support/report.js';
 import { startServerProcess } from './support/server-process.js';
 import { table } from './support/stats.js';
 
@@ -87,7 +86,7 @@ async function main(): Promise<void> {
       goal,
     ];
     const n = (count: number) => count.toLocaleString('en-US');
-    const report = [
+    publishReport('memory', `npm run bench:memory${quick ? ' -- --quick' : ''}`, [
       '### Memory: are request contexts released?',
       '',
       `The Threadline service in its own process (every component, ${ENV.THREADLINE_WORKERS} mocker workers), ` +
@@ -99,12 +98,7 @@ async function main(): Promise<void> {
         ['memory (MiB)', 'at start', `after ${n(FIRST)}`, `after ${n(TOTAL)}`, `${n(TOTAL)} / ${n(FIRST)}`, 'goal'],
         [row('RSS', 'rss', '≤ 1.10'), row('heap used', 'heapUsed', ''), row('external', 'external', '')],
       ),
-      '',
-      `Machine: ${machineSummary()}. Command: \`npm run bench:memory${quick ? ' -- --quick' : ''}\`.`,
-      '',
-    ].join('\n');
-    console.log(report);
-    writeFileSync(new URL('./results/memory.md', import.meta.url.replace('/dist-bench/bench/', '/bench/')), report);
+    ]);
   } finally {
     await server.stop();
   }

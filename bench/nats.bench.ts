@@ -9,13 +9,12 @@
 import 'reflect-metadata';
 import { connect } from '@nats-io/transport-node';
 import { Test } from '@nestjs/testing';
-import { writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { Component, Endpoint, getComponentToken, RuntimeModule, unary } from '../src/runtime/index.js';
 import type { ComponentClient } from '../src/runtime/index.js';
 import { createTracingLogger, RequestIdService, RequestTracingModule, resolveTracingOptions } from '../src/tracing/index.js';
-import { machineSummary } from './support/machine.js';
 import { startNatsServer } from './support/nats-server.js';
+import { publishReport } from './support/report.js';
 import { median, table } from './support/stats.js';
 
 @Component({ name: 'bench-echo' })
@@ -81,7 +80,7 @@ async function main(): Promise<void> {
 
   const rawRtt = median(raw);
   const dependsRtt = median(viaDepends);
-  const report = [
+  publishReport('nats', `npm run bench:nats${quick ? ' -- --quick' : ''}`, [
     '### NATS: a `depends()` call against raw request/reply',
     '',
     `${CALLS.toLocaleString('en')} sequential calls of a 64-byte payload per round, and one streamed call of ${ITEMS.toLocaleString('en')} items; ` +
@@ -97,11 +96,8 @@ async function main(): Promise<void> {
     '',
     `A streamed \`depends()\` call over NATS: ${Math.round(median(streamed)).toLocaleString('en')} items/s.`,
     '',
-    `Goal: a unary call ≤ 1.5× the raw round trip. Machine: ${machineSummary()}. Command: \`npm run bench:nats${quick ? ' -- --quick' : ''}\`.`,
-    '',
-  ].join('\n');
-  console.log(report);
-  writeFileSync(new URL('./results/nats.md', import.meta.url.replace('/dist-bench/bench/', '/bench/')), report);
+    `Goal: a unary call ≤ 1.5× the raw round trip.`,
+  ]);
 }
 
 async function meanMicros(call: () => Promise<unknown>): Promise<number> {

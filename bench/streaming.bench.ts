@@ -15,11 +15,10 @@
  *
  *   npm run bench:stream               (3 rounds)     npm run bench:stream -- --quick   (1 round)
  */
-import { writeFileSync } from 'node:fs';
 import { Tokenizer } from '../src/llm/processor/tokenizer.js';
 import { MockText } from '../src/llm/worker/mocker/mock-text.js';
-import { machineSummary } from './support/machine.js';
 import { startServerProcess } from './support/server-process.js';
+import { publishReport } from './support/report.js';
 import { median, table } from './support/stats.js';
 
 const quick = process.argv.includes('--quick');
@@ -176,7 +175,7 @@ async function main(): Promise<void> {
     return [label, pipeline.toFixed(digits), bare.toFixed(digits), (pipeline / bare).toFixed(2), goal];
   };
   const concurrentTokens = concurrent.map((r) => r.tokens);
-  const report = [
+  publishReport('streaming', `npm run bench:stream${quick ? ' -- --quick' : ''}`, [
     '### Streaming: the pipeline against bare Fastify',
     '',
     `\`POST /v1/completions\` with \`stream: true\`, read to the end with fetch from a separate process. ` +
@@ -196,12 +195,7 @@ async function main(): Promise<void> {
         row(`server CPU µs/token, ${CONCURRENCY} concurrent streams`, 'concurrentCpuMicrosPerToken', 2, '≤ 2.00'),
       ],
     ),
-    '',
-    `Machine: ${machineSummary()}. Command: \`npm run bench:stream${quick ? ' -- --quick' : ''}\`.`,
-    '',
-  ].join('\n');
-  console.log(report);
-  writeFileSync(new URL('./results/streaming.md', import.meta.url.replace('/dist-bench/bench/', '/bench/')), report);
+  ]);
 }
 
 await main();
