@@ -1,12 +1,12 @@
 /**
  * Yields the items of several streams as they arrive. If one fails, the others are stopped and the
- * error is thrown; stopping the merged stream stops them all.
+ * error is thrown; stopping the merged stream stops them all. A single stream is returned as it is.
  */
-export async function* mergeStreams<T>(streams: ReadonlyArray<AsyncIterable<T>>): AsyncGenerator<T> {
-  if (streams.length === 1) {
-    yield* streams[0]!;
-    return;
-  }
+export function mergeStreams<T>(streams: ReadonlyArray<AsyncIterable<T>>): AsyncIterable<T> {
+  return streams.length === 1 ? streams[0]! : interleave(streams);
+}
+
+async function* interleave<T>(streams: ReadonlyArray<AsyncIterable<T>>): AsyncGenerator<T> {
   const iterators = streams.map((stream) => stream[Symbol.asyncIterator]());
   const pending = new Map<number, Promise<{ index: number; result: IteratorResult<T> }>>();
   const pull = (index: number) => pending.set(index, iterators[index]!.next().then((result) => ({ index, result })));

@@ -40,9 +40,12 @@ export class WorkerComponent implements OnComponentStart, OnComponentStop {
   }
 
   @Endpoint()
-  async *generate(request: GenerateRequest, context: EndpointContext): AsyncGenerator<GenerateOutput> {
-    const prepared = this.shouldPrefillRemotely(request) ? await this.prefillRemotely(request) : request;
-    yield* this.engine.generate(prepared, context.signal);
+  generate(request: GenerateRequest, context: EndpointContext): AsyncIterable<GenerateOutput> {
+    return this.shouldPrefillRemotely(request) ? this.afterRemotePrefill(request, context.signal) : this.engine.generate(request, context.signal);
+  }
+
+  private async *afterRemotePrefill(request: GenerateRequest, signal: AbortSignal): AsyncGenerator<GenerateOutput> {
+    yield* this.engine.generate(await this.prefillRemotely(request), signal);
   }
 
   /** Disaggregation's rule: a long uncached prompt, while the Prefill workers' queue is short. */

@@ -29,12 +29,9 @@ export abstract class ComponentTransport {
   call(component: ComponentIdentity, endpoint: string, request: unknown, options: CallOptions = {}): AsyncIterable<unknown> {
     const store = getCurrentStore() ?? createStore(generateRequestId());
     const call = { component, endpoint, request, requestId: requestIdOf(store), callId: uuidv4(), options, store };
-    return this.lazily(call);
-  }
-
-  // Failures to dispatch (no instance, say) surface where the caller iterates, as the stream's error.
-  private async *lazily(call: OutgoingCall): AsyncGenerator<unknown> {
-    yield* this.dispatch(call);
+    // Dispatched when iterated, so a failure to dispatch (no instance, say) surfaces where the caller
+    // iterates, as the stream's error; an object rather than a generator spares every item a hop.
+    return { [Symbol.asyncIterator]: () => this.dispatch(call)[Symbol.asyncIterator]() };
   }
 
   /** The id of instance `index` of a component in this process, unique wherever its peers run. */
