@@ -1,7 +1,8 @@
 /**
  * `npm run bench` (`-- --quick` for a short pass): every benchmark, one after another, each in its own
- * process, then bench/results.md gathers their tables. Benchmarks are not tests: nothing here passes
- * or fails on a number.
+ * process, then bench/results.md gathers their tables. `-- --collect` only gathers the latest tables
+ * (after running some benchmarks alone). Benchmarks are not tests: nothing here passes or fails on a
+ * number.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -9,11 +10,16 @@ import { machineSummary } from './support/machine.js';
 
 const BENCHMARKS = ['http-overhead', 'depends-hop', 'streaming', 'nats', 'memory', 'kv-routing'];
 const quick = process.argv.includes('--quick');
+const collectOnly = process.argv.includes('--collect');
 const here = new URL('.', import.meta.url).pathname;
 const results = new URL('./results/', import.meta.url.replace('/dist-bench/bench/', '/bench/')).pathname;
 
 const sections: string[] = [];
 for (const name of BENCHMARKS) {
+  if (collectOnly) {
+    sections.push(readFileSync(`${results}${name}.md`, 'utf8'));
+    continue;
+  }
   console.error(`\n== ${name}`);
   const run = spawnSync(process.execPath, [`${here}${name}.bench.js`, ...(quick ? ['--quick'] : [])], { stdio: ['ignore', 'inherit', 'inherit'] });
   if (run.status !== 0) {
@@ -25,7 +31,9 @@ for (const name of BENCHMARKS) {
 const report = [
   '# Benchmark results',
   '',
-  `Made by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${machineSummary()}. Each section says what it measured and how.`,
+  collectOnly
+    ? 'Gathered from the latest run of each benchmark; each section says what it measured, how, where and with which command.'
+    : `Made by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${machineSummary()}. Each section says what it measured and how.`,
   '',
   ...sections,
 ].join('\n');
