@@ -11,7 +11,7 @@ import { startServerProcess } from './support/server-process.js';
 import { publishReport } from './support/report.js';
 import { median, table } from './support/stats.js';
 
-const VARIANTS = ['nest', 'threadline', 'nestjs-cls', 'fastify-context'] as const;
+const VARIANTS = ['nest', 'threadline', 'nestjs-cls', 'fastify-context', 'header-hook'] as const;
 const SCENARIOS = [
   { name: 'no incoming id', headers: {} as Record<string, string> },
   { name: 'incoming id', headers: { 'x-request-id': 'bench-client-request-0001' } },

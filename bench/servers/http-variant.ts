@@ -8,6 +8,8 @@
  *                    and a global interceptor that sets the response header
  *   fastify-context  the context at the Fastify layer: genReqId + @fastify/request-context + an
  *                    onRequest hook that sets the header; no nestjs-cls
+ *   header-hook      the floor of any design that answers with the id: an onRequest hook that only
+ *                    sets a generated UUID as the response header; no context at all
  */
 import 'reflect-metadata';
 import { fastifyRequestContext, requestContext } from '@fastify/request-context';
@@ -19,6 +21,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { LogController } from 'fastify';
 import { ClsModule, ClsService } from 'nestjs-cls';
+import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { tap } from 'rxjs';
@@ -49,6 +52,7 @@ function variantModule(variant: string): DynamicModule {
   switch (variant) {
     case 'nest':
     case 'fastify-context':
+    case 'header-hook':
       return { module: class BareModule {}, controllers: [PingController] };
     case 'threadline':
       return { module: class TracedModule {}, imports: [RequestTracingModule.forRoot({ logDestination: silent, logLevel: 'warn' })], controllers: [PingController] };
@@ -83,6 +87,12 @@ async function main(): Promise<void> {
     fastify.addHook('onRequest', (request, reply, done) => {
       requestContext.set('requestId' as never, request.id as never);
       reply.raw.setHeader('x-request-id', request.id);
+      done();
+    });
+  }
+  if (variant === 'header-hook') {
+    adapter.getInstance().addHook('onRequest', (_request, reply, done) => {
+      reply.raw.setHeader('x-request-id', randomUUID());
       done();
     });
   }
