@@ -7,6 +7,7 @@ import {
   Component,
   Endpoint,
   EndpointError,
+  getComponentToken,
   InjectComponent,
   RuntimeModule,
   unary,
@@ -82,8 +83,8 @@ describe('the component runtime, in one process', () => {
     }).compile();
     moduleRef.useLogger(moduleRef.get(TracingLogger));
     await moduleRef.init();
-    front = moduleRef.get('THREADLINE:COMPONENT_CLIENT:threadline.echo-front');
-    worker = moduleRef.get('THREADLINE:COMPONENT_CLIENT:threadline.echo-worker');
+    front = moduleRef.get(getComponentToken(EchoFront));
+    worker = moduleRef.get(getComponentToken(EchoWorker));
     requestIds = moduleRef.get(RequestIdService);
   });
   afterEach(() => moduleRef.close());
