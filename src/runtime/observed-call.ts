@@ -1,0 +1,120 @@
+import { Logger } from '@nestjs/common';
+import { getCurrentTraceparent, isRequestCancelled, runInStore } from '../tracing/index.js';
+import type { RequestStore } from '../tracing/index.js';
+import { EndpointError } from './endpoint.error.js';
+import type { EndpointErrorData } from './endpoint.error.js';
+import { toAsyncIterable } from './stream-conversion.js';
+
+const logger = new Logger('Runtime');
+
+type Where = Pick<EndpointErrorData, 'requestId' | 'component' | 'endpoint'>;
+
+/**
+ * One endpoint call as the caller iterates it: every step runs in the callee's context, whoever pulls
+ * (so its log lines carry its component and the request id); a failure comes out as an EndpointError;
+ * the call's start and end are logged at debug level. An iterator object rather than an async
+ * generator wrapped in a binding: each streamed item crosses one layer instead of two.
+ */
+export class ObservedCall implements AsyncIterableIterator<unknown> {
+  private inner: AsyncIterator<unknown> | undefined;
+  private unary: 'pending' | 'given' | undefined;
+  private finished = false;
+  private items = 0;
+  private readonly started: number;
+
+  constructor(
+    private readonly start: () => unknown,
+    private readonly where: Where,
+    instanceId: string,
+    private readonly callId: string,
+    private readonly store: RequestStore,
+    private readonly debug: boolean,
+  ) {
+    this.started = debug ? performance.now() : 0;
+    if (debug) {
+      const traceparent = runInStore(store, () => getCurrentTraceparent());
+      this.log(`handling ${where.component}.${where.endpoint}`, { instanceId, ...(traceparent && { traceparent }) });
+    }
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<unknown>> {
+    if (this.finished) return Promise.resolve({ done: true, value: undefined });
+    let step: Promise<IteratorResult<unknown>>;
+    try {
+      step = runInStore(this.store, () => this.step());
+    } catch (error) {
+      step = Promise.reject(error);
+    }
+    return step.then(
+      (result) => {
+        if (result.done) this.finish('ended');
+        else this.items++;
+        return result;
+      },
+      (error: unknown) => {
+        throw this.fail(error);
+      },
+    );
+  }
+
+  /** The caller stops early (a client gone, a stop sequence): the callee's stream is stopped too. */
+  async return(value?: unknown): Promise<IteratorResult<unknown>> {
+    if (!this.finished) {
+      this.finish('cancelled');
+      const inner = this.inner;
+      if (inner?.return !== undefined) await runInStore(this.store, () => inner.return!(value));
+    }
+    return { done: true, value };
+  }
+
+  private step(): Promise<IteratorResult<unknown>> {
+    if (this.unary === 'given') return Promise.resolve({ done: true, value: undefined });
+    if (this.inner === undefined && this.unary === undefined) {
+      const result = this.start();
+      if (isThenable(result)) {
+        // A unary endpoint: one item, with no iterator around it.
+        this.unary = 'pending';
+        return Promise.resolve(result).then((value) => {
+          this.unary = 'given';
+          return { done: false, value };
+        });
+      }
+      this.inner = toAsyncIterable(result)[Symbol.asyncIterator]();
+    }
+    return this.inner!.next();
+  }
+
+  private fail(error: unknown): EndpointError {
+    const failure = EndpointError.from(error, this.where);
+    // Once the request is cancelled, failures are its echo (aborted waits), not faults to report.
+    const cancelled = runInStore(this.store, () => isRequestCancelled());
+    if (!cancelled && failure.status >= 500) {
+      runInStore(this.store, () =>
+        logger.error({ msg: `${this.where.component}.${this.where.endpoint} failed: ${failure.message}`, err: error, callId: this.callId }),
+      );
+    }
+    this.finish(cancelled ? 'cancelled' : 'failed');
+    return failure;
+  }
+
+  private finish(outcome: 'ended' | 'cancelled' | 'failed'): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.debug) {
+      const durationMs = Math.round(performance.now() - this.started);
+      this.log(`${this.where.component}.${this.where.endpoint} ${outcome}`, { items: this.items, durationMs });
+    }
+  }
+
+  private log(msg: string, fields: object): void {
+    runInStore(this.store, () => logger.debug({ msg, endpoint: this.where.endpoint, callId: this.callId, ...fields }));
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function';
+}
