@@ -703,8 +703,9 @@ describeWithNats('distributed over NATS: a worker process stopped mid-stream (fr
     const other = workers().find((worker) => worker !== victim)!;
 
     victim.signal('SIGTERM');
-    // The signal is handled asynchronously in the victim: give it a moment to stop taking new work.
-    await sleep(500);
+    // The victim says when it drains (it has then told its peers); the router hears that over NATS.
+    await victim.waitForLine((line) => String(line.msg).startsWith('draining '), 10_000);
+    await sleep(200);
     for (let i = 0; i < 4; i++) {
       const newId = `after-sigterm-${i}`;
       const next = await post(cluster.url, CHAT, newId, chatBody(`new work ${i}`, { max_tokens: 4 }), AbortSignal.timeout(NO_HANG_MS));

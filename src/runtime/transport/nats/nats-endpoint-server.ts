@@ -29,6 +29,8 @@ export class NatsEndpointServer {
   private readonly server: ServerNats;
   private readonly active = new Map<string, AbortController>();
   private readonly nextLocal = new Map<string, number>();
+  /** The component subjects, shared by a queue group; instance subjects are not among them. */
+  private readonly sharedSubjects = new Set<string>();
 
   constructor(
     private readonly url: string,
@@ -47,6 +49,7 @@ export class NatsEndpointServer {
       const { identity, endpoints } = locals[0]!;
       for (const endpoint of endpoints.keys()) {
         const shared = async (data: unknown, ctx: NatsContext) => this.handle(this.pickLocal(queue, locals), endpoint, data, ctx);
+        this.sharedSubjects.add(natsSubjects.endpoint(identity, endpoint));
         this.server.addHandler(natsSubjects.endpoint(identity, endpoint), shared, false, { queue });
         for (const local of locals) {
           const own = async (data: unknown, ctx: NatsContext) => this.handle(local, endpoint, data, ctx);
@@ -69,15 +72,16 @@ export class NatsEndpointServer {
   }
 
   /**
-   * Stops taking calls (the instance leaves its queue groups, so other instances get them), lets the
-   * calls in flight finish for up to `graceMs`, stops the rest with an error their callers see, and
-   * closes the connection.
+   * Stops taking new calls: the instance leaves its queue groups, so other instances get them. Calls
+   * already addressed to this instance (a router chose it just before it heard of the drain) are still
+   * served. Lets the calls in flight finish for up to `graceMs`, stops the rest with an error their
+   * callers see, and closes the connection.
    */
   async drain(graceMs: number): Promise<void> {
     // Nest's own graceful shutdown (`gracefulShutdown`) always waits the whole grace period, even with
-    // nothing in flight; unsubscribing its subscriptions ourselves lets the wait end with the last call.
-    const { subscriptions } = this.server as unknown as { subscriptions: Array<{ unsubscribe(): void }> };
-    for (const subscription of subscriptions) subscription.unsubscribe();
+    // nothing in flight, and leaves every subject at once; unsubscribing ourselves avoids both.
+    const { subscriptions } = this.server as unknown as { subscriptions: Array<{ unsubscribe(): void; getSubject(): string }> };
+    for (const subscription of subscriptions) if (this.sharedSubjects.has(subscription.getSubject())) subscription.unsubscribe();
     const deadline = Date.now() + graceMs;
     while (this.active.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     if (this.active.size > 0) {
