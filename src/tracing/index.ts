@@ -38,7 +38,7 @@ export { TracingLogger } from './tracing-logger.service.js';
 export { bindAsyncIterable, bindObservable } from './context-binding.js';
 export { defaultHeaderGetter, defaultHeaderSetter, readHeader } from './header-carrier.js';
 export type { HeaderGetter, HeaderSetter } from './header-carrier.js';
-export { InvalidTracingOptionError, NoRequestContextError, UnsupportedHttpPlatformError } from './tracing.errors.js';
+export { InvalidTracingOptionError, UnsupportedHttpPlatformError } from './tracing.errors.js';
 export { outboundTracingHeaders } from './outbound-headers.js';
 export { parseTraceparent } from './traceparent.js';
 export { LogComponent } from './log-component.decorator.js';
