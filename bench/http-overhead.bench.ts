@@ -11,7 +11,8 @@ import { startServerProcess } from './support/server-process.js';
 import { publishReport } from './support/report.js';
 import { median, table } from './support/stats.js';
 
-const VARIANTS = ['nest', 'threadline', 'nestjs-cls', 'fastify-context', 'header-hook'] as const;
+const variantsArg = process.argv.find((arg) => arg.startsWith('--variants='));
+const VARIANTS = variantsArg ? ['nest', ...variantsArg.slice(11).split(',')] : ['nest', 'threadline', 'nestjs-cls', 'fastify-context', 'header-hook'];
 const SCENARIOS = [
   { name: 'no incoming id', headers: {} as Record<string, string> },
   { name: 'incoming id', headers: { 'x-request-id': 'bench-client-request-0001' } },
@@ -62,6 +63,10 @@ async function main(): Promise<void> {
       const rps = median(list.map((s) => s.rps));
       rows.push([scenario.name, variant, String(Math.round(rps)), (rps / baseline).toFixed(2), median(list.map((s) => s.cpuMicrosPerRequest)).toFixed(1)]);
     }
+  }
+  if (variantsArg) {
+    console.log(table(['incoming X-Request-Id', 'server', 'req/s', 'vs plain Nest', 'server CPU µs/req'], rows));
+    return;
   }
   publishReport('http-overhead', `npm run bench:http${quick ? ' -- --quick' : ''}`, [
     '### HTTP: what request ids cost',

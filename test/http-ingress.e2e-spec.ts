@@ -31,6 +31,8 @@ import type { TestApp } from './support/test-app.js';
  */
 
 const BODY_LIMIT = 1024;
+/** One headers object that a handler passes to every raw writeHead: the id must never be added to it. */
+const SHARED_HEADERS = Object.freeze({ 'content-type': 'text/plain' });
 
 @Injectable()
 class DenyAllGuard implements CanActivate {
@@ -116,6 +118,28 @@ class IngressController {
         resolve();
       }, 5),
     );
+  }
+
+  @Get('raw-implicit')
+  rawImplicit(@Res() reply: FastifyReply) {
+    reply.hijack();
+    // No writeHead: Node writes the head implicitly on the first write.
+    reply.raw.write('imp');
+    reply.raw.end('licit');
+  }
+
+  @Get('raw-reason')
+  rawReason(@Res() reply: FastifyReply) {
+    reply.hijack();
+    reply.raw.writeHead(200, 'Fine Thanks', SHARED_HEADERS);
+    reply.raw.end('with a reason phrase');
+  }
+
+  @Get('raw-array')
+  rawArray(@Res() reply: FastifyReply) {
+    reply.hijack();
+    reply.raw.writeHead(200, ['content-type', 'text/plain', 'x-extra', 'yes']);
+    reply.raw.end('flat array');
   }
 
   @Get('observable')
@@ -286,6 +310,29 @@ const CASES: Case[] = [
     status: 200,
     body: (body) => expect(body).toBe('later'),
   },
+  {
+    name: 'a raw write with no writeHead (implicit head)',
+    method: 'GET',
+    path: '/raw-implicit',
+    status: 200,
+    body: (body) => expect(body).toBe('implicit'),
+  },
+  {
+    name: 'a raw writeHead with a reason phrase and a shared headers object',
+    method: 'GET',
+    path: '/raw-reason',
+    status: 200,
+    body: (body) => expect(body).toBe('with a reason phrase'),
+    headers: (h) => expect(String(h['content-type'])).toBe('text/plain'),
+  },
+  {
+    name: 'a raw writeHead with a flat array of headers',
+    method: 'GET',
+    path: '/raw-array',
+    status: 200,
+    body: (body) => expect(body).toBe('flat array'),
+    headers: (h) => expect(h['x-extra']).toBe('yes'),
+  },
 ];
 
 /** A valid id using every allowed character class, unique per case and transport. */
@@ -376,7 +423,7 @@ describe('HTTP ingress: x-request-id on every kind of response', () => {
 
   it('writes the header exactly once (no duplicate x-request-id lines)', async () => {
     // Fetch exposes a repeated header joined with ", ": one value means one header line.
-    for (const path of ['/ok', '/boom', '/guarded', '/nope', '/events', '/file', '/raw']) {
+    for (const path of ['/ok', '/boom', '/guarded', '/nope', '/events', '/file', '/raw', '/raw-implicit', '/raw-reason', '/raw-array']) {
       const res = await fetch(`${t.url}${path}`, { headers: { 'x-request-id': 'once-only-1' } });
       await res.arrayBuffer();
       expect(res.headers.get('x-request-id'), path).toBe('once-only-1');

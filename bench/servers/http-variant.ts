@@ -9,7 +9,7 @@
  *   fastify-context  the context at the Fastify layer: genReqId + @fastify/request-context + an
  *                    onRequest hook that sets the header; no nestjs-cls
  *   header-hook      the floor of any design that answers with the id: an onRequest hook that only
- *                    sets a generated UUID as the response header; no context at all
+ *                    adds a generated UUID to Fastify's reply headers; no context, no raw writes
  */
 import 'reflect-metadata';
 import { fastifyRequestContext, requestContext } from '@fastify/request-context';
@@ -92,7 +92,7 @@ async function main(): Promise<void> {
   }
   if (variant === 'header-hook') {
     adapter.getInstance().addHook('onRequest', (_request, reply, done) => {
-      reply.raw.setHeader('x-request-id', randomUUID());
+      reply.header('x-request-id', randomUUID());
       done();
     });
   }

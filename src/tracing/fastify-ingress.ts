@@ -8,6 +8,7 @@ import { InvalidTracingOptionError } from './tracing.errors.js';
 import { TRACEPARENT_HEADER } from './request-tracing.constants.js';
 import { parseTraceparent } from './traceparent.js';
 import { LazyRequestLogger } from './tracing-logger.factory.js';
+import { responseIdHeader } from './response-id-header.js';
 
 const REQUEST_STORE = Symbol('threadline:request-store');
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -16,8 +17,8 @@ type TracedRequest = FastifyRequest & { [REQUEST_STORE]?: RequestStore };
 
 /**
  * HTTP ingress (DESIGN.md, step 1): the id is chosen once, in `genReqId`, so that `request.id` and
- * Fastify's own log lines carry it; an `onRequest` hook writes the response header on `reply.raw` (so
- * 404s, errors, SSE and raw writes carry it too) and opens the request's context.
+ * Fastify's own log lines carry it; an `onRequest` hook makes sure the response header is written
+ * whoever writes the head (Fastify, 404s, errors, SSE, raw writes) and opens the request's context.
  */
 export function installFastifyIngress(fastify: FastifyInstance, resolver: RequestIdResolver, logger: Logger): void {
   if (fastify.initialConfig.requestIdHeader) {
@@ -29,14 +30,17 @@ export function installFastifyIngress(fastify: FastifyInstance, resolver: Reques
     );
   }
   const header = resolver.header;
+  const ensureIdHeader = responseIdHeader(header);
   fastify.setGenReqId((raw) => resolver.resolve(raw.headers[header]));
-  // Fastify binds the id under its own label (`reqId` unless configured): the one binding it passes.
-  fastify.setChildLoggerFactory(
-    (_fastifyLogger, bindings, options) =>
-      new LazyRequestLogger(logger, String(Object.values(bindings)[0]), options) as unknown as FastifyBaseLogger,
-  );
+  if (writesLogs(fastify.log)) {
+    // Fastify binds the id under its own label (`reqId` unless configured): the one binding it passes.
+    fastify.setChildLoggerFactory(
+      (_fastifyLogger, bindings, options) => new LazyRequestLogger(logger, bindings, options) as unknown as FastifyBaseLogger,
+    );
+  }
   fastify.addHook('onRequest', (request: TracedRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
-    reply.raw.setHeader(header, request.id);
+    reply.header(header, request.id);
+    ensureIdHeader(reply.raw, request.id);
     const store = createStore(request.id, disconnectCancellation(reply), parseTraceparent(request.headers[TRACEPARENT_HEADER]));
     request[REQUEST_STORE] = store;
     runInStore(store, done);
@@ -54,6 +58,15 @@ export function installFastifyIngress(fastify: FastifyInstance, resolver: Reques
       route.preValidation = [reenter, ...(route.preValidation === undefined ? [] : [route.preValidation].flat())];
     }
   });
+}
+
+/**
+ * Whether Fastify was given a logger. Without one, Fastify's logger is a no-op whose children are
+ * itself, Fastify writes no lines, and it skips making a per-request logger: a cost this module keeps
+ * it from paying by leaving its child-logger factory alone.
+ */
+function writesLogs(log: FastifyBaseLogger): boolean {
+  return log.child({}) !== log;
 }
 
 /** Aborts the request's signal when the connection closes before the response has been sent whole. */

@@ -14,6 +14,9 @@ import { TRACING_OPTIONS, TRACING_PINO } from './tracing.internal-constants.js';
  */
 @Injectable()
 export class RequestIdResolver {
+  /** The built-in generator's UUIDs always pass the policy (the sample below proves the length fits). */
+  private readonly generatorIsTrusted: boolean;
+
   constructor(
     @Inject(TRACING_OPTIONS) private readonly options: ResolvedTracingOptions,
     @Inject(TRACING_PINO) private readonly logger: Logger,
@@ -25,6 +28,7 @@ export class RequestIdResolver {
         `it returned a value that is not a valid request id (1-${options.maxLength} characters of A-Z a-z 0-9 . _ : / + = @ -)`,
       );
     }
+    this.generatorIsTrusted = options.generateId === uuidv4;
   }
 
   /** The header the id travels in, in lower case. */
@@ -39,10 +43,12 @@ export class RequestIdResolver {
 
   /** Like `resolve()`, for an id the application itself supplies: `trustIncoming` does not apply. */
   accept(value: unknown): string {
+    // The two cases of nearly every request first, without building a verdict.
+    if (value === undefined) return this.generate();
+    if (isValidRequestId(value, this.options.maxLength)) return value;
     const verdict = checkIncomingRequestId(value, this.options.maxLength);
-    if (verdict.accepted) return verdict.id;
     const id = this.generate();
-    if (verdict.reason !== 'absent') {
+    if (!verdict.accepted && verdict.reason !== 'absent') {
       requestBoundLogger(this.logger, id).info(
         { reason: verdict.reason, length: verdict.length },
         'incoming request id replaced by a generated one',
@@ -54,6 +60,6 @@ export class RequestIdResolver {
   /** A new id from the configured generator; a UUIDv4 should a custom generator ever return a bad one. */
   generate(): string {
     const id = this.options.generateId();
-    return isValidRequestId(id, this.options.maxLength) ? id : uuidv4();
+    return this.generatorIsTrusted || isValidRequestId(id, this.options.maxLength) ? id : uuidv4();
   }
 }

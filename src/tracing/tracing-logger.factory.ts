@@ -82,7 +82,8 @@ export class LazyRequestLogger {
 
   constructor(
     private readonly root: Logger,
-    private readonly requestId: string,
+    /** Fastify's bindings: its one entry is the request id, under Fastify's label for it. */
+    private readonly bindings: Record<string, unknown>,
     private readonly options: object,
   ) {}
 
@@ -129,6 +130,6 @@ export class LazyRequestLogger {
   }
 
   private logger(): Logger {
-    return (this.bound ??= requestBoundLogger(this.root, this.requestId, this.options));
+    return (this.bound ??= requestBoundLogger(this.root, String(Object.values(this.bindings)[0]), this.options));
   }
 }
