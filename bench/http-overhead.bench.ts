@@ -1,13 +1,15 @@
 /**
  * What request ids cost an HTTP service: requests per second and server CPU per request of the same
- * tiny route in four servers (see servers/http-variant.ts), with and without an incoming X-Request-Id,
+ * tiny route in five servers (see servers/http-variant.ts), with and without an incoming X-Request-Id,
  * measured by autocannon from this process against each server in its own process. Variants run
  * interleaved, round after round; the table reports medians and ratios against plain NestJS.
  *
- *   npm run bench:http               (5 rounds of 8 s)      npm run bench:http -- --quick   (2 rounds of 3 s)
+ *   npm run bench:http               (11 rounds of 4 s)     npm run bench:http -- --quick   (3 rounds of 2 s)
+ *   npm run bench:http -- --variants=threadline,header-hook   (plain Nest and these only; prints, writes nothing)
  */
 import autocannon from 'autocannon';
 import { startServerProcess } from './support/server-process.js';
+import type { ServerProcess } from './support/server-process.js';
 import { publishReport } from './support/report.js';
 import { median, table } from './support/stats.js';
 
@@ -18,8 +20,8 @@ const SCENARIOS = [
   { name: 'incoming id', headers: { 'x-request-id': 'bench-client-request-0001' } },
 ];
 const quick = process.argv.includes('--quick');
-const ROUNDS = quick ? 2 : 5;
-const SECONDS = quick ? 3 : 8;
+const ROUNDS = quick ? 3 : 11;
+const SECONDS = quick ? 2 : 4;
 const CONNECTIONS = 50;
 const SERVER = new URL('./servers/http-variant.js', import.meta.url).pathname;
 
@@ -28,32 +30,41 @@ interface Sample {
   cpuMicrosPerRequest: number;
 }
 
-async function measure(variant: string, headers: Record<string, string>): Promise<Sample> {
-  const server = await startServerProcess(SERVER, [variant]);
-  try {
-    const url = `http://127.0.0.1:${server.port}/ping`;
-    await autocannon({ url, connections: CONNECTIONS, duration: 1, headers }); // warm-up (JIT, pools)
-    const cpuBefore = server.cpuMicros();
-    const result = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS, headers });
-    const cpu = server.cpuMicros() - cpuBefore;
-    if (result.non2xx > 0 || result.errors > 0) throw new Error(`${variant}: ${result.non2xx} non-2xx, ${result.errors} errors`);
-    return { rps: result.requests.average, cpuMicrosPerRequest: cpu / result.requests.total };
-  } finally {
-    await server.stop();
-  }
+async function measure(server: ServerProcess, headers: Record<string, string>, seconds: number): Promise<Sample> {
+  const url = `http://127.0.0.1:${server.port}/ping`;
+  const cpuBefore = server.cpuMicros();
+  const result = await autocannon({ url, connections: CONNECTIONS, duration: seconds, headers });
+  const cpu = server.cpuMicros() - cpuBefore;
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx, ${result.errors} errors`);
+  return { rps: result.requests.average, cpuMicrosPerRequest: cpu / result.requests.total };
 }
 
+/**
+ * Every server runs for the whole benchmark, each in its own process, idle while another one is
+ * measured: short samples interleaved over many rounds spread the shared machine's noise evenly over
+ * the variants, and the median of each drops its outliers.
+ */
 async function main(): Promise<void> {
+  const servers = new Map<string, ServerProcess>();
+  for (const variant of VARIANTS) servers.set(variant, await startServerProcess(SERVER, [variant]));
   const samples = new Map<string, Sample[]>();
-  for (let round = 1; round <= ROUNDS; round++) {
-    for (const scenario of SCENARIOS) {
-      for (const variant of VARIANTS) {
-        const sample = await measure(variant, scenario.headers);
-        const key = `${scenario.name}|${variant}`;
-        samples.set(key, [...(samples.get(key) ?? []), sample]);
-        console.error(`round ${round}/${ROUNDS} ${scenario.name} ${variant}: ${Math.round(sample.rps)} req/s, ${sample.cpuMicrosPerRequest.toFixed(1)} µs CPU/req`);
+  try {
+    for (const [variant, server] of servers) {
+      for (const scenario of SCENARIOS) await measure(server, scenario.headers, 2); // warm-up (JIT, pools)
+      console.error(`warmed up ${variant}`);
+    }
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const scenario of SCENARIOS) {
+        for (const [variant, server] of servers) {
+          const sample = await measure(server, scenario.headers, SECONDS);
+          const key = `${scenario.name}|${variant}`;
+          samples.set(key, [...(samples.get(key) ?? []), sample]);
+          console.error(`round ${round}/${ROUNDS} ${scenario.name} ${variant}: ${Math.round(sample.rps)} req/s, ${sample.cpuMicrosPerRequest.toFixed(1)} µs CPU/req`);
+        }
       }
     }
+  } finally {
+    await Promise.all([...servers.values()].map((server) => server.stop()));
   }
   const rows: string[][] = [];
   for (const scenario of SCENARIOS) {

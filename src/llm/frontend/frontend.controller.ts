@@ -1,15 +1,16 @@
 import { Body, Controller, Get, HttpCode, Inject, Logger, Post, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { Readable } from 'node:stream';
 import { Component, InjectComponent } from '../../runtime/index.js';
 import type { ComponentClient } from '../../runtime/index.js';
-import { bindAsyncIterable, getCurrentStore, RequestId } from '../../tracing/index.js';
+import { RequestId } from '../../tracing/index.js';
 import { LLM_CONFIG } from '../llm.config.js';
 import type { LlmConfig } from '../llm.config.js';
 import { ProcessorComponent } from '../processor/processor.component.js';
 import type { ApiKind, FinishReason, ProcessorEvent } from '../protocol/pipeline.types.js';
 import { toOpenAIError } from './openai-error.js';
 import { OpenAIResponseBuilder } from './openai-response.js';
+import { SseResponse } from './sse-response.js';
+import type { ReplyHeaders } from './sse-response.js';
 
 type Accepted = Extract<ProcessorEvent, { type: 'accepted' }>;
 
@@ -58,10 +59,11 @@ export class FrontendController {
     const accepted = first.value;
     const response = new OpenAIResponseBuilder(api, requestId, accepted.model);
     if (accepted.stream) {
-      void reply
-        .header('content-type', 'text/event-stream; charset=utf-8')
-        .header('cache-control', 'no-cache')
-        .send(Readable.from(bindAsyncIterable(sse(events, response, accepted), getCurrentStore()!)));
+      const headers = reply.getHeaders();
+      reply.hijack();
+      void streamEvents(new SseResponse(reply.raw), headers, events, response, accepted).catch((error: unknown) =>
+        this.logger.error({ msg: 'the stream could not be closed cleanly', err: error }),
+      );
       return;
     }
     void reply.send(await collect(events, response, accepted));
@@ -82,26 +84,43 @@ async function collect(events: AsyncIterator<ProcessorEvent>, response: OpenAIRe
   return response.completion(texts, reasons, usage);
 }
 
-/** OpenAI's server-sent events: one `data:` line per chunk, `data: [DONE]` at the end. */
-async function* sse(events: AsyncIterator<ProcessorEvent>, response: OpenAIResponseBuilder, accepted: Accepted): AsyncGenerator<string> {
+/**
+ * OpenAI's server-sent events: one `data:` line per chunk, `data: [DONE]` at the end. Runs in the
+ * request's context (it is called from the handler), so every log line of the pipeline has the id.
+ */
+async function streamEvents(
+  out: SseResponse,
+  headers: ReplyHeaders,
+  events: AsyncIterator<ProcessorEvent>,
+  response: OpenAIResponseBuilder,
+  accepted: Accepted,
+): Promise<void> {
   try {
+    out.open(headers);
     // An SSE comment, which clients ignore, so the status and headers (the request id among them) go
     // out now rather than with the first token, which a queue or a long prefill may hold back.
-    yield ': ok\n\n';
-    for (const chunk of response.openingChunks(accepted.n)) yield data(chunk);
-    for (let next = await events.next(); !next.done; next = await events.next()) {
-      const event = next.value;
-      if (event.type === 'text') yield data(response.textChunk(event));
-      else if (event.type === 'finish') yield data(response.finishChunk(event));
-      else if (event.type === 'usage' && accepted.includeUsage) yield data(response.usageChunk(event));
+    out.write(': ok\n\n');
+    for (const chunk of response.openingChunks(accepted.n)) out.write(data(chunk));
+    for (let next = await events.next(); !next.done && !out.closed; next = await events.next()) {
+      const chunk = eventChunk(next.value, response, accepted);
+      if (chunk !== undefined && !out.write(chunk)) await out.drained();
     }
-    yield 'data: [DONE]\n\n';
+    out.end('data: [DONE]\n\n');
   } catch (error) {
     // Headers are sent: the failure becomes an error event carrying the request id, then the stream ends.
-    yield data(toOpenAIError(error, response.requestId).body);
+    out.end(data(toOpenAIError(error, response.requestId).body));
   } finally {
+    // A client gone mid-stream stops the pipeline (the request's signal has aborted already).
     await events.return?.();
   }
+}
+
+/** The SSE chunk for one processor event, if the client gets one for it. */
+function eventChunk(event: ProcessorEvent, response: OpenAIResponseBuilder, accepted: Accepted): string | undefined {
+  if (event.type === 'text') return data(response.textChunk(event));
+  if (event.type === 'finish') return data(response.finishChunk(event));
+  if (event.type === 'usage' && accepted.includeUsage) return data(response.usageChunk(event));
+  return undefined;
 }
 
 function data(payload: object): string {
