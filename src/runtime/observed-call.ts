@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
-import { getCurrentTraceparent, isRequestCancelled, runInStore } from '../tracing/index.js';
-import type { RequestStore } from '../tracing/index.js';
+import { getCurrentTraceparent, isRequestCancelled, runInStore, storeRunner } from '../tracing/index.js';
+import type { RequestStore, StoreRunner } from '../tracing/index.js';
 import { EndpointError } from './endpoint.error.js';
 import type { EndpointErrorData } from './endpoint.error.js';
 import { toAsyncIterable } from './stream-conversion.js';
@@ -21,6 +21,7 @@ export class ObservedCall implements AsyncIterableIterator<unknown> {
   private finished = false;
   private items = 0;
   private readonly started: number;
+  private readonly inCallee: StoreRunner;
 
   constructor(
     private readonly start: () => unknown,
@@ -31,6 +32,7 @@ export class ObservedCall implements AsyncIterableIterator<unknown> {
     private readonly debug: boolean,
   ) {
     this.started = debug ? performance.now() : 0;
+    this.inCallee = storeRunner(store);
     if (debug) {
       const traceparent = runInStore(store, () => getCurrentTraceparent());
       this.log(`handling ${where.component}.${where.endpoint}`, { instanceId, ...(traceparent && { traceparent }) });
@@ -45,7 +47,7 @@ export class ObservedCall implements AsyncIterableIterator<unknown> {
     if (this.finished) return Promise.resolve({ done: true, value: undefined });
     let step: Promise<IteratorResult<unknown>>;
     try {
-      step = runInStore(this.store, () => this.step());
+      step = this.inCallee(ObservedCall.step, this);
     } catch (error) {
       step = Promise.reject(error);
     }
@@ -69,6 +71,10 @@ export class ObservedCall implements AsyncIterableIterator<unknown> {
       if (inner?.return !== undefined) await runInStore(this.store, () => inner.return!(value));
     }
     return { done: true, value };
+  }
+
+  private static step(call: ObservedCall): Promise<IteratorResult<unknown>> {
+    return call.step();
   }
 
   private step(): Promise<IteratorResult<unknown>> {

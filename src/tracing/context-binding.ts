@@ -1,24 +1,90 @@
 import { Observable } from 'rxjs';
-import { runInStore } from './request-context.js';
-import type { RequestStore } from './request-context.js';
+import { runInStore, storeRunner } from './request-context.js';
+import type { RequestStore, StoreRunner } from './request-context.js';
+
+/** How an iteration ended: to its end, stopped by its consumer, or with an error. */
+export type IterationOutcome = 'ended' | 'cancelled' | 'failed';
 
 /**
  * Wraps an async iterable so that every step of it (`next`, `return`, `throw`) runs in `store`, whoever
  * pulls from it: Fastify's stream pump and a message publisher run in their own contexts, not the
- * request's, and the id would otherwise be lost (or another request's seen) mid-stream.
+ * request's, and the id would otherwise be lost (or another request's seen) mid-stream. `settled`, when
+ * given, is told once how the iteration ended.
  */
-export function bindAsyncIterable<T>(source: AsyncIterable<T>, store: RequestStore): AsyncIterableIterator<T> {
-  let iterator: AsyncIterator<T> | undefined;
-  const open = (): AsyncIterator<T> => (iterator ??= runInStore(store, () => source[Symbol.asyncIterator]()));
-  return {
-    next: (value?: unknown) => runInStore(store, () => open().next(value as never)),
-    return: (value?: unknown) =>
-      runInStore(store, () => open().return?.(value as never) ?? Promise.resolve({ done: true, value: undefined as T })),
-    throw: (error?: unknown) => runInStore(store, () => open().throw?.(error) ?? Promise.reject(error)),
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-  };
+export function bindAsyncIterable<T>(
+  source: AsyncIterable<T>,
+  store: RequestStore,
+  settled?: (outcome: IterationOutcome, error?: unknown) => void,
+): AsyncIterableIterator<T> {
+  return new ContextBoundIterator(source, store, settled);
+}
+
+/** One iterator object rather than a generator around the source: each item crosses a single layer. */
+class ContextBoundIterator<T> implements AsyncIterableIterator<T> {
+  private iterator: AsyncIterator<T> | undefined;
+  private done = false;
+  private readonly run: StoreRunner;
+
+  constructor(
+    private readonly source: AsyncIterable<T>,
+    store: RequestStore,
+    private readonly settled?: (outcome: IterationOutcome, error?: unknown) => void,
+  ) {
+    this.run = storeRunner(store);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(value?: unknown): Promise<IteratorResult<T>> {
+    return this.observe(this.step(this.pullNext, value));
+  }
+
+  return(value?: unknown): Promise<IteratorResult<T>> {
+    this.settle('cancelled');
+    return this.step(this.pullReturn, value);
+  }
+
+  throw(error?: unknown): Promise<IteratorResult<T>> {
+    return this.observe(this.step(this.pullThrow, error));
+  }
+
+  private readonly pullNext = (value: unknown) => this.open().next(value as never);
+  private readonly pullReturn = (value: unknown) => this.open().return?.(value as never) ?? Promise.resolve({ done: true as const, value: value as T });
+  private readonly pullThrow = (error: unknown) => this.open().throw?.(error) ?? Promise.reject(error);
+
+  private step(pull: (arg: unknown) => Promise<IteratorResult<T>>, arg: unknown): Promise<IteratorResult<T>> {
+    try {
+      return this.run(pull, arg);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private open(): AsyncIterator<T> {
+    return (this.iterator ??= this.source[Symbol.asyncIterator]());
+  }
+
+  private observe(step: Promise<IteratorResult<T>>): Promise<IteratorResult<T>> {
+    if (this.settled === undefined || this.done) return step;
+    return step.then(
+      (result) => {
+        if (result.done) this.settle('ended');
+        return result;
+      },
+      (error: unknown) => {
+        this.settle('failed', error);
+        throw error;
+      },
+    );
+  }
+
+  private settle(outcome: IterationOutcome, error?: unknown): void {
+    if (this.done) return;
+    this.done = true;
+    this.settled?.(outcome, error);
+  }
 }
 
 /**

@@ -22,9 +22,10 @@ export {
   isRequestCancelled,
   requestIdOf,
   runInStore,
+  storeRunner,
 } from './request-context.js';
 export { generateRequestId, isLogLevelEnabled } from './tracing.globals.js';
-export type { RequestStore } from './request-context.js';
+export type { RequestStore, StoreRunner } from './request-context.js';
 export { ClientDisconnectedError, RequestCancellation } from './request-cancellation.js';
 export { RequestIdService } from './request-id.service.js';
 export { RequestIdResolver } from './request-id.resolver.js';
@@ -36,6 +37,7 @@ export { RequestTracingInterceptor } from './request-tracing.interceptor.js';
 export { createTracingLogger } from './tracing-logger.factory.js';
 export { TracingLogger } from './tracing-logger.service.js';
 export { bindAsyncIterable, bindObservable } from './context-binding.js';
+export type { IterationOutcome } from './context-binding.js';
 export { defaultHeaderGetter, defaultHeaderSetter, readHeader } from './header-carrier.js';
 export type { HeaderGetter, HeaderSetter } from './header-carrier.js';
 export { InvalidTracingOptionError, UnsupportedHttpPlatformError } from './tracing.errors.js';

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { CLS_ID, ClsServiceManager } from 'nestjs-cls';
 import type { ClsStore } from 'nestjs-cls';
 import { RequestCancellation } from './request-cancellation.js';
@@ -88,6 +89,24 @@ export function runWithRequestId<T>(id: string, fn: () => T): T {
 /** Runs `fn` in the given, already existing context. */
 export function runInStore<T>(store: RequestStore, fn: () => T): T {
   return cls.runWith(store, fn);
+}
+
+/** Runs `fn(arg)` in one fixed context; see `storeRunner()`. */
+export type StoreRunner = <A, R>(fn: (arg: A) => R, arg: A) => R;
+
+// Node 24 on keeps contexts in frames; Node 20 and 22 (by default) in async hooks, whose storage has this method.
+const contextsUseAsyncHooks = '_propagate' in AsyncLocalStorage.prototype;
+
+/**
+ * A runner for code that enters the same context again and again, each step of a stream above all.
+ * With context frames, `run()` builds two new frames per call while a snapshot taken once only
+ * switches to a saved one (about 2.5 times cheaper); with async hooks, `run()` is the cheaper way. The
+ * snapshot also restores other AsyncLocalStorages as they were when it was taken, i.e. when the stream
+ * was opened.
+ */
+export function storeRunner(store: RequestStore): StoreRunner {
+  if (contextsUseAsyncHooks) return (fn, arg) => cls.runWith(store, () => fn(arg));
+  return cls.runWith(store, () => AsyncLocalStorage.snapshot()) as StoreRunner;
 }
 
 /** The component field of a store, for the log mixin. */

@@ -62,7 +62,9 @@ function callTraced(method: AnyMethod, self: unknown, args: unknown[], label: st
     failed(error);
     throw error;
   }
-  if (isAsyncGenerator(result)) return bindAsyncIterable(traceGenerator(result, ended, failed), store);
+  if (isAsyncGenerator(result)) {
+    return bindAsyncIterable(result, store, (outcome, error) => (outcome === 'failed' ? failed(error) : ended(outcome)));
+  }
   if (isObservable(result)) return traceObservable(bindObservable(result, store), ended, failed);
   if (isThenable(result)) {
     return result.then(
@@ -78,25 +80,6 @@ function callTraced(method: AnyMethod, self: unknown, args: unknown[], label: st
   }
   ended('ended');
   return result;
-}
-
-async function* traceGenerator<T>(
-  source: AsyncIterable<T>,
-  ended: (outcome: string) => void,
-  failed: (error: unknown) => void,
-): AsyncGenerator<T> {
-  // A consumer that stops early (a client gone) ends the loop through `return()`: logged as cancelled.
-  let outcome: 'ended' | 'cancelled' | 'failed' = 'cancelled';
-  try {
-    for await (const item of source) yield item;
-    outcome = 'ended';
-  } catch (error) {
-    outcome = 'failed';
-    failed(error);
-    throw error;
-  } finally {
-    if (outcome !== 'failed') ended(outcome);
-  }
 }
 
 function traceObservable<T>(

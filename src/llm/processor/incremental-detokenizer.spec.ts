@@ -26,4 +26,28 @@ describe('IncrementalDetokenizer', () => {
     }
     expect(out.map((text, s) => text + detokenizers[s]!.flush())).toEqual(texts);
   });
+
+  it('gives, token by token, exactly what one streaming decoder of all the bytes gives, for random token sequences (broken characters too)', () => {
+    let seed = 42;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    // Tokens that hold parts of characters, mixed with whole ones, so every path of the cache is taken.
+    const partial = [...Array(200_000).keys()].filter((id) => tokenizer.bytesOf(id) !== undefined && tokenizer.wholeText(id) === undefined).slice(0, 500);
+    expect(partial.length).toBeGreaterThan(100);
+    for (let run = 0; run < 200; run++) {
+      const ids = Array.from({ length: 40 }, () => (random() < 0.4 ? partial[Math.floor(random() * partial.length)]! : Math.floor(random() * 199_000)));
+      const detokenizer = new IncrementalDetokenizer(tokenizer);
+      const reference = new TextDecoder('utf-8');
+      const expected: string[] = [];
+      const actual: string[] = [];
+      for (const id of ids) {
+        const bytes = tokenizer.bytesOf(id);
+        if (bytes === undefined) continue;
+        expected.push(reference.decode(bytes, { stream: true }));
+        actual.push(detokenizer.push([id]));
+      }
+      expected.push(reference.decode());
+      actual.push(detokenizer.flush());
+      expect(actual).toEqual(expected); // piece by piece: no text held back longer than the decoder would
+    }
+  });
 });

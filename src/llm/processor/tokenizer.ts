@@ -19,6 +19,10 @@ export const VOCABULARY_SIZE = 200_019;
  * encoded as special tokens; in user text they are plain text.
  */
 export class Tokenizer {
+  /** Per token id: its text when its bytes are whole UTF-8 characters by themselves, else null. */
+  private readonly wholeTexts: Array<string | null> = [];
+  private readonly strictDecoder = new TextDecoder('utf-8', { fatal: true });
+
   constructor() {
     tokenBytes(); // load the byte table at start-up, not on the first request
   }
@@ -36,6 +40,29 @@ export class Tokenizer {
   /** The bytes of a token; `undefined` for special tokens, which have text but no bytes. */
   bytesOf(tokenId: number): Uint8Array | undefined {
     return tokenBytes()[tokenId];
+  }
+
+  /**
+   * The text of a token whose bytes are whole characters (most tokens: a word, a space and a word),
+   * worked out once per token id; `undefined` for a token holding part of a character, or none.
+   */
+  wholeText(tokenId: number): string | undefined {
+    let text = this.wholeTexts[tokenId];
+    if (text === undefined) {
+      text = this.decodeWhole(tokenId);
+      this.wholeTexts[tokenId] = text;
+    }
+    return text ?? undefined;
+  }
+
+  private decodeWhole(tokenId: number): string | null {
+    const bytes = this.bytesOf(tokenId);
+    if (bytes === undefined) return null;
+    try {
+      return this.strictDecoder.decode(bytes);
+    } catch {
+      return null; // not whole characters: part of one, or bytes that are no UTF-8
+    }
   }
 
   /** The text of a special token (such as `<|im_end|>`). */
