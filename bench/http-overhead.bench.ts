@@ -53,10 +53,12 @@ async function main(): Promise<void> {
       for (const scenario of SCENARIOS) await measure(server, scenario.headers, 2); // warm-up (JIT, pools)
       console.error(`warmed up ${variant}`);
     }
+    const order = [...servers.keys()];
     for (let round = 1; round <= ROUNDS; round++) {
       for (const scenario of SCENARIOS) {
-        for (const [variant, server] of servers) {
-          const sample = await measure(server, scenario.headers, SECONDS);
+        // Each round starts with another variant, so none is always measured first or right after another.
+        for (const variant of rotate(order, round)) {
+          const sample = await measure(servers.get(variant)!, scenario.headers, SECONDS);
           const key = `${scenario.name}|${variant}`;
           samples.set(key, [...(samples.get(key) ?? []), sample]);
           console.error(`round ${round}/${ROUNDS} ${scenario.name} ${variant}: ${Math.round(sample.rps)} req/s, ${sample.cpuMicrosPerRequest.toFixed(1)} µs CPU/req`);
@@ -68,11 +70,13 @@ async function main(): Promise<void> {
   }
   const rows: string[][] = [];
   for (const scenario of SCENARIOS) {
-    const baseline = median(samples.get(`${scenario.name}|nest`)!.map((s) => s.rps));
+    const baseline = samples.get(`${scenario.name}|nest`)!;
     for (const variant of VARIANTS) {
       const list = samples.get(`${scenario.name}|${variant}`)!;
+      // Paired: each round's sample against plain Nest's of the same round, which saw the same machine.
+      const ratio = median(list.map((sample, round) => sample.rps / baseline[round]!.rps));
       const rps = median(list.map((s) => s.rps));
-      rows.push([scenario.name, variant, String(Math.round(rps)), (rps / baseline).toFixed(2), median(list.map((s) => s.cpuMicrosPerRequest)).toFixed(1)]);
+      rows.push([scenario.name, variant, String(Math.round(rps)), ratio.toFixed(2), median(list.map((s) => s.cpuMicrosPerRequest)).toFixed(1)]);
     }
   }
   if (variantsArg) {
@@ -83,10 +87,17 @@ async function main(): Promise<void> {
     '### HTTP: what request ids cost',
     '',
     `GET of a tiny JSON route, autocannon -c ${CONNECTIONS} for ${SECONDS} s per sample from a separate process; ` +
-      `median of ${ROUNDS} interleaved rounds. CPU is the server process's user+system time per request, from /proc.`,
+      `${ROUNDS} interleaved rounds, each starting with another server. req/s and CPU are medians of rounds; ` +
+      '"vs plain Nest" is the median of the rounds\' ratios (each sample against plain Nest\'s of the same round). ' +
+      'CPU is the server process\'s user+system time per request, from /proc.',
     '',
     table(['incoming X-Request-Id', 'server', 'req/s', 'vs plain Nest', 'server CPU µs/req'], rows),
   ]);
+}
+
+function rotate<T>(items: readonly T[], by: number): T[] {
+  const start = by % items.length;
+  return [...items.slice(start), ...items.slice(0, start)];
 }
 
 await main();
