@@ -18,7 +18,7 @@ type WriteHeadHeaders = OutgoingHttpHeaders | readonly unknown[] | undefined;
  * those through `writeHead` too).
  *
  * Why not `response.setHeader()` up front: a header set that way makes Node merge every later
- * `writeHead(status, headers)` header by header, which cost about a sixth of a small JSON request's
+ * `writeHead(status, headers)` header by header, which cost about a tenth of a small JSON request's
  * throughput (bench/http-overhead.bench.ts). Fastify's replies already carry the header in the object
  * they pass to `writeHead` (the caller adds it with `reply.header()`), so they keep Node's fast path;
  * only heads written some other way get it added here. A headers object the caller passes is never
