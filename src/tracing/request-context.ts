@@ -1,4 +1,4 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { AsyncResource } from 'node:async_hooks';
 import { CLS_ID, ClsServiceManager } from 'nestjs-cls';
 import type { ClsStore } from 'nestjs-cls';
 import { RequestCancellation } from './request-cancellation.js';
@@ -94,19 +94,15 @@ export function runInStore<T>(store: RequestStore, fn: () => T): T {
 /** Runs `fn(arg)` in one fixed context; see `storeRunner()`. */
 export type StoreRunner = <A, R>(fn: (arg: A) => R, arg: A) => R;
 
-// Node 24 on keeps contexts in frames; Node 20 and 22 (by default) in async hooks, whose storage has this method.
-const contextsUseAsyncHooks = '_propagate' in AsyncLocalStorage.prototype;
-
 /**
  * A runner for code that enters the same context again and again, each step of a stream above all.
- * With context frames, `run()` builds two new frames per call while a snapshot taken once only
- * switches to a saved one (about 2.5 times cheaper); with async hooks, `run()` is the cheaper way. The
- * snapshot also restores other AsyncLocalStorages as they were when it was taken, i.e. when the stream
- * was opened.
+ * It holds an AsyncResource made in `store`, and re-entering a resource's context is several times
+ * cheaper than `run()` each time (under Node 24's context frames, `run()` builds two new frames per
+ * call). Like any AsyncResource, it also restores other AsyncLocalStorages as they were when it was made.
  */
 export function storeRunner(store: RequestStore): StoreRunner {
-  if (contextsUseAsyncHooks) return (fn, arg) => cls.runWith(store, () => fn(arg));
-  return cls.runWith(store, () => AsyncLocalStorage.snapshot()) as StoreRunner;
+  const resource = cls.runWith(store, () => new AsyncResource('threadline.request-context'));
+  return (fn, arg) => resource.runInAsyncScope(fn, undefined, arg);
 }
 
 /** The component field of a store, for the log mixin. */
