@@ -4,7 +4,7 @@
  * measured by autocannon from this process against each server in its own process. Variants run
  * interleaved, round after round; the table reports medians and ratios against plain NestJS.
  *
- *   npm run bench:http               (11 rounds of 4 s)     npm run bench:http -- --quick   (3 rounds of 2 s)
+ *   npm run bench:http               (9 rounds of 4 s)      npm run bench:http -- --quick   (2 rounds of 2 s)
  *   npm run bench:http -- --variants=threadline,header-hook   (plain Nest and these only; prints, writes nothing)
  */
 import autocannon from 'autocannon';
@@ -20,7 +20,7 @@ const SCENARIOS = [
   { name: 'incoming id', headers: { 'x-request-id': 'bench-client-request-0001' } },
 ];
 const quick = process.argv.includes('--quick');
-const ROUNDS = quick ? 3 : 11;
+const ROUNDS = quick ? 2 : 9;
 const SECONDS = quick ? 2 : 4;
 const CONNECTIONS = 50;
 const SERVER = new URL('./servers/http-variant.js', import.meta.url).pathname;
@@ -40,33 +40,31 @@ async function measure(server: ServerProcess, headers: Record<string, string>, s
 }
 
 /**
- * Every server runs for the whole benchmark, each in its own process, idle while another one is
- * measured: short samples interleaved over many rounds spread the shared machine's noise evenly over
- * the variants, and the median of each drops its outliers.
+ * Each round starts a fresh process per server, warms each up, then measures them one after another,
+ * starting with another server each round: short interleaved samples spread the shared machine's noise
+ * over the variants, and fresh processes keep one server's long-run drift (a JIT or GC state reached
+ * after a few hundred thousand requests, seen in long-lived processes) from biasing every round.
  */
 async function main(): Promise<void> {
-  const servers = new Map<string, ServerProcess>();
-  for (const variant of VARIANTS) servers.set(variant, await startServerProcess(SERVER, [variant]));
   const samples = new Map<string, Sample[]>();
-  try {
-    for (const [variant, server] of servers) {
-      for (const scenario of SCENARIOS) await measure(server, scenario.headers, 2); // warm-up (JIT, pools)
-      console.error(`warmed up ${variant}`);
-    }
-    const order = [...servers.keys()];
-    for (let round = 1; round <= ROUNDS; round++) {
+  for (let round = 1; round <= ROUNDS; round++) {
+    const servers = new Map<string, ServerProcess>();
+    try {
+      for (const variant of VARIANTS) servers.set(variant, await startServerProcess(SERVER, [variant]));
+      for (const server of servers.values()) {
+        for (const scenario of SCENARIOS) await measure(server, scenario.headers, 1); // warm-up (JIT, pools)
+      }
       for (const scenario of SCENARIOS) {
-        // Each round starts with another variant, so none is always measured first or right after another.
-        for (const variant of rotate(order, round)) {
+        for (const variant of rotate(VARIANTS, round)) {
           const sample = await measure(servers.get(variant)!, scenario.headers, SECONDS);
           const key = `${scenario.name}|${variant}`;
           samples.set(key, [...(samples.get(key) ?? []), sample]);
           console.error(`round ${round}/${ROUNDS} ${scenario.name} ${variant}: ${Math.round(sample.rps)} req/s, ${sample.cpuMicrosPerRequest.toFixed(1)} µs CPU/req`);
         }
       }
+    } finally {
+      await Promise.all([...servers.values()].map((server) => server.stop()));
     }
-  } finally {
-    await Promise.all([...servers.values()].map((server) => server.stop()));
   }
   const rows: string[][] = [];
   for (const scenario of SCENARIOS) {
@@ -87,7 +85,7 @@ async function main(): Promise<void> {
     '### HTTP: what request ids cost',
     '',
     `GET of a tiny JSON route, autocannon -c ${CONNECTIONS} for ${SECONDS} s per sample from a separate process; ` +
-      `${ROUNDS} interleaved rounds, each starting with another server. req/s and CPU are medians of rounds; ` +
+      `${ROUNDS} interleaved rounds, each with fresh server processes and starting with another server. req/s and CPU are medians of rounds; ` +
       '"vs plain Nest" is the median of the rounds\' ratios (each sample against plain Nest\'s of the same round). ' +
       'CPU is the server process\'s user+system time per request, from /proc.',
     '',
