@@ -47,7 +47,7 @@ export class ObservedCall implements AsyncIterableIterator<unknown> {
     if (this.finished) return Promise.resolve({ done: true, value: undefined });
     let step: Promise<IteratorResult<unknown>>;
     try {
-      step = this.inCallee(ObservedCall.step, this);
+      step = this.inCallee(ObservedCall.stepOf, this);
     } catch (error) {
       step = Promise.reject(error);
     }
@@ -73,7 +73,7 @@ export class ObservedCall implements AsyncIterableIterator<unknown> {
     return { done: true, value };
   }
 
-  private static step(call: ObservedCall): Promise<IteratorResult<unknown>> {
+  private static stepOf(call: ObservedCall): Promise<IteratorResult<unknown>> {
     return call.step();
   }
 
