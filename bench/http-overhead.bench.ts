@@ -13,8 +13,9 @@ import type { ServerProcess } from './support/server-process.js';
 import { publishReport } from './support/report.js';
 import { median, table } from './support/stats.js';
 
-const variantsArg = process.argv.find((arg) => arg.startsWith('--variants='));
-const VARIANTS = variantsArg ? ['nest', ...variantsArg.slice(11).split(',')] : ['nest', 'threadline', 'nestjs-cls', 'fastify-context', 'header-hook'];
+const VARIANTS_FLAG = '--variants=';
+const variantsArg = process.argv.find((arg) => arg.startsWith(VARIANTS_FLAG));
+const VARIANTS = variantsArg ? ['nest', ...variantsArg.slice(VARIANTS_FLAG.length).split(',')] : ['nest', 'threadline', 'nestjs-cls', 'fastify-context', 'header-hook'];
 const SCENARIOS = [
   { name: 'no incoming id', headers: {} as Record<string, string> },
   { name: 'incoming id', headers: { 'x-request-id': 'bench-client-request-0001' } },
@@ -77,8 +78,9 @@ async function main(): Promise<void> {
       rows.push([scenario.name, variant, String(Math.round(rps)), ratio.toFixed(2), median(list.map((s) => s.cpuMicrosPerRequest)).toFixed(1)]);
     }
   }
+  const results = table(['incoming X-Request-Id', 'server', 'req/s', 'vs plain Nest', 'server CPU µs/req'], rows);
   if (variantsArg) {
-    console.log(table(['incoming X-Request-Id', 'server', 'req/s', 'vs plain Nest', 'server CPU µs/req'], rows));
+    console.log(results);
     return;
   }
   publishReport('http-overhead', `npm run bench:http${quick ? ' -- --quick' : ''}`, [
@@ -89,7 +91,7 @@ async function main(): Promise<void> {
       '"vs plain Nest" is the median of the rounds\' ratios (each sample against plain Nest\'s of the same round). ' +
       'CPU is the server process\'s user+system time per request, from /proc.',
     '',
-    table(['incoming X-Request-Id', 'server', 'req/s', 'vs plain Nest', 'server CPU µs/req'], rows),
+    results,
   ]);
 }
 

@@ -39,8 +39,7 @@ export function installFastifyIngress(fastify: FastifyInstance, resolver: Reques
     );
   }
   fastify.addHook('onRequest', (request: TracedRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
-    reply.header(header, request.id);
-    ensureIdHeader(reply.raw, request.id);
+    ensureIdHeader(reply, request.id);
     const store = createStore(request.id, disconnectCancellation(reply), parseTraceparent(request.headers[TRACEPARENT_HEADER]));
     request[REQUEST_STORE] = store;
     runInStore(store, done);
