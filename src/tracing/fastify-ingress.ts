@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { Logger } from 'pino';
-import { createStore, runInStore } from './request-context.js';
+import { attachCancellation, CALLBACK_SCOPED_ENTRY, createStore, enterStore, getCurrentStore, requestIdOf, runInStore } from './request-context.js';
 import type { RequestStore } from './request-context.js';
 import type { RequestIdResolver } from './request-id.resolver.js';
 import { ClientDisconnectedError, RequestCancellation } from './request-cancellation.js';
@@ -17,8 +17,19 @@ type TracedRequest = FastifyRequest & { [REQUEST_STORE]?: RequestStore };
 
 /**
  * HTTP ingress (DESIGN.md, step 1): the id is chosen once, in `genReqId`, so that `request.id` and
- * Fastify's own log lines carry it; an `onRequest` hook makes sure the response header is written
- * whoever writes the head (Fastify, 404s, errors, SSE, raw writes) and opens the request's context.
+ * Fastify's own log lines carry it, and the request's context is entered there too, before any hook;
+ * an `onRequest` hook makes sure the response header is written whoever writes the head (Fastify, 404s,
+ * errors, SSE, raw writes) and ties the context's cancellation to the response.
+ *
+ * Why enter the context in `genReqId`, without leaving it: Fastify calls it first thing for every
+ * request, inside the HTTP parser's callback for the request's head, and under Node 24's context frames
+ * Node restores the previous context when that callback returns (test/ingress-context.e2e-spec.ts
+ * holds it to that: a connection's next request, pipelined or not, and a client error after a request
+ * see no id). `run()` would make two frames per request where this makes one, and a frame copies the
+ * one before it entry by entry (nestjs-cls's root entry among them): the second one was about a fifth
+ * of what the whole module cost a small route (bench/http-overhead.bench.ts). Without context frames
+ * (Node 22), a context entered this way would stay on the parser's async resource, so the hook below
+ * opens it with `run()` instead.
  */
 export function installFastifyIngress(fastify: FastifyInstance, resolver: RequestIdResolver, logger: Logger): void {
   if (fastify.initialConfig.requestIdHeader) {
@@ -31,7 +42,15 @@ export function installFastifyIngress(fastify: FastifyInstance, resolver: Reques
   }
   const header = resolver.header;
   const ensureIdHeader = responseIdHeader(header);
-  fastify.setGenReqId((raw) => resolver.resolve(raw.headers[header]));
+  if (CALLBACK_SCOPED_ENTRY) {
+    fastify.setGenReqId((raw) => {
+      const id = resolver.resolve(raw.headers[header]);
+      enterStore(createStore(id, undefined, parseTraceparent(raw.headers[TRACEPARENT_HEADER])));
+      return id;
+    });
+  } else {
+    fastify.setGenReqId((raw) => resolver.resolve(raw.headers[header]));
+  }
   if (writesLogs(fastify.log)) {
     // Fastify binds the id under its own label (`reqId` unless configured): the one binding it passes.
     fastify.setChildLoggerFactory(
@@ -40,7 +59,15 @@ export function installFastifyIngress(fastify: FastifyInstance, resolver: Reques
   }
   fastify.addHook('onRequest', (request: TracedRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
     ensureIdHeader(reply, request.id);
-    const store = createStore(request.id, disconnectCancellation(reply), parseTraceparent(request.headers[TRACEPARENT_HEADER]));
+    const entered = getCurrentStore();
+    if (entered !== undefined && requestIdOf(entered) === request.id) {
+      attachCancellation(entered, abortOnDisconnect(reply));
+      request[REQUEST_STORE] = entered;
+      done();
+      return;
+    }
+    // Node without context frames (see CALLBACK_SCOPED_ENTRY), or another id generator set after ours.
+    const store = createStore(request.id, new RequestCancellation(abortOnDisconnect(reply)), parseTraceparent(request.headers[TRACEPARENT_HEADER]));
     request[REQUEST_STORE] = store;
     runInStore(store, done);
   });
@@ -69,13 +96,13 @@ function writesLogs(log: FastifyBaseLogger): boolean {
 }
 
 /** Aborts the request's signal when the connection closes before the response has been sent whole. */
-function disconnectCancellation(reply: FastifyReply): RequestCancellation {
-  return new RequestCancellation((abort) => {
+function abortOnDisconnect(reply: FastifyReply): (abort: (reason: unknown) => void) => void {
+  return (abort) => {
     const response = reply.raw;
     const onClose = () => {
       if (!response.writableFinished) abort(new ClientDisconnectedError());
     };
     if (response.destroyed) onClose();
     else response.once('close', onClose);
-  });
+  };
 }

@@ -25,6 +25,7 @@ export {
   storeRunner,
 } from './request-context.js';
 export { generateRequestId, isLogLevelEnabled } from './tracing.globals.js';
+export { randomUuid } from './random-uuid.js';
 export type { RequestStore, StoreRunner } from './request-context.js';
 export { ClientDisconnectedError, RequestCancellation } from './request-cancellation.js';
 export { RequestIdService } from './request-id.service.js';

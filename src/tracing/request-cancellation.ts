@@ -8,7 +8,7 @@ export class RequestCancellation {
   private controller: AbortController | undefined;
 
   /** `attach` is called once, with the abort function, when the signal is first asked for. */
-  constructor(private readonly attach?: (abort: (reason: unknown) => void) => void) {}
+  constructor(private attach?: (abort: (reason: unknown) => void) => void) {}
 
   /** A cancellation that follows `signal` (a remote caller's, a timeout's). */
   static following(signal: AbortSignal): RequestCancellation {
@@ -16,6 +16,15 @@ export class RequestCancellation {
       if (signal.aborted) abort(signal.reason);
       else signal.addEventListener('abort', () => abort(signal.reason), { once: true });
     });
+  }
+
+  /**
+   * Ties this cancellation to a source known only after it was made (an HTTP request's response), as
+   * the constructor's `attach` would have: at once if someone already holds the signal.
+   */
+  attachLater(attach: (abort: (reason: unknown) => void) => void): void {
+    if (this.controller === undefined) this.attach = attach;
+    else attach((reason) => this.abort(reason));
   }
 
   /** Whether the request was cancelled (without making a signal when nobody asked for one yet). */

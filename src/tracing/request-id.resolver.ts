@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
-import { v4 as uuidv4 } from 'uuid';
+import { randomUuid } from './random-uuid.js';
 import { checkIncomingRequestId, isValidRequestId } from './request-id.policy.js';
 import { requestBoundLogger } from './tracing-logger.factory.js';
 import type { ResolvedTracingOptions } from './request-tracing.options.js';
@@ -28,7 +28,7 @@ export class RequestIdResolver {
         `it returned a value that is not a valid request id (1-${options.maxLength} characters of A-Z a-z 0-9 . _ : / + = @ -)`,
       );
     }
-    this.generatorIsTrusted = options.generateId === uuidv4;
+    this.generatorIsTrusted = options.generateId === randomUuid;
   }
 
   /** The header the id travels in, in lower case. */
@@ -60,6 +60,6 @@ export class RequestIdResolver {
   /** A new id from the configured generator; a UUIDv4 should a custom generator ever return a bad one. */
   generate(): string {
     const id = this.options.generateId();
-    return this.generatorIsTrusted || isValidRequestId(id, this.options.maxLength) ? id : uuidv4();
+    return this.generatorIsTrusted || isValidRequestId(id, this.options.maxLength) ? id : randomUuid();
   }
 }

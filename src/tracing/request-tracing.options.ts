@@ -1,5 +1,5 @@
 import type { DestinationStream, Level } from 'pino';
-import { v4 as uuidv4 } from 'uuid';
+import { randomUuid } from './random-uuid.js';
 import { DEFAULT_MAX_REQUEST_ID_LENGTH, DEFAULT_REQUEST_ID_HEADER } from './request-tracing.constants.js';
 import { InvalidTracingOptionError } from './tracing.errors.js';
 
@@ -82,7 +82,7 @@ export function resolveTracingOptions(options: RequestTracingOptions = {}): Reso
     header: options.header ?? DEFAULT_REQUEST_ID_HEADER,
     trustIncoming: options.trustIncoming ?? true,
     maxLength: options.maxLength ?? DEFAULT_MAX_REQUEST_ID_LENGTH,
-    generateId: options.generateId ?? uuidv4,
+    generateId: options.generateId ?? randomUuid,
     rpc: options.rpc ?? false,
     logFormat: options.logFormat ?? 'json',
     logLevel: options.logLevel ?? 'info',

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { v4 as uuidv4 } from 'uuid';
+import { randomUuid } from './random-uuid.js';
 import { DEFAULT_REQUEST_ID_HEADER } from './request-tracing.constants.js';
 
 /**
@@ -9,7 +9,7 @@ import { DEFAULT_REQUEST_ID_HEADER } from './request-tracing.constants.js';
  */
 export const tracingGlobals: { logger: Logger | undefined; generateId: () => string; header: string } = {
   logger: undefined,
-  generateId: uuidv4,
+  generateId: randomUuid,
   header: DEFAULT_REQUEST_ID_HEADER,
 };
 

@@ -4,6 +4,7 @@ import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { LogController } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { createTracingLogger, resolveTracingOptions, RequestTracingModule, TracingLogger } from '../../src/tracing/index.js';
 import type { RequestTracingModuleOptions } from '../../src/tracing/index.js';
@@ -18,6 +19,8 @@ export interface TestAppOptions extends ModuleMetadata {
   requestLogging?: boolean;
   /** Fastify options, e.g. a small `bodyLimit`. */
   fastify?: ConstructorParameters<typeof FastifyAdapter>[0];
+  /** Called with the Fastify instance before Nest (and so RequestTracingModule) sets it up: hooks added here run first. */
+  beforeInit?: (fastify: FastifyInstance) => void;
 }
 
 export interface TestApp {
@@ -44,10 +47,9 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
 
   const moduleRef = await Test.createTestingModule({ imports: [TestRootModule] }).compile();
   const logController = new LogController({ disableRequestLogging: options.requestLogging === false });
-  const app = moduleRef.createNestApplication<NestFastifyApplication>(
-    new FastifyAdapter({ loggerInstance: logger, logController, ...options.fastify }),
-    { bufferLogs: true },
-  );
+  const adapter = new FastifyAdapter({ loggerInstance: logger, logController, ...options.fastify });
+  options.beforeInit?.(adapter.getInstance());
+  const app = moduleRef.createNestApplication<NestFastifyApplication>(adapter, { bufferLogs: true });
   app.useLogger(app.get(TracingLogger));
   await app.listen(0, '127.0.0.1');
   const port = (app.getHttpServer().address() as AddressInfo).port;

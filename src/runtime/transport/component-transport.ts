@@ -1,5 +1,4 @@
-import { v4 as uuidv4 } from 'uuid';
-import { createStore, generateRequestId, getCurrentStore, requestIdOf } from '../../tracing/index.js';
+import { createStore, generateRequestId, getCurrentStore, randomUuid, requestIdOf } from '../../tracing/index.js';
 import type { RequestStore } from '../../tracing/index.js';
 import type { ComponentIdentity } from '../component.decorator.js';
 import type { CallOptions } from '../endpoint-context.js';
@@ -28,7 +27,7 @@ export abstract class ComponentTransport {
   /** Streams the responses of `component.endpoint(request)`. Stopping the iteration cancels the call. */
   call(component: ComponentIdentity, endpoint: string, request: unknown, options: CallOptions = {}): AsyncIterable<unknown> {
     const store = getCurrentStore() ?? createStore(generateRequestId());
-    const call = { component, endpoint, request, requestId: requestIdOf(store), callId: uuidv4(), options, store };
+    const call = { component, endpoint, request, requestId: requestIdOf(store), callId: randomUuid(), options, store };
     // Dispatched when iterated, so a failure to dispatch (no instance, say) surfaces where the caller
     // iterates, as the stream's error; an object rather than a generator spares every item a hop.
     return { [Symbol.asyncIterator]: () => this.dispatch(call)[Symbol.asyncIterator]() };

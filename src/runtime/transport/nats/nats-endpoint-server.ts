@@ -2,8 +2,7 @@ import { Logger } from '@nestjs/common';
 import { ServerNats } from '@nestjs/microservices';
 import type { NatsContext } from '@nestjs/microservices';
 import { Observable } from 'rxjs';
-import { v4 as uuidv4 } from 'uuid';
-import { createStore, parseTraceparent, readHeader, RequestCancellation, RequestIdResolver, TRACEPARENT_HEADER } from '../../../tracing/index.js';
+import { createStore, parseTraceparent, randomUuid, readHeader, RequestCancellation, RequestIdResolver, TRACEPARENT_HEADER } from '../../../tracing/index.js';
 import { EndpointError } from '../../endpoint.error.js';
 import { invokeEndpoint } from '../../endpoint-invoker.js';
 import type { LocalInstance } from '../../local-instance.js';
@@ -107,7 +106,7 @@ export class NatsEndpointServer {
     const headers = ctx.getHeaders();
     const requestId = this.resolver.resolve(readHeader(headers, this.resolver.header));
     const callHeader = readHeader(headers, CALL_ID_HEADER);
-    const callId = typeof callHeader === 'string' ? callHeader : uuidv4();
+    const callId = typeof callHeader === 'string' ? callHeader : randomUuid();
     const controller = new AbortController();
     this.active.set(callId, controller);
     const traceparent = parseTraceparent(readHeader(headers, TRACEPARENT_HEADER));

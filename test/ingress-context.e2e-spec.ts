@@ -1,0 +1,103 @@
+import { Controller, Get } from '@nestjs/common';
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getCurrentRequestId } from '../src/tracing/index.js';
+import { CALLBACK_SCOPED_ENTRY } from '../src/tracing/request-context.js';
+import { rawRequest, requestHead } from './support/raw-http.js';
+import { startTestApp } from './support/test-app.js';
+import type { TestApp } from './support/test-app.js';
+
+/**
+ * Where a request's context begins and ends at HTTP ingress: it is entered when Fastify asks for the
+ * request's id, before any hook, and it ends with the socket callback the request arrived in. Nothing
+ * that runs for the connection around a request, or for the next request on it, sees its id.
+ */
+
+@Controller()
+class ContextController {
+  @Get('id')
+  id() {
+    return { id: getCurrentRequestId() };
+  }
+}
+
+/** Writes `bytes` on one connection and returns everything the server sends until it closes. */
+function exchange(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    socket.write(bytes);
+  });
+}
+
+const get = (path: string, id: string, connection: 'keep-alive' | 'close') =>
+  `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: ${connection}\r\nX-Request-Id: ${id}\r\n\r\n`;
+
+describe('HTTP ingress: the extent of a request\'s context', () => {
+  let t: TestApp;
+  const seenByEarlierHook: Array<string | undefined> = [];
+  beforeAll(async () => {
+    t = await startTestApp({
+      controllers: [ContextController],
+      beforeInit: (fastify) => {
+        fastify.addHook('onRequest', (_request, _reply, done) => {
+          seenByEarlierHook.push(getCurrentRequestId());
+          done();
+        });
+      },
+    });
+  });
+  afterAll(() => t.close());
+
+  it.runIf(CALLBACK_SCOPED_ENTRY)('an onRequest hook added before the module already runs in the request\'s context', async () => {
+    seenByEarlierHook.length = 0;
+    const res = await rawRequest(t.port, requestHead('GET', '/id', ['X-Request-Id: earlier-hook-1']));
+    expect(JSON.parse(res.body)).toEqual({ id: 'earlier-hook-1' });
+    expect(seenByEarlierHook).toEqual(['earlier-hook-1']);
+  });
+
+  it('pipelined requests on one connection each run in their own context', async () => {
+    const text = await exchange(t.port, get('/id', 'piped-a', 'keep-alive') + get('/id', 'piped-b', 'keep-alive') + get('/id', 'piped-c', 'close'));
+    expect([...text.matchAll(/x-request-id: (\S+)/g)].map((m) => m[1])).toEqual(['piped-a', 'piped-b', 'piped-c']);
+    expect([...text.matchAll(/\{"id":"([^"]+)"\}/g)].map((m) => m[1])).toEqual(['piped-a', 'piped-b', 'piped-c']);
+  });
+
+  it('a connection\'s next request reaches the server\'s own listeners with no id, not the previous request\'s', async () => {
+    const server = t.app.getHttpServer();
+    const seen: Array<string | undefined> = [];
+    const listener = () => seen.push(getCurrentRequestId());
+    server.prependListener('request', listener);
+    try {
+      const text = await exchange(t.port, get('/id', 'first-on-socket', 'keep-alive') + get('/id', 'second-on-socket', 'close'));
+      expect([...text.matchAll(/x-request-id: (\S+)/g)].map((m) => m[1])).toEqual(['first-on-socket', 'second-on-socket']);
+      expect(seen).toEqual([undefined, undefined]);
+    } finally {
+      server.removeListener('request', listener);
+    }
+  });
+
+  it('bytes that are not HTTP after a request are a client error handled outside that request\'s context', async () => {
+    const server = t.app.getHttpServer();
+    const seen: Array<string | undefined> = [];
+    const listener = () => seen.push(getCurrentRequestId());
+    server.on('clientError', listener);
+    try {
+      const text = await exchange(t.port, get('/id', 'before-garbage', 'keep-alive') + 'NOT HTTP AT ALL\r\n\r\n');
+      // Fastify answers the error and closes the connection before the first request's handler is done.
+      expect(text).toContain('HTTP/1.1 400');
+      expect(seen).toEqual([undefined]);
+    } finally {
+      server.removeListener('clientError', listener);
+    }
+  });
+
+  it('after a response, the caller\'s own code sees no id (app.inject and a real socket)', async () => {
+    await t.app.inject({ method: 'GET', url: '/id', headers: { 'x-request-id': 'inject-leak-check' } });
+    expect(getCurrentRequestId()).toBeUndefined();
+    await fetch(`${t.url}/id`, { headers: { 'x-request-id': 'fetch-leak-check' } }).then((r) => r.text());
+    expect(getCurrentRequestId()).toBeUndefined();
+  });
+});
