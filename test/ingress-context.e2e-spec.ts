@@ -1,7 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getCurrentRequestId } from '../src/tracing/index.js';
+import { ClientDisconnectedError, getCurrentRequestId, getRequestSignal } from '../src/tracing/index.js';
 import { CALLBACK_SCOPED_ENTRY } from '../src/tracing/request-context.js';
 import { rawRequest, requestHead } from './support/raw-http.js';
 import { startTestApp } from './support/test-app.js';
@@ -18,6 +18,13 @@ class ContextController {
   @Get('id')
   id() {
     return { id: getCurrentRequestId() };
+  }
+
+  /** Answers only when the request is cancelled: its client went away. */
+  @Get('until-cancelled')
+  untilCancelled() {
+    const signal = getRequestSignal()!;
+    return new Promise((resolve) => signal.addEventListener('abort', () => resolve({ cancelled: true }), { once: true }));
   }
 }
 
@@ -39,12 +46,14 @@ const get = (path: string, id: string, connection: 'keep-alive' | 'close') =>
 describe('HTTP ingress: the extent of a request\'s context', () => {
   let t: TestApp;
   const seenByEarlierHook: Array<string | undefined> = [];
+  const signalsTakenEarly = new Map<string, AbortSignal | undefined>();
   beforeAll(async () => {
     t = await startTestApp({
       controllers: [ContextController],
       beforeInit: (fastify) => {
-        fastify.addHook('onRequest', (_request, _reply, done) => {
+        fastify.addHook('onRequest', (request, _reply, done) => {
           seenByEarlierHook.push(getCurrentRequestId());
+          if (request.url === '/until-cancelled') signalsTakenEarly.set(request.id, getRequestSignal());
           done();
         });
       },
@@ -57,6 +66,20 @@ describe('HTTP ingress: the extent of a request\'s context', () => {
     const res = await rawRequest(t.port, requestHead('GET', '/id', ['X-Request-Id: earlier-hook-1']));
     expect(JSON.parse(res.body)).toEqual({ id: 'earlier-hook-1' });
     expect(seenByEarlierHook).toEqual(['earlier-hook-1']);
+  });
+
+  it.runIf(CALLBACK_SCOPED_ENTRY)('a signal taken before the module\'s hook still aborts when the client goes away', async () => {
+    const socket = connect(t.port, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.write(get('/until-cancelled', 'early-signal-1', 'keep-alive'));
+    const deadline = Date.now() + 2_000;
+    while (!signalsTakenEarly.has('early-signal-1') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    const signal = signalsTakenEarly.get('early-signal-1');
+    expect(signal?.aborted).toBe(false);
+    socket.destroy();
+    while (!signal!.aborted && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(signal!.aborted).toBe(true);
+    expect(signal!.reason).toBeInstanceOf(ClientDisconnectedError);
   });
 
   it('pipelined requests on one connection each run in their own context', async () => {

@@ -1,0 +1,107 @@
+/**
+ * What request ids cost an HTTP service, counted in CPU instructions rather than timed: the same servers
+ * as the req/s benchmark (servers/http-variant.ts), each run under valgrind's callgrind, which counts the
+ * instructions the server executes whatever else the machine is doing. Timed rounds on a shared machine
+ * vary by ±10 %; these counts vary by about ±1 %, which is what it takes to see a change of a few
+ * hundred instructions in a request of a hundred thousand.
+ *
+ * Each server first serves WARM_UP requests uncounted (until V8 has compiled the hot paths: counts taken
+ * earlier include the compiler's work and varied by ±3 %), then COUNTED requests counted, one at a
+ * time (one connection), so that the count does not depend on how requests happen to batch.
+ *
+ *   npm run bench:instructions   (3 rounds, about 10 minutes)     npm run bench:instructions -- --quick   (1 round)
+ *
+ * Needs valgrind (`apt-get install valgrind`); without it, it says so and writes nothing.
+ */
+import autocannon from 'autocannon';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { publishReport } from './support/report.js';
+import { median, table } from './support/stats.js';
+
+const VARIANTS = ['nest', 'threadline', 'header-hook'];
+const SCENARIOS = [
+  { name: 'no incoming id', headers: {} as Record<string, string> },
+  { name: 'incoming id', headers: { 'x-request-id': 'bench-client-request-0001' } },
+];
+const quick = process.argv.includes('--quick');
+const ROUNDS = quick ? 1 : 3;
+const WARM_UP = 30_000; // fewer, and the counts still include V8 compiling (about 85 % more at 15,000)
+const COUNTED = quick ? 3_000 : 6_000;
+const SERVER = new URL('./servers/http-variant.js', import.meta.url).pathname;
+
+/** Instructions per request of one server, from a fresh process under callgrind. */
+async function instructionsPerRequest(variant: string, headers: Record<string, string>): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'threadline-callgrind-'));
+  const child = spawn(
+    'valgrind',
+    ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(dir, 'out')}`, process.execPath, SERVER, variant],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  try {
+    const port = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        const match = /READY (\d+)/.exec(out);
+        if (match) resolve(match[1]!);
+      });
+      child.once('exit', (code) => reject(new Error(`${variant} exited with ${code} before it was ready`)));
+    });
+    const url = `http://127.0.0.1:${port}/ping`;
+    await load(url, headers, WARM_UP);
+    execFileSync('callgrind_control', ['--instr=on', String(child.pid)], { stdio: 'ignore' });
+    await load(url, headers, COUNTED);
+    execFileSync('callgrind_control', ['--dump', String(child.pid)], { stdio: 'ignore' });
+    const dumps = readdirSync(dir).map((name) => readFileSync(join(dir, name), 'utf8'));
+    const counts = dumps.map((text) => Number(/^summary: (\d+)/m.exec(text)?.[1] ?? 0));
+    return Math.max(...counts) / COUNTED;
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function load(url: string, headers: Record<string, string>, amount: number): Promise<void> {
+  const result = await autocannon({ url, connections: 1, amount, headers, timeout: 60 });
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx, ${result.errors} errors`);
+}
+
+async function main(): Promise<void> {
+  if (spawnSync('valgrind', ['--version']).status !== 0) {
+    console.log('bench:instructions needs valgrind (apt-get install valgrind); skipped.');
+    return;
+  }
+  const samples = new Map<string, number[]>();
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const scenario of SCENARIOS) {
+      for (const variant of VARIANTS) {
+        const count = await instructionsPerRequest(variant, scenario.headers);
+        const key = `${scenario.name}|${variant}`;
+        samples.set(key, [...(samples.get(key) ?? []), count]);
+        console.error(`round ${round}/${ROUNDS} ${scenario.name} ${variant}: ${Math.round(count)} instructions/request`);
+      }
+    }
+  }
+  const rows: string[][] = [];
+  for (const scenario of SCENARIOS) {
+    const baseline = median(samples.get(`${scenario.name}|nest`)!);
+    for (const variant of VARIANTS) {
+      const count = median(samples.get(`${scenario.name}|${variant}`)!);
+      rows.push([scenario.name, variant, String(Math.round(count)), `${count >= baseline ? '+' : ''}${Math.round(count - baseline)}`, (baseline / count).toFixed(3)]);
+    }
+  }
+  publishReport('http-instructions', `npm run bench:instructions${quick ? ' -- --quick' : ''}`, [
+    '### HTTP: what request ids cost, in instructions',
+    '',
+    `The servers of the req/s table, each under valgrind's callgrind in a fresh process: ${WARM_UP} requests uncounted, then ` +
+      `${COUNTED} counted, one connection; median of ${ROUNDS} round(s). "plain Nest ÷ server" is the throughput a server ` +
+      'would have against plain Nest if time went with instructions alone (it does not quite: memory and the kernel count too).',
+    '',
+    table(['incoming X-Request-Id', 'server', 'instructions/request', 'vs plain Nest', 'plain Nest ÷ server'], rows),
+  ]);
+}
+
+await main();
