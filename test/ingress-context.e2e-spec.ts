@@ -89,33 +89,30 @@ describe('HTTP ingress: the extent of a request\'s context', () => {
   });
 
   it('a connection\'s next request reaches the server\'s own listeners with no id, not the previous request\'s', async () => {
-    const server = t.app.getHttpServer();
-    const seen: Array<string | undefined> = [];
-    const listener = () => seen.push(getCurrentRequestId());
-    server.prependListener('request', listener);
-    try {
-      const text = await exchange(t.port, get('/id', 'first-on-socket', 'keep-alive') + get('/id', 'second-on-socket', 'close'));
-      expect([...text.matchAll(/x-request-id: (\S+)/g)].map((m) => m[1])).toEqual(['first-on-socket', 'second-on-socket']);
-      expect(seen).toEqual([undefined, undefined]);
-    } finally {
-      server.removeListener('request', listener);
-    }
+    const { seen, text } = await idsSeenOnServer('request', get('/id', 'first-on-socket', 'keep-alive') + get('/id', 'second-on-socket', 'close'));
+    expect([...text.matchAll(/x-request-id: (\S+)/g)].map((m) => m[1])).toEqual(['first-on-socket', 'second-on-socket']);
+    expect(seen).toEqual([undefined, undefined]);
   });
 
   it('bytes that are not HTTP after a request are a client error handled outside that request\'s context', async () => {
+    const { seen, text } = await idsSeenOnServer('clientError', get('/id', 'before-garbage', 'keep-alive') + 'NOT HTTP AT ALL\r\n\r\n');
+    // Fastify answers the error and closes the connection before the first request's handler is done.
+    expect(text).toContain('HTTP/1.1 400');
+    expect(seen).toEqual([undefined]);
+  });
+
+  /** Sends `bytes` on one connection; `seen` has the id current in each call of a first listener for the server's `event`. */
+  async function idsSeenOnServer(event: 'request' | 'clientError', bytes: string): Promise<{ seen: Array<string | undefined>; text: string }> {
     const server = t.app.getHttpServer();
     const seen: Array<string | undefined> = [];
     const listener = () => seen.push(getCurrentRequestId());
-    server.on('clientError', listener);
+    server.prependListener(event, listener);
     try {
-      const text = await exchange(t.port, get('/id', 'before-garbage', 'keep-alive') + 'NOT HTTP AT ALL\r\n\r\n');
-      // Fastify answers the error and closes the connection before the first request's handler is done.
-      expect(text).toContain('HTTP/1.1 400');
-      expect(seen).toEqual([undefined]);
+      return { seen, text: await exchange(t.port, bytes) };
     } finally {
-      server.removeListener('clientError', listener);
+      server.removeListener(event, listener);
     }
-  });
+  }
 
   it('after a response, the caller\'s own code sees no id (app.inject and a real socket)', async () => {
     await t.app.inject({ method: 'GET', url: '/id', headers: { 'x-request-id': 'inject-leak-check' } });
