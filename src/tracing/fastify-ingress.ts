@@ -27,9 +27,9 @@ type TracedRequest = FastifyRequest & { [REQUEST_STORE]?: RequestStore };
  * holds it to that: a connection's next request, pipelined or not, and a client error after a request
  * see no id). `run()` would make two frames per request where this makes one, and a frame copies the
  * one before it entry by entry (nestjs-cls's root entry among them): the second one was about a fifth
- * of what the whole module cost a small route (bench/http-overhead.bench.ts). Without context frames
- * (Node 22), a context entered this way would stay on the parser's async resource, so the hook below
- * opens it with `run()` instead.
+ * of the instructions the whole module added to a small route (bench/http-instructions.bench.ts).
+ * Without context frames (Node 22), a context entered this way would stay on the parser's async
+ * resource, so the hook below opens it with `run()` instead.
  */
 export function installFastifyIngress(fastify: FastifyInstance, resolver: RequestIdResolver, logger: Logger): void {
   if (fastify.initialConfig.requestIdHeader) {
