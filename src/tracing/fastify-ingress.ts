@@ -1,9 +1,10 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import { attachCancellation, CALLBACK_SCOPED_ENTRY, createStore, enterStore, getCurrentStore, requestIdOf, runInStore } from './request-context.js';
 import type { RequestStore } from './request-context.js';
 import type { RequestIdResolver } from './request-id.resolver.js';
-import { ClientDisconnectedError, RequestCancellation } from './request-cancellation.js';
+import { ClientDisconnectedError } from './request-cancellation.js';
 import { InvalidTracingOptionError } from './tracing.errors.js';
 import { TRACEPARENT_HEADER } from './request-tracing.constants.js';
 import { parseTraceparent } from './traceparent.js';
@@ -42,15 +43,11 @@ export function installFastifyIngress(fastify: FastifyInstance, resolver: Reques
   }
   const header = resolver.header;
   const ensureIdHeader = responseIdHeader(header);
-  if (CALLBACK_SCOPED_ENTRY) {
-    fastify.setGenReqId((raw) => {
-      const id = resolver.resolve(raw.headers[header]);
-      enterStore(createStore(id, undefined, parseTraceparent(raw.headers[TRACEPARENT_HEADER])));
-      return id;
-    });
-  } else {
-    fastify.setGenReqId((raw) => resolver.resolve(raw.headers[header]));
-  }
+  fastify.setGenReqId((raw) => {
+    const id = resolver.resolve(raw.headers[header]);
+    if (CALLBACK_SCOPED_ENTRY) enterStore(storeFor(id, raw.headers));
+    return id;
+  });
   if (writesLogs(fastify.log)) {
     // Fastify binds the id under its own label (`reqId` unless configured): the one binding it passes.
     fastify.setChildLoggerFactory(
@@ -60,16 +57,13 @@ export function installFastifyIngress(fastify: FastifyInstance, resolver: Reques
   fastify.addHook('onRequest', (request: TracedRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
     ensureIdHeader(reply, request.id);
     const entered = getCurrentStore();
-    if (entered !== undefined && requestIdOf(entered) === request.id) {
-      attachCancellation(entered, abortOnDisconnect(reply));
-      request[REQUEST_STORE] = entered;
-      done();
-      return;
-    }
-    // Node without context frames (see CALLBACK_SCOPED_ENTRY), or another id generator set after ours.
-    const store = createStore(request.id, new RequestCancellation(abortOnDisconnect(reply)), parseTraceparent(request.headers[TRACEPARENT_HEADER]));
+    const isOurs = entered !== undefined && requestIdOf(entered) === request.id;
+    // Not entered yet: Node without context frames (see CALLBACK_SCOPED_ENTRY), or another id generator set after ours.
+    const store = isOurs ? entered : storeFor(request.id, request.headers);
+    attachCancellation(store, abortOnDisconnect(reply));
     request[REQUEST_STORE] = store;
-    runInStore(store, done);
+    if (isOurs) done();
+    else runInStore(store, done);
   });
   // Body parsing resumes from the socket's callbacks, outside the context opened above: re-enter it,
   // on the routes that take a body (the others pay nothing for the hook).
@@ -93,6 +87,11 @@ export function installFastifyIngress(fastify: FastifyInstance, resolver: Reques
  */
 function writesLogs(log: FastifyBaseLogger): boolean {
   return log.child({}) !== log;
+}
+
+/** A new context for request `id`, in the trace context its headers carry. */
+function storeFor(id: string, headers: IncomingHttpHeaders): RequestStore {
+  return createStore(id, undefined, parseTraceparent(headers[TRACEPARENT_HEADER]));
 }
 
 /** Aborts the request's signal when the connection closes before the response has been sent whole. */
