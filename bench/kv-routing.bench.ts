@@ -108,7 +108,8 @@ async function round(policy: string, prompts: readonly string[]): Promise<RoundR
 }
 
 async function main(): Promise<void> {
-  const rounds = process.argv.includes('--quick') ? 1 : 3;
+  const quick = process.argv.includes('--quick');
+  const rounds = quick ? 1 : 3;
   const prompts = workload();
   const results = new Map<string, RoundResult[]>(POLICIES.map((p) => [p, []]));
   for (let r = 0; r < rounds; r++) {
@@ -130,7 +131,7 @@ async function main(): Promise<void> {
       (ttft / rr).toFixed(2),
     ];
   });
-  publishReport('kv-routing', `npm run bench:kv`, [
+  publishReport('kv-routing', `npm run bench:kv${quick ? ' -- --quick' : ''}`, [
     `### KV-aware routing vs round-robin`,
     '',
     `${FAMILIES} prompt families × ${REQUESTS_PER_FAMILY} requests (${Math.round(results.get('kv')![0]!.promptTokens)} prompt tokens on average, ` +

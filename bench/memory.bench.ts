@@ -7,7 +7,7 @@
  * Heap used is reported too: it shows a leak of JS objects more plainly than the RSS does.
  *
  *   npm run bench:memory             (100,000 then 1,000,000 requests)
- *   npm run bench:memory -- --quick  (20,000 then 200,000)
+ *   npm run bench:memory -- --quick  (10,000 then 100,000)
  */
 import autocannon from 'autocannon';
 import { publishReport } from './support/report.js';
@@ -15,8 +15,8 @@ import { startServerProcess } from './support/server-process.js';
 import { table } from './support/stats.js';
 
 const quick = process.argv.includes('--quick');
-const FIRST = quick ? 20_000 : 100_000;
-const TOTAL = quick ? 200_000 : 1_000_000;
+const FIRST = quick ? 10_000 : 100_000;
+const TOTAL = quick ? 100_000 : 1_000_000;
 const WARM_UP = 5_000;
 const CONNECTIONS = 50;
 const ENV = { THREADLINE_WORKERS: '2', LOG_LEVEL: 'error', LOG_REQUESTS: 'false' };
