@@ -1,6 +1,6 @@
 /**
  * What request ids cost an HTTP service: requests per second and server CPU per request of the same
- * tiny route in five servers (see servers/http-variant.ts), with and without an incoming X-Request-Id,
+ * tiny route in six servers (see servers/http-variant.ts), with and without an incoming X-Request-Id,
  * measured by autocannon from this process against each server in its own process. Variants run
  * interleaved, round after round; the table reports medians and ratios against plain NestJS.
  *
@@ -15,7 +15,8 @@ import { median, table } from './support/stats.js';
 
 const VARIANTS_FLAG = '--variants=';
 const variantsArg = process.argv.find((arg) => arg.startsWith(VARIANTS_FLAG));
-const VARIANTS = variantsArg ? ['nest', ...variantsArg.slice(VARIANTS_FLAG.length).split(',')] : ['nest', 'threadline', 'nestjs-cls', 'fastify-context', 'header-hook'];
+const VARIANTS = variantsArg ? ['nest', ...variantsArg.slice(VARIANTS_FLAG.length).split(',')] : ['nest', 'threadline', 'nestjs-cls', 'fastify-context', 'header-hook', 'nest-again'];
+const FLOOR = 'header-hook';
 const SCENARIOS = [
   { name: 'no incoming id', headers: {} as Record<string, string> },
   { name: 'incoming id', headers: { 'x-request-id': 'bench-client-request-0001' } },
@@ -84,15 +85,17 @@ async function main(): Promise<void> {
   const rows: string[][] = [];
   for (const scenario of SCENARIOS) {
     const baseline = samples.get(`${scenario.name}|nest`)!;
+    const floor = samples.get(`${scenario.name}|${FLOOR}`);
     for (const variant of VARIANTS) {
       const list = samples.get(`${scenario.name}|${variant}`)!;
-      // Paired: each round's sample against plain Nest's of the same round, which saw the same machine.
-      const ratio = median(list.map((sample, round) => sample.rps / baseline[round]!.rps));
+      // Paired: each round's sample against another server's of the same round, which saw the same machine.
+      const against = (other: Sample[]) => median(list.map((sample, round) => sample.rps / other[round]!.rps)).toFixed(2);
       const rps = median(list.map((s) => s.rps));
-      rows.push([scenario.name, variant, String(Math.round(rps)), ratio.toFixed(2), median(list.map((s) => s.cpuMicrosPerRequest)).toFixed(1)]);
+      const cpu = median(list.map((s) => s.cpuMicrosPerRequest)).toFixed(1);
+      rows.push([scenario.name, variant, String(Math.round(rps)), against(baseline), floor ? against(floor) : '', cpu]);
     }
   }
-  const results = table(['incoming X-Request-Id', 'server', 'req/s', 'vs plain Nest', 'server CPU µs/req'], rows);
+  const results = table(['incoming X-Request-Id', 'server', 'req/s', 'vs plain Nest', `vs ${FLOOR}`, 'server CPU µs/req'], rows);
   if (variantsArg) {
     console.log(results);
     return;
@@ -102,7 +105,9 @@ async function main(): Promise<void> {
     '',
     `GET of a tiny JSON route, autocannon -c ${CONNECTIONS} for ${SECONDS} s per sample from a separate process; ` +
       `${ROUNDS} interleaved rounds, each with fresh server processes and starting with another server. req/s and CPU are medians of rounds; ` +
-      '"vs plain Nest" is the median of the rounds\' ratios (each sample against plain Nest\'s of the same round). ' +
+      '"vs plain Nest" is the median of the rounds\' ratios (each sample against plain Nest\'s of the same round), ' +
+      `"vs ${FLOOR}" the same against the header-only hook, the floor of any design that answers with the id; ` +
+      '"nest-again" is plain Nest in a second process, so its ratio shows how far apart identical servers measure. ' +
       'CPU is the server process\'s user+system time per request, from /proc.',
     '',
     results,

@@ -1,11 +1,23 @@
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, Req } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
 import { connect } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClientDisconnectedError, getCurrentRequestId, getRequestSignal } from '../src/tracing/index.js';
+import { ClientDisconnectedError, getCurrentRequestId, getRequestSignal, isRequestCancelled } from '../src/tracing/index.js';
 import { CALLBACK_SCOPED_ENTRY } from '../src/tracing/request-context.js';
 import { rawRequest, requestHead } from './support/raw-http.js';
 import { startTestApp } from './support/test-app.js';
 import type { TestApp } from './support/test-app.js';
+
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
+
+/** Ids of the requests whose Fastify request object has been garbage-collected. */
+const collected = new Set<string>();
+const onCollected = new FinalizationRegistry<string>((id) => collected.add(id));
+/** What the code of a request whose client went away saw, by id, without ever taking the signal first. */
+const seenAfterDisconnect = new Map<string, { cancelled: boolean; signalAborted: boolean | undefined }>();
 
 /**
  * Where a request's context begins and ends at HTTP ingress: it is entered when Fastify asks for the
@@ -25,6 +37,22 @@ class ContextController {
   untilCancelled() {
     const signal = getRequestSignal()!;
     return new Promise((resolve) => signal.addEventListener('abort', () => resolve({ cancelled: true }), { once: true }));
+  }
+
+  @Get('remembered')
+  remembered(@Req() request: FastifyRequest) {
+    onCollected.register(request, request.id);
+    return { ok: true };
+  }
+
+  /** Polls `isRequestCancelled()` for up to 2 s, never taking the signal before it is cancelled. */
+  @Get('poll-cancelled')
+  async pollCancelled() {
+    const id = getCurrentRequestId()!;
+    const deadline = Date.now() + 2_000;
+    while (!isRequestCancelled() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    seenAfterDisconnect.set(id, { cancelled: isRequestCancelled(), signalAborted: getRequestSignal()?.aborted });
+    return {};
   }
 }
 
@@ -80,6 +108,37 @@ describe('HTTP ingress: the extent of a request\'s context', () => {
     while (!signal!.aborted && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
     expect(signal!.aborted).toBe(true);
     expect(signal!.reason).toBeInstanceOf(ClientDisconnectedError);
+  });
+
+  it('a client that goes away cancels its request even when its code had not taken the signal yet', async () => {
+    const socket = connect(t.port, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.write(get('/poll-cancelled', 'poll-cancelled-1', 'keep-alive'));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    socket.destroy();
+    const deadline = Date.now() + 3_000;
+    while (!seenAfterDisconnect.has('poll-cancelled-1') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(seenAfterDisconnect.get('poll-cancelled-1')).toEqual({ cancelled: true, signalAborted: true });
+  });
+
+  it('a finished request leaves nothing of itself to its open connection', async () => {
+    // Node makes the connection's keep-alive timer inside the request's context, and the timer holds
+    // that context until the connection's next request: the context must not hold the request.
+    const socket = connect(t.port, '127.0.0.1');
+    socket.on('error', () => {});
+    const answered = new Promise<void>((resolve) => socket.once('data', () => resolve()));
+    socket.write(get('/remembered', 'collectable-1', 'keep-alive'));
+    await answered;
+    try {
+      const deadline = Date.now() + 3_000;
+      while (!collected.has('collectable-1') && Date.now() < deadline) {
+        collectGarbage();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(collected.has('collectable-1')).toBe(true);
+    } finally {
+      socket.destroy();
+    }
   });
 
   it('pipelined requests on one connection each run in their own context', async () => {

@@ -3,6 +3,8 @@
  * on a free loopback port; prints `READY <port>` when it listens. The variants differ only in how the
  * request id is done:
  *   nest             NestJS 12 + Fastify, no request id at all (the baseline)
+ *   nest-again       the baseline again, in a process of its own: how far apart two identical servers
+ *                    measure in the same run, the noise every other ratio carries
  *   threadline       the same with RequestTracingModule (default options, no per-request log line)
  *   nestjs-cls       the nestjs-cls recipe: ClsModule middleware (mount, idGenerator from the header)
  *                    and a global interceptor that sets the response header
@@ -51,6 +53,7 @@ const silent = new Writable({ write: (_chunk, _encoding, done) => done() });
 function variantModule(variant: string): DynamicModule {
   switch (variant) {
     case 'nest':
+    case 'nest-again':
     case 'fastify-context':
     case 'header-hook':
       return { module: class BareModule {}, controllers: [PingController] };

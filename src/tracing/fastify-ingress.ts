@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { attachCancellation, CALLBACK_SCOPED_ENTRY, createStore, enterStore, getCurrentStore, requestIdOf, runInStore } from './request-context.js';
+import { CALLBACK_SCOPED_ENTRY, cancelStore, createStore, enterStore, getCurrentStore, releaseCancellation, requestIdOf, runInStore } from './request-context.js';
 import type { RequestStore } from './request-context.js';
 import type { RequestIdResolver } from './request-id.resolver.js';
 import { ClientDisconnectedError } from './request-cancellation.js';
@@ -11,16 +11,16 @@ import { parseTraceparent } from './traceparent.js';
 import { LazyRequestLogger } from './tracing-logger.factory.js';
 import { responseIdHeader } from './response-id-header.js';
 
-const REQUEST_STORE = Symbol('threadline:request-store');
+const RESPONSE_STORE = Symbol('threadline:response-store');
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-type TracedRequest = FastifyRequest & { [REQUEST_STORE]?: RequestStore };
+type TracedResponse = ServerResponse & { [RESPONSE_STORE]?: RequestStore };
 
 /**
  * HTTP ingress (DESIGN.md, step 1): the id is chosen once, in `genReqId`, so that `request.id` and
  * Fastify's own log lines carry it, and the request's context is entered there too, before any hook;
  * an `onRequest` hook makes sure the response header is written whoever writes the head (Fastify, 404s,
- * errors, SSE, raw writes) and ties the context's cancellation to the response.
+ * errors, SSE, raw writes) and ties the context's cancellation to the response (`settleOnClose`).
  *
  * Why enter the context in `genReqId`, without leaving it: Fastify calls it first thing for every
  * request, inside the HTTP parser's callback for the request's head, and under Node 24's context frames
@@ -54,21 +54,23 @@ export function installFastifyIngress(fastify: FastifyInstance, resolver: Reques
       (_fastifyLogger, bindings, options) => new LazyRequestLogger(logger, bindings, options) as unknown as FastifyBaseLogger,
     );
   }
-  fastify.addHook('onRequest', (request: TracedRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+  fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
     ensureIdHeader(reply, request.id);
     const entered = getCurrentStore();
     const isOurs = entered !== undefined && requestIdOf(entered) === request.id;
     // Not entered yet: Node without context frames (see CALLBACK_SCOPED_ENTRY), or another id generator set after ours.
     const store = isOurs ? entered : storeFor(request.id, request.headers);
-    attachCancellation(store, abortOnDisconnect(reply));
-    request[REQUEST_STORE] = store;
+    const response = reply.raw as TracedResponse;
+    response[RESPONSE_STORE] = store;
+    if (response.destroyed) settleOnClose.call(response);
+    else response.on('close', settleOnClose);
     if (isOurs) done();
     else runInStore(store, done);
   });
   // Body parsing resumes from the socket's callbacks, outside the context opened above: re-enter it,
   // on the routes that take a body (the others pay nothing for the hook).
-  const reenter = (request: TracedRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
-    const store = request[REQUEST_STORE];
+  const reenter = (_request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    const store = (reply.raw as TracedResponse)[RESPONSE_STORE];
     if (store === undefined) done();
     else runInStore(store, done);
   };
@@ -94,14 +96,22 @@ function storeFor(id: string, headers: IncomingHttpHeaders): RequestStore {
   return createStore(id, undefined, parseTraceparent(headers[TRACEPARENT_HEADER]));
 }
 
-/** Aborts the request's signal when the connection closes before the response has been sent whole. */
-function abortOnDisconnect(reply: FastifyReply): (abort: (reason: unknown) => void) => void {
-  return (abort) => {
-    const response = reply.raw;
-    const onClose = () => {
-      if (!response.writableFinished) abort(new ClientDisconnectedError());
-    };
-    if (response.destroyed) onClose();
-    else response.once('close', onClose);
-  };
+/**
+ * A response's `close` listener, one function for every response (no closure per request): the
+ * connection closed before the response was sent whole, so the request is cancelled (its signal
+ * aborts, now or when first asked for); or the response is complete, and the context lets go of its
+ * cancellation.
+ *
+ * Why let go: the context outlives the request. Node makes the connection's keep-alive timer while
+ * finishing the response, inside the request's context, and the timer holds that context until the
+ * connection's next request or its timeout. The context must not hold the request's objects for that
+ * long: under load, the previous request of every connection survived each young-generation
+ * collection, about 160 KB at each (`--trace-gc-nvp`), and an idle connection kept its last request,
+ * body included, for up to Fastify's 72 s keep-alive timeout. Nothing links the context to the
+ * response any more; the response links to the context, and this listener goes with the response.
+ */
+function settleOnClose(this: TracedResponse): void {
+  const store = this[RESPONSE_STORE]!;
+  if (this.writableFinished) releaseCancellation(store);
+  else cancelStore(store, new ClientDisconnectedError());
 }

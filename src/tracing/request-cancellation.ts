@@ -18,15 +18,6 @@ export class RequestCancellation {
     });
   }
 
-  /**
-   * Ties this cancellation to a source known only after it was made (an HTTP request's response), as
-   * the constructor's `attach` would have: at once if someone already holds the signal.
-   */
-  attachLater(attach: (abort: (reason: unknown) => void) => void): void {
-    if (this.controller === undefined) this.attach = attach;
-    else attach((reason) => this.abort(reason));
-  }
-
   /** Whether the request was cancelled (without making a signal when nobody asked for one yet). */
   get aborted(): boolean {
     return this.controller?.signal.aborted ?? false;

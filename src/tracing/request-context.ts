@@ -57,14 +57,19 @@ export function getCurrentStore(): RequestStore | undefined {
   return store?.[CLS_ID] === undefined ? undefined : store;
 }
 
+/** Cancels the request of `store`: its signal aborts with `reason`, at once or when first asked for. */
+export function cancelStore(store: RequestStore, reason: unknown): void {
+  store[CANCELLATION] ??= new RequestCancellation();
+  store[CANCELLATION].abort(reason);
+}
+
 /**
- * Ties a store's cancellation to a source known only after the store was made (an HTTP request's
- * response), whether or not someone already asked for the request's signal.
+ * Drops a store's hold on its cancellation once its request can no longer be cancelled (its response
+ * is complete), so that a context which outlives its request keeps nothing the signal's listeners hold.
+ * A signal asked for afterwards is a new one that never aborts.
  */
-export function attachCancellation(store: RequestStore, attach: (abort: (reason: unknown) => void) => void): void {
-  const existing = store[CANCELLATION];
-  if (existing === undefined) store[CANCELLATION] = new RequestCancellation(attach);
-  else existing.attachLater(attach);
+export function releaseCancellation(store: RequestStore): void {
+  if (store[CANCELLATION] !== undefined) store[CANCELLATION] = undefined;
 }
 
 /** A new context for request `id`, cancelled through `cancellation`, in the caller's trace context. */
