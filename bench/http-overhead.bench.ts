@@ -8,6 +8,7 @@
  *   npm run bench:http -- --variants=threadline,header-hook   (plain Nest and these only; prints, writes nothing)
  */
 import autocannon from 'autocannon';
+import { pinLoadGeneratorAwayFromServers } from './support/cpu-pinning.js';
 import { startServerProcess } from './support/server-process.js';
 import type { ServerProcess } from './support/server-process.js';
 import { publishReport } from './support/report.js';
@@ -58,12 +59,13 @@ async function warmUp(server: ServerProcess): Promise<void> {
  * after a few hundred thousand requests, seen in long-lived processes) from biasing every round.
  */
 async function main(): Promise<void> {
+  const serverCpu = pinLoadGeneratorAwayFromServers();
   const samples = new Map<string, Sample[]>();
   for (let round = 1; round <= ROUNDS; round++) {
     const servers = new Map<string, ServerProcess>();
     try {
       // Started side by side; the finally below stops those that did start should another fail.
-      const started = await Promise.allSettled(VARIANTS.map((variant) => startServerProcess(SERVER, [variant])));
+      const started = await Promise.allSettled(VARIANTS.map((variant) => startServerProcess(SERVER, [variant], {}, [], serverCpu)));
       started.forEach((result, i) => result.status === 'fulfilled' && servers.set(VARIANTS[i]!, result.value));
       const failed = started.find((result) => result.status === 'rejected');
       if (failed) throw failed.reason;
@@ -108,7 +110,10 @@ async function main(): Promise<void> {
       '"vs plain Nest" is the median of the rounds\' ratios (each sample against plain Nest\'s of the same round), ' +
       `"vs ${FLOOR}" the same against the header-only hook, the floor of any design that answers with the id; ` +
       '"nest-again" is plain Nest in a second process, so its ratio shows how far apart identical servers measure. ' +
-      'CPU is the server process\'s user+system time per request, from /proc.',
+      'CPU is the server process\'s user+system time per request, from /proc. ' +
+      (serverCpu === undefined
+        ? 'Servers and load generator were left to the scheduler (no taskset, or one CPU).'
+        : `Every server ran on CPU ${serverCpu} only and the load generator on CPU 0 (taskset), so that they never shared one.`),
     '',
     results,
   ]);

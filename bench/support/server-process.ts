@@ -12,9 +12,14 @@ export interface ServerProcess {
 
 const TICKS_PER_SECOND = 100; // USER_HZ, 100 on Linux
 
-/** Starts `node <nodeArgs…> <script> <args…>` and waits for its `READY <port>` line. */
-export function startServerProcess(script: string, args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * Starts `node <nodeArgs…> <script> <args…>` and waits for its `READY <port>` line; on CPU `cpu` only,
+ * when given (see cpu-pinning.ts).
+ */
+export function startServerProcess(script: string, args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = [], cpu?: number): Promise<ServerProcess> {
+  const command = [process.execPath, ...nodeArgs, script, ...args];
+  const [file, ...argv] = cpu === undefined ? command : ['taskset', '-c', String(cpu), ...command];
+  const child = spawn(file!, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
