@@ -16,6 +16,8 @@ const collectGarbage = runInNewContext('gc') as () => void;
 /** Ids of the requests whose Fastify request object has been garbage-collected. */
 const collected = new Set<string>();
 const onCollected = new FinalizationRegistry<string>((id) => collected.add(id));
+/** Ids of the requests whose `poll-cancelled` handler has started. */
+const pollStarted = new Set<string>();
 /** What the code of a request whose client went away saw, by id, without ever taking the signal first. */
 const seenAfterDisconnect = new Map<string, { cancelled: boolean; signalAborted: boolean | undefined }>();
 
@@ -49,6 +51,7 @@ class ContextController {
   @Get('poll-cancelled')
   async pollCancelled() {
     const id = getCurrentRequestId()!;
+    pollStarted.add(id);
     const deadline = Date.now() + 2_000;
     while (!isRequestCancelled() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
     seenAfterDisconnect.set(id, { cancelled: isRequestCancelled(), signalAborted: getRequestSignal()?.aborted });
@@ -114,9 +117,9 @@ describe('HTTP ingress: the extent of a request\'s context', () => {
     const socket = connect(t.port, '127.0.0.1');
     socket.on('error', () => {});
     socket.write(get('/poll-cancelled', 'poll-cancelled-1', 'keep-alive'));
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    socket.destroy();
     const deadline = Date.now() + 3_000;
+    while (!pollStarted.has('poll-cancelled-1') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    socket.destroy();
     while (!seenAfterDisconnect.has('poll-cancelled-1') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
     expect(seenAfterDisconnect.get('poll-cancelled-1')).toEqual({ cancelled: true, signalAborted: true });
   });
