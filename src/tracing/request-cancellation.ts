@@ -8,7 +8,7 @@ export class RequestCancellation {
   private controller: AbortController | undefined;
 
   /** `attach` is called once, with the abort function, when the signal is first asked for. */
-  constructor(private attach?: (abort: (reason: unknown) => void) => void) {}
+  constructor(private readonly attach?: (abort: (reason: unknown) => void) => void) {}
 
   /** A cancellation that follows `signal` (a remote caller's, a timeout's). */
   static following(signal: AbortSignal): RequestCancellation {

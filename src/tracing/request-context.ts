@@ -42,8 +42,7 @@ export function getCurrentComponent(): string | undefined {
 export function getRequestSignal(): AbortSignal | undefined {
   const store = getCurrentStore();
   if (store === undefined) return undefined;
-  store[CANCELLATION] ??= new RequestCancellation();
-  return store[CANCELLATION].signal;
+  return cancellationOf(store).signal;
 }
 
 /** Whether the current request has been cancelled (its client gone, its caller cancelled). @publicApi */
@@ -57,10 +56,14 @@ export function getCurrentStore(): RequestStore | undefined {
   return store?.[CLS_ID] === undefined ? undefined : store;
 }
 
+/** The store's cancellation, made on first use (most requests never need one). */
+function cancellationOf(store: RequestStore): RequestCancellation {
+  return (store[CANCELLATION] ??= new RequestCancellation());
+}
+
 /** Cancels the request of `store`: its signal aborts with `reason`, at once or when first asked for. */
 export function cancelStore(store: RequestStore, reason: unknown): void {
-  store[CANCELLATION] ??= new RequestCancellation();
-  store[CANCELLATION].abort(reason);
+  cancellationOf(store).abort(reason);
 }
 
 /**
@@ -90,7 +93,7 @@ export function getCurrentTraceparent(): string | undefined {
  * run. It shares the request's cancellation, so aborting one aborts both.
  */
 export function deriveStore(store: RequestStore, fields: { component?: string }): RequestStore {
-  store[CANCELLATION] ??= new RequestCancellation();
+  cancellationOf(store);
   const derived = { ...store };
   if (fields.component !== undefined) derived[COMPONENT] = fields.component;
   return derived;
