@@ -1,8 +1,14 @@
 import { defineConfig } from 'vitest/config';
 
+// Tests run on the packages' TypeScript sources: their package.json "exports" name them under this
+// condition (tsconfig.json sets the same one), so `npm test` needs no build of packages/.
+const SOURCE_CONDITION = 'threadline-source';
+
 export default defineConfig({
+  resolve: { conditions: [SOURCE_CONDITION, 'node', 'import', 'default'] },
+  ssr: { resolve: { conditions: [SOURCE_CONDITION, 'node', 'import', 'default'] } },
   test: {
-    include: ['src/**/*.spec.ts', 'test/**/*.e2e-spec.ts'],
+    include: ['packages/*/src/**/*.spec.ts', 'src/**/*.spec.ts', 'test/**/*.e2e-spec.ts'],
     setupFiles: ['reflect-metadata'],
     testTimeout: 30_000,
     hookTimeout: 30_000,

@@ -8,9 +8,10 @@
 import 'reflect-metadata';
 import { Test } from '@nestjs/testing';
 import { Writable } from 'node:stream';
-import { Component, Endpoint, getComponentToken, RuntimeModule, unary } from '../src/runtime/index.js';
-import type { ComponentClient } from '../src/runtime/index.js';
-import { createTracingLogger, RequestIdService, RequestTracingModule, resolveTracingOptions } from '../src/tracing/index.js';
+import { Component, Endpoint, getComponentToken, RuntimeModule, unary } from '@threadline/runtime';
+import type { ComponentClient } from '@threadline/runtime';
+import { createTracingLogger, RequestIdService, RequestTracingModule } from '@threadline/tracing';
+import type { RequestTracingOptions } from '@threadline/tracing';
 import { publishReport } from './support/report.js';
 import { median, table } from './support/stats.js';
 
@@ -36,7 +37,7 @@ async function cpuPerCall(call: (n: number) => Promise<unknown>): Promise<number
 }
 
 async function main(): Promise<void> {
-  const tracing = resolveTracingOptions({ logLevel: 'error', logDestination: new Writable({ write: (_c, _e, done) => done() }) });
+  const tracing: RequestTracingOptions = { logLevel: 'error', logDestination: new Writable({ write: (_c, _e, done) => done() }) };
   const moduleRef = await Test.createTestingModule({
     imports: [RequestTracingModule.forRoot({ ...tracing, logger: createTracingLogger(tracing) }), RuntimeModule.forRoot({ components: [EchoComponent] })],
   }).compile();

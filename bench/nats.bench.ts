@@ -10,9 +10,10 @@ import 'reflect-metadata';
 import { connect } from '@nats-io/transport-node';
 import { Test } from '@nestjs/testing';
 import { Writable } from 'node:stream';
-import { Component, Endpoint, getComponentToken, RuntimeModule, unary } from '../src/runtime/index.js';
-import type { ComponentClient } from '../src/runtime/index.js';
-import { createTracingLogger, RequestIdService, RequestTracingModule, resolveTracingOptions } from '../src/tracing/index.js';
+import { Component, Endpoint, getComponentToken, RuntimeModule, unary } from '@threadline/runtime';
+import type { ComponentClient } from '@threadline/runtime';
+import { createTracingLogger, RequestIdService, RequestTracingModule } from '@threadline/tracing';
+import type { RequestTracingOptions } from '@threadline/tracing';
 import { startNatsServer } from './support/nats-server.js';
 import { publishReport } from './support/report.js';
 import { median, table } from './support/stats.js';
@@ -47,7 +48,7 @@ async function main(): Promise<void> {
   });
   const encoded = JSON.stringify(PAYLOAD);
 
-  const tracing = resolveTracingOptions({ logLevel: 'error', logDestination: new Writable({ write: (_c, _e, done) => done() }) });
+  const tracing: RequestTracingOptions = { logLevel: 'error', logDestination: new Writable({ write: (_c, _e, done) => done() }) };
   const moduleRef = await Test.createTestingModule({
     imports: [
       RequestTracingModule.forRoot({ ...tracing, logger: createTracingLogger(tracing) }),

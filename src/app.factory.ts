@@ -5,7 +5,7 @@ import { LogController } from 'fastify';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/app.config.js';
 import type { LlmConfig } from './llm/llm.config.js';
-import { createTracingLogger, TracingLogger } from './tracing/index.js';
+import { createTracingLogger, TracingLogger } from '@threadline/tracing';
 
 /** Builds the application `npm start` serves (tests build the same one), not yet listening. */
 export async function createApp(config: AppConfig, llm: LlmConfig): Promise<NestFastifyApplication> {

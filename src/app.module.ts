@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { AppConfig } from './config/app.config.js';
 import type { LlmConfig } from './llm/llm.config.js';
 import { LlmModule } from './llm/llm.module.js';
-import { RequestTracingModule } from './tracing/index.js';
+import { RequestTracingModule } from '@threadline/tracing';
 
 /** The service: request tracing for everything, and the LLM pipeline. */
 @Module({})

@@ -1,6 +1,6 @@
 import { Controller, Get, Logger } from '@nestjs/common';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { getCurrentRequestId } from '../src/tracing/index.js';
+import { getCurrentRequestId } from '@threadline/tracing';
 import type { LogLine } from './support/log-capture.js';
 import { rawRequest, requestHead, UUID_V4 } from './support/raw-http.js';
 import { startTestApp } from './support/test-app.js';

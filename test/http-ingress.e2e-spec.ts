@@ -18,7 +18,7 @@ import type { FastifyReply } from 'fastify';
 import { defer, from, map, of } from 'rxjs';
 import type { Observable } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getCurrentRequestId } from '../src/tracing/index.js';
+import { getCurrentRequestId } from '@threadline/tracing';
 import type { LogLine } from './support/log-capture.js';
 import { rawRequest, requestHead, UUID_V4 } from './support/raw-http.js';
 import { startTestApp } from './support/test-app.js';

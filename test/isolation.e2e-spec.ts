@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getCurrentRequestId, RequestIdService } from '../src/tracing/index.js';
+import { getCurrentRequestId, RequestIdService } from '@threadline/tracing';
 import type { LogLine } from './support/log-capture.js';
 import { UUID_V4 } from './support/raw-http.js';
 import { startTestApp } from './support/test-app.js';

@@ -4,7 +4,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadAppConfig } from '../src/config/app.config.js';
-import { getCurrentRequestId, RequestTracingModule } from '../src/tracing/index.js';
+import { getCurrentRequestId, RequestTracingModule } from '@threadline/tracing';
 import { LogCapture } from './support/log-capture.js';
 import { UUID_V4 } from './support/raw-http.js';
 import { startTestApp } from './support/test-app.js';

@@ -5,7 +5,8 @@ import { headers as natsHeaders } from '@nats-io/transport-node';
 import { NestFactory } from '@nestjs/core';
 import { firstValueFrom, interval, map, take, toArray } from 'rxjs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTracingLogger, getCurrentRequestId, RequestTracingModule, resolveTracingOptions, TracingLogger } from '../src/tracing/index.js';
+import { createTracingLogger, getCurrentRequestId, RequestTracingModule, TracingLogger } from '@threadline/tracing';
+import type { RequestTracingOptions } from '@threadline/tracing';
 import { LogCapture } from './support/log-capture.js';
 import { describeWithNats, startNatsServer } from './support/nats-server.js';
 import type { NatsServer } from './support/nats-server.js';
@@ -38,7 +39,7 @@ describeWithNats('RPC ingress: message handlers get the id of the message', () =
 
   beforeAll(async () => {
     nats = await startNatsServer();
-    const tracing = resolveTracingOptions({ rpc: true, logDestination: logs });
+    const tracing: RequestTracingOptions = { rpc: true, logDestination: logs };
     @Module({ imports: [RequestTracingModule.forRoot({ ...tracing, logger: createTracingLogger(tracing) })], controllers: [EchoHandlers] })
     class RpcModule {}
     app = await NestFactory.createMicroservice(RpcModule, { transport: Transport.NATS, options: { servers: nats.url } });

@@ -11,9 +11,10 @@ import {
   InjectComponent,
   RuntimeModule,
   unary,
-} from '../src/runtime/index.js';
-import type { ComponentClient, ComponentInstanceInfo, EndpointContext, OnComponentStart } from '../src/runtime/index.js';
-import { createTracingLogger, getCurrentRequestId, RequestIdService, RequestTracingModule, resolveTracingOptions, TracingLogger } from '../src/tracing/index.js';
+} from '@threadline/runtime';
+import type { ComponentClient, ComponentInstanceInfo, EndpointContext, OnComponentStart } from '@threadline/runtime';
+import { createTracingLogger, getCurrentRequestId, RequestIdService, RequestTracingModule, TracingLogger } from '@threadline/tracing';
+import type { RequestTracingOptions } from '@threadline/tracing';
 import { LogCapture } from './support/log-capture.js';
 
 const engineEvents: string[] = [];
@@ -74,7 +75,7 @@ describe('the component runtime, in one process', () => {
   beforeEach(async () => {
     logs = new LogCapture();
     engineEvents.length = 0;
-    const tracing = resolveTracingOptions({ logLevel: 'debug', logDestination: logs });
+    const tracing: RequestTracingOptions = { logLevel: 'debug', logDestination: logs };
     moduleRef = await Test.createTestingModule({
       imports: [
         RequestTracingModule.forRoot({ ...tracing, logger: createTracingLogger(tracing) }),

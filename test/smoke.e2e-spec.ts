@@ -1,6 +1,6 @@
 import { Body, Controller, Get, Logger, Post } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getCurrentRequestId } from '../src/tracing/index.js';
+import { getCurrentRequestId } from '@threadline/tracing';
 import { rawRequest, requestHead, UUID_V4 } from './support/raw-http.js';
 import { startTestApp } from './support/test-app.js';
 import type { TestApp } from './support/test-app.js';

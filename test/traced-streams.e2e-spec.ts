@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { finalize, from, interval, lastValueFrom, map, Observable, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getCurrentRequestId, RequestId, RequestIdService, Traced } from '../src/tracing/index.js';
+import { getCurrentRequestId, RequestId, RequestIdService, Traced } from '@threadline/tracing';
 import type { LogLine } from './support/log-capture.js';
 import { UUID_V4 } from './support/raw-http.js';
 import { startTestApp } from './support/test-app.js';

@@ -28,7 +28,7 @@ import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { tap } from 'rxjs';
 import { v4 as uuidv4 } from 'uuid';
-import { getCurrentRequestId, RequestTracingModule } from '../../src/tracing/index.js';
+import { getCurrentRequestId, RequestTracingModule } from '@threadline/tracing';
 
 @Controller()
 class PingController {

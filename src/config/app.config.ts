@@ -1,6 +1,7 @@
-import { parseBoolean, resolveTracingOptions, tracingOptionsFromEnv } from '../tracing/index.js';
+import { tracingOptionsFromEnv } from '@threadline/tracing';
+import { parseBoolean, resolveTracingOptions } from '@threadline/tracing/internal';
 import { ConfigError } from './config.error.js';
-import type { ResolvedTracingOptions } from '../tracing/index.js';
+import type { ResolvedTracingOptions } from '@threadline/tracing/internal';
 
 /** The components of the service, by name. */
 export const COMPONENT_NAMES = ['frontend', 'processor', 'router', 'worker', 'prefill'] as const;

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import type { DynamicModule } from '@nestjs/common';
-import { RuntimeModule } from '../runtime/index.js';
+import { RuntimeModule } from '@threadline/runtime';
 import { FrontendModule } from './frontend/frontend.module.js';
 import { LLM_CONFIG } from './llm.config.js';
 import type { LlmConfig } from './llm.config.js';

@@ -32,7 +32,7 @@ export function startFromSource(env: NodeJS.ProcessEnv, timeoutMs = 60_000): Pro
 }
 
 function spawnSource(env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, ['--import', `${ROOT}test/support/ts-register.mjs`, `${ROOT}src/main.ts`], {
+  return spawn(process.execPath, ['--conditions=threadline-source', '--import', `${ROOT}test/support/ts-register.mjs`, `${ROOT}src/main.ts`], {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', MOCKER_PREFILL_US_PER_TOKEN: '0', MOCKER_DECODE_MS_PER_TOKEN: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -6,8 +6,8 @@ import { Test } from '@nestjs/testing';
 import { LogController } from 'fastify';
 import type { FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
-import { createTracingLogger, resolveTracingOptions, RequestTracingModule, TracingLogger } from '../../src/tracing/index.js';
-import type { RequestTracingModuleOptions } from '../../src/tracing/index.js';
+import { createTracingLogger, RequestTracingModule, TracingLogger } from '@threadline/tracing';
+import type { RequestTracingModuleOptions } from '@threadline/tracing';
 import { LogCapture } from './log-capture.js';
 
 export interface TestAppOptions extends ModuleMetadata {
@@ -39,7 +39,7 @@ export interface TestApp {
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const logs = new LogCapture();
   const tracing = { logLevel: 'debug' as const, ...options.tracing, logDestination: logs };
-  const logger = createTracingLogger(resolveTracingOptions(tracing));
+  const logger = createTracingLogger(tracing);
   const tracingModule = options.tracingModule ?? RequestTracingModule.forRoot({ ...tracing, logger });
 
   @Module({ imports: [tracingModule, ...(options.imports ?? [])], controllers: options.controllers, providers: options.providers })

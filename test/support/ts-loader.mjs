@@ -1,5 +1,6 @@
 // A Node ESM loader that runs the project's TypeScript sources as they are: each file is transpiled
 // on load, with the decorator metadata Nest's injection needs, and `./x.js` imports find `./x.ts`.
+// Started with `--conditions=threadline-source`, the workspace packages resolve to their sources too.
 // Tests use it to run src/main.ts as its own process without a build (a build would race for dist/).
 //
 // Transpiled output is cached on disk (node_modules/.cache/threadline-ts-loader), keyed by a hash of

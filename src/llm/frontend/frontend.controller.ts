@@ -1,8 +1,8 @@
 import { Body, Controller, Get, HttpCode, Inject, Logger, Post, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { Component, InjectComponent } from '../../runtime/index.js';
-import type { ComponentClient } from '../../runtime/index.js';
-import { RequestId } from '../../tracing/index.js';
+import { Component, InjectComponent } from '@threadline/runtime';
+import type { ComponentClient } from '@threadline/runtime';
+import { RequestId } from '@threadline/tracing';
 import { LLM_CONFIG } from '../llm.config.js';
 import type { LlmConfig } from '../llm.config.js';
 import { ProcessorComponent } from '../processor/processor.component.js';

@@ -1,7 +1,7 @@
 import { Catch, Logger } from '@nestjs/common';
 import type { ArgumentsHost, ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { RequestIdService } from '../../tracing/index.js';
+import { RequestIdService } from '@threadline/tracing';
 import { toOpenAIError } from './openai-error.js';
 
 /**

@@ -1,5 +1,5 @@
 import { HttpException } from '@nestjs/common';
-import { EndpointError } from '../../runtime/index.js';
+import { EndpointError } from '@threadline/runtime';
 
 /** An error response body in OpenAI's shape, which OpenAI's clients parse. */
 export interface OpenAIErrorBody {

@@ -1,6 +1,6 @@
 import { Inject } from '@nestjs/common';
-import { Component, ComponentEvents, Endpoint } from '../../runtime/index.js';
-import type { ComponentInstanceInfo, EndpointContext, OnComponentStart } from '../../runtime/index.js';
+import { Component, ComponentEvents, Endpoint } from '@threadline/runtime';
+import type { ComponentInstanceInfo, EndpointContext, OnComponentStart } from '@threadline/runtime';
 import { PREFILL_LOAD_TOPIC } from '../kv/kv-events.js';
 import type { PrefillLoad } from '../kv/kv-events.js';
 import { LLM_CONFIG } from '../llm.config.js';

@@ -1,6 +1,6 @@
 import { Inject, Logger } from '@nestjs/common';
-import { Component, Endpoint, InjectComponent, unary } from '../../runtime/index.js';
-import type { ComponentClient } from '../../runtime/index.js';
+import { Component, Endpoint, InjectComponent, unary } from '@threadline/runtime';
+import type { ComponentClient } from '@threadline/runtime';
 import { LLM_CONFIG } from '../llm.config.js';
 import type { LlmConfig } from '../llm.config.js';
 import type { FinishReason, NormalizedRequest, ProcessorEvent, ProcessorRequest } from '../protocol/pipeline.types.js';

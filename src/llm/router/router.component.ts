@@ -1,6 +1,6 @@
 import { Inject, Logger } from '@nestjs/common';
-import { Component, ComponentEvents, Endpoint, InjectComponent } from '../../runtime/index.js';
-import type { ComponentClient, OnComponentStart, OnComponentStop } from '../../runtime/index.js';
+import { Component, ComponentEvents, Endpoint, InjectComponent } from '@threadline/runtime';
+import type { ComponentClient, OnComponentStart, OnComponentStop } from '@threadline/runtime';
 import { blockHashes } from '../kv/block-hash.js';
 import { KV_EVENTS_TOPIC } from '../kv/kv-events.js';
 import type { KvEvent } from '../kv/kv-events.js';

@@ -1,6 +1,6 @@
 import { Inject, Logger } from '@nestjs/common';
-import { Component, ComponentEvents, Endpoint, InjectComponent, unary } from '../../runtime/index.js';
-import type { ComponentClient, ComponentInstanceInfo, EndpointContext, OnComponentStart, OnComponentStop } from '../../runtime/index.js';
+import { Component, ComponentEvents, Endpoint, InjectComponent, unary } from '@threadline/runtime';
+import type { ComponentClient, ComponentInstanceInfo, EndpointContext, OnComponentStart, OnComponentStop } from '@threadline/runtime';
 import { KV_EVENTS_TOPIC, PREFILL_LOAD_TOPIC } from '../kv/kv-events.js';
 import type { PrefillLoad } from '../kv/kv-events.js';
 import { LLM_CONFIG } from '../llm.config.js';

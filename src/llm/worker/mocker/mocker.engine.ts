@@ -1,5 +1,5 @@
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
-import { RequestTracingMixin, Traced } from '../../../tracing/index.js';
+import { RequestTracingMixin, Traced } from '@threadline/tracing';
 import { blockHashes } from '../../kv/block-hash.js';
 import { KvBlockCache } from '../../kv/kv-block-cache.js';
 import type { KvEvent, WorkerLoad } from '../../kv/kv-events.js';

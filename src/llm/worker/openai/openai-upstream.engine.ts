@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import { outboundTracingHeaders, RequestTracingMixin, Traced } from '../../../tracing/index.js';
+import { outboundTracingHeaders, RequestTracingMixin, Traced } from '@threadline/tracing';
 import type { UpstreamConfig } from '../../llm.config.js';
 import { Tokenizer } from '../../processor/tokenizer.js';
 import type { ChatMessage, FinishReason, GenerateOutput, GenerateRequest } from '../../protocol/pipeline.types.js';

@@ -1,5 +1,6 @@
-import { deriveStore, getCurrentRequestId, getRequestSignal, isLogLevelEnabled, runInStore } from '../tracing/index.js';
-import type { RequestStore } from '../tracing/index.js';
+import { getCurrentRequestId, getRequestSignal } from '@threadline/tracing';
+import { deriveStore, isLogLevelEnabled, runInStore } from '@threadline/tracing/internal';
+import type { RequestStore } from '@threadline/tracing/internal';
 import type { EndpointContext } from './endpoint-context.js';
 import { EndpointError } from './endpoint.error.js';
 import type { LocalInstance } from './local-instance.js';

@@ -1,5 +1,5 @@
-import { createStore, generateRequestId, getCurrentStore, randomUuid, requestIdOf } from '../../tracing/index.js';
-import type { RequestStore } from '../../tracing/index.js';
+import { createStore, generateRequestId, getCurrentStore, randomUuid, requestIdOf } from '@threadline/tracing/internal';
+import type { RequestStore } from '@threadline/tracing/internal';
 import type { ComponentIdentity } from '../component.decorator.js';
 import type { CallOptions } from '../endpoint-context.js';
 import type { LocalInstance } from '../local-instance.js';

@@ -6,7 +6,7 @@ import { RequestIdResolver } from './request-id.resolver.js';
 import { RequestTracingInterceptor } from './request-tracing.interceptor.js';
 import { resolveTracingOptions } from './request-tracing.options.js';
 import { createTracingLogger } from './tracing-logger.factory.js';
-import { LogCapture } from '../../test/support/log-capture.js';
+import { LogCapture } from '../../../test/support/log-capture.js';
 
 function interceptor(options = {}) {
   const resolved = resolveTracingOptions({ ...options, logDestination: new LogCapture() });

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { describe, expect, it } from 'vitest';
-import { LogCapture } from '../../test/support/log-capture.js';
+import { LogCapture } from '../../../test/support/log-capture.js';
 import { getCurrentRequestId, runWithRequestId } from './request-context.js';
 import { RequestId } from './request-id.decorator.js';
 import { RequestIdResolver } from './request-id.resolver.js';

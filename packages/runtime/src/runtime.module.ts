@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import type { DynamicModule } from '@nestjs/common';
-import { RequestIdResolver } from '../tracing/index.js';
+import { RequestIdResolver } from '@threadline/tracing/internal';
 import { ComponentEvents } from './component-events.js';
 import { ComponentHost } from './component-host.js';
 import { depends, getComponentToken } from './depends.js';

@@ -1,4 +1,4 @@
-import { TRACED_ENDPOINT_METADATA } from '../tracing/index.js';
+import { TRACED_ENDPOINT_METADATA } from '@threadline/tracing/internal';
 import { ENDPOINTS_METADATA } from './runtime.internal-constants.js';
 
 /** One `@Endpoint()` of a component class. */

@@ -2,7 +2,8 @@ import pino from 'pino';
 import type { Logger, LoggerOptions } from 'pino';
 import pretty from 'pino-pretty';
 import { componentOf, getCurrentStore } from './request-context.js';
-import type { ResolvedTracingOptions } from './request-tracing.options.js';
+import { resolveTracingOptions } from './request-tracing.options.js';
+import type { RequestTracingOptions } from './request-tracing.options.js';
 import { CLS_ID } from 'nestjs-cls';
 
 /** Marks a child logger that already carries `requestId` in its bindings (Fastify's per-request logger). */
@@ -46,22 +47,21 @@ function serializeError(error: Error): Record<string, unknown> {
  * Fastify's own request lines land in the same stream.
  * @publicApi
  */
-export function createTracingLogger(
-  options: Pick<ResolvedTracingOptions, 'logFormat' | 'logLevel' | 'logDestination'>,
-): Logger {
-  const target = options.logDestination ?? pino.destination({ sync: true });
+export function createTracingLogger(options: Pick<RequestTracingOptions, 'logFormat' | 'logLevel' | 'logDestination'> = {}): Logger {
+  const { logFormat, logLevel, logDestination } = resolveTracingOptions(options);
+  const target = logDestination ?? pino.destination({ sync: true });
   const destination =
-    options.logFormat === 'pretty'
+    logFormat === 'pretty'
       ? pretty({
           sync: true,
           destination: target,
-          colorize: options.logDestination === undefined && process.stdout.isTTY,
+          colorize: logDestination === undefined && process.stdout.isTTY,
           // The id and component lead the message, where a reader scanning a terminal looks.
           messageFormat: '{if requestId}[{requestId}] {end}{if component}{component}: {end}{msg}',
           ignore: 'pid,hostname,requestId,component',
         })
       : target;
-  return pino({ level: options.logLevel, mixin: contextFields, serializers, base: { pid: process.pid } }, destination);
+  return pino({ level: logLevel, mixin: contextFields, serializers, base: { pid: process.pid } }, destination);
 }
 
 /** A child of `logger` whose lines carry `requestId: id` whether or not a context is active. */

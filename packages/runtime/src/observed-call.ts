@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
-import { getCurrentTraceparent, isRequestCancelled, runInStore, storeRunner } from '../tracing/index.js';
-import type { RequestStore, StoreRunner } from '../tracing/index.js';
+import { isRequestCancelled } from '@threadline/tracing';
+import { getCurrentTraceparent, runInStore, storeRunner } from '@threadline/tracing/internal';
+import type { RequestStore, StoreRunner } from '@threadline/tracing/internal';
 import { EndpointError } from './endpoint.error.js';
 import type { EndpointErrorData } from './endpoint.error.js';
 import { toAsyncIterable } from './stream-conversion.js';

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { ServerNats } from '@nestjs/microservices';
 import type { NatsContext } from '@nestjs/microservices';
 import { Observable } from 'rxjs';
-import { createStore, parseTraceparent, randomUuid, readHeader, RequestCancellation, RequestIdResolver, TRACEPARENT_HEADER } from '../../../tracing/index.js';
+import { createStore, parseTraceparent, randomUuid, readHeader, RequestCancellation, RequestIdResolver, TRACEPARENT_HEADER } from '@threadline/tracing/internal';
 import { EndpointError } from '../../endpoint.error.js';
 import { invokeEndpoint } from '../../endpoint-invoker.js';
 import type { LocalInstance } from '../../local-instance.js';

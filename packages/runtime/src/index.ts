@@ -11,7 +11,5 @@ export { depends, getComponentToken, InjectComponent } from './depends.js';
 export type { ComponentClient, StreamItem } from './component-client.js';
 export type { ComponentInstanceInfo, OnComponentStart, OnComponentStop } from './local-instance.js';
 export { unary } from './stream-conversion.js';
-export { ComponentTransport } from './transport/component-transport.js';
-export { InProcessTransport } from './transport/in-process.transport.js';
+export type { ComponentTransport } from './transport/component-transport.js';
 export { ComponentEvents } from './component-events.js';
-export { NatsTransport } from './transport/nats/nats.transport.js';

@@ -1,0 +1,32 @@
+// Not public API: the entry @threadline/runtime and the reference service reach the request context
+// through. Names here may change in any release; applications import from '@threadline/tracing'.
+
+export { resolveTracingOptions, LOG_LEVELS } from './request-tracing.options.js';
+export type { ResolvedTracingOptions } from './request-tracing.options.js';
+export { parseBoolean } from './request-tracing.env.js';
+export { TRACED_ENDPOINT_METADATA, TRACEPARENT_HEADER } from './request-tracing.constants.js';
+export { checkIncomingRequestId, isValidRequestId } from './request-id.policy.js';
+export type { IncomingIdVerdict, RejectionReason } from './request-id.policy.js';
+export {
+  CALLBACK_SCOPED_ENTRY,
+  createStore,
+  deriveStore,
+  getCurrentComponent,
+  getCurrentStore,
+  getCurrentTraceparent,
+  requestIdOf,
+  runInStore,
+  storeRunner,
+} from './request-context.js';
+export type { RequestStore, StoreRunner } from './request-context.js';
+export { generateRequestId, isLogLevelEnabled } from './tracing.globals.js';
+export { randomUuid } from './random-uuid.js';
+export { RequestCancellation } from './request-cancellation.js';
+export { RequestIdResolver } from './request-id.resolver.js';
+export { RequestTracingInterceptor } from './request-tracing.interceptor.js';
+export { bindAsyncIterable, bindObservable } from './context-binding.js';
+export type { IterationOutcome } from './context-binding.js';
+export { defaultHeaderGetter, defaultHeaderSetter, readHeader } from './header-carrier.js';
+export type { HeaderGetter, HeaderSetter } from './header-carrier.js';
+export { parseTraceparent } from './traceparent.js';
+export { LogComponent } from './log-component.decorator.js';
