@@ -1,3 +1,4 @@
+import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
 // Tests run on the packages' TypeScript sources: their package.json "exports" name them under this
@@ -5,8 +6,7 @@ import { defineConfig } from 'vitest/config';
 const SOURCE_CONDITION = 'threadline-source';
 
 export default defineConfig({
-  resolve: { conditions: [SOURCE_CONDITION, 'node', 'import', 'default'] },
-  ssr: { resolve: { conditions: [SOURCE_CONDITION, 'node', 'import', 'default'] } },
+  ssr: { resolve: { conditions: [SOURCE_CONDITION, ...defaultServerConditions] } },
   test: {
     include: ['packages/*/src/**/*.spec.ts', 'src/**/*.spec.ts', 'test/**/*.e2e-spec.ts'],
     setupFiles: ['reflect-metadata'],

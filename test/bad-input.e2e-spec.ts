@@ -109,7 +109,7 @@ interface Reply {
 
 async function send(t: TestApp, transport: Transport, c: BadCase): Promise<Reply> {
   if (transport === 'inject') {
-    const res = await t.app.inject({ method: 'GET', url: '/echo', headers: { 'x-request-id': c.repeated ?? c.value } });
+    const res = await t.fastify().inject({ method: 'GET', url: '/echo', headers: { 'x-request-id': c.repeated ?? c.value } });
     return { status: res.statusCode, headers: res.headers, body: res.body };
   }
   const values = c.repeated ?? [c.value];
@@ -282,7 +282,7 @@ describe('bad incoming request ids', () => {
     ];
     for (const c of wide) {
       it(`${c.name} through app.inject: 200 with a UUIDv4, not a 500`, async () => {
-        const res = await t.app.inject({ method: 'GET', url: '/echo', headers: { 'x-request-id': c.value } });
+        const res = await t.fastify().inject({ method: 'GET', url: '/echo', headers: { 'x-request-id': c.value } });
         expect(res.statusCode).toBe(200);
         await expectReplaced(t, { status: res.statusCode, headers: res.headers, body: res.body }, c, 'inject');
       });
@@ -320,7 +320,7 @@ describe('bad incoming request ids', () => {
           const res =
             transport === 'socket'
               ? await rawRequest(t.port, requestHead('GET', '/echo', [`X-Request-Id: ${id}`]))
-              : await t.app.inject({ method: 'GET', url: '/echo', headers: { 'x-request-id': id } }).then((r) => ({
+              : await t.fastify().inject({ method: 'GET', url: '/echo', headers: { 'x-request-id': id } }).then((r) => ({
                   status: r.statusCode,
                   headers: r.headers,
                   body: r.body,

@@ -345,7 +345,7 @@ async function send(t: TestApp, transport: Transport, c: Case, id: string | unde
     const headers: Record<string, string> = {};
     if (id !== undefined) headers['x-request-id'] = id;
     if (c.contentType !== undefined) headers['content-type'] = c.contentType;
-    const res = await t.app.inject({ method: c.method, url: c.path, headers, payload: c.payload });
+    const res = await t.fastify().inject({ method: c.method, url: c.path, headers, payload: c.payload });
     return { status: res.statusCode, headers: res.headers, body: res.body };
   }
   if (c.viaFetch) {

@@ -177,7 +177,7 @@ describe('HTTP ingress: the extent of a request\'s context', () => {
   }
 
   it('after a response, the caller\'s own code sees no id (app.inject and a real socket)', async () => {
-    await t.app.inject({ method: 'GET', url: '/id', headers: { 'x-request-id': 'inject-leak-check' } });
+    await t.fastify().inject({ method: 'GET', url: '/id', headers: { 'x-request-id': 'inject-leak-check' } });
     expect(getCurrentRequestId()).toBeUndefined();
     await fetch(`${t.url}/id`, { headers: { 'x-request-id': 'fetch-leak-check' } }).then((r) => r.text());
     expect(getCurrentRequestId()).toBeUndefined();

@@ -56,8 +56,12 @@ export function getCurrentStore(): RequestStore | undefined {
   return store?.[CLS_ID] === undefined ? undefined : store;
 }
 
-/** The store's cancellation, made on first use (most requests never need one). */
-function cancellationOf(store: RequestStore): RequestCancellation {
+/**
+ * The store's cancellation, made on first use (most requests never need one). Made up front for a
+ * store that will be copied (nestjs-cls's middleware copies the context it runs in), so that the copy
+ * shares it.
+ */
+export function cancellationOf(store: RequestStore): RequestCancellation {
   return (store[CANCELLATION] ??= new RequestCancellation());
 }
 

@@ -1,8 +1,13 @@
 import { Inject, Module } from '@nestjs/common';
 import type { DynamicModule, NestModule } from '@nestjs/common';
-import { APP_INTERCEPTOR, HttpAdapterHost } from '@nestjs/core';
+import { APP_INTERCEPTOR, HttpAdapterHost, ModuleRef } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
+import type { Server } from 'node:http';
 import type { Logger } from 'pino';
+import { clsStoreSharing } from './cls-store-sharing.js';
+import { expressAccessLog } from './express-access-log.js';
+import { installExpressIngress } from './express-ingress.js';
+import type { ExpressTarget } from './express-ingress.js';
 import { installFastifyIngress } from './fastify-ingress.js';
 import { RequestIdResolver } from './request-id.resolver.js';
 import { RequestIdService } from './request-id.service.js';
@@ -55,7 +60,9 @@ export class RequestTracingModule extends ConfigurableModuleClass implements Nes
 
   constructor(
     private readonly adapterHost: HttpAdapterHost,
+    private readonly moduleRef: ModuleRef,
     private readonly resolver: RequestIdResolver,
+    @Inject(TRACING_OPTIONS) private readonly options: ResolvedTracingOptions,
     @Inject(TRACING_PINO) private readonly logger: Logger,
   ) {
     super();
@@ -65,13 +72,26 @@ export class RequestTracingModule extends ConfigurableModuleClass implements Nes
   }
 
   /**
-   * Nest calls this for HTTP apps only, and before it registers any route: Fastify copies the id
-   * generator and child-logger factory into each route as it is added, so they must be set first.
+   * Nest calls this for HTTP apps only, after its body parsers and before it registers any route:
+   * Fastify copies the id generator and child-logger factory into each route as it is added, so they
+   * must be set first, and the Express ingress re-enters the context between parsers and routes.
    */
   configure(): void {
     const adapter = this.adapterHost.httpAdapter;
-    if (adapter.getType() !== 'fastify') throw new UnsupportedHttpPlatformError(adapter.getType());
-    installFastifyIngress(adapter.getInstance<FastifyInstance>(), this.resolver, this.logger);
+    const shareWithCls = clsStoreSharing(this.moduleRef);
+    switch (adapter.getType()) {
+      case 'fastify':
+        installFastifyIngress(adapter.getInstance<FastifyInstance>(), this.resolver, this.logger, shareWithCls);
+        return;
+      case 'express': {
+        const target: ExpressTarget = { app: adapter.getInstance(), server: adapter.getHttpServer() as Server | undefined };
+        const accessLog = this.options.accessLog ? expressAccessLog(this.logger) : undefined;
+        installExpressIngress(target, this.resolver, { accessLog, shareWithCls });
+        return;
+      }
+      default:
+        throw new UnsupportedHttpPlatformError(adapter.getType());
+    }
   }
 }
 

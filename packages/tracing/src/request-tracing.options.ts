@@ -38,6 +38,13 @@ export interface RequestTracingOptions {
    */
   rpc?: boolean;
   /**
+   * On Express, write an "incoming request" and a "request completed" line for every request, with
+   * its id (pino-http). On Fastify, give the FastifyAdapter the module's logger (`loggerInstance`)
+   * instead: Fastify writes those lines itself.
+   * @default false
+   */
+  accessLog?: boolean;
+  /**
    * `json`: one JSON object a line (for machines). `pretty`: coloured lines for a terminal.
    * @default 'json'
    */
@@ -84,6 +91,7 @@ export function resolveTracingOptions(options: RequestTracingOptions = {}): Reso
     maxLength: options.maxLength ?? DEFAULT_MAX_REQUEST_ID_LENGTH,
     generateId: options.generateId ?? randomUuid,
     rpc: options.rpc ?? false,
+    accessLog: options.accessLog ?? false,
     logFormat: options.logFormat ?? 'json',
     logLevel: options.logLevel ?? 'info',
     logDestination: options.logDestination,
@@ -97,6 +105,7 @@ export function resolveTracingOptions(options: RequestTracingOptions = {}): Reso
     'must be a whole number from 1 to 1024',
   );
   check('rpc', typeof resolved.rpc === 'boolean', 'must be true or false');
+  check('accessLog', typeof resolved.accessLog === 'boolean', 'must be true or false');
   check('generateId', typeof resolved.generateId === 'function', 'must be a function that returns a string');
   check('logFormat', isLogFormat(resolved.logFormat), 'must be "json" or "pretty"');
   check('logLevel', isLogLevel(resolved.logLevel), `must be one of ${LOG_LEVELS.join(', ')}`);

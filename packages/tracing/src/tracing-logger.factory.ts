@@ -36,7 +36,7 @@ const serializers: LoggerOptions['serializers'] = {
  * Pino's error serialiser copies every enumerable field; Node's HTTP parser errors carry `rawPacket`,
  * the request's raw bytes, headers and all. Those must not reach a log line, so the field is dropped.
  */
-function serializeError(error: Error): Record<string, unknown> {
+export function serializeError(error: Error): Record<string, unknown> {
   const { rawPacket: _rawPacket, ...serialized } = pino.stdSerializers.err(error) as Record<string, unknown>;
   return serialized;
 }
@@ -66,9 +66,16 @@ export function createTracingLogger(options: Pick<RequestTracingOptions, 'logFor
 
 /** A child of `logger` whose lines carry `requestId: id` whether or not a context is active. */
 export function requestBoundLogger(logger: Logger, id: string, options: object = {}): Logger {
-  const child = logger.child({ requestId: id }, options);
-  (child as Logger & { [BOUND_TO_REQUEST]?: boolean })[BOUND_TO_REQUEST] = true;
-  return child;
+  return markBoundToRequest(logger.child({ requestId: id }, options));
+}
+
+/**
+ * Marks a logger whose lines carry the request id in their bindings, so that the context mixin adds
+ * none; pino's children inherit the mark (a child is made with `Object.create(parent)`).
+ */
+export function markBoundToRequest(logger: Logger): Logger {
+  (logger as Logger & { [BOUND_TO_REQUEST]?: boolean })[BOUND_TO_REQUEST] = true;
+  return logger;
 }
 
 type LogMethod = (...args: unknown[]) => void;

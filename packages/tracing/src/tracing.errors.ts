@@ -6,12 +6,12 @@ export class InvalidTracingOptionError extends Error {
   }
 }
 
-/** The HTTP platform is not Fastify, which the ingress hooks need. @publicApi */
+/** The HTTP platform is neither Fastify nor Express, the two the ingress knows. @publicApi */
 export class UnsupportedHttpPlatformError extends Error {
   constructor(platform: string) {
     super(
-      `RequestTracingModule needs @nestjs/platform-fastify, but the application runs on "${platform}". ` +
-        'Create the application with new FastifyAdapter().',
+      `RequestTracingModule runs on @nestjs/platform-fastify or @nestjs/platform-express, but the application ` +
+        `runs on "${platform}". Create it with new FastifyAdapter() or Nest's default Express platform.`,
     );
     this.name = 'UnsupportedHttpPlatformError';
   }

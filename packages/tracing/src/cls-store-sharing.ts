@@ -1,0 +1,51 @@
+import type { ModuleRef } from '@nestjs/core';
+import type { IncomingMessage } from 'node:http';
+import { createRequire } from 'node:module';
+import { ContextClsStoreMap } from 'nestjs-cls';
+import { cancellationOf } from './request-context.js';
+import type { RequestStore } from './request-context.js';
+
+/** nestjs-cls's DI token for `ClsModule.forRoot()` options: a string, the same in its ESM and CommonJS builds. */
+const CLS_MODULE_OPTIONS = 'ClsModuleOptions';
+
+type StoreMap = Pick<typeof ContextClsStoreMap, 'setByRaw'>;
+
+/** Records a request's context where nestjs-cls looks for it; see `clsStoreSharing()`. */
+export type ShareWithCls = (raw: IncomingMessage, store: RequestStore) => void;
+
+/**
+ * One request, one context, when the app also mounts nestjs-cls's `ClsModule`. Its `ClsGuard` and
+ * `ClsInterceptor` open a new, empty context for a request unless `ContextClsStoreMap` holds one for
+ * its raw request; recording the request's context there makes them reuse it, so `ClsService.getId()`
+ * is the request id and their `generateId` (which only sets an absent id) changes nothing. Its
+ * `ClsMiddleware` runs in a copy of the current context: the cancellation is made before the copy,
+ * so that both share it. `undefined` when the app has no `ClsModule`: nothing to do per request.
+ */
+export function clsStoreSharing(moduleRef: ModuleRef): ShareWithCls | undefined {
+  if (!hasClsModule(moduleRef)) return undefined;
+  const maps = storeMaps();
+  return (raw, store) => {
+    cancellationOf(store);
+    for (const map of maps) map.setByRaw(raw, store);
+  };
+}
+
+function hasClsModule(moduleRef: ModuleRef): boolean {
+  try {
+    moduleRef.get(CLS_MODULE_OPTIONS, { strict: false });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * nestjs-cls ships ESM and CommonJS builds, each with its own `ContextClsStoreMap`; this package
+ * imports the ESM one, and a CommonJS app that requires nestjs-cls loads the other as well.
+ */
+function storeMaps(): StoreMap[] {
+  const require = createRequire(import.meta.url);
+  const commonJs = (require.cache[require.resolve('nestjs-cls')]?.exports as { ContextClsStoreMap?: StoreMap } | undefined)
+    ?.ContextClsStoreMap;
+  return commonJs === undefined || commonJs === ContextClsStoreMap ? [ContextClsStoreMap] : [ContextClsStoreMap, commonJs];
+}

@@ -1,0 +1,36 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { pinoHttp } from 'pino-http';
+import { markBoundToRequest, serializeError } from './tracing-logger.factory.js';
+
+/** Writes a request's access lines; called once per request, after its id is chosen. */
+export type AccessLog = (request: IncomingMessage, response: ServerResponse) => void;
+
+/**
+ * Express's access lines, from pino-http, shaped like Fastify's own: "incoming request" when the
+ * request arrives and "request completed" (or "request errored") with `responseTime` when it ends,
+ * each with `requestId`. The id is bound to the lines (`quietReqLogger`), since the completion line is
+ * written from the socket's callback, outside the request's context. Headers are not logged: a
+ * rejected raw request id must never reach a line.
+ */
+export function expressAccessLog(logger: Logger): AccessLog {
+  const log = pinoHttp({
+    // The id is a binding of pino-http's child loggers: the context mixin must not add it a second time.
+    logger: markBoundToRequest(logger.child({})),
+    quietReqLogger: true,
+    customAttributeKeys: { reqId: 'requestId' },
+    customReceivedMessage: () => 'incoming request',
+    customSuccessMessage: () => 'request completed',
+    customErrorMessage: () => 'request errored',
+    serializers: {
+      req: (request: { method?: string; url?: string; remoteAddress?: string }) => ({
+        method: request.method,
+        url: request.url,
+        remoteAddress: request.remoteAddress,
+      }),
+      res: (response: { statusCode?: number }) => ({ statusCode: response.statusCode }),
+      err: serializeError,
+    },
+  });
+  return (request, response) => log(request, response);
+}
