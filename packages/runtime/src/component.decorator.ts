@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { LogComponent } from '@threadline/tracing/internal';
+import { LogComponent } from '@threadline/tracing';
 import { COMPONENT_METADATA } from './runtime.internal-constants.js';
 
 /** What `@Component()` declares about a class. @publicApi */

@@ -1,9 +1,10 @@
+// @threadline/runtime: components wired by depends(), in one process or over NATS. Its public API, and all of it.
+
 export { RuntimeModule } from './runtime.module.js';
 export type { ComponentClass, NatsOptions, RuntimeModuleOptions, TransportKind } from './runtime.options.js';
-export { Component, getComponentIdentity } from './component.decorator.js';
-export type { ComponentIdentity, ComponentOptions } from './component.decorator.js';
-export { Endpoint, getEndpoints } from './endpoint.decorator.js';
-export type { EndpointDefinition } from './endpoint.decorator.js';
+export { Component } from './component.decorator.js';
+export type { ComponentOptions } from './component.decorator.js';
+export { Endpoint } from './endpoint.decorator.js';
 export type { CallOptions, EndpointContext } from './endpoint-context.js';
 export { EndpointError } from './endpoint.error.js';
 export type { EndpointErrorData } from './endpoint.error.js';
@@ -11,5 +12,4 @@ export { depends, getComponentToken, InjectComponent } from './depends.js';
 export type { ComponentClient, StreamItem } from './component-client.js';
 export type { ComponentInstanceInfo, OnComponentStart, OnComponentStop } from './local-instance.js';
 export { unary } from './stream-conversion.js';
-export type { ComponentTransport } from './transport/component-transport.js';
 export { ComponentEvents } from './component-events.js';

@@ -22,7 +22,7 @@ export interface ExpressIngressOptions {
 }
 
 /**
- * HTTP ingress on Express (docs/architecture.md, step 1). The id is chosen, the response header set
+ * HTTP ingress on Express, as on Fastify: the id is chosen, the response header set
  * and the context opened before Express sees the request: the ingress takes the place of the app as
  * the server's request listener, so even middleware added with `app.use()` before Nest's own runs in
  * the request's context. The header goes on with `setHeader`, so every head carries it: Express's

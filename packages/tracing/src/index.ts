@@ -17,6 +17,7 @@ export type { RequestTracing } from './request-tracing.mixin.js';
 export { createTracingLogger } from './tracing-logger.factory.js';
 export { TracingLogger } from './tracing-logger.service.js';
 export { outboundTracingHeaders } from './outbound-headers.js';
+export { LogComponent } from './log-component.decorator.js';
 
 export { ClientDisconnectedError } from './request-cancellation.js';
 export { InvalidTracingOptionError, UnsupportedHttpPlatformError } from './tracing.errors.js';

@@ -29,4 +29,3 @@ export type { IterationOutcome } from './context-binding.js';
 export { defaultHeaderGetter, defaultHeaderSetter, readHeader } from './header-carrier.js';
 export type { HeaderGetter, HeaderSetter } from './header-carrier.js';
 export { parseTraceparent } from './traceparent.js';
-export { LogComponent } from './log-component.decorator.js';
