@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
-import { markBoundToRequest, serializeError } from './tracing-logger.factory.js';
+import { markBoundToRequest, serializers } from './tracing-logger.factory.js';
 
 /** Writes a request's access lines; called once per request, after its id is chosen. */
 export type AccessLog = (request: IncomingMessage, response: ServerResponse) => void;
@@ -20,17 +20,10 @@ export function expressAccessLog(logger: Logger): AccessLog {
     quietReqLogger: true,
     customAttributeKeys: { reqId: 'requestId' },
     customReceivedMessage: () => 'incoming request',
+    customReceivedObject: (request) => ({ req: request }),
     customSuccessMessage: () => 'request completed',
     customErrorMessage: () => 'request errored',
-    serializers: {
-      req: (request: { method?: string; url?: string; remoteAddress?: string }) => ({
-        method: request.method,
-        url: request.url,
-        remoteAddress: request.remoteAddress,
-      }),
-      res: (response: { statusCode?: number }) => ({ statusCode: response.statusCode }),
-      err: serializeError,
-    },
+    serializers,
   });
   return (request, response) => log(request, response);
 }

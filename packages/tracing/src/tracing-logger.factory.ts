@@ -19,14 +19,15 @@ function contextFields(_merge: object, _level: number, logger: Logger): object {
 }
 
 /**
- * Serialisers for the objects Fastify logs. Headers are left out on purpose: a raw header value (the
- * rejected request id among them) never reaches a log line.
+ * Serialisers for the objects the access lines log: Fastify's request (`ip`) and pino-http's
+ * (`remoteAddress`). Headers are left out on purpose: a raw header value (the rejected request id
+ * among them) never reaches a log line.
  */
-const serializers: LoggerOptions['serializers'] = {
-  req: (request: { method?: string; url?: string; ip?: string }) => ({
+export const serializers: LoggerOptions['serializers'] = {
+  req: (request: { method?: string; url?: string; ip?: string; remoteAddress?: string }) => ({
     method: request.method,
     url: request.url,
-    remoteAddress: request.ip,
+    remoteAddress: request.ip ?? request.remoteAddress,
   }),
   res: (reply: { statusCode?: number }) => ({ statusCode: reply.statusCode }),
   err: serializeError,
@@ -36,7 +37,7 @@ const serializers: LoggerOptions['serializers'] = {
  * Pino's error serialiser copies every enumerable field; Node's HTTP parser errors carry `rawPacket`,
  * the request's raw bytes, headers and all. Those must not reach a log line, so the field is dropped.
  */
-export function serializeError(error: Error): Record<string, unknown> {
+function serializeError(error: Error): Record<string, unknown> {
   const { rawPacket: _rawPacket, ...serialized } = pino.stdSerializers.err(error) as Record<string, unknown>;
   return serialized;
 }
