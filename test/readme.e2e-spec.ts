@@ -44,3 +44,23 @@ describe('README snippets', () => {
     }
   });
 });
+
+// The "Use it in your own Nest app" section shows the files test/consumer builds into fresh apps.
+describe('README: use it in your own Nest app', () => {
+  const section = readme.slice(readme.indexOf('## Use it in your own Nest app'), readme.indexOf('## ', readme.indexOf('## Use it in your own Nest app') + 3));
+  const files = [...section.matchAll(/```ts\n\/\/ ([\w.-]+\.ts)\n([\s\S]*?)```/g)].map((m) => ({ name: m[1]!, code: m[2]! }));
+  const fixtures = `${root}test/consumer/fixtures/`;
+
+  it('shows the consumer apps\' module, controller and traced provider as they are', () => {
+    for (const name of ['app.module.ts', 'whoami.controller.ts', 'slow-work.service.ts']) {
+      expect(files.find((file) => file.name === name)?.code).toBe(readFileSync(`${fixtures}app-src/${name}`, 'utf8'));
+    }
+  });
+
+  it('shows main.ts lines that the Express app runs', () => {
+    const main = readFileSync(`${fixtures}express-cjs/main.ts`, 'utf8').split('\n').map((line) => line.trim());
+    const shown = files.find((file) => file.name === 'main.ts')!.code.split('\n').filter((line) => line.trim() !== '');
+    for (const line of shown) expect(main).toContain(line.trim());
+  });
+});
+

@@ -1,0 +1,156 @@
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UUID_V4 } from '../support/raw-http.js';
+import { waitFor } from '../support/wait-for.js';
+import { startConsumerApp } from './support/app-process.js';
+import type { RunningApp } from './support/app-process.js';
+import { buildConsumerApp } from './support/consumer-app.js';
+import type { ConsumerAppSpec } from './support/consumer-app.js';
+import { importedModules } from './support/import-specifiers.js';
+import { copiesOf, entriesNamed, installedPaths } from './support/installed-tree.js';
+import { packWorkspaces } from './support/pack-workspaces.js';
+import type { PackedWorkspaces } from './support/pack-workspaces.js';
+
+/**
+ * The libraries the way a user gets them: `npm pack`ed, installed from the tarball into fresh apps
+ * outside this repository, compiled with the app's own tsc, run with node, and asked over real sockets.
+ */
+const CONSUMER_APPS: Array<{ title: string; app: ConsumerAppSpec }> = [
+  {
+    title: 'a Fastify app written as ESM',
+    app: { name: 'fastify-esm', moduleType: 'module', platform: ['@nestjs/platform-fastify', 'fastify'] },
+  },
+  {
+    title: 'an Express app compiled to CommonJS',
+    app: { name: 'express-cjs', moduleType: 'commonjs', platform: ['@nestjs/platform-express', 'express'] },
+  },
+];
+
+const CONCURRENT_REQUESTS = 100;
+/** The Nest `Logger` names of the fixture app's controller and @Traced() provider. */
+const APP_LOGGERS = ['WhoAmIController', 'SlowWork'];
+const INVALID_IDS = [
+  { label: 'with spaces', value: 'bad id with spaces' },
+  { label: 'of 200 characters', value: `too-long-${'x'.repeat(191)}` },
+];
+
+interface WhoAmI {
+  status: number;
+  header: string | null;
+  id: unknown;
+}
+
+async function whoAmI(app: RunningApp, requestId?: string): Promise<WhoAmI> {
+  const response = await fetch(`${app.url}/whoami`, { headers: requestId === undefined ? {} : { 'x-request-id': requestId } });
+  const body = (await response.json()) as { id?: unknown };
+  return { status: response.status, header: response.headers.get('x-request-id'), id: body.id };
+}
+
+describe('the packed @threadline/tracing, installed from its tarball into a fresh app', () => {
+  let workDir: string;
+  let tarballs: PackedWorkspaces;
+
+  beforeAll(async () => {
+    workDir = await mkdtemp(join(tmpdir(), 'threadline-consumer-'));
+    await mkdir(join(workDir, 'tarballs'));
+    tarballs = await packWorkspaces(join(workDir, 'tarballs'));
+  }, 120_000);
+
+  afterAll(async () => {
+    if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
+  });
+
+  it('packs both libraries', () => {
+    expect(tarballs.tracing).toMatch(/threadline-tracing-[\d.]+\.tgz$/);
+    expect(tarballs.runtime).toMatch(/threadline-runtime-[\d.]+\.tgz$/);
+  });
+
+  for (const { title, app: spec } of CONSUMER_APPS) {
+    describe(`in ${title}`, () => {
+      let appDir: string;
+      let app: RunningApp;
+
+      beforeAll(async () => {
+        appDir = await buildConsumerApp(spec, workDir, tarballs.tracing);
+        app = await startConsumerApp(appDir);
+      }, 240_000);
+
+      afterAll(async () => {
+        await app?.stop();
+      });
+
+      it('echoes a valid incoming X-Request-Id, and the controller sees that id', async () => {
+        const id = `${spec.name}-valid-1`;
+        expect(await whoAmI(app, id)).toEqual({ status: 200, header: id, id });
+      });
+
+      it('answers a request without an id with a new UUIDv4, the same in the header and in the controller', async () => {
+        const { status, header, id } = await whoAmI(app);
+        expect(status).toBe(200);
+        expect(header).toMatch(UUID_V4);
+        expect(id).toBe(header);
+      });
+
+      for (const { label, value } of INVALID_IDS) {
+        it(`replaces an invalid id ${label} with a new UUIDv4, logs why and how long it was, and neither echoes nor logs the value`, async () => {
+          const { status, header, id } = await whoAmI(app, value);
+          expect(status).toBe(200);
+          expect(header).toMatch(UUID_V4);
+          expect(id).toBe(header);
+          const replaced = await waitFor(() => app.logs.lines.find((line) => line.requestId === header && line.length !== undefined));
+          expect(replaced).toMatchObject({ reason: expect.any(String), length: value.length });
+          expect(app.logs.contains(value)).toBe(false);
+          expect(app.stderr()).not.toContain(value);
+        });
+      }
+
+      it('puts the id on the 404 of a route that does not exist', async () => {
+        const id = `${spec.name}-404`;
+        const response = await fetch(`${app.url}/no-such-route`, { headers: { 'x-request-id': id } });
+        await response.arrayBuffer();
+        expect(response.status).toBe(404);
+        expect(response.headers.get('x-request-id')).toBe(id);
+      });
+
+      it(`gives each of ${CONCURRENT_REQUESTS} concurrent requests back its own id and no other, in the header and in the body`, async () => {
+        const ids = Array.from({ length: CONCURRENT_REQUESTS }, (_, i) => `${spec.name}-concurrent-${i}`);
+        const answers = await Promise.all(ids.map((id) => whoAmI(app, id)));
+        expect(answers).toEqual(ids.map((id) => ({ status: 200, header: id, id })));
+      });
+
+      it('writes the controller\'s and the @Traced() provider\'s log lines with the id of the request they served', async () => {
+        const ids = Array.from({ length: CONCURRENT_REQUESTS }, (_, i) => `${spec.name}-logged-${i}`);
+        const firstLine = app.logs.raw.length;
+        await Promise.all(ids.map((id) => whoAmI(app, id)));
+        const appLines = () => app.logs.lines.slice(firstLine).filter((line) => APP_LOGGERS.includes(String(line.context)));
+        await waitFor(() => (appLines().length >= APP_LOGGERS.length * ids.length ? true : undefined));
+        const linesByRequestId: Record<string, string[]> = {};
+        for (const line of appLines()) (linesByRequestId[String(line.requestId)] ??= []).push(`${String(line.context)}: ${line.msg}`);
+        expect(linesByRequestId).toEqual(Object.fromEntries(ids.map((id) => [id, ['WhoAmIController: whoami called', 'SlowWork: slow work done']])));
+      });
+
+      it('installs one @nestjs/core, shared with the library, and neither the other HTTP platform nor openai, gpt-tokenizer or @nats-io', async () => {
+        const paths = await installedPaths(appDir);
+        expect(copiesOf(paths, '@nestjs/core')).toEqual([join('node_modules', '@nestjs', 'core')]);
+        for (const name of ['openai', 'gpt-tokenizer', '@nats-io']) expect(entriesNamed(paths, name), name).toEqual([]);
+        const otherPlatform = CONSUMER_APPS.flatMap(({ app }) => app.platform).filter((name) => !spec.platform.includes(name));
+        for (const name of otherPlatform) expect(copiesOf(paths, name), name).toEqual([]);
+      });
+
+      it(`loads the library with ${spec.moduleType === 'module' ? 'import' : 'require()'} from its compiled main.js`, async () => {
+        const main = await readFile(join(appDir, 'dist', 'main.js'), 'utf8');
+        const loadsTracing = spec.moduleType === 'module' ? /^import .* from '@threadline\/tracing';$/m : /= require\("@threadline\/tracing"\);$/m;
+        expect(main).toMatch(loadsTracing);
+      });
+
+      it('reaches all it needs through the public entry: its code imports @threadline/tracing and no subpath of it', async () => {
+        for (const folder of ['src', 'dist']) {
+          const threadline = (await importedModules(join(appDir, folder))).filter((name) => name.startsWith('@threadline/'));
+          expect(threadline, folder).toEqual(['@threadline/tracing']);
+        }
+      });
+    });
+  }
+});
