@@ -1,5 +1,6 @@
 import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Library, PackedWorkspaces } from './pack-workspaces.js';
 import { repoVersion } from './repo-versions.js';
 import { runCommand } from './run-command.js';
 
@@ -7,8 +8,12 @@ const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
 
 /** A Nest app as a user of the published package would write it, in a folder of its own. */
 export interface ConsumerAppSpec {
-  /** The folder name under test/consumer/fixtures/ that holds its main.ts, and its package name. */
+  /** Its package name, and its folder's. */
   name: string;
+  /** The folders under test/consumer/fixtures/ whose .ts files make its src/, its main.ts among them. */
+  sources: string[];
+  /** The packed libraries it installs, all in one `npm install`. */
+  libraries: Library[];
   /** `module`: "type": "module" in its package.json. `commonjs`: no "type", so tsc emits require(). */
   moduleType: 'module' | 'commonjs';
   /** Its HTTP platform's packages (the Nest adapter and the server), besides what every Nest app has. */
@@ -18,24 +23,24 @@ export interface ConsumerAppSpec {
 const NEST_APP_PACKAGES = ['@nestjs/common', '@nestjs/core', 'reflect-metadata', 'rxjs', 'typescript', '@types/node'];
 
 /**
- * Writes the app into `parent/<name>` (package.json with the tracing tarball and the repository's
+ * Writes the app into `parent/<name>` (package.json with its libraries' tarballs and the repository's
  * versions of everything else, tsconfig.json, the sources), installs it with npm and compiles it with
  * its own tsc. Resolves with the app's folder.
  */
-export async function buildConsumerApp(spec: ConsumerAppSpec, parent: string, tracingTarball: string): Promise<string> {
+export async function buildConsumerApp(spec: ConsumerAppSpec, parent: string, tarballs: PackedWorkspaces): Promise<string> {
   const dir = join(parent, spec.name);
   await mkdir(join(dir, 'src'), { recursive: true });
-  await writeFile(join(dir, 'package.json'), JSON.stringify(packageJson(spec, tracingTarball), null, 2));
+  await writeFile(join(dir, 'package.json'), JSON.stringify(packageJson(spec, tarballs), null, 2));
   await copyFile(join(FIXTURES, 'app-tsconfig.json'), join(dir, 'tsconfig.json'));
-  await copySources(join(FIXTURES, 'app-src'), join(dir, 'src'));
-  await copySources(join(FIXTURES, spec.name), join(dir, 'src'));
+  for (const folder of spec.sources) await copySources(join(FIXTURES, folder), join(dir, 'src'));
   await runCommand('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-progress', '--loglevel=error'], { cwd: dir, timeoutMs: 150_000 });
   await runCommand(process.execPath, [join('node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: dir, timeoutMs: 60_000 });
   return dir;
 }
 
-function packageJson(spec: ConsumerAppSpec, tracingTarball: string): Record<string, unknown> {
-  const dependencies: Record<string, string> = { '@threadline/tracing': `file:${tracingTarball}` };
+function packageJson(spec: ConsumerAppSpec, tarballs: PackedWorkspaces): Record<string, unknown> {
+  const dependencies: Record<string, string> = {};
+  for (const library of spec.libraries) dependencies[`@threadline/${library}`] = `file:${tarballs[library]}`;
   for (const name of [...NEST_APP_PACKAGES, ...spec.platform]) dependencies[name] = repoVersion(name);
   return {
     name: spec.name,

@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 
 /** Every path under `dir/node_modules`, relative to `dir`, nested node_modules included. */
@@ -16,4 +16,10 @@ export function copiesOf(paths: string[], name: string): string[] {
 /** The paths whose last segment is `name`: a folder (or file) of that name anywhere in the tree. */
 export function entriesNamed(paths: string[], name: string): string[] {
   return paths.filter((path) => path.split(sep).at(-1) === name);
+}
+
+/** Where npm got the package it installed at `path` (`node_modules/<name>`): its `resolved` in the app's package-lock.json. */
+export async function lockedResolution(dir: string, path: string): Promise<string | undefined> {
+  const lock = JSON.parse(await readFile(join(dir, 'package-lock.json'), 'utf8')) as { packages: Record<string, { resolved?: string }> };
+  return lock.packages[path]?.resolved;
 }

@@ -4,10 +4,14 @@ import { runCommand } from './run-command.js';
 
 const ROOT = new URL('../../..', import.meta.url).pathname;
 
+/** The path of each library's tarball. */
 export interface PackedWorkspaces {
   tracing: string;
   runtime: string;
 }
+
+/** A library by its short name: `@threadline/<name>`. */
+export type Library = keyof PackedWorkspaces;
 
 /** `npm pack` of both libraries into `destination`, as a publish would make them (prepack builds them). */
 export async function packWorkspaces(destination: string): Promise<PackedWorkspaces> {
