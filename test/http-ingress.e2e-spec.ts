@@ -6,33 +6,39 @@ import {
   Get,
   Injectable,
   Logger,
+  Param,
   Post,
   Res,
   Sse,
   StreamableFile,
   UseGuards,
 } from '@nestjs/common';
-import type { CanActivate, MessageEvent } from '@nestjs/common';
+import type { CanActivate, MessageEvent, Type } from '@nestjs/common';
 import { RouteSchema } from '@nestjs/platform-fastify';
+import express from 'express';
+import type { Response } from 'express';
 import type { FastifyReply } from 'fastify';
+import type { ServerResponse } from 'node:http';
 import { defer, from, map, of } from 'rxjs';
 import type { Observable } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getCurrentRequestId } from '@threadline/tracing';
+import { getCurrentRequestId, RequestId, RequestIdService } from '@threadline/tracing';
+import { isCompletionLine, waitForCompletion, waitForLine } from './support/access-lines.js';
 import type { LogLine } from './support/log-capture.js';
 import { rawRequest, requestHead, UUID_V4 } from './support/raw-http.js';
-import { startTestApp } from './support/test-app.js';
-import type { TestApp } from './support/test-app.js';
+import { PLATFORMS, startTestApp } from './support/test-app.js';
+import type { Platform, TestApp } from './support/test-app.js';
 
 /**
- * HTTP ingress (DESIGN.md, "The request id's life", step 1): every kind of response carries
- * `x-request-id`, equal byte for byte to a valid incoming id, or a generated UUIDv4 when none was sent;
- * and the log lines of a request carry it as `requestId` (never Fastify's `reqId`).
+ * HTTP ingress (DESIGN.md, "The request id's life", step 1), on Fastify and on Express: every kind of
+ * response carries `x-request-id`, equal byte for byte to a valid incoming id, or a generated UUIDv4
+ * when none was sent; and the log lines of a request carry it as `requestId` (never Fastify's `reqId`).
  */
 
 const BODY_LIMIT = 1024;
 /** One headers object that a handler passes to every raw writeHead: the id must never be added to it. */
 const SHARED_HEADERS = Object.freeze({ 'content-type': 'text/plain' });
+const VALIDATION_MESSAGE = "body must have required property 'name'";
 
 @Injectable()
 class DenyAllGuard implements CanActivate {
@@ -45,10 +51,17 @@ class DenyAllGuard implements CanActivate {
 class IngressController {
   private readonly logger = new Logger('IngressController');
 
+  constructor(private readonly requestIds: RequestIdService) {}
+
   @Get('ok')
   ok() {
     this.logger.log('handler ran');
     return { ok: true, id: getCurrentRequestId() };
+  }
+
+  @Get('who')
+  who(@RequestId() param: string) {
+    return { param, service: this.requestIds.id ?? null, current: getCurrentRequestId() ?? null };
   }
 
   @Get('bad-request')
@@ -77,18 +90,6 @@ class IngressController {
     return { received: JSON.stringify(body).length };
   }
 
-  @Post('validated')
-  @RouteSchema({
-    body: {
-      type: 'object',
-      required: ['name'],
-      properties: { name: { type: 'string' } },
-    },
-  })
-  validated(@Body() body: { name: string }) {
-    return { name: body.name };
-  }
-
   @Sse('events')
   events(): Observable<MessageEvent> {
     // Each event reads the id when it is produced, i.e. while Nest's SSE writer pulls from the stream.
@@ -100,53 +101,87 @@ class IngressController {
     return new StreamableFile(Buffer.from('file-bytes-0123456789'), { type: 'text/plain' });
   }
 
-  @Get('raw')
-  raw(@Res() reply: FastifyReply) {
-    reply.hijack();
-    reply.raw.writeHead(200, { 'content-type': 'text/plain' });
-    reply.raw.end('x');
-  }
-
-  @Get('raw-deferred')
-  rawDeferred(@Res() reply: FastifyReply) {
-    reply.hijack();
-    // Written later, from a timer: the header must already be on reply.raw.
-    return new Promise<void>((resolve) =>
-      setTimeout(() => {
-        reply.raw.writeHead(200, { 'content-type': 'text/plain' });
-        reply.raw.end('later');
-        resolve();
-      }, 5),
-    );
-  }
-
-  @Get('raw-implicit')
-  rawImplicit(@Res() reply: FastifyReply) {
-    reply.hijack();
-    // No writeHead: Node writes the head implicitly on the first write.
-    reply.raw.write('imp');
-    reply.raw.end('licit');
-  }
-
-  @Get('raw-reason')
-  rawReason(@Res() reply: FastifyReply) {
-    reply.hijack();
-    reply.raw.writeHead(200, 'Fine Thanks', SHARED_HEADERS);
-    reply.raw.end('with a reason phrase');
-  }
-
-  @Get('raw-array')
-  rawArray(@Res() reply: FastifyReply) {
-    reply.hijack();
-    reply.raw.writeHead(200, ['content-type', 'text/plain', 'x-extra', 'yes']);
-    reply.raw.end('flat array');
-  }
-
   @Get('observable')
   observable() {
     return defer(() => of({ id: getCurrentRequestId() ?? null }));
   }
 }
+
+/**
+ * What a handler writes on the response itself, bypassing Nest and the platform: the same Node calls on
+ * both platforms, given `reply.raw` after `reply.hijack()` on Fastify and Express's `res` (a Node
+ * ServerResponse) on Express.
+ */
+const RAW_WRITES = {
+  plain(res: ServerResponse) {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end('x');
+  },
+  deferred(res: ServerResponse) {
+    // Written later, from a timer: the header must already be on the response.
+    return new Promise<void>((resolve) =>
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('later');
+        resolve();
+      }, 5),
+    );
+  },
+  implicit(res: ServerResponse) {
+    // No writeHead: Node writes the head implicitly on the first write.
+    res.write('imp');
+    res.end('licit');
+  },
+  reason(res: ServerResponse) {
+    res.writeHead(200, 'Fine Thanks', SHARED_HEADERS);
+    res.end('with a reason phrase');
+  },
+  array(res: ServerResponse) {
+    res.writeHead(200, ['content-type', 'text/plain', 'x-extra', 'yes']);
+    res.end('flat array');
+  },
+} satisfies Record<string, (res: ServerResponse) => void | Promise<void>>;
+
+type RawWrite = keyof typeof RAW_WRITES;
+
+/** The routes that use the platform's own API: raw writes, and request validation before the handler. */
+@Controller()
+class FastifyRoutes {
+  @Get('raw/:kind')
+  raw(@Param('kind') kind: RawWrite, @Res() reply: FastifyReply) {
+    reply.hijack();
+    return RAW_WRITES[kind](reply.raw);
+  }
+
+  @Post('validated')
+  @RouteSchema({
+    body: {
+      type: 'object',
+      required: ['name'],
+      properties: { name: { type: 'string' } },
+    },
+  })
+  validated(@Body() body: { name: string }) {
+    return { name: body.name };
+  }
+}
+
+@Controller()
+class ExpressRoutes {
+  @Get('raw/:kind')
+  raw(@Param('kind') kind: RawWrite, @Res() res: Response) {
+    return RAW_WRITES[kind](res);
+  }
+
+  /** Express has no route schemas: the handler refuses the body itself, with the answer Fastify's schema gives. */
+  @Post('validated')
+  validated(@Body() body: { name?: unknown }) {
+    if (typeof body.name !== 'string') throw new BadRequestException({ statusCode: 400, message: VALIDATION_MESSAGE });
+    return { name: body.name };
+  }
+}
+
+const PLATFORM_ROUTES: Record<Platform, Type> = { fastify: FastifyRoutes, express: ExpressRoutes };
 
 interface Reply {
   status: number;
@@ -164,7 +199,7 @@ interface Case {
   payload?: string;
   status: number;
   /** Checks the body; `id` is the id the response header carried. */
-  body: (body: string, id: string) => void;
+  body: (body: string, id: string, platform: Platform) => void;
   /** Extra checks on the headers. */
   headers?: (headers: Reply['headers']) => void;
   /**
@@ -185,6 +220,13 @@ const CASES: Case[] = [
     status: 200,
     body: (body, id) => expect(json(body)).toEqual({ ok: true, id }),
     headers: (h) => expect(String(h['content-type'])).toMatch(/^application\/json/),
+  },
+  {
+    name: 'a controller\'s @RequestId() parameter and RequestIdService (2xx JSON)',
+    method: 'GET',
+    path: '/who',
+    status: 200,
+    body: (body, id) => expect(json(body)).toEqual({ param: id, service: id, current: id }),
   },
   {
     name: 'an Observable result (2xx JSON)',
@@ -236,7 +278,12 @@ const CASES: Case[] = [
     contentType: 'application/json',
     payload: JSON.stringify({ blob: 'y'.repeat(BODY_LIMIT * 2) }),
     status: 413,
-    body: (body) => expect(json(body)).toEqual({ statusCode: 413, message: 'Request body is too large' }),
+    body: (body, _id, platform) =>
+      expect(json(body)).toEqual(
+        platform === 'fastify'
+          ? { statusCode: 413, message: 'Request body is too large' }
+          : { statusCode: 413, message: 'request entity too large' },
+      ),
   },
   {
     name: 'a body under the limit (2xx, control for 413)',
@@ -248,13 +295,13 @@ const CASES: Case[] = [
     body: (body) => expect(json(body)).toEqual({ received: JSON.stringify({ blob: 'y'.repeat(100) }).length }),
   },
   {
-    name: 'a Fastify schema validation failure (@RouteSchema, 400)',
+    name: 'a validation failure before the handler runs (Fastify: @RouteSchema; Express: a thrown BadRequestException) (400)',
     method: 'POST',
     path: '/validated',
     contentType: 'application/json',
     payload: JSON.stringify({ nom: 'x' }),
     status: 400,
-    body: (body) => expect(json(body)).toEqual({ statusCode: 400, message: "body must have required property 'name'" }),
+    body: (body) => expect(json(body)).toEqual({ statusCode: 400, message: VALIDATION_MESSAGE }),
   },
   {
     name: 'malformed JSON (400)',
@@ -263,11 +310,12 @@ const CASES: Case[] = [
     contentType: 'application/json',
     payload: '{"blob": ',
     status: 400,
-    body: (body) =>
-      expect(json(body)).toEqual({
-        statusCode: 400,
-        message: "Body is not valid JSON but content-type is set to 'application/json'",
-      }),
+    body: (body, _id, platform) =>
+      expect(json(body)).toEqual(
+        platform === 'fastify'
+          ? { statusCode: 400, message: "Body is not valid JSON but content-type is set to 'application/json'" }
+          : { statusCode: 400, error: 'Bad Request', message: 'Unexpected end of JSON input' },
+      ),
   },
   {
     name: 'an @Sse() stream',
@@ -297,30 +345,30 @@ const CASES: Case[] = [
     headers: (h) => expect(String(h['content-type'])).toMatch(/^text\/plain/),
   },
   {
-    name: 'a handler writing to reply.raw (hijacked)',
+    name: 'a handler\'s own writeHead() and end() on the raw response',
     method: 'GET',
-    path: '/raw',
+    path: '/raw/plain',
     status: 200,
     body: (body) => expect(body).toBe('x'),
   },
   {
-    name: 'a handler writing to reply.raw later, from a timer (hijacked)',
+    name: 'a handler writing to the raw response later, from a timer',
     method: 'GET',
-    path: '/raw-deferred',
+    path: '/raw/deferred',
     status: 200,
     body: (body) => expect(body).toBe('later'),
   },
   {
     name: 'a raw write with no writeHead (implicit head)',
     method: 'GET',
-    path: '/raw-implicit',
+    path: '/raw/implicit',
     status: 200,
     body: (body) => expect(body).toBe('implicit'),
   },
   {
     name: 'a raw writeHead with a reason phrase and a shared headers object',
     method: 'GET',
-    path: '/raw-reason',
+    path: '/raw/reason',
     status: 200,
     body: (body) => expect(body).toBe('with a reason phrase'),
     headers: (h) => expect(String(h['content-type'])).toBe('text/plain'),
@@ -328,7 +376,7 @@ const CASES: Case[] = [
   {
     name: 'a raw writeHead with a flat array of headers',
     method: 'GET',
-    path: '/raw-array',
+    path: '/raw/array',
     status: 200,
     body: (body) => expect(body).toBe('flat array'),
     headers: (h) => expect(h['x-extra']).toBe('yes'),
@@ -365,36 +413,30 @@ async function send(t: TestApp, transport: Transport, c: Case, id: string | unde
   return rawRequest(t.port, requestHead(c.method, c.path, lines), c.payload ?? '');
 }
 
-/** Waits until a line matching `predicate` has been written (Fastify logs completion after the reply). */
-async function waitForLine(t: TestApp, predicate: (line: LogLine) => boolean, timeoutMs = 2_000): Promise<LogLine[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = t.logs.lines.filter(predicate);
-    if (found.length > 0 || Date.now() > deadline) return found;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-describe('HTTP ingress: x-request-id on every kind of response', () => {
+describe.each(PLATFORMS)('HTTP ingress on %s: x-request-id on every kind of response', (platform) => {
   let t: TestApp;
   beforeAll(async () => {
     t = await startTestApp({
-      controllers: [IngressController],
+      platform,
+      controllers: [IngressController, PLATFORM_ROUTES[platform]],
       providers: [DenyAllGuard],
       fastify: { bodyLimit: BODY_LIMIT },
+      // The same limit on Express: the app's own JSON parser, added as a main.ts would; Nest then adds none.
+      beforeInitExpress: (app) => app.use(express.json({ limit: BODY_LIMIT })),
     });
   });
   afterAll(() => t.close());
 
   for (const transport of ['socket', 'inject'] as const) {
-    describe(`through ${transport === 'socket' ? 'a real socket' : 'app.inject'}`, () => {
+    const title = transport === 'socket' ? 'through a real socket' : 'through app.inject (Fastify only: Express has no inject)';
+    describe.runIf(transport === 'socket' || platform === 'fastify')(title, () => {
       CASES.forEach((c, index) => {
         it(`${c.name}: echoes a valid incoming id byte for byte`, async () => {
           const id = validIdFor(index, transport);
           const res = await send(t, transport, c, id);
           expect(res.status).toBe(c.status);
           expect(res.headers['x-request-id']).toBe(id);
-          c.body(res.body, id);
+          c.body(res.body, id, platform);
           c.headers?.(res.headers);
         });
 
@@ -404,7 +446,7 @@ describe('HTTP ingress: x-request-id on every kind of response', () => {
           const id = res.headers['x-request-id'];
           expect(typeof id).toBe('string');
           expect(id).toMatch(UUID_V4);
-          c.body(res.body, id as string);
+          c.body(res.body, id as string, platform);
           c.headers?.(res.headers);
         });
       });
@@ -423,7 +465,8 @@ describe('HTTP ingress: x-request-id on every kind of response', () => {
 
   it('writes the header exactly once (no duplicate x-request-id lines)', async () => {
     // Fetch exposes a repeated header joined with ", ": one value means one header line.
-    for (const path of ['/ok', '/boom', '/guarded', '/nope', '/events', '/file', '/raw', '/raw-implicit', '/raw-reason', '/raw-array']) {
+    const paths = ['/ok', '/boom', '/guarded', '/nope', '/events', '/file', ...Object.keys(RAW_WRITES).map((kind) => `/raw/${kind}`)];
+    for (const path of paths) {
       const res = await fetch(`${t.url}${path}`, { headers: { 'x-request-id': 'once-only-1' } });
       await res.arrayBuffer();
       expect(res.headers.get('x-request-id'), path).toBe('once-only-1');
@@ -433,13 +476,13 @@ describe('HTTP ingress: x-request-id on every kind of response', () => {
   describe('log lines', () => {
     const fields = (line: LogLine) => Object.keys(line);
 
-    it('Fastify\'s request lines and the handler\'s Nest Logger line carry requestId; no line has reqId', async () => {
+    it('the platform\'s request lines and the handler\'s Nest Logger line carry requestId; no line has reqId', async () => {
       const id = 'log-check.42:req/9+z=@Q-x_y';
       const res = await rawRequest(t.port, requestHead('GET', '/ok', [`X-Request-Id: ${id}`]));
       expect(res.status).toBe(200);
       expect(res.headers['x-request-id']).toBe(id);
 
-      await waitForLine(t, (l) => l.msg === 'request completed' && l.requestId === id);
+      await waitForLine(t.logs, (l) => l.msg === 'request completed' && l.requestId === id);
       const incoming = t.logs.lines.filter((l) => l.msg === 'incoming request' && (l.req as { url?: string })?.url === '/ok');
       const mine = (msg: string) => t.logs.lines.filter((l) => l.msg === msg && l.requestId === id);
 
@@ -457,7 +500,7 @@ describe('HTTP ingress: x-request-id on every kind of response', () => {
     });
 
     it('every line written for a request carries that request\'s id, for each kind of response', async () => {
-      const paths = ['/ok', '/boom', '/conflict', '/guarded', '/no/such/route', '/events', '/file', '/raw'];
+      const paths = ['/ok', '/boom', '/conflict', '/guarded', '/no/such/route', '/events', '/file', '/raw/plain'];
       for (const [index, path] of paths.entries()) {
         const id = `per-path-${index}`;
         const res =
@@ -468,8 +511,9 @@ describe('HTTP ingress: x-request-id on every kind of response', () => {
               })
             : await rawRequest(t.port, requestHead('GET', path, [`X-Request-Id: ${id}`]));
         expect(res.headers['x-request-id'], path).toBe(id);
-        const completed = await waitForLine(t, (l) => l.msg === 'request completed' && l.requestId === id);
+        const completed = await waitForCompletion(t.logs, id);
         expect(completed, path).toHaveLength(1);
+        expect(completed[0], path).toMatchObject({ msg: 'request completed', level: 30 });
         expect(completed[0]?.res, path).toEqual({ statusCode: res.status });
         expect(t.logs.lines.filter((l) => l.msg === 'incoming request' && l.requestId === id), path).toHaveLength(1);
       }
@@ -481,11 +525,14 @@ describe('HTTP ingress: x-request-id on every kind of response', () => {
       t.logs.clear();
       const res = await rawRequest(t.port, requestHead('GET', '/boom', [`X-Request-Id: ${id}`]));
       expect(res.status).toBe(500);
-      await waitForLine(t, (l) => l.msg === 'request completed' && l.requestId === id);
+      await waitForCompletion(t.logs, id);
       const errors = t.logs.lines.filter((l) => l.level >= 50);
       expect(errors).toHaveLength(1);
-      expect(errors[0]).toMatchObject({ requestId: id });
+      expect(errors[0]).toMatchObject({ requestId: id, context: 'ExceptionsHandler' });
       expect(JSON.stringify(errors[0])).toContain('unexpected failure in the handler');
+      // And nothing was written for the request without its id (a completion line may still come late
+      // for an earlier test's request).
+      expect(t.logs.lines.filter((l) => !isCompletionLine(l) && l.requestId !== id)).toEqual([]);
     });
 
     it('a line written outside any request carries no requestId', async () => {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getCurrentRequestId, RequestIdService } from '@threadline/tracing';
 import type { LogLine } from './support/log-capture.js';
 import { UUID_V4 } from './support/raw-http.js';
-import { startTestApp } from './support/test-app.js';
+import { PLATFORMS, startTestApp } from './support/test-app.js';
 import type { TestApp } from './support/test-app.js';
 
 const REQUESTS = 1000;
@@ -37,9 +37,16 @@ const load = { inFlight: 0, peak: 0 };
  * Released by the last request to arrive, or after a few seconds so that a lost request cannot hang it.
  */
 let releaseBarrier: () => void = () => undefined;
-const barrier = new Promise<void>((resolve) => {
-  releaseBarrier = resolve;
-});
+let barrier: Promise<void> = Promise.resolve();
+
+/** A fresh load count and a closed barrier, for the app of each platform. */
+function resetLoad(): void {
+  load.inFlight = 0;
+  load.peak = 0;
+  barrier = new Promise<void>((resolve) => {
+    releaseBarrier = resolve;
+  });
+}
 
 const randomDelay = () => Math.floor(Math.random() * 6);
 
@@ -126,11 +133,12 @@ function mentionedIsoIds(line: LogLine): string[] {
   return JSON.stringify(rest).match(/\biso-\d+\b/g) ?? [];
 }
 
-describe('request isolation under concurrency', () => {
+describe.each(PLATFORMS)('request isolation under concurrency on %s', (platform) => {
   let t: TestApp;
 
   beforeAll(async () => {
-    t = await startTestApp({ controllers: [IsolationController], providers: [BootTicker] });
+    resetLoad();
+    t = await startTestApp({ platform, controllers: [IsolationController], providers: [BootTicker] });
   });
   afterAll(() => t.close());
 
@@ -206,7 +214,7 @@ describe('request isolation under concurrency', () => {
     expect(t.logs.forRequest('iso-999').filter((line) => line.context === 'IsolationController')).toHaveLength(
       STEPS.length,
     );
-    // Fastify's own request lines carry the id too.
+    // The platform's request lines (Fastify's own; on Express, the module's accessLog) carry the id too.
     expect(t.logs.forRequest('iso-3').map((line) => line.msg)).toEqual(
       expect.arrayContaining(['incoming request', 'request completed']),
     );

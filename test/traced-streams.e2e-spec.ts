@@ -1,5 +1,6 @@
 import { ConflictException, Controller, Get, Injectable, Logger, Param, Res, Sse, StreamableFile } from '@nestjs/common';
-import type { MessageEvent } from '@nestjs/common';
+import type { MessageEvent, Type } from '@nestjs/common';
+import type { Response } from 'express';
 import type { FastifyReply } from 'fastify';
 import { connect } from 'node:net';
 import { Readable } from 'node:stream';
@@ -9,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getCurrentRequestId, RequestId, RequestIdService, Traced } from '@threadline/tracing';
 import type { LogLine } from './support/log-capture.js';
 import { UUID_V4 } from './support/raw-http.js';
-import { startTestApp } from './support/test-app.js';
-import type { TestApp } from './support/test-app.js';
+import { PLATFORMS, startTestApp } from './support/test-app.js';
+import type { Platform, TestApp } from './support/test-app.js';
 
 const CHUNKS = 5;
 const DEBUG = 20;
@@ -84,42 +85,28 @@ class ChunkSource {
   }
 }
 
+const streamLogger = new Logger('StreamController');
+
+/** Logged by a handler just before it returns (or hands over) the not yet read stream. */
+function returning(label: string, variant: string): void {
+  streamLogger.log(`handler returning the ${variant} stream of ${label}`, { label, phase: 'returned' });
+}
+
 @Controller('stream')
 class StreamController {
-  private readonly logger = new Logger('StreamController');
-
   constructor(private readonly source: ChunkSource) {}
-
-  /** Logged by the handler just before it returns the (not yet read) stream. */
-  private returning(label: string, variant: string): void {
-    this.logger.log(`handler returning the ${variant} stream of ${label}`, { label, phase: 'returned' });
-  }
 
   @Get('file/:label')
   file(@Param('label') label: string): StreamableFile {
     const file = new StreamableFile(Readable.from(this.source.chunks(label, CHUNKS)), { type: 'text/plain' });
-    this.returning(label, 'file');
+    returning(label, 'file');
     return file;
-  }
-
-  @Get('passthrough/:label')
-  passthrough(@Param('label') label: string, @Res({ passthrough: true }) reply: FastifyReply): Readable {
-    reply.header('content-type', 'text/plain');
-    const stream = Readable.from(this.source.chunks(label, CHUNKS));
-    this.returning(label, 'passthrough');
-    return stream;
-  }
-
-  @Get('raw/:label')
-  raw(@Param('label') label: string, @Res() reply: FastifyReply): void {
-    void reply.type('text/plain').send(Readable.from(this.source.chunks(label, CHUNKS)));
-    this.returning(label, 'raw');
   }
 
   @Sse('sse/:label')
   sse(@Param('label') label: string): Observable<MessageEvent> {
     const events = from(this.source.chunks(label, CHUNKS)).pipe(map((data): MessageEvent => ({ data })));
-    this.returning(label, 'sse');
+    returning(label, 'sse');
     return events;
   }
 
@@ -148,6 +135,53 @@ class StreamController {
     return this.source.whoAmI();
   }
 }
+
+/**
+ * The stream variants that use the platform's own response API. `passthrough`: the handler sets a header
+ * on the response Nest keeps answering for and returns the stream (Fastify sends a Readable as it is;
+ * Express's Nest adapter sends streams only as a StreamableFile). `raw`: the handler sends the stream on
+ * the response itself (Fastify's `reply.send()`; on Express, piped into `res`).
+ */
+@Controller('stream')
+class FastifyStreamRoutes {
+  constructor(private readonly source: ChunkSource) {}
+
+  @Get('passthrough/:label')
+  passthrough(@Param('label') label: string, @Res({ passthrough: true }) reply: FastifyReply): Readable {
+    reply.header('content-type', 'text/plain');
+    const stream = Readable.from(this.source.chunks(label, CHUNKS));
+    returning(label, 'passthrough');
+    return stream;
+  }
+
+  @Get('raw/:label')
+  raw(@Param('label') label: string, @Res() reply: FastifyReply): void {
+    void reply.type('text/plain').send(Readable.from(this.source.chunks(label, CHUNKS)));
+    returning(label, 'raw');
+  }
+}
+
+@Controller('stream')
+class ExpressStreamRoutes {
+  constructor(private readonly source: ChunkSource) {}
+
+  @Get('passthrough/:label')
+  passthrough(@Param('label') label: string, @Res({ passthrough: true }) res: Response): StreamableFile {
+    res.setHeader('content-type', 'text/plain');
+    const file = new StreamableFile(Readable.from(this.source.chunks(label, CHUNKS)));
+    returning(label, 'passthrough');
+    return file;
+  }
+
+  @Get('raw/:label')
+  raw(@Param('label') label: string, @Res() res: Response): void {
+    res.type('text/plain');
+    Readable.from(this.source.chunks(label, CHUNKS)).pipe(res);
+    returning(label, 'raw');
+  }
+}
+
+const PLATFORM_STREAM_ROUTES: Record<Platform, Type> = { fastify: FastifyStreamRoutes, express: ExpressStreamRoutes };
 
 @Traced()
 @Controller('traced-class')
@@ -249,12 +283,14 @@ async function eventually(condition: () => boolean, timeoutMs: number): Promise<
   return true;
 }
 
-describe('@Traced() streams, promises and observables', () => {
+describe.each(PLATFORMS)('@Traced() streams, promises and observables on %s', (platform) => {
   let t: TestApp;
 
   beforeAll(async () => {
+    for (const counter of Object.values(teardown)) Object.assign(counter, { emitted: 0, finalized: 0 });
     t = await startTestApp({
-      controllers: [StreamController, TracedClassController, TeardownController],
+      platform,
+      controllers: [StreamController, PLATFORM_STREAM_ROUTES[platform], TracedClassController, TeardownController],
       providers: [ChunkSource],
     });
   });
@@ -262,7 +298,7 @@ describe('@Traced() streams, promises and observables', () => {
 
   const tracedLines = (id: string, method: string) => t.logs.forRequest(id).filter((line) => line.method === method);
 
-  it('streams a @Traced() async generator through Fastify (StreamableFile, passthrough, raw reply, SSE) with each chunk in its request context', async () => {
+  it('streams a @Traced() async generator through the platform (StreamableFile, passthrough, raw response, SSE) with each chunk in its request context', async () => {
     const variants = ['file', 'passthrough', 'raw', 'sse'] as const;
     const perVariant = 10;
     const jobs = variants.flatMap((variant) =>

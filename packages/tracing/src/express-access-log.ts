@@ -8,7 +8,7 @@ export type AccessLog = (request: IncomingMessage, response: ServerResponse) => 
 
 /**
  * Express's access lines, from pino-http, shaped like Fastify's own: "incoming request" when the
- * request arrives and "request completed" (or "request errored") with `responseTime` when it ends,
+ * request arrives and "request completed" with `responseTime` when it ends,
  * each with `requestId`. The id is bound to the lines (`quietReqLogger`), since the completion line is
  * written from the socket's callback, outside the request's context. Headers are not logged: a
  * rejected raw request id must never reach a line.
@@ -22,7 +22,8 @@ export function expressAccessLog(logger: Logger): AccessLog {
     customReceivedMessage: () => 'incoming request',
     customReceivedObject: (request) => ({ req: request }),
     customSuccessMessage: () => 'request completed',
-    customErrorMessage: () => 'request errored',
+    // Fastify's wording for every status: the line of a 5xx also carries pino-http's `err`.
+    customErrorMessage: () => 'request completed',
     serializers,
   });
   return (request, response) => log(request, response);

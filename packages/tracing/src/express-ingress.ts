@@ -2,7 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AccessLog } from './express-access-log.js';
 import type { ShareWithCls } from './cls-store-sharing.js';
 import { followResponse, storeForRequest, storeOfResponse } from './http-request-context.js';
-import { CALLBACK_SCOPED_ENTRY, enterStore, getCurrentStore, runInStore } from './request-context.js';
+import { CALLBACK_SCOPED_ENTRY, enterStore, getCurrentStore, runInStore, storeRunner } from './request-context.js';
 import type { RequestStore } from './request-context.js';
 import type { RequestIdResolver } from './request-id.resolver.js';
 
@@ -29,9 +29,11 @@ export interface ExpressIngressOptions {
  * replies, Nest's 404s and errors, `@Sse()`, a handler's own `res.writeHead()` or `res.end()`. The id
  * is also `req.id`, where pino-http and nestjs-pino look for one.
  *
- * Body parsers resume from the socket's callbacks, outside any request's context, so a middleware
- * added here, after Nest's parsers and before its routes, re-enters it (and opens it, for an app
- * served by a server Nest did not make).
+ * A request's body arrives in the socket's callbacks, outside any request's context: the events of a
+ * request with a body are emitted in its context, so whatever a body parser (express.json, multer, a
+ * handler's own reader) calls on from them still sees the id. A middleware added here, after Nest's
+ * parsers and before its routes, re-enters the context too (and opens it, for an app served by a server
+ * Nest did not make).
  */
 export function installExpressIngress(target: ExpressTarget, resolver: RequestIdResolver, options: ExpressIngressOptions): void {
   const header = resolver.header;
@@ -43,6 +45,7 @@ export function installExpressIngress(target: ExpressTarget, resolver: RequestId
     response.setHeader(header, id);
     const store = storeForRequest(id, request.headers);
     followResponse(response, store);
+    if (hasBody(request)) emitInStore(request, store);
     shareWithCls?.(request, store);
     accessLog?.(request, response);
     return store;
@@ -69,4 +72,17 @@ export function installExpressIngress(target: ExpressTarget, resolver: RequestId
     if (getCurrentStore() === store) next();
     else runInStore(store, next);
   });
+}
+
+function hasBody(request: IncomingMessage): boolean {
+  const length = request.headers['content-length'];
+  return (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined;
+}
+
+/** Makes every event of `request` (`data`, `end`, `close`, ...) reach its listeners inside `store`. */
+function emitInStore(request: IncomingMessage, store: RequestStore): void {
+  const run = storeRunner(store);
+  const emit = request.emit;
+  const emitWith = (args: Parameters<IncomingMessage['emit']>) => emit.apply(request, args);
+  request.emit = (...args: Parameters<IncomingMessage['emit']>) => run(emitWith, args);
 }
