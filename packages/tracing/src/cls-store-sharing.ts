@@ -1,14 +1,17 @@
 import type { ModuleRef } from '@nestjs/core';
 import type { IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
-import { ContextClsStoreMap } from 'nestjs-cls';
+import { ClsServiceManager, ContextClsStoreMap } from 'nestjs-cls';
+import type { Logger } from 'pino';
 import { cancellationOf } from './request-context.js';
 import type { RequestStore } from './request-context.js';
+import { UnsupportedClsSetupError } from './tracing.errors.js';
 
-/** nestjs-cls's DI token for `ClsModule.forRoot()` options: a string, the same in its ESM and CommonJS builds. */
+// nestjs-cls's DI tokens for `ClsModule.forRoot()` options: strings, the same in its ESM and CommonJS builds.
 const CLS_MODULE_OPTIONS = 'ClsModuleOptions';
+const CLS_MIDDLEWARE_OPTIONS = 'ClsMiddlewareOptions';
 
-type StoreMap = Pick<typeof ContextClsStoreMap, 'setByRaw'>;
+type StoreMap = Pick<typeof ContextClsStoreMap, 'setByRaw' | 'getByRaw'>;
 
 /** Records a request's context where nestjs-cls looks for it; see `clsStoreSharing()`. */
 export type ShareWithCls = (raw: IncomingMessage, store: RequestStore) => void;
@@ -27,6 +30,33 @@ export function clsStoreSharing(moduleRef: ModuleRef): ShareWithCls | undefined 
   return (raw, store) => {
     cancellationOf(store);
     for (const map of maps) map.setByRaw(raw, store);
+  };
+}
+
+/** Whether `ClsModule` mounts its `ClsMiddleware` on every route (`middleware: { mount: true }`). */
+export function clsMiddlewareIsMounted(moduleRef: ModuleRef): boolean {
+  try {
+    return moduleRef.get<{ mount?: boolean }>(CLS_MIDDLEWARE_OPTIONS, { strict: false }).mount === true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Where the request's context opens only in Fastify's `onRequest` hook (no context frames: Node 22),
+ * a `ClsMiddleware` mounted by hand runs first, in a context of its own: its setup sees another id, or
+ * none, and loses what it sets. Nothing shows that at start-up, so the first such request writes one
+ * error line saying what to change. `undefined` when the app has no `ClsModule`.
+ */
+export function clsMiddlewareFirstWarning(moduleRef: ModuleRef, logger: Logger): ((raw: IncomingMessage) => void) | undefined {
+  if (!hasClsModule(moduleRef)) return undefined;
+  const maps = storeMaps();
+  let warned = false;
+  return (raw) => {
+    const current = ClsServiceManager.getClsService().get() as object | undefined;
+    if (warned || current === undefined || !maps.some((map) => map.getByRaw(raw) === current)) return;
+    warned = true;
+    logger.error(new UnsupportedClsSetupError().message);
   };
 }
 

@@ -2,7 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AccessLog } from './express-access-log.js';
 import type { ShareWithCls } from './cls-store-sharing.js';
 import { followResponse, storeForRequest, storeOfResponse } from './http-request-context.js';
-import { CALLBACK_SCOPED_ENTRY, enterStore, getCurrentStore, runInStore, storeRunner } from './request-context.js';
+import { CALLBACK_SCOPED_ENTRY, enterStore, getCurrentStore, requestIdOf, runInStore, storeRunner } from './request-context.js';
 import type { RequestStore } from './request-context.js';
 import type { RequestIdResolver } from './request-id.resolver.js';
 
@@ -32,8 +32,8 @@ export interface ExpressIngressOptions {
  * A request's body arrives in the socket's callbacks, outside any request's context: the events of a
  * request with a body are emitted in its context, so whatever a body parser (express.json, multer, a
  * handler's own reader) calls on from them still sees the id. A middleware added here, after Nest's
- * parsers and before its routes, re-enters the context too (and opens it, for an app served by a server
- * Nest did not make).
+ * parsers and before its routes, re-enters the context where a parser lost it (and opens it, for an app
+ * served by a server Nest did not make).
  */
 export function installExpressIngress(target: ExpressTarget, resolver: RequestIdResolver, options: ExpressIngressOptions): void {
   const header = resolver.header;
@@ -69,7 +69,10 @@ export function installExpressIngress(target: ExpressTarget, resolver: RequestId
 
   app.use(function requestContext(request, response, next) {
     const store = storeOfResponse(response) ?? open(request, response);
-    if (getCurrentStore() === store) next();
+    // A context of this request is kept as it is: nestjs-cls's ClsMiddleware, mounted with app.use(),
+    // runs the rest of the chain in a copy of it that holds what its setup set.
+    const current = getCurrentStore();
+    if (current !== undefined && requestIdOf(current) === requestIdOf(store)) next();
     else runInStore(store, next);
   });
 }

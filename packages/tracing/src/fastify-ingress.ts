@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { CALLBACK_SCOPED_ENTRY, enterStore, getCurrentStore, requestIdOf, runInStore } from './request-context.js';
 import type { ShareWithCls } from './cls-store-sharing.js';
@@ -30,7 +31,7 @@ export function installFastifyIngress(
   fastify: FastifyInstance,
   resolver: RequestIdResolver,
   logger: Logger,
-  shareWithCls: ShareWithCls | undefined,
+  cls: { share?: ShareWithCls; warnIfMiddlewareFirst?: (raw: IncomingMessage) => void },
 ): void {
   if (fastify.initialConfig.requestIdHeader) {
     // Fastify would take that header's value as the id before our policy runs.
@@ -46,7 +47,7 @@ export function installFastifyIngress(
     const id = resolver.resolve(raw.headers[header]);
     if (CALLBACK_SCOPED_ENTRY) {
       const store = storeForRequest(id, raw.headers);
-      shareWithCls?.(raw, store);
+      cls.share?.(raw, store);
       enterStore(store);
     }
     return id;
@@ -63,7 +64,10 @@ export function installFastifyIngress(
     const isOurs = entered !== undefined && requestIdOf(entered) === request.id;
     // Not entered yet: Node without context frames (see CALLBACK_SCOPED_ENTRY), or another id generator set after ours.
     const store = isOurs ? entered : storeForRequest(request.id, request.headers);
-    if (!isOurs) shareWithCls?.(request.raw, store);
+    if (!isOurs) {
+      cls.warnIfMiddlewareFirst?.(request.raw);
+      cls.share?.(request.raw, store);
+    }
     followResponse(reply.raw, store);
     if (isOurs) done();
     else runInStore(store, done);

@@ -17,7 +17,8 @@ export type { RequestTracing } from './request-tracing.mixin.js';
 export { createTracingLogger } from './tracing-logger.factory.js';
 export { TracingLogger } from './tracing-logger.service.js';
 export { outboundTracingHeaders } from './outbound-headers.js';
+export { pinoHttpTracingOptions } from './pino-http-tracing.js';
 export { LogComponent } from './log-component.decorator.js';
 
 export { ClientDisconnectedError } from './request-cancellation.js';
-export { InvalidTracingOptionError, UnsupportedHttpPlatformError } from './tracing.errors.js';
+export { InvalidTracingOptionError, UnsupportedClsSetupError, UnsupportedHttpPlatformError } from './tracing.errors.js';

@@ -4,11 +4,12 @@ import { APP_INTERCEPTOR, HttpAdapterHost, ModuleRef } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
-import { clsStoreSharing } from './cls-store-sharing.js';
+import { clsMiddlewareFirstWarning, clsMiddlewareIsMounted, clsStoreSharing } from './cls-store-sharing.js';
 import { expressAccessLog } from './express-access-log.js';
 import { installExpressIngress } from './express-ingress.js';
 import type { ExpressTarget } from './express-ingress.js';
 import { installFastifyIngress } from './fastify-ingress.js';
+import { CALLBACK_SCOPED_ENTRY } from './request-context.js';
 import { RequestIdResolver } from './request-id.resolver.js';
 import { RequestIdService } from './request-id.service.js';
 import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, MODULE_OPTIONS_TOKEN, OPTIONS_TYPE } from './request-tracing.module-definition.js';
@@ -18,12 +19,12 @@ import { resolveTracingOptions } from './request-tracing.options.js';
 import type { ResolvedTracingOptions } from './request-tracing.options.js';
 import { createTracingLogger } from './tracing-logger.factory.js';
 import { TracingLogger } from './tracing-logger.service.js';
-import { UnsupportedHttpPlatformError } from './tracing.errors.js';
+import { UnsupportedClsSetupError, UnsupportedHttpPlatformError } from './tracing.errors.js';
 import { tracingGlobals } from './tracing.globals.js';
 import { TRACING_OPTIONS, TRACING_PINO } from './tracing.internal-constants.js';
 
 /**
- * Request ids done right in a Nest + Fastify app: import `RequestTracingModule.forRoot()` once (it is
+ * Request ids done right in a Nest app, on Fastify or Express: import `RequestTracingModule.forRoot()` once (it is
  * global). Every response carries the id, every log line written while handling a request has it, and
  * `RequestIdService` / `getCurrentRequestId()` return it anywhere in the request's code.
  * @publicApi
@@ -80,9 +81,12 @@ export class RequestTracingModule extends ConfigurableModuleClass implements Nes
     const adapter = this.adapterHost.httpAdapter;
     const shareWithCls = clsStoreSharing(this.moduleRef);
     switch (adapter.getType()) {
-      case 'fastify':
-        installFastifyIngress(adapter.getInstance<FastifyInstance>(), this.resolver, this.logger, shareWithCls);
+      case 'fastify': {
+        if (!CALLBACK_SCOPED_ENTRY && clsMiddlewareIsMounted(this.moduleRef)) throw new UnsupportedClsSetupError();
+        const warnIfMiddlewareFirst = CALLBACK_SCOPED_ENTRY ? undefined : clsMiddlewareFirstWarning(this.moduleRef, this.logger);
+        installFastifyIngress(adapter.getInstance<FastifyInstance>(), this.resolver, this.logger, { share: shareWithCls, warnIfMiddlewareFirst });
         return;
+      }
       case 'express': {
         const target: ExpressTarget = { app: adapter.getInstance(), server: adapter.getHttpServer() as Server | undefined };
         const accessLog = this.options.accessLog ? expressAccessLog(this.logger) : undefined;
