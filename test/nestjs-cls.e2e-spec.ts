@@ -11,6 +11,7 @@ import { UUID_V4 } from './support/raw-http.js';
 import { PLATFORMS, startTestApp } from './support/test-app.js';
 import type { Platform, TestApp } from './support/test-app.js';
 import { waitFor } from './support/wait-for.js';
+import { incomingIdCases } from './support/incoming-id-cases.js';
 
 /**
  * One request, one id, whatever else the app mounts: with nestjs-cls's `ClsModule` in each of its
@@ -179,14 +180,7 @@ const SETUPS: ClsSetup[] = [
   },
 ];
 
-const REQUESTS = [
-  { method: 'GET', sent: 'a valid id', incoming: 'cls-get-1', kept: true },
-  { method: 'GET', sent: 'no id', incoming: undefined, kept: false },
-  { method: 'GET', sent: 'an id with a space', incoming: 'bad id', kept: false },
-  { method: 'POST', sent: 'a valid id', incoming: 'cls-post-1', kept: true },
-  { method: 'POST', sent: 'no id', incoming: undefined, kept: false },
-  { method: 'POST', sent: 'a 200-character id', incoming: 'x'.repeat(200), kept: false },
-] as const;
+const REQUESTS = incomingIdCases('cls');
 
 type Method = (typeof REQUESTS)[number]['method'];
 

@@ -12,6 +12,7 @@ import { UUID_V4 } from './support/raw-http.js';
 import { PLATFORMS } from './support/test-app.js';
 import type { Platform } from './support/test-app.js';
 import { waitFor } from './support/wait-for.js';
+import { incomingIdCases } from './support/incoming-id-cases.js';
 
 /**
  * nestjs-pino's `LoggerModule` next to `RequestTracingModule`, with `pinoHttpTracingOptions()`: every
@@ -80,14 +81,7 @@ async function startPinoApp(platform: Platform): Promise<PinoApp> {
   return { app, url: `http://127.0.0.1:${port}` };
 }
 
-const REQUESTS = [
-  { method: 'GET', sent: 'a valid id', incoming: 'pino-get-1', kept: true },
-  { method: 'GET', sent: 'no id', incoming: undefined, kept: false },
-  { method: 'GET', sent: 'an id with a space', incoming: 'bad id', kept: false },
-  { method: 'POST', sent: 'a valid id', incoming: 'pino-post-1', kept: true },
-  { method: 'POST', sent: 'no id', incoming: undefined, kept: false },
-  { method: 'POST', sent: 'a 200-character id', incoming: 'x'.repeat(200), kept: false },
-] as const;
+const REQUESTS = incomingIdCases('pino');
 
 describe.each(PLATFORMS)('nestjs-pino on %s', (platform) => {
   let t: PinoApp;
