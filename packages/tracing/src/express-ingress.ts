@@ -22,10 +22,9 @@ export interface ExpressIngressOptions {
 }
 
 /**
- * HTTP ingress on Express, as on Fastify: the id is chosen, the response header set
- * and the context opened before Express sees the request: the ingress takes the place of the app as
- * the server's request listener, so even middleware added with `app.use()` before Nest's own runs in
- * the request's context. The header goes on with `setHeader`, so every head carries it: Express's
+ * HTTP ingress on Express. The id is chosen, the response header set and the context opened before
+ * Express sees the request: the ingress takes the place of the app as the server's request listener,
+ * so even middleware added with `app.use()` before Nest's own runs in the request's context. The header goes on with `setHeader`, so every head carries it: Express's
  * replies, Nest's 404s and errors, `@Sse()`, a handler's own `res.writeHead()` or `res.end()`. The id
  * is also `req.id`, where pino-http and nestjs-pino look for one.
  *
