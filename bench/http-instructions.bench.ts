@@ -9,7 +9,12 @@
  * earlier include the compiler's work and varied by ±3 %), then COUNTED requests counted, one at a
  * time (one connection), so that the count does not depend on how requests happen to batch.
  *
- *   npm run bench:instructions   (3 rounds, about 10 minutes)     npm run bench:instructions -- --quick   (1 round)
+ * Plain Nest, Threadline and the header-only floor, on Fastify and on Express (support/http-platforms.ts);
+ * every difference is within one platform.
+ *
+ *   npm run bench:instructions   (3 rounds, about 25 minutes)     npm run bench:instructions -- --quick   (1 round)
+ *   npm run bench:instructions -- --variants=express-threadline   (these and their platforms' plain Nest and floor; prints, writes nothing)
+ *   npm run bench:instructions -- --keep-dumps   (keeps callgrind's files and prints where, for callgrind_annotate)
  *
  * Needs valgrind (`apt-get install valgrind`); without it, it says so and writes nothing.
  */
@@ -18,10 +23,20 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { difference, HTTP_PLATFORMS, platformOf } from './support/http-platforms.js';
 import { publishReport } from './support/report.js';
 import { median, table } from './support/stats.js';
 
-const VARIANTS = ['nest', 'threadline', 'header-hook'];
+const VARIANTS_FLAG = '--variants=';
+const variantsArg = process.argv.find((arg) => arg.startsWith(VARIANTS_FLAG));
+const asked = variantsArg?.slice(VARIANTS_FLAG.length).split(',');
+/** Each platform's plain Nest, Threadline and header-only floor (or those asked for, with their platform's two references). */
+const VARIANTS = HTTP_PLATFORMS.filter((platform) => asked === undefined || asked.some((variant) => platformOf(variant) === platform)).flatMap((platform) =>
+  asked === undefined
+    ? [platform.baseline, platform.variants.find((variant) => variant.endsWith('threadline'))!, platform.floor]
+    : [platform.baseline, ...asked.filter((variant) => platformOf(variant) === platform && variant !== platform.baseline && variant !== platform.floor), platform.floor],
+);
+const keepDumps = process.argv.includes('--keep-dumps');
 const SCENARIOS = [
   { name: 'no incoming id', headers: {} as Record<string, string> },
   { name: 'incoming id', headers: { 'x-request-id': 'bench-client-request-0001' } },
@@ -60,7 +75,8 @@ async function instructionsPerRequest(variant: string, headers: Record<string, s
     return Math.max(...counts) / COUNTED;
   } finally {
     child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    if (keepDumps) console.error(`callgrind files of ${variant} (${Object.keys(headers).length > 0 ? 'incoming id' : 'no incoming id'}) kept in ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -86,21 +102,42 @@ async function main(): Promise<void> {
     }
   }
   const rows: string[][] = [];
-  for (const scenario of SCENARIOS) {
-    const baseline = median(samples.get(`${scenario.name}|nest`)!);
-    for (const variant of VARIANTS) {
-      const count = median(samples.get(`${scenario.name}|${variant}`)!);
-      rows.push([scenario.name, variant, String(Math.round(count)), `${count >= baseline ? '+' : ''}${Math.round(count - baseline)}`, (baseline / count).toFixed(3)]);
+  for (const platform of HTTP_PLATFORMS) {
+    const variants = VARIANTS.filter((variant) => platformOf(variant) === platform);
+    if (variants.length === 0) continue;
+    for (const scenario of SCENARIOS) {
+      const baseline = median(samples.get(`${scenario.name}|${platform.baseline}`)!);
+      const floor = median(samples.get(`${scenario.name}|${platform.floor}`)!);
+      for (const variant of variants) {
+        const count = median(samples.get(`${scenario.name}|${variant}`)!);
+        rows.push([
+          platform.name,
+          scenario.name,
+          variant,
+          String(Math.round(count)),
+          `${count >= baseline ? '+' : ''}${Math.round(count - baseline)}`,
+          difference(count, floor),
+          (baseline / count).toFixed(3),
+        ]);
+      }
     }
+  }
+  const results = table(['platform', 'incoming X-Request-Id', 'server', 'instructions/request', 'vs plain Nest', 'vs header-only floor', 'plain Nest ÷ server'], rows);
+  if (variantsArg) {
+    console.log(results);
+    return;
   }
   publishReport('http-instructions', `npm run bench:instructions${quick ? ' -- --quick' : ''}`, [
     '### HTTP: what request ids cost, in instructions',
     '',
     `The servers of the req/s table, each under valgrind's callgrind in a fresh process: ${WARM_UP} requests uncounted, then ` +
-      `${COUNTED} counted, one connection; median of ${ROUNDS} round(s). "plain Nest ÷ server" is the throughput a server ` +
-      'would have against plain Nest if time went with instructions alone (it does not quite: memory and the kernel count too).',
+      `${COUNTED} counted, one connection; median of ${ROUNDS} round(s). Plain Nest, Threadline and the header-only floor on each platform; ` +
+      'every difference is within one platform: "vs plain Nest" against `nest` or `express-nest`, "vs header-only floor" against ' +
+      '`header-hook` (a Fastify onRequest hook) or `express-header` (an Express middleware) that only sets a generated UUID header. ' +
+      '"plain Nest ÷ server" is the throughput a server ' +
+      'would have against the same platform\'s plain Nest if time went with instructions alone (it does not quite: memory and the kernel count too).',
     '',
-    table(['incoming X-Request-Id', 'server', 'instructions/request', 'vs plain Nest', 'plain Nest ÷ server'], rows),
+    results,
   ]);
 }
 

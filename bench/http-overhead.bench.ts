@@ -1,33 +1,48 @@
 /**
  * What request ids cost an HTTP service: requests per second and server CPU per request of the same
- * tiny route in six servers (see servers/http-variant.ts), with and without an incoming X-Request-Id,
- * measured by autocannon from this process against each server in its own process. Variants run
- * interleaved, round after round; the table reports medians and ratios against plain NestJS.
+ * tiny route in ten servers (see servers/http-variant.ts), six on Fastify and four on Express, with and
+ * without an incoming X-Request-Id, measured by autocannon from this process against each server in its
+ * own process. Variants of both platforms run interleaved, round after round; the table reports medians
+ * and ratios against plain NestJS and against the header-only floor of the same platform.
  *
- *   npm run bench:http               (9 rounds of 4 s)      npm run bench:http -- --quick   (2 rounds of 1 s, about 35 s)
- *   npm run bench:http -- --variants=threadline,header-hook   (plain Nest and these only; prints, writes nothing)
+ *   npm run bench:http               (9 rounds of 4 s, about 16 minutes)      npm run bench:http -- --quick   (2 rounds of 1 s, without express-header)
+ *   npm run bench:http -- --variants=threadline,express-threadline   (these and their platforms' plain Nest only; prints, writes nothing)
  */
 import autocannon from 'autocannon';
 import { pinLoadGeneratorAwayFromServers } from './support/cpu-pinning.js';
+import { HTTP_PLATFORMS, platformOf } from './support/http-platforms.js';
 import { startServerProcess } from './support/server-process.js';
 import type { ServerProcess } from './support/server-process.js';
 import { publishReport } from './support/report.js';
 import { median, table } from './support/stats.js';
 
+const quick = process.argv.includes('--quick');
+/**
+ * Servers the quick pass leaves out (its report says so), to stay about a minute with both platforms in
+ * it: Express's header-only floor, which the instruction counts (not part of the quick pass) measure against.
+ */
+const QUICK_LEAVES_OUT = new Set<string>(['express-header']);
 const VARIANTS_FLAG = '--variants=';
 const variantsArg = process.argv.find((arg) => arg.startsWith(VARIANTS_FLAG));
-const VARIANTS = variantsArg ? ['nest', ...variantsArg.slice(VARIANTS_FLAG.length).split(',')] : ['nest', 'threadline', 'nestjs-cls', 'fastify-context', 'header-hook', 'nest-again'];
-const FLOOR = 'header-hook';
+const VARIANTS = variantsArg
+  ? withBaselines(variantsArg.slice(VARIANTS_FLAG.length).split(','))
+  : HTTP_PLATFORMS.flatMap((platform) => platform.variants).filter((variant) => !(quick && QUICK_LEAVES_OUT.has(variant)));
+const LEFT_OUT = variantsArg ? [] : HTTP_PLATFORMS.flatMap((platform) => platform.variants).filter((variant) => !VARIANTS.includes(variant));
 const SCENARIOS = [
   { name: 'no incoming id', headers: {} as Record<string, string> },
   { name: 'incoming id', headers: { 'x-request-id': 'bench-client-request-0001' } },
 ];
-const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 2 : 9;
 const SECONDS = quick ? 1 : 4;
 const WARM_UP_SECONDS = quick ? 1 : 2;
 const CONNECTIONS = 50;
 const SERVER = new URL('./servers/http-variant.js', import.meta.url).pathname;
+
+/** The variants asked for, each platform's plain Nest first. */
+function withBaselines(asked: readonly string[]): string[] {
+  const platforms = HTTP_PLATFORMS.filter((platform) => asked.some((variant) => platformOf(variant) === platform));
+  return platforms.flatMap((platform) => platform.variants.filter((variant) => variant === platform.baseline || asked.includes(variant)));
+}
 
 interface Sample {
   rps: number;
@@ -85,19 +100,23 @@ async function main(): Promise<void> {
     }
   }
   const rows: string[][] = [];
-  for (const scenario of SCENARIOS) {
-    const baseline = samples.get(`${scenario.name}|nest`)!;
-    const floor = samples.get(`${scenario.name}|${FLOOR}`);
-    for (const variant of VARIANTS) {
-      const list = samples.get(`${scenario.name}|${variant}`)!;
-      // Paired: each round's sample against another server's of the same round, which saw the same machine.
-      const against = (other: Sample[]) => median(list.map((sample, round) => sample.rps / other[round]!.rps)).toFixed(2);
-      const rps = median(list.map((s) => s.rps));
-      const cpu = median(list.map((s) => s.cpuMicrosPerRequest)).toFixed(1);
-      rows.push([scenario.name, variant, String(Math.round(rps)), against(baseline), floor ? against(floor) : '', cpu]);
+  for (const platform of HTTP_PLATFORMS) {
+    const variants = VARIANTS.filter((variant) => platformOf(variant) === platform);
+    if (variants.length === 0) continue;
+    for (const scenario of SCENARIOS) {
+      const baseline = samples.get(`${scenario.name}|${platform.baseline}`)!;
+      const floor = samples.get(`${scenario.name}|${platform.floor}`);
+      for (const variant of variants) {
+        const list = samples.get(`${scenario.name}|${variant}`)!;
+        // Paired: each round's sample against another server's of the same round, which saw the same machine.
+        const against = (other: Sample[]) => median(list.map((sample, round) => sample.rps / other[round]!.rps)).toFixed(2);
+        const rps = median(list.map((s) => s.rps));
+        const cpu = median(list.map((s) => s.cpuMicrosPerRequest)).toFixed(1);
+        rows.push([platform.name, scenario.name, variant, String(Math.round(rps)), against(baseline), floor ? against(floor) : '', cpu]);
+      }
     }
   }
-  const results = table(['incoming X-Request-Id', 'server', 'req/s', 'vs plain Nest', `vs ${FLOOR}`, 'server CPU µs/req'], rows);
+  const results = table(['platform', 'incoming X-Request-Id', 'server', 'req/s', 'vs plain Nest', 'vs header-only floor', 'server CPU µs/req'], rows);
   if (variantsArg) {
     console.log(results);
     return;
@@ -107,9 +126,12 @@ async function main(): Promise<void> {
     '',
     `GET of a tiny JSON route, autocannon -c ${CONNECTIONS} for ${SECONDS} s per sample from a separate process; ` +
       `${ROUNDS} interleaved rounds, each with fresh server processes and starting with another server. req/s and CPU are medians of rounds; ` +
-      '"vs plain Nest" is the median of the rounds\' ratios (each sample against plain Nest\'s of the same round), ' +
-      `"vs ${FLOOR}" the same against the header-only hook, the floor of any design that answers with the id; ` +
-      '"nest-again" is plain Nest in a second process, so its ratio shows how far apart identical servers measure. ' +
+      'Fastify and Express servers run in the same rounds; every ratio is within one platform. ' +
+      '"vs plain Nest" is the median of the rounds\' ratios (each sample against the same platform\'s plain Nest, `nest` or `express-nest`, of the same round), ' +
+      '"vs header-only floor" the same against the platform\'s header-only floor (`header-hook`, a Fastify onRequest hook, or `express-header`, ' +
+      'an Express middleware), the least any design that answers with the id can do there; ' +
+      '"nest-again" is plain Nest on Fastify in a second process, so its ratio shows how far apart identical servers measure. ' +
+      (LEFT_OUT.length > 0 ? `This quick pass left out ${LEFT_OUT.join(', ')} (the full run has them). ` : '') +
       'CPU is the server process\'s user+system time per request, from /proc. ' +
       (serverCpu === undefined
         ? 'Servers and load generator were left to the scheduler (no taskset, or one CPU).'

@@ -12,14 +12,24 @@
  *                    onRequest hook that sets the header; no nestjs-cls
  *   header-hook      the floor of any design that answers with the id: an onRequest hook that only
  *                    adds a generated UUID to Fastify's reply headers; no context, no raw writes
+ * and the same on NestJS 12 + Express 5 (`@nestjs/platform-express`, Nest's default platform):
+ *   express-nest         plain Nest on Express, no request id (the Express baseline)
+ *   express-threadline   RequestTracingModule, the same options as `threadline`
+ *   express-nestjs-cls   the recipe of `nestjs-cls`, unchanged: ClsModule's middleware mounted (on Express,
+ *                        a native Express middleware), the same idGenerator and the same header interceptor
+ *   express-header       the Express floor: an Express middleware, used before the routes, that only sets a
+ *                        generated UUID header (res.setHeader); no context
  */
 import 'reflect-metadata';
 import { fastifyRequestContext, requestContext } from '@fastify/request-context';
 import { Controller, Get, Injectable, Module } from '@nestjs/common';
 import type { CallHandler, DynamicModule, ExecutionContext, NestInterceptor } from '@nestjs/common';
 import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { NextFunction, Request as ExpressRequest, Response as ExpressResponse } from 'express';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { LogController } from 'fastify';
 import { ClsModule, ClsService } from 'nestjs-cls';
@@ -43,7 +53,8 @@ class ClsHeaderInterceptor implements NestInterceptor {
   constructor(private readonly cls: ClsService) {}
 
   intercept(context: ExecutionContext, next: CallHandler) {
-    context.switchToHttp().getResponse<FastifyReply>().header('x-request-id', this.cls.getId());
+    // Fastify's reply.header(), or on Express res.header() (Express's own alias of res.set()).
+    context.switchToHttp().getResponse<FastifyReply | ExpressResponse>().header('x-request-id', this.cls.getId());
     return next.handle().pipe(tap());
   }
 }
@@ -56,10 +67,14 @@ function variantModule(variant: string): DynamicModule {
     case 'nest-again':
     case 'fastify-context':
     case 'header-hook':
+    case 'express-nest':
+    case 'express-header':
       return { module: class BareModule {}, controllers: [PingController] };
     case 'threadline':
+    case 'express-threadline':
       return { module: class TracedModule {}, imports: [RequestTracingModule.forRoot({ logDestination: silent, logLevel: 'warn' })], controllers: [PingController] };
     case 'nestjs-cls':
+    case 'express-nestjs-cls':
       return {
         module: class ClsRecipeModule {},
         imports: [
@@ -68,7 +83,8 @@ function variantModule(variant: string): DynamicModule {
             middleware: {
               mount: true,
               generateId: true,
-              idGenerator: (req: FastifyRequest['raw']) => (req.headers['x-request-id'] as string | undefined) ?? uuidv4(),
+              // The raw request on both platforms (Fastify's IncomingMessage, Express's request).
+              idGenerator: (req: FastifyRequest['raw'] | ExpressRequest) => (req.headers['x-request-id'] as string | undefined) ?? uuidv4(),
             },
           }),
         ],
@@ -80,8 +96,29 @@ function variantModule(variant: string): DynamicModule {
   }
 }
 
+/** The Express variants: Nest's default platform, with its default options. */
+async function expressApp(variant: string): Promise<NestExpressApplication> {
+  @Module({ imports: [variantModule(variant)] })
+  class BenchModule {}
+  const app = await NestFactory.create<NestExpressApplication>(BenchModule, new ExpressAdapter(), { logger: false });
+  if (variant === 'express-header') {
+    // Used now, before listen() registers the routes: it runs ahead of every route.
+    app.use((_req: ExpressRequest, res: ExpressResponse, next: NextFunction) => {
+      res.setHeader('x-request-id', randomUUID());
+      next();
+    });
+  }
+  return app;
+}
+
 async function main(): Promise<void> {
   const variant = process.argv[2] ?? 'nest';
+  if (variant.startsWith('express-')) {
+    const app = await expressApp(variant);
+    await app.listen(0, '127.0.0.1');
+    console.log(`READY ${(app.getHttpServer().address() as AddressInfo).port}`);
+    return;
+  }
   const adapter = new FastifyAdapter({ logController: new LogController({ disableRequestLogging: true }) });
   if (variant === 'fastify-context') {
     const fastify = adapter.getInstance();
