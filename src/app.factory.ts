@@ -5,13 +5,20 @@ import { LogController } from 'fastify';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/app.config.js';
 import type { LlmConfig } from './llm/llm.config.js';
+import { applyHttpLimits, requestTimeoutOptions } from './http/http-limits.js';
 import { createTracingLogger, TracingLogger } from '@threadline/tracing';
 
 /** Builds the application `npm start` serves (tests build the same one), not yet listening. */
 export async function createApp(config: AppConfig, llm: LlmConfig): Promise<NestFastifyApplication> {
   const logger = createTracingLogger(config.tracing);
   const logController = new LogController({ disableRequestLogging: !config.requestLogging });
-  const adapter = new FastifyAdapter({ loggerInstance: logger, logController, bodyLimit: config.bodyLimit });
+  const adapter = new FastifyAdapter({
+    loggerInstance: logger,
+    logController,
+    bodyLimit: config.bodyLimit,
+    ...requestTimeoutOptions(config.httpLimits),
+  });
+  applyHttpLimits(adapter.getInstance(), config.httpLimits, llm.retryAfterSeconds);
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, llm, logger), adapter, {
     bufferLogs: true,
   });

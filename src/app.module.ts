@@ -5,6 +5,7 @@ import type { AppConfig } from './config/app.config.js';
 import type { LlmConfig } from './llm/llm.config.js';
 import { LlmModule } from './llm/llm.module.js';
 import { RequestTracingModule } from '@threadline/tracing';
+import { openAIClientErrorBody } from './http/openai-client-error-body.js';
 
 /** The service: request tracing for everything, and the LLM pipeline. */
 @Module({})
@@ -13,7 +14,8 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
-        RequestTracingModule.forRoot({ ...config.tracing, logger }),
+        // What Node's HTTP server refuses on its own (bad HTTP, too large, too slow) gets an OpenAI body too.
+        RequestTracingModule.forRoot({ ...config.tracing, logger, clientErrorBody: openAIClientErrorBody }),
         LlmModule.forRoot(llm, {
           components: config.runtime.components,
           allComponents: config.runtime.allComponents,

@@ -24,6 +24,22 @@ describe('npm start', () => {
     ]);
   });
 
+  it('tokenizes a long prompt in a worker thread loaded from dist/, and refuses one beyond the context', async () => {
+    const post = (prompt: string) =>
+      fetch(`${service.url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'threadline-mocker', prompt, max_tokens: 4 }),
+      });
+    // Long enough to go to the tokenizer's threads, short enough to fit the context.
+    const served = await post(' hello'.repeat(6000));
+    expect(served.status).toBe(200);
+    expect(((await served.json()) as { usage: { prompt_tokens: number } }).usage.prompt_tokens).toBe(6000);
+    const refused = await post(' hello'.repeat(9000));
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('context_length_exceeded');
+  });
+
   it('stops start-up on a bad configuration value, naming it', async () => {
     await expect(startNpmScript('start', { PORT: '0', LOG_LEVEL: 'loud' }, 60_000)).rejects.toThrow(/LOG_LEVEL/);
   }, 90_000);

@@ -1,6 +1,8 @@
 import { tracingOptionsFromEnv } from '@threadline/tracing';
 import { parseBoolean, resolveTracingOptions } from '@threadline/tracing/internal';
 import { ConfigError } from './config.error.js';
+import { loadHttpLimits } from './http-limits.config.js';
+import type { HttpLimits } from './http-limits.config.js';
 import type { ResolvedTracingOptions } from '@threadline/tracing/internal';
 
 /** The components of the service, by name. */
@@ -27,17 +29,21 @@ export interface AppConfig {
   requestLogging: boolean;
   /** The largest request body accepted, in bytes (`MAX_BODY_BYTES`); larger ones get a 413. */
   bodyLimit: number;
+  /** Request timeout, connection cap and buffered-body cap (`REQUEST_BODY_TIMEOUT_MS`, `MAX_CONNECTIONS`, `MAX_BUFFERED_BODY_BYTES`). */
+  httpLimits: HttpLimits;
   tracing: ResolvedTracingOptions;
   runtime: RuntimeConfig;
 }
 
 /** Reads and checks the configuration; a bad value throws an error that names the variable. */
 export function loadAppConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const bodyLimit = parseBodyLimit(env.MAX_BODY_BYTES ?? String(4 * 1024 * 1024));
   return {
     port: parsePort(env.PORT ?? '8080'),
     host: env.HOST ?? '127.0.0.1',
     requestLogging: env.LOG_REQUESTS === undefined ? true : parseBoolean('LOG_REQUESTS', env.LOG_REQUESTS),
-    bodyLimit: parseBodyLimit(env.MAX_BODY_BYTES ?? String(4 * 1024 * 1024)),
+    bodyLimit,
+    httpLimits: loadHttpLimits(env, bodyLimit),
     tracing: resolveTracingOptions(tracingOptionsFromEnv(env)),
     runtime: parseRuntime(env),
   };

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { ConfigError } from '../config/config.error.js';
 
 /** Which engine the Worker runs. */
@@ -14,7 +15,7 @@ export interface MockerConfig {
   decodeMsPerToken: number;
   /** Sequences decoded at once; more wait in a queue. */
   maxRunning: number;
-  /** Sequences that may wait; beyond that the worker answers 503. */
+  /** Sequences that may wait; beyond that the worker answers 429. */
   maxWaiting: number;
   /** Tokens per KV block. */
   blockSize: number;
@@ -54,6 +55,12 @@ export interface LlmConfig {
   mocker: MockerConfig;
   disagg: DisaggConfig;
   upstream: UpstreamConfig;
+  /** The `Retry-After` of a 429 or 503, in seconds. */
+  retryAfterSeconds: number;
+  /** Prompt plus completion tokens allowed; with the `openai` engine the upstream's own, when it reports one. */
+  maxModelLen: number;
+  /** Threads that tokenize long prompts off the event loop; 0: every prompt on it. */
+  tokenizerThreads: number;
 }
 
 /** DI token of the LLM config. */
@@ -88,6 +95,11 @@ export function loadLlmConfig(env: NodeJS.ProcessEnv = process.env): LlmConfig {
       model: env.UPSTREAM_MODEL ?? model,
       timeoutMs: integer(env, 'UPSTREAM_TIMEOUT_MS', 600_000, 1, 86_400_000),
     },
+    retryAfterSeconds: integer(env, 'THREADLINE_RETRY_AFTER_SECONDS', 1, 1, 3600),
+    // 8192: 16 running sequences (MOCKER_MAX_RUNNING) of a full context fill a mocker's KV cache exactly.
+    maxModelLen: integer(env, 'THREADLINE_MAX_MODEL_LEN', 8192, 1, 100_000_000),
+    // A thread per core beyond the event loop's, at most 4.
+    tokenizerThreads: integer(env, 'THREADLINE_TOKENIZER_THREADS', Math.max(1, Math.min(4, availableParallelism() - 1)), 0, 64),
   };
   if (engine === 'openai' && config.upstream.url === undefined) {
     throw new ConfigError('UPSTREAM_URL', 'must be set when THREADLINE_ENGINE=openai (the OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1)');

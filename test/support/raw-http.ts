@@ -18,6 +18,14 @@ export function rawRequest(
   body: string | Buffer = '',
   timeoutMs = 10_000,
 ): Promise<RawResponse> {
+  return rawExchange(port, Buffer.concat([toBuffer(head), Buffer.from('\r\n'), toBuffer(body)]), timeoutMs);
+}
+
+/**
+ * Sends `bytes` over a real socket exactly as given (a request cut short stays cut short) and reads
+ * until the server closes the connection.
+ */
+export function rawExchange(port: number, bytes: string | Buffer, timeoutMs = 10_000): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
@@ -31,7 +39,42 @@ export function rawRequest(
       clearTimeout(timer);
       resolve(parseResponse(Buffer.concat(chunks).toString('latin1')));
     });
-    socket.write(Buffer.concat([toBuffer(head), Buffer.from('\r\n'), toBuffer(body)]));
+    socket.write(toBuffer(bytes));
+  });
+}
+
+/** A connection whose request is still being sent: the test writes the rest when it chooses. */
+export interface OpenRawRequest {
+  write(bytes: string | Buffer): void;
+  /** The response, read once the server closes the connection. */
+  response: Promise<RawResponse>;
+  /** Closes the connection from the client's side. */
+  destroy(): void;
+}
+
+/** Opens a connection and sends `bytes`, the start of a request; resolves once the connection is open. */
+export function openRawRequest(port: number, bytes: string | Buffer, timeoutMs = 30_000): Promise<OpenRawRequest> {
+  return new Promise((resolveOpen, rejectOpen) => {
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => socket.destroy(new Error('raw request timed out')), timeoutMs);
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const response = new Promise<RawResponse>((resolve, reject) => {
+      socket.on('error', (error) => {
+        clearTimeout(timer);
+        rejectOpen(error);
+        reject(error);
+      });
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve(parseResponse(Buffer.concat(chunks).toString('latin1')));
+      });
+    });
+    response.catch(() => {});
+    socket.once('connect', () => {
+      socket.write(toBuffer(bytes));
+      resolveOpen({ write: (more) => socket.write(toBuffer(more)), response, destroy: () => socket.destroy() });
+    });
   });
 }
 

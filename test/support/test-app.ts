@@ -33,6 +33,8 @@ export interface TestAppOptions extends ModuleMetadata {
   beforeInit?: (fastify: FastifyInstance) => void;
   /** Called with the Express app before Nest sets it up, as `app.use()` in a main.ts would be. */
   beforeInitExpress?: (express: Express) => void;
+  /** Called with the app before it listens, e.g. to set its server's timeouts (read when it starts listening). */
+  beforeListen?: (app: INestApplication) => void;
 }
 
 export interface TestApp {
@@ -71,6 +73,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const moduleRef = await Test.createTestingModule({ imports: [TestRootModule] }).compile();
   const app = platform === 'fastify' ? createFastifyApp(moduleRef, options, logger, requestLogging) : createExpressApp(moduleRef, options);
   app.useLogger(app.get(TracingLogger));
+  options.beforeListen?.(app);
   await app.listen(0, '127.0.0.1');
   const port = (app.getHttpServer().address() as AddressInfo).port;
   const fastify = () => {

@@ -1,3 +1,5 @@
+import { isExpectedError } from '@threadline/tracing';
+
 /** The fields of an `EndpointError`: plain data, so that it crosses a process boundary unchanged. @publicApi */
 export interface EndpointErrorData {
   message: string;
@@ -7,6 +9,12 @@ export interface EndpointErrorData {
   code: string;
   /** The request field at fault, when there is one. */
   param?: string;
+  /**
+   * An expected refusal (bad input, a full queue, nothing to serve it), not a fault: the runtime logs no
+   * error for it, and the caller that answers the client logs it once. Set from `expected: true` on the
+   * error an endpoint throws.
+   */
+  expected?: boolean;
   requestId: string;
   component: string;
   endpoint: string;
@@ -21,6 +29,7 @@ export class EndpointError extends Error implements EndpointErrorData {
   readonly status: number;
   readonly code: string;
   readonly param?: string;
+  readonly expected?: boolean;
   readonly requestId: string;
   readonly component: string;
   readonly endpoint: string;
@@ -31,6 +40,7 @@ export class EndpointError extends Error implements EndpointErrorData {
     this.status = data.status;
     this.code = data.code;
     this.param = data.param;
+    if (data.expected === true) this.expected = true;
     this.requestId = data.requestId;
     this.component = data.component;
     this.endpoint = data.endpoint;
@@ -47,12 +57,13 @@ export class EndpointError extends Error implements EndpointErrorData {
       status,
       code: typeof described?.code === 'string' ? described.code : status < 500 ? 'invalid_request_error' : 'internal_error',
       param: typeof described?.param === 'string' ? described.param : undefined,
+      expected: isExpectedError(error) || undefined,
     });
   }
 
   toJSON(): EndpointErrorData {
-    const { message, status, code, param, requestId, component, endpoint } = this;
-    return { message, status, code, param, requestId, component, endpoint };
+    const { message, status, code, param, expected, requestId, component, endpoint } = this;
+    return { message, status, code, param, expected, requestId, component, endpoint };
   }
 }
 

@@ -97,9 +97,10 @@ export class ObservedCall implements AsyncIterableIterator<unknown> {
 
   private fail(error: unknown): EndpointError {
     const failure = EndpointError.from(error, this.where);
-    // Once the request is cancelled, failures are its echo (aborted waits), not faults to report.
+    // Once the request is cancelled, failures are its echo (aborted waits), not faults to report; an
+    // expected refusal is reported once, by whoever answers the client.
     const cancelled = runInStore(this.store, () => isRequestCancelled());
-    if (!cancelled && failure.status >= 500) {
+    if (!cancelled && failure.status >= 500 && failure.expected !== true) {
       runInStore(this.store, () =>
         logger.error({ msg: `${this.where.component}.${this.where.endpoint} failed: ${failure.message}`, err: error, callId: this.callId }),
       );

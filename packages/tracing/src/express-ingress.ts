@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { ClientErrorResponder } from './client-error-responder.js';
 import type { AccessLog } from './express-access-log.js';
 import type { ShareWithCls } from './cls-store-sharing.js';
 import { followResponse, storeForRequest, storeOfResponse } from './http-request-context.js';
@@ -19,6 +20,8 @@ export interface ExpressTarget {
 export interface ExpressIngressOptions {
   accessLog?: AccessLog;
   shareWithCls?: ShareWithCls;
+  /** Answers the requests Node refuses before Express sees them (Node's own answer has no id). */
+  clientErrors?: ClientErrorResponder;
 }
 
 /**
@@ -51,6 +54,7 @@ export function installExpressIngress(target: ExpressTarget, resolver: RequestId
   };
 
   const { app, server } = target;
+  if (server !== undefined) options.clientErrors?.listen(server);
   if (server !== undefined && server.listeners('request').includes(app)) {
     const ingress: RequestListener = (request, response) => {
       const store = open(request, response);

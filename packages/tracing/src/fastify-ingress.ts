@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Logger } from 'pino';
+import type { ClientErrorResponder } from './client-error-responder.js';
 import { CALLBACK_SCOPED_ENTRY, enterStore, getCurrentStore, requestIdOf, runInStore } from './request-context.js';
 import type { ShareWithCls } from './cls-store-sharing.js';
 import type { RequestIdResolver } from './request-id.resolver.js';
@@ -32,6 +33,7 @@ export function installFastifyIngress(
   resolver: RequestIdResolver,
   logger: Logger,
   cls: { share?: ShareWithCls; warnIfMiddlewareFirst?: (raw: IncomingMessage) => void },
+  clientErrors: ClientErrorResponder,
 ): void {
   if (fastify.initialConfig.requestIdHeader) {
     // Fastify would take that header's value as the id before our policy runs.
@@ -43,6 +45,8 @@ export function installFastifyIngress(
   }
   const header = resolver.header;
   const ensureIdHeader = responseIdHeader(header);
+  removeDefaultClientErrorHandler(fastify.server);
+  clientErrors.listen(fastify.server);
   fastify.setGenReqId((raw) => {
     const id = resolver.resolve(raw.headers[header]);
     if (CALLBACK_SCOPED_ENTRY) {
@@ -85,6 +89,17 @@ export function installFastifyIngress(
       route.preValidation = [reenter, ...(route.preValidation === undefined ? [] : [route.preValidation].flat())];
     }
   });
+}
+
+/**
+ * Fastify answers the HTTP parser's errors itself, without an id, with the handler it binds as the
+ * server's `clientError` listener unless the app gave its own (`clientErrorHandler`): that default
+ * makes way for the id-carrying answer; an app's own handler stays.
+ */
+function removeDefaultClientErrorHandler(server: Server): void {
+  for (const listener of server.listeners('clientError')) {
+    if (listener.name === 'bound defaultClientErrorHandler') server.removeListener('clientError', listener as (...args: unknown[]) => void);
+  }
 }
 
 /**

@@ -4,6 +4,7 @@
 export { RequestTracingModule } from './request-tracing.module.js';
 export type { RequestTracingModuleOptions } from './request-tracing.module-definition.js';
 export type { LogFormat, RequestTracingOptions } from './request-tracing.options.js';
+export type { ClientErrorBody, ClientErrorDetails } from './client-error.js';
 export { tracingOptionsFromEnv } from './request-tracing.env.js';
 export { DEFAULT_REQUEST_ID_HEADER } from './request-tracing.constants.js';
 
@@ -11,6 +12,7 @@ export { RequestIdService } from './request-id.service.js';
 export { getCurrentRequestId, getRequestSignal, isRequestCancelled } from './request-context.js';
 export { RequestId } from './request-id.decorator.js';
 export { Traced } from './traced.decorator.js';
+export { isExpectedError } from './expected-error.js';
 export { RequestTracingMixin } from './request-tracing.mixin.js';
 export type { RequestTracing } from './request-tracing.mixin.js';
 

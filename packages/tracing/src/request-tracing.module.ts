@@ -4,6 +4,7 @@ import { APP_INTERCEPTOR, HttpAdapterHost, ModuleRef } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
+import { ClientErrorResponder } from './client-error-responder.js';
 import { clsMiddlewareFirstWarning, clsMiddlewareIsMounted, clsStoreSharing } from './cls-store-sharing.js';
 import { expressAccessLog } from './express-access-log.js';
 import { installExpressIngress } from './express-ingress.js';
@@ -80,17 +81,18 @@ export class RequestTracingModule extends ConfigurableModuleClass implements Nes
   configure(): void {
     const adapter = this.adapterHost.httpAdapter;
     const shareWithCls = clsStoreSharing(this.moduleRef);
+    const clientErrors = new ClientErrorResponder(this.resolver, this.logger, this.options.clientErrorBody);
     switch (adapter.getType()) {
       case 'fastify': {
         if (!CALLBACK_SCOPED_ENTRY && clsMiddlewareIsMounted(this.moduleRef)) throw new UnsupportedClsSetupError();
         const warnIfMiddlewareFirst = CALLBACK_SCOPED_ENTRY ? undefined : clsMiddlewareFirstWarning(this.moduleRef, this.logger);
-        installFastifyIngress(adapter.getInstance<FastifyInstance>(), this.resolver, this.logger, { share: shareWithCls, warnIfMiddlewareFirst });
+        installFastifyIngress(adapter.getInstance<FastifyInstance>(), this.resolver, this.logger, { share: shareWithCls, warnIfMiddlewareFirst }, clientErrors);
         return;
       }
       case 'express': {
         const target: ExpressTarget = { app: adapter.getInstance(), server: adapter.getHttpServer() as Server | undefined };
         const accessLog = this.options.accessLog ? expressAccessLog(this.logger) : undefined;
-        installExpressIngress(target, this.resolver, { accessLog, shareWithCls });
+        installExpressIngress(target, this.resolver, { accessLog, shareWithCls, clientErrors });
         return;
       }
       default:

@@ -1,4 +1,6 @@
 import type { DestinationStream, Level } from 'pino';
+import { defaultClientErrorBody } from './client-error.js';
+import type { ClientErrorBody } from './client-error.js';
 import { randomUuid } from './random-uuid.js';
 import { DEFAULT_MAX_REQUEST_ID_LENGTH, DEFAULT_REQUEST_ID_HEADER } from './request-tracing.constants.js';
 import { InvalidTracingOptionError } from './tracing.errors.js';
@@ -59,6 +61,16 @@ export interface RequestTracingOptions {
    * @default standard output
    */
   logDestination?: DestinationStream;
+  /**
+   * The JSON body of the answer to a request Node's HTTP server refuses before the app sees it: a
+   * malformed request line, header or chunk (400), a request that did not arrive in time (408, see
+   * the server's `requestTimeout`), header fields or a URL too large (431, 414), chunk extensions too
+   * large (413), an `Expect` other than `100-continue` (417). Every such answer carries the id header.
+   * An app that listens for the server's `clientError` itself (Fastify's `clientErrorHandler`) keeps
+   * its own answer.
+   * @default `{ statusCode, error, message }`, as Nest's HttpException answers
+   */
+  clientErrorBody?: ClientErrorBody;
 }
 
 /** The options with every default applied and every value checked. */
@@ -95,6 +107,7 @@ export function resolveTracingOptions(options: RequestTracingOptions = {}): Reso
     logFormat: options.logFormat ?? 'json',
     logLevel: options.logLevel ?? 'info',
     logDestination: options.logDestination,
+    clientErrorBody: options.clientErrorBody ?? defaultClientErrorBody,
   };
   check('header', isHeaderName(resolved.header), 'must be an HTTP header name (letters, digits, "-")');
   resolved.header = resolved.header.toLowerCase();
@@ -109,6 +122,7 @@ export function resolveTracingOptions(options: RequestTracingOptions = {}): Reso
   check('generateId', typeof resolved.generateId === 'function', 'must be a function that returns a string');
   check('logFormat', isLogFormat(resolved.logFormat), 'must be "json" or "pretty"');
   check('logLevel', isLogLevel(resolved.logLevel), `must be one of ${LOG_LEVELS.join(', ')}`);
+  check('clientErrorBody', typeof resolved.clientErrorBody === 'function', 'must be a function that returns a JSON value');
   return resolved;
 }
 

@@ -1,5 +1,6 @@
 import { isObservable, Observable } from 'rxjs';
 import { bindAsyncIterable, bindObservable, isAsyncGenerator } from './context-binding.js';
+import { isExpectedError } from './expected-error.js';
 import { createStore, getCurrentStore, isRequestCancelled, runInStore } from './request-context.js';
 import type { RequestStore } from './request-context.js';
 import { isValidRequestId } from './request-id.policy.js';
@@ -18,7 +19,8 @@ export function isTracedWrapper(fn: unknown): boolean {
 /**
  * Wraps `method` so that every call runs in a request context (the caller's, or a new one when there is
  * none: a timer, a CLI command), fills its `@RequestId()` parameters, binds a returned async generator or
- * Observable to that context, and logs start, end, duration and failure. Errors are logged and rethrown.
+ * Observable to that context, and logs start, end, duration and failure. Errors are logged and rethrown;
+ * an expected refusal (`isExpectedError`) only at debug.
  */
 export function traceMethod(method: AnyMethod, label: string, requestIdParams: readonly number[]): AnyMethod {
   const traced = {
@@ -50,8 +52,10 @@ function callTraced(method: AnyMethod, self: unknown, args: unknown[], label: st
   };
   const failed = (error: unknown) => {
     runInStore(store, () => {
-      // A call that fails because its request was cancelled did what it should: stop.
+      // A call that fails because its request was cancelled did what it should: stop. An expected
+      // refusal (a full queue, bad input) is the caller's to report, once.
       if (isRequestCancelled()) ended('cancelled');
+      else if (isExpectedError(error)) ended('refused');
       else log?.error({ method: label, durationMs: elapsed(started), err: error }, `${label} failed`);
     });
   };

@@ -48,8 +48,8 @@ export class FrontendController {
   }
 
   /**
-   * Waits for the Processor to accept the request before answering, so a bad request is a plain HTTP
-   * error; then streams (SSE) or collects the response.
+   * Waits for the Processor to accept the request (valid, and taken by a worker) before answering, so a
+   * bad request or a full queue is a plain HTTP error; then streams (SSE) or collects the response.
    */
   private async serve(api: ApiKind, body: unknown, reply: FastifyReply, requestId: string): Promise<void> {
     this.logger.debug(`serving ${api === 'chat' ? 'chat/completions' : 'completions'}`);

@@ -1,28 +1,47 @@
-import { Catch, Logger } from '@nestjs/common';
+import { Catch, Inject, Logger } from '@nestjs/common';
 import type { ArgumentsHost, ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { RequestIdService } from '@threadline/tracing';
-import { toOpenAIError } from './openai-error.js';
+import { isExpectedError, isRequestCancelled, RequestIdService } from '@threadline/tracing';
+import { LLM_CONFIG } from '../llm.config.js';
+import type { LlmConfig } from '../llm.config.js';
+import { isRetryLater, toOpenAIError } from './openai-error.js';
+import type { OpenAIErrorBody } from './openai-error.js';
 
 /**
  * Every HTTP error of the service as an OpenAI error body: bad JSON, a body over the limit, an unknown
- * route, a bad parameter, an engine failure. The response keeps its `x-request-id`.
+ * route, a bad parameter, a full queue, an engine failure. The response keeps its `x-request-id`; a
+ * 429 or 503 tells the client when to retry (`Retry-After`).
  */
 @Catch()
 export class OpenAIErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger('Frontend');
 
-  constructor(private readonly requestIds: RequestIdService) {}
+  constructor(
+    private readonly requestIds: RequestIdService,
+    @Inject(LLM_CONFIG) private readonly config: LlmConfig,
+  ) {}
 
   catch(error: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const { status, body } = toOpenAIError(error, this.requestIds.id);
-    if (status >= 500) this.logger.error({ msg: `request failed: ${body.error.message}`, err: error });
+    this.log(error, status, body);
     if (reply.raw.headersSent) {
       // A stream already under way cannot change its status: end it; the client sees it cut short.
       reply.raw.end();
       return;
     }
+    if (isRetryLater(status)) void reply.header('retry-after', String(this.config.retryAfterSeconds));
     void reply.status(status).send(body);
+  }
+
+  /**
+   * One line per failed request. An expected refusal (bad input, a full queue, nothing to serve it, the
+   * client gone) is a warning without a stack: under overload there are many, and they are not faults.
+   */
+  private log(error: unknown, status: number, body: OpenAIErrorBody): void {
+    const { message, code } = body.error;
+    if (isRequestCancelled()) this.logger.warn({ msg: `request ended: the client went away (${message})`, status, code });
+    else if (status < 500 || isExpectedError(error)) this.logger.warn({ msg: `request refused: ${message}`, status, code });
+    else this.logger.error({ msg: `request failed: ${message}`, err: error });
   }
 }

@@ -1,5 +1,6 @@
 import { HttpException } from '@nestjs/common';
 import { EndpointError } from '@threadline/runtime';
+import { RATE_LIMIT_CODE } from '../protocol/capacity.error.js';
 
 /** An error response body in OpenAI's shape, which OpenAI's clients parse. */
 export interface OpenAIErrorBody {
@@ -16,14 +17,23 @@ interface FastifyLikeError {
 /**
  * Maps any error to an HTTP status and an OpenAI error body. Client errors keep their message; a
  * server error's details stay in the log, and the body names the request id so the two can be joined.
+ * A 429 is typed as OpenAI types its request-rate limit (`requests`, `rate_limit_exceeded`), and names
+ * the id too.
  */
 export function toOpenAIError(error: unknown, requestId: string | undefined): { status: number; body: OpenAIErrorBody } {
   const { status, message, param, code } = describe(error);
+  const withId = (detail: string) => `${detail} (request id ${requestId ?? 'unknown'})`;
   if (status >= 500) {
     const detail = status === 500 ? 'The server had an error while processing your request.' : message;
-    return { status, body: errorBody(`${detail} (request id ${requestId ?? 'unknown'})`, 'server_error', null, code) };
+    return { status, body: errorBody(withId(detail), 'server_error', null, code) };
   }
+  if (status === 429) return { status, body: errorBody(withId(message), 'requests', null, code ?? RATE_LIMIT_CODE) };
   return { status, body: errorBody(message, 'invalid_request_error', param, code) };
+}
+
+/** Whether a client should come back later: a full queue (429) or nothing to serve it now (503). */
+export function isRetryLater(status: number): boolean {
+  return status === 429 || status === 503;
 }
 
 function describe(error: unknown): { status: number; message: string; param: string | null; code: string | null } {
@@ -45,6 +55,7 @@ function describe(error: unknown): { status: number; message: string; param: str
 function codeFor(status: number): string | null {
   if (status === 404) return 'not_found';
   if (status === 413) return 'request_too_large';
+  if (status === 429) return RATE_LIMIT_CODE;
   return null;
 }
 

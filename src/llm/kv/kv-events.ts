@@ -10,6 +10,8 @@ export interface WorkerLoad {
   running: number;
   /** Sequences waiting for a slot. */
   waiting: number;
+  /** The most sequences decoded at once. */
+  maxRunning: number;
   /** The most sequences that may wait. */
   maxWaiting: number;
   /** Share of the KV cache's blocks in use, 0 to 1. */

@@ -1,14 +1,16 @@
 import { Inject, Logger } from '@nestjs/common';
 import { Component, Endpoint, InjectComponent, unary } from '@threadline/runtime';
-import type { ComponentClient } from '@threadline/runtime';
+import type { ComponentClient, EndpointContext, OnComponentStart, OnComponentStop } from '@threadline/runtime';
 import { LLM_CONFIG } from '../llm.config.js';
 import type { LlmConfig } from '../llm.config.js';
 import type { FinishReason, NormalizedRequest, ProcessorEvent, ProcessorRequest } from '../protocol/pipeline.types.js';
 import { RouterComponent } from '../router/router.component.js';
 import { WorkerComponent } from '../worker/worker.component.js';
+import { admitAll, AdmittedTokens } from './admitted-tokens.js';
 import { IncrementalDetokenizer } from './incremental-detokenizer.js';
 import { mergeStreams } from './merge-streams.js';
 import { validateOpenAIRequest } from './openai-request.validator.js';
+import { PromptEncoder } from './prompt-encoder.js';
 import { StopMatcher } from './stop-matcher.js';
 import { Tokenizer } from './tokenizer.js';
 
@@ -23,9 +25,10 @@ interface UsageTally {
  * a worker for each choice, and turns the workers' tokens back into text, honouring stop sequences.
  */
 @Component({ name: 'processor' })
-export class ProcessorComponent {
+export class ProcessorComponent implements OnComponentStart, OnComponentStop {
   private readonly logger = new Logger(ProcessorComponent.name);
   private readonly tokenizer = new Tokenizer();
+  private prompts!: PromptEncoder;
 
   constructor(
     @Inject(LLM_CONFIG) private readonly config: LlmConfig,
@@ -33,36 +36,46 @@ export class ProcessorComponent {
     @InjectComponent(WorkerComponent) private readonly worker: ComponentClient<WorkerComponent>,
   ) {}
 
+  onComponentStart(): void {
+    this.prompts = new PromptEncoder(this.tokenizer, this.config, this.logger);
+  }
+
+  async onComponentStop(): Promise<void> {
+    await this.prompts.close();
+  }
+
   @Endpoint()
-  async *generate(request: ProcessorRequest): AsyncGenerator<ProcessorEvent> {
+  async *generate(request: ProcessorRequest, context: EndpointContext): AsyncGenerator<ProcessorEvent> {
     const normalized = validateOpenAIRequest(request.api, request.body, this.config.model);
-    const promptIds = this.tokenize(normalized);
+    // Before any routing: a prompt that does not fit the context never reaches a worker.
+    const promptIds = await this.prompts.encode(normalized, context.signal);
     this.logger.debug({ msg: `${normalized.api} request: ${promptIds.length} prompt tokens`, n: normalized.sampling.n });
     const { model, stream, includeUsage, sampling } = normalized;
-    yield { type: 'accepted', model, promptTokens: promptIds.length, stream, includeUsage, n: sampling.n };
-    const tally: UsageTally = { completionTokens: 0, cachedTokens: 0 };
-    const choices = Array.from({ length: normalized.sampling.n }, (_, index) => this.choice(index, promptIds, normalized, tally));
-    yield* mergeStreams(choices);
-    yield { type: 'usage', promptTokens: promptIds.length, ...tally };
-  }
-
-  private tokenize(request: NormalizedRequest): number[] {
-    if (request.messages !== undefined) return this.tokenizer.encodeChat(request.messages);
-    if (Array.isArray(request.prompt)) {
-      this.tokenizer.checkIds(request.prompt, 'prompt');
-      return request.prompt;
+    // Accepted only once a worker has taken every choice, so that a refusal is still an HTTP status.
+    const workers = await admitAll(Array.from({ length: sampling.n }, (_, index) => this.admit(index, promptIds, normalized)));
+    try {
+      yield { type: 'accepted', model, promptTokens: promptIds.length, stream, includeUsage, n: sampling.n };
+      const tally: UsageTally = { completionTokens: 0, cachedTokens: 0 };
+      yield* mergeStreams(workers.map((tokens, index) => this.choice(index, tokens, normalized, tally)));
+      yield { type: 'usage', promptTokens: promptIds.length, ...tally };
+    } finally {
+      // A consumer gone before a choice began reading its worker would leave that worker's slot taken.
+      for (const tokens of workers) void tokens.stop().catch(() => undefined);
     }
-    return this.tokenizer.encode(request.prompt ?? '');
   }
 
-  private async *choice(index: number, promptIds: number[], request: NormalizedRequest, tally: UsageTally): AsyncGenerator<ProcessorEvent> {
+  /** Has the Router pick a worker for choice `index`, and waits until that worker admits it. */
+  private async admit(index: number, promptIds: number[], request: NormalizedRequest): Promise<AdmittedTokens> {
     const { workerId } = await unary(this.router.route({ tokenIds: promptIds }));
-    const detokenizer = new IncrementalDetokenizer(this.tokenizer);
-    const stops = new StopMatcher(request.sampling.stop);
     const { maxTokens, temperature, seed } = request.sampling;
     const original = { messages: request.messages, prompt: request.prompt };
     const generate = { tokenIds: promptIds, maxTokens, temperature, seed: (seed ?? 0) + index, original };
-    const tokens = this.worker.generate(generate, { instance: workerId });
+    return AdmittedTokens.of(this.worker.generate(generate, { instance: workerId }));
+  }
+
+  private async *choice(index: number, tokens: AdmittedTokens, request: NormalizedRequest, tally: UsageTally): AsyncGenerator<ProcessorEvent> {
+    const detokenizer = new IncrementalDetokenizer(this.tokenizer);
+    const stops = new StopMatcher(request.sampling.stop);
     let reason: FinishReason = 'length';
     for await (const output of tokens) {
       tally.completionTokens += output.tokenIds.length;

@@ -23,3 +23,11 @@ export function tokenBytes(): readonly Uint8Array[] {
   }
   return table;
 }
+
+let longest: number | undefined;
+
+/** The most bytes one token holds (128 in o200k_base: a run of spaces). */
+export function longestTokenBytes(): number {
+  longest ??= tokenBytes().reduce((most, bytes) => Math.max(most, bytes?.length ?? 0), 0);
+  return longest;
+}

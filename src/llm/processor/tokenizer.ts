@@ -1,8 +1,10 @@
 import { decode, encode, ImEnd, ImStart } from 'gpt-tokenizer/encoding/o200k_base';
 import { InvalidRequestError } from '../protocol/invalid-request.error.js';
 import type { ChatMessage } from '../protocol/pipeline.types.js';
+import { encodeBounded } from './bounded-bpe.mjs';
 import { chatTemplateParts } from './chat-template.js';
-import { tokenBytes } from './token-bytes.js';
+import type { TemplatePart } from './chat-template.js';
+import { longestTokenBytes, tokenBytes } from './token-bytes.js';
 
 /**
  * The chat template's special tokens and their ids. Looked up one at a time: gpt-tokenizer 4 finds a
@@ -12,6 +14,29 @@ const SPECIAL_IDS = new Map([ImStart, ImEnd].map((token) => [token, encode(token
 
 /** The vocabulary size of o200k_base; token ids at or above it cannot be decoded. */
 export const VOCABULARY_SIZE = 200_019;
+
+/** The texts of a template's parts, in order, to be encoded. */
+export function templateTexts(parts: readonly TemplatePart[]): string[] {
+  return parts.flatMap((part) => ('text' in part ? [part.text] : []));
+}
+
+/** The token ids of a template: each marker's special token, and the given ids of its texts, in order. */
+export function joinTemplate(parts: readonly TemplatePart[], textIds: readonly number[][]): number[] {
+  const ids: number[] = [];
+  let text = 0;
+  for (const part of parts) {
+    if ('special' in part) ids.push(SPECIAL_IDS.get(part.special)!);
+    else for (const id of textIds[text++]!) ids.push(id);
+  }
+  return ids;
+}
+
+/** The fewest tokens a template can encode to, known without encoding it: no token holds more bytes than the longest. */
+export function fewestTokens(parts: readonly TemplatePart[]): number {
+  const texts = templateTexts(parts);
+  const bytes = texts.reduce((sum, text) => sum + Buffer.byteLength(text, 'utf8'), 0);
+  return parts.length - texts.length + Math.ceil(bytes / longestTokenBytes());
+}
 
 /**
  * A real BPE tokenizer (OpenAI's o200k_base, from the `gpt-tokenizer` package), so that prompt and
@@ -27,14 +52,15 @@ export class Tokenizer {
     tokenBytes(); // load the byte table at start-up, not on the first request
   }
 
-  /** Token ids of plain text: any special-token markers in it are encoded as text. */
+  /** Token ids of plain text: any special-token markers in it are encoded as text. Linear in its length. */
   encode(text: string): number[] {
-    return encode(text, { disallowedSpecial: new Set() });
+    return encodeBounded(text);
   }
 
   /** Token ids of a conversation in the chat template, its markers as special tokens. */
   encodeChat(messages: readonly ChatMessage[]): number[] {
-    return chatTemplateParts(messages).flatMap((part) => ('special' in part ? [SPECIAL_IDS.get(part.special)!] : this.encode(part.text)));
+    const parts = chatTemplateParts(messages);
+    return joinTemplate(parts, templateTexts(parts).map(encodeBounded));
   }
 
   /** The bytes of a token; `undefined` for special tokens, which have text but no bytes. */

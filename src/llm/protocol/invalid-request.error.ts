@@ -4,6 +4,9 @@
  * error body.
  */
 export class InvalidRequestError extends Error {
+  /** A problem with the request (a 4xx) is an expected refusal; an upstream's 5xx is a fault. */
+  readonly expected: boolean;
+
   constructor(
     message: string,
     readonly param: string | undefined = undefined,
@@ -12,5 +15,6 @@ export class InvalidRequestError extends Error {
   ) {
     super(message);
     this.name = 'InvalidRequestError';
+    this.expected = status < 500;
   }
 }

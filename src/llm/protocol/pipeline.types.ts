@@ -93,6 +93,17 @@ export interface PrefillResult {
   prefillWorkerId: string;
 }
 
+/**
+ * A Worker's first item: it has taken the request (a slot, or a place in its queue). It comes before
+ * any token, so that a worker's refusal still reaches the client as an HTTP status.
+ */
+export interface WorkerAdmitted {
+  admitted: true;
+}
+
+/** What a Worker's `generate` streams: `WorkerAdmitted`, then its tokens. */
+export type WorkerOutput = WorkerAdmitted | GenerateOutput;
+
 /** What a Worker streams back: new token ids, and on the last item why it stopped. */
 export interface GenerateOutput {
   tokenIds: number[];

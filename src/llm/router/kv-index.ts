@@ -32,6 +32,12 @@ export class KvIndex {
     return this.loads.get(workerId);
   }
 
+  /** Whether the worker's last report had every slot and every place in its queue taken. */
+  isFull(workerId: string): boolean {
+    const load = this.loads.get(workerId);
+    return load !== undefined && load.running >= load.maxRunning && load.waiting >= load.maxWaiting;
+  }
+
   /** Drops what is known of a worker that is gone. */
   forget(workerId: string): void {
     this.blocksByWorker.delete(workerId);

@@ -6,7 +6,7 @@ import { KV_EVENTS_TOPIC } from '../kv/kv-events.js';
 import type { KvEvent } from '../kv/kv-events.js';
 import { LLM_CONFIG } from '../llm.config.js';
 import type { LlmConfig } from '../llm.config.js';
-import { InvalidRequestError } from '../protocol/invalid-request.error.js';
+import { CapacityError, RATE_LIMIT_CODE } from '../protocol/capacity.error.js';
 import type { RouteDecision, RouteRequest } from '../protocol/pipeline.types.js';
 import { WorkerComponent } from '../worker/worker.component.js';
 import { KvIndex } from './kv-index.js';
@@ -43,10 +43,16 @@ export class RouterComponent implements OnComponentStart, OnComponentStop {
   @Endpoint()
   async route(request: RouteRequest): Promise<RouteDecision> {
     const workerIds = await this.workers.instances();
-    if (workerIds.length === 0) throw new InvalidRequestError('No worker is available.', undefined, 503, 'no_worker_available');
+    if (workerIds.length === 0) throw new CapacityError('No worker is available.', 503, 'no_worker_available');
     for (const known of this.index.workers()) if (!workerIds.includes(known)) this.index.forget(known);
+    // A worker that reported itself full would refuse the request: another one may take it.
+    const open = workerIds.filter((workerId) => !this.index.isFull(workerId));
+    if (open.length === 0) {
+      const which = workerIds.length === 1 ? 'The worker is' : `All ${workerIds.length} workers are`;
+      throw new CapacityError(`${which} at capacity; retry later.`, 429, RATE_LIMIT_CODE);
+    }
     const hashes = blockHashes(request.tokenIds, this.config.mocker.blockSize);
-    const candidates = workerIds.map((workerId) => ({
+    const candidates = open.map((workerId) => ({
       workerId,
       hitRate: hashes.length === 0 ? 0 : this.index.overlapBlocks(workerId, hashes) / hashes.length,
     }));

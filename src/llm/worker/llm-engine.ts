@@ -1,12 +1,14 @@
-import type { GenerateOutput, GenerateRequest, PrefillResult } from '../protocol/pipeline.types.js';
+import type { GenerateRequest, PrefillResult, WorkerOutput } from '../protocol/pipeline.types.js';
 
 /** What a Worker runs: something that turns a tokenised prompt into a stream of tokens. */
 export interface LlmEngine {
   /**
-   * Streams the tokens generated for `request`. Stops, and ends the stream, when `signal` aborts or the
-   * consumer stops iterating.
+   * Streams `ADMITTED` once the engine has taken `request` (or fails at once when it cannot), then the
+   * tokens generated for it. `prepare`, when given, runs once the request is admitted and gives the
+   * request to compute (a Worker has the prompt prefilled remotely). Stops, and ends the stream, when
+   * `signal` aborts or the consumer stops iterating.
    */
-  generate(request: GenerateRequest, signal: AbortSignal): AsyncIterable<GenerateOutput>;
+  generate(request: GenerateRequest, signal: AbortSignal, prepare?: () => Promise<GenerateRequest>): AsyncIterable<WorkerOutput>;
   /** Releases what the engine holds. */
   close(): Promise<void>;
 }

@@ -6,7 +6,7 @@ import type { PrefillLoad } from '../kv/kv-events.js';
 import { LLM_CONFIG } from '../llm.config.js';
 import type { LlmConfig } from '../llm.config.js';
 import { PrefillComponent } from '../prefill/prefill.component.js';
-import type { GenerateOutput, GenerateRequest } from '../protocol/pipeline.types.js';
+import type { GenerateRequest, WorkerOutput } from '../protocol/pipeline.types.js';
 import { createEngine } from './engine.factory.js';
 import type { LlmEngine, PrefillEngine } from './llm-engine.js';
 
@@ -39,13 +39,14 @@ export class WorkerComponent implements OnComponentStart, OnComponentStop {
     await this.engine.close();
   }
 
+  /**
+   * `ADMITTED` once the engine has taken the request, then its tokens. A prompt to prefill remotely is
+   * sent to a Prefill worker after admission, so that the client has its answer's head meanwhile.
+   */
   @Endpoint()
-  generate(request: GenerateRequest, context: EndpointContext): AsyncIterable<GenerateOutput> {
-    return this.shouldPrefillRemotely(request) ? this.afterRemotePrefill(request, context.signal) : this.engine.generate(request, context.signal);
-  }
-
-  private async *afterRemotePrefill(request: GenerateRequest, signal: AbortSignal): AsyncGenerator<GenerateOutput> {
-    yield* this.engine.generate(await this.prefillRemotely(request), signal);
+  generate(request: GenerateRequest, context: EndpointContext): AsyncIterable<WorkerOutput> {
+    const prepare = this.shouldPrefillRemotely(request) ? () => this.prefillRemotely(request) : undefined;
+    return this.engine.generate(request, context.signal, prepare);
   }
 
   /** Disaggregation's rule: a long uncached prompt, while the Prefill workers' queue is short. */
@@ -57,9 +58,16 @@ export class WorkerComponent implements OnComponentStart, OnComponentStop {
     return queued < maxPrefillQueue;
   }
 
+  /** The request, prefilled by a Prefill worker; by this worker itself when every Prefill worker is full. */
   private async prefillRemotely(request: GenerateRequest): Promise<GenerateRequest> {
-    const prefilled = await unary(this.prefillWorkers.prefill({ tokenIds: request.tokenIds }));
-    this.logger.debug({ msg: `prefilled remotely by ${prefilled.prefillWorkerId}`, ...prefilled });
-    return { ...request, prefilled };
+    try {
+      const prefilled = await unary(this.prefillWorkers.prefill({ tokenIds: request.tokenIds }));
+      this.logger.debug({ msg: `prefilled remotely by ${prefilled.prefillWorkerId}`, ...prefilled });
+      return { ...request, prefilled };
+    } catch (error) {
+      if ((error as { status?: unknown }).status !== 429) throw error;
+      this.logger.debug('the Prefill workers are at capacity: prefilling locally');
+      return request;
+    }
   }
 }

@@ -4,7 +4,8 @@ import { blockHashes } from '../../kv/block-hash.js';
 import { KvBlockCache } from '../../kv/kv-block-cache.js';
 import type { KvEvent, WorkerLoad } from '../../kv/kv-events.js';
 import type { MockerConfig } from '../../llm.config.js';
-import type { GenerateOutput, GenerateRequest, PrefillResult } from '../../protocol/pipeline.types.js';
+import { ADMITTED } from '../../protocol/admission.js';
+import type { GenerateRequest, PrefillResult, WorkerOutput } from '../../protocol/pipeline.types.js';
 import type { LlmEngine, PrefillEngine } from '../llm-engine.js';
 import { MockText } from './mock-text.js';
 import { SequenceScheduler } from './sequence-scheduler.js';
@@ -33,7 +34,8 @@ export class MockerEngine extends RequestTracingMixin() implements LlmEngine, Pr
   }
 
   get load(): WorkerLoad {
-    return { ...this.scheduler.load, maxWaiting: this.scheduler.maxWaiting, cacheUsage: this.cache.usage };
+    const { maxRunning, maxWaiting } = this.scheduler;
+    return { ...this.scheduler.load, maxRunning, maxWaiting, cacheUsage: this.cache.usage };
   }
 
   uncachedTokens(tokenIds: readonly number[]): number {
@@ -41,15 +43,24 @@ export class MockerEngine extends RequestTracingMixin() implements LlmEngine, Pr
     return tokenIds.length - this.cache.prefixHits(hashes) * this.config.blockSize;
   }
 
+  /**
+   * Takes the request in (or refuses it) before awaiting anything and says so with `ADMITTED`, then
+   * waits for its slot (and for `prepare`, meanwhile) and decodes. One generator, so that each token
+   * crosses a single layer.
+   */
   @Traced()
-  async *generate(request: GenerateRequest, signal: AbortSignal): AsyncGenerator<GenerateOutput> {
-    const release = await this.admit(signal);
-    if (release === undefined) return;
+  async *generate(request: GenerateRequest, signal: AbortSignal, prepare?: () => Promise<GenerateRequest>): AsyncGenerator<WorkerOutput> {
+    const seat = this.scheduler.enter(signal);
     const text = new MockText(request.tokenIds, request.seed ?? 0);
     const limit = Math.min(request.maxTokens ?? Number.POSITIVE_INFINITY, text.length);
     let produced = 0;
+    let ran = false;
     try {
-      const cachedTokens = await this.computePrompt(request, signal);
+      yield ADMITTED;
+      const [ready, prepared] = await Promise.all([seat.ready, prepare?.() ?? request]);
+      if (!ready) return;
+      ran = true;
+      const cachedTokens = await this.computePrompt(prepared, signal);
       while (produced < limit) {
         const wait = produced > 0 ? this.beforeToken(produced, signal) : undefined;
         if (wait !== undefined) await wait;
@@ -58,12 +69,15 @@ export class MockerEngine extends RequestTracingMixin() implements LlmEngine, Pr
         yield produced === 1 ? { tokenIds: [token], finishReason, cachedTokens } : { tokenIds: [token], finishReason };
       }
     } catch (error) {
-      // A cancelled request ends its stream quietly: the caller has gone and wants nothing more.
-      if (!signal.aborted) throw error;
+      // A request cancelled while it runs ends its stream quietly: the caller has gone and wants nothing
+      // more. A failed `prepare` (a remote prefill, cancelled or not) is the caller's to see.
+      if (!ran || !signal.aborted) throw error;
     } finally {
-      release();
-      const outcome = produced < limit ? `stopped after ${produced} of ${limit} tokens: request cancelled` : `finished: ${produced} tokens`;
-      this.logWithRequestId(produced < limit ? 'info' : 'debug', `generation ${outcome}`, { instanceId: this.instanceId, produced });
+      seat.leave();
+      if (ran) {
+        const outcome = produced < limit ? `stopped after ${produced} of ${limit} tokens: request cancelled` : `finished: ${produced} tokens`;
+        this.logWithRequestId(produced < limit ? 'info' : 'debug', `generation ${outcome}`, { instanceId: this.instanceId, produced });
+      }
     }
   }
 

@@ -2,7 +2,8 @@ import OpenAI from 'openai';
 import { outboundTracingHeaders, RequestTracingMixin, Traced } from '@threadline/tracing';
 import type { UpstreamConfig } from '../../llm.config.js';
 import { Tokenizer } from '../../processor/tokenizer.js';
-import type { ChatMessage, FinishReason, GenerateOutput, GenerateRequest } from '../../protocol/pipeline.types.js';
+import { ADMITTED } from '../../protocol/admission.js';
+import type { ChatMessage, FinishReason, GenerateRequest, WorkerOutput } from '../../protocol/pipeline.types.js';
 import type { LlmEngine } from '../llm-engine.js';
 import { toUpstreamError } from './upstream-error.js';
 
@@ -22,8 +23,10 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
     this.client = new OpenAI({ baseURL: config.url, apiKey: config.apiKey ?? 'none', timeout: config.timeoutMs, maxRetries: 0 });
   }
 
+  /** Admits every request: the upstream keeps its own queue, and its refusals come back as its errors. */
   @Traced()
-  async *generate(request: GenerateRequest, signal: AbortSignal): AsyncGenerator<GenerateOutput> {
+  async *generate(request: GenerateRequest, signal: AbortSignal): AsyncGenerator<WorkerOutput> {
+    yield ADMITTED;
     const options = { headers: outboundTracingHeaders(), signal };
     let first = true;
     try {

@@ -1,0 +1,35 @@
+import { ConfigError } from './config.error.js';
+
+/** The HTTP server's limits at the door: how long a request may take to arrive, and how much it may hold at once. */
+export interface HttpLimits {
+  /** How long a request's head and body may take to arrive, in ms (`REQUEST_BODY_TIMEOUT_MS`); then a 408. */
+  requestTimeoutMs: number;
+  /** Connections open at once (`MAX_CONNECTIONS`); a connection beyond is closed as it arrives. */
+  maxConnections: number;
+  /** Request body bytes held at once, across requests (`MAX_BUFFERED_BODY_BYTES`); a body beyond gets a 503. */
+  maxBufferedBodyBytes: number;
+}
+
+/** Reads and checks the limits; `bodyLimit` is `MAX_BODY_BYTES`, which the buffer must hold at least once. */
+export function loadHttpLimits(env: NodeJS.ProcessEnv, bodyLimit: number): HttpLimits {
+  const maxBufferedBodyBytes = wholeNumber(env, 'MAX_BUFFERED_BODY_BYTES', 64 * 1024 * 1024, 1024, 2 ** 40);
+  if (maxBufferedBodyBytes < bodyLimit) {
+    // A body no other request competes with must always fit, or its 503 would be retried for ever.
+    throw new ConfigError('MAX_BUFFERED_BODY_BYTES', `must be at least MAX_BODY_BYTES (${bodyLimit}), got ${maxBufferedBodyBytes}`);
+  }
+  return {
+    requestTimeoutMs: wholeNumber(env, 'REQUEST_BODY_TIMEOUT_MS', 30_000, 100, 3_600_000),
+    maxConnections: wholeNumber(env, 'MAX_CONNECTIONS', 2048, 1, 1_000_000),
+    maxBufferedBodyBytes,
+  };
+}
+
+function wholeNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const value = env[name];
+  if (value === undefined) return fallback;
+  const number = Number(value);
+  if (!/^\d+$/.test(value) || number < min || number > max) {
+    throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return number;
+}

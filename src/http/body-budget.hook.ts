@@ -1,0 +1,79 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, preParsingHookHandler, RouteOptions } from 'fastify';
+import { Transform } from 'node:stream';
+import type { OpenAIErrorBody } from '../llm/frontend/openai-error.js';
+import type { BufferedBodyBudget } from './buffered-body-budget.js';
+
+const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const BUSY_CODE = 'request_bodies_at_capacity';
+
+/** Answers a request whose body does not fit; `closeConnection` when part of its body is left unread. */
+type Refuse = (request: FastifyRequest, reply: FastifyReply, closeConnection: boolean) => void;
+
+/**
+ * Holds the request bodies being buffered to `budget`: each body is counted from the moment its head
+ * arrives until its response closes (the parsed body lives that long), and one that would pass the
+ * cap is answered at once with a 503, `Retry-After` and an OpenAI error body, before any of it is read.
+ * A body of known length is counted whole; a chunked one chunk by chunk, and refused mid-way, with its
+ * connection closed, if it outgrows what is left. Only routes that take a body pay for the hook.
+ */
+export function installBodyBudget(fastify: FastifyInstance, budget: BufferedBodyBudget, retryAfterSeconds: number): void {
+  const refuse = busyRefusal(budget, retryAfterSeconds);
+  fastify.addHook('onRoute', (route: RouteOptions) => {
+    const methods = [route.method].flat();
+    if (!methods.some((method) => !BODYLESS.has(method.toUpperCase()))) return;
+    const bodyLimit = route.bodyLimit ?? fastify.initialConfig.bodyLimit ?? Number.POSITIVE_INFINITY;
+    const holdBody: preParsingHookHandler = (request, reply, payload, done) => {
+      const length = Number(request.headers['content-length']);
+      if (length > 0) {
+        // A body over the route's limit is Fastify's to refuse (413): none of it will be buffered.
+        if (length > bodyLimit) return done(null, payload);
+        // Node reads and drops the unread body after the answer, so the connection stays usable.
+        if (!budget.tryTake(length)) return refuse(request, reply, false);
+        reply.raw.once('close', () => budget.giveBack(length));
+        return done(null, payload);
+      }
+      if (request.headers['transfer-encoding'] === undefined) return done(null, payload);
+      done(null, countedChunks(request, reply, budget, refuse));
+    };
+    route.preParsing = [holdBody, ...(route.preParsing === undefined ? [] : [route.preParsing].flat())];
+  });
+}
+
+/** The request's chunks, each taken from `budget` as it arrives; all given back when the response closes. */
+function countedChunks(request: FastifyRequest, reply: FastifyReply, budget: BufferedBodyBudget, refuse: Refuse): Transform {
+  let taken = 0;
+  const counted = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (budget.tryTake(chunk.length)) {
+        taken += chunk.length;
+        callback(null, chunk);
+        return;
+      }
+      request.raw.unpipe(counted);
+      refuse(request, reply, true);
+    },
+  });
+  reply.raw.once('close', () => budget.giveBack(taken));
+  request.raw.once('error', (error) => counted.destroy(error));
+  request.raw.pipe(counted);
+  return counted;
+}
+
+function busyRefusal(budget: BufferedBodyBudget, retryAfterSeconds: number): Refuse {
+  return (request, reply, closeConnection) => {
+    request.log.warn({ status: 503, code: BUSY_CODE, heldBytes: budget.heldBytes, limit: budget.limit }, 'request refused: request bodies held at their limit');
+    if (closeConnection) void reply.header('connection', 'close');
+    void reply.code(503).header('retry-after', String(retryAfterSeconds)).send(busyBody(request.id, retryAfterSeconds));
+  };
+}
+
+function busyBody(requestId: string, retryAfterSeconds: number): OpenAIErrorBody {
+  return {
+    error: {
+      message: `The server is receiving too many request bodies at once; retry after ${retryAfterSeconds} s (request id ${requestId}).`,
+      type: 'server_error',
+      param: null,
+      code: BUSY_CODE,
+    },
+  };
+}

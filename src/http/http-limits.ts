@@ -1,0 +1,32 @@
+import type { FastifyInstance } from 'fastify';
+import type { HttpLimits } from '../config/http-limits.config.js';
+import { installBodyBudget } from './body-budget.hook.js';
+import { BufferedBodyBudget } from './buffered-body-budget.js';
+
+/**
+ * The FastifyAdapter options for Node's request deadline: a request whose head and body have not both
+ * arrived in time is refused by Node with a 408 (answered with an id and a body by @threadline/tracing)
+ * and its connection closed.
+ */
+export function requestTimeoutOptions({ requestTimeoutMs }: HttpLimits) {
+  return {
+    requestTimeout: requestTimeoutMs,
+    http: {
+      // Node swaps the two deadlines when the head's is the longer, which would give the body 60 s.
+      headersTimeout: Math.min(requestTimeoutMs, 60_000),
+      // Node looks for late requests on this period: a tenth of the timeout, at most a second.
+      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(requestTimeoutMs / 10))),
+    },
+  };
+}
+
+/**
+ * The limits on what the server holds at once: connections beyond the cap are closed as they arrive
+ * (their file descriptors stay free for the rest), and request bodies are held to their budget, a
+ * body beyond it answered with a 503 and `Retry-After: retryAfterSeconds`. Call before the routes are
+ * registered.
+ */
+export function applyHttpLimits(fastify: FastifyInstance, limits: HttpLimits, retryAfterSeconds: number): void {
+  fastify.server.maxConnections = limits.maxConnections;
+  installBodyBudget(fastify, new BufferedBodyBudget(limits.maxBufferedBodyBytes), retryAfterSeconds);
+}

@@ -1,0 +1,26 @@
+import { availableParallelism } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { loadLlmConfig } from './llm.config.js';
+
+describe('the context length and the tokenizer threads in the configuration', () => {
+  it('default to 8192 tokens, and a thread per core beyond the first, from 1 to 4', () => {
+    const config = loadLlmConfig({});
+    expect(config.maxModelLen).toBe(8192);
+    expect(config.tokenizerThreads).toBe(Math.max(1, Math.min(4, availableParallelism() - 1)));
+  });
+
+  it('are read from THREADLINE_MAX_MODEL_LEN and THREADLINE_TOKENIZER_THREADS; 0 threads tokenize on the event loop', () => {
+    const config = loadLlmConfig({ THREADLINE_MAX_MODEL_LEN: '131072', THREADLINE_TOKENIZER_THREADS: '0' });
+    expect({ maxModelLen: config.maxModelLen, tokenizerThreads: config.tokenizerThreads }).toEqual({ maxModelLen: 131072, tokenizerThreads: 0 });
+  });
+
+  it.each([
+    ['THREADLINE_MAX_MODEL_LEN', '0', 'must be a number from 1 to 100000000, got "0"'],
+    ['THREADLINE_MAX_MODEL_LEN', '8k', 'must be a number from 1 to 100000000, got "8k"'],
+    ['THREADLINE_MAX_MODEL_LEN', '4096.5', 'must be a whole number, got "4096.5"'],
+    ['THREADLINE_TOKENIZER_THREADS', '-1', 'must be a number from 0 to 64, got "-1"'],
+    ['THREADLINE_TOKENIZER_THREADS', 'auto', 'must be a number from 0 to 64, got "auto"'],
+  ])('stop start-up with a message naming %s when it is %j', (variable, value, reason) => {
+    expect(() => loadLlmConfig({ [variable]: value })).toThrow(`Invalid configuration: ${variable} ${reason}`);
+  });
+});

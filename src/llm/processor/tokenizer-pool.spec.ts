@@ -1,0 +1,106 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { CapacityError } from '../protocol/capacity.error.js';
+import { encodeBounded } from './bounded-bpe.mjs';
+import { INLINE_MAX_WORK, tokenizingWork, TokenizerPool } from './tokenizer-pool.js';
+
+const CJK = '我们的服务需要在任何输入下保持响应能力并且快速拒绝不合理的请求这是一个长句子没有标点符号';
+const PROSE = 'The quick brown fox jumps over the lazy dog, then writes an essay about request ids. ';
+
+function prose(chars: number): string {
+  return PROSE.repeat(Math.ceil(chars / PROSE.length)).slice(0, chars);
+}
+
+/** A task that keeps every id. */
+function all(texts: string[]): { texts: string[]; keepUpTo: number } {
+  return { texts, keepUpTo: Number.POSITIVE_INFINITY };
+}
+
+function inline(texts: string[]): { count: number; ids: number[][] } {
+  const ids = texts.map(encodeBounded);
+  return { count: ids.flat().length, ids };
+}
+
+describe('tokenizingWork', () => {
+  it('counts an ASCII character as one, and a character of several UTF-8 bytes as more: its BPE costs more', () => {
+    expect(tokenizingWork(['abc', 'de'])).toBe(5);
+    expect(tokenizingWork(['é'])).toBe(5);
+    expect(tokenizingWork(['语'])).toBe(9);
+  });
+});
+
+describe('TokenizerPool', () => {
+  const pools: TokenizerPool[] = [];
+  function pool(threads: number): TokenizerPool {
+    const created = new TokenizerPool(threads);
+    pools.push(created);
+    return created;
+  }
+  afterEach(async () => {
+    await Promise.all(pools.splice(0).map((p) => p.close()));
+  });
+
+  it('gives the same ids in a thread as inline, text by text, and their count', async () => {
+    const texts = [prose(3 * INLINE_MAX_WORK), 'a'.repeat(10_000), CJK.repeat(100), ''];
+    expect(await pool(1).encodeTexts(all(texts))).toEqual(inline(texts));
+  });
+
+  it('tokenizes everything inline when it has no threads', async () => {
+    const texts = [prose(2 * INLINE_MAX_WORK), CJK];
+    expect(await pool(0).encodeTexts(all(texts))).toEqual(inline(texts));
+  });
+
+  it('sends back only the count of a prompt with more tokens than asked for, in a thread and inline', async () => {
+    for (const [tokenizer, text] of [[pool(1), prose(3 * INLINE_MAX_WORK)], [pool(1), 'hello world'], [pool(0), prose(3 * INLINE_MAX_WORK)]] as const) {
+      const { count } = inline([text]);
+      expect(await tokenizer.encodeTexts({ texts: [text], keepUpTo: count - 1 })).toEqual({ count });
+      expect(await tokenizer.encodeTexts({ texts: [text], keepUpTo: count })).toEqual(inline([text]));
+    }
+  });
+
+  it('keeps the event loop turning while a long prompt is tokenized in a thread', async () => {
+    const tokenizer = pool(1);
+    await tokenizer.encodeTexts(all([prose(INLINE_MAX_WORK)])); // the thread has loaded the vocabulary
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 5);
+    let settled = false;
+    const work = tokenizer.encodeTexts(all([Array.from({ length: 150_000 }, (_, i) => CJK[(i * 7919) % CJK.length]).join('')])).finally(() => (settled = true));
+    // The loop turns (timers fire) before the long prompt is done.
+    while (ticks < 3 && !settled) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(settled).toBe(false);
+    expect((await work).count).toBeGreaterThan(0);
+    clearInterval(ticker);
+  });
+
+  it('refuses a long prompt with a 429 when too many already wait for its threads', async () => {
+    const tokenizer = pool(1);
+    const task = all([prose(INLINE_MAX_WORK + 1)]);
+    const outcomes = await Promise.allSettled(Array.from({ length: 40 }, () => tokenizer.encodeTexts(task)));
+    const refused = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason as unknown] : []));
+    expect(refused.length).toBeGreaterThan(0);
+    expect(outcomes.length - refused.length).toBeGreaterThan(0);
+    for (const error of refused) expect(error).toMatchObject({ constructor: CapacityError, status: 429 });
+    // Short prompts never wait for a thread.
+    await expect(tokenizer.encodeTexts(all(['hello']))).resolves.toEqual(inline(['hello']));
+  });
+
+  it('drops a long prompt still waiting for a thread when its signal aborts', async () => {
+    const tokenizer = pool(1);
+    const busy = tokenizer.encodeTexts(all([prose(50 * INLINE_MAX_WORK)]));
+    const controller = new AbortController();
+    const waiting = tokenizer.encodeTexts(all([prose(INLINE_MAX_WORK + 2)]), controller.signal);
+    controller.abort(new Error('client gone'));
+    await expect(waiting).rejects.toThrow('client gone');
+    await busy;
+  });
+
+  it('finishes a long prompt being tokenized when its signal aborts, then drops it; the thread serves the next', async () => {
+    const tokenizer = pool(1);
+    const controller = new AbortController();
+    const running = tokenizer.encodeTexts(all([prose(20 * INLINE_MAX_WORK)]), controller.signal);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    controller.abort(new Error('client gone'));
+    await expect(running).rejects.toThrow('client gone');
+    const text = prose(INLINE_MAX_WORK + 3);
+    await expect(tokenizer.encodeTexts(all([text]))).resolves.toEqual(inline([text]));
+  });
+});

@@ -1,0 +1,20 @@
+/**
+ * The service cannot take the request now, though nothing is wrong with it: a queue is full (429) or
+ * nothing can serve it (503). An expected refusal, not a fault (`expected`): it is logged once, as a
+ * warning, by the Frontend, which answers it with `Retry-After`.
+ */
+export class CapacityError extends Error {
+  readonly expected = true;
+
+  constructor(
+    message: string,
+    readonly status: 429 | 503,
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = 'CapacityError';
+  }
+}
+
+/** OpenAI's code for a 429, which its clients and dashboards know. */
+export const RATE_LIMIT_CODE = 'rate_limit_exceeded';
