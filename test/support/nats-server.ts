@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createConnection, createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { describe, it } from 'vitest';
@@ -122,9 +123,10 @@ process.once('exit', () => {
 
 /**
  * Starts nats-server on a free loopback port (or on `options.port`) and waits until it accepts
- * connections and greets with its INFO line.
+ * connections and greets with its INFO line. `maxPayload` sets its `max_payload` (1 MiB by default),
+ * through a config file: the server has no flag for it.
  */
-export async function startNatsServer(options: { port?: number } = {}): Promise<NatsServer> {
+export async function startNatsServer(options: { port?: number; maxPayload?: number } = {}): Promise<NatsServer> {
   const { available, reason, binary } = natsServerAvailability();
   if (!available) throw new Error(`cannot start nats-server: ${reason}`);
   const port = options.port ?? (await freePort());
@@ -133,7 +135,7 @@ export async function startNatsServer(options: { port?: number } = {}): Promise<
   let stderr = '';
 
   const start = async (): Promise<void> => {
-    const proc = spawn(binary!, ['-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn(binary!, ['-a', '127.0.0.1', '-p', String(port), ...configArgs(options.maxPayload)], { stdio: ['ignore', 'ignore', 'pipe'] });
     child = proc;
     live.add(proc);
     const logFrom = stderr.length;
@@ -190,6 +192,13 @@ export async function startNatsServer(options: { port?: number } = {}): Promise<
       await start();
     },
   };
+}
+
+function configArgs(maxPayload: number | undefined): string[] {
+  if (maxPayload === undefined) return [];
+  const file = join(mkdtempSync(join(tmpdir(), 'threadline-nats-')), 'nats.conf');
+  writeFileSync(file, `max_payload: ${maxPayload}\n`);
+  return ['-c', file];
 }
 
 /** The `server_id` of the NATS server that greets on the port with its `INFO` line, if one does. */

@@ -15,6 +15,12 @@ export interface NatsOptions {
    * @default 10000
    */
   shutdownGraceMs?: number;
+  /**
+   * The largest request or stream item one call may carry, serialised, in bytes. A message larger than
+   * the NATS server's `max_payload` travels in parts; one larger than this fails the call.
+   * @default 67108864 (64 MiB)
+   */
+  maxMessageBytes?: number;
 }
 
 /** Options of `RuntimeModule.forRoot()`. @publicApi */

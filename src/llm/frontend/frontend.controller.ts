@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Inject, Logger, Post, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { Component, InjectComponent } from '@threadline/runtime';
+import { Component, EndpointError, InjectComponent } from '@threadline/runtime';
 import type { ComponentClient } from '@threadline/runtime';
 import { RequestId } from '@threadline/tracing';
 import { LLM_CONFIG } from '../llm.config.js';
@@ -9,6 +9,7 @@ import { ProcessorComponent } from '../processor/processor.component.js';
 import type { ApiKind, FinishReason, ProcessorEvent } from '../protocol/pipeline.types.js';
 import { toOpenAIError } from './openai-error.js';
 import { OpenAIResponseBuilder } from './openai-response.js';
+import { requestForBus } from './request-shape.js';
 import { SseResponse } from './sse-response.js';
 import type { ReplyHeaders } from './sse-response.js';
 
@@ -53,7 +54,7 @@ export class FrontendController {
    */
   private async serve(api: ApiKind, body: unknown, reply: FastifyReply, requestId: string): Promise<void> {
     this.logger.debug(`serving ${api === 'chat' ? 'chat/completions' : 'completions'}`);
-    const events = this.processor.generate({ api, body })[Symbol.asyncIterator]();
+    const events = this.processor.generate({ api, body: this.checkedBody(api, body, requestId) })[Symbol.asyncIterator]();
     const first = await events.next();
     if (first.done || first.value.type !== 'accepted') throw new Error('The processor did not accept the request.');
     const accepted = first.value;
@@ -67,6 +68,15 @@ export class FrontendController {
       return;
     }
     void reply.send(await collect(events, response, accepted));
+  }
+
+  /** A body whose shape could hurt the hops after this one is refused here, in every layout. */
+  private checkedBody(api: ApiKind, body: unknown, requestId: string): unknown {
+    try {
+      return requestForBus(api, body);
+    } catch (error) {
+      throw EndpointError.from(error, { requestId, component: 'frontend', endpoint: api });
+    }
   }
 }
 

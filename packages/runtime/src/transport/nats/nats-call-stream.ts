@@ -3,6 +3,7 @@ import { AsyncQueue } from '../../async-queue.js';
 import { EndpointError } from '../../endpoint.error.js';
 import type { EndpointErrorData } from '../../endpoint.error.js';
 import type { InstanceRegistry } from './instance-registry.js';
+import type { ItemAssembler } from './item-parts.js';
 import type { WireFrame } from './nats-subjects.js';
 
 export interface CallStreamOptions {
@@ -21,6 +22,8 @@ export interface CallStreamOptions {
    * sent while the connection is down are lost, so a call in flight then can only fail.
    */
   onConnectionLost: (listener: () => void) => () => void;
+  /** Puts back together the items that arrive in parts. */
+  assembler: ItemAssembler;
 }
 
 /**
@@ -52,7 +55,14 @@ export async function* natsCallStream(options: CallStreamOptions): AsyncGenerato
   const subscription = options.responses.subscribe({
     next: (frame) => {
       if (frame.kind === 'item') queue.push(frame.value);
-      else {
+      else if (frame.kind === 'part') {
+        try {
+          const item = options.assembler.add(frame);
+          if (item !== undefined) queue.push(item.value);
+        } catch (failure) {
+          queue.fail(EndpointError.from(failure, where));
+        }
+      } else {
         clearTimeout(startTimer);
         servingInstance = frame.instanceId;
       }
@@ -71,6 +81,7 @@ export async function* natsCallStream(options: CallStreamOptions): AsyncGenerato
     stopWatching();
     stopWatchingBus();
     subscription.unsubscribe();
+    options.assembler.release();
     if (!completed) options.cancel();
   }
 }

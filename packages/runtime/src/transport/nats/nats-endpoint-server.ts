@@ -1,13 +1,19 @@
 import { Logger } from '@nestjs/common';
 import { ServerNats } from '@nestjs/microservices';
 import type { NatsContext } from '@nestjs/microservices';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { Observable } from 'rxjs';
 import { createStore, parseTraceparent, randomUuid, readHeader, RequestCancellation, RequestIdResolver, TRACEPARENT_HEADER } from '@threadline/tracing/internal';
 import { EndpointError } from '../../endpoint.error.js';
 import { invokeEndpoint } from '../../endpoint-invoker.js';
 import type { LocalInstance } from '../../local-instance.js';
+import { ByteBudget } from './byte-budget.js';
+import { itemFrames } from './item-parts.js';
 import { connectWithRetry } from './nats-connect.js';
+import { dataBytesPerMessage, maxPayloadOf } from './nats-message-size.js';
 import { CALL_ID_HEADER, natsSubjects } from './nats-subjects.js';
+import { downloadRequest, RequestDownloadError } from './request-download.js';
+import { parseRequestParts, REQUEST_PARTS_HEADER } from './request-upload.js';
 import type { CancelMessage, WireFrame } from './nats-subjects.js';
 
 /** Why a call still running when the grace period of a shutdown ends was stopped. */
@@ -30,11 +36,15 @@ export class NatsEndpointServer {
   private readonly nextLocal = new Map<string, number>();
   /** The component subjects, shared by a queue group; instance subjects are not among them. */
   private readonly sharedSubjects = new Set<string>();
+  /** Bytes of requests sent in parts held at once, across calls. */
+  private readonly largeRequests: ByteBudget;
 
   constructor(
     private readonly url: string,
     private readonly resolver: RequestIdResolver,
+    private readonly maxMessageBytes: number,
   ) {
+    this.largeRequests = new ByteBudget(maxMessageBytes * 4);
     this.server = new ServerNats({ servers: url, name: `threadline-server-${process.pid}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
   }
 
@@ -112,24 +122,35 @@ export class NatsEndpointServer {
     const traceparent = parseTraceparent(readHeader(headers, TRACEPARENT_HEADER));
     const store = createStore(requestId, RequestCancellation.following(controller.signal), traceparent);
     const where = { requestId, component: local.identity.name, endpoint };
+    const partsHeader = readHeader(headers, REQUEST_PARTS_HEADER);
+    const parts = parseRequestParts(typeof partsHeader === 'string' ? partsHeader : undefined);
+    const connection = this.server.unwrap<NatsConnection>();
     return new Observable<WireFrame>((subscriber) => {
       subscriber.next({ kind: 'start', instanceId: local.instanceId });
-      const items = invokeEndpoint(local, endpoint, data, store, callId)[Symbol.asyncIterator]();
+      let items: AsyncIterator<unknown> | undefined;
       void (async () => {
         try {
-          for (let next = await items.next(); !next.done; next = await items.next()) subscriber.next({ kind: 'item', value: next.value });
+          const limits = { maxMessageBytes: this.maxMessageBytes, budget: this.largeRequests, signal: controller.signal };
+          const request = parts === undefined ? data : await downloadRequest(connection, parts, limits);
+          if (subscriber.closed) return;
+          items = invokeEndpoint(local, endpoint, request, store, callId)[Symbol.asyncIterator]();
+          for (let next = await items.next(); !next.done; next = await items.next()) {
+            for (const frame of itemFrames(next.value, dataBytesPerMessage(maxPayloadOf(connection)))) subscriber.next(frame);
+          }
           if (controller.signal.reason instanceof ShuttingDownError) throw controller.signal.reason;
           subscriber.complete();
         } catch (error) {
           const failure = error instanceof ShuttingDownError
             ? new EndpointError({ ...where, message: error.message, status: 503, code: 'instance_shutting_down' })
-            : EndpointError.from(error, where);
+            : error instanceof RequestDownloadError
+              ? new EndpointError({ ...where, message: error.message, status: error.status, code: error.code })
+              : EndpointError.from(error, where);
           subscriber.error(failure.toJSON());
         } finally {
           this.active.delete(callId);
         }
       })();
-      return () => void items.return?.(undefined);
+      return () => void items?.return?.(undefined);
     });
   }
 }

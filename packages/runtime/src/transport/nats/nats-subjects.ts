@@ -17,8 +17,14 @@ export const natsSubjects = {
 /** The header that carries a call's own id, by which it is cancelled. */
 export const CALL_ID_HEADER = 'threadline-call-id';
 
-/** What an endpoint's stream sends over the wire: first who serves the call, then its items. */
-export type WireFrame = { kind: 'start'; instanceId: string } | { kind: 'item'; value: unknown };
+/**
+ * What an endpoint's stream sends over the wire: first who serves the call, then its items; an item
+ * too large for one message comes as `part` frames instead (see `item-parts.ts`).
+ */
+export type WireFrame =
+  | { kind: 'start'; instanceId: string }
+  | { kind: 'item'; value: unknown }
+  | { kind: 'part'; data: string; last: boolean };
 
 /**
  * A discovery message: an instance announcing itself (`up`), finishing its calls before it stops

@@ -13,12 +13,17 @@ import type { LocalInstance } from '../../local-instance.js';
 import { ComponentTransport } from '../component-transport.js';
 import type { OutgoingCall } from '../component-transport.js';
 import { componentAddress } from '../in-process.transport.js';
+import { ByteBudget } from './byte-budget.js';
 import { InstanceRegistry } from './instance-registry.js';
+import { ItemAssembler } from './item-parts.js';
 import { natsCallStream } from './nats-call-stream.js';
 import { connectWithRetry } from './nats-connect.js';
 import { NatsEndpointServer } from './nats-endpoint-server.js';
+import { dataBytesPerMessage, DEFAULT_MAX_MESSAGE_BYTES, maxPayloadOf, tooLargeMessage } from './nats-message-size.js';
 import { CALL_ID_HEADER, natsSubjects } from './nats-subjects.js';
 import type { Heartbeat, WireFrame } from './nats-subjects.js';
+import { offerRequest, REQUEST_PARTS_HEADER } from './request-upload.js';
+import type { RequestUpload } from './request-upload.js';
 
 /** Settings of the NATS transport. */
 export interface NatsTransportOptions {
@@ -29,6 +34,11 @@ export interface NatsTransportOptions {
   heartbeatMs?: number;
   /** How long a call waits for an instance to take it. */
   startTimeoutMs?: number;
+  /**
+   * The largest request or stream item a call may carry, serialised. One larger than the server's
+   * `max_payload` travels in parts; one larger than this fails with `message_too_large`.
+   */
+  maxMessageBytes?: number;
 }
 
 /** Subjects for discovery and events, shared by every namespace of the service. */
@@ -52,6 +62,9 @@ export class NatsTransport extends ComponentTransport {
   private connection: NatsConnection | undefined;
   private connected = false;
   private readonly connectionLost = new Set<() => void>();
+  private readonly maxMessageBytes: number;
+  /** Bytes of stream items arriving in parts held at once, across this process's calls. */
+  private readonly largeItems: ByteBudget;
 
   constructor(
     private readonly options: NatsTransportOptions,
@@ -61,7 +74,9 @@ export class NatsTransport extends ComponentTransport {
     this.heartbeatMs = options.heartbeatMs ?? 1000;
     this.registry = new InstanceRegistry(this.heartbeatMs * 3);
     this.client = new ClientNats({ servers: options.url, name: `threadline-client-${process.pid}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
-    this.server = new NatsEndpointServer(options.url, resolver);
+    this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.largeItems = new ByteBudget(this.maxMessageBytes * 4);
+    this.server = new NatsEndpointServer(options.url, resolver, this.maxMessageBytes);
   }
 
   /** Unique across machines and processes, and a valid NATS subject token: `worker-<host>-<pid>-0`. */
@@ -108,7 +123,13 @@ export class NatsTransport extends ComponentTransport {
   }
 
   publish(topic: string, payload: unknown): void {
-    if (this.connected) this.connection?.publish(natsSubjects.event(TRANSPORT_NAMESPACE, topic), JSON.stringify(payload));
+    if (!this.connected) return;
+    try {
+      this.connection?.publish(natsSubjects.event(TRANSPORT_NAMESPACE, topic), JSON.stringify(payload));
+    } catch (error) {
+      // Fire and forget: an event the bus refuses (over max_payload) is lost, the call that raised it goes on.
+      this.logger.warn({ msg: `event ${topic} not published: ${error instanceof Error ? error.message : String(error)}`, maxPayload: maxPayloadOf(this.connection) });
+    }
   }
 
   subscribe(topic: string, handler: (payload: unknown) => void): () => void {
@@ -148,7 +169,9 @@ export class NatsTransport extends ComponentTransport {
     }
     const subject =
       instance === undefined ? natsSubjects.endpoint(call.component, call.endpoint) : natsSubjects.instanceEndpoint(call.component, instance, call.endpoint);
-    const record = new NatsRecordBuilder(call.request).setHeaders(this.headersOf(call)).build();
+    const headers = this.headersOf(call);
+    const upload = this.uploadIfLarge(call, headers, where);
+    const record = new NatsRecordBuilder(upload === undefined ? call.request : null).setHeaders(headers).build();
     // Subscribing sends the call: do it in the caller's context, as a serializer reading it expects.
     const responses = new Observable<WireFrame>((subscriber) => runInStore(call.store, () => this.client.send<WireFrame>(subject, record).subscribe(subscriber)));
     const cancel = () => this.publishRaw(natsSubjects.cancel(call.component), { callId: call.callId });
@@ -158,7 +181,26 @@ export class NatsTransport extends ComponentTransport {
       return () => this.connectionLost.delete(listener);
     };
     const startTimeoutMs = this.options.startTimeoutMs ?? 5000;
-    return natsCallStream({ responses, registry: this.registry, startTimeoutMs, where, cancel, signal, onConnectionLost });
+    const assembler = new ItemAssembler(this.maxMessageBytes, this.largeItems);
+    const stream = natsCallStream({ responses, registry: this.registry, startTimeoutMs, where, cancel, signal, onConnectionLost, assembler });
+    return upload === undefined ? stream : closingUpload(stream, upload);
+  }
+
+  /**
+   * A request too large for one message is offered in parts for the serving instance to pull, and the
+   * message carries only where to find them. Serialising here costs a second `JSON.stringify` per call,
+   * small next to the call itself for the small requests most calls carry.
+   */
+  private uploadIfLarge(call: OutgoingCall, headers: ReturnType<typeof natsHeaders>, where: Pick<OutgoingCall, 'requestId'> & { component: string; endpoint: string }): RequestUpload | undefined {
+    const dataBytes = dataBytesPerMessage(maxPayloadOf(this.connection));
+    const json = JSON.stringify(call.request) ?? 'null';
+    if (json.length * 3 <= dataBytes) return undefined;
+    const bytes = Buffer.from(json, 'utf8');
+    if (bytes.byteLength <= dataBytes) return undefined;
+    if (bytes.byteLength > this.maxMessageBytes) throw new EndpointError({ ...where, ...tooLargeMessage(bytes.byteLength, this.maxMessageBytes) });
+    const upload = offerRequest(this.connection!, bytes, dataBytes);
+    headers.set(REQUEST_PARTS_HEADER, upload.header);
+    return upload;
   }
 
   /** The request id, the trace context and the call id, as message headers. */
@@ -179,5 +221,14 @@ export class NatsTransport extends ComponentTransport {
 
   private publishRaw(subject: string, payload: unknown): void {
     if (this.connected) this.connection?.publish(subject, JSON.stringify(payload));
+  }
+}
+
+/** The call's stream, which stops serving the request's parts when it ends, however it ends. */
+async function* closingUpload(stream: AsyncGenerator<unknown>, upload: RequestUpload): AsyncGenerator<unknown> {
+  try {
+    yield* stream;
+  } finally {
+    upload.close();
   }
 }
