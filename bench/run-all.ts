@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { machineSummary } from './support/machine.js';
 
-const BENCHMARKS = ['http-overhead', 'http-instructions', 'depends-hop', 'streaming', 'nats', 'memory', 'kv-routing'];
+const BENCHMARKS = ['http-overhead', 'http-instructions', 'depends-hop', 'streaming', 'nats', 'memory', 'kv-routing', 'hostile'];
 const SLOW = new Set(['http-instructions']);
 const quick = process.argv.includes('--quick');
 const collectOnly = process.argv.includes('--collect');

@@ -1,0 +1,261 @@
+/**
+ * Hostile input: what one adversarial 1 MiB prompt a second does to everyone else. The Threadline
+ * service (servers/threadline-service.js, its own process, fresh for every run) takes a steady open-loop
+ * load of ordinary small requests from this process: `GET /health` and a small non-streaming chat
+ * completion, sent at a fixed rate whatever the answers do, each latency counted from the moment the
+ * request was due (so a stalled server is not hidden by a client that waits for it). In the adversary
+ * run, one 1 MiB chat prompt arrives every second besides, alternately a single ASCII character
+ * repeated and a single CJK character repeated (1 MiB of UTF-8 each), sent without waiting for the
+ * previous one. The two runs alternate round by round; the table reports medians of rounds of each
+ * run's p50 and p99, and p99 with / p99 without (goal: ≤ 2.00). Two scenarios:
+ *   - refused: THREADLINE_MAX_MODEL_LEN at its default (8192): the prompts cannot fit, and the size
+ *     alone shows it, so they are refused (400 context_length_exceeded) without being tokenized;
+ *   - tokenized: THREADLINE_MAX_MODEL_LEN 1,000,000: the prompts fit, so they are tokenized (in the
+ *     tokenizer thread pool) and run through the mocker, with max_tokens 1.
+ * Every run's warm-up sends one prompt of each kind, in both runs, so both measure a server whose
+ * tokenizer thread has started. The servers are not pinned to a CPU: on 2 cores the tokenizer thread
+ * needs the core the event loop is not on.
+ *
+ *   npm run bench:hostile               (5 rounds)     npm run bench:hostile -- --quick   (1 round, short)
+ */
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { publishReport } from './support/report.js';
+import { startServerProcess } from './support/server-process.js';
+import { median, table } from './support/stats.js';
+
+const quick = process.argv.includes('--quick');
+const ROUNDS = quick ? 1 : 5;
+const WINDOW_MS = quick ? 2_000 : 10_000;
+const WARM_UP_MS = quick ? 1_000 : 2_000;
+const HEALTH_PER_SECOND = 200;
+const CHAT_PER_SECOND = 100;
+const CHAT_MAX_TOKENS = 8;
+const ADVERSARY_EVERY_MS = 1_000;
+const PROMPT_BYTES = 2 ** 20;
+const MODEL = 'threadline-mocker';
+const SERVER = new URL('./servers/threadline-service.js', import.meta.url).pathname;
+const BASE_ENV = {
+  THREADLINE_WORKERS: '2',
+  // Small delays, so that a stall of the event loop shows against the chat's own time.
+  MOCKER_DECODE_MS_PER_TOKEN: '1',
+  MOCKER_PREFILL_US_PER_TOKEN: '1',
+  LOG_LEVEL: 'error',
+  LOG_REQUESTS: 'false',
+};
+const SCENARIOS = [
+  { name: 'refused', label: 'prompts refused (THREADLINE_MAX_MODEL_LEN 8192, the default)', env: {} },
+  { name: 'tokenized', label: 'prompts tokenized (THREADLINE_MAX_MODEL_LEN 1,000,000)', env: { THREADLINE_MAX_MODEL_LEN: '1000000' } },
+] as const;
+const RUNS = ['alone', 'adversary'] as const;
+type Run = (typeof RUNS)[number];
+const KINDS = ['health', 'chat'] as const;
+type Kind = (typeof KINDS)[number];
+const PROMPTS = ['ascii', 'cjk'] as const;
+type PromptKind = (typeof PROMPTS)[number];
+
+interface Answer {
+  status: number; // 0: the request failed
+  ms: number;
+}
+
+interface Sample {
+  latencies: Record<Kind, number[]>;
+  failed: Record<Kind, number>;
+  adversarial: Array<Answer & { prompt: PromptKind }>;
+  /** CPU the rest of the machine used during the window (not the server, not this process), in cores. */
+  othersCores: number;
+}
+
+/** CPU time used by the whole machine so far, in microseconds (/proc/stat: every state but idle and iowait). */
+function machineCpuMicros(): number {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const busy = fields.reduce((sum, value) => sum + value, 0) - fields[3]! - fields[4]!;
+  return (busy / 100) * 1e6; // USER_HZ
+}
+
+const ownCpuMicros = () => { const { user, system } = process.cpuUsage(); return user + system; };
+
+const chatBody = (content: string, maxTokens: number) =>
+  Buffer.from(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content }], max_tokens: maxTokens }));
+
+const SMALL_CHAT = chatBody('Say hello to the sea.', CHAT_MAX_TOKENS);
+const HOSTILE: Record<PromptKind, Buffer> = {
+  ascii: chatBody('a'.repeat(PROMPT_BYTES), 1),
+  cjk: chatBody('漢'.repeat(Math.floor(PROMPT_BYTES / 3)), 1), // 3 UTF-8 bytes each
+};
+
+/** One request; its answer read to the end; latency from `due` (performance.now() time). */
+function send(agent: Agent, port: number, method: 'GET' | 'POST', path: string, body: Buffer | undefined, due: number): Promise<Answer> {
+  return new Promise((resolve) => {
+    const req = request(
+      { agent, host: '127.0.0.1', port, method, path, headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': body.length } },
+      (res) => {
+        res.on('data', () => {});
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - due }));
+        res.on('error', () => resolve({ status: 0, ms: performance.now() - due }));
+      },
+    );
+    req.on('error', () => resolve({ status: 0, ms: performance.now() - due }));
+    req.end(body);
+  });
+}
+
+/**
+ * The steady load for `ms`: requests due at a fixed rate, every third a chat, the others health checks,
+ * each sent when due (checked every millisecond) whatever the earlier ones are doing. With `adversary`,
+ * a 1 MiB prompt every second besides. Resolves when every request sent has its answer.
+ */
+async function load(port: number, ms: number, adversary: boolean, record: Sample | undefined): Promise<void> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const hostileAgent = new Agent({ keepAlive: true, maxSockets: 16 });
+  const pending: Array<Promise<void>> = [];
+  const perSecond = HEALTH_PER_SECOND + CHAT_PER_SECOND;
+  const every = 1000 / perSecond;
+  const chatEvery = Math.round(perSecond / CHAT_PER_SECOND);
+  const start = performance.now();
+  let sent = 0;
+  let hostileSent = 0;
+  for (;;) {
+    const now = performance.now();
+    if (now - start >= ms) break;
+    for (let due = start + sent * every; due <= now; due = start + sent * every) {
+      const kind: Kind = sent % chatEvery === 0 ? 'chat' : 'health';
+      sent++;
+      const answer = kind === 'chat' ? send(agent, port, 'POST', '/v1/chat/completions', SMALL_CHAT, due) : send(agent, port, 'GET', '/health', undefined, due);
+      pending.push(
+        answer.then(({ status, ms: latency }) => {
+          if (record === undefined) return;
+          if (status === 200) record.latencies[kind].push(latency);
+          else record.failed[kind]++;
+        }),
+      );
+    }
+    // The first half a second in: the load is steady by then.
+    for (let due = start + ADVERSARY_EVERY_MS / 2 + hostileSent * ADVERSARY_EVERY_MS; adversary && due <= now; due += ADVERSARY_EVERY_MS) {
+      const prompt = PROMPTS[hostileSent % PROMPTS.length]!;
+      hostileSent++;
+      pending.push(send(hostileAgent, port, 'POST', '/v1/chat/completions', HOSTILE[prompt], due).then((answer) => void record?.adversarial.push({ ...answer, prompt })));
+    }
+    await sleep(1);
+  }
+  await Promise.all(pending);
+  agent.destroy();
+  hostileAgent.destroy();
+}
+
+async function measure(scenario: (typeof SCENARIOS)[number], run: Run): Promise<Sample> {
+  const server = await startServerProcess(SERVER, [], { ...BASE_ENV, ...scenario.env });
+  try {
+    // Warm-up, the same in both runs: one prompt of each kind (the tokenizer thread starts on the
+    // first long prompt), then the steady load alone.
+    const hostileAgent = new Agent({ keepAlive: false });
+    for (const prompt of PROMPTS) await send(hostileAgent, server.port, 'POST', '/v1/chat/completions', HOSTILE[prompt], performance.now());
+    await load(server.port, WARM_UP_MS, false, undefined);
+    const sample: Sample = { latencies: { health: [], chat: [] }, failed: { health: 0, chat: 0 }, adversarial: [], othersCores: 0 };
+    const before = { machine: machineCpuMicros(), server: server.cpuMicros(), own: ownCpuMicros(), at: performance.now() };
+    await load(server.port, WINDOW_MS, run === 'adversary', sample);
+    const others = machineCpuMicros() - before.machine - (server.cpuMicros() - before.server) - (ownCpuMicros() - before.own);
+    sample.othersCores = Math.max(0, others / ((performance.now() - before.at) * 1000));
+    return sample;
+  } finally {
+    await server.stop();
+  }
+}
+
+/** The `p`-th percentile (0-100) of `values`, nearest rank. */
+function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+const ms = (value: number) => (value >= 100 ? value.toFixed(0) : value.toFixed(1));
+
+function statuses(answers: readonly Answer[]): string {
+  const counts = new Map<number, number>();
+  for (const { status } of answers) counts.set(status, (counts.get(status) ?? 0) + 1);
+  return [...counts].sort(([a], [b]) => a - b).map(([status, count]) => `${status === 0 ? 'failed' : status} ×${count}`).join(', ');
+}
+
+async function main(): Promise<void> {
+  const samples = new Map<string, Sample[]>();
+  const key = (scenario: string, run: Run) => `${scenario}/${run}`;
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const scenario of SCENARIOS) {
+      // Alternate which run goes first, so neither always gets the cooler machine.
+      for (const run of round % 2 === 1 ? RUNS : [...RUNS].reverse()) {
+        const sample = await measure(scenario, run);
+        samples.set(key(scenario.name, run), [...(samples.get(key(scenario.name, run)) ?? []), sample]);
+        const hostile = sample.adversarial.length === 0 ? '' : `; adversarial: ${statuses(sample.adversarial)}, median ${ms(median(sample.adversarial.map((a) => a.ms)))} ms`;
+        console.error(
+          `round ${round}/${ROUNDS} ${scenario.name} ${run}: ` +
+            KINDS.map((kind) => `${kind} p50 ${ms(percentile(sample.latencies[kind], 50))} p99 ${ms(percentile(sample.latencies[kind], 99))} ms (${sample.failed[kind]} failed)`).join(', ') +
+            hostile +
+            `; other processes ${sample.othersCores.toFixed(2)} cores`,
+        );
+      }
+    }
+  }
+
+  const rows: string[][] = [];
+  const hostileRows: string[][] = [];
+  for (const scenario of SCENARIOS) {
+    const of = (run: Run, kind: Kind, p: number) => median(samples.get(key(scenario.name, run))!.map((s) => percentile(s.latencies[kind], p)));
+    const failed = (run: Run, kind: Kind) => samples.get(key(scenario.name, run))!.reduce((sum, s) => sum + s.failed[kind], 0);
+    for (const kind of KINDS) {
+      const ratio = of('adversary', kind, 99) / of('alone', kind, 99);
+      rows.push([
+        scenario.name,
+        kind === 'health' ? '`GET /health`' : `chat, max_tokens ${CHAT_MAX_TOKENS}`,
+        ms(of('alone', kind, 50)),
+        ms(of('adversary', kind, 50)),
+        ms(of('alone', kind, 99)),
+        ms(of('adversary', kind, 99)),
+        ratio.toFixed(2),
+        `${failed('alone', kind)} / ${failed('adversary', kind)}`,
+        ratio <= 2 ? '≤ 2.00: met' : '≤ 2.00: not met',
+      ]);
+    }
+    const adversarial = samples.get(key(scenario.name, 'adversary'))!.flatMap((s) => s.adversarial);
+    for (const prompt of PROMPTS) {
+      const answers = adversarial.filter((a) => a.prompt === prompt);
+      const latencies = answers.map((a) => a.ms);
+      hostileRows.push([
+        scenario.name,
+        prompt === 'ascii' ? '`a` × 1,048,576' : '`漢` × 349,525',
+        statuses(answers),
+        ms(median(latencies)),
+        ms(percentile(latencies, 99)),
+        ms(Math.max(...latencies)),
+      ]);
+    }
+  }
+
+  const allSamples = [...samples.values()].flat();
+  const perRound = (WINDOW_MS / 1000) * (HEALTH_PER_SECOND + CHAT_PER_SECOND);
+  publishReport('hostile', `npm run bench:hostile${quick ? ' -- --quick' : ''}`, [
+    '### Hostile input: ordinary requests beside a 1 MiB prompt a second',
+    '',
+    `The service in its own process (fresh for every run, ${BASE_ENV.THREADLINE_WORKERS} mocker workers, decode ${BASE_ENV.MOCKER_DECODE_MS_PER_TOKEN} ms/token, ` +
+      `prefill ${BASE_ENV.MOCKER_PREFILL_US_PER_TOKEN} µs/token, the default tokenizer threads), an open-loop load from this process: ` +
+      `${HEALTH_PER_SECOND} \`GET /health\` and ${CHAT_PER_SECOND} non-streaming chat completions a second, each sent when due, its latency ` +
+      `counted from then, for ${WINDOW_MS / 1000} s a run (about ${perRound.toLocaleString('en-US')} requests) after ${WARM_UP_MS / 1000} s of warm-up. ` +
+      `Alone: that load only. Adversary: the same load and, every second, one 1 MiB chat prompt (max_tokens 1), alternately one ASCII ` +
+      `character repeated and one CJK character repeated (1 MiB of UTF-8 each), not waiting for the previous one. ` +
+      `Refused: THREADLINE_MAX_MODEL_LEN at its default, 8192; the prompts' size alone shows they cannot fit. Tokenized: ` +
+      `THREADLINE_MAX_MODEL_LEN 1,000,000, the prompts fit and are tokenized (131,072 and 349,525 tokens) and run. ` +
+      `Milliseconds; medians of ${ROUNDS} interleaved round(s) of each run's percentiles; "failed" counts answers other than 200 (alone / adversary, all rounds). ` +
+      `The rest of the machine used ${median(allSamples.map((s) => s.othersCores)).toFixed(2)} of its cores in the median run, ${Math.max(...allSamples.map((s) => s.othersCores)).toFixed(2)} at most: a p99 moves with that.`,
+    '',
+    table(['scenario', 'request', 'p50 alone', 'p50 adversary', 'p99 alone', 'p99 adversary', 'p99 adversary / alone', 'failed', 'goal'], rows),
+    '',
+    `What the adversarial prompts got (all rounds; latency from sending to the answer's end, ms):`,
+    '',
+    table(['scenario', 'prompt', 'answers', 'median', 'p99', 'max'], hostileRows),
+  ]);
+}
+
+await main();
+process.exit(0);
