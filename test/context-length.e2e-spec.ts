@@ -9,7 +9,7 @@ import type { PipelineApp } from './support/pipeline-app.js';
 import { startFromSource } from './support/service-process.js';
 
 /**
- * THREADLINE_MAX_MODEL_LEN (issue 13, part 2), over real sockets: a prompt whose tokens plus its
+ * THREADLINE_MAX_MODEL_LEN, over real sockets: a prompt whose tokens plus its
  * completion's do not fit is refused before any routing with OpenAI's 400 `context_length_exceeded`,
  * a plain JSON error even on a stream request; one that fits is served.
  */

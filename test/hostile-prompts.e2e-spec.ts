@@ -8,7 +8,7 @@ import { startComponentsFromSource, startFromSource } from './support/service-pr
 import type { ComponentProcess, ServiceProcess } from './support/service-process.js';
 
 /**
- * Issue 13, part 1: no prompt holds up the service. Before, gpt-tokenizer ran on the event loop in time
+ * No prompt holds up the service. Before, gpt-tokenizer ran on the event loop in time
  * quadratic in a run the tokenizer's pre-split does not break (one character repeated, CJK without
  * punctuation): 100 KiB of either kept `/health` waiting for seconds. Now long prompts are tokenized
  * in worker threads, in linear time, and one whose size alone exceeds the context is refused at once.

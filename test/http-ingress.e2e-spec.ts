@@ -30,7 +30,7 @@ import { PLATFORMS, startTestApp } from './support/test-app.js';
 import type { Platform, TestApp } from './support/test-app.js';
 
 /**
- * HTTP ingress (DESIGN.md, "The request id's life", step 1), on Fastify and on Express: every kind of
+ * HTTP ingress, on Fastify and on Express: every kind of
  * response carries `x-request-id`, equal byte for byte to a valid incoming id, or a generated UUIDv4
  * when none was sent; and the log lines of a request carry it as `requestId` (never Fastify's `reqId`).
  */

@@ -7,7 +7,7 @@ import { startComponentsFromSource } from './support/service-process.js';
 import type { ComponentProcess } from './support/service-process.js';
 
 /**
- * Issue #13, part 6: the same answer in every layout. The NATS server runs with a 64 KiB `max_payload`
+ * The same answer in every layout. The NATS server runs with a 64 KiB `max_payload`
  * so that bodies a few hundred KB long (quick to tokenize on CI) cross it the way 1-4 MiB bodies cross
  * the default 1 MiB; the same requests go to the service in one process, and the answers must match.
  */

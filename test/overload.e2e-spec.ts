@@ -14,7 +14,7 @@ import type { ComponentProcess, ServiceProcess } from './support/service-process
 import { waitFor } from './support/wait-for.js';
 
 /**
- * Issue #13, part 5: overload that clients can act on. A request that cannot be admitted is refused
+ * Overload that clients can act on. A request that cannot be admitted is refused
  * before any header is written: 429 when the workers' queues are full, 503 when no worker can serve,
  * each with `Retry-After` and an OpenAI error body naming the id, and one warn line (no stack, no error
  * line). In one process and over NATS, and under a flood (sizes scaled for CI: FLOOD_REQUESTS below).
