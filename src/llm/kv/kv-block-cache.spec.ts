@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { blockHashes } from './block-hash.js';
+import { blockHashes } from './block-hash.mjs';
 import { KvBlockCache } from './kv-block-cache.js';
 
 describe('blockHashes', () => {

@@ -31,6 +31,6 @@ export class PrefillComponent implements OnComponentStart {
 
   @Endpoint()
   prefill(request: PrefillRequest, context: EndpointContext): Promise<PrefillResult> {
-    return this.engine.prefill(request.tokenIds, context.signal);
+    return this.engine.prefill(request.tokenIds, context.signal, request.blocks);
   }
 }

@@ -1,13 +1,19 @@
 import type { Logger } from '@nestjs/common';
 import type { LlmConfig } from '../llm.config.js';
-import type { NormalizedRequest } from '../protocol/pipeline.types.js';
+import type { NormalizedRequest, PromptBlocks } from '../protocol/pipeline.types.js';
 import { chatTemplateParts } from './chat-template.js';
 import type { TemplatePart } from './chat-template.js';
 import { assertFitsContext } from './context-length.js';
 import { resolveMaxModelLen } from './context-limit.js';
-import { fewestTokens, joinTemplate, templateTexts } from './tokenizer.js';
+import { fewestTokens, templateLayout, templateTexts } from './tokenizer.js';
 import type { Tokenizer } from './tokenizer.js';
 import { TokenizerPool } from './tokenizer-pool.js';
+
+/** A prompt's token ids, and its KV block ids when they were computed with them. */
+export interface EncodedPrompt {
+  ids: number[];
+  blocks?: PromptBlocks;
+}
 
 /**
  * Turns a request's prompt into token ids, holding it to the model's context length: a prompt whose
@@ -17,6 +23,7 @@ import { TokenizerPool } from './tokenizer-pool.js';
 export class PromptEncoder {
   private readonly pool: TokenizerPool;
   private readonly maxModelLen: Promise<number>;
+  private readonly blockSize: number;
 
   constructor(
     private readonly tokenizer: Tokenizer,
@@ -25,26 +32,32 @@ export class PromptEncoder {
   ) {
     this.pool = new TokenizerPool(config.tokenizerThreads);
     this.maxModelLen = resolveMaxModelLen(config, logger);
+    this.blockSize = config.mocker.blockSize;
   }
 
-  /** The prompt's token ids; an InvalidRequestError (`context_length_exceeded`) when it does not fit. */
-  async encode(request: NormalizedRequest, signal?: AbortSignal): Promise<number[]> {
+  /**
+   * The prompt's token ids, and for a long prompt tokenized in a thread its KV block ids, computed there
+   * too; an InvalidRequestError (`context_length_exceeded`) when it does not fit.
+   */
+  async encode(request: NormalizedRequest, signal?: AbortSignal): Promise<EncodedPrompt> {
     const maxModelLen = await this.maxModelLen;
     const demand = { completionTokens: request.sampling.maxTokens, param: request.api === 'chat' ? 'messages' : 'prompt' } as const;
     if (Array.isArray(request.prompt)) {
       this.tokenizer.checkIds(request.prompt, 'prompt');
       assertFitsContext(maxModelLen, { ...demand, promptTokens: request.prompt.length, atLeast: false });
-      return request.prompt;
+      return { ids: request.prompt };
     }
     const parts: TemplatePart[] = request.messages !== undefined ? chatTemplateParts(request.messages) : [{ text: request.prompt ?? '' }];
     assertFitsContext(maxModelLen, { ...demand, promptTokens: fewestTokens(parts), atLeast: true });
     const texts = templateTexts(parts);
     const specials = parts.length - texts.length;
     const room = maxModelLen - (demand.completionTokens ?? 1) - specials;
-    const encoded = await this.pool.encodeTexts({ texts, keepUpTo: room }, signal);
+    const task = { texts, keepUpTo: room, template: templateLayout(parts), blockSize: this.blockSize };
+    const encoded = await this.pool.encodeTexts(task, signal);
     assertFitsContext(maxModelLen, { ...demand, promptTokens: specials + encoded.count, atLeast: false });
     // The ids are there: the count fits the room.
-    return joinTemplate(parts, encoded.ids!);
+    const ids = encoded.promptIds!;
+    return encoded.blockHashes === undefined ? { ids } : { ids, blocks: { blockSize: this.blockSize, hashes: encoded.blockHashes } };
   }
 
   async close(): Promise<void> {

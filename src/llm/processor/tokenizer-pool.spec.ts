@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CapacityError } from '../protocol/capacity.error.js';
+import { blockHashes, packedBlockHashes, unpackBlockHashes } from '../kv/block-hash.mjs';
 import { encodeBounded } from './bounded-bpe.mjs';
 import { INLINE_MAX_WORK, tokenizingWork, TokenizerPool } from './tokenizer-pool.js';
+import { TEXT } from './tokenizer.worker.mjs';
 
 const CJK = '我们的服务需要在任何输入下保持响应能力并且快速拒绝不合理的请求这是一个长句子没有标点符号';
 const PROSE = 'The quick brown fox jumps over the lazy dog, then writes an essay about request ids. ';
@@ -37,6 +39,24 @@ describe('TokenizerPool', () => {
   }
   afterEach(async () => {
     await Promise.all(pools.splice(0).map((p) => p.close()));
+  });
+
+  it('computes in a thread, with a template, the prompt ids joined and the same block ids as kv/block-hash', async () => {
+    const texts = [prose(3 * INLINE_MAX_WORK), CJK.repeat(100), 'assistant\n'];
+    const template = [200003, TEXT, 200004, TEXT, 200003, TEXT];
+    const textIds = texts.map(encodeBounded);
+    const promptIds = [200003, ...textIds[0]!, 200004, ...textIds[1]!, 200003, ...textIds[2]!];
+    const encoded = await pool(1).encodeTexts({ ...all(texts), template, blockSize: 16 });
+    expect(encoded.count).toBe(textIds.flat().length);
+    expect(encoded.promptIds).toEqual(promptIds);
+    expect(encoded.blockHashes).toBe(packedBlockHashes(promptIds, 16));
+    expect(unpackBlockHashes(encoded.blockHashes!)).toEqual(blockHashes(promptIds, 16));
+    expect(blockHashes(promptIds, 16)).toHaveLength(Math.floor(promptIds.length / 16));
+  });
+
+  it('joins a short prompt inline without block ids: the router and the worker compute those', async () => {
+    const encoded = await pool(1).encodeTexts({ ...all(['hello there']), template: [200003, TEXT], blockSize: 1 });
+    expect(encoded).toEqual({ count: 2, promptIds: [200003, ...encodeBounded('hello there')] });
   });
 
   it('gives the same ids in a thread as inline, text by text, and their count', async () => {

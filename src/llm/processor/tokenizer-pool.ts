@@ -45,11 +45,16 @@ export class TokenizerPool {
 
   /**
    * The token ids of each text, in order, and their count; only the count past `keepUpTo` tokens.
+   * With a template, the prompt's ids joined, and its KV block ids when it is tokenized in a thread.
    * When `signal` aborts, a prompt waiting for a thread leaves the line; one being tokenized is
    * finished (ending the thread would lose its vocabulary), then dropped.
    */
   async encodeTexts(task: EncodeTask, signal?: AbortSignal): Promise<EncodedTexts> {
-    if (this.pool === undefined || tokenizingWork(task.texts) < INLINE_MAX_WORK) return encodeTexts(task);
+    if (this.pool === undefined || tokenizingWork(task.texts) < INLINE_MAX_WORK) {
+      // No block ids inline: for a short prompt the router and the worker compute them for less than
+      // sending them costs, and its requests stay as small as they were.
+      return encodeTexts({ ...task, blockSize: undefined });
+    }
     if (this.threads.demand >= this.maxPending) {
       throw new CapacityError('Too many long prompts are being tokenized; retry later.', 429, RATE_LIMIT_CODE);
     }

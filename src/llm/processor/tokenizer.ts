@@ -2,6 +2,7 @@ import { decode, encode, ImEnd, ImStart } from 'gpt-tokenizer/encoding/o200k_bas
 import { InvalidRequestError } from '../protocol/invalid-request.error.js';
 import type { ChatMessage } from '../protocol/pipeline.types.js';
 import { encodeBounded } from './bounded-bpe.mjs';
+import { TEXT } from './tokenizer.worker.mjs';
 import { chatTemplateParts } from './chat-template.js';
 import type { TemplatePart } from './chat-template.js';
 import { longestTokenBytes, tokenBytes } from './token-bytes.js';
@@ -18,6 +19,11 @@ export const VOCABULARY_SIZE = 200_019;
 /** The texts of a template's parts, in order, to be encoded. */
 export function templateTexts(parts: readonly TemplatePart[]): string[] {
   return parts.flatMap((part) => ('text' in part ? [part.text] : []));
+}
+
+/** A template as the tokenizer threads take it (`EncodeTask.template`): each marker's id, TEXT for each text. */
+export function templateLayout(parts: readonly TemplatePart[]): number[] {
+  return parts.map((part) => ('special' in part ? SPECIAL_IDS.get(part.special)! : TEXT));
 }
 
 /** The token ids of a template: each marker's special token, and the given ids of its texts, in order. */

@@ -2,6 +2,7 @@
  * What the components of the LLM pipeline send each other: plain, serialisable data, so that the same
  * calls work in one process and across processes.
  */
+import type { PromptBlocks } from '../kv/block-hash.mjs';
 
 /** Which OpenAI API a request came through. */
 export type ApiKind = 'chat' | 'completion';
@@ -57,9 +58,18 @@ export type ProcessorEvent =
   /** Token counts, after every choice ended. */
   | { type: 'usage'; promptTokens: number; completionTokens: number; cachedTokens: number };
 
+/**
+ * A prompt's KV block ids, computed once with its token ids (by the Processor's tokenizer thread, for a
+ * long prompt) so that the Router and the Worker need not hash it again: `blockSize`, and the ids
+ * concatenated (22 characters a full block; see kv/block-hash.mjs). Absent for a short prompt, or from
+ * an older peer: then each computes them from the token ids.
+ */
+export type { PromptBlocks } from '../kv/block-hash.mjs';
+
 /** The Processor's call to the Router. */
 export interface RouteRequest {
   tokenIds: number[];
+  blocks?: PromptBlocks;
 }
 
 /** The Router's answer: the worker instance to use and how much of the prompt it already holds. */
@@ -71,6 +81,8 @@ export interface RouteDecision {
 /** The Processor's call to a Worker. */
 export interface GenerateRequest {
   tokenIds: number[];
+  /** The prompt's KV block ids, when the Processor computed them. */
+  blocks?: PromptBlocks;
   maxTokens: number | undefined;
   temperature: number;
   seed: number | undefined;
@@ -83,6 +95,7 @@ export interface GenerateRequest {
 /** A Worker's call to a Prefill worker. */
 export interface PrefillRequest {
   tokenIds: number[];
+  blocks?: PromptBlocks;
 }
 
 /** What a Prefill worker reports once the prompt's KV cache is computed (and handed over). */

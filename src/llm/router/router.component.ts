@@ -1,7 +1,7 @@
 import { Inject, Logger } from '@nestjs/common';
 import { Component, ComponentEvents, Endpoint, InjectComponent } from '@threadline/runtime';
 import type { ComponentClient, OnComponentStart, OnComponentStop } from '@threadline/runtime';
-import { blockHashes } from '../kv/block-hash.js';
+import { promptBlockHashes } from '../kv/block-hash.mjs';
 import { KV_EVENTS_TOPIC } from '../kv/kv-events.js';
 import type { KvEvent } from '../kv/kv-events.js';
 import { LLM_CONFIG } from '../llm.config.js';
@@ -51,7 +51,7 @@ export class RouterComponent implements OnComponentStart, OnComponentStop {
       const which = workerIds.length === 1 ? 'The worker is' : `All ${workerIds.length} workers are`;
       throw new CapacityError(`${which} at capacity; retry later.`, 429, RATE_LIMIT_CODE);
     }
-    const hashes = blockHashes(request.tokenIds, this.config.mocker.blockSize);
+    const hashes = promptBlockHashes(request.tokenIds, this.config.mocker.blockSize, request.blocks);
     const candidates = open.map((workerId) => ({
       workerId,
       hitRate: hashes.length === 0 ? 0 : this.index.overlapBlocks(workerId, hashes) / hashes.length,

@@ -1,4 +1,4 @@
-import type { GenerateRequest, PrefillResult, WorkerOutput } from '../protocol/pipeline.types.js';
+import type { GenerateRequest, PrefillResult, PromptBlocks, WorkerOutput } from '../protocol/pipeline.types.js';
 
 /** What a Worker runs: something that turns a tokenised prompt into a stream of tokens. */
 export interface LlmEngine {
@@ -15,8 +15,8 @@ export interface LlmEngine {
 
 /** An engine that can run the prefill phase alone, for disaggregated serving. */
 export interface PrefillEngine {
-  /** Computes the prompt's KV cache; resolves when done, rejects when `signal` aborts. */
-  prefill(tokenIds: readonly number[], signal: AbortSignal): Promise<PrefillResult>;
+  /** Computes the prompt's KV cache; resolves when done, rejects when `signal` aborts. `blocks`: its block ids, when known. */
+  prefill(tokenIds: readonly number[], signal: AbortSignal, blocks?: PromptBlocks): Promise<PrefillResult>;
   /** Prompt tokens this engine would have to compute (not cached). */
-  uncachedTokens(tokenIds: readonly number[]): number;
+  uncachedTokens(tokenIds: readonly number[], blocks?: PromptBlocks): number;
 }

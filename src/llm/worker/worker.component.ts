@@ -53,7 +53,7 @@ export class WorkerComponent implements OnComponentStart, OnComponentStop {
   private shouldPrefillRemotely(request: GenerateRequest): boolean {
     const { enabled, thresholdTokens, maxPrefillQueue } = this.config.disagg;
     if (!enabled || this.engine.uncachedTokens === undefined) return false;
-    if (this.engine.uncachedTokens(request.tokenIds) <= thresholdTokens) return false;
+    if (this.engine.uncachedTokens(request.tokenIds, request.blocks) <= thresholdTokens) return false;
     const queued = [...this.prefillQueues.values()].reduce((sum, waiting) => sum + waiting, 0);
     return queued < maxPrefillQueue;
   }
@@ -61,7 +61,7 @@ export class WorkerComponent implements OnComponentStart, OnComponentStop {
   /** The request, prefilled by a Prefill worker; by this worker itself when every Prefill worker is full. */
   private async prefillRemotely(request: GenerateRequest): Promise<GenerateRequest> {
     try {
-      const prefilled = await unary(this.prefillWorkers.prefill({ tokenIds: request.tokenIds }));
+      const prefilled = await unary(this.prefillWorkers.prefill(request.blocks === undefined ? { tokenIds: request.tokenIds } : { tokenIds: request.tokenIds, blocks: request.blocks }));
       this.logger.debug({ msg: `prefilled remotely by ${prefilled.prefillWorkerId}`, ...prefilled });
       return { ...request, prefilled };
     } catch (error) {

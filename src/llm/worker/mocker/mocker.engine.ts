@@ -1,6 +1,7 @@
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import { RequestTracingMixin, Traced } from '@threadline/tracing';
-import { blockHashes } from '../../kv/block-hash.js';
+import { promptBlockHashes } from '../../kv/block-hash.mjs';
+import type { PromptBlocks } from '../../kv/block-hash.mjs';
 import { KvBlockCache } from '../../kv/kv-block-cache.js';
 import type { KvEvent, WorkerLoad } from '../../kv/kv-events.js';
 import type { MockerConfig } from '../../llm.config.js';
@@ -38,8 +39,8 @@ export class MockerEngine extends RequestTracingMixin() implements LlmEngine, Pr
     return { ...this.scheduler.load, maxRunning, maxWaiting, cacheUsage: this.cache.usage };
   }
 
-  uncachedTokens(tokenIds: readonly number[]): number {
-    const hashes = blockHashes(tokenIds, this.config.blockSize);
+  uncachedTokens(tokenIds: readonly number[], blocks?: PromptBlocks): number {
+    const hashes = promptBlockHashes(tokenIds, this.config.blockSize, blocks);
     return tokenIds.length - this.cache.prefixHits(hashes) * this.config.blockSize;
   }
 
@@ -82,11 +83,11 @@ export class MockerEngine extends RequestTracingMixin() implements LlmEngine, Pr
   }
 
   @Traced()
-  async prefill(tokenIds: readonly number[], signal: AbortSignal): Promise<PrefillResult> {
+  async prefill(tokenIds: readonly number[], signal: AbortSignal, blocks?: PromptBlocks): Promise<PrefillResult> {
     const release = await this.admit(signal);
     if (release === undefined) throw signal.reason;
     try {
-      const cachedTokens = await this.computePrompt({ tokenIds: [...tokenIds] }, signal);
+      const cachedTokens = await this.computePrompt({ tokenIds: [...tokenIds], blocks }, signal);
       return { cachedTokens, prefillWorkerId: this.instanceId };
     } catch (error) {
       if (signal.aborted) this.logWithRequestId('info', 'prefill stopped: request cancelled', { instanceId: this.instanceId });
@@ -113,8 +114,8 @@ export class MockerEngine extends RequestTracingMixin() implements LlmEngine, Pr
    * a prompt prefilled elsewhere arrives with its KV cache, so only the hand-over is cached here.
    * Returns the prompt tokens that were cached.
    */
-  private async computePrompt(request: Pick<GenerateRequest, 'tokenIds' | 'prefilled'>, signal: AbortSignal): Promise<number> {
-    const change = this.cache.store(blockHashes(request.tokenIds, this.config.blockSize));
+  private async computePrompt(request: Pick<GenerateRequest, 'tokenIds' | 'blocks' | 'prefilled'>, signal: AbortSignal): Promise<number> {
+    const change = this.cache.store(promptBlockHashes(request.tokenIds, this.config.blockSize, request.blocks));
     this.report(change.stored, change.removed);
     if (request.prefilled !== undefined) return request.prefilled.cachedTokens;
     const cachedTokens = change.hitBlocks * this.config.blockSize;

@@ -1,0 +1,61 @@
+// The KV block ids of a prompt, in one place for the event loop (router, mocker) and the tokenizer
+// threads alike. Plain JavaScript, so that a thread loads it as it is from dist/ and from src/.
+import { hash } from 'node:crypto';
+
+/** The characters of one block id. */
+export const BLOCK_HASH_CHARS = 22;
+
+/** Where a block's token ids start in the hashing buffer: 4-aligned, just after the previous id. */
+const IDS_AT = 24;
+
+/**
+ * Calls `onHash` with the id of each full block of `tokenIds`, in order: the block's tokens (as
+ * 32-bit little-endian integers), chained to the previous block's id (its ASCII characters, before
+ * them), hashed with SHA-256, the first 22 characters of its base64url form. One buffer, reused.
+ */
+function forEachBlockHash(tokenIds, blockSize, onHash) {
+  const bytes = new Uint8Array(IDS_AT + 4 * blockSize);
+  const block = new Uint32Array(bytes.buffer, IDS_AT, blockSize);
+  let previous = '';
+  for (let start = 0; start + blockSize <= tokenIds.length; start += blockSize) {
+    for (let i = 0; i < blockSize; i++) block[i] = tokenIds[start + i];
+    const from = IDS_AT - previous.length;
+    for (let i = 0; i < previous.length; i++) bytes[from + i] = previous.charCodeAt(i);
+    previous = hash('sha256', bytes.subarray(from), 'base64url').slice(0, BLOCK_HASH_CHARS);
+    onHash(previous);
+  }
+}
+
+/**
+ * The ids of a prompt's KV blocks: one per full block of `blockSize` tokens, each a hash of its tokens
+ * chained to the previous block's id, so equal ids mean equal prefixes (as vLLM's prefix cache and
+ * Dynamo's KV router identify blocks). A trailing partial block has no id: it is never shared.
+ */
+export function blockHashes(tokenIds, blockSize) {
+  const hashes = [];
+  forEachBlockHash(tokenIds, blockSize, (id) => hashes.push(id));
+  return hashes;
+}
+
+/** `blockHashes`, concatenated into one string (BLOCK_HASH_CHARS characters a block): compact to send. */
+export function packedBlockHashes(tokenIds, blockSize) {
+  return blockHashes(tokenIds, blockSize).join('');
+}
+
+/** The block ids of a `packedBlockHashes` string. */
+export function unpackBlockHashes(packed) {
+  const hashes = new Array(packed.length / BLOCK_HASH_CHARS);
+  for (let i = 0; i < hashes.length; i++) hashes[i] = packed.slice(i * BLOCK_HASH_CHARS, (i + 1) * BLOCK_HASH_CHARS);
+  return hashes;
+}
+
+/**
+ * The block ids of a prompt: those sent along with it (`blocks`, computed once by the Processor) when
+ * they were computed for the same block size, else computed here from `tokenIds`.
+ */
+export function promptBlockHashes(tokenIds, blockSize, blocks) {
+  if (blocks !== undefined && blocks.blockSize === blockSize && blocks.hashes.length === Math.floor(tokenIds.length / blockSize) * BLOCK_HASH_CHARS) {
+    return unpackBlockHashes(blocks.hashes);
+  }
+  return blockHashes(tokenIds, blockSize);
+}
