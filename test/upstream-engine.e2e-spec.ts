@@ -65,6 +65,8 @@ interface Reply {
   /** The `x-request-id` response header. */
   requestId: string | null;
   contentType: string | null;
+  /** The `retry-after` response header. */
+  retryAfter: string | null;
   text: string;
 }
 
@@ -88,7 +90,13 @@ async function post(url: string, path: string, body: object, id?: string, signal
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (id !== undefined) headers['x-request-id'] = id;
   const res = await fetch(`${url}${path}`, { method: 'POST', headers, body: JSON.stringify(body), signal });
-  return { status: res.status, requestId: res.headers.get('x-request-id'), contentType: res.headers.get('content-type'), text: await res.text() };
+  return {
+    status: res.status,
+    requestId: res.headers.get('x-request-id'),
+    contentType: res.headers.get('content-type'),
+    retryAfter: res.headers.get('retry-after'),
+    text: await res.text(),
+  };
 }
 
 function pathOf(api: Api): string {
@@ -217,10 +225,10 @@ async function startFakeUpstream(answer: (req: IncomingMessage, res: ServerRespo
   };
 }
 
-/** Answers every request with `status` and an OpenAI error body. */
-function failing(status: number, message: string) {
+/** Answers every request with `status` (and `headers`) and an OpenAI error body. */
+function failing(status: number, message: string, headers: Record<string, string> = {}) {
   return (_req: IncomingMessage, res: ServerResponse) => {
-    res.writeHead(status, { 'content-type': 'application/json' });
+    res.writeHead(status, { 'content-type': 'application/json', ...headers });
     res.end(JSON.stringify({ error: { message, type: 'server_error', param: null, code: null } }));
   };
 }
@@ -447,16 +455,13 @@ describe('Threadline (openai engine) in front of Threadline (mocker)', () => {
     expect(upstream.find((line) => line.msg === 'request completed')).toMatchObject({ requestId: id, res: { statusCode: 404 } });
   });
 
-  it('an upstream 4xx on a stream: headers are sent (200), then one SSE error event, and no [DONE]', async () => {
+  it('an upstream 4xx on a stream: the same 4xx, before any SSE byte (the upstream refused it before its head)', async () => {
     await withEngine({ UPSTREAM_URL: `${a.url}/v1`, UPSTREAM_MODEL: 'nope' }, async (nope) => {
       const reply = await post(nope.url, CHAT, requestBody('chat', 21, { stream: true }), 'nope-stream-1');
-      expect(reply.status).toBe(200);
+      expect(reply.status).toBe(404);
       expect(reply.requestId).toBe('nope-stream-1');
-      expect(reply.contentType).toBe('text/event-stream; charset=utf-8');
-      const data = events(reply.text);
-      expect(data).toHaveLength(2);
-      expect(JSON.parse(data[0]!)).toMatchObject({ id: 'chatcmpl-nope-stream-1', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] });
-      expect(JSON.parse(data[1]!)).toEqual({
+      expect(reply.retryAfter).toBeNull();
+      expect(errorOf(reply)).toEqual({
         error: {
           message: 'The upstream model server refused the request: 404 The model `nope` does not exist. This server serves `threadline-mocker`.',
           type: 'invalid_request_error',
@@ -476,8 +481,6 @@ describe('an upstream that fails', () => {
   it.each([
     { status: 500, api: 'chat' as const, id: 'up500-chat' },
     { status: 500, api: 'completion' as const, id: 'up500-cmpl' },
-    { status: 503, api: 'chat' as const, id: 'up503-chat' },
-    { status: 503, api: 'completion' as const, id: 'up503-cmpl' },
   ])('upstream $status ($api): B answers 502 upstream_error naming the upstream and the id', async ({ status, api, id }) => {
     const fake = await startFakeUpstream(failing(status, 'the GPU caught fire'));
     try {
@@ -514,33 +517,119 @@ describe('an upstream that fails', () => {
   it.each([
     { api: 'chat' as const, id: 'up500-stream-chat' },
     { api: 'completion' as const, id: 'up500-stream-cmpl' },
-  ])('upstream 500 on a stream ($api): 200 and the opening chunks, then one SSE error event, no [DONE]', async ({ api, id }) => {
+  ])('upstream 500 on a stream ($api): 502 upstream_error before any SSE byte, logged as a fault', async ({ api, id }) => {
     const fake = await startFakeUpstream(failing(500, 'the GPU caught fire'));
     try {
       await withEngine({ UPSTREAM_URL: fake.url }, async (b) => {
         const reply = await post(b.url, pathOf(api), requestBody(api, 31, { stream: true }), id);
-        expect(reply.status).toBe(200);
+        expect(reply.status).toBe(502);
         expect(reply.requestId).toBe(id);
-        expect(reply.contentType).toBe('text/event-stream; charset=utf-8');
-        const data = events(reply.text);
-        const errorEvent = {
+        expect(reply.retryAfter).toBeNull();
+        expect(errorOf(reply)).toEqual({
           error: {
             message: `The upstream model server at ${fake.url} failed (500): 500 the GPU caught fire (request id ${id})`,
             type: 'server_error',
             param: null,
             code: 'upstream_error',
           },
-        };
-        if (api === 'chat') {
-          expect(data).toHaveLength(2);
-          expect(JSON.parse(data[0]!)).toMatchObject({ id: `chatcmpl-${id}`, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] });
-          expect(JSON.parse(data[1]!)).toEqual(errorEvent);
-        } else {
-          expect(data).toHaveLength(1);
-          expect(JSON.parse(data[0]!)).toEqual(errorEvent);
-        }
+        });
       });
       expect(fake.received.map((r) => r.headers['x-request-id'])).toEqual([id]);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  /** The lines B logged for `id` at warn (40) and at error (50). */
+  function refusalLines(b: PipelineApp, id: string): { warn: string[]; error: string[] } {
+    const lines = b.logs.forRequest(id);
+    return {
+      warn: lines.filter((line) => line.level === 40).map((line) => String(line.msg)),
+      error: lines.filter((line) => line.level === 50).map((line) => String(line.msg)),
+    };
+  }
+
+  it.each([
+    { api: 'chat' as const, stream: true, id: 'up429-stream-chat' },
+    { api: 'completion' as const, stream: true, id: 'up429-stream-cmpl' },
+    { api: 'chat' as const, stream: false, id: 'up429-chat' },
+  ])("upstream 429 with Retry-After: 7 ($api, stream $stream): our 429 rate_limit_exceeded with Retry-After: 7, before any SSE byte, one warn line", async ({ api, stream, id }) => {
+    const fake = await startFakeUpstream(failing(429, 'too many requests', { 'retry-after': '7' }));
+    try {
+      await withEngine({ UPSTREAM_URL: fake.url }, async (b) => {
+        const reply = await post(b.url, pathOf(api), requestBody(api, 38, stream ? { stream: true } : {}), id);
+        expect(reply.status).toBe(429);
+        expect(reply.requestId).toBe(id);
+        expect(reply.retryAfter).toBe('7');
+        const message = `The upstream model server at ${fake.url} is at capacity (429): 429 too many requests (request id ${id})`;
+        expect(errorOf(reply)).toEqual({ error: { message, type: 'requests', param: null, code: 'rate_limit_exceeded' } });
+        const logged = await waitFor(() => {
+          const lines = refusalLines(b, id);
+          return lines.warn.length > 0 ? lines : undefined;
+        });
+        expect(logged).toEqual({ warn: [`request refused: ${message}`], error: [] });
+      });
+      expect(fake.received.map((r) => r.headers['x-request-id'])).toEqual([id]);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('upstream 429 without Retry-After (stream): our 429 with the configured Retry-After', async () => {
+    const fake = await startFakeUpstream(failing(429, 'too many requests'));
+    try {
+      await withEngine({ UPSTREAM_URL: fake.url, THREADLINE_RETRY_AFTER_SECONDS: '3' }, async (b) => {
+        const reply = await post(b.url, CHAT, requestBody('chat', 39, { stream: true }), 'up429-noretry');
+        expect(reply.status).toBe(429);
+        expect(reply.retryAfter).toBe('3');
+        expect(errorOf(reply).error.code).toBe('rate_limit_exceeded');
+      });
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it.each([
+    { status: 503, api: 'chat' as const, stream: true, id: 'up503-stream-chat' },
+    { status: 503, api: 'completion' as const, stream: true, id: 'up503-stream-cmpl' },
+    { status: 503, api: 'chat' as const, stream: false, id: 'up503-chat' },
+    { status: 503, api: 'completion' as const, stream: false, id: 'up503-cmpl' },
+    { status: 502, api: 'chat' as const, stream: true, id: 'up502-stream-chat' },
+    { status: 504, api: 'chat' as const, stream: true, id: 'up504-stream-chat' },
+  ])('upstream $status ($api, stream $stream): our 503 upstream_unavailable with Retry-After, before any SSE byte, one warn line', async ({ status, api, stream, id }) => {
+    const fake = await startFakeUpstream(failing(status, 'the GPU is busy'));
+    try {
+      await withEngine({ UPSTREAM_URL: fake.url }, async (b) => {
+        const reply = await post(b.url, pathOf(api), requestBody(api, 40, stream ? { stream: true, max_tokens: 7 } : { max_tokens: 7 }), id);
+        expect(reply.status).toBe(503);
+        expect(reply.requestId).toBe(id);
+        expect(reply.retryAfter).toBe('1');
+        const message = `The upstream model server at ${fake.url} is unavailable (${status}): ${status} the GPU is busy (request id ${id})`;
+        expect(errorOf(reply)).toEqual({ error: { message, type: 'server_error', param: null, code: 'upstream_unavailable' } });
+        const logged = await waitFor(() => {
+          const lines = refusalLines(b, id);
+          return lines.warn.length > 0 ? lines : undefined;
+        });
+        expect(logged).toEqual({ warn: [`request refused: ${message}`], error: [] });
+      });
+      // The one request the upstream saw: streaming, no retry.
+      expect(fake.received).toHaveLength(1);
+      expect(fake.received[0]!.headers['x-request-id']).toBe(id);
+      expect((fake.received[0]!.body as { stream: boolean }).stream).toBe(true);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('upstream 503 with Retry-After: 12 (stream): our 503 passes it on', async () => {
+    const fake = await startFakeUpstream(failing(503, 'warming up', { 'retry-after': '12' }));
+    try {
+      await withEngine({ UPSTREAM_URL: fake.url }, async (b) => {
+        const reply = await post(b.url, CHAT, requestBody('chat', 41, { stream: true }), 'up503-retry');
+        expect(reply.status).toBe(503);
+        expect(reply.retryAfter).toBe('12');
+        expect(errorOf(reply).error.code).toBe('upstream_unavailable');
+      });
     } finally {
       await fake.close();
     }
@@ -642,14 +731,16 @@ describe('an upstream that fails', () => {
   });
 
   it.each([
-    { api: 'chat' as const, id: 'unreach-chat' },
-    { api: 'completion' as const, id: 'unreach-cmpl' },
-  ])('an unreachable upstream ($api): 503 upstream_unreachable naming the URL and the id', async ({ api, id }) => {
+    { api: 'chat' as const, stream: false, id: 'unreach-chat' },
+    { api: 'completion' as const, stream: false, id: 'unreach-cmpl' },
+    { api: 'chat' as const, stream: true, id: 'unreach-stream-chat' },
+  ])('an unreachable upstream ($api, stream $stream): 503 upstream_unreachable with Retry-After, naming the URL and the id', async ({ api, stream, id }) => {
     const url = `http://127.0.0.1:${await closedPort()}/v1`;
     await withEngine({ UPSTREAM_URL: url }, async (b) => {
-      const reply = await post(b.url, pathOf(api), requestBody(api, 33), id);
+      const reply = await post(b.url, pathOf(api), requestBody(api, 33, stream ? { stream: true } : {}), id);
       expect(reply.status).toBe(503);
       expect(reply.requestId).toBe(id);
+      expect(reply.retryAfter).toBe('1');
       expect(errorOf(reply)).toEqual({
         error: {
           message: `The upstream model server at ${url} is unreachable: Connection error. (request id ${id})`,

@@ -15,6 +15,8 @@ export interface EndpointErrorData {
    * error an endpoint throws.
    */
   expected?: boolean;
+  /** For a 429 or 503: the seconds after which the client may retry, when the refusal knows them. */
+  retryAfterSeconds?: number;
   requestId: string;
   component: string;
   endpoint: string;
@@ -30,6 +32,7 @@ export class EndpointError extends Error implements EndpointErrorData {
   readonly code: string;
   readonly param?: string;
   readonly expected?: boolean;
+  readonly retryAfterSeconds?: number;
   readonly requestId: string;
   readonly component: string;
   readonly endpoint: string;
@@ -41,6 +44,7 @@ export class EndpointError extends Error implements EndpointErrorData {
     this.code = data.code;
     this.param = data.param;
     if (data.expected === true) this.expected = true;
+    if (isRetryAfter(data.retryAfterSeconds)) this.retryAfterSeconds = data.retryAfterSeconds;
     this.requestId = data.requestId;
     this.component = data.component;
     this.endpoint = data.endpoint;
@@ -50,7 +54,7 @@ export class EndpointError extends Error implements EndpointErrorData {
   static from(error: unknown, where: Pick<EndpointErrorData, 'requestId' | 'component' | 'endpoint'>): EndpointError {
     if (error instanceof EndpointError) return error;
     const status = statusOf(error);
-    const described = error as { message?: unknown; code?: unknown; param?: unknown };
+    const described = error as { message?: unknown; code?: unknown; param?: unknown; retryAfterSeconds?: unknown };
     return new EndpointError({
       ...where,
       message: typeof described?.message === 'string' ? described.message : String(error),
@@ -58,12 +62,13 @@ export class EndpointError extends Error implements EndpointErrorData {
       code: typeof described?.code === 'string' ? described.code : status < 500 ? 'invalid_request_error' : 'internal_error',
       param: typeof described?.param === 'string' ? described.param : undefined,
       expected: isExpectedError(error) || undefined,
+      retryAfterSeconds: isRetryAfter(described?.retryAfterSeconds) ? described.retryAfterSeconds : undefined,
     });
   }
 
   toJSON(): EndpointErrorData {
-    const { message, status, code, param, expected, requestId, component, endpoint } = this;
-    return { message, status, code, param, expected, requestId, component, endpoint };
+    const { message, status, code, param, expected, retryAfterSeconds, requestId, component, endpoint } = this;
+    return { message, status, code, param, expected, retryAfterSeconds, requestId, component, endpoint };
   }
 }
 
@@ -72,4 +77,8 @@ function statusOf(error: unknown): number {
   const candidate = error as { getStatus?: () => unknown; status?: unknown };
   const status = typeof candidate?.getStatus === 'function' ? candidate.getStatus() : candidate?.status;
   return typeof status === 'number' && status >= 400 && status <= 599 ? status : 500;
+}
+
+function isRetryAfter(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0;
 }

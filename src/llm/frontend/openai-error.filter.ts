@@ -7,6 +7,12 @@ import type { LlmConfig } from '../llm.config.js';
 import { isRetryLater, toOpenAIError } from './openai-error.js';
 import type { OpenAIErrorBody } from './openai-error.js';
 
+/** The `Retry-After` a refusal carries itself (an upstream's, passed on), if any. */
+function retryAfterOf(error: unknown): number | undefined {
+  const seconds = (error as { retryAfterSeconds?: unknown } | null)?.retryAfterSeconds;
+  return typeof seconds === 'number' && Number.isInteger(seconds) && seconds >= 0 ? seconds : undefined;
+}
+
 /**
  * Every HTTP error of the service as an OpenAI error body: bad JSON, a body over the limit, an unknown
  * route, a bad parameter, a full queue, an engine failure. The response keeps its `x-request-id`; a
@@ -30,7 +36,7 @@ export class OpenAIErrorFilter implements ExceptionFilter {
       reply.raw.end();
       return;
     }
-    if (isRetryLater(status)) void reply.header('retry-after', String(this.config.retryAfterSeconds));
+    if (isRetryLater(status)) void reply.header('retry-after', String(retryAfterOf(error) ?? this.config.retryAfterSeconds));
     void reply.status(status).send(body);
   }
 

@@ -10,6 +10,8 @@ export class CapacityError extends Error {
     message: string,
     readonly status: 429 | 503,
     readonly code: string,
+    /** The `Retry-After` to answer with, when this refusal knows it (an upstream said so); else the configured one. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'CapacityError';

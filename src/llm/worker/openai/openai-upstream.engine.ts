@@ -5,7 +5,7 @@ import { Tokenizer } from '../../processor/tokenizer.js';
 import { ADMITTED } from '../../protocol/admission.js';
 import type { ChatMessage, FinishReason, GenerateRequest, WorkerOutput } from '../../protocol/pipeline.types.js';
 import type { LlmEngine } from '../llm-engine.js';
-import { toUpstreamError } from './upstream-error.js';
+import { toUpstreamError, toUpstreamRefusal } from './upstream-error.js';
 
 /**
  * Forwards generation to any OpenAI-compatible server (vLLM, SGLang, llama.cpp, Ollama, or another
@@ -23,14 +23,25 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
     this.client = new OpenAI({ baseURL: config.url, apiKey: config.apiKey ?? 'none', timeout: config.timeoutMs, maxRetries: 0 });
   }
 
-  /** Admits every request: the upstream keeps its own queue, and its refusals come back as its errors. */
+  /**
+   * Admits the request once the upstream has answered with its response head: the upstream keeps its
+   * own queue, and a refusal of its (a 429, a 502/503/504, a connection refused) becomes ours, a status
+   * the client gets before any byte of a stream. Its failures after the head are errors of the stream.
+   */
   @Traced()
   async *generate(request: GenerateRequest, signal: AbortSignal): AsyncGenerator<WorkerOutput> {
-    yield ADMITTED;
     const options = { headers: outboundTracingHeaders(), signal };
+    let upstream: Awaited<ReturnType<OpenAIUpstreamEngine['open']>>;
+    try {
+      upstream = await this.open(request, options);
+    } catch (error) {
+      throw signal.aborted ? (signal.reason ?? error) : toUpstreamRefusal(error, this.config.url!);
+    }
+    const { chunks, controller } = upstream;
     let first = true;
     try {
-      for await (const { text, finishReason } of this.stream(request, options)) {
+      yield ADMITTED;
+      for await (const { text, finishReason } of chunks) {
         const tokenIds = text ? this.tokenizer.encode(text) : [];
         if (tokenIds.length === 0 && finishReason === undefined) continue;
         yield first ? { tokenIds, finishReason, cachedTokens: 0 } : { tokenIds, finishReason };
@@ -38,6 +49,9 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
       }
     } catch (error) {
       if (!signal.aborted) throw toUpstreamError(error, this.config.url!);
+    } finally {
+      // A consumer that stops early (even right after ADMITTED) closes the upstream's response too.
+      controller.abort();
     }
     // The SDK ends an aborted stream quietly, so a cancellation shows here, not as an error.
     if (signal.aborted) this.logWithRequestId('info', 'upstream generation stopped: request cancelled');
@@ -45,7 +59,8 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
 
   async close(): Promise<void> {}
 
-  private async *stream(request: GenerateRequest, options: { headers: Record<string, string>; signal: AbortSignal }) {
+  /** Sends the request; resolves once the upstream's response head has come (its refusal rejects), with its text chunks and the controller that ends its response. */
+  private async open(request: GenerateRequest, options: { headers: Record<string, string>; signal: AbortSignal }) {
     const common = {
       model: this.config.model,
       max_tokens: request.maxTokens,
@@ -55,17 +70,22 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
     };
     if (request.original.messages !== undefined) {
       const stream = await this.client.chat.completions.create({ ...common, messages: request.original.messages.map(toUpstreamMessage) }, options);
-      for await (const chunk of stream) {
-        const choice = chunk.choices[0];
-        if (choice) yield { text: choice.delta?.content ?? '', finishReason: finish(choice.finish_reason) };
-      }
-      return;
+      const chunks = (async function* () {
+        for await (const chunk of stream) {
+          const choice = chunk.choices[0];
+          if (choice) yield { text: choice.delta?.content ?? '', finishReason: finish(choice.finish_reason) };
+        }
+      })();
+      return { chunks, controller: stream.controller };
     }
     const stream = await this.client.completions.create({ ...common, prompt: request.original.prompt ?? request.tokenIds }, options);
-    for await (const chunk of stream) {
-      const choice = chunk.choices[0];
-      if (choice) yield { text: choice.text ?? '', finishReason: finish(choice.finish_reason) };
-    }
+    const chunks = (async function* () {
+      for await (const chunk of stream) {
+        const choice = chunk.choices[0];
+        if (choice) yield { text: choice.text ?? '', finishReason: finish(choice.finish_reason) };
+      }
+    })();
+    return { chunks, controller: stream.controller };
   }
 }
 

@@ -1,5 +1,37 @@
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
+import { CapacityError, RATE_LIMIT_CODE } from '../../protocol/capacity.error.js';
 import { InvalidRequestError } from '../../protocol/invalid-request.error.js';
+
+/**
+ * An upstream's failure before its response head, while the request is not yet admitted: its 429 is
+ * our 429, its 502, 503 or 504 and a connection it refused are our 503, each an expected refusal with
+ * the upstream's `Retry-After` when it sent one (else the configured one). Anything else is as
+ * `toUpstreamError` says.
+ */
+export function toUpstreamRefusal(error: unknown, upstreamUrl: string): unknown {
+  if (error instanceof APIConnectionError && !(error instanceof APIConnectionTimeoutError)) {
+    return new CapacityError(`The upstream model server at ${upstreamUrl} is unreachable: ${error.message}`, 503, 'upstream_unreachable');
+  }
+  if (error instanceof APIError && error.status !== undefined) {
+    const retryAfter = retryAfterSeconds(error.headers);
+    if (error.status === 429) {
+      return new CapacityError(`The upstream model server at ${upstreamUrl} is at capacity (429): ${error.message}`, 429, RATE_LIMIT_CODE, retryAfter);
+    }
+    if (error.status === 502 || error.status === 503 || error.status === 504) {
+      return new CapacityError(`The upstream model server at ${upstreamUrl} is unavailable (${error.status}): ${error.message}`, 503, 'upstream_unavailable', retryAfter);
+    }
+  }
+  return toUpstreamError(error, upstreamUrl);
+}
+
+/** A `Retry-After` header in seconds (delta-seconds, or an HTTP date from now), or `undefined`. */
+export function retryAfterSeconds(headers: Headers | undefined, now = Date.now()): number | undefined {
+  const value = headers?.get('retry-after')?.trim();
+  if (!value) return undefined;
+  if (/^\d+$/.test(value)) return Number(value);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000));
+}
 
 /**
  * An upstream server's failure as the error our client gets: the upstream's own 4xx passes through
