@@ -7,7 +7,7 @@ import { PLATFORMS, startTestApp } from './support/test-app.js';
 import type { TestApp } from './support/test-app.js';
 
 /**
- * DESIGN.md, "Policy for an incoming id": a bad incoming `x-request-id` is replaced by a generated id,
+ * docs/tracing.md, "The policy for an incoming id": a bad incoming `x-request-id` is replaced by a generated id,
  * never answered with a 4xx/5xx, never echoed (response header or body), never logged; exactly one log
  * line records the replacement, with the reason and the length and the generated id as `requestId`.
  */

@@ -10,7 +10,7 @@ import type { ComponentProcess, SpawnedService } from './support/service-process
 import { waitFor } from './support/wait-for.js';
 
 /**
- * Issue #5, distributed mode: every component as its own OS process, talking over a real nats-server
+ * Distributed mode (docs/pipeline.md): every component as its own OS process, talking over a real nats-server
  * (THREADLINE_TRANSPORT=nats), with the request id, the token stream and cancellation crossing the wire.
  *
  * Process layouts (each process runs src/main.ts from the sources, LOG_LEVEL=debug):

@@ -10,7 +10,7 @@ import type { PipelineApp } from './support/pipeline-app.js';
 import { UUID_V4 } from './support/raw-http.js';
 
 /**
- * The OpenAI-compatible API of the reference pipeline (DESIGN.md, "The reference pipeline"), against the
+ * The OpenAI-compatible API of the reference pipeline (docs/pipeline.md), against the
  * real service over real sockets: the request id on every response (header, body `id`, stream chunks),
  * the official `openai` client, the generation parameters, and OpenAI error bodies for bad requests.
  */

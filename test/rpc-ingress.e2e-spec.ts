@@ -30,7 +30,7 @@ class EchoHandlers {
   }
 }
 
-// DESIGN.md step 2, with the user's own @nestjs/microservices handlers: RequestTracingModule.forRoot({ rpc: true }).
+// The RPC ingress (docs/tracing.md), with the user's own @nestjs/microservices handlers: RequestTracingModule.forRoot({ rpc: true }).
 describeWithNats('RPC ingress: message handlers get the id of the message', () => {
   let nats: NatsServer;
   let app: INestMicroservice;

@@ -13,7 +13,7 @@ import { responseIdHeader } from './response-id-header.js';
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
- * HTTP ingress (DESIGN.md, step 1): the id is chosen once, in `genReqId`, so that `request.id` and
+ * HTTP ingress on Fastify (docs/tracing.md): the id is chosen once, in `genReqId`, so that `request.id` and
  * Fastify's own log lines carry it, and the request's context is entered there too, before any hook;
  * an `onRequest` hook makes sure the response header is written whoever writes the head (Fastify, 404s,
  * errors, SSE, raw writes) and ties the context's cancellation to the response (`followResponse`).

@@ -11,7 +11,7 @@ export type IncomingIdVerdict =
 const ALLOWED_ID = /^[A-Za-z0-9._:/+=@-]+$/;
 
 /**
- * Applies the incoming-id policy of DESIGN.md to a header value as Node delivers it: accepted byte for
+ * Applies the incoming-id policy (docs/tracing.md) to a header value as Node delivers it: accepted byte for
  * byte when it is one value of 1 to `maxLength` characters from `A-Z a-z 0-9 . _ : / + = @ -`,
  * `absent` when missing or empty, rejected with a reason otherwise. Never throws.
  * @publicApi

@@ -10,7 +10,7 @@ import { TRACEPARENT_HEADER } from './request-tracing.constants.js';
 import { parseTraceparent } from './traceparent.js';
 
 /**
- * RPC ingress (DESIGN.md, step 2), for @nestjs/microservices message handlers: each runs in a fresh
+ * RPC ingress (docs/tracing.md, "RPC ingress"), for @nestjs/microservices message handlers: each runs in a fresh
  * context whose id comes from the message's headers, by the same policy as HTTP (names read
  * case-insensitively). The handler's result stream is subscribed to inside that context, and
  * unsubscribing from it unsubscribes from the handler's stream, so its producer stops. Registered
