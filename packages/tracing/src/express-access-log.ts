@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
+import { pinoHttpTracingOptions } from './pino-http-tracing.js';
 import { markBoundToRequest, serializers } from './tracing-logger.factory.js';
 
 /** Writes a request's access lines; called once per request, after its id is chosen. */
@@ -9,21 +10,21 @@ export type AccessLog = (request: IncomingMessage, response: ServerResponse) => 
 /**
  * Express's access lines, from pino-http, shaped like Fastify's own: "incoming request" when the
  * request arrives and "request completed" with `responseTime` when it ends,
- * each with `requestId`. The id is bound to the lines (`quietReqLogger`), since the completion line is
- * written from the socket's callback, outside the request's context. Headers are not logged: a
- * rejected raw request id must never reach a line.
+ * each with `requestId`: the options an app's own pino-http gets (`pinoHttpTracingOptions()`), whose id
+ * is bound to the lines, since the completion line is written from the socket's callback, outside the
+ * request's context. Headers are not logged: a rejected raw request id must never reach a line.
  */
 export function expressAccessLog(logger: Logger): AccessLog {
   const log = pinoHttp({
+    ...pinoHttpTracingOptions(),
     // The id is a binding of pino-http's child loggers: the context mixin must not add it a second time.
     logger: markBoundToRequest(logger.child({})),
-    quietReqLogger: true,
-    customAttributeKeys: { reqId: 'requestId' },
     customReceivedMessage: () => 'incoming request',
     customReceivedObject: (request) => ({ req: request }),
     customSuccessMessage: () => 'request completed',
     // Fastify's wording for every status: the line of a 5xx also carries pino-http's `err`.
     customErrorMessage: () => 'request completed',
+    // Fastify's access lines' fields, headers left out as there.
     serializers,
   });
   return (request, response) => log(request, response);
