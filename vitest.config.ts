@@ -8,11 +8,16 @@ const SOURCE_CONDITION = 'threadline-source';
 export default defineConfig({
   ssr: { resolve: { conditions: [SOURCE_CONDITION, ...defaultServerConditions] } },
   test: {
-    include: ['packages/*/src/**/*.spec.ts', 'src/**/*.spec.ts', 'test/**/*.e2e-spec.ts'],
     setupFiles: ['reflect-metadata'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Each file boots its own Nest apps on their own ports; two workers match the machines here.
     maxWorkers: 2,
+    // The product's tests, and apart from them (counted on their own) the self-checks of the test helpers.
+    // `npm test` runs each project in a run of its own, so that each prints its own count.
+    projects: [
+      { extends: true, test: { name: 'threadline', include: ['packages/*/src/**/*.spec.ts', 'src/**/*.spec.ts', 'test/**/*.e2e-spec.ts'] } },
+      { extends: true, test: { name: 'test-support', include: ['test/support/**/*.spec.ts'] } },
+    ],
   },
 });

@@ -7,25 +7,33 @@
  * run, one 1 MiB chat prompt arrives every second besides, alternately a single ASCII character
  * repeated and a single CJK character repeated (1 MiB of UTF-8 each), sent without waiting for the
  * previous one. The two runs alternate round by round; the table reports medians of rounds of each
- * run's p50 and p99, and p99 with / p99 without (goal: ≤ 2.00). Two scenarios:
+ * run's p50 and p99, and p99 with / p99 without (goal: ≤ 2.00). Three scenarios:
  *   - refused: THREADLINE_MAX_MODEL_LEN at its default (8192): the prompts cannot fit, and the size
  *     alone shows it, so they are refused (400 context_length_exceeded) without being tokenized;
  *   - tokenized: THREADLINE_MAX_MODEL_LEN 1,000,000: the prompts fit, so they are tokenized (in the
- *     tokenizer thread pool) and run through the mocker, with max_tokens 1.
+ *     tokenizer thread pool) and run through the mocker, with max_tokens 1;
+ *   - large bodies: instead of the 1 MiB prompts, a flood of FLOOD_CONNECTIONS chat requests of
+ *     FLOOD_BODY_BYTES each kept in flight by another process (support/large-body-flood.ts), at the
+ *     default limits. Goals: `GET /health` answers within 100 ms throughout (its slowest answer) and
+ *     the server's resident memory stays under 1 GiB (its peak, read from /proc every 50 ms).
  * Every run's warm-up sends one prompt of each kind, in both runs, so both measure a server whose
  * tokenizer thread has started. The servers are not pinned to a CPU: on 2 cores the tokenizer thread
  * needs the core the event loop is not on.
  *
  *   npm run bench:hostile               (5 rounds)     npm run bench:hostile -- --quick   (1 round, short)
+ *   npm run bench:hostile -- --scenario tokenized      (one scenario, printed only: refused, tokenized, "large bodies")
  */
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { publishReport } from './support/report.js';
-import { startServerProcess } from './support/server-process.js';
+import { cpuMicros, startServerProcess } from './support/server-process.js';
 import { median, table } from './support/stats.js';
 
 const quick = process.argv.includes('--quick');
+/** `--scenario <name>`: that scenario alone (a look at one case; the report then holds only it). */
+const onlyScenario = process.argv.includes('--scenario') ? process.argv[process.argv.indexOf('--scenario') + 1] : undefined;
 const ROUNDS = quick ? 1 : 5;
 const WINDOW_MS = quick ? 2_000 : 10_000;
 const WARM_UP_MS = quick ? 1_000 : 2_000;
@@ -34,6 +42,11 @@ const CHAT_PER_SECOND = 100;
 const CHAT_MAX_TOKENS = 8;
 const ADVERSARY_EVERY_MS = 1_000;
 const PROMPT_BYTES = 2 ** 20;
+const FLOOD_CONNECTIONS = 160;
+const FLOOD_BODY_BYTES = Math.round(3.9 * 2 ** 20);
+const HEALTH_MAX_GOAL_MS = 100;
+const RSS_GOAL_BYTES = 2 ** 30;
+const FLOOD = new URL('./support/large-body-flood.js', import.meta.url).pathname;
 const MODEL = 'threadline-mocker';
 const SERVER = new URL('./servers/threadline-service.js', import.meta.url).pathname;
 const BASE_ENV = {
@@ -45,9 +58,12 @@ const BASE_ENV = {
   LOG_REQUESTS: 'false',
 };
 const SCENARIOS = [
-  { name: 'refused', label: 'prompts refused (THREADLINE_MAX_MODEL_LEN 8192, the default)', env: {} },
-  { name: 'tokenized', label: 'prompts tokenized (THREADLINE_MAX_MODEL_LEN 1,000,000)', env: { THREADLINE_MAX_MODEL_LEN: '1000000' } },
+  { name: 'refused', env: {}, adversary: 'prompts' },
+  { name: 'tokenized', env: { THREADLINE_MAX_MODEL_LEN: '1000000' }, adversary: 'prompts' },
+  { name: 'large bodies', env: {}, adversary: 'flood' },
 ] as const;
+type Scenario = (typeof SCENARIOS)[number];
+const CHOSEN = SCENARIOS.filter((scenario) => onlyScenario === undefined || scenario.name === onlyScenario);
 const RUNS = ['alone', 'adversary'] as const;
 type Run = (typeof RUNS)[number];
 const KINDS = ['health', 'chat'] as const;
@@ -60,10 +76,19 @@ interface Answer {
   ms: number;
 }
 
+interface FloodResult {
+  statuses: Record<string, number>;
+  ms: number[];
+}
+
 interface Sample {
   latencies: Record<Kind, number[]>;
   failed: Record<Kind, number>;
   adversarial: Array<Answer & { prompt: PromptKind }>;
+  /** What the flood's requests got, in the large-bodies scenario's adversary run. */
+  flood?: FloodResult;
+  /** The server's peak resident memory during the window, in bytes. */
+  peakRssBytes: number;
   /** CPU the rest of the machine used during the window (not the server, not this process), in cores. */
   othersCores: number;
 }
@@ -76,6 +101,31 @@ function machineCpuMicros(): number {
 }
 
 const ownCpuMicros = () => { const { user, system } = process.cpuUsage(); return user + system; };
+
+/** A process's resident memory now, in bytes (/proc/<pid>/status, VmRSS). */
+function rssBytes(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match === null ? 0 : Number(match[1]) * 1024;
+}
+
+/** The flood of large bodies, in its own process, until `stop` is called; resolves once it floods. */
+async function startFlood(port: number): Promise<{ cpuMicros: () => number; stop: () => Promise<FloodResult> }> {
+  const child = spawn(process.execPath, [FLOOD, String(port), String(FLOOD_CONNECTIONS), String(FLOOD_BODY_BYTES)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  await new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', (chunk: Buffer) => String(chunk).includes('FLOODING') && resolve());
+    child.once('exit', (code) => reject(new Error(`the flood exited with ${code} before it began`)));
+  });
+  return {
+    cpuMicros: () => cpuMicros(child.pid!),
+    stop: () =>
+      new Promise((resolve, reject) => {
+        child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as FloodResult) : reject(new Error(`the flood exited with ${code}`))));
+        child.stdin.end();
+      }),
+  };
+}
 
 const chatBody = (content: string, maxTokens: number) =>
   Buffer.from(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content }], max_tokens: maxTokens }));
@@ -145,7 +195,7 @@ async function load(port: number, ms: number, adversary: boolean, record: Sample
   hostileAgent.destroy();
 }
 
-async function measure(scenario: (typeof SCENARIOS)[number], run: Run): Promise<Sample> {
+async function measure(scenario: Scenario, run: Run): Promise<Sample> {
   const server = await startServerProcess(SERVER, [], { ...BASE_ENV, ...scenario.env });
   try {
     // Warm-up, the same in both runs: one prompt of each kind (the tokenizer thread starts on the
@@ -153,10 +203,17 @@ async function measure(scenario: (typeof SCENARIOS)[number], run: Run): Promise<
     const hostileAgent = new Agent({ keepAlive: false });
     for (const prompt of PROMPTS) await send(hostileAgent, server.port, 'POST', '/v1/chat/completions', HOSTILE[prompt], performance.now());
     await load(server.port, WARM_UP_MS, false, undefined);
-    const sample: Sample = { latencies: { health: [], chat: [] }, failed: { health: 0, chat: 0 }, adversarial: [], othersCores: 0 };
-    const before = { machine: machineCpuMicros(), server: server.cpuMicros(), own: ownCpuMicros(), at: performance.now() };
-    await load(server.port, WINDOW_MS, run === 'adversary', sample);
-    const others = machineCpuMicros() - before.machine - (server.cpuMicros() - before.server) - (ownCpuMicros() - before.own);
+    const sample: Sample = { latencies: { health: [], chat: [] }, failed: { health: 0, chat: 0 }, adversarial: [], othersCores: 0, peakRssBytes: 0 };
+    const flood = run === 'adversary' && scenario.adversary === 'flood' ? await startFlood(server.port) : undefined;
+    const pid = server.child.pid!;
+    const rssWatch = setInterval(() => (sample.peakRssBytes = Math.max(sample.peakRssBytes, rssBytes(pid))), 50);
+    const floodCpu = () => flood?.cpuMicros() ?? 0;
+    const before = { machine: machineCpuMicros(), server: server.cpuMicros(), own: ownCpuMicros(), flood: floodCpu(), at: performance.now() };
+    await load(server.port, WINDOW_MS, run === 'adversary' && scenario.adversary === 'prompts', sample);
+    clearInterval(rssWatch);
+    const ours = server.cpuMicros() - before.server + (ownCpuMicros() - before.own) + (floodCpu() - before.flood);
+    const others = machineCpuMicros() - before.machine - ours;
+    if (flood !== undefined) sample.flood = await flood.stop();
     sample.othersCores = Math.max(0, others / ((performance.now() - before.at) * 1000));
     return sample;
   } finally {
@@ -172,6 +229,11 @@ function percentile(values: readonly number[], p: number): number {
 }
 
 const ms = (value: number) => (value >= 100 ? value.toFixed(0) : value.toFixed(1));
+const mib = (bytes: number) => Math.round(bytes / 2 ** 20).toLocaleString('en-US');
+
+function floodAnswers(flood: FloodResult): Answer[] {
+  return Object.entries(flood.statuses).flatMap(([status, count]) => Array.from({ length: count }, () => ({ status: Number(status), ms: 0 })));
+}
 
 function statuses(answers: readonly Answer[]): string {
   const counts = new Map<number, number>();
@@ -183,7 +245,7 @@ async function main(): Promise<void> {
   const samples = new Map<string, Sample[]>();
   const key = (scenario: string, run: Run) => `${scenario}/${run}`;
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const scenario of SCENARIOS) {
+    for (const scenario of CHOSEN) {
       // Alternate which run goes first, so neither always gets the cooler machine.
       for (const run of round % 2 === 1 ? RUNS : [...RUNS].reverse()) {
         const sample = await measure(scenario, run);
@@ -193,6 +255,8 @@ async function main(): Promise<void> {
           `round ${round}/${ROUNDS} ${scenario.name} ${run}: ` +
             KINDS.map((kind) => `${kind} p50 ${ms(percentile(sample.latencies[kind], 50))} p99 ${ms(percentile(sample.latencies[kind], 99))} ms (${sample.failed[kind]} failed)`).join(', ') +
             hostile +
+            (sample.flood === undefined ? '' : `; flood: ${statuses(floodAnswers(sample.flood))}`) +
+            `; health max ${ms(Math.max(...sample.latencies.health))} ms; peak RSS ${mib(sample.peakRssBytes)} MiB` +
             `; other processes ${sample.othersCores.toFixed(2)} cores`,
         );
       }
@@ -201,7 +265,8 @@ async function main(): Promise<void> {
 
   const rows: string[][] = [];
   const hostileRows: string[][] = [];
-  for (const scenario of SCENARIOS) {
+  const floodRows: string[][] = [];
+  for (const scenario of CHOSEN) {
     const of = (run: Run, kind: Kind, p: number) => median(samples.get(key(scenario.name, run))!.map((s) => percentile(s.latencies[kind], p)));
     const failed = (run: Run, kind: Kind) => samples.get(key(scenario.name, run))!.reduce((sum, s) => sum + s.failed[kind], 0);
     for (const kind of KINDS) {
@@ -218,7 +283,21 @@ async function main(): Promise<void> {
         ratio <= 2 ? '≤ 2.00: met' : '≤ 2.00: not met',
       ]);
     }
-    const adversarial = samples.get(key(scenario.name, 'adversary'))!.flatMap((s) => s.adversarial);
+    const adversarySamples = samples.get(key(scenario.name, 'adversary'))!;
+    if (scenario.adversary === 'flood') {
+      const healthMax = median(adversarySamples.map((s) => Math.max(...s.latencies.health)));
+      const peakRss = Math.max(...adversarySamples.map((s) => s.peakRssBytes));
+      const floods = adversarySamples.map((s) => s.flood!);
+      floodRows.push([
+        statuses(floods.flatMap(floodAnswers)),
+        ms(median(floods.flatMap((f) => f.ms))),
+        ms(healthMax),
+        mib(peakRss),
+        `${healthMax <= HEALTH_MAX_GOAL_MS ? 'met' : 'not met'} / ${peakRss < RSS_GOAL_BYTES ? 'met' : 'not met'}`,
+      ]);
+      continue;
+    }
+    const adversarial = adversarySamples.flatMap((s) => s.adversarial);
     for (const prompt of PROMPTS) {
       const answers = adversarial.filter((a) => a.prompt === prompt);
       const latencies = answers.map((a) => a.ms);
@@ -235,7 +314,9 @@ async function main(): Promise<void> {
 
   const allSamples = [...samples.values()].flat();
   const perRound = (WINDOW_MS / 1000) * (HEALTH_PER_SECOND + CHAT_PER_SECOND);
-  publishReport('hostile', `npm run bench:hostile${quick ? ' -- --quick' : ''}`, [
+  // One scenario alone is a look, not a result: printed, not published.
+  const report = onlyScenario === undefined ? publishReport : (_name: string, _command: string, lines: readonly string[]) => console.log(lines.join('\n'));
+  report('hostile', `npm run bench:hostile${quick ? ' -- --quick' : ''}`, [
     '### Hostile input: ordinary requests beside a 1 MiB prompt a second',
     '',
     `The service in its own process (fresh for every run, ${BASE_ENV.THREADLINE_WORKERS} mocker workers, decode ${BASE_ENV.MOCKER_DECODE_MS_PER_TOKEN} ms/token, ` +
@@ -254,6 +335,12 @@ async function main(): Promise<void> {
     `What the adversarial prompts got (all rounds; latency from sending to the answer's end, ms):`,
     '',
     table(['scenario', 'prompt', 'answers', 'median', 'p99', 'max'], hostileRows),
+    '',
+    `Large bodies: ${FLOOD_CONNECTIONS} chat requests of ${(FLOOD_BODY_BYTES / 2 ** 20).toFixed(1)} MiB each kept in flight by another process ` +
+      `(each sent again once answered) through the window, at the default limits (MAX_BUFFERED_BODY_BYTES, MAX_CONNECTIONS, THREADLINE_MAX_MODEL_LEN): ` +
+      `what they got (all rounds), their median latency, the slowest \`GET /health\` (median of the rounds' slowest) and the server's peak resident memory (highest of the rounds):`,
+    '',
+    table(['answers', 'median (ms)', '`GET /health` slowest (ms)', 'peak RSS (MiB)', `goal: slowest ≤ ${HEALTH_MAX_GOAL_MS} ms / RSS < 1 GiB`], floodRows),
   ]);
 }
 

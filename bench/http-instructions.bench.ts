@@ -1,9 +1,10 @@
 /**
  * What request ids cost an HTTP service, counted in CPU instructions rather than timed: the same servers
  * as the req/s benchmark (servers/http-variant.ts), each run under valgrind's callgrind, which counts the
- * instructions the server executes whatever else the machine is doing. Timed rounds on a shared machine
- * vary by ±10 %; these counts vary by about ±1 %, which is what it takes to see a change of a few
- * hundred instructions in a request of a hundred thousand.
+ * instructions the server executes whatever else the machine is doing. They vary far less than timed
+ * rounds on a shared machine, but fresh processes of one server still differ from each other by more
+ * than some of the differences between servers; so every count comes with the range of its rounds, and
+ * a difference whose rounds overlap is called within noise rather than a cost.
  *
  * Each server first serves WARM_UP requests uncounted (until V8 has compiled the hot paths: counts taken
  * earlier include the compiler's work and varied by ±3 %), then COUNTED requests counted, one at a
@@ -24,8 +25,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { difference, HTTP_PLATFORMS, platformOf } from './support/http-platforms.js';
-import { publishReport } from './support/report.js';
-import { median, table } from './support/stats.js';
+import { publishReport, spreadNote } from './support/report.js';
+import { comparison, formatSpread, median, signed, spread, table, unpairedDifference, unpairedRatio } from './support/stats.js';
 
 const VARIANTS_FLAG = '--variants=';
 const variantsArg = process.argv.find((arg) => arg.startsWith(VARIANTS_FLAG));
@@ -106,25 +107,27 @@ async function main(): Promise<void> {
     const variants = VARIANTS.filter((variant) => platformOf(variant) === platform);
     if (variants.length === 0) continue;
     for (const scenario of SCENARIOS) {
-      const baseline = median(samples.get(`${scenario.name}|${platform.baseline}`)!);
-      const floor = median(samples.get(`${scenario.name}|${platform.floor}`)!);
+      const baseline = samples.get(`${scenario.name}|${platform.baseline}`)!;
+      const floor = samples.get(`${scenario.name}|${platform.floor}`)!;
       for (const variant of variants) {
-        const count = median(samples.get(`${scenario.name}|${variant}`)!);
+        const counts = samples.get(`${scenario.name}|${variant}`)!;
+        // Unpaired: a round's processes share nothing that moves their counts together.
         rows.push([
           platform.name,
           scenario.name,
           variant,
-          String(Math.round(count)),
-          `${count >= baseline ? '+' : ''}${Math.round(count - baseline)}`,
-          difference(count, floor),
-          (baseline / count).toFixed(3),
+          formatSpread(spread(counts), (value) => String(Math.round(value))),
+          variant === platform.baseline ? '+0' : comparison(unpairedDifference(counts, baseline), 0, signed(0)),
+          variant === platform.floor ? '+0 (+0.0 %)' : difference(unpairedDifference(counts, floor), median(floor)),
+          variant === platform.baseline ? '1.000' : comparison(unpairedRatio(baseline, counts), 1, (value) => value.toFixed(3)),
         ]);
       }
     }
   }
   const results = table(['platform', 'incoming X-Request-Id', 'server', 'instructions/request', 'vs plain Nest', 'vs header-only floor', 'plain Nest ÷ server'], rows);
+  const note = spreadNote(ROUNDS, 'a difference or ratio between two servers ranges over every pairing of their rounds (rounds are not paired), so it reaches across 0 (or 1.000) exactly where their rounds overlap');
   if (variantsArg) {
-    console.log(results);
+    console.log([results, '', note].join('\n'));
     return;
   }
   publishReport('http-instructions', `npm run bench:instructions${quick ? ' -- --quick' : ''}`, [
@@ -138,6 +141,8 @@ async function main(): Promise<void> {
       'would have against the same platform\'s plain Nest if time went with instructions alone (it does not quite: memory and the kernel count too).',
     '',
     results,
+    '',
+    note,
   ]);
 }
 

@@ -3,7 +3,8 @@
  * tiny route in ten servers (see servers/http-variant.ts), six on Fastify and four on Express, with and
  * without an incoming X-Request-Id, measured by autocannon from this process against each server in its
  * own process. Variants of both platforms run interleaved, round after round; the table reports medians
- * and ratios against plain NestJS and against the header-only floor of the same platform.
+ * and ratios against plain NestJS and against the header-only floor of the same platform, each with the
+ * range of its rounds, and calls a ratio whose rounds fall on both sides of 1.00 "within noise".
  *
  *   npm run bench:http               (9 rounds of 4 s, about 16 minutes)      npm run bench:http -- --quick   (2 rounds of 1 s, without express-header)
  *   npm run bench:http -- --variants=threadline,express-threadline   (these and their platforms' plain Nest only; prints, writes nothing)
@@ -13,8 +14,8 @@ import { pinLoadGeneratorAwayFromServers } from './support/cpu-pinning.js';
 import { HTTP_PLATFORMS, platformOf } from './support/http-platforms.js';
 import { startServerProcess } from './support/server-process.js';
 import type { ServerProcess } from './support/server-process.js';
-import { publishReport } from './support/report.js';
-import { median, table } from './support/stats.js';
+import { publishReport, spreadNote } from './support/report.js';
+import { comparison, formatSpread, spread, table } from './support/stats.js';
 
 const quick = process.argv.includes('--quick');
 /**
@@ -109,16 +110,17 @@ async function main(): Promise<void> {
       for (const variant of variants) {
         const list = samples.get(`${scenario.name}|${variant}`)!;
         // Paired: each round's sample against another server's of the same round, which saw the same machine.
-        const against = (other: Sample[]) => median(list.map((sample, round) => sample.rps / other[round]!.rps)).toFixed(2);
-        const rps = median(list.map((s) => s.rps));
-        const cpu = median(list.map((s) => s.cpuMicrosPerRequest)).toFixed(1);
-        rows.push([platform.name, scenario.name, variant, String(Math.round(rps)), against(baseline), floor ? against(floor) : '', cpu]);
+        const against = (other: Sample[], reference: string) =>
+          variant === reference ? '1.00' : comparison(spread(list.map((sample, round) => sample.rps / other[round]!.rps)), 1, (value) => value.toFixed(2));
+        const rps = formatSpread(spread(list.map((s) => s.rps)), (value) => String(Math.round(value)));
+        const cpu = formatSpread(spread(list.map((s) => s.cpuMicrosPerRequest)), (value) => value.toFixed(1));
+        rows.push([platform.name, scenario.name, variant, rps, against(baseline, platform.baseline), floor ? against(floor, platform.floor) : '', cpu]);
       }
     }
   }
   const results = table(['platform', 'incoming X-Request-Id', 'server', 'req/s', 'vs plain Nest', 'vs header-only floor', 'server CPU µs/req'], rows);
   if (variantsArg) {
-    console.log(results);
+    console.log([results, '', spreadNote(ROUNDS)].join('\n'));
     return;
   }
   publishReport('http-overhead', `npm run bench:http${quick ? ' -- --quick' : ''}`, [
@@ -138,6 +140,8 @@ async function main(): Promise<void> {
         : `Every server ran on CPU ${serverCpu} only and the load generator on CPU 0 (taskset), so that they never shared one.`),
     '',
     results,
+    '',
+    spreadNote(ROUNDS, 'a ratio\'s range is that of the rounds\' own ratios'),
   ]);
 }
 

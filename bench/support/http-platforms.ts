@@ -1,3 +1,6 @@
+import { formatSpread, noiseTag, signed } from './stats.js';
+import type { Spread } from './stats.js';
+
 /**
  * The servers of servers/http-variant.ts, grouped by the HTTP platform Nest runs on. Every ratio in the
  * HTTP tables is taken within one platform: "vs plain Nest" against that platform's plain Nest, "vs
@@ -35,9 +38,10 @@ export function platformOf(variant: string): HttpPlatform {
   return platform;
 }
 
-/** "+734 (+0.5 %)": `count` against `reference`, in instructions and in per cent. */
-export function difference(count: number, reference: number): string {
-  const delta = count - reference;
-  const sign = delta >= 0 ? '+' : '-';
-  return `${sign}${Math.abs(Math.round(delta))} (${sign}${Math.abs((delta / reference) * 100).toFixed(1)} %)`;
+/**
+ * "+734 [-1200 to +2600] (+0.5 %), within noise": a difference in instructions with the range of its
+ * rounds, in per cent of `reference` (the median it is taken against), and whether the rounds agree on it.
+ */
+export function difference(delta: Spread, reference: number): string {
+  return `${formatSpread(delta, signed(0))} (${signed(1)((delta.median / reference) * 100)} %)${noiseTag(delta, 0)}`;
 }

@@ -41,7 +41,8 @@ export function startServerProcess(script: string, args: string[], env: NodeJS.P
   });
 }
 
-function cpuMicros(pid: number): number {
+/** CPU time (user + system) process `pid` has used, in microseconds. */
+export function cpuMicros(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // Fields 14 and 15 of /proc/<pid>/stat (utime, stime), counted from after the command name.

@@ -1,6 +1,8 @@
+import type { TransportKind } from '@threadline/runtime';
 import { tracingOptionsFromEnv } from '@threadline/tracing';
-import { parseBoolean, resolveTracingOptions } from '@threadline/tracing/internal';
+import { resolveTracingOptions } from '@threadline/tracing/internal';
 import { ConfigError } from './config.error.js';
+import { envFlag } from './env-flag.js';
 import { loadHttpLimits } from './http-limits.config.js';
 import type { HttpLimits } from './http-limits.config.js';
 import type { ResolvedTracingOptions } from '@threadline/tracing/internal';
@@ -11,7 +13,7 @@ export type ComponentName = (typeof COMPONENT_NAMES)[number];
 
 /** Where the components run and how they talk. */
 export interface RuntimeConfig {
-  transport: 'inprocess' | 'nats';
+  transport: TransportKind;
   natsUrl: string;
   /** The components this process runs (`THREADLINE_COMPONENTS`); `all` lists every one. */
   components: ComponentName[];
@@ -41,7 +43,7 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   return {
     port: parsePort(env.PORT ?? '8080'),
     host: env.HOST ?? '127.0.0.1',
-    requestLogging: env.LOG_REQUESTS === undefined ? true : parseBoolean('LOG_REQUESTS', env.LOG_REQUESTS),
+    requestLogging: envFlag(env, 'LOG_REQUESTS', true),
     bodyLimit,
     httpLimits: loadHttpLimits(env, bodyLimit),
     tracing: resolveTracingOptions(tracingOptionsFromEnv(env)),

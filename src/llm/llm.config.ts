@@ -1,11 +1,15 @@
 import { availableParallelism } from 'node:os';
 import { ConfigError } from '../config/config.error.js';
+import { envFlag } from '../config/env-flag.js';
+
+const ENGINE_KINDS = ['mocker', 'openai'] as const;
+const ROUTING_POLICY_KINDS = ['kv', 'round-robin', 'random'] as const;
 
 /** Which engine the Worker runs. */
-export type EngineKind = 'mocker' | 'openai';
+export type EngineKind = (typeof ENGINE_KINDS)[number];
 
-/** Which policy the Router uses to pick a worker. */
-export type RouterPolicy = 'kv' | 'round-robin' | 'random';
+/** Which routing policy the Router uses to pick a worker. */
+export type RoutingPolicyKind = (typeof ROUTING_POLICY_KINDS)[number];
 
 /** The mocker engine's timing and capacity. */
 export interface MockerConfig {
@@ -51,7 +55,7 @@ export interface LlmConfig {
   model: string;
   workers: number;
   engine: EngineKind;
-  router: RouterPolicy;
+  router: RoutingPolicyKind;
   mocker: MockerConfig;
   disagg: DisaggConfig;
   upstream: UpstreamConfig;
@@ -69,12 +73,12 @@ export const LLM_CONFIG = 'THREADLINE:LLM_CONFIG';
 /** Reads `THREADLINE_*` and `MOCKER_*` variables; a bad value throws a ConfigError naming it. */
 export function loadLlmConfig(env: NodeJS.ProcessEnv = process.env): LlmConfig {
   const model = text(env, 'THREADLINE_MODEL', 'threadline-mocker');
-  const engine = oneOf(env, 'THREADLINE_ENGINE', ['mocker', 'openai'] as const, 'mocker');
+  const engine = oneOf(env, 'THREADLINE_ENGINE', ENGINE_KINDS, 'mocker');
   const config: LlmConfig = {
     model,
     workers: integer(env, 'THREADLINE_WORKERS', 2, 1, 64),
     engine,
-    router: oneOf(env, 'THREADLINE_ROUTER', ['kv', 'round-robin', 'random'] as const, 'kv'),
+    router: oneOf(env, 'THREADLINE_ROUTER', ROUTING_POLICY_KINDS, 'kv'),
     mocker: {
       prefillUsPerToken: number(env, 'MOCKER_PREFILL_US_PER_TOKEN', 20, 0, 1_000_000),
       decodeMsPerToken: number(env, 'MOCKER_DECODE_MS_PER_TOKEN', 10, 0, 10_000),
@@ -84,7 +88,7 @@ export function loadLlmConfig(env: NodeJS.ProcessEnv = process.env): LlmConfig {
       kvBlocks: integer(env, 'MOCKER_KV_BLOCKS', 8192, 1, 10_000_000),
     },
     disagg: {
-      enabled: flag(env, 'THREADLINE_DISAGG'),
+      enabled: envFlag(env, 'THREADLINE_DISAGG', false),
       prefillWorkers: integer(env, 'THREADLINE_PREFILL_WORKERS', 1, 1, 64),
       thresholdTokens: integer(env, 'THREADLINE_DISAGG_THRESHOLD', 512, 0, 10_000_000),
       maxPrefillQueue: integer(env, 'THREADLINE_MAX_PREFILL_QUEUE', 8, 1, 1_000_000),
@@ -108,13 +112,6 @@ export function loadLlmConfig(env: NodeJS.ProcessEnv = process.env): LlmConfig {
     throw new ConfigError('THREADLINE_DISAGG', 'works with the mocker engine only: an upstream server does its own prefill');
   }
   return config;
-}
-
-function flag(env: NodeJS.ProcessEnv, name: string): boolean {
-  const value = (env[name] ?? '0').trim().toLowerCase();
-  if (['1', 'true', 'yes'].includes(value)) return true;
-  if (['0', 'false', 'no', ''].includes(value)) return false;
-  throw new ConfigError(name, `must be 1 or 0, got ${JSON.stringify(env[name])}`);
 }
 
 function url(env: NodeJS.ProcessEnv, name: string): string {

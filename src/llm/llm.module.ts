@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import type { DynamicModule } from '@nestjs/common';
 import { RuntimeModule } from '@threadline/runtime';
+import type { TransportKind } from '@threadline/runtime';
 import { FrontendModule } from './frontend/frontend.module.js';
 import { LLM_CONFIG } from './llm.config.js';
 import type { LlmConfig } from './llm.config.js';
@@ -23,7 +24,7 @@ export interface LlmPlacement {
   components: readonly string[];
   /** Every component was asked for (`all`): Prefill then runs only when disaggregation is on. */
   allComponents: boolean;
-  transport: 'inprocess' | 'nats';
+  transport: TransportKind;
   nats: { url: string; shutdownGraceMs: number };
 }
 

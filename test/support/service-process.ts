@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { LogCapture } from './log-capture.js';
+import { LogCapture, tail, waitForLine } from './log-capture.js';
 import type { LogLine } from './log-capture.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -159,31 +159,10 @@ export function spawnFromSource(name: string, env: NodeJS.ProcessEnv): SpawnedSe
       clearTimeout(killer);
     },
     waitForLine: (predicate, timeoutMs, what = 'the expected log line') =>
-      new Promise<LogLine>((resolve, reject) => {
-        let scanned = 0;
-        const finish = (error?: Error, line?: LogLine) => {
-          clearInterval(poll);
-          clearTimeout(timer);
-          if (error) reject(error);
-          else resolve(line!);
-        };
-        const scan = (): LogLine | undefined => {
-          for (; scanned < logs.raw.length; scanned++) {
-            const line = parseLine(logs.raw[scanned]!);
-            if (line !== undefined && predicate(line)) return line;
-          }
-          return undefined;
-        };
-        const poll = setInterval(() => {
-          const line = scan();
-          if (line !== undefined) finish(undefined, line);
-          else if (!running()) finish(new Error(`${name} exited (code ${child.exitCode}, signal ${child.signalCode}) before ${what}:\n${tail(stderr)}\n${tail(logs.raw.join('\n'))}`));
-        }, 20);
-        const timer = setTimeout(() => {
-          const line = scan();
-          if (line !== undefined) finish(undefined, line);
-          else finish(new Error(`${name}: no ${what} within ${timeoutMs} ms:\nstderr: ${tail(stderr)}\nstdout: ${tail(logs.raw.join('\n'))}`));
-        }, timeoutMs);
+      waitForLine(logs, predicate, {
+        timeoutMs,
+        what: `${name}: ${what}`,
+        giveUp: () => (running() ? undefined : `${name} exited (code ${child.exitCode}, signal ${child.signalCode}); stderr:\n${tail(stderr)}\n`),
       }),
   };
 }
@@ -230,17 +209,4 @@ export async function startComponentsFromSource(name: string, env: NodeJS.Proces
     await service.stop(1000);
     throw error;
   }
-}
-
-function parseLine(raw: string): LogLine | undefined {
-  try {
-    const parsed = JSON.parse(raw) as unknown;
-    return typeof parsed === 'object' && parsed !== null ? (parsed as LogLine) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function tail(text: string, max = 3000): string {
-  return text.length > max ? `…${text.slice(-max)}` : text;
 }

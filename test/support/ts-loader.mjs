@@ -1,13 +1,8 @@
-// A Node ESM loader that runs the project's TypeScript sources as they are: each file is transpiled
-// on load, with the decorator metadata Nest's injection needs, and `./x.js` imports find `./x.ts`.
-// Started with `--conditions=threadline-source`, the workspace packages resolve to their sources too.
-// Tests use it to run src/main.ts as its own process without a build (a build would race for dist/).
-//
-// Transpiled output is cached on disk (node_modules/.cache/threadline-ts-loader), keyed by a hash of
-// the source, its path, the compiler options and TypeScript's version, so a changed file is always
-// transpiled again. A cache hit does not even load TypeScript: tests that start many processes (the
-// distributed tests start a dozen) boot each one in about a second instead of three. Any cache
-// failure (read-only disk, a race with another process) falls back to transpiling.
+// A Node ESM loader that runs the project's TypeScript sources as they are, so that tests can start
+// src/main.ts as its own process without a build: each file is transpiled on load (with the decorator
+// metadata Nest needs), `./x.js` finds `./x.ts`, and `--conditions=threadline-source` resolves the
+// workspace packages to their sources. Output is cached on disk, keyed by everything that shapes it, so
+// processes after the first boot fast; any cache failure falls back to transpiling.
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';

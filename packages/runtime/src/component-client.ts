@@ -3,6 +3,7 @@ import type { ComponentIdentity } from './component.decorator.js';
 import { getComponentIdentity } from './component.decorator.js';
 import { getEndpoints } from './endpoint.decorator.js';
 import type { CallOptions } from './endpoint-context.js';
+import type { ComponentClass } from './runtime.options.js';
 import type { ComponentTransport } from './transport/component-transport.js';
 
 /** The items of an endpoint's stream, whatever shape its method returns. */
@@ -31,7 +32,7 @@ export type ComponentClient<T> = {
 };
 
 /** Builds the client of component class `target` over `transport`. */
-export function createComponentClient<T>(target: abstract new (...args: never[]) => T, transport: ComponentTransport): ComponentClient<T> {
+export function createComponentClient<T>(target: ComponentClass<T>, transport: ComponentTransport): ComponentClient<T> {
   const component = getComponentIdentity(target);
   const client: Record<string, unknown> = {
     component,

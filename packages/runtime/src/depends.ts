@@ -3,9 +3,8 @@ import type { FactoryProvider } from '@nestjs/common';
 import { getComponentIdentity } from './component.decorator.js';
 import { createComponentClient } from './component-client.js';
 import { COMPONENT_TRANSPORT } from './runtime.internal-constants.js';
+import type { ComponentClass } from './runtime.options.js';
 import type { ComponentTransport } from './transport/component-transport.js';
-
-type ComponentClass = abstract new (...args: never[]) => unknown;
 
 /** The DI token of the client of a component class. @publicApi */
 export function getComponentToken(target: ComponentClass): string {

@@ -4,7 +4,7 @@ import type { RequestStore } from '@threadline/tracing/internal';
 import type { EndpointContext } from './endpoint-context.js';
 import { EndpointError } from './endpoint.error.js';
 import type { LocalInstance } from './local-instance.js';
-import { ObservedCall } from './observed-call.js';
+import { CalleeStream } from './callee-stream.js';
 
 /**
  * Runs one endpoint call on a local instance, whichever transport brought it: in a context of the
@@ -29,7 +29,7 @@ export function invokeEndpoint(
     }
     const context = new CallContext(requestId, callId, local.instanceId, store);
     const method = (local.instance as Record<string, (request: unknown, context: EndpointContext) => unknown>)[endpoint.method]!;
-    return new ObservedCall(() => method.call(local.instance, request, context), where, local.instanceId, callId, store, isLogLevelEnabled('debug'));
+    return new CalleeStream(() => method.call(local.instance, request, context), where, local.instanceId, callId, store, isLogLevelEnabled('debug'));
   });
 }
 

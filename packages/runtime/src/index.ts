@@ -13,3 +13,4 @@ export type { ComponentClient, StreamItem } from './component-client.js';
 export type { ComponentInstanceInfo, OnComponentStart, OnComponentStop } from './local-instance.js';
 export { unary } from './stream-conversion.js';
 export { ComponentEvents } from './component-events.js';
+export { RoundRobin } from './round-robin.js';

@@ -1,7 +1,7 @@
 import type { ModuleMetadata } from '@nestjs/common';
 
-/** A component class: decorated with `@Component()`. */
-export type ComponentClass = abstract new (...args: never[]) => unknown;
+/** A component class: decorated with `@Component()`. @publicApi */
+export type ComponentClass<T = unknown> = abstract new (...args: never[]) => T;
 
 /** Which transport carries `depends()` calls. @publicApi */
 export type TransportKind = 'inprocess' | 'nats';

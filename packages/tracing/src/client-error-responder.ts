@@ -15,12 +15,9 @@ type HttpSocket = Socket & { _httpMessage?: ServerResponse | null };
 const REFUSED = 'request refused by the HTTP server';
 
 /**
- * Answers what Node's HTTP server answers without the application: requests its parser refuses
- * (`clientError`: a malformed request line, header or chunk, a header section too large, a request
- * that did not arrive in time) and requests whose `Expect` it cannot meet (`checkExpectation`). Each
- * answer carries an id, a JSON body and `Connection: close`, and writes one `warn` line with the id,
- * the reason, the status and the remote address, never the request's bytes. A request already being
- * handled keeps its own id; otherwise one is generated (or, for an `Expect`, resolved from its header).
+ * Answers what Node's HTTP server answers without the application (a request its parser refuses, an
+ * `Expect` it cannot meet): an id, a JSON body, `Connection: close`, and one `warn` line that never holds
+ * the request's bytes (docs/tracing.md, "What Node answers on its own").
  */
 export class ClientErrorResponder {
   constructor(

@@ -17,12 +17,9 @@ type StoreMap = Pick<typeof ContextClsStoreMap, 'setByRaw' | 'getByRaw'>;
 export type ShareWithCls = (raw: IncomingMessage, store: RequestStore) => void;
 
 /**
- * One request, one context, when the app also mounts nestjs-cls's `ClsModule`. Its `ClsGuard` and
- * `ClsInterceptor` open a new, empty context for a request unless `ContextClsStoreMap` holds one for
- * its raw request; recording the request's context there makes them reuse it, so `ClsService.getId()`
- * is the request id and their `generateId` (which only sets an absent id) changes nothing. Its
- * `ClsMiddleware` runs in a copy of the current context: the cancellation is made before the copy,
- * so that both share it. `undefined` when the app has no `ClsModule`: nothing to do per request.
+ * One request, one context, when the app also mounts nestjs-cls's `ClsModule`: the request's context is
+ * recorded where its guard and interceptor look for one, so they reuse it (docs/tracing.md, "Beside
+ * nestjs-cls"). `undefined` when the app has no `ClsModule`: nothing to do per request.
  */
 export function clsStoreSharing(moduleRef: ModuleRef): ShareWithCls | undefined {
   if (!hasClsModule(moduleRef)) return undefined;

@@ -1,6 +1,6 @@
 import { Observable } from 'rxjs';
-import { runInStore, storeRunner } from './request-context.js';
-import type { RequestStore, StoreRunner } from './request-context.js';
+import { runInStore, snapshotContext } from './request-context.js';
+import type { RequestStore, ContextSnapshot } from './request-context.js';
 
 /** How an iteration ended: to its end, stopped by its consumer, or with an error. */
 export type IterationOutcome = 'ended' | 'cancelled' | 'failed';
@@ -23,14 +23,14 @@ export function bindAsyncIterable<T>(
 class ContextBoundIterator<T> implements AsyncIterableIterator<T> {
   private iterator: AsyncIterator<T> | undefined;
   private done = false;
-  private readonly run: StoreRunner;
+  private readonly run: ContextSnapshot;
 
   constructor(
     private readonly source: AsyncIterable<T>,
     store: RequestStore,
     private readonly settled?: (outcome: IterationOutcome, error?: unknown) => void,
   ) {
-    this.run = storeRunner(store);
+    this.run = snapshotContext(store);
   }
 
   [Symbol.asyncIterator](): this {
@@ -114,4 +114,9 @@ export function runObservableInStore<T>(createSource: () => Observable<T>, store
  */
 export function isAsyncGenerator(value: unknown): value is AsyncGenerator<unknown> {
   return Object.prototype.toString.call(value) === '[object AsyncGenerator]';
+}
+
+/** Whether a method returned a Promise (or any object with a `then` method) rather than a stream or a value. */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function';
 }

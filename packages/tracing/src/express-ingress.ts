@@ -3,7 +3,7 @@ import type { ClientErrorResponder } from './client-error-responder.js';
 import type { AccessLog } from './express-access-log.js';
 import type { ShareWithCls } from './cls-store-sharing.js';
 import { followResponse, storeForRequest, storeOfResponse } from './http-request-context.js';
-import { CALLBACK_SCOPED_ENTRY, enterStore, getCurrentStore, requestIdOf, runInStore, storeRunner } from './request-context.js';
+import { ENTERED_CONTEXT_ENDS_WITH_CALLBACK, enterStore, getCurrentStore, requestIdOf, runInStore, snapshotContext } from './request-context.js';
 import type { RequestStore } from './request-context.js';
 import type { RequestIdResolver } from './request-id.resolver.js';
 
@@ -25,17 +25,9 @@ export interface ExpressIngressOptions {
 }
 
 /**
- * HTTP ingress on Express. The id is chosen, the response header set and the context opened before
- * Express sees the request: the ingress takes the place of the app as the server's request listener,
- * so even middleware added with `app.use()` before Nest's own runs in the request's context. The header goes on with `setHeader`, so every head carries it: Express's
- * replies, Nest's 404s and errors, `@Sse()`, a handler's own `res.writeHead()` or `res.end()`. The id
- * is also `req.id`, where pino-http and nestjs-pino look for one.
- *
- * A request's body arrives in the socket's callbacks, outside any request's context: the events of a
- * request with a body are emitted in its context, so whatever a body parser (express.json, multer, a
- * handler's own reader) calls on from them still sees the id. A middleware added here, after Nest's
- * parsers and before its routes, re-enters the context where a parser lost it (and opens it, for an app
- * served by a server Nest did not make).
+ * HTTP ingress on Express: it takes the app's place as the server's request listener, so the id (also
+ * `req.id`), the response header and the context exist before any middleware; a middleware after Nest's
+ * body parsers re-enters the context where a parser lost it. Why: docs/tracing.md, "Express".
  */
 export function installExpressIngress(target: ExpressTarget, resolver: RequestIdResolver, options: ExpressIngressOptions): void {
   const header = resolver.header;
@@ -59,7 +51,7 @@ export function installExpressIngress(target: ExpressTarget, resolver: RequestId
     const ingress: RequestListener = (request, response) => {
       const store = open(request, response);
       // Entered without run() where Node ends the context with this callback (see request-context.ts).
-      if (CALLBACK_SCOPED_ENTRY) {
+      if (ENTERED_CONTEXT_ENDS_WITH_CALLBACK) {
         enterStore(store);
         app(request, response);
       } else {
@@ -87,7 +79,7 @@ function hasBody(request: IncomingMessage): boolean {
 
 /** Makes every event of `request` (`data`, `end`, `close`, ...) reach its listeners inside `store`. */
 function emitInStore(request: IncomingMessage, store: RequestStore): void {
-  const run = storeRunner(store);
+  const run = snapshotContext(store);
   const emit = request.emit;
   const emitWith = (args: Parameters<IncomingMessage['emit']>) => emit.apply(request, args);
   request.emit = (...args: Parameters<IncomingMessage['emit']>) => run(emitWith, args);

@@ -2,7 +2,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, 
 import type { IncomingMessage, Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { ClientErrorResponder } from './client-error-responder.js';
-import { CALLBACK_SCOPED_ENTRY, enterStore, getCurrentStore, requestIdOf, runInStore } from './request-context.js';
+import { ENTERED_CONTEXT_ENDS_WITH_CALLBACK, enterStore, getCurrentStore, requestIdOf, runInStore } from './request-context.js';
 import type { ShareWithCls } from './cls-store-sharing.js';
 import type { RequestIdResolver } from './request-id.resolver.js';
 import { InvalidTracingOptionError } from './tracing.errors.js';
@@ -13,20 +13,9 @@ import { responseIdHeader } from './response-id-header.js';
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
- * HTTP ingress on Fastify (docs/tracing.md): the id is chosen once, in `genReqId`, so that `request.id` and
- * Fastify's own log lines carry it, and the request's context is entered there too, before any hook;
- * an `onRequest` hook makes sure the response header is written whoever writes the head (Fastify, 404s,
- * errors, SSE, raw writes) and ties the context's cancellation to the response (`followResponse`).
- *
- * Why enter the context in `genReqId`, without leaving it: Fastify calls it first thing for every
- * request, inside the HTTP parser's callback for the request's head, and under Node 24's context frames
- * Node restores the previous context when that callback returns (test/ingress-context.e2e-spec.ts
- * holds it to that: a connection's next request, pipelined or not, and a client error after a request
- * see no id). `run()` would make two frames per request where this makes one, and a frame copies the
- * one before it entry by entry (nestjs-cls's root entry among them): the second one was about a fifth
- * of the instructions the whole module added to a small route (bench/http-instructions.bench.ts).
- * Without context frames (Node 22), a context entered this way would stay on the parser's async
- * resource, so the hook below opens it with `run()` instead.
+ * HTTP ingress on Fastify: the id is chosen once, in `genReqId`, where the request's context is also
+ * entered without `run()` (Node ends it with the parser's callback); an `onRequest` hook sets the response
+ * header and ties the context to the response. Why, and the Node 22 path: docs/tracing.md, "Fastify".
  */
 export function installFastifyIngress(
   fastify: FastifyInstance,
@@ -49,7 +38,7 @@ export function installFastifyIngress(
   clientErrors.listen(fastify.server);
   fastify.setGenReqId((raw) => {
     const id = resolver.resolve(raw.headers[header]);
-    if (CALLBACK_SCOPED_ENTRY) {
+    if (ENTERED_CONTEXT_ENDS_WITH_CALLBACK) {
       const store = storeForRequest(id, raw.headers);
       cls.share?.(raw, store);
       enterStore(store);
@@ -66,7 +55,7 @@ export function installFastifyIngress(
     ensureIdHeader(reply, request.id);
     const entered = getCurrentStore();
     const isOurs = entered !== undefined && requestIdOf(entered) === request.id;
-    // Not entered yet: Node without context frames (see CALLBACK_SCOPED_ENTRY), or another id generator set after ours.
+    // Not entered yet: Node without context frames (see ENTERED_CONTEXT_ENDS_WITH_CALLBACK), or another id generator set after ours.
     const store = isOurs ? entered : storeForRequest(request.id, request.headers);
     if (!isOurs) {
       cls.warnIfMiddlewareFirst?.(request.raw);

@@ -30,16 +30,9 @@ export function storeOfResponse(response: ServerResponse): RequestStore | undefi
 }
 
 /**
- * A response's `close` listener, one function for every response (no closure per request): the
- * connection closed before the response was sent whole, so the request is cancelled (its signal
- * aborts, now or when first asked for); or the response is complete, and the context lets go of its
- * cancellation.
- *
- * Why let go: the context outlives the request. Node makes the connection's keep-alive timer while
- * finishing the response, inside the request's context, and the timer holds that context until the
- * connection's next request or its timeout; it must not hold the request's objects that long. So
- * nothing links the context to the response; the response links to the context, and this listener
- * goes with the response.
+ * A response's `close` listener, one function for every response: a connection closed early cancels the
+ * request; a complete response makes the context let go of its cancellation, since the context outlives
+ * the request (docs/tracing.md, "Fastify"; docs/architecture.md, "Cancellation").
  */
 function settleOnClose(this: TracedResponse): void {
   const store = this[RESPONSE_STORE]!;

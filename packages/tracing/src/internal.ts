@@ -3,12 +3,12 @@
 
 export { resolveTracingOptions, LOG_LEVELS } from './request-tracing.options.js';
 export type { ResolvedTracingOptions } from './request-tracing.options.js';
-export { parseBoolean } from './request-tracing.env.js';
+export { parseBooleanText } from './request-tracing.env.js';
 export { TRACED_ENDPOINT_METADATA, TRACEPARENT_HEADER } from './request-tracing.constants.js';
 export { checkIncomingRequestId, isValidRequestId } from './request-id.policy.js';
 export type { IncomingIdVerdict, RejectionReason } from './request-id.policy.js';
 export {
-  CALLBACK_SCOPED_ENTRY,
+  ENTERED_CONTEXT_ENDS_WITH_CALLBACK,
   createStore,
   deriveStore,
   getCurrentComponent,
@@ -16,15 +16,15 @@ export {
   getCurrentTraceparent,
   requestIdOf,
   runInStore,
-  storeRunner,
+  snapshotContext,
 } from './request-context.js';
-export type { RequestStore, StoreRunner } from './request-context.js';
+export type { RequestStore, ContextSnapshot } from './request-context.js';
 export { generateRequestId, isLogLevelEnabled } from './tracing.globals.js';
 export { randomUuid } from './random-uuid.js';
 export { RequestCancellation } from './request-cancellation.js';
 export { RequestIdResolver } from './request-id.resolver.js';
-export { RequestTracingInterceptor } from './request-tracing.interceptor.js';
-export { bindAsyncIterable, bindObservable } from './context-binding.js';
+export { RpcIngressInterceptor } from './rpc-ingress.interceptor.js';
+export { bindAsyncIterable, bindObservable, isThenable } from './context-binding.js';
 export type { IterationOutcome } from './context-binding.js';
 export { defaultHeaderGetter, defaultHeaderSetter, readHeader } from './header-carrier.js';
 export type { HeaderGetter, HeaderSetter } from './header-carrier.js';

@@ -11,6 +11,7 @@ import { tracingGlobals } from './tracing.globals.js';
 export function outboundTracingHeaders(): Record<string, string> {
   const id = getCurrentRequestId();
   if (id === undefined) return {};
+  const header = tracingGlobals.resolver.header;
   const traceparent = getCurrentTraceparent();
-  return traceparent === undefined ? { [tracingGlobals.header]: id } : { [tracingGlobals.header]: id, [TRACEPARENT_HEADER]: traceparent };
+  return traceparent === undefined ? { [header]: id } : { [header]: id, [TRACEPARENT_HEADER]: traceparent };
 }

@@ -8,14 +8,9 @@ const random = new Uint8Array(16 * PER_BATCH);
 let used = PER_BATCH;
 
 /**
- * A random (version 4) UUID in lower case, like `crypto.randomUUID()` and uuid's `v4()`, from the same
- * source: the CSPRNG, drawn 2 KiB at a time as Node itself does.
- *
- * Why not theirs: both build the 36 characters by some twenty string concatenations, which V8 must then
- * flatten before a header or a log line can use them: 290 ns per id, against 85 ns for one
- * `String.fromCharCode` call (Node 24). Made for every request without an incoming id, that was about
- * 2,000 instructions, a fifth of what the whole module added to a small route
- * (bench/http-instructions.bench.ts).
+ * A random (version 4) UUID in lower case, like `crypto.randomUUID()`, from the same CSPRNG drawn in
+ * batches, but built by one `String.fromCharCode` call: theirs is a string of concatenations that V8 must
+ * flatten before a header can use it (docs/tracing.md, "Fastify"; the cost is in bench/results.md).
  */
 export function randomUuid(): string {
   if (used === PER_BATCH) drawBatch();

@@ -113,7 +113,7 @@ export function runWithRequestId<T>(id: string, fn: () => T): T {
  * frames, false under the async_hooks implementation (Node 22 and older, or `--no-async-context-frame`),
  * where it would stay on the callback's async resource (a socket's parser, say) for its later callbacks.
  */
-export const CALLBACK_SCOPED_ENTRY = ((): boolean => {
+export const ENTERED_CONTEXT_ENDS_WITH_CALLBACK = ((): boolean => {
   const probe = new AsyncLocalStorage<boolean>();
   const resource = new AsyncResource('threadline.probe');
   resource.runInAsyncScope(() => probe.enterWith(true));
@@ -125,8 +125,7 @@ export const CALLBACK_SCOPED_ENTRY = ((): boolean => {
 /**
  * Makes `store` the current context for the rest of the current callback and everything it starts,
  * without restoring the previous one: Node does that when the callback returns, if
- * `CALLBACK_SCOPED_ENTRY`. There it costs one context frame instead of the two of `runInStore()`
- * (see the HTTP ingress).
+ * `ENTERED_CONTEXT_ENDS_WITH_CALLBACK` (docs/tracing.md, "Fastify").
  */
 export function enterStore(store: RequestStore): void {
   cls.enterWith(store);
@@ -137,16 +136,15 @@ export function runInStore<T>(store: RequestStore, fn: () => T): T {
   return cls.runWith(store, fn);
 }
 
-/** Runs `fn(arg)` in one fixed context; see `storeRunner()`. */
-export type StoreRunner = <A, R>(fn: (arg: A) => R, arg: A) => R;
+/** Runs `fn(arg)` in the async context a `snapshotContext()` captured. */
+export type ContextSnapshot = <A, R>(fn: (arg: A) => R, arg: A) => R;
 
 /**
- * A runner for code that enters the same context again and again, each step of a stream above all.
- * It holds an AsyncResource made in `store`, and re-entering a resource's context is several times
- * cheaper than `run()` each time (under Node 24's context frames, `run()` builds two new frames per
- * call). Like any AsyncResource, it also restores other AsyncLocalStorages as they were when it was made.
+ * The async context as it is now, with `store` as the request's, captured once for code that enters it
+ * again and again (each step of a stream): cheaper than `runInStore()` each time (docs/architecture.md,
+ * "Streams"). Like any AsyncResource, it also restores the other AsyncLocalStorages as they were.
  */
-export function storeRunner(store: RequestStore): StoreRunner {
+export function snapshotContext(store: RequestStore): ContextSnapshot {
   const resource = cls.runWith(store, () => new AsyncResource('threadline.request-context'));
   return (fn, arg) => resource.runInAsyncScope(fn, undefined, arg);
 }

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { randomUuid } from './random-uuid.js';
+import { getCurrentRequestId } from './request-context.js';
 import { checkIncomingRequestId, isValidRequestId } from './request-id.policy.js';
 import { requestBoundLogger } from './tracing-logger.factory.js';
 import type { ResolvedTracingOptions } from './request-tracing.options.js';
@@ -55,6 +56,15 @@ export class RequestIdResolver {
       );
     }
     return id;
+  }
+
+  /**
+   * An id to use now: `id` when given (kept when valid, replaced and logged as `accept()` does), else the
+   * current request's, else a new one. `RequestIdService.ensure()`, the mixin and `@Traced()` all use it.
+   */
+  ensure(id?: unknown): string {
+    if (id !== undefined) return this.accept(id);
+    return getCurrentRequestId() ?? this.generate();
   }
 
   /** A new id from the configured generator; a UUIDv4 should a custom generator ever return a bad one. */

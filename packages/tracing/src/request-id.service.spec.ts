@@ -1,11 +1,13 @@
 import { Injectable } from '@nestjs/common';
-import { describe, expect, it } from 'vitest';
+import { Test } from '@nestjs/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LogCapture } from '../../../test/support/log-capture.js';
 import { getCurrentRequestId, runWithRequestId } from './request-context.js';
 import { RequestId } from './request-id.decorator.js';
 import { RequestIdResolver } from './request-id.resolver.js';
 import { RequestIdService } from './request-id.service.js';
 import { RequestTracingMixin } from './request-tracing.mixin.js';
+import { RequestTracingModule } from './request-tracing.module.js';
 import { resolveTracingOptions } from './request-tracing.options.js';
 import { createTracingLogger } from './tracing-logger.factory.js';
 import { tracingGlobals } from './tracing.globals.js';
@@ -107,5 +109,43 @@ describe('@RequestId() on a provider method', () => {
 
   it('rejects @Traced() on something that is not a method', () => {
     expect(() => Traced()({}, 'field', { value: 42 } as PropertyDescriptor)).toThrow(/not a method/);
+  });
+});
+
+describe('the mixin and @Traced() under the module\'s own maxLength', () => {
+  class Mixed extends RequestTracingMixin() {}
+  @Injectable()
+  class Entry {
+    @Traced()
+    id(@RequestId() requestId?: string): string | undefined {
+      return getCurrentRequestId();
+    }
+  }
+  const logs = new LogCapture();
+  const previous = { ...tracingGlobals };
+  let requestIds: RequestIdService;
+
+  beforeAll(async () => {
+    const module = await Test.createTestingModule({
+      imports: [RequestTracingModule.forRoot({ maxLength: 64, logDestination: logs })],
+    }).compile();
+    requestIds = module.get(RequestIdService);
+  });
+  afterAll(() => Object.assign(tracingGlobals, previous));
+
+  const refused = { 'longer than maxLength': 'a'.repeat(100), 'with a forbidden character': 'job 7' };
+
+  it.each(Object.entries(refused))('refuse an id %s, as RequestIdService does', (_case, id) => {
+    const before = logs.lines.length;
+    const chosen = [requestIds.ensure(id), new Mixed().ensureRequestId(id), new Entry().id(id)];
+    for (const replacement of chosen) expect(replacement).toMatch(UUID);
+    const replaced = logs.lines.slice(before).filter((line) => line.msg === 'incoming request id replaced by a generated one');
+    expect(replaced.map((line) => line.requestId)).toEqual(chosen);
+    expect(logs.contains(id)).toBe(false);
+  });
+
+  it('keep an id the service keeps', () => {
+    const id = 'b'.repeat(64);
+    expect([requestIds.ensure(id), new Mixed().ensureRequestId(id), new Entry().id(id)]).toEqual([id, id, id]);
   });
 });

@@ -17,12 +17,12 @@ export class RequestIdService {
   }
 
   /**
-   * An id to use now: `id` when it is a valid one, else the current request's, else a new one.
-   * Outside a context the new id is not stored anywhere: open one with `run()` to keep it.
+   * An id to use now: `id` when given (kept when valid, replaced by a new one otherwise), else the
+   * current request's, else a new one. Outside a context the new id is not stored anywhere: open one
+   * with `run()` to keep it.
    */
   ensure(id?: string): string {
-    if (id !== undefined) return this.resolver.accept(id);
-    return getCurrentRequestId() ?? this.resolver.generate();
+    return this.resolver.ensure(id);
   }
 
   /**

@@ -30,10 +30,16 @@ function oneOf<T extends string>(name: string, value: string, test: (v: string) 
   return value;
 }
 
-/** `true`/`1`/`yes` or `false`/`0`/`no`, in any case; anything else is a start-up error naming the variable. */
-export function parseBoolean(name: string, value: string): boolean {
+/** A yes/no variable's value: `true`/`1`/`yes` or `false`/`0`/`no`, in any case; `undefined` for anything else. */
+export function parseBooleanText(value: string): boolean | undefined {
   const normalised = value.trim().toLowerCase();
   if (['true', '1', 'yes'].includes(normalised)) return true;
   if (['false', '0', 'no'].includes(normalised)) return false;
-  throw new InvalidTracingOptionError(name, `must be true or false, got ${JSON.stringify(value)}`);
+  return undefined;
+}
+
+function parseBoolean(name: string, value: string): boolean {
+  const parsed = parseBooleanText(value);
+  if (parsed === undefined) throw new InvalidTracingOptionError(name, `must be true or false, got ${JSON.stringify(value)}`);
+  return parsed;
 }

@@ -10,12 +10,12 @@ import { expressAccessLog } from './express-access-log.js';
 import { installExpressIngress } from './express-ingress.js';
 import type { ExpressTarget } from './express-ingress.js';
 import { installFastifyIngress } from './fastify-ingress.js';
-import { CALLBACK_SCOPED_ENTRY } from './request-context.js';
+import { ENTERED_CONTEXT_ENDS_WITH_CALLBACK } from './request-context.js';
 import { RequestIdResolver } from './request-id.resolver.js';
 import { RequestIdService } from './request-id.service.js';
 import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, MODULE_OPTIONS_TOKEN, OPTIONS_TYPE } from './request-tracing.module-definition.js';
 import type { RequestTracingModuleOptions } from './request-tracing.module-definition.js';
-import { RequestTracingInterceptor } from './request-tracing.interceptor.js';
+import { RpcIngressInterceptor } from './rpc-ingress.interceptor.js';
 import { resolveTracingOptions } from './request-tracing.options.js';
 import type { ResolvedTracingOptions } from './request-tracing.options.js';
 import { createTracingLogger } from './tracing-logger.factory.js';
@@ -69,8 +69,7 @@ export class RequestTracingModule extends ConfigurableModuleClass implements Nes
   ) {
     super();
     tracingGlobals.logger = logger;
-    tracingGlobals.generateId = () => resolver.generate();
-    tracingGlobals.header = resolver.header;
+    tracingGlobals.resolver = resolver;
   }
 
   /**
@@ -84,8 +83,8 @@ export class RequestTracingModule extends ConfigurableModuleClass implements Nes
     const clientErrors = new ClientErrorResponder(this.resolver, this.logger, this.options.clientErrorBody);
     switch (adapter.getType()) {
       case 'fastify': {
-        if (!CALLBACK_SCOPED_ENTRY && clsMiddlewareIsMounted(this.moduleRef)) throw new UnsupportedClsSetupError();
-        const warnIfMiddlewareFirst = CALLBACK_SCOPED_ENTRY ? undefined : clsMiddlewareFirstWarning(this.moduleRef, this.logger);
+        if (!ENTERED_CONTEXT_ENDS_WITH_CALLBACK && clsMiddlewareIsMounted(this.moduleRef)) throw new UnsupportedClsSetupError();
+        const warnIfMiddlewareFirst = ENTERED_CONTEXT_ENDS_WITH_CALLBACK ? undefined : clsMiddlewareFirstWarning(this.moduleRef, this.logger);
         installFastifyIngress(adapter.getInstance<FastifyInstance>(), this.resolver, this.logger, { share: shareWithCls, warnIfMiddlewareFirst }, clientErrors);
         return;
       }
@@ -103,5 +102,5 @@ export class RequestTracingModule extends ConfigurableModuleClass implements Nes
 
 function withRpcInterceptor(module: DynamicModule, rpc: boolean): DynamicModule {
   if (!rpc) return module;
-  return { ...module, providers: [...(module.providers ?? []), { provide: APP_INTERCEPTOR, useClass: RequestTracingInterceptor }] };
+  return { ...module, providers: [...(module.providers ?? []), { provide: APP_INTERCEPTOR, useClass: RpcIngressInterceptor }] };
 }

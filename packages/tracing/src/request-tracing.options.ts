@@ -62,12 +62,10 @@ export interface RequestTracingOptions {
    */
   logDestination?: DestinationStream;
   /**
-   * The JSON body of the answer to a request Node's HTTP server refuses before the app sees it: a
-   * malformed request line, header or chunk (400), a request that did not arrive in time (408, see
-   * the server's `requestTimeout`), header fields or a URL too large (431, 414), chunk extensions too
-   * large (413), an `Expect` other than `100-continue` (417). Every such answer carries the id header.
-   * An app that listens for the server's `clientError` itself (Fastify's `clientErrorHandler`) keeps
-   * its own answer.
+   * The JSON body of the answer to a request Node's HTTP server refuses before the app sees it (a
+   * malformed or oversized head, a request too slow, an `Expect` it cannot meet: docs/tracing.md, "What
+   * Node answers on its own"). Every such answer carries the id header; an app that listens for the
+   * server's `clientError` itself keeps its own answer.
    * @default `{ statusCode, error, message }`, as Nest's HttpException answers
    */
   clientErrorBody?: ClientErrorBody;

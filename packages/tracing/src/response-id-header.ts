@@ -14,16 +14,10 @@ type StampedResponse = ServerResponse & { [RESPONSE_ID]: string };
 type WriteHeadHeaders = OutgoingHttpHeaders | readonly unknown[] | undefined;
 
 /**
- * Returns a function that makes sure a reply is sent with the header `name: <id>`, however its head
- * gets written: by Fastify, by a raw `writeHead()`, or implicitly by a raw `write()`/`end()` (Node routes
- * those through `writeHead` too).
- *
- * Why not `reply.raw.setHeader()` up front: a header set that way makes Node merge every later
- * `writeHead(status, headers)` header by header, which cost about a tenth of a small JSON request's
- * throughput (bench/http-overhead.bench.ts). So the id goes into Fastify's own reply headers, which
- * Fastify passes to `writeHead` whole (Node's fast path), and a guard on the raw response adds it to a
- * head written any other way. A headers object the guard is given is never changed: it may be shared
- * between responses.
+ * Returns a function that makes sure a reply is sent with the header `name: <id>`, however its head gets
+ * written (Fastify, a raw `writeHead()`, `write()` or `end()`). The id goes into Fastify's reply headers,
+ * not `setHeader()`, to keep Node's fast path (docs/tracing.md, "Fastify"); the guard on the raw response
+ * never changes a headers object it is given, which may be shared between responses.
  */
 export function responseIdHeader(name: string): (reply: FastifyReply, id: string) => void {
   function writeHeadWithId(this: StampedResponse, statusCode: number, reason?: string | WriteHeadHeaders, headers?: WriteHeadHeaders) {

@@ -1,11 +1,9 @@
 import { isObservable, Observable } from 'rxjs';
-import { bindAsyncIterable, bindObservable, isAsyncGenerator } from './context-binding.js';
+import { bindAsyncIterable, bindObservable, isAsyncGenerator, isThenable } from './context-binding.js';
 import { isExpectedError } from './expected-error.js';
 import { createStore, getCurrentStore, isRequestCancelled, runInStore } from './request-context.js';
 import type { RequestStore } from './request-context.js';
-import { isValidRequestId } from './request-id.policy.js';
 import { fillRequestIdParams } from './request-id-params.js';
-import { DEFAULT_MAX_REQUEST_ID_LENGTH } from './request-tracing.constants.js';
 import { tracingGlobals } from './tracing.globals.js';
 import { TRACED_WRAPPER } from './tracing.internal-constants.js';
 
@@ -33,10 +31,10 @@ export function traceMethod(method: AnyMethod, label: string, requestIdParams: r
   return traced;
 }
 
-/** The id for a context a traced method opens itself: a valid id the caller passed, else a new one. */
+/** The id for a context a traced method opens itself: the id the caller passed, if valid, else a new one. */
 function entryId(args: unknown[], requestIdParams: readonly number[]): string {
-  const passed = requestIdParams.map((index) => args[index]).find((v) => isValidRequestId(v, DEFAULT_MAX_REQUEST_ID_LENGTH));
-  return (passed as string | undefined) ?? tracingGlobals.generateId();
+  const passed = requestIdParams.map((index) => args[index]).find((value) => value !== undefined && value !== null && value !== '');
+  return tracingGlobals.resolver.ensure(passed);
 }
 
 function callTraced(method: AnyMethod, self: unknown, args: unknown[], label: string, store: RequestStore): unknown {
@@ -111,10 +109,6 @@ function traceObservable<T>(
       if (!settled) ended('cancelled');
     };
   });
-}
-
-function isThenable(value: unknown): value is Promise<unknown> {
-  return value !== null && typeof value === 'object' && typeof (value as Promise<unknown>).then === 'function';
 }
 
 function elapsed(started: number): number {

@@ -1,21 +1,21 @@
+import pino from 'pino';
 import type { Logger } from 'pino';
-import { randomUuid } from './random-uuid.js';
-import { DEFAULT_REQUEST_ID_HEADER } from './request-tracing.constants.js';
+import { RequestIdResolver } from './request-id.resolver.js';
+import { resolveTracingOptions } from './request-tracing.options.js';
 
 /**
  * What decorators need but cannot inject, since they run outside Nest's DI: the logger and the id
- * generator of the `RequestTracingModule` in this process. Until the module starts, no lines are
- * written and ids are UUIDv4s.
+ * resolver of the `RequestTracingModule` in this process. Until the module starts, no lines are
+ * written and ids follow the default options.
  */
-export const tracingGlobals: { logger: Logger | undefined; generateId: () => string; header: string } = {
+export const tracingGlobals: { logger: Logger | undefined; resolver: RequestIdResolver } = {
   logger: undefined,
-  generateId: randomUuid,
-  header: DEFAULT_REQUEST_ID_HEADER,
+  resolver: new RequestIdResolver(resolveTracingOptions(), pino({ enabled: false })),
 };
 
 /** A new request id from the running `RequestTracingModule`'s generator (a UUIDv4 before it starts). @publicApi */
 export function generateRequestId(): string {
-  return tracingGlobals.generateId();
+  return tracingGlobals.resolver.generate();
 }
 
 /**

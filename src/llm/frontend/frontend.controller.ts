@@ -1,8 +1,8 @@
 import { Body, Controller, Get, HttpCode, Inject, Logger, Post, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { Component, EndpointError, InjectComponent } from '@threadline/runtime';
+import { EndpointError, InjectComponent } from '@threadline/runtime';
 import type { ComponentClient } from '@threadline/runtime';
-import { RequestId } from '@threadline/tracing';
+import { LogComponent, RequestId } from '@threadline/tracing';
 import { LLM_CONFIG } from '../llm.config.js';
 import type { LlmConfig } from '../llm.config.js';
 import { ProcessorComponent } from '../processor/processor.component.js';
@@ -15,8 +15,8 @@ import type { ReplyHeaders } from './sse-response.js';
 
 type Accepted = Extract<ProcessorEvent, { type: 'accepted' }>;
 
-/** The OpenAI-compatible HTTP API: the pipeline's entry point. */
-@Component({ name: 'frontend' })
+/** The OpenAI-compatible HTTP API: the pipeline's entry point, a controller whose log lines say `component: frontend`. */
+@LogComponent('frontend')
 @Controller()
 export class FrontendController {
   private readonly logger = new Logger('Frontend');

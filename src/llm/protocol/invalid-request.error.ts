@@ -1,11 +1,10 @@
 /**
- * A request the service cannot serve as asked, in OpenAI's terms: its status, `code` and the `param`
- * at fault. The runtime carries these fields across hops, and the Frontend turns them into an OpenAI
- * error body.
+ * The client's request is at fault (a 4xx), in OpenAI's terms: its status, `code` and the `param` at
+ * fault. An expected refusal, not a fault of the service; the runtime carries these fields across hops,
+ * and the Frontend turns them into an OpenAI error body. A failure on our side is an UpstreamFailureError.
  */
 export class InvalidRequestError extends Error {
-  /** A problem with the request (a 4xx) is an expected refusal; an upstream's 5xx is a fault. */
-  readonly expected: boolean;
+  readonly expected = true;
 
   constructor(
     message: string,
@@ -15,6 +14,5 @@ export class InvalidRequestError extends Error {
   ) {
     super(message);
     this.name = 'InvalidRequestError';
-    this.expected = status < 500;
   }
 }

@@ -1,4 +1,5 @@
-import type { RouterPolicy } from '../llm.config.js';
+import { RoundRobin } from '@threadline/runtime';
+import type { RoutingPolicyKind } from '../llm.config.js';
 import type { KvIndex } from './kv-index.js';
 
 /** What a policy knows of one candidate worker. */
@@ -14,10 +15,10 @@ export interface RoutingPolicy {
 }
 
 class RoundRobinPolicy implements RoutingPolicy {
-  private next = 0;
+  private readonly turns = new RoundRobin();
 
   pick(candidates: readonly Candidate[]): Candidate {
-    return candidates[this.next++ % candidates.length]!;
+    return this.turns.pick(candidates);
   }
 }
 
@@ -57,7 +58,7 @@ class KvAwarePolicy implements RoutingPolicy {
 }
 
 /** The policy the configuration names. */
-export function createRoutingPolicy(kind: RouterPolicy, index: KvIndex): RoutingPolicy {
+export function createRoutingPolicy(kind: RoutingPolicyKind, index: KvIndex): RoutingPolicy {
   switch (kind) {
     case 'kv':
       return new KvAwarePolicy(index);

@@ -2,6 +2,7 @@ import type { ComponentIdentity } from '../component.decorator.js';
 import { EndpointError } from '../endpoint.error.js';
 import { invokeEndpoint } from '../endpoint-invoker.js';
 import type { LocalInstance } from '../local-instance.js';
+import { RoundRobin } from '../round-robin.js';
 import { ComponentTransport } from './component-transport.js';
 import type { OutgoingCall } from './component-transport.js';
 
@@ -17,7 +18,7 @@ export function componentAddress(component: ComponentIdentity): string {
 export class InProcessTransport extends ComponentTransport {
   private readonly served = new Map<string, LocalInstance[]>();
   private readonly subscribers = new Map<string, Set<(payload: unknown) => void>>();
-  private readonly nextIndex = new Map<string, number>();
+  private readonly turns = new RoundRobin();
 
   async serve(instances: readonly LocalInstance[]): Promise<void> {
     for (const local of instances) {
@@ -68,8 +69,6 @@ export class InProcessTransport extends ComponentTransport {
       throw new EndpointError({ ...where, message: `No instance of ${address} is running.`, status: 503, code: 'component_unavailable' });
     }
     // Round-robin, for callers that leave the choice to the transport.
-    const index = (this.nextIndex.get(address) ?? 0) % candidates.length;
-    this.nextIndex.set(address, index + 1);
-    return candidates[index]!;
+    return this.turns.pick(candidates, address);
   }
 }

@@ -1,6 +1,7 @@
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
 import { CapacityError, RATE_LIMIT_CODE } from '../../protocol/capacity.error.js';
 import { InvalidRequestError } from '../../protocol/invalid-request.error.js';
+import { UpstreamFailureError } from '../../protocol/upstream-failure.error.js';
 
 /**
  * An upstream's failure before its response head, while the request is not yet admitted: its 429 is
@@ -40,16 +41,16 @@ export function retryAfterSeconds(headers: Headers | undefined, now = Date.now()
  */
 export function toUpstreamError(error: unknown, upstreamUrl: string): unknown {
   if (error instanceof APIConnectionTimeoutError) {
-    return new InvalidRequestError(`The upstream model server at ${upstreamUrl} did not answer in time.`, undefined, 504, 'upstream_timeout');
+    return new UpstreamFailureError(`The upstream model server at ${upstreamUrl} did not answer in time.`, 504, 'upstream_timeout');
   }
   if (error instanceof APIConnectionError) {
-    return new InvalidRequestError(`The upstream model server at ${upstreamUrl} is unreachable: ${error.message}`, undefined, 503, 'upstream_unreachable');
+    return new UpstreamFailureError(`The upstream model server at ${upstreamUrl} is unreachable: ${error.message}`, 503, 'upstream_unreachable');
   }
   if (error instanceof APIError) {
     // No status: the upstream sent an error event in the middle of its stream.
     if (error.status === undefined || error.status >= 500) {
       const status = error.status === undefined ? 'mid-stream' : String(error.status);
-      return new InvalidRequestError(`The upstream model server at ${upstreamUrl} failed (${status}): ${error.message}`, undefined, 502, 'upstream_error');
+      return new UpstreamFailureError(`The upstream model server at ${upstreamUrl} failed (${status}): ${error.message}`, 502, 'upstream_error');
     }
     // The upstream's `param` names a field of our request to it, not of the client's: left out.
     return new InvalidRequestError(`The upstream model server refused the request: ${error.message}`, undefined, error.status, 'upstream_rejected');

@@ -7,6 +7,7 @@ import { createStore, parseTraceparent, randomUuid, readHeader, RequestCancellat
 import { EndpointError } from '../../endpoint.error.js';
 import { invokeEndpoint } from '../../endpoint-invoker.js';
 import type { LocalInstance } from '../../local-instance.js';
+import { RoundRobin } from '../../round-robin.js';
 import { ByteBudget } from './byte-budget.js';
 import { itemFrames } from './item-parts.js';
 import { connectWithRetry } from './nats-connect.js';
@@ -33,7 +34,7 @@ export class NatsEndpointServer {
   private readonly logger = new Logger('Runtime');
   private readonly server: ServerNats;
   private readonly active = new Map<string, AbortController>();
-  private readonly nextLocal = new Map<string, number>();
+  private readonly turns = new RoundRobin();
   /** The component subjects, shared by a queue group; instance subjects are not among them. */
   private readonly sharedSubjects = new Set<string>();
   /** Bytes of requests sent in parts held at once, across calls. */
@@ -57,7 +58,7 @@ export class NatsEndpointServer {
     for (const [queue, locals] of byAddress) {
       const { identity, endpoints } = locals[0]!;
       for (const endpoint of endpoints.keys()) {
-        const shared = async (data: unknown, ctx: NatsContext) => this.handle(this.pickLocal(queue, locals), endpoint, data, ctx);
+        const shared = async (data: unknown, ctx: NatsContext) => this.handle(this.turns.pick(locals, queue), endpoint, data, ctx);
         this.sharedSubjects.add(natsSubjects.endpoint(identity, endpoint));
         this.server.addHandler(natsSubjects.endpoint(identity, endpoint), shared, false, { queue });
         for (const local of locals) {
@@ -104,12 +105,6 @@ export class NatsEndpointServer {
 
   private cancel(callId: string): void {
     this.active.get(callId)?.abort(new Error('The caller cancelled the call.'));
-  }
-
-  private pickLocal(queue: string, locals: readonly LocalInstance[]): LocalInstance {
-    const index = (this.nextLocal.get(queue) ?? 0) % locals.length;
-    this.nextLocal.set(queue, index + 1);
-    return locals[index]!;
   }
 
   private handle(local: LocalInstance, endpoint: string, data: unknown, ctx: NatsContext): Observable<WireFrame> {

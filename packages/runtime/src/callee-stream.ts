@@ -1,0 +1,123 @@
+import { Logger } from '@nestjs/common';
+import { isRequestCancelled } from '@threadline/tracing';
+import { getCurrentTraceparent, isThenable, runInStore, snapshotContext } from '@threadline/tracing/internal';
+import type { ContextSnapshot, RequestStore } from '@threadline/tracing/internal';
+import { EndpointError } from './endpoint.error.js';
+import type { EndpointErrorData } from './endpoint.error.js';
+import { toAsyncIterable } from './stream-conversion.js';
+
+const logger = new Logger('Runtime');
+
+type Where = Pick<EndpointErrorData, 'requestId' | 'component' | 'endpoint'>;
+
+/**
+ * The callee's side of one endpoint call, as the caller iterates it: every step runs in the callee's
+ * context, whoever pulls (its log lines carry its component and the request id); a failure comes out as
+ * an EndpointError; start and end are logged at debug level. An iterator object, not a wrapped generator.
+ */
+export class CalleeStream implements AsyncIterableIterator<unknown> {
+  private inner: AsyncIterator<unknown> | undefined;
+  private unary: 'pending' | 'given' | undefined;
+  private finished = false;
+  private items = 0;
+  private readonly started: number;
+  private readonly inCallee: ContextSnapshot;
+
+  constructor(
+    private readonly start: () => unknown,
+    private readonly where: Where,
+    instanceId: string,
+    private readonly callId: string,
+    private readonly store: RequestStore,
+    private readonly debug: boolean,
+  ) {
+    this.started = debug ? performance.now() : 0;
+    this.inCallee = snapshotContext(store);
+    if (debug) {
+      const traceparent = runInStore(store, () => getCurrentTraceparent());
+      this.log(`handling ${where.component}.${where.endpoint}`, { instanceId, ...(traceparent && { traceparent }) });
+    }
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<unknown>> {
+    if (this.finished) return Promise.resolve({ done: true, value: undefined });
+    let step: Promise<IteratorResult<unknown>>;
+    try {
+      step = this.inCallee(CalleeStream.stepOf, this);
+    } catch (error) {
+      step = Promise.reject(error);
+    }
+    return step.then(
+      (result) => {
+        if (result.done) this.finish('ended');
+        else this.items++;
+        return result;
+      },
+      (error: unknown) => {
+        throw this.fail(error);
+      },
+    );
+  }
+
+  /** The caller stops early (a client gone, a stop sequence): the callee's stream is stopped too. */
+  async return(value?: unknown): Promise<IteratorResult<unknown>> {
+    if (!this.finished) {
+      this.finish('cancelled');
+      const inner = this.inner;
+      if (inner?.return !== undefined) await runInStore(this.store, () => inner.return!(value));
+    }
+    return { done: true, value };
+  }
+
+  private static stepOf(call: CalleeStream): Promise<IteratorResult<unknown>> {
+    return call.step();
+  }
+
+  private step(): Promise<IteratorResult<unknown>> {
+    if (this.unary === 'given') return Promise.resolve({ done: true, value: undefined });
+    if (this.inner === undefined && this.unary === undefined) {
+      const result = this.start();
+      if (isThenable(result)) {
+        // A unary endpoint: one item, with no iterator around it.
+        this.unary = 'pending';
+        return Promise.resolve(result).then((value) => {
+          this.unary = 'given';
+          return { done: false, value };
+        });
+      }
+      this.inner = toAsyncIterable(result)[Symbol.asyncIterator]();
+    }
+    return this.inner!.next();
+  }
+
+  private fail(error: unknown): EndpointError {
+    const failure = EndpointError.from(error, this.where);
+    // Once the request is cancelled, failures are its echo (aborted waits), not faults to report; an
+    // expected refusal is reported once, by whoever answers the client.
+    const cancelled = runInStore(this.store, () => isRequestCancelled());
+    if (!cancelled && failure.status >= 500 && failure.expected !== true) {
+      runInStore(this.store, () =>
+        logger.error({ msg: `${this.where.component}.${this.where.endpoint} failed: ${failure.message}`, err: error, callId: this.callId }),
+      );
+    }
+    this.finish(cancelled ? 'cancelled' : 'failed');
+    return failure;
+  }
+
+  private finish(outcome: 'ended' | 'cancelled' | 'failed'): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.debug) {
+      const durationMs = Math.round(performance.now() - this.started);
+      this.log(`${this.where.component}.${this.where.endpoint} ${outcome}`, { items: this.items, durationMs });
+    }
+  }
+
+  private log(msg: string, fields: object): void {
+    runInStore(this.store, () => logger.debug({ msg, endpoint: this.where.endpoint, callId: this.callId, ...fields }));
+  }
+}

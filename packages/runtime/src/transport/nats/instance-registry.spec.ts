@@ -1,0 +1,86 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { InstanceRegistry } from './instance-registry.js';
+
+describe('InstanceRegistry', () => {
+  let registry: InstanceRegistry;
+  beforeEach(() => {
+    vi.useFakeTimers();
+    registry = new InstanceRegistry(1000);
+  });
+  afterEach(() => {
+    registry.close();
+    vi.useRealTimers();
+  });
+
+  it('lists the live instances of a component, sorted, and none of another component', () => {
+    registry.heard('worker', 'worker-b', 'up');
+    registry.heard('worker', 'worker-a', 'up');
+    registry.heard('router', 'router-1', 'up');
+    expect(registry.instances('worker')).toEqual(['worker-a', 'worker-b']);
+    expect(registry.instances('router')).toEqual(['router-1']);
+    expect(registry.instances('processor')).toEqual([]);
+  });
+
+  it('a draining instance is alive but takes no new calls; heard up again, it takes them again', () => {
+    registry.heard('worker', 'worker-a', 'up');
+    registry.heard('worker', 'worker-a', 'draining');
+    expect(registry.instances('worker')).toEqual([]);
+    expect(registry.isAlive('worker-a')).toBe(true);
+    registry.heard('worker', 'worker-a', 'up');
+    expect(registry.instances('worker')).toEqual(['worker-a']);
+  });
+
+  it('an instance that says it leaves is gone at once, and its listeners hear it once', () => {
+    const gone: string[] = [];
+    registry.onGone((id) => gone.push(id));
+    registry.heard('worker', 'worker-a', 'up');
+    registry.heard('worker', 'worker-a', 'leaving');
+    registry.heard('worker', 'worker-a', 'leaving');
+    expect(registry.isAlive('worker-a')).toBe(false);
+    expect(registry.instances('worker')).toEqual([]);
+    expect(gone).toEqual(['worker-a']);
+  });
+
+  it('an unknown instance leaving is nothing to hear', () => {
+    const gone: string[] = [];
+    registry.onGone((id) => gone.push(id));
+    registry.heard('worker', 'never-seen', 'leaving');
+    expect(gone).toEqual([]);
+  });
+
+  it('an instance silent for longer than the expiry is no longer listed, then swept and reported gone', () => {
+    const gone: string[] = [];
+    registry.onGone((id) => gone.push(id));
+    registry.heard('worker', 'worker-a', 'up');
+    registry.heard('worker', 'worker-b', 'up');
+    vi.advanceTimersByTime(600);
+    registry.heard('worker', 'worker-b', 'up');
+    vi.advanceTimersByTime(401);
+    // Past the expiry, before the sweeper has run again: not listed, not alive.
+    expect(registry.instances('worker')).toEqual(['worker-b']);
+    expect(registry.isAlive('worker-a')).toBe(false);
+    vi.advanceTimersByTime(250);
+    expect(gone).toEqual(['worker-a']);
+    expect(registry.isAlive('worker-b')).toBe(true);
+  });
+
+  it('a heartbeat just within the expiry keeps the instance', () => {
+    registry.heard('worker', 'worker-a', 'up');
+    vi.advanceTimersByTime(1000);
+    expect(registry.isAlive('worker-a')).toBe(true);
+    expect(registry.instances('worker')).toEqual(['worker-a']);
+  });
+
+  it('a listener removed by the function onGone returned hears nothing more; close() forgets everything', () => {
+    const heard: string[] = [];
+    const stop = registry.onGone((id) => heard.push(id));
+    registry.heard('worker', 'worker-a', 'up');
+    stop();
+    registry.heard('worker', 'worker-a', 'leaving');
+    expect(heard).toEqual([]);
+    registry.heard('worker', 'worker-b', 'up');
+    registry.close();
+    expect(registry.instances('worker')).toEqual([]);
+    expect(registry.isAlive('worker-b')).toBe(false);
+  });
+});

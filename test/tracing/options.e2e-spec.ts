@@ -1,0 +1,143 @@
+import { Controller, Get, Injectable, Module } from '@nestjs/common';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Test } from '@nestjs/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadAppConfig } from '../../src/config/app.config.js';
+import { getCurrentRequestId, RequestTracingModule } from '@threadline/tracing';
+import { LogCapture } from '../support/log-capture.js';
+import { UUID_V4 } from '../support/raw-http.js';
+import { PLATFORMS, startTestApp } from '../support/test-app.js';
+import type { TestApp } from '../support/test-app.js';
+
+@Controller()
+class IdController {
+  @Get('id')
+  id() {
+    return { id: getCurrentRequestId() };
+  }
+}
+
+describe.each(PLATFORMS)('RequestTracingModule options on %s', (platform) => {
+  let t: TestApp | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+
+  it('trustIncoming: false ignores a valid incoming id and always generates one', async () => {
+    t = await startTestApp({ platform, controllers: [IdController], tracing: { trustIncoming: false } });
+    const res = await fetch(`${t.url}/id`, { headers: { 'x-request-id': 'client-chosen-1' } });
+    const id = res.headers.get('x-request-id');
+    expect(id).toMatch(UUID_V4);
+    expect(await res.json()).toEqual({ id });
+    expect(t.logs.contains('client-chosen-1')).toBe(false);
+  });
+
+  it('reads and writes a custom header name, case-insensitively', async () => {
+    t = await startTestApp({ platform, controllers: [IdController], tracing: { header: 'X-Correlation-ID' } });
+    const res = await fetch(`${t.url}/id`, { headers: { 'x-correlation-id': 'corr-7' } });
+    expect(res.headers.get('x-correlation-id')).toBe('corr-7');
+    expect(res.headers.get('x-request-id')).toBeNull();
+    expect(await res.json()).toEqual({ id: 'corr-7' });
+  });
+
+  it('writes human-readable lines with LOG_FORMAT=pretty, the id still on each', async () => {
+    t = await startTestApp({ platform, controllers: [IdController], tracing: { logFormat: 'pretty' } });
+    await fetch(`${t.url}/id`, { headers: { 'x-request-id': 'pretty-1' } });
+    const lines = t.logs.raw.filter((line) => line.includes('pretty-1'));
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.some((line) => /INFO.*: \[pretty-1\] incoming request$/.test(line))).toBe(true);
+    expect(lines.every((line) => !line.startsWith('{'))).toBe(true);
+  });
+
+  it('uses a custom generator, and a custom maxLength', async () => {
+    let n = 0;
+    t = await startTestApp({
+      platform,
+      controllers: [IdController],
+      tracing: { generateId: () => `gen-${++n}`, maxLength: 8 },
+    });
+    const kept = await fetch(`${t.url}/id`, { headers: { 'x-request-id': '12345678' } });
+    expect(kept.headers.get('x-request-id')).toBe('12345678');
+    const replaced = await fetch(`${t.url}/id`, { headers: { 'x-request-id': '123456789' } });
+    expect(replaced.headers.get('x-request-id')).toMatch(/^gen-\d+$/);
+  });
+
+  it('forRootAsync takes its options from a factory with injected dependencies', async () => {
+    @Injectable()
+    class TracingSettings {
+      readonly header = 'x-trace-id';
+    }
+    @Module({ providers: [TracingSettings], exports: [TracingSettings] })
+    class SettingsModule {}
+
+    const logs = new LogCapture();
+    t = await startTestApp({
+      platform,
+      controllers: [IdController],
+      tracingModule: RequestTracingModule.forRootAsync({
+        imports: [SettingsModule],
+        inject: [TracingSettings],
+        useFactory: (settings: TracingSettings) => ({ header: settings.header, logDestination: logs }),
+      }),
+    });
+    const res = await fetch(`${t.url}/id`, { headers: { 'x-trace-id': 'async-1' } });
+    expect(res.headers.get('x-trace-id')).toBe('async-1');
+    expect(await res.json()).toEqual({ id: 'async-1' });
+  });
+
+  it.each([
+    [{ header: 'bad header' }, /"header"/],
+    [{ maxLength: 0 }, /"maxLength"/],
+    [{ maxLength: 5000 }, /"maxLength"/],
+    [{ logLevel: 'loud' }, /"logLevel"/],
+    [{ logFormat: 'xml' }, /"logFormat"/],
+    [{ generateId: () => 'has space' }, /"generateId"/],
+  ])('stops start-up on a bad option %j', async (options, message) => {
+    await expect(startTestApp({ platform, tracing: options as never })).rejects.toThrow(message);
+  });
+
+  it.runIf(platform === 'fastify')("refuses Fastify's own requestIdHeader, which would bypass the policy (Fastify only: an option of FastifyAdapter)", async () => {
+    @Module({ imports: [RequestTracingModule.forRoot({ logDestination: new LogCapture() })] })
+    class AppModule {}
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
+    const app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter({ requestIdHeader: 'x-request-id' }));
+    await expect(app.init()).rejects.toThrow(/requestIdHeader/);
+    await app.close();
+  });
+});
+
+describe('configuration from the environment', () => {
+  it('has the documented defaults', () => {
+    const config = loadAppConfig({});
+    expect(config).toMatchObject({ port: 8080, host: '127.0.0.1', requestLogging: true });
+    expect(config.tracing).toMatchObject({ header: 'x-request-id', trustIncoming: true, logFormat: 'json', logLevel: 'info' });
+  });
+
+  it('reads every variable', () => {
+    const config = loadAppConfig({
+      PORT: '9000',
+      HOST: '0.0.0.0',
+      LOG_REQUESTS: 'false',
+      REQUEST_ID_HEADER: 'X-Trace',
+      TRUST_INCOMING_REQUEST_ID: 'no',
+      LOG_FORMAT: 'pretty',
+      LOG_LEVEL: 'debug',
+    });
+    expect(config).toMatchObject({ port: 9000, host: '0.0.0.0', requestLogging: false });
+    expect(config.tracing).toMatchObject({ header: 'x-trace', trustIncoming: false, logFormat: 'pretty', logLevel: 'debug' });
+  });
+
+  it.each([
+    ['PORT', 'eighty'],
+    ['PORT', '70000'],
+    ['LOG_REQUESTS', 'maybe'],
+    ['REQUEST_ID_HEADER', 'a b'],
+    ['TRUST_INCOMING_REQUEST_ID', 'sometimes'],
+    ['LOG_FORMAT', 'xml'],
+    ['LOG_LEVEL', 'loud'],
+  ])('a bad %s=%s stops start-up with a message naming it', (name, value) => {
+    expect(() => loadAppConfig({ [name]: value })).toThrow(new RegExp(`${name}.*${value}`));
+  });
+});
