@@ -5,6 +5,8 @@ import type { BufferedBodyBudget } from './buffered-body-budget.js';
 
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const BUSY_CODE = 'request_bodies_at_capacity';
+/** A refused body up to this size is read and dropped, keeping its connection; a larger one closes it. */
+const DRAIN_MAX_BYTES = 64 * 1024;
 
 /** Answers a request whose body does not fit; `closeConnection` when part of its body is left unread. */
 type Refuse = (request: FastifyRequest, reply: FastifyReply, closeConnection: boolean) => void;
@@ -27,8 +29,9 @@ export function installBodyBudget(fastify: FastifyInstance, budget: BufferedBody
       if (length > 0) {
         // A body over the route's limit is Fastify's to refuse (413): none of it will be buffered.
         if (length > bodyLimit) return done(null, payload);
-        // Node reads and drops the unread body after the answer, so the connection stays usable.
-        if (!budget.tryTake(length)) return refuse(request, reply, false);
+        // Node reads and drops the unread body after the answer, so that the connection stays usable:
+        // worth it for a small body, not for a large one, whose reading costs what buffering it would.
+        if (!budget.tryTake(length)) return refuse(request, reply, length > DRAIN_MAX_BYTES);
         reply.raw.once('close', () => budget.giveBack(length));
         return done(null, payload);
       }

@@ -50,12 +50,27 @@ export function unpackBlockHashes(packed) {
 }
 
 /**
+ * Each `blocks` object's ids, unpacked once: in one process the router and the worker get the same
+ * object, and a long prompt's ids are many. Frozen, since every reader shares them.
+ */
+const unpackedBlocks = new WeakMap();
+
+function unpackedHashesOf(blocks) {
+  let hashes = unpackedBlocks.get(blocks);
+  if (hashes === undefined) {
+    hashes = Object.freeze(unpackBlockHashes(blocks.hashes));
+    unpackedBlocks.set(blocks, hashes);
+  }
+  return hashes;
+}
+
+/**
  * The block ids of a prompt: those sent along with it (`blocks`, computed once by the Processor) when
  * they were computed for the same block size, else computed here from `tokenIds`.
  */
 export function promptBlockHashes(tokenIds, blockSize, blocks) {
   if (blocks !== undefined && blocks.blockSize === blockSize && blocks.hashes.length === Math.floor(tokenIds.length / blockSize) * BLOCK_HASH_CHARS) {
-    return unpackBlockHashes(blocks.hashes);
+    return unpackedHashesOf(blocks);
   }
   return blockHashes(tokenIds, blockSize);
 }

@@ -29,7 +29,14 @@ export class KvBlockCache {
 
   /** Uses the cached prefix of `hashes` and caches the rest, evicting the least recently used blocks. */
   store(hashes: readonly string[]): KvCacheChange {
-    const hitBlocks = this.prefixHits(hashes);
+    return { hitBlocks: this.prefixHits(hashes), ...this.insert(hashes) };
+  }
+
+  /**
+   * Caches `hashes` as the most recently used blocks, evicting the least recently used beyond capacity.
+   * Inserting a prompt's blocks slice by slice, in order, leaves the cache as one insert would.
+   */
+  insert(hashes: readonly string[]): Omit<KvCacheChange, 'hitBlocks'> {
     const stored: string[] = [];
     const removed: string[] = [];
     for (const block of hashes.slice(-this.capacity)) {
@@ -41,6 +48,6 @@ export class KvBlockCache {
       this.blocks.delete(oldest);
       removed.push(oldest);
     }
-    return { hitBlocks, stored, removed };
+    return { stored, removed };
   }
 }

@@ -1,3 +1,4 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { Piscina } from 'piscina';
 import { CapacityError, RATE_LIMIT_CODE } from '../protocol/capacity.error.js';
 import { Slots } from './slots.js';
@@ -59,13 +60,19 @@ export class TokenizerPool {
       throw new CapacityError('Too many long prompts are being tokenized; retry later.', 429, RATE_LIMIT_CODE);
     }
     await this.threads.acquire(signal);
+    let encoded: EncodedTexts;
     try {
+      // A turn of the event loop before handing the texts over, and after taking the ids back: each
+      // costs a long prompt's size on the event loop, so other requests get in between.
+      await yieldToLoop();
       const packed = await this.pool.run(task);
       signal?.throwIfAborted();
-      return unpack(packed);
+      encoded = unpack(packed);
     } finally {
       this.threads.release();
     }
+    await yieldToLoop();
+    return encoded;
   }
 
   async close(): Promise<void> {

@@ -46,8 +46,9 @@ export class MockText {
 
 function fnv1a(tokenIds: readonly number[], seed: number): number {
   let hash = 0x811c9dc5 ^ (seed | 0);
-  for (const id of tokenIds) {
-    hash ^= id;
+  // An indexed loop: a long prompt's ids are hashed on the event loop, where an iterator costs several times more.
+  for (let i = 0; i < tokenIds.length; i++) {
+    hash ^= tokenIds[i]!;
     hash = Math.imul(hash, 0x01000193);
   }
   return hash >>> 0;

@@ -13,6 +13,8 @@ import { SequenceScheduler } from './sequence-scheduler.js';
 
 /** With no decode delay, let other requests run every this many tokens. */
 const TOKENS_PER_YIELD = 16;
+/** KV blocks a worker caches (and reports) in one turn of the event loop. */
+const BLOCKS_PER_TURN = 1024;
 
 /**
  * Simulates an LLM engine without a GPU, as Dynamo's mocker does: a KV block cache (prefill time grows
@@ -115,14 +117,31 @@ export class MockerEngine extends RequestTracingMixin() implements LlmEngine, Pr
    * Returns the prompt tokens that were cached.
    */
   private async computePrompt(request: Pick<GenerateRequest, 'tokenIds' | 'blocks' | 'prefilled'>, signal: AbortSignal): Promise<number> {
-    const change = this.cache.store(promptBlockHashes(request.tokenIds, this.config.blockSize, request.blocks));
-    this.report(change.stored, change.removed);
+    const hashes = promptBlockHashes(request.tokenIds, this.config.blockSize, request.blocks);
+    const hitBlocks = this.cache.prefixHits(hashes);
+    await this.storeBlocks(hashes);
     if (request.prefilled !== undefined) return request.prefilled.cachedTokens;
-    const cachedTokens = change.hitBlocks * this.config.blockSize;
+    const cachedTokens = hitBlocks * this.config.blockSize;
     const prefillMs = ((request.tokenIds.length - cachedTokens) * this.config.prefillUsPerToken) / 1000;
     await this.pause(prefillMs, signal);
     this.logWithRequestId('debug', 'prefill done', { instanceId: this.instanceId, promptTokens: request.tokenIds.length, cachedTokens, prefillMs });
     return cachedTokens;
+  }
+
+  /**
+   * Caches a prompt's blocks and reports them, BLOCKS_PER_TURN at a time with a turn of the event loop
+   * between: a long prompt's thousands of blocks, and the Router's handling of their event, would
+   * otherwise hold up every other request at once.
+   */
+  private async storeBlocks(hashes: readonly string[]): Promise<void> {
+    const kept = hashes.length > this.cache.capacity ? hashes.slice(-this.cache.capacity) : hashes;
+    let from = 0;
+    do {
+      if (from > 0) await yieldToLoop();
+      const change = this.cache.insert(kept.slice(from, from + BLOCKS_PER_TURN));
+      this.report(change.stored, change.removed);
+      from += BLOCKS_PER_TURN;
+    } while (from < kept.length);
   }
 
   private report(stored: string[], removed: string[]): void {
