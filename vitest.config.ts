@@ -16,7 +16,13 @@ export default defineConfig({
     // The product's tests, and apart from them (counted on their own) the self-checks of the test helpers.
     // `npm test` runs each project in a run of its own, so that each prints its own count.
     projects: [
-      { extends: true, test: { name: 'threadline', include: ['packages/*/src/**/*.spec.ts', 'src/**/*.spec.ts', 'test/**/*.e2e-spec.ts'] } },
+      {
+        extends: true,
+        test: {
+          name: 'threadline',
+          include: ['packages/*/src/**/*.spec.ts', 'src/**/*.spec.ts', 'test/**/*.e2e-spec.ts'],
+        },
+      },
       { extends: true, test: { name: 'test-support', include: ['test/support/**/*.spec.ts'] } },
     ],
   },

@@ -38,9 +38,15 @@ async function cpuPerCall(call: (n: number) => Promise<unknown>): Promise<number
 }
 
 async function main(): Promise<void> {
-  const tracing: RequestTracingOptions = { logLevel: 'error', logDestination: new Writable({ write: (_c, _e, done) => done() }) };
+  const tracing: RequestTracingOptions = {
+    logLevel: 'error',
+    logDestination: new Writable({ write: (_c, _e, done) => done() }),
+  };
   const moduleRef = await Test.createTestingModule({
-    imports: [RequestTracingModule.forRoot({ ...tracing, logger: createTracingLogger(tracing) }), RuntimeModule.forRoot({ components: [EchoComponent] })],
+    imports: [
+      RequestTracingModule.forRoot({ ...tracing, logger: createTracingLogger(tracing) }),
+      RuntimeModule.forRoot({ components: [EchoComponent] }),
+    ],
   }).compile();
   await moduleRef.init();
   const client = moduleRef.get<ComponentClient<EchoComponent>>(getComponentToken(EchoComponent));
@@ -51,7 +57,9 @@ async function main(): Promise<void> {
   for (let round = 1; round <= ROUNDS; round++) {
     baseline.push(await requestIds.run(() => cpuPerCall((n) => direct.echo({ n })), 'bench-hop'));
     hop.push(await requestIds.run(() => cpuPerCall((n) => unary(client.echo({ n }))), 'bench-hop'));
-    console.error(`round ${round}/${ROUNDS}: direct ${baseline.at(-1)!.toFixed(2)} µs, depends() ${hop.at(-1)!.toFixed(2)} µs`);
+    console.error(
+      `round ${round}/${ROUNDS}: direct ${baseline.at(-1)!.toFixed(2)} µs, depends() ${hop.at(-1)!.toFixed(2)} µs`,
+    );
   }
   await moduleRef.close();
   const micros = (value: number) => value.toFixed(2);
@@ -66,7 +74,12 @@ async function main(): Promise<void> {
       ['call', 'CPU µs per call', 'µs above a direct call', 'goal (µs above)'],
       [
         ['direct method call', formatSpread(spread(baseline), micros), '—', ''],
-        ['through `depends()` (in-process transport)', formatSpread(spread(hop), micros), comparison(above, 0, micros), goalVerdict(above, { atMost: 5 }, (value) => value.toFixed(0))],
+        [
+          'through `depends()` (in-process transport)',
+          formatSpread(spread(hop), micros),
+          comparison(above, 0, micros),
+          goalVerdict(above, { atMost: 5 }, (value) => value.toFixed(0)),
+        ],
       ],
     ),
     '',

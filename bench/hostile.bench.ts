@@ -27,13 +27,15 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { publishReport } from './support/report.js';
+import { publishReport, spreadNote } from './support/report.js';
 import { cpuMicros, startServerProcess } from './support/server-process.js';
-import { median, table } from './support/stats.js';
+import { formatSpread, goalVerdict, median, spread, table } from './support/stats.js';
 
 const quick = process.argv.includes('--quick');
 /** `--scenario <name>`: that scenario alone (a look at one case; the report then holds only it). */
-const onlyScenario = process.argv.includes('--scenario') ? process.argv[process.argv.indexOf('--scenario') + 1] : undefined;
+const onlyScenario = process.argv.includes('--scenario')
+  ? process.argv[process.argv.indexOf('--scenario') + 1]
+  : undefined;
 const ROUNDS = quick ? 1 : 5;
 const WINDOW_MS = quick ? 2_000 : 10_000;
 const WARM_UP_MS = quick ? 1_000 : 2_000;
@@ -45,7 +47,7 @@ const PROMPT_BYTES = 2 ** 20;
 const FLOOD_CONNECTIONS = 160;
 const FLOOD_BODY_BYTES = Math.round(3.9 * 2 ** 20);
 const HEALTH_MAX_GOAL_MS = 100;
-const RSS_GOAL_BYTES = 2 ** 30;
+const RSS_GOAL_MIB = 1024;
 const FLOOD = new URL('./support/large-body-flood.js', import.meta.url).pathname;
 const MODEL = 'threadline-mocker';
 const SERVER = new URL('./servers/threadline-service.js', import.meta.url).pathname;
@@ -100,7 +102,10 @@ function machineCpuMicros(): number {
   return (busy / 100) * 1e6; // USER_HZ
 }
 
-const ownCpuMicros = () => { const { user, system } = process.cpuUsage(); return user + system; };
+const ownCpuMicros = () => {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+};
 
 /** A process's resident memory now, in bytes (/proc/<pid>/status, VmRSS). */
 function rssBytes(pid: number): number {
@@ -110,7 +115,9 @@ function rssBytes(pid: number): number {
 
 /** The flood of large bodies, in its own process, until `stop` is called; resolves once it floods. */
 async function startFlood(port: number): Promise<{ cpuMicros: () => number; stop: () => Promise<FloodResult> }> {
-  const child = spawn(process.execPath, [FLOOD, String(port), String(FLOOD_CONNECTIONS), String(FLOOD_BODY_BYTES)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [FLOOD, String(port), String(FLOOD_CONNECTIONS), String(FLOOD_BODY_BYTES)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   await new Promise<void>((resolve, reject) => {
@@ -121,7 +128,9 @@ async function startFlood(port: number): Promise<{ cpuMicros: () => number; stop
     cpuMicros: () => cpuMicros(child.pid!),
     stop: () =>
       new Promise((resolve, reject) => {
-        child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as FloodResult) : reject(new Error(`the flood exited with ${code}`))));
+        child.once('exit', (code) =>
+          code === 0 ? resolve(JSON.parse(out) as FloodResult) : reject(new Error(`the flood exited with ${code}`)),
+        );
         child.stdin.end();
       }),
   };
@@ -137,10 +146,24 @@ const HOSTILE: Record<PromptKind, Buffer> = {
 };
 
 /** One request; its answer read to the end; latency from `due` (performance.now() time). */
-function send(agent: Agent, port: number, method: 'GET' | 'POST', path: string, body: Buffer | undefined, due: number): Promise<Answer> {
+function send(
+  agent: Agent,
+  port: number,
+  method: 'GET' | 'POST',
+  path: string,
+  body: Buffer | undefined,
+  due: number,
+): Promise<Answer> {
   return new Promise((resolve) => {
     const req = request(
-      { agent, host: '127.0.0.1', port, method, path, headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': body.length } },
+      {
+        agent,
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': body.length },
+      },
       (res) => {
         res.on('data', () => {});
         res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - due }));
@@ -155,9 +178,16 @@ function send(agent: Agent, port: number, method: 'GET' | 'POST', path: string, 
 /**
  * The steady load for `ms`: requests due at a fixed rate, every third a chat, the others health checks,
  * each sent when due (checked every millisecond) whatever the earlier ones are doing. With `adversary`,
- * a 1 MiB prompt every second besides. Resolves when every request sent has its answer.
+ * a 1 MiB prompt every second besides. Calls `windowEnded` once the last request is sent, and resolves
+ * when every request sent has its answer.
  */
-async function load(port: number, ms: number, adversary: boolean, record: Sample | undefined): Promise<void> {
+async function load(
+  port: number,
+  ms: number,
+  adversary: boolean,
+  record: Sample | undefined,
+  windowEnded: () => Promise<void> = async () => {},
+): Promise<void> {
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   const hostileAgent = new Agent({ keepAlive: true, maxSockets: 16 });
   const pending: Array<Promise<void>> = [];
@@ -173,7 +203,10 @@ async function load(port: number, ms: number, adversary: boolean, record: Sample
     for (let due = start + sent * every; due <= now; due = start + sent * every) {
       const kind: Kind = sent % chatEvery === 0 ? 'chat' : 'health';
       sent++;
-      const answer = kind === 'chat' ? send(agent, port, 'POST', '/v1/chat/completions', SMALL_CHAT, due) : send(agent, port, 'GET', '/health', undefined, due);
+      const answer =
+        kind === 'chat'
+          ? send(agent, port, 'POST', '/v1/chat/completions', SMALL_CHAT, due)
+          : send(agent, port, 'GET', '/health', undefined, due);
       pending.push(
         answer.then(({ status, ms: latency }) => {
           if (record === undefined) return;
@@ -183,13 +216,22 @@ async function load(port: number, ms: number, adversary: boolean, record: Sample
       );
     }
     // The first half a second in: the load is steady by then.
-    for (let due = start + ADVERSARY_EVERY_MS / 2 + hostileSent * ADVERSARY_EVERY_MS; adversary && due <= now; due += ADVERSARY_EVERY_MS) {
+    for (
+      let due = start + ADVERSARY_EVERY_MS / 2 + hostileSent * ADVERSARY_EVERY_MS;
+      adversary && due <= now;
+      due += ADVERSARY_EVERY_MS
+    ) {
       const prompt = PROMPTS[hostileSent % PROMPTS.length]!;
       hostileSent++;
-      pending.push(send(hostileAgent, port, 'POST', '/v1/chat/completions', HOSTILE[prompt], due).then((answer) => void record?.adversarial.push({ ...answer, prompt })));
+      pending.push(
+        send(hostileAgent, port, 'POST', '/v1/chat/completions', HOSTILE[prompt], due).then(
+          (answer) => void record?.adversarial.push({ ...answer, prompt }),
+        ),
+      );
     }
     await sleep(1);
   }
+  await windowEnded();
   await Promise.all(pending);
   agent.destroy();
   hostileAgent.destroy();
@@ -201,20 +243,40 @@ async function measure(scenario: Scenario, run: Run): Promise<Sample> {
     // Warm-up, the same in both runs: one prompt of each kind (the tokenizer thread starts on the
     // first long prompt), then the steady load alone.
     const hostileAgent = new Agent({ keepAlive: false });
-    for (const prompt of PROMPTS) await send(hostileAgent, server.port, 'POST', '/v1/chat/completions', HOSTILE[prompt], performance.now());
+    for (const prompt of PROMPTS)
+      await send(hostileAgent, server.port, 'POST', '/v1/chat/completions', HOSTILE[prompt], performance.now());
     await load(server.port, WARM_UP_MS, false, undefined);
-    const sample: Sample = { latencies: { health: [], chat: [] }, failed: { health: 0, chat: 0 }, adversarial: [], othersCores: 0, peakRssBytes: 0 };
+    const sample: Sample = {
+      latencies: { health: [], chat: [] },
+      failed: { health: 0, chat: 0 },
+      adversarial: [],
+      othersCores: 0,
+      peakRssBytes: 0,
+    };
     const flood = run === 'adversary' && scenario.adversary === 'flood' ? await startFlood(server.port) : undefined;
     const pid = server.child.pid!;
     const rssWatch = setInterval(() => (sample.peakRssBytes = Math.max(sample.peakRssBytes, rssBytes(pid))), 50);
     const floodCpu = () => flood?.cpuMicros() ?? 0;
-    const before = { machine: machineCpuMicros(), server: server.cpuMicros(), own: ownCpuMicros(), flood: floodCpu(), at: performance.now() };
-    await load(server.port, WINDOW_MS, run === 'adversary' && scenario.adversary === 'prompts', sample);
-    clearInterval(rssWatch);
-    const ours = server.cpuMicros() - before.server + (ownCpuMicros() - before.own) + (floodCpu() - before.flood);
-    const others = machineCpuMicros() - before.machine - ours;
-    if (flood !== undefined) sample.flood = await flood.stop();
-    sample.othersCores = Math.max(0, others / ((performance.now() - before.at) * 1000));
+    const before = {
+      machine: machineCpuMicros(),
+      server: server.cpuMicros(),
+      own: ownCpuMicros(),
+      flood: floodCpu(),
+      at: performance.now(),
+    };
+    let others = 0;
+    let windowMs = 0;
+    // At the window's end: the CPU figures are taken and the flood stops, so that requests it held up
+    // are answered (their latency counts from when they were due) and the run ends.
+    const windowEnded = async () => {
+      clearInterval(rssWatch);
+      const ours = server.cpuMicros() - before.server + (ownCpuMicros() - before.own) + (floodCpu() - before.flood);
+      others = machineCpuMicros() - before.machine - ours;
+      windowMs = performance.now() - before.at;
+      if (flood !== undefined) sample.flood = await flood.stop();
+    };
+    await load(server.port, WINDOW_MS, run === 'adversary' && scenario.adversary === 'prompts', sample, windowEnded);
+    sample.othersCores = Math.max(0, others / (windowMs * 1000));
     return sample;
   } finally {
     await server.stop();
@@ -232,13 +294,18 @@ const ms = (value: number) => (value >= 100 ? value.toFixed(0) : value.toFixed(1
 const mib = (bytes: number) => Math.round(bytes / 2 ** 20).toLocaleString('en-US');
 
 function floodAnswers(flood: FloodResult): Answer[] {
-  return Object.entries(flood.statuses).flatMap(([status, count]) => Array.from({ length: count }, () => ({ status: Number(status), ms: 0 })));
+  return Object.entries(flood.statuses).flatMap(([status, count]) =>
+    Array.from({ length: count }, () => ({ status: Number(status), ms: 0 })),
+  );
 }
 
 function statuses(answers: readonly Answer[]): string {
   const counts = new Map<number, number>();
   for (const { status } of answers) counts.set(status, (counts.get(status) ?? 0) + 1);
-  return [...counts].sort(([a], [b]) => a - b).map(([status, count]) => `${status === 0 ? 'failed' : status} ×${count}`).join(', ');
+  return [...counts]
+    .sort(([a], [b]) => a - b)
+    .map(([status, count]) => `${status === 0 ? 'failed' : status} ×${count}`)
+    .join(', ');
 }
 
 async function main(): Promise<void> {
@@ -250,10 +317,16 @@ async function main(): Promise<void> {
       for (const run of round % 2 === 1 ? RUNS : [...RUNS].reverse()) {
         const sample = await measure(scenario, run);
         samples.set(key(scenario.name, run), [...(samples.get(key(scenario.name, run)) ?? []), sample]);
-        const hostile = sample.adversarial.length === 0 ? '' : `; adversarial: ${statuses(sample.adversarial)}, median ${ms(median(sample.adversarial.map((a) => a.ms)))} ms`;
+        const hostile =
+          sample.adversarial.length === 0
+            ? ''
+            : `; adversarial: ${statuses(sample.adversarial)}, median ${ms(median(sample.adversarial.map((a) => a.ms)))} ms`;
         console.error(
           `round ${round}/${ROUNDS} ${scenario.name} ${run}: ` +
-            KINDS.map((kind) => `${kind} p50 ${ms(percentile(sample.latencies[kind], 50))} p99 ${ms(percentile(sample.latencies[kind], 99))} ms (${sample.failed[kind]} failed)`).join(', ') +
+            KINDS.map(
+              (kind) =>
+                `${kind} p50 ${ms(percentile(sample.latencies[kind], 50))} p99 ${ms(percentile(sample.latencies[kind], 99))} ms (${sample.failed[kind]} failed)`,
+            ).join(', ') +
             hostile +
             (sample.flood === undefined ? '' : `; flood: ${statuses(floodAnswers(sample.flood))}`) +
             `; health max ${ms(Math.max(...sample.latencies.health))} ms; peak RSS ${mib(sample.peakRssBytes)} MiB` +
@@ -267,33 +340,38 @@ async function main(): Promise<void> {
   const hostileRows: string[][] = [];
   const floodRows: string[][] = [];
   for (const scenario of CHOSEN) {
-    const of = (run: Run, kind: Kind, p: number) => median(samples.get(key(scenario.name, run))!.map((s) => percentile(s.latencies[kind], p)));
-    const failed = (run: Run, kind: Kind) => samples.get(key(scenario.name, run))!.reduce((sum, s) => sum + s.failed[kind], 0);
+    // Per round: the runs of a round were interleaved, so a ratio is taken round by round.
+    const perRound = (run: Run, kind: Kind, p: number) =>
+      samples.get(key(scenario.name, run))!.map((s) => percentile(s.latencies[kind], p));
+    const of = (run: Run, kind: Kind, p: number) => formatSpread(spread(perRound(run, kind, p)), ms);
+    const failed = (run: Run, kind: Kind) =>
+      samples.get(key(scenario.name, run))!.reduce((sum, s) => sum + s.failed[kind], 0);
     for (const kind of KINDS) {
-      const ratio = of('adversary', kind, 99) / of('alone', kind, 99);
+      const alone = perRound('alone', kind, 99);
+      const ratio = spread(perRound('adversary', kind, 99).map((p99, round) => p99 / alone[round]!));
       rows.push([
         scenario.name,
         kind === 'health' ? '`GET /health`' : `chat, max_tokens ${CHAT_MAX_TOKENS}`,
-        ms(of('alone', kind, 50)),
-        ms(of('adversary', kind, 50)),
-        ms(of('alone', kind, 99)),
-        ms(of('adversary', kind, 99)),
-        ratio.toFixed(2),
+        of('alone', kind, 50),
+        of('adversary', kind, 50),
+        of('alone', kind, 99),
+        of('adversary', kind, 99),
+        formatSpread(ratio, (value) => value.toFixed(2)),
         `${failed('alone', kind)} / ${failed('adversary', kind)}`,
-        ratio <= 2 ? '≤ 2.00: met' : '≤ 2.00: not met',
+        goalVerdict(ratio, { atMost: 2 }),
       ]);
     }
     const adversarySamples = samples.get(key(scenario.name, 'adversary'))!;
     if (scenario.adversary === 'flood') {
-      const healthMax = median(adversarySamples.map((s) => Math.max(...s.latencies.health)));
-      const peakRss = Math.max(...adversarySamples.map((s) => s.peakRssBytes));
+      const healthMax = spread(adversarySamples.map((s) => Math.max(...s.latencies.health)));
+      const peakRss = spread(adversarySamples.map((s) => s.peakRssBytes / 2 ** 20));
       const floods = adversarySamples.map((s) => s.flood!);
       floodRows.push([
         statuses(floods.flatMap(floodAnswers)),
         ms(median(floods.flatMap((f) => f.ms))),
-        ms(healthMax),
-        mib(peakRss),
-        `${healthMax <= HEALTH_MAX_GOAL_MS ? 'met' : 'not met'} / ${peakRss < RSS_GOAL_BYTES ? 'met' : 'not met'}`,
+        formatSpread(healthMax, ms),
+        formatSpread(peakRss, (value) => value.toFixed(0)),
+        `${goalVerdict(healthMax, { atMost: HEALTH_MAX_GOAL_MS }, String)}; ${goalVerdict(peakRss, { atMost: RSS_GOAL_MIB }, String)}`,
       ]);
       continue;
     }
@@ -315,7 +393,10 @@ async function main(): Promise<void> {
   const allSamples = [...samples.values()].flat();
   const perRound = (WINDOW_MS / 1000) * (HEALTH_PER_SECOND + CHAT_PER_SECOND);
   // One scenario alone is a look, not a result: printed, not published.
-  const report = onlyScenario === undefined ? publishReport : (_name: string, _command: string, lines: readonly string[]) => console.log(lines.join('\n'));
+  const report =
+    onlyScenario === undefined
+      ? publishReport
+      : (_name: string, _command: string, lines: readonly string[]) => console.log(lines.join('\n'));
   report('hostile', `npm run bench:hostile${quick ? ' -- --quick' : ''}`, [
     '### Hostile input: ordinary requests beside a 1 MiB prompt a second',
     '',
@@ -327,10 +408,25 @@ async function main(): Promise<void> {
       `character repeated and one CJK character repeated (1 MiB of UTF-8 each), not waiting for the previous one. ` +
       `Refused: THREADLINE_MAX_MODEL_LEN at its default, 8192; the prompts' size alone shows they cannot fit. Tokenized: ` +
       `THREADLINE_MAX_MODEL_LEN 1,000,000, the prompts fit and are tokenized (131,072 and 349,525 tokens) and run. ` +
-      `Milliseconds; medians of ${ROUNDS} interleaved round(s) of each run's percentiles; "failed" counts answers other than 200 (alone / adversary, all rounds). ` +
+      `Milliseconds, each run's percentiles over its rounds; "failed" counts answers other than 200 (alone / adversary, all rounds). ` +
+      spreadNote(ROUNDS, 'the ratio is taken round by round') +
+      ' ' +
       `The rest of the machine used ${median(allSamples.map((s) => s.othersCores)).toFixed(2)} of its cores in the median run, ${Math.max(...allSamples.map((s) => s.othersCores)).toFixed(2)} at most: a p99 moves with that.`,
     '',
-    table(['scenario', 'request', 'p50 alone', 'p50 adversary', 'p99 alone', 'p99 adversary', 'p99 adversary / alone', 'failed', 'goal'], rows),
+    table(
+      [
+        'scenario',
+        'request',
+        'p50 alone',
+        'p50 adversary',
+        'p99 alone',
+        'p99 adversary',
+        'p99 adversary / alone',
+        'failed',
+        'goal',
+      ],
+      rows,
+    ),
     '',
     `What the adversarial prompts got (all rounds; latency from sending to the answer's end, ms):`,
     '',
@@ -338,9 +434,18 @@ async function main(): Promise<void> {
     '',
     `Large bodies: ${FLOOD_CONNECTIONS} chat requests of ${(FLOOD_BODY_BYTES / 2 ** 20).toFixed(1)} MiB each kept in flight by another process ` +
       `(each sent again once answered) through the window, at the default limits (MAX_BUFFERED_BODY_BYTES, MAX_CONNECTIONS, THREADLINE_MAX_MODEL_LEN): ` +
-      `what they got (all rounds), their median latency, the slowest \`GET /health\` (median of the rounds' slowest) and the server's peak resident memory (highest of the rounds):`,
+      `what they got (all rounds), their median latency, the slowest \`GET /health\` of each round and the server's peak resident memory in each round (MiB), as median [min to max]:`,
     '',
-    table(['answers', 'median (ms)', '`GET /health` slowest (ms)', 'peak RSS (MiB)', `goal: slowest ≤ ${HEALTH_MAX_GOAL_MS} ms / RSS < 1 GiB`], floodRows),
+    table(
+      [
+        'answers',
+        'median (ms)',
+        '`GET /health` slowest (ms)',
+        'peak RSS (MiB)',
+        'goals: slowest `GET /health` (ms); peak RSS (MiB)',
+      ],
+      floodRows,
+    ),
   ]);
 }
 

@@ -26,16 +26,33 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { difference, HTTP_PLATFORMS, platformOf } from './support/http-platforms.js';
 import { publishReport, spreadNote } from './support/report.js';
-import { comparison, formatSpread, median, signed, spread, table, unpairedDifference, unpairedRatio } from './support/stats.js';
+import {
+  comparison,
+  formatSpread,
+  median,
+  signed,
+  spread,
+  table,
+  unpairedDifference,
+  unpairedRatio,
+} from './support/stats.js';
 
 const VARIANTS_FLAG = '--variants=';
 const variantsArg = process.argv.find((arg) => arg.startsWith(VARIANTS_FLAG));
 const asked = variantsArg?.slice(VARIANTS_FLAG.length).split(',');
 /** Each platform's plain Nest, Threadline and header-only floor (or those asked for, with their platform's two references). */
-const VARIANTS = HTTP_PLATFORMS.filter((platform) => asked === undefined || asked.some((variant) => platformOf(variant) === platform)).flatMap((platform) =>
+const VARIANTS = HTTP_PLATFORMS.filter(
+  (platform) => asked === undefined || asked.some((variant) => platformOf(variant) === platform),
+).flatMap((platform) =>
   asked === undefined
     ? [platform.baseline, platform.variants.find((variant) => variant.endsWith('threadline'))!, platform.floor]
-    : [platform.baseline, ...asked.filter((variant) => platformOf(variant) === platform && variant !== platform.baseline && variant !== platform.floor), platform.floor],
+    : [
+        platform.baseline,
+        ...asked.filter(
+          (variant) => platformOf(variant) === platform && variant !== platform.baseline && variant !== platform.floor,
+        ),
+        platform.floor,
+      ],
 );
 const keepDumps = process.argv.includes('--keep-dumps');
 const SCENARIOS = [
@@ -53,7 +70,14 @@ async function instructionsPerRequest(variant: string, headers: Record<string, s
   const dir = mkdtempSync(join(tmpdir(), 'threadline-callgrind-'));
   const child = spawn(
     'valgrind',
-    ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(dir, 'out')}`, process.execPath, SERVER, variant],
+    [
+      '--tool=callgrind',
+      '--instr-atstart=no',
+      `--callgrind-out-file=${join(dir, 'out')}`,
+      process.execPath,
+      SERVER,
+      variant,
+    ],
     { stdio: ['ignore', 'pipe', 'ignore'] },
   );
   try {
@@ -76,7 +100,10 @@ async function instructionsPerRequest(variant: string, headers: Record<string, s
     return Math.max(...counts) / COUNTED;
   } finally {
     child.kill('SIGKILL');
-    if (keepDumps) console.error(`callgrind files of ${variant} (${Object.keys(headers).length > 0 ? 'incoming id' : 'no incoming id'}) kept in ${dir}`);
+    if (keepDumps)
+      console.error(
+        `callgrind files of ${variant} (${Object.keys(headers).length > 0 ? 'incoming id' : 'no incoming id'}) kept in ${dir}`,
+      );
     else rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -98,7 +125,9 @@ async function main(): Promise<void> {
         const count = await instructionsPerRequest(variant, scenario.headers);
         const key = `${scenario.name}|${variant}`;
         samples.set(key, [...(samples.get(key) ?? []), count]);
-        console.error(`round ${round}/${ROUNDS} ${scenario.name} ${variant}: ${Math.round(count)} instructions/request`);
+        console.error(
+          `round ${round}/${ROUNDS} ${scenario.name} ${variant}: ${Math.round(count)} instructions/request`,
+        );
       }
     }
   }
@@ -119,13 +148,29 @@ async function main(): Promise<void> {
           formatSpread(spread(counts), (value) => String(Math.round(value))),
           variant === platform.baseline ? '+0' : comparison(unpairedDifference(counts, baseline), 0, signed(0)),
           variant === platform.floor ? '+0 (+0.0 %)' : difference(unpairedDifference(counts, floor), median(floor)),
-          variant === platform.baseline ? '1.000' : comparison(unpairedRatio(baseline, counts), 1, (value) => value.toFixed(3)),
+          variant === platform.baseline
+            ? '1.000'
+            : comparison(unpairedRatio(baseline, counts), 1, (value) => value.toFixed(3)),
         ]);
       }
     }
   }
-  const results = table(['platform', 'incoming X-Request-Id', 'server', 'instructions/request', 'vs plain Nest', 'vs header-only floor', 'plain Nest ÷ server'], rows);
-  const note = spreadNote(ROUNDS, 'a difference or ratio between two servers ranges over every pairing of their rounds (rounds are not paired), so it reaches across 0 (or 1.000) exactly where their rounds overlap');
+  const results = table(
+    [
+      'platform',
+      'incoming X-Request-Id',
+      'server',
+      'instructions/request',
+      'vs plain Nest',
+      'vs header-only floor',
+      'plain Nest ÷ server',
+    ],
+    rows,
+  );
+  const note = spreadNote(
+    ROUNDS,
+    'a difference or ratio between two servers ranges over every pairing of their rounds (rounds are not paired), so it reaches across 0 (or 1.000) exactly where their rounds overlap',
+  );
   if (variantsArg) {
     console.log([results, '', note].join('\n'));
     return;
@@ -138,7 +183,7 @@ async function main(): Promise<void> {
       'every difference is within one platform: "vs plain Nest" against `nest` or `express-nest`, "vs header-only floor" against ' +
       '`header-hook` (a Fastify onRequest hook) or `express-header` (an Express middleware) that only sets a generated UUID header. ' +
       '"plain Nest ÷ server" is the throughput a server ' +
-      'would have against the same platform\'s plain Nest if time went with instructions alone (it does not quite: memory and the kernel count too).',
+      "would have against the same platform's plain Nest if time went with instructions alone (it does not quite: memory and the kernel count too).",
     '',
     results,
     '',

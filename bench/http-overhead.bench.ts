@@ -27,8 +27,12 @@ const VARIANTS_FLAG = '--variants=';
 const variantsArg = process.argv.find((arg) => arg.startsWith(VARIANTS_FLAG));
 const VARIANTS = variantsArg
   ? withBaselines(variantsArg.slice(VARIANTS_FLAG.length).split(','))
-  : HTTP_PLATFORMS.flatMap((platform) => platform.variants).filter((variant) => !(quick && QUICK_LEAVES_OUT.has(variant)));
-const LEFT_OUT = variantsArg ? [] : HTTP_PLATFORMS.flatMap((platform) => platform.variants).filter((variant) => !VARIANTS.includes(variant));
+  : HTTP_PLATFORMS.flatMap((platform) => platform.variants).filter(
+      (variant) => !(quick && QUICK_LEAVES_OUT.has(variant)),
+    );
+const LEFT_OUT = variantsArg
+  ? []
+  : HTTP_PLATFORMS.flatMap((platform) => platform.variants).filter((variant) => !VARIANTS.includes(variant));
 const SCENARIOS = [
   { name: 'no incoming id', headers: {} as Record<string, string> },
   { name: 'incoming id', headers: { 'x-request-id': 'bench-client-request-0001' } },
@@ -42,7 +46,9 @@ const SERVER = new URL('./servers/http-variant.js', import.meta.url).pathname;
 /** The variants asked for, each platform's plain Nest first. */
 function withBaselines(asked: readonly string[]): string[] {
   const platforms = HTTP_PLATFORMS.filter((platform) => asked.some((variant) => platformOf(variant) === platform));
-  return platforms.flatMap((platform) => platform.variants.filter((variant) => variant === platform.baseline || asked.includes(variant)));
+  return platforms.flatMap((platform) =>
+    platform.variants.filter((variant) => variant === platform.baseline || asked.includes(variant)),
+  );
 }
 
 interface Sample {
@@ -65,7 +71,12 @@ async function measure(server: ServerProcess, headers: Record<string, string>, s
  */
 async function warmUp(server: ServerProcess): Promise<void> {
   const requests = SCENARIOS.map((scenario) => ({ method: 'GET' as const, path: '/ping', headers: scenario.headers }));
-  await autocannon({ url: `http://127.0.0.1:${server.port}`, connections: CONNECTIONS, duration: WARM_UP_SECONDS, requests });
+  await autocannon({
+    url: `http://127.0.0.1:${server.port}`,
+    connections: CONNECTIONS,
+    duration: WARM_UP_SECONDS,
+    requests,
+  });
 }
 
 /**
@@ -81,7 +92,9 @@ async function main(): Promise<void> {
     const servers = new Map<string, ServerProcess>();
     try {
       // Started side by side; the finally below stops those that did start should another fail.
-      const started = await Promise.allSettled(VARIANTS.map((variant) => startServerProcess(SERVER, [variant], {}, [], serverCpu)));
+      const started = await Promise.allSettled(
+        VARIANTS.map((variant) => startServerProcess(SERVER, [variant], {}, [], serverCpu)),
+      );
       started.forEach((result, i) => result.status === 'fulfilled' && servers.set(VARIANTS[i]!, result.value));
       const failed = started.find((result) => result.status === 'rejected');
       if (failed) throw failed.reason;
@@ -93,7 +106,9 @@ async function main(): Promise<void> {
           const sample = await measure(servers.get(variant)!, scenario.headers, SECONDS);
           const key = `${scenario.name}|${variant}`;
           samples.set(key, [...(samples.get(key) ?? []), sample]);
-          console.error(`round ${round}/${ROUNDS} ${scenario.name} ${variant}: ${Math.round(sample.rps)} req/s, ${sample.cpuMicrosPerRequest.toFixed(1)} µs CPU/req`);
+          console.error(
+            `round ${round}/${ROUNDS} ${scenario.name} ${variant}: ${Math.round(sample.rps)} req/s, ${sample.cpuMicrosPerRequest.toFixed(1)} µs CPU/req`,
+          );
         }
       }
     } finally {
@@ -111,14 +126,37 @@ async function main(): Promise<void> {
         const list = samples.get(`${scenario.name}|${variant}`)!;
         // Paired: each round's sample against another server's of the same round, which saw the same machine.
         const against = (other: Sample[], reference: string) =>
-          variant === reference ? '1.00' : comparison(spread(list.map((sample, round) => sample.rps / other[round]!.rps)), 1, (value) => value.toFixed(2));
+          variant === reference
+            ? '1.00'
+            : comparison(spread(list.map((sample, round) => sample.rps / other[round]!.rps)), 1, (value) =>
+                value.toFixed(2),
+              );
         const rps = formatSpread(spread(list.map((s) => s.rps)), (value) => String(Math.round(value)));
         const cpu = formatSpread(spread(list.map((s) => s.cpuMicrosPerRequest)), (value) => value.toFixed(1));
-        rows.push([platform.name, scenario.name, variant, rps, against(baseline, platform.baseline), floor ? against(floor, platform.floor) : '', cpu]);
+        rows.push([
+          platform.name,
+          scenario.name,
+          variant,
+          rps,
+          against(baseline, platform.baseline),
+          floor ? against(floor, platform.floor) : '',
+          cpu,
+        ]);
       }
     }
   }
-  const results = table(['platform', 'incoming X-Request-Id', 'server', 'req/s', 'vs plain Nest', 'vs header-only floor', 'server CPU µs/req'], rows);
+  const results = table(
+    [
+      'platform',
+      'incoming X-Request-Id',
+      'server',
+      'req/s',
+      'vs plain Nest',
+      'vs header-only floor',
+      'server CPU µs/req',
+    ],
+    rows,
+  );
   if (variantsArg) {
     console.log([results, '', spreadNote(ROUNDS)].join('\n'));
     return;
@@ -134,14 +172,14 @@ async function main(): Promise<void> {
       'an Express middleware), the least any design that answers with the id can do there; ' +
       '"nest-again" is plain Nest on Fastify in a second process, so its ratio shows how far apart identical servers measure. ' +
       (LEFT_OUT.length > 0 ? `This quick pass left out ${LEFT_OUT.join(', ')} (the full run has them). ` : '') +
-      'CPU is the server process\'s user+system time per request, from /proc. ' +
+      "CPU is the server process's user+system time per request, from /proc. " +
       (serverCpu === undefined
         ? 'Servers and load generator were left to the scheduler (no taskset, or one CPU).'
         : `Every server ran on CPU ${serverCpu} only and the load generator on CPU 0 (taskset), so that they never shared one.`),
     '',
     results,
     '',
-    spreadNote(ROUNDS, 'a ratio\'s range is that of the rounds\' own ratios'),
+    spreadNote(ROUNDS, "a ratio's range is that of the rounds' own ratios"),
   ]);
 }
 

@@ -46,11 +46,14 @@ interface RoundResult {
 function workload(): string[] {
   const random = mulberry32(7); // seeded: every run sends the same workload
   const prefixes = Array.from({ length: FAMILIES }, (_, f) =>
-    Array.from({ length: PREFIX_WORDS }, (_, i) => `family${f}word${Math.floor(random() * 5000)}`).join(' ').slice(0, PREFIX_WORDS * 6),
+    Array.from({ length: PREFIX_WORDS }, () => `family${f}word${Math.floor(random() * 5000)}`)
+      .join(' ')
+      .slice(0, PREFIX_WORDS * 6),
   );
   const prompts: string[] = [];
   for (let f = 0; f < FAMILIES; f++) {
-    for (let r = 0; r < REQUESTS_PER_FAMILY; r++) prompts.push(`${prefixes[f]} question ${r} about topic ${Math.floor(random() * 1e6)}?`);
+    for (let r = 0; r < REQUESTS_PER_FAMILY; r++)
+      prompts.push(`${prefixes[f]} question ${r} about topic ${Math.floor(random() * 1e6)}?`);
   }
   // Shuffled with a fixed seed: families arrive mixed, the same way every run.
   for (let i = prompts.length - 1; i > 0; i--) {
@@ -65,7 +68,13 @@ async function oneRequest(url: string, prompt: string): Promise<{ ttftMs: number
   const res = await fetch(`${url}/v1/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'threadline-mocker', prompt, max_tokens: 8, stream: true, stream_options: { include_usage: true } }),
+    body: JSON.stringify({
+      model: 'threadline-mocker',
+      prompt,
+      max_tokens: 8,
+      stream: true,
+      stream_options: { include_usage: true },
+    }),
   });
   const reader = res.body!.getReader();
   const decoder = new TextDecoder();
@@ -78,7 +87,11 @@ async function oneRequest(url: string, prompt: string): Promise<{ ttftMs: number
     if (ttftMs === undefined && text.includes('"text":"')) ttftMs = performance.now() - started;
   }
   const usageLine = text.split('\n').find((line) => line.includes('"usage"'))!;
-  const usage = (JSON.parse(usageLine.slice('data: '.length)) as { usage: { prompt_tokens: number; prompt_tokens_details: { cached_tokens: number } } }).usage;
+  const usage = (
+    JSON.parse(usageLine.slice('data: '.length)) as {
+      usage: { prompt_tokens: number; prompt_tokens_details: { cached_tokens: number } };
+    }
+  ).usage;
   return { ttftMs: ttftMs!, prompt: usage.prompt_tokens, cached: usage.prompt_tokens_details.cached_tokens };
 }
 
@@ -118,7 +131,9 @@ async function main(): Promise<void> {
     for (const policy of POLICIES) {
       const result = await round(policy, prompts);
       results.get(policy)!.push(result);
-      console.error(`round ${r + 1}/${rounds} ${policy}: hit ${(result.hitRate * 100).toFixed(1)}%, mean TTFT ${result.meanTtftMs.toFixed(1)} ms`);
+      console.error(
+        `round ${r + 1}/${rounds} ${policy}: hit ${(result.hitRate * 100).toFixed(1)}%, mean TTFT ${result.meanTtftMs.toFixed(1)} ms`,
+      );
     }
   }
   const rr = results.get('round-robin')!;
@@ -143,7 +158,10 @@ async function main(): Promise<void> {
       `${ENV.THREADLINE_WORKERS} mocker workers (prefill ${ENV.MOCKER_PREFILL_US_PER_TOKEN} µs/token, decode ${ENV.MOCKER_DECODE_MS_PER_TOKEN} ms/token, ` +
       `${ENV.MOCKER_KV_BLOCKS} KV blocks of ${ENV.MOCKER_BLOCK_SIZE} tokens each). Median of ${rounds} interleaved round(s).`,
     '',
-    table(['router', 'prompt cache hit rate (%)', 'mean TTFT (ms)', 'median TTFT (ms)', 'mean TTFT vs round-robin'], rows),
+    table(
+      ['router', 'prompt cache hit rate (%)', 'mean TTFT (ms)', 'median TTFT (ms)', 'mean TTFT vs round-robin'],
+      rows,
+    ),
     '',
     spreadNote(rounds, '"vs round-robin" ranges over each round\'s own ratio'),
   ]);

@@ -74,20 +74,27 @@ async function round(number: number): Promise<Round> {
     const url = `http://127.0.0.1:${server.port}`;
     // The ids really are per request and echoed: two requests, two different ids.
     const echoed = await Promise.all(
-      ['bench-mem-check-1', 'bench-mem-check-2'].map(async (id) => (await fetch(`${url}/health`, { headers: { 'x-request-id': id } })).headers.get('x-request-id')),
+      ['bench-mem-check-1', 'bench-mem-check-2'].map(async (id) =>
+        (await fetch(`${url}/health`, { headers: { 'x-request-id': id } })).headers.get('x-request-id'),
+      ),
     );
-    if (echoed[0] !== 'bench-mem-check-1' || echoed[1] !== 'bench-mem-check-2') throw new Error(`ids not echoed: ${echoed.join(', ')}`);
+    if (echoed[0] !== 'bench-mem-check-1' || echoed[1] !== 'bench-mem-check-2')
+      throw new Error(`ids not echoed: ${echoed.join(', ')}`);
 
     const started = await memory(url);
     await load(url, WARM_UP);
     const cpuBefore = server.cpuMicros();
     const rpsFirst = await load(url, FIRST - WARM_UP);
     const first = await memory(url);
-    console.error(`round ${number}/${ROUNDS}, ${FIRST} requests: RSS ${mib(first.rss)} MiB, heap used ${mib(first.heapUsed)} MiB (${Math.round(rpsFirst)} req/s)`);
+    console.error(
+      `round ${number}/${ROUNDS}, ${FIRST} requests: RSS ${mib(first.rss)} MiB, heap used ${mib(first.heapUsed)} MiB (${Math.round(rpsFirst)} req/s)`,
+    );
     const rps = await load(url, TOTAL - FIRST);
     const cpuMicrosPerRequest = (server.cpuMicros() - cpuBefore) / (TOTAL - WARM_UP);
     const last = await memory(url);
-    console.error(`round ${number}/${ROUNDS}, ${TOTAL} requests: RSS ${mib(last.rss)} MiB, heap used ${mib(last.heapUsed)} MiB (${Math.round(rps)} req/s)`);
+    console.error(
+      `round ${number}/${ROUNDS}, ${TOTAL} requests: RSS ${mib(last.rss)} MiB, heap used ${mib(last.heapUsed)} MiB (${Math.round(rps)} req/s)`,
+    );
     return { started, first, last, rps, cpuMicrosPerRequest };
   } finally {
     await server.stop();
@@ -103,7 +110,14 @@ async function main(): Promise<void> {
     // Each round's growth in its own server.
     const growth = spread(rounds.map((r) => r.last[key] / r.first[key]));
     const format = (value: number) => value.toFixed(3);
-    return [label, at('started'), at('first'), at('last'), goal ? formatSpread(growth, format) : comparison(growth, 1, format), goal ? goalVerdict(growth, { atMost: 1.1 }) : ''];
+    return [
+      label,
+      at('started'),
+      at('first'),
+      at('last'),
+      goal ? formatSpread(growth, format) : comparison(growth, 1, format),
+      goal ? goalVerdict(growth, { atMost: 1.1 }) : '',
+    ];
   };
   const n = (count: number) => count.toLocaleString('en-US');
   publishReport('memory', `npm run bench:memory${quick ? ' -- --quick' : ''}`, [

@@ -48,11 +48,18 @@ async function main(): Promise<void> {
   });
   const encoded = JSON.stringify(PAYLOAD);
 
-  const tracing: RequestTracingOptions = { logLevel: 'error', logDestination: new Writable({ write: (_c, _e, done) => done() }) };
+  const tracing: RequestTracingOptions = {
+    logLevel: 'error',
+    logDestination: new Writable({ write: (_c, _e, done) => done() }),
+  };
   const moduleRef = await Test.createTestingModule({
     imports: [
       RequestTracingModule.forRoot({ ...tracing, logger: createTracingLogger(tracing) }),
-      RuntimeModule.forRoot({ components: [EchoComponent], transport: 'nats', nats: { url: nats.url, shutdownGraceMs: 1000 } }),
+      RuntimeModule.forRoot({
+        components: [EchoComponent],
+        transport: 'nats',
+        nats: { url: nats.url, shutdownGraceMs: 1000 },
+      }),
     ],
   }).compile();
   await moduleRef.init();
@@ -72,7 +79,9 @@ async function main(): Promise<void> {
       for await (const _ of client.items({ count: ITEMS })) received++;
     }, 'bench-nats-stream');
     streamed.push(received / ((performance.now() - started) / 1000));
-    console.error(`round ${round}/${ROUNDS}: raw ${raw.at(-1)!.toFixed(0)} µs, depends() ${viaDepends.at(-1)!.toFixed(0)} µs, stream ${Math.round(streamed.at(-1)!)} items/s`);
+    console.error(
+      `round ${round}/${ROUNDS}: raw ${raw.at(-1)!.toFixed(0)} µs, depends() ${viaDepends.at(-1)!.toFixed(0)} µs, stream ${Math.round(streamed.at(-1)!)} items/s`,
+    );
   }
   await moduleRef.close();
   await responder.close();
@@ -92,7 +101,12 @@ async function main(): Promise<void> {
       ['call', 'mean round trip (µs)', 'vs raw', 'goal (vs raw)'],
       [
         ['raw @nats-io/transport-node request/reply', formatSpread(spread(raw), micros), '1.00', ''],
-        ['unary `depends()` over NATS', formatSpread(spread(viaDepends), micros), comparison(ratio, 1, (value) => value.toFixed(2)), goalVerdict(ratio, { atMost: 1.5 })],
+        [
+          'unary `depends()` over NATS',
+          formatSpread(spread(viaDepends), micros),
+          comparison(ratio, 1, (value) => value.toFixed(2)),
+          goalVerdict(ratio, { atMost: 1.5 }),
+        ],
       ],
     ),
     '',

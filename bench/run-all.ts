@@ -12,7 +12,16 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { machineSummary } from './support/machine.js';
 import { labelReused, runDate } from './support/report.js';
 
-const BENCHMARKS = ['http-overhead', 'http-instructions', 'depends-hop', 'streaming', 'nats', 'memory', 'kv-routing', 'hostile'];
+const BENCHMARKS = [
+  'http-overhead',
+  'http-instructions',
+  'depends-hop',
+  'streaming',
+  'nats',
+  'memory',
+  'kv-routing',
+  'hostile',
+];
 const SLOW = new Set(['http-instructions']);
 const quick = process.argv.includes('--quick');
 const collectOnly = process.argv.includes('--collect');
@@ -46,7 +55,9 @@ for (const name of BENCHMARKS) {
   }
   console.error(`\n== ${name}`);
   const started = Date.now();
-  const run = spawnSync(process.execPath, [`${here}${name}.bench.js`, ...(quick ? ['--quick'] : [])], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const run = spawnSync(process.execPath, [`${here}${name}.bench.js`, ...(quick ? ['--quick'] : [])], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   if (run.status !== 0) {
     sections.push(`### ${name}\n\nThis run failed (exit ${run.status}); see its output.\n`);
     continue;
@@ -54,7 +65,7 @@ for (const name of BENCHMARKS) {
   // A benchmark that cannot run here (bench:instructions without valgrind) exits 0 and writes nothing.
   const file = `${results}${name}.md`;
   if (!existsSync(file) || statSync(file).mtimeMs < started) {
-    reuse(name, 'its run in this pass wrote no new table; see that run\'s output');
+    reuse(name, "its run in this pass wrote no new table; see that run's output");
     continue;
   }
   sections.push(readFileSync(file, 'utf8'));
@@ -66,7 +77,9 @@ const report = [
     ? 'Gathered from the latest run of each benchmark; each section says what it measured, how, where and with which command.'
     : `Made by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${machineSummary()}. Each section says what it measured and how.`,
   '',
-  ...(reused.length === 0 || collectOnly ? [] : [`Reused from earlier runs, not rerun by this pass (each such section says so too): ${reused.join('; ')}.`, '']),
+  ...(reused.length === 0 || collectOnly
+    ? []
+    : [`Reused from earlier runs, not rerun by this pass (each such section says so too): ${reused.join('; ')}.`, '']),
   ...sections,
 ].join('\n');
 writeFileSync(`${results}../results.md`, report);

@@ -77,7 +77,11 @@ function longestAnswer(prompt: string, maxTokens: number): StreamRequest {
 const TOKEN_MARK = '"finish_reason":null';
 
 /** Streams one completion and reads it to the end; returns the token chunks seen and the time taken. */
-async function stream(url: string, server: ServerName, request: StreamRequest): Promise<{ tokens: number; ms: number }> {
+async function stream(
+  url: string,
+  server: ServerName,
+  request: StreamRequest,
+): Promise<{ tokens: number; ms: number }> {
   const started = performance.now();
   const res = await fetch(`${url}/v1/completions`, {
     method: 'POST',
@@ -112,11 +116,16 @@ async function stream(url: string, server: ServerName, request: StreamRequest): 
   }
   const ms = performance.now() - started;
   if (!ending.endsWith('data: [DONE]\n\n')) throw new Error(`${server}: the stream did not end with data: [DONE]`);
-  if (tokens !== request.tokens) throw new Error(`${server}: streamed ${tokens} token chunks, expected ${request.tokens}`);
+  if (tokens !== request.tokens)
+    throw new Error(`${server}: streamed ${tokens} token chunks, expected ${request.tokens}`);
   return { tokens, ms };
 }
 
-async function measure(server: (typeof SERVERS)[number], single: StreamRequest, concurrent: readonly StreamRequest[]): Promise<Sample> {
+async function measure(
+  server: (typeof SERVERS)[number],
+  single: StreamRequest,
+  concurrent: readonly StreamRequest[],
+): Promise<Sample> {
   const running = await startServerProcess(server.script, [], server.env);
   try {
     const url = `http://127.0.0.1:${running.port}`;
@@ -156,7 +165,9 @@ async function measure(server: (typeof SERVERS)[number], single: StreamRequest, 
 
 async function main(): Promise<void> {
   const single = longestAnswer('Tell me a long story about the sea.', SINGLE_MAX_TOKENS);
-  const concurrent = Array.from({ length: CONCURRENCY }, (_, i) => longestAnswer(`Tell me story number ${i} about the sea.`, CONCURRENT_MAX_TOKENS));
+  const concurrent = Array.from({ length: CONCURRENCY }, (_, i) =>
+    longestAnswer(`Tell me story number ${i} about the sea.`, CONCURRENT_MAX_TOKENS),
+  );
   const samples = new Map<ServerName, Sample[]>(SERVERS.map((s) => [s.name, []]));
   for (let round = 1; round <= ROUNDS; round++) {
     // Alternate which server goes first, so neither always gets the cooler machine.
@@ -177,7 +188,13 @@ async function main(): Promise<void> {
     // Paired: each round's pipeline against the bare server of the same round.
     const ratio = spread(pipeline.map((value, round) => value / bare[round]!));
     const format = (value: number) => value.toFixed(digits);
-    return [label, formatSpread(spread(pipeline), format), formatSpread(spread(bare), format), formatSpread(ratio, (value) => value.toFixed(2)), goalVerdict(ratio, goal)];
+    return [
+      label,
+      formatSpread(spread(pipeline), format),
+      formatSpread(spread(bare), format),
+      formatSpread(ratio, (value) => value.toFixed(2)),
+      goalVerdict(ratio, goal),
+    ];
   };
   const concurrentTokens = concurrent.map((r) => r.tokens);
   publishReport('streaming', `npm run bench:stream${quick ? ' -- --quick' : ''}`, [

@@ -14,7 +14,9 @@ function markdownFiles(): string[] {
   const docs = readdirSync(join(root, 'docs'))
     .filter((name) => name.endsWith('.md'))
     .map((name) => `docs/${name}`);
-  return ['README.md', 'CONTRIBUTING.md', 'CHANGELOG.md', ...docs, 'bench/README.md'].filter((file) => existsSync(join(root, file)));
+  return ['README.md', 'CONTRIBUTING.md', 'CHANGELOG.md', ...docs, 'bench/README.md'].filter((file) =>
+    existsSync(join(root, file)),
+  );
 }
 
 /** The text outside fenced code blocks, and the fenced blocks themselves. */
@@ -38,8 +40,12 @@ function pathToCheck(reference: string): string {
 function backtickedPaths(markdown: string): string[] {
   const { prose, fences } = splitFences(markdown);
   const spans = [...prose.matchAll(/(`+)([^`]+?)\1/g)].map((match) => match[2]!.trim());
-  const headings = fences.map((block) => /^[^\n]*\n\s*\/\/ (\S+)/.exec(block)?.[1]).filter((path) => path !== undefined);
-  return [...spans, ...headings].filter((text) => !/\s/.test(text) && PATH_PREFIXES.some((prefix) => text.startsWith(prefix)));
+  const headings = fences
+    .map((block) => /^[^\n]*\n\s*\/\/ (\S+)/.exec(block)?.[1])
+    .filter((path) => path !== undefined);
+  return [...spans, ...headings].filter(
+    (text) => !/\s/.test(text) && PATH_PREFIXES.some((prefix) => text.startsWith(prefix)),
+  );
 }
 
 /** Every relative link target (inline or reference style), resolved against the linking file's folder. */
@@ -56,7 +62,8 @@ describe('docs name files that exist', () => {
   const files = markdownFiles();
 
   it('reads the documents it should', () => {
-    for (const file of ['README.md', 'CONTRIBUTING.md', 'CHANGELOG.md', 'docs/architecture.md']) expect(files).toContain(file);
+    for (const file of ['README.md', 'CONTRIBUTING.md', 'CHANGELOG.md', 'docs/architecture.md'])
+      expect(files).toContain(file);
   });
 
   it.each(files)('%s: every backticked repository path exists', (file) => {
@@ -72,7 +79,7 @@ describe('docs name files that exist', () => {
   });
 });
 
-describe('docs/architecture.md: the request id\'s life', () => {
+describe("docs/architecture.md: the request id's life", () => {
   const markdown = readFileSync(join(root, 'docs/architecture.md'), 'utf8');
   const start = markdown.search(/^## The request id's life\s*$/m);
   const end = markdown.indexOf('\n## ', start + 1);
@@ -103,12 +110,21 @@ describe('no reference outside the repository', () => {
   const forbidden: Array<{ what: string; pattern: RegExp }> = [
     { what: 'a design document outside the repository', pattern: new RegExp(['DESIGN', '\\.md'].join('')) },
     { what: 'a shared folder beside the repository', pattern: new RegExp(['\\.\\.', '/shared'].join('')) },
-    { what: 'an issue number', pattern: new RegExp(['\\bissues?', '\\s*(?:#|no\\.?|number)?\\s*', '\\d+\\b'].join(''), 'i') },
-    { what: 'a pull request or issue by number', pattern: new RegExp(['(?:^|[\\s(])', '#', '\\d+[)\\s,.;:]'].join(''), 'm') },
+    {
+      what: 'an issue number',
+      pattern: new RegExp(['\\bissues?', '\\s*(?:#|no\\.?|number)?\\s*', '\\d+\\b'].join(''), 'i'),
+    },
+    {
+      what: 'a pull request or issue by number',
+      pattern: new RegExp(['(?:^|[\\s(])', '#', '\\d+[)\\s,.;:]'].join(''), 'm'),
+    },
   ];
 
   it('in any file git tracks or would add', () => {
-    const listed = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], { cwd: root, encoding: 'utf8' });
+    const listed = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], {
+      cwd: root,
+      encoding: 'utf8',
+    });
     const found: string[] = [];
     for (const file of new Set(listed.split('\0').filter((name) => name !== ''))) {
       let text: string;
@@ -119,7 +135,8 @@ describe('no reference outside the repository', () => {
       }
       if (text.includes('\0')) continue; // binary
       text.split('\n').forEach((line, index) => {
-        for (const { what, pattern } of forbidden) if (pattern.test(line)) found.push(`${file}:${index + 1}: ${what}: ${line.trim().slice(0, 120)}`);
+        for (const { what, pattern } of forbidden)
+          if (pattern.test(line)) found.push(`${file}:${index + 1}: ${what}: ${line.trim().slice(0, 120)}`);
       });
     }
     expect(found).toEqual([]);

@@ -48,23 +48,33 @@ describe('README snippets', () => {
 
 // The "Use it in your own Nest app" section shows the files test/consumer builds into fresh apps.
 describe('README: use it in your own Nest app', () => {
-  const section = readme.slice(readme.indexOf('## Use it in your own Nest app'), readme.indexOf('## ', readme.indexOf('## Use it in your own Nest app') + 3));
-  const files = [...section.matchAll(/```ts\n\/\/ ([\w.-]+\.ts)\n([\s\S]*?)```/g)].map((m) => ({ name: m[1]!, code: m[2]! }));
+  const section = readme.slice(
+    readme.indexOf('## Use it in your own Nest app'),
+    readme.indexOf('## ', readme.indexOf('## Use it in your own Nest app') + 3),
+  );
+  const files = [...section.matchAll(/```ts\n\/\/ ([\w.-]+\.ts)\n([\s\S]*?)```/g)].map((m) => ({
+    name: m[1]!,
+    code: m[2]!,
+  }));
   const fixtures = `${root}test/consumer/fixtures/`;
 
-  it('shows the consumer apps\' module, controller and traced provider as they are', () => {
+  it("shows the consumer apps' module, controller and traced provider as they are", () => {
     for (const name of ['app.module.ts', 'whoami.controller.ts', 'slow-work.service.ts']) {
       expect(files.find((file) => file.name === name)?.code).toBe(readFileSync(`${fixtures}app-src/${name}`, 'utf8'));
     }
   });
 
   it('shows main.ts lines that the Express app runs', () => {
-    const main = readFileSync(`${fixtures}express-cjs/main.ts`, 'utf8').split('\n').map((line) => line.trim());
-    const shown = files.find((file) => file.name === 'main.ts')!.code.split('\n').filter((line) => line.trim() !== '');
+    const main = readFileSync(`${fixtures}express-cjs/main.ts`, 'utf8')
+      .split('\n')
+      .map((line) => line.trim());
+    const shown = files
+      .find((file) => file.name === 'main.ts')!
+      .code.split('\n')
+      .filter((line) => line.trim() !== '');
     for (const line of shown) expect(main).toContain(line.trim());
   });
 });
-
 
 // Every ```ts block of README.md and docs/*.md is type-checked against the packages' sources, so a
 // snippet cannot drift from the API it shows. A block that starts with `// name.ts` is a file of its
@@ -124,9 +134,19 @@ function moduleExports(program: ts.Program, probe: string): Map<string, string[]
 
 /** Type-checks the ```ts blocks of `docs`; returns one message per error, naming the document and line. */
 function checkTsBlocks(docs: Array<{ doc: string; text: string }>): { checked: number; errors: string[] } {
-  const config = ts.getParsedCommandLineOfConfigFile(`${root}tsconfig.json`, {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => undefined })!;
+  const config = ts.getParsedCommandLineOfConfigFile(
+    `${root}tsconfig.json`,
+    {},
+    { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => undefined },
+  )!;
   // Snippets show pieces of an app: a name they declare and do not use is no error here.
-  const options: ts.CompilerOptions = { ...config.options, noEmit: true, incremental: false, noUnusedLocals: false, noUnusedParameters: false };
+  const options: ts.CompilerOptions = {
+    ...config.options,
+    noEmit: true,
+    incremental: false,
+    noUnusedLocals: false,
+    noUnusedParameters: false,
+  };
   const base = `${root}.doc-snippets/`;
   const files = new Map<string, string>();
   const dirs = new Set([base.slice(0, -1)]);
@@ -137,7 +157,9 @@ function checkTsBlocks(docs: Array<{ doc: string; text: string }>): { checked: n
   const readSource = host.getSourceFile.bind(host);
   host.getSourceFile = (fileName, language, onError, create) => {
     const text = files.get(fileName);
-    return text === undefined ? readSource(fileName, language, onError, create) : ts.createSourceFile(fileName, text, language, true);
+    return text === undefined
+      ? readSource(fileName, language, onError, create)
+      : ts.createSourceFile(fileName, text, language, true);
   };
   host.fileExists = (fileName) => files.has(fileName) || ts.sys.fileExists(fileName);
   host.readFile = (fileName) => files.get(fileName) ?? ts.sys.readFile(fileName);
@@ -164,7 +186,12 @@ function checkTsBlocks(docs: Array<{ doc: string; text: string }>): { checked: n
     const sources: Array<[string, string[]]> = [
       ...blocks
         .filter((other) => other.doc === block.doc && other.name !== undefined && other.fragment === undefined)
-        .map((other): [string, string[]] => [`./${other.name!.replace(/\.ts$/, '.js')}`, [...other.code.matchAll(/^export (?:abstract )?(?:class|function|const|let|interface|type|enum) (\w+)/gm)].map((m) => m[1]!)]),
+        .map((other): [string, string[]] => [
+          `./${other.name!.replace(/\.ts$/, '.js')}`,
+          [
+            ...other.code.matchAll(/^export (?:abstract )?(?:class|function|const|let|interface|type|enum) (\w+)/gm),
+          ].map((m) => m[1]!),
+        ]),
       ...packageExports,
     ];
     const used = new Set((block.code + block.fragment).match(/[A-Za-z_$][\w$]*/g));
@@ -174,19 +201,28 @@ function checkTsBlocks(docs: Array<{ doc: string; text: string }>): { checked: n
       wanted.forEach((name) => taken.add(name));
       return wanted.length === 0 ? [] : [`import { ${wanted.join(', ')} } from '${specifier}';`];
     });
-    const head = [...imports, block.fragment, `export async function fragmentAtLine${block.line}(): Promise<void> {`].join('\n');
+    const head = [
+      ...imports,
+      block.fragment,
+      `export async function fragmentAtLine${block.line}(): Promise<void> {`,
+    ].join('\n');
     const file = `${dir}/fragment-${block.line}.ts`;
     files.set(file, `${head}\n${block.code}}\n`);
     origin.set(file, { doc: block.doc, line: block.line, firstLine: head.split('\n').length });
   }
 
   const program = ts.createProgram([...origin.keys()], options, host, probeProgram);
-  const errors = [...program.getOptionsDiagnostics(), ...program.getGlobalDiagnostics()].map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+  const errors = [...program.getOptionsDiagnostics(), ...program.getGlobalDiagnostics()].map((d) =>
+    ts.flattenDiagnosticMessageText(d.messageText, '\n'),
+  );
   for (const [file, from] of origin) {
     const source = program.getSourceFile(file)!;
     for (const diagnostic of [...program.getSyntacticDiagnostics(source), ...program.getSemanticDiagnostics(source)]) {
       const { line } = source.getLineAndCharacterOfPosition(diagnostic.start ?? 0);
-      const where = line < from.firstLine ? `${from.doc}, the fragment marker before line ${from.line}` : `${from.doc}:${from.line + 1 + line - from.firstLine}`;
+      const where =
+        line < from.firstLine
+          ? `${from.doc}, the fragment marker before line ${from.line}`
+          : `${from.doc}:${from.line + 1 + line - from.firstLine}`;
       errors.push(`${where}: ${ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')}`);
     }
   }
@@ -202,7 +238,7 @@ describe('the TypeScript blocks of README.md and docs/*.md', () => {
       .map((file) => ({ doc: `docs/${file}`, text: readFileSync(`${root}docs/${file}`, 'utf8') })),
   ];
 
-  it('type-check against the packages\' sources, every one of them', () => {
+  it("type-check against the packages' sources, every one of them", () => {
     const { checked, errors } = checkTsBlocks(docs);
     expect(errors).toEqual([]);
     expect(checked).toBe(docs.reduce((sum, { doc, text }) => sum + tsBlocks(doc, text).length, 0));
@@ -214,12 +250,12 @@ describe('the TypeScript blocks of README.md and docs/*.md', () => {
       '```ts',
       "import { RuntimeModule } from '@threadline/runtime';",
       '',
-      "export const runtime = RuntimeModule.forRoot({ components: [], replicas: 2 });",
+      'export const runtime = RuntimeModule.forRoot({ components: [], replicas: 2 });',
       '```',
       '',
       '<!-- fragment -->',
       '```ts',
-      "RequestTracingModule.forRoot({ header: 42 });",
+      'RequestTracingModule.forRoot({ header: 42 });',
       '```',
       '',
       '<!-- fragment: declare const port: number; -->',

@@ -72,7 +72,11 @@ function variantModule(variant: string): DynamicModule {
       return { module: class BareModule {}, controllers: [PingController] };
     case 'threadline':
     case 'express-threadline':
-      return { module: class TracedModule {}, imports: [RequestTracingModule.forRoot({ logDestination: silent, logLevel: 'warn' })], controllers: [PingController] };
+      return {
+        module: class TracedModule {},
+        imports: [RequestTracingModule.forRoot({ logDestination: silent, logLevel: 'warn' })],
+        controllers: [PingController],
+      };
     case 'nestjs-cls':
     case 'express-nestjs-cls':
       return {
@@ -84,7 +88,8 @@ function variantModule(variant: string): DynamicModule {
               mount: true,
               generateId: true,
               // The raw request on both platforms (Fastify's IncomingMessage, Express's request).
-              idGenerator: (req: FastifyRequest['raw'] | ExpressRequest) => (req.headers['x-request-id'] as string | undefined) ?? uuidv4(),
+              idGenerator: (req: FastifyRequest['raw'] | ExpressRequest) =>
+                (req.headers['x-request-id'] as string | undefined) ?? uuidv4(),
             },
           }),
         ],

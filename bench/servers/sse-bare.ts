@@ -12,7 +12,10 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 
-const WORDS = ' the a of and to in is that for it as with was on be by this are from at or an have not which but all they one you were'.split(' ').slice(1);
+const WORDS =
+  ' the a of and to in is that for it as with was on be by this are from at or an have not which but all they one you were'
+    .split(' ')
+    .slice(1);
 const TOKENS_PER_YIELD = 16;
 
 const app = Fastify({ logger: false });
@@ -33,7 +36,8 @@ app.post('/v1/completions', async (request, reply) => {
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
   res.write(': ok\n\n');
   for (let i = 0; i < tokens && !closed; i++) {
-    if (!res.write(chunk(` ${WORDS[(i * 7) % WORDS.length]}`, null))) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+    if (!res.write(chunk(` ${WORDS[(i * 7) % WORDS.length]}`, null)))
+      await Promise.race([once(res, 'drain'), once(res, 'close')]);
     if ((i + 1) % TOKENS_PER_YIELD === 0) await new Promise((resolve) => setImmediate(resolve));
   }
   if (closed) return;

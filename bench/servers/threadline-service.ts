@@ -19,16 +19,19 @@ async function main(): Promise<void> {
   const config = loadAppConfig(process.env);
   config.tracing.logDestination = new Writable({ write: (_chunk, _encoding, done) => done() });
   const app = await createApp(config, loadLlmConfig(process.env));
-  app.getHttpAdapter().getInstance().get('/__rss', async () => {
-    const gc = (globalThis as { gc?: () => void }).gc;
-    if (gc !== undefined) {
-      // Twice: the first collection's finalisers and weak callbacks can free more on the second.
-      gc();
-      await new Promise((resolve) => setImmediate(resolve));
-      gc();
-    }
-    return { gc: gc !== undefined, ...process.memoryUsage() };
-  });
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .get('/__rss', async () => {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      if (gc !== undefined) {
+        // Twice: the first collection's finalisers and weak callbacks can free more on the second.
+        gc();
+        await new Promise((resolve) => setImmediate(resolve));
+        gc();
+      }
+      return { gc: gc !== undefined, ...process.memoryUsage() };
+    });
   await app.listen(0, '127.0.0.1');
   console.log(`READY ${(app.getHttpServer().address() as AddressInfo).port}`);
 }

@@ -11,7 +11,9 @@ import { Agent, request } from 'node:http';
 const [port, connections, bodyBytes] = process.argv.slice(2).map(Number) as [number, number, number];
 const WORDS = 'the quick brown fox jumps over the lazy dog while seven wizards quietly hex a jumbo box ';
 const content = WORDS.repeat(Math.ceil(bodyBytes / WORDS.length)).slice(0, bodyBytes - 200);
-const body = Buffer.from(JSON.stringify({ model: 'threadline-mocker', messages: [{ role: 'user', content }], max_tokens: 1 }));
+const body = Buffer.from(
+  JSON.stringify({ model: 'threadline-mocker', messages: [{ role: 'user', content }], max_tokens: 1 }),
+);
 
 const agent = new Agent({ keepAlive: true, maxSockets: connections });
 const statuses = new Map<number, number>();
@@ -27,7 +29,14 @@ function send(): Promise<void> {
       resolve();
     };
     const req = request(
-      { agent, host: '127.0.0.1', port, method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json', 'content-length': body.length } },
+      {
+        agent,
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/v1/chat/completions',
+        headers: { 'content-type': 'application/json', 'content-length': body.length },
+      },
       (res) => {
         res.resume();
         res.on('end', () => done(res.statusCode ?? 0));

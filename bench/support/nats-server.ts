@@ -10,7 +10,9 @@ export async function startNatsServer(): Promise<{ url: string; stop: () => void
       probe.close(() => resolve(free));
     });
   });
-  const child = spawn(process.env.NATS_SERVER_BIN ?? 'nats-server', ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+  const child = spawn(process.env.NATS_SERVER_BIN ?? 'nats-server', ['-a', '127.0.0.1', '-p', String(port)], {
+    stdio: 'ignore',
+  });
   for (let tries = 0; ; tries++) {
     const up = await new Promise<boolean>((resolve) => {
       const socket = connect(port, '127.0.0.1', () => {

@@ -8,7 +8,10 @@ import { machineSummary } from './machine.js';
 export function publishReport(name: string, command: string, lines: readonly string[]): void {
   const report = [...lines, '', `Machine: ${machineSummary()}. Command: \`${command}\`.`, ''].join('\n');
   console.log(report);
-  writeFileSync(new URL(`./results/${name}.md`, new URL('..', import.meta.url).href.replace('/dist-bench/bench/', '/bench/')), report);
+  writeFileSync(
+    new URL(`./results/${name}.md`, new URL('..', import.meta.url).href.replace('/dist-bench/bench/', '/bench/')),
+    report,
+  );
 }
 
 /**
@@ -16,7 +19,8 @@ export function publishReport(name: string, command: string, lines: readonly str
  * verdict says "within noise" (the helpers of stats.ts). `paired` says what a ratio or difference is taken over.
  */
 export function spreadNote(rounds: number, paired?: string): string {
-  if (rounds < 2) return 'One round only: no figure has a spread, so every comparison and goal is marked "one round" and shows no more than that round did.';
+  if (rounds < 2)
+    return 'One round only: no figure has a spread, so every comparison and goal is marked "one round" and shows no more than that round did.';
   return (
     `Each figure is the median of the ${rounds} rounds with the lowest and highest round in brackets, [min to max]` +
     (paired === undefined ? '' : `; ${paired}`) +

@@ -16,13 +16,19 @@ const TICKS_PER_SECOND = 100; // USER_HZ, 100 on Linux
  * Starts `node <nodeArgs…> <script> <args…>` and waits for its `READY <port>` line; on CPU `cpu` only,
  * when given (see cpu-pinning.ts).
  */
-export function startServerProcess(script: string, args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = [], cpu?: number): Promise<ServerProcess> {
+export function startServerProcess(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  nodeArgs: string[] = [],
+  cpu?: number,
+): Promise<ServerProcess> {
   const command = [process.execPath, ...nodeArgs, script, ...args];
   const [file, ...argv] = cpu === undefined ? command : ['taskset', '-c', String(cpu), ...command];
   const child = spawn(file!, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const match = /READY (\d+)/.exec(out);
       if (match) {
@@ -30,14 +36,17 @@ export function startServerProcess(script: string, args: string[], env: NodeJS.P
           child,
           port: Number(match[1]),
           cpuMicros: () => cpuMicros(child.pid!),
-          stop: () => new Promise<void>((done) => {
-            child.once('exit', () => done());
-            child.kill('SIGKILL');
-          }),
+          stop: () =>
+            new Promise<void>((done) => {
+              child.once('exit', () => done());
+              child.kill('SIGKILL');
+            }),
         });
       }
     });
-    child.once('exit', (code) => reject(new Error(`${script} ${args.join(' ')} exited with ${code} before it was ready`)));
+    child.once('exit', (code) =>
+      reject(new Error(`${script} ${args.join(' ')} exited with ${code} before it was ready`)),
+    );
   });
 }
 

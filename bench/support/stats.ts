@@ -83,11 +83,20 @@ export type Goal = { atMost: number } | { atLeast: number };
  * "≤ 2.00: met", "≤ 2.00: not met", or "≤ 2.00: within noise" where some rounds meet the goal and
  * some do not; a single round's verdict says it is one.
  */
-export function goalVerdict(figure: Spread, goal: Goal, format: (value: number) => string = (value) => value.toFixed(2)): string {
+export function goalVerdict(
+  figure: Spread,
+  goal: Goal,
+  format: (value: number) => string = (value) => value.toFixed(2),
+): string {
   const atMost = 'atMost' in goal;
   const limit = atMost ? goal.atMost : goal.atLeast;
   const meets = (value: number) => (atMost ? value <= limit : value >= limit);
-  const verdict = meets(figure.min) && meets(figure.max) ? 'met' : !meets(figure.min) && !meets(figure.max) ? 'not met' : 'within noise';
+  const verdict =
+    meets(figure.min) && meets(figure.max)
+      ? 'met'
+      : !meets(figure.min) && !meets(figure.max)
+        ? 'not met'
+        : 'within noise';
   return `${atMost ? '≤' : '≥'} ${format(limit)}: ${verdict}${figure.rounds < 2 ? ' (one round)' : ''}`;
 }
 

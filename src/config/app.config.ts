@@ -62,7 +62,10 @@ function parsePort(value: string): number {
 function parseBodyLimit(value: string): number {
   const bytes = Number(value);
   if (!/^\d+$/.test(value) || bytes < 1024 || bytes > 1024 ** 3) {
-    throw new ConfigError('MAX_BODY_BYTES', `must be a whole number of bytes from 1024 to 1073741824, got ${JSON.stringify(value)}`);
+    throw new ConfigError(
+      'MAX_BODY_BYTES',
+      `must be a whole number of bytes from 1024 to 1073741824, got ${JSON.stringify(value)}`,
+    );
   }
   return bytes;
 }
@@ -74,19 +77,35 @@ function parseRuntime(env: NodeJS.ProcessEnv): RuntimeConfig {
   }
   const natsUrl = env.NATS_URL ?? 'nats://127.0.0.1:4222';
   if (!/^(nats|tls|wss?):\/\/[^\s]+$/.test(natsUrl)) {
-    throw new ConfigError('NATS_URL', `must be a NATS URL such as nats://127.0.0.1:4222, got ${JSON.stringify(natsUrl)}`);
+    throw new ConfigError(
+      'NATS_URL',
+      `must be a NATS URL such as nats://127.0.0.1:4222, got ${JSON.stringify(natsUrl)}`,
+    );
   }
-  const listed = (env.THREADLINE_COMPONENTS ?? 'all').split(',').map((name) => name.trim().toLowerCase()).filter(Boolean);
+  const listed = (env.THREADLINE_COMPONENTS ?? 'all')
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter(Boolean);
   const allComponents = listed.length === 1 && listed[0] === 'all';
   const unknown = listed.filter((name) => !(COMPONENT_NAMES as readonly string[]).includes(name));
   if (!allComponents && (listed.length === 0 || unknown.length > 0)) {
-    throw new ConfigError('THREADLINE_COMPONENTS', `must be "all" or a comma list of ${COMPONENT_NAMES.join(', ')}, got ${JSON.stringify(env.THREADLINE_COMPONENTS)}`);
+    throw new ConfigError(
+      'THREADLINE_COMPONENTS',
+      `must be "all" or a comma list of ${COMPONENT_NAMES.join(', ')}, got ${JSON.stringify(env.THREADLINE_COMPONENTS)}`,
+    );
   }
   if (!allComponents && transport === 'inprocess' && listed.length < COMPONENT_NAMES.length - 1) {
-    throw new ConfigError('THREADLINE_COMPONENTS', 'lists only some components, which needs THREADLINE_TRANSPORT=nats to reach the others');
+    throw new ConfigError(
+      'THREADLINE_COMPONENTS',
+      'lists only some components, which needs THREADLINE_TRANSPORT=nats to reach the others',
+    );
   }
   const grace = env.THREADLINE_SHUTDOWN_GRACE_MS ?? '10000';
-  if (!/^\d+$/.test(grace)) throw new ConfigError('THREADLINE_SHUTDOWN_GRACE_MS', `must be a whole number of milliseconds, got ${JSON.stringify(grace)}`);
+  if (!/^\d+$/.test(grace))
+    throw new ConfigError(
+      'THREADLINE_SHUTDOWN_GRACE_MS',
+      `must be a whole number of milliseconds, got ${JSON.stringify(grace)}`,
+    );
   return {
     transport,
     natsUrl,

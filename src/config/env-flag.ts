@@ -6,6 +6,7 @@ export function envFlag(env: NodeJS.ProcessEnv, name: string, fallback: boolean)
   const raw = env[name];
   if (raw === undefined) return fallback;
   const value = parseBooleanText(raw);
-  if (value === undefined) throw new ConfigError(name, `must be true or false (1 or 0, yes or no), got ${JSON.stringify(raw)}`);
+  if (value === undefined)
+    throw new ConfigError(name, `must be true or false (1 or 0, yes or no), got ${JSON.stringify(raw)}`);
   return value;
 }

@@ -3,12 +3,20 @@ import { loadAppConfig } from './app.config.js';
 
 describe('the HTTP limits in the configuration', () => {
   it('default to a 30 s request timeout, 2048 connections and 64 MiB of buffered bodies', () => {
-    expect(loadAppConfig({}).httpLimits).toEqual({ requestTimeoutMs: 30_000, maxConnections: 2048, maxBufferedBodyBytes: 64 * 1024 * 1024 });
+    expect(loadAppConfig({}).httpLimits).toEqual({
+      requestTimeoutMs: 30_000,
+      maxConnections: 2048,
+      maxBufferedBodyBytes: 64 * 1024 * 1024,
+    });
   });
 
   it('are read from REQUEST_BODY_TIMEOUT_MS, MAX_CONNECTIONS and MAX_BUFFERED_BODY_BYTES', () => {
     const env = { REQUEST_BODY_TIMEOUT_MS: '500', MAX_CONNECTIONS: '16', MAX_BUFFERED_BODY_BYTES: '8388608' };
-    expect(loadAppConfig(env).httpLimits).toEqual({ requestTimeoutMs: 500, maxConnections: 16, maxBufferedBodyBytes: 8_388_608 });
+    expect(loadAppConfig(env).httpLimits).toEqual({
+      requestTimeoutMs: 500,
+      maxConnections: 16,
+      maxBufferedBodyBytes: 8_388_608,
+    });
   });
 
   for (const [variable, value] of [
@@ -19,7 +27,9 @@ describe('the HTTP limits in the configuration', () => {
     ['MAX_BUFFERED_BODY_BYTES', '1.5'],
   ] as const) {
     it(`stop start-up with a message naming ${variable} when it is ${JSON.stringify(value)}`, () => {
-      expect(() => loadAppConfig({ [variable]: value })).toThrow(new RegExp(`^Invalid configuration: ${variable} must be a whole number`));
+      expect(() => loadAppConfig({ [variable]: value })).toThrow(
+        new RegExp(`^Invalid configuration: ${variable} must be a whole number`),
+      );
     });
   }
 

@@ -15,7 +15,10 @@ export function loadHttpLimits(env: NodeJS.ProcessEnv, bodyLimit: number): HttpL
   const maxBufferedBodyBytes = wholeNumber(env, 'MAX_BUFFERED_BODY_BYTES', 64 * 1024 * 1024, 1024, 2 ** 40);
   if (maxBufferedBodyBytes < bodyLimit) {
     // A body no other request competes with must always fit, or its 503 would be retried for ever.
-    throw new ConfigError('MAX_BUFFERED_BODY_BYTES', `must be at least MAX_BODY_BYTES (${bodyLimit}), got ${maxBufferedBodyBytes}`);
+    throw new ConfigError(
+      'MAX_BUFFERED_BODY_BYTES',
+      `must be at least MAX_BODY_BYTES (${bodyLimit}), got ${maxBufferedBodyBytes}`,
+    );
   }
   return {
     requestTimeoutMs: wholeNumber(env, 'REQUEST_BODY_TIMEOUT_MS', 30_000, 100, 3_600_000),

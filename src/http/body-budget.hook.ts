@@ -5,8 +5,6 @@ import type { BufferedBodyBudget } from './buffered-body-budget.js';
 
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const BUSY_CODE = 'request_bodies_at_capacity';
-/** A refused body up to this size is read and dropped, keeping its connection; a larger one closes it. */
-const DRAIN_MAX_BYTES = 64 * 1024;
 
 /** Answers a request whose body does not fit; `closeConnection` when part of its body is left unread. */
 type Refuse = (request: FastifyRequest, reply: FastifyReply, closeConnection: boolean) => void;
@@ -18,7 +16,11 @@ type Refuse = (request: FastifyRequest, reply: FastifyReply, closeConnection: bo
  * A body of known length is counted whole; a chunked one chunk by chunk, and refused mid-way, with its
  * connection closed, if it outgrows what is left. Only routes that take a body pay for the hook.
  */
-export function installBodyBudget(fastify: FastifyInstance, budget: BufferedBodyBudget, retryAfterSeconds: number): void {
+export function installBodyBudget(
+  fastify: FastifyInstance,
+  budget: BufferedBodyBudget,
+  retryAfterSeconds: number,
+): void {
   const refuse = busyRefusal(budget, retryAfterSeconds);
   fastify.addHook('onRoute', (route: RouteOptions) => {
     const methods = [route.method].flat();
@@ -29,9 +31,10 @@ export function installBodyBudget(fastify: FastifyInstance, budget: BufferedBody
       if (length > 0) {
         // A body over the route's limit is Fastify's to refuse (413): none of it will be buffered.
         if (length > bodyLimit) return done(null, payload);
-        // Node reads and drops the unread body after the answer, so that the connection stays usable:
-        // worth it for a small body, not for a large one, whose reading costs what buffering it would.
-        if (!budget.tryTake(length)) return refuse(request, reply, length > DRAIN_MAX_BYTES);
+        // Node reads and drops the unread body after the answer, so that the connection stays usable.
+        // Closing it instead would cost less to read, but the client would come back on a new
+        // connection, and Node accepts one a turn of its event loop: new clients would queue behind.
+        if (!budget.tryTake(length)) return refuse(request, reply, false);
         reply.raw.once('close', () => budget.giveBack(length));
         return done(null, payload);
       }
@@ -43,7 +46,12 @@ export function installBodyBudget(fastify: FastifyInstance, budget: BufferedBody
 }
 
 /** The request's chunks, each taken from `budget` as it arrives; all given back when the response closes. */
-function countedChunks(request: FastifyRequest, reply: FastifyReply, budget: BufferedBodyBudget, refuse: Refuse): Transform {
+function countedChunks(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  budget: BufferedBodyBudget,
+  refuse: Refuse,
+): Transform {
   let taken = 0;
   const counted = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
@@ -64,8 +72,16 @@ function countedChunks(request: FastifyRequest, reply: FastifyReply, budget: Buf
 
 function busyRefusal(budget: BufferedBodyBudget, retryAfterSeconds: number): Refuse {
   return (request, reply, closeConnection) => {
-    request.log.warn({ status: 503, code: BUSY_CODE, heldBytes: budget.heldBytes, limit: budget.limit }, 'request refused: request bodies held at their limit');
-    if (closeConnection) void reply.header('connection', 'close');
+    request.log.warn(
+      { status: 503, code: BUSY_CODE, heldBytes: budget.heldBytes, limit: budget.limit },
+      'request refused: request bodies held at their limit',
+    );
+    if (closeConnection) {
+      void reply.header('connection', 'close');
+      // Node would read the rest of the body (and drop it) until the client stops sending: once the
+      // answer is out, the connection is closed instead, so the unread body costs nothing.
+      reply.raw.once('finish', () => request.raw.socket.destroy());
+    }
     void reply.code(503).header('retry-after', String(retryAfterSeconds)).send(busyBody(request.id, retryAfterSeconds));
   };
 }

@@ -11,7 +11,10 @@ describe('the context length and the tokenizer threads in the configuration', ()
 
   it('are read from THREADLINE_MAX_MODEL_LEN and THREADLINE_TOKENIZER_THREADS; 0 threads tokenize on the event loop', () => {
     const config = loadLlmConfig({ THREADLINE_MAX_MODEL_LEN: '131072', THREADLINE_TOKENIZER_THREADS: '0' });
-    expect({ maxModelLen: config.maxModelLen, tokenizerThreads: config.tokenizerThreads }).toEqual({ maxModelLen: 131072, tokenizerThreads: 0 });
+    expect({ maxModelLen: config.maxModelLen, tokenizerThreads: config.tokenizerThreads }).toEqual({
+      maxModelLen: 131072,
+      tokenizerThreads: 0,
+    });
   });
 
   it.each([

@@ -103,13 +103,25 @@ export function loadLlmConfig(env: NodeJS.ProcessEnv = process.env): LlmConfig {
     // 8192: 16 running sequences (MOCKER_MAX_RUNNING) of a full context fill a mocker's KV cache exactly.
     maxModelLen: integer(env, 'THREADLINE_MAX_MODEL_LEN', 8192, 1, 100_000_000),
     // A thread per core beyond the event loop's, at most 4.
-    tokenizerThreads: integer(env, 'THREADLINE_TOKENIZER_THREADS', Math.max(1, Math.min(4, availableParallelism() - 1)), 0, 64),
+    tokenizerThreads: integer(
+      env,
+      'THREADLINE_TOKENIZER_THREADS',
+      Math.max(1, Math.min(4, availableParallelism() - 1)),
+      0,
+      64,
+    ),
   };
   if (engine === 'openai' && config.upstream.url === undefined) {
-    throw new ConfigError('UPSTREAM_URL', 'must be set when THREADLINE_ENGINE=openai (the OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1)');
+    throw new ConfigError(
+      'UPSTREAM_URL',
+      'must be set when THREADLINE_ENGINE=openai (the OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1)',
+    );
   }
   if (engine === 'openai' && config.disagg.enabled) {
-    throw new ConfigError('THREADLINE_DISAGG', 'works with the mocker engine only: an upstream server does its own prefill');
+    throw new ConfigError(
+      'THREADLINE_DISAGG',
+      'works with the mocker engine only: an upstream server does its own prefill',
+    );
   }
   return config;
 }
@@ -130,7 +142,8 @@ function url(env: NodeJS.ProcessEnv, name: string): string {
 
 function text(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
   const value = env[name] ?? fallback;
-  if (!/^[\w.:/-]{1,128}$/.test(value)) throw new ConfigError(name, `must be 1-128 letters, digits or . _ : / -, got ${JSON.stringify(value)}`);
+  if (!/^[\w.:/-]{1,128}$/.test(value))
+    throw new ConfigError(name, `must be 1-128 letters, digits or . _ : / -, got ${JSON.stringify(value)}`);
   return value;
 }
 

@@ -14,7 +14,12 @@ import { WorkerComponent } from './worker/worker.component.js';
 @Module({})
 class LlmConfigModule {
   static forRoot(config: LlmConfig): DynamicModule {
-    return { module: LlmConfigModule, global: true, providers: [{ provide: LLM_CONFIG, useValue: config }], exports: [LLM_CONFIG] };
+    return {
+      module: LlmConfigModule,
+      global: true,
+      providers: [{ provide: LLM_CONFIG, useValue: config }],
+      exports: [LLM_CONFIG],
+    };
   }
 }
 
@@ -28,7 +33,12 @@ export interface LlmPlacement {
   nats: { url: string; shutdownGraceMs: number };
 }
 
-const COMPONENTS = { processor: ProcessorComponent, router: RouterComponent, worker: WorkerComponent, prefill: PrefillComponent };
+const COMPONENTS = {
+  processor: ProcessorComponent,
+  router: RouterComponent,
+  worker: WorkerComponent,
+  prefill: PrefillComponent,
+};
 
 /** The reference pipeline, Frontend → Processor → Router → Worker (→ Prefill): in one process or several. */
 @Module({})

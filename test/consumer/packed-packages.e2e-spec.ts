@@ -68,7 +68,9 @@ interface WhoAmI {
 }
 
 async function whoAmI(app: RunningApp, requestId?: string): Promise<WhoAmI> {
-  const response = await fetch(`${app.url}/whoami`, { headers: requestId === undefined ? {} : { 'x-request-id': requestId } });
+  const response = await fetch(`${app.url}/whoami`, {
+    headers: requestId === undefined ? {} : { 'x-request-id': requestId },
+  });
   const body = (await response.json()) as { id?: unknown };
   return { status: response.status, header: response.headers.get('x-request-id'), id: body.id };
 }
@@ -162,8 +164,10 @@ describe('the packed libraries, installed from their tarballs into fresh apps', 
           expect(status).toBe(200);
           expect(header).toMatch(UUID_V4);
           expect(id).toBe(header);
-          const replaced = await waitFor(() => app.logs.lines.find((line) => line.requestId === header && line.length !== undefined));
-          expect(replaced).toMatchObject({ reason: expect.any(String), length: value.length });
+          const replaced = await waitFor(() =>
+            app.logs.lines.find((line) => line.requestId === header && line.length !== undefined),
+          );
+          expect(replaced).toMatchObject({ reason: expect.any(String) as unknown, length: value.length });
           expect(app.logs.contains(value)).toBe(false);
           expect(app.stderr()).not.toContain(value);
         });
@@ -183,34 +187,45 @@ describe('the packed libraries, installed from their tarballs into fresh apps', 
         expect(answers).toEqual(ids.map((id) => ({ status: 200, header: id, id })));
       });
 
-      it('writes the controller\'s and the @Traced() provider\'s log lines with the id of the request they served', async () => {
+      it("writes the controller's and the @Traced() provider's log lines with the id of the request they served", async () => {
         const ids = Array.from({ length: CONCURRENT_REQUESTS }, (_, i) => `${spec.name}-logged-${i}`);
         const firstLine = app.logs.raw.length;
         await Promise.all(ids.map((id) => whoAmI(app, id)));
-        const appLines = () => app.logs.lines.slice(firstLine).filter((line) => APP_LOGGERS.includes(String(line.context)));
+        const appLines = () =>
+          app.logs.lines.slice(firstLine).filter((line) => APP_LOGGERS.includes(String(line.context)));
         await waitFor(() => (appLines().length >= APP_LOGGERS.length * ids.length ? true : undefined));
         const linesByRequestId: Record<string, string[]> = {};
-        for (const line of appLines()) (linesByRequestId[String(line.requestId)] ??= []).push(`${String(line.context)}: ${line.msg}`);
-        expect(linesByRequestId).toEqual(Object.fromEntries(ids.map((id) => [id, ['WhoAmIController: whoami called', 'SlowWork: slow work done']])));
+        for (const line of appLines())
+          (linesByRequestId[String(line.requestId)] ??= []).push(`${String(line.context)}: ${line.msg}`);
+        expect(linesByRequestId).toEqual(
+          Object.fromEntries(ids.map((id) => [id, ['WhoAmIController: whoami called', 'SlowWork: slow work done']])),
+        );
       });
 
       it('installs one @nestjs/core, shared with the library, and neither the other HTTP platform nor openai, gpt-tokenizer or @nats-io', async () => {
         const paths = await installedPaths(appDir);
         expect(copiesOf(paths, '@nestjs/core')).toEqual([join('node_modules', '@nestjs', 'core')]);
         for (const name of ['openai', 'gpt-tokenizer', '@nats-io']) expect(entriesNamed(paths, name), name).toEqual([]);
-        const otherPlatform = CONSUMER_APPS.flatMap(({ app }) => app.platform).filter((name) => !spec.platform.includes(name));
+        const otherPlatform = CONSUMER_APPS.flatMap(({ app }) => app.platform).filter(
+          (name) => !spec.platform.includes(name),
+        );
         for (const name of otherPlatform) expect(copiesOf(paths, name), name).toEqual([]);
       });
 
       it(`loads the library with ${spec.moduleType === 'module' ? 'import' : 'require()'} from its compiled main.js`, async () => {
         const main = await readFile(join(appDir, 'dist', 'main.js'), 'utf8');
-        const loadsTracing = spec.moduleType === 'module' ? /^import .* from '@threadline\/tracing';$/m : /= require\("@threadline\/tracing"\);$/m;
+        const loadsTracing =
+          spec.moduleType === 'module'
+            ? /^import .* from '@threadline\/tracing';$/m
+            : /= require\("@threadline\/tracing"\);$/m;
         expect(main).toMatch(loadsTracing);
       });
 
       it('reaches all it needs through the public entry: its code imports @threadline/tracing and no subpath of it', async () => {
         for (const folder of ['src', 'dist']) {
-          const threadline = (await importedModules(join(appDir, folder))).filter((name) => name.startsWith('@threadline/'));
+          const threadline = (await importedModules(join(appDir, folder))).filter((name) =>
+            name.startsWith('@threadline/'),
+          );
           expect(threadline, folder).toEqual(['@threadline/tracing']);
         }
       });
@@ -230,7 +245,7 @@ describe('the packed libraries, installed from their tarballs into fresh apps', 
       await app?.stop();
     });
 
-    it('installs both tarballs in one npm install, the runtime\'s dependency on @threadline/tracing met by the tracing tarball: one copy of it', async () => {
+    it("installs both tarballs in one npm install, the runtime's dependency on @threadline/tracing met by the tracing tarball: one copy of it", async () => {
       const paths = await installedPaths(appDir);
       for (const library of RUNTIME_APP.libraries) {
         const path = join('node_modules', '@threadline', library);
@@ -239,14 +254,14 @@ describe('the packed libraries, installed from their tarballs into fresh apps', 
       }
     });
 
-    it('installs neither @nestjs/microservices nor @nats-io, the NATS transport\'s optional peers, and one @nestjs/core', async () => {
+    it("installs neither @nestjs/microservices nor @nats-io, the NATS transport's optional peers, and one @nestjs/core", async () => {
       const paths = await installedPaths(appDir);
       expect(copiesOf(paths, '@nestjs/microservices')).toEqual([]);
       expect(entriesNamed(paths, '@nats-io')).toEqual([]);
       expect(copiesOf(paths, '@nestjs/core')).toEqual([join('node_modules', '@nestjs', 'core')]);
     });
 
-    it('carries a valid incoming X-Request-Id into the component\'s streaming and unary endpoints, and back in the header', async () => {
+    it("carries a valid incoming X-Request-Id into the component's streaming and unary endpoints, and back in the header", async () => {
       const id = 'runtime-valid-1';
       expect(await greet(app, 'ada', id)).toEqual(greetedWith(id, 'ada'));
     });
@@ -260,25 +275,36 @@ describe('the packed libraries, installed from their tarballs into fresh apps', 
     it('writes the component\'s Logger line with the request id and component "greeter"', async () => {
       const id = 'runtime-logged-1';
       await greet(app, 'alan', id);
-      const line = await waitFor(() => app.logs.lines.find((entry) => entry.context === 'GreeterComponent' && entry.requestId === id));
+      const line = await waitFor(() =>
+        app.logs.lines.find((entry) => entry.context === 'GreeterComponent' && entry.requestId === id),
+      );
       expect(line).toMatchObject({ msg: 'greeting alan', requestId: id, component: 'greeter' });
     });
 
     it(`gives each of ${RUNTIME_CONCURRENT_REQUESTS} concurrent requests its own id inside the component and no other, in the answers and in the log lines`, async () => {
-      const calls = Array.from({ length: RUNTIME_CONCURRENT_REQUESTS }, (_, i) => ({ id: `runtime-concurrent-${i}`, name: `caller-${i}` }));
+      const calls = Array.from({ length: RUNTIME_CONCURRENT_REQUESTS }, (_, i) => ({
+        id: `runtime-concurrent-${i}`,
+        name: `caller-${i}`,
+      }));
       const firstLine = app.logs.raw.length;
       const answers = await Promise.all(calls.map(({ id, name }) => greet(app, name, id)));
       expect(answers).toEqual(calls.map(({ id, name }) => greetedWith(id, name)));
-      const componentLines = () => app.logs.lines.slice(firstLine).filter((line) => line.context === 'GreeterComponent');
+      const componentLines = () =>
+        app.logs.lines.slice(firstLine).filter((line) => line.context === 'GreeterComponent');
       await waitFor(() => (componentLines().length >= calls.length ? true : undefined));
       const linesByRequestId: Record<string, string[]> = {};
-      for (const line of componentLines()) (linesByRequestId[String(line.requestId)] ??= []).push(`${String(line.component)}: ${line.msg}`);
-      expect(linesByRequestId).toEqual(Object.fromEntries(calls.map(({ id, name }) => [id, [`greeter: greeting ${name}`]])));
+      for (const line of componentLines())
+        (linesByRequestId[String(line.requestId)] ??= []).push(`${String(line.component)}: ${line.msg}`);
+      expect(linesByRequestId).toEqual(
+        Object.fromEntries(calls.map(({ id, name }) => [id, [`greeter: greeting ${name}`]])),
+      );
     });
 
     it('reaches all it needs through the public entries: its code imports @threadline/runtime and @threadline/tracing and no subpath of them', async () => {
       for (const folder of ['src', 'dist']) {
-        const threadline = (await importedModules(join(appDir, folder))).filter((name) => name.startsWith('@threadline/'));
+        const threadline = (await importedModules(join(appDir, folder))).filter((name) =>
+          name.startsWith('@threadline/'),
+        );
         expect(threadline, folder).toEqual(['@threadline/runtime', '@threadline/tracing']);
       }
     });

@@ -3,7 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failing, startFakeUpstream } from '../support/fake-upstream.js';
 import { Tokenizer } from '../../src/llm/processor/tokenizer.js';
 import { startPipeline } from '../support/pipeline-app.js';
+import type { ChatCompletion } from '../support/openai-api.js';
 import type { PipelineApp } from '../support/pipeline-app.js';
+import { CHAT, COMPLETIONS, MODEL, send } from '../support/requests.js';
+import type { ErrorBody, Reply } from '../support/requests.js';
 import { startFromSource } from '../support/service-process.js';
 
 /**
@@ -12,26 +15,7 @@ import { startFromSource } from '../support/service-process.js';
  * a plain JSON error even on a stream request; one that fits is served.
  */
 
-const MODEL = 'threadline-mocker';
-const CHAT = '/v1/chat/completions';
-const COMPLETIONS = '/v1/completions';
 const LIMIT = 64;
-
-interface Reply {
-  status: number;
-  requestId: string | null;
-  contentType: string | null;
-  text: string;
-}
-
-interface ErrorBody {
-  error: { message: string; type: string; param: string | null; code: string | null };
-}
-
-async function post(url: string, path: string, body: object, id: string): Promise<Reply> {
-  const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': id }, body: JSON.stringify(body) });
-  return { status: res.status, requestId: res.headers.get('x-request-id'), contentType: res.headers.get('content-type'), text: await res.text() };
-}
 
 /** The 400 of a prompt too long for the context: OpenAI's body, the id in the header and in the message. */
 function expectContextLengthExceeded(reply: Reply, id: string, param: 'messages' | 'prompt'): string {
@@ -79,50 +63,97 @@ describe(`a context of THREADLINE_MAX_MODEL_LEN=${LIMIT} tokens`, () => {
   it.each([
     { stream: false, id: 'ctx-chat-1' },
     { stream: true, id: 'ctx-chat-stream-1' },
-  ])('chat (stream: $stream): 400 context_length_exceeded naming the limit, the tokens asked for, the messages and the completion', async ({ stream, id }) => {
-    const reply = await post(pipeline.url, CHAT, { model: MODEL, messages: messagesOf(60), max_tokens: 10, stream }, id);
-    const message = expectContextLengthExceeded(reply, id, 'messages');
-    expect(message).toBe(
-      `This model's maximum context length is ${LIMIT} tokens. However, you requested 70 tokens (60 in the messages, 10 in the completion). ` +
-        `Please reduce the length of the messages or completion. (request id ${id})`,
-    );
-    // A stream refused before its first byte: a plain JSON error, no SSE.
-    expect(reply.text.startsWith('{"error":')).toBe(true);
-    expectNeverRouted(id);
-  });
+  ])(
+    'chat (stream: $stream): 400 context_length_exceeded naming the limit, the tokens asked for, the messages and the completion',
+    async ({ stream, id }) => {
+      const reply = await send(
+        pipeline.url,
+        CHAT,
+        { model: MODEL, messages: messagesOf(60), max_tokens: 10, stream },
+        { id },
+      );
+      const message = expectContextLengthExceeded(reply, id, 'messages');
+      expect(message).toBe(
+        `This model's maximum context length is ${LIMIT} tokens. However, you requested 70 tokens (60 in the messages, 10 in the completion). ` +
+          `Please reduce the length of the messages or completion. (request id ${id})`,
+      );
+      // A stream refused before its first byte: a plain JSON error, no SSE.
+      expect(reply.text.startsWith('{"error":')).toBe(true);
+      expectNeverRouted(id);
+    },
+  );
 
   it.each([
     { stream: false, id: 'ctx-cmpl-1' },
     { stream: true, id: 'ctx-cmpl-stream-1' },
-  ])('completions (stream: $stream): 400 context_length_exceeded naming the prompt and the completion', async ({ stream, id }) => {
-    const reply = await post(pipeline.url, COMPLETIONS, { model: MODEL, prompt: promptOf(50), max_tokens: 20, stream }, id);
-    const message = expectContextLengthExceeded(reply, id, 'prompt');
-    expect(message).toContain(`maximum context length is ${LIMIT} tokens. However, you requested 70 tokens (50 in the prompt, 20 in the completion).`);
-    expectNeverRouted(id);
-  });
+  ])(
+    'completions (stream: $stream): 400 context_length_exceeded naming the prompt and the completion',
+    async ({ stream, id }) => {
+      const reply = await send(
+        pipeline.url,
+        COMPLETIONS,
+        { model: MODEL, prompt: promptOf(50), max_tokens: 20, stream },
+        { id },
+      );
+      const message = expectContextLengthExceeded(reply, id, 'prompt');
+      expect(message).toContain(
+        `maximum context length is ${LIMIT} tokens. However, you requested 70 tokens (50 in the prompt, 20 in the completion).`,
+      );
+      expectNeverRouted(id);
+    },
+  );
 
   it('counts max_completion_tokens as the completion of a chat', async () => {
-    const reply = await post(pipeline.url, CHAT, { model: MODEL, messages: messagesOf(40), max_completion_tokens: 30 }, 'ctx-mct-1');
-    expect(expectContextLengthExceeded(reply, 'ctx-mct-1', 'messages')).toContain('you requested 70 tokens (40 in the messages, 30 in the completion)');
+    const reply = await send(
+      pipeline.url,
+      CHAT,
+      { model: MODEL, messages: messagesOf(40), max_completion_tokens: 30 },
+      { id: 'ctx-mct-1' },
+    );
+    expect(expectContextLengthExceeded(reply, 'ctx-mct-1', 'messages')).toContain(
+      'you requested 70 tokens (40 in the messages, 30 in the completion)',
+    );
   });
 
   it('holds a prompt of token ids to the limit too', async () => {
-    const reply = await post(pipeline.url, COMPLETIONS, { model: MODEL, prompt: Array.from({ length: 70 }, () => 15339) }, 'ctx-ids-1');
+    const reply = await send(
+      pipeline.url,
+      COMPLETIONS,
+      { model: MODEL, prompt: Array.from({ length: 70 }, () => 15339) },
+      { id: 'ctx-ids-1' },
+    );
     expect(expectContextLengthExceeded(reply, 'ctx-ids-1', 'prompt')).toContain('your prompt resulted in 70 tokens');
   });
 
   it('serves a prompt and completion that fill the context exactly, and refuses one token more', async () => {
-    const fits = await post(pipeline.url, CHAT, { model: MODEL, messages: messagesOf(LIMIT - 4), max_tokens: 4 }, 'ctx-fits-1');
+    const fits = await send(
+      pipeline.url,
+      CHAT,
+      { model: MODEL, messages: messagesOf(LIMIT - 4), max_tokens: 4 },
+      { id: 'ctx-fits-1' },
+    );
     expect(fits.status, fits.text).toBe(200);
-    expect(JSON.parse(fits.text).usage.prompt_tokens).toBe(LIMIT - 4);
-    const over = await post(pipeline.url, CHAT, { model: MODEL, messages: messagesOf(LIMIT - 3), max_tokens: 4 }, 'ctx-over-1');
-    expect(expectContextLengthExceeded(over, 'ctx-over-1', 'messages')).toContain(`you requested ${LIMIT + 1} tokens (${LIMIT - 3} in the messages, 4 in the completion)`);
+    expect((JSON.parse(fits.text) as ChatCompletion).usage.prompt_tokens).toBe(LIMIT - 4);
+    const over = await send(
+      pipeline.url,
+      CHAT,
+      { model: MODEL, messages: messagesOf(LIMIT - 3), max_tokens: 4 },
+      { id: 'ctx-over-1' },
+    );
+    expect(expectContextLengthExceeded(over, 'ctx-over-1', 'messages')).toContain(
+      `you requested ${LIMIT + 1} tokens (${LIMIT - 3} in the messages, 4 in the completion)`,
+    );
   });
 
   it('without max_tokens, serves a prompt that leaves room for one token, and refuses one that fills the context', async () => {
-    const fits = await post(pipeline.url, COMPLETIONS, { model: MODEL, prompt: promptOf(LIMIT - 1) }, 'ctx-room-1');
+    const fits = await send(
+      pipeline.url,
+      COMPLETIONS,
+      { model: MODEL, prompt: promptOf(LIMIT - 1) },
+      { id: 'ctx-room-1' },
+    );
     expect(fits.status, fits.text).toBe(200);
-    const full = await post(pipeline.url, COMPLETIONS, { model: MODEL, prompt: promptOf(LIMIT) }, 'ctx-full-1');
+    const full = await send(pipeline.url, COMPLETIONS, { model: MODEL, prompt: promptOf(LIMIT) }, { id: 'ctx-full-1' });
     expect(expectContextLengthExceeded(full, 'ctx-full-1', 'prompt')).toBe(
       `This model's maximum context length is ${LIMIT} tokens. However, your prompt resulted in ${LIMIT} tokens, which leaves no room for the completion. ` +
         'Please reduce the length of the prompt. (request id ctx-full-1)',
@@ -131,14 +162,24 @@ describe(`a context of THREADLINE_MAX_MODEL_LEN=${LIMIT} tokens`, () => {
 
   it('refuses a prompt whose size alone exceeds the context before tokenizing it, with the least it could be', async () => {
     // 128 bytes is the longest token, so 100 × 128 bytes are at least 100 tokens.
-    const reply = await post(pipeline.url, COMPLETIONS, { model: MODEL, prompt: 'z'.repeat(100 * 128), max_tokens: 5 }, 'ctx-size-1');
-    expect(expectContextLengthExceeded(reply, 'ctx-size-1', 'prompt')).toContain('you requested at least 105 tokens (at least 100 in the prompt, 5 in the completion)');
+    const reply = await send(
+      pipeline.url,
+      COMPLETIONS,
+      { model: MODEL, prompt: 'z'.repeat(100 * 128), max_tokens: 5 },
+      { id: 'ctx-size-1' },
+    );
+    expect(expectContextLengthExceeded(reply, 'ctx-size-1', 'prompt')).toContain(
+      'you requested at least 105 tokens (at least 100 in the prompt, 5 in the completion)',
+    );
   });
 
   it('the openai client sees a BadRequestError with the code, the param and the request id', async () => {
     const client = new OpenAI({ baseURL: `${pipeline.url}/v1`, apiKey: 'test', maxRetries: 0 });
     const error = await client.chat.completions
-      .create({ model: MODEL, messages: messagesOf(60), max_tokens: 10, stream: true }, { headers: { 'X-Request-Id': 'ctx-sdk-1' } })
+      .create(
+        { model: MODEL, messages: messagesOf(60), max_tokens: 10, stream: true },
+        { headers: { 'X-Request-Id': 'ctx-sdk-1' } },
+      )
       .then(
         () => undefined,
         (e: unknown) => e,
@@ -162,10 +203,22 @@ describe('the default context length', () => {
   afterAll(() => pipeline.close());
 
   it('is 8192 tokens', async () => {
-    const fits = await post(pipeline.url, COMPLETIONS, { model: MODEL, prompt: promptOf(8000), max_tokens: 192 }, 'ctx-default-1');
+    const fits = await send(
+      pipeline.url,
+      COMPLETIONS,
+      { model: MODEL, prompt: promptOf(8000), max_tokens: 192 },
+      { id: 'ctx-default-1' },
+    );
     expect(fits.status, fits.text).toBe(200);
-    const over = await post(pipeline.url, COMPLETIONS, { model: MODEL, prompt: promptOf(8000), max_tokens: 193 }, 'ctx-default-2');
-    expect(expectContextLengthExceeded(over, 'ctx-default-2', 'prompt')).toContain("This model's maximum context length is 8192 tokens. However, you requested 8193 tokens");
+    const over = await send(
+      pipeline.url,
+      COMPLETIONS,
+      { model: MODEL, prompt: promptOf(8000), max_tokens: 193 },
+      { id: 'ctx-default-2' },
+    );
+    expect(expectContextLengthExceeded(over, 'ctx-default-2', 'prompt')).toContain(
+      "This model's maximum context length is 8192 tokens. However, you requested 8193 tokens",
+    );
   });
 });
 
@@ -178,13 +231,33 @@ describe('with the openai engine', () => {
 
   it("holds prompts to the upstream's max_model_len when its /v1/models reports one, and sends it nothing it refuses", async () => {
     const upstream = await upstreamReporting(40);
-    const pipeline = await startPipeline({ THREADLINE_ENGINE: 'openai', UPSTREAM_URL: upstream.url, THREADLINE_MAX_MODEL_LEN: '100000' });
+    const pipeline = await startPipeline({
+      THREADLINE_ENGINE: 'openai',
+      UPSTREAM_URL: upstream.url,
+      THREADLINE_MAX_MODEL_LEN: '100000',
+    });
     try {
-      const reply = await post(pipeline.url, COMPLETIONS, { model: MODEL, prompt: promptOf(35), max_tokens: 10 }, 'ctx-up-1');
-      expect(expectContextLengthExceeded(reply, 'ctx-up-1', 'prompt')).toContain("This model's maximum context length is 40 tokens. However, you requested 45 tokens");
+      const reply = await send(
+        pipeline.url,
+        COMPLETIONS,
+        { model: MODEL, prompt: promptOf(35), max_tokens: 10 },
+        { id: 'ctx-up-1' },
+      );
+      expect(expectContextLengthExceeded(reply, 'ctx-up-1', 'prompt')).toContain(
+        "This model's maximum context length is 40 tokens. However, you requested 45 tokens",
+      );
       expect(upstream.generations()).toEqual([]);
       // One that fits goes to the upstream (which fails it here: the point is that it was sent).
-      expect((await post(pipeline.url, COMPLETIONS, { model: MODEL, prompt: promptOf(30), max_tokens: 10 }, 'ctx-up-2')).status).toBe(502);
+      expect(
+        (
+          await send(
+            pipeline.url,
+            COMPLETIONS,
+            { model: MODEL, prompt: promptOf(30), max_tokens: 10 },
+            { id: 'ctx-up-2' },
+          )
+        ).status,
+      ).toBe(502);
       expect(upstream.generations()).toEqual(['POST /v1/completions']);
     } finally {
       await pipeline.close();
@@ -194,9 +267,18 @@ describe('with the openai engine', () => {
 
   it('uses THREADLINE_MAX_MODEL_LEN when the upstream reports none', async () => {
     const upstream = await upstreamReporting(null);
-    const pipeline = await startPipeline({ THREADLINE_ENGINE: 'openai', UPSTREAM_URL: upstream.url, THREADLINE_MAX_MODEL_LEN: '40' });
+    const pipeline = await startPipeline({
+      THREADLINE_ENGINE: 'openai',
+      UPSTREAM_URL: upstream.url,
+      THREADLINE_MAX_MODEL_LEN: '40',
+    });
     try {
-      const reply = await post(pipeline.url, COMPLETIONS, { model: MODEL, prompt: promptOf(35), max_tokens: 10 }, 'ctx-up-3');
+      const reply = await send(
+        pipeline.url,
+        COMPLETIONS,
+        { model: MODEL, prompt: promptOf(35), max_tokens: 10 },
+        { id: 'ctx-up-3' },
+      );
       expect(expectContextLengthExceeded(reply, 'ctx-up-3', 'prompt')).toContain('maximum context length is 40 tokens');
       expect(upstream.generations()).toEqual([]);
     } finally {

@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../src/llm/worker/mocker/mock-text.js';
 import { describeWithNats, startNatsServer } from '../support/nats-server.js';
 import type { NatsServer } from '../support/nats-server.js';
+import type { ChatCompletion, TextCompletion } from '../support/openai-api.js';
+import { CHAT, chatBody, COMPLETIONS, completionBody, send } from '../support/requests.js';
 import { startPipeline } from '../support/pipeline-app.js';
 import type { PipelineApp } from '../support/pipeline-app.js';
 import { startComponentsFromSource, startFromSource } from '../support/service-process.js';
@@ -13,7 +15,6 @@ import type { ComponentProcess, ServiceProcess } from '../support/service-proces
  * service (its own process) is probed with `GET /health` and a small chat, against generous bounds.
  */
 
-const MODEL = 'threadline-mocker';
 const KIB = 1024;
 /** Tells "held up" from "answered" on a loaded CI machine; latency is bench:hostile's to measure (bench/results.md). */
 const RESPONSIVE_MS = 10_000;
@@ -32,22 +33,22 @@ function cjkText(bytes: number, seed: number): string {
 
 interface Adversary {
   name: string;
-  path: '/v1/chat/completions' | '/v1/completions';
+  path: typeof CHAT | typeof COMPLETIONS;
   body: object;
 }
 
 function chat(name: string, content: string): Adversary {
-  return { name, path: '/v1/chat/completions', body: { model: MODEL, messages: [{ role: 'user', content }], max_tokens: 16 } };
+  return { name, path: CHAT, body: chatBody(content, { max_tokens: 16 }) };
 }
 
 function completion(name: string, prompt: string): Adversary {
-  return { name, path: '/v1/completions', body: { model: MODEL, prompt, max_tokens: 16 } };
+  return { name, path: COMPLETIONS, body: completionBody(prompt, { max_tokens: 16 }) };
 }
 
 interface Answer {
   name: string;
   status: number;
-  body: string;
+  text: string;
   ms: number;
 }
 
@@ -64,11 +65,6 @@ interface Outcome {
   chats: Probe[];
 }
 
-async function post(url: string, path: string, body: object): Promise<{ status: number; body: string }> {
-  const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: res.status, body: await res.text() };
-}
-
 /**
  * Sends every adversarial prompt at once; meanwhile, until all are answered, one small request at a
  * time of each kind, 20 ms apart.
@@ -78,8 +74,8 @@ async function underAdversaries(url: string, adversaries: Adversary[]): Promise<
   const started = performance.now();
   const answers = Promise.all(
     adversaries.map(async ({ name, path, body }) => {
-      const reply = await post(url, path, body).finally(() => unanswered--);
-      return { name, ...reply, ms: performance.now() - started };
+      const { status, text } = await send(url, path, body).finally(() => unanswered--);
+      return { name, status, text, ms: performance.now() - started };
     }),
   );
   const probe = async (send: () => Promise<number>): Promise<Probe[]> => {
@@ -94,14 +90,17 @@ async function underAdversaries(url: string, adversaries: Adversary[]): Promise<
   };
   const [health, chats] = await Promise.all([
     probe(async () => (await fetch(`${url}/health`)).status),
-    probe(async () => (await post(url, '/v1/chat/completions', { model: MODEL, messages: [{ role: 'user', content: 'Hello!' }], max_tokens: 4 })).status),
+    probe(async () => (await send(url, CHAT, chatBody('Hello!', { max_tokens: 4 }))).status),
   ]);
   return { answers: await answers, health, chats };
 }
 
 /** The small requests answered, quickly, while the adversarial prompts were in flight. */
 function expectResponsive(outcome: Outcome): void {
-  for (const [kind, probes] of [['GET /health', outcome.health], ['a small chat', outcome.chats]] as const) {
+  for (const [kind, probes] of [
+    ['GET /health', outcome.health],
+    ['a small chat', outcome.chats],
+  ] as const) {
     const during = probes.filter((probe) => probe.duringAdversary);
     expect(during.length, `${kind}: answered while the adversarial prompts were in flight`).toBeGreaterThanOrEqual(2);
     expect(probes.map((probe) => probe.status)).toEqual(probes.map(() => 200));
@@ -111,8 +110,10 @@ function expectResponsive(outcome: Outcome): void {
 }
 
 function expectContextLengthExceeded(answer: Answer): void {
-  expect(answer.status, `${answer.name}: ${answer.body.slice(0, 300)}`).toBe(400);
-  expect(JSON.parse(answer.body)).toMatchObject({ error: { type: 'invalid_request_error', code: 'context_length_exceeded' } });
+  expect(answer.status, `${answer.name}: ${answer.text.slice(0, 300)}`).toBe(400);
+  expect(JSON.parse(answer.text)).toMatchObject({
+    error: { type: 'invalid_request_error', code: 'context_length_exceeded' },
+  });
 }
 
 describe('adversarial prompts against the default settings', () => {
@@ -144,10 +145,13 @@ describe('adversarial prompts that fit a large context', () => {
   afterAll(() => pipeline.close());
 
   it('are served: 200, with the prompt tokens counted', async () => {
-    for (const adversary of [chat('100 KiB of one character', repeatedCharacter(100 * KIB)), completion('200 KiB of CJK', cjkText(200 * KIB, 4))]) {
-      const reply = await post(pipeline.url, adversary.path, adversary.body);
-      expect(reply.status, reply.body.slice(0, 300)).toBe(200);
-      expect(JSON.parse(reply.body).usage.prompt_tokens).toBeGreaterThan(10_000);
+    for (const adversary of [
+      chat('100 KiB of one character', repeatedCharacter(100 * KIB)),
+      completion('200 KiB of CJK', cjkText(200 * KIB, 4)),
+    ]) {
+      const reply = await send(pipeline.url, adversary.path, adversary.body);
+      expect(reply.status, reply.text.slice(0, 300)).toBe(200);
+      expect((JSON.parse(reply.text) as ChatCompletion | TextCompletion).usage.prompt_tokens).toBeGreaterThan(10_000);
     }
   }, 60_000);
 });
@@ -158,9 +162,16 @@ describeWithNats('adversarial prompts over NATS, the Processor in its own proces
   let url: string;
   beforeAll(async () => {
     nats = await startNatsServer();
-    const env = { THREADLINE_TRANSPORT: 'nats', NATS_URL: nats.url, LOG_REQUESTS: 'false', THREADLINE_SHUTDOWN_GRACE_MS: '2000' };
+    const env = {
+      THREADLINE_TRANSPORT: 'nats',
+      NATS_URL: nats.url,
+      LOG_REQUESTS: 'false',
+      THREADLINE_SHUTDOWN_GRACE_MS: '2000',
+    };
     const started = await Promise.allSettled(
-      ['frontend', 'processor', 'router,worker'].map((components) => startComponentsFromSource(components, { ...env, THREADLINE_COMPONENTS: components })),
+      ['frontend', 'processor', 'router,worker'].map((components) =>
+        startComponentsFromSource(components, { ...env, THREADLINE_COMPONENTS: components }),
+      ),
     );
     for (const result of started) if (result.status === 'fulfilled') processes.push(result.value);
     const failed = started.find((result) => result.status === 'rejected');

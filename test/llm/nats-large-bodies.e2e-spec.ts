@@ -3,6 +3,8 @@ import { describeWithNats, startNatsServer } from '../support/nats-server.js';
 import type { NatsServer } from '../support/nats-server.js';
 import { startPipeline } from '../support/pipeline-app.js';
 import type { PipelineApp } from '../support/pipeline-app.js';
+import { apiBody, MODEL, pathOf, send } from '../support/requests.js';
+import type { Api, Reply } from '../support/requests.js';
 import { startComponentsFromSource } from '../support/service-process.js';
 import type { ComponentProcess } from '../support/service-process.js';
 
@@ -18,15 +20,10 @@ const MAX_PAYLOAD = 64 * 1024;
  * hash per block, broadcast, not split) under the small max_payload.
  */
 const ENV = { THREADLINE_MAX_MODEL_LEN: '131072', MOCKER_BLOCK_SIZE: '256', MOCKER_KV_BLOCKS: '2048' };
-const MODEL = 'threadline-mocker';
-
-type Api = 'chat' | 'completion';
-
 /** A body of about 3 × `MAX_PAYLOAD`, with distinct words so the tokenizer sees ordinary text. */
 function largeBody(api: Api, stream: boolean): object {
   const text = Array.from({ length: 24_000 }, (_, i) => `w${i}`).join(' ');
-  const common = { model: MODEL, max_tokens: 8, seed: 7, stream };
-  return api === 'chat' ? { ...common, messages: [{ role: 'user', content: text }] } : { ...common, prompt: text };
+  return apiBody(api, text, { max_tokens: 8, seed: 7, stream });
 }
 
 /** `{"unknown": [[[ … ]]]}`: 10,000 levels of nesting in a field the service does not read, about 20 KB. */
@@ -34,19 +31,20 @@ function deeplyNestedBody(): string {
   return `{"model":"${MODEL}","messages":[{"role":"user","content":"hi"}],"unknown":${'['.repeat(10_000)}${']'.repeat(10_000)}}`;
 }
 
-const path = (api: Api) => (api === 'chat' ? '/v1/chat/completions' : '/v1/completions');
-
-async function post(url: string, api: Api, body: string): Promise<{ status: number; text: string }> {
-  const response = await fetch(`${url}${path(api)}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-  return { status: response.status, text: await response.text() };
-}
-
 /** What must be the same in both layouts: the status, and the prompt's token count (or the stream's end). */
-function answerOf(stream: boolean, reply: { status: number; text: string }) {
+function answerOf(stream: boolean, reply: Reply) {
   if (reply.status !== 200) return { status: reply.status, body: reply.text };
-  if (!stream) return { status: 200, promptTokens: (JSON.parse(reply.text) as { usage: { prompt_tokens: number } }).usage.prompt_tokens };
+  if (!stream)
+    return {
+      status: 200,
+      promptTokens: (JSON.parse(reply.text) as { usage: { prompt_tokens: number } }).usage.prompt_tokens,
+    };
   const events = reply.text.split('\n\n').filter((event) => event.startsWith('data: '));
-  return { status: 200, ended: events.at(-1) === 'data: [DONE]', errors: events.filter((event) => event.includes('"error"')).length };
+  return {
+    status: 200,
+    ended: events.at(-1) === 'data: [DONE]',
+    errors: events.filter((event) => event.includes('"error"')).length,
+  };
 }
 
 describeWithNats('the same answer in one process and over NATS, past max_payload', () => {
@@ -57,15 +55,21 @@ describeWithNats('the same answer in one process and over NATS, past max_payload
 
   beforeAll(async () => {
     nats = await startNatsServer({ maxPayload: MAX_PAYLOAD });
-    const env = (components: string) => ({ ...ENV, THREADLINE_TRANSPORT: 'nats', NATS_URL: nats!.url, THREADLINE_COMPONENTS: components, THREADLINE_WORKERS: '1' });
+    const env = (components: string) => ({
+      ...ENV,
+      THREADLINE_TRANSPORT: 'nats',
+      NATS_URL: nats!.url,
+      THREADLINE_COMPONENTS: components,
+      THREADLINE_WORKERS: '1',
+    });
     const [frontend, ...rest] = await Promise.all([
       startComponentsFromSource('frontend', env('frontend')),
       startComponentsFromSource('processor', env('processor')),
       startComponentsFromSource('router-worker', env('router,worker')),
       startPipeline(ENV).then((app) => (oneProcess = app) && undefined),
     ]);
-    processes.push(frontend!, ...(rest.filter(Boolean) as ComponentProcess[]));
-    overNats = frontend!.url!;
+    processes.push(frontend, ...(rest.filter(Boolean) as ComponentProcess[]));
+    overNats = frontend.url!;
   }, 90_000);
 
   afterAll(async () => {
@@ -79,7 +83,10 @@ describeWithNats('the same answer in one process and over NATS, past max_payload
       it(`answers a ${api} request ${stream ? 'streamed' : 'not streamed'} larger than max_payload with 200, as in one process`, async () => {
         const body = JSON.stringify(largeBody(api, stream));
         expect(body.length).toBeGreaterThan(2 * MAX_PAYLOAD);
-        const [local, distributed] = await Promise.all([post(oneProcess!.url, api, body), post(overNats, api, body)]);
+        const [local, distributed] = await Promise.all([
+          send(oneProcess!.url, pathOf(api), body),
+          send(overNats, pathOf(api), body),
+        ]);
         expect(answerOf(stream, distributed)).toEqual(answerOf(stream, local));
         expect(distributed.status).toBe(200);
       }, 30_000);
@@ -88,10 +95,15 @@ describeWithNats('the same answer in one process and over NATS, past max_payload
 
   it('refuses a body nested 10,000 levels deep with a 400 naming the field, in one process and over NATS', async () => {
     const body = deeplyNestedBody();
-    const [local, distributed] = await Promise.all([post(oneProcess!.url, 'chat', body), post(overNats, 'chat', body)]);
+    const [local, distributed] = await Promise.all([
+      send(oneProcess!.url, pathOf('chat'), body),
+      send(overNats, pathOf('chat'), body),
+    ]);
     for (const reply of [local, distributed]) {
       expect(reply.status).toBe(400);
-      const { error } = JSON.parse(reply.text) as { error: { type: string; param: string; code: string; message: string } };
+      const { error } = JSON.parse(reply.text) as {
+        error: { type: string; param: string; code: string; message: string };
+      };
       expect(error).toMatchObject({ type: 'invalid_request_error', param: 'unknown', code: 'json_too_deep' });
       expect(error.message).toContain('nested more than 64 levels');
     }

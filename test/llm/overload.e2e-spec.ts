@@ -9,6 +9,7 @@ import type { NatsServer } from '../support/nats-server.js';
 import { startPipeline } from '../support/pipeline-app.js';
 import type { PipelineApp } from '../support/pipeline-app.js';
 import { rawRequest, requestHead } from '../support/raw-http.js';
+import type { ErrorBody } from '../support/requests.js';
 import { startComponentsFromSource, startFromSource } from '../support/service-process.js';
 import type { ComponentProcess, ServiceProcess } from '../support/service-process.js';
 import { waitFor } from '../support/wait-for.js';
@@ -33,7 +34,9 @@ const HELD_TOKENS = 100;
 type Api = 'chat' | 'completion';
 
 function body(api: Api, text: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return api === 'chat' ? { model: MODEL, messages: [{ role: 'user', content: text }], ...extra } : { model: MODEL, prompt: text, ...extra };
+  return api === 'chat'
+    ? { model: MODEL, messages: [{ role: 'user', content: text }], ...extra }
+    : { model: MODEL, prompt: text, ...extra };
 }
 
 function pathOf(api: Api): string {
@@ -54,14 +57,19 @@ interface HeldStream {
 function holdStream(url: string, id: string): Promise<HeldStream> {
   const payload = JSON.stringify(body('chat', `hold ${id}`, { stream: true, max_tokens: HELD_TOKENS }));
   return new Promise((resolve, reject) => {
-    const req = request(`${url}${CHAT}`, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'x-request-id': id } }, (res) => {
-      let firstBytes = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        firstBytes += chunk;
-        if (firstBytes.includes('"role":"assistant"')) resolve({ status: res.statusCode!, firstBytes, stop: () => req.destroy() });
-      });
-    });
+    const req = request(
+      `${url}${CHAT}`,
+      { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'x-request-id': id } },
+      (res) => {
+        let firstBytes = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          firstBytes += chunk;
+          if (firstBytes.includes('"role":"assistant"'))
+            resolve({ status: res.statusCode!, firstBytes, stop: () => req.destroy() });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(payload);
   });
@@ -70,7 +78,11 @@ function holdStream(url: string, id: string): Promise<HeldStream> {
 /** A request over a raw socket, so that the exact bytes of the answer are seen: no SSE byte may precede a refusal. */
 async function rawPost(port: number, path: string, payload: object, id: string) {
   const json = JSON.stringify(payload);
-  const head = requestHead('POST', path, ['Content-Type: application/json', `Content-Length: ${Buffer.byteLength(json)}`, `X-Request-Id: ${id}`]);
+  const head = requestHead('POST', path, [
+    'Content-Type: application/json',
+    `Content-Length: ${Buffer.byteLength(json)}`,
+    `X-Request-Id: ${id}`,
+  ]);
   return rawRequest(port, head, json);
 }
 
@@ -79,7 +91,13 @@ function portOf(url: string): number {
 }
 
 /** Asserts the refusal shape: status, `Retry-After`, JSON (never an event stream), and the OpenAI body naming the id. */
-function expectRefusal(res: { status: number; headers: Record<string, string>; body: string }, status: number, id: string, code: string, type: string): void {
+function expectRefusal(
+  res: { status: number; headers: Record<string, string>; body: string },
+  status: number,
+  id: string,
+  code: string,
+  type: string,
+): void {
   expect(res.status, res.body).toBe(status);
   expect(res.headers['retry-after']).toBe('1');
   expect(res.headers['x-request-id']).toBe(id);
@@ -94,7 +112,10 @@ function expectRefusal(res: { status: number; headers: Record<string, string>; b
 function expectOneWarnLine(logs: LogCapture, id: string, reason: RegExp): void {
   const lines = logs.forRequest(id);
   const loud = lines.filter((line) => line.level >= WARN);
-  expect(loud.map((line) => [line.level, line.msg]), JSON.stringify(lines)).toEqual([[WARN, expect.stringMatching(reason)]]);
+  expect(
+    loud.map((line) => [line.level, line.msg]),
+    JSON.stringify(lines),
+  ).toEqual([[WARN, expect.stringMatching(reason)]]);
   expect(Object.keys(loud[0]!)).not.toContain('err');
   expect(logs.raw.filter((raw) => raw.includes(`"requestId":"${id}"`)).join('\n')).not.toMatch(/stack/i);
 }
@@ -103,7 +124,11 @@ function expectOneWarnLine(logs: LogCapture, id: string, reason: RegExp): void {
 async function untilServed(url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const res = await fetch(`${url}${CHAT}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body('chat', 'up?', { max_tokens: 1 })) });
+    const res = await fetch(`${url}${CHAT}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body('chat', 'up?', { max_tokens: 1 })),
+    });
     await res.text();
     if (res.status === 200) return;
     if (Date.now() > deadline) throw new Error(`no request served within ${timeoutMs} ms (last: ${res.status})`);
@@ -149,18 +174,32 @@ describe('a full queue, in one process (one worker: MOCKER_MAX_RUNNING=1, MOCKER
     { api: 'chat' as const, stream: false },
     { api: 'completion' as const, stream: true },
     { api: 'completion' as const, stream: false },
-  ])('an extra request ($api, stream: $stream) gets 429 with Retry-After and an OpenAI body naming the id, before any SSE byte', async ({ api, stream }) => {
-    const id = `full-${api}-${stream ? 'stream' : 'json'}`;
-    const res = await rawPost(portOf(service.url), pathOf(api), body(api, 'one too many', { stream, max_tokens: 5 }), id);
-    expectRefusal(res, 429, id, 'rate_limit_exceeded', 'requests');
-    expect(JSON.parse(res.body).error.message).toBe(`The worker is at capacity; retry later. (request id ${id})`);
-  });
+  ])(
+    'an extra request ($api, stream: $stream) gets 429 with Retry-After and an OpenAI body naming the id, before any SSE byte',
+    async ({ api, stream }) => {
+      const id = `full-${api}-${stream ? 'stream' : 'json'}`;
+      const res = await rawPost(
+        portOf(service.url),
+        pathOf(api),
+        body(api, 'one too many', { stream, max_tokens: 5 }),
+        id,
+      );
+      expectRefusal(res, 429, id, 'rate_limit_exceeded', 'requests');
+      expect((JSON.parse(res.body) as ErrorBody).error.message).toBe(
+        `The worker is at capacity; retry later. (request id ${id})`,
+      );
+    },
+  );
 
   it('each refusal is one warn line with the id and the reason: no stack, and no error line anywhere', async () => {
     const id = 'full-logged';
     expect((await rawPost(portOf(service.url), CHAT, body('chat', 'logged', { stream: true }), id)).status).toBe(429);
     expectOneWarnLine(service.logs, id, /^request refused: The worker is at capacity; retry later\./);
-    expect(service.logs.forRequest(id).find((line) => line.level === WARN)).toMatchObject({ requestId: id, status: 429, code: 'rate_limit_exceeded' });
+    expect(service.logs.forRequest(id).find((line) => line.level === WARN)).toMatchObject({
+      requestId: id,
+      status: 429,
+      code: 'rate_limit_exceeded',
+    });
     expect(errorLines(service.logs.lines)).toEqual([]);
   });
 
@@ -169,19 +208,28 @@ describe('a full queue, in one process (one worker: MOCKER_MAX_RUNNING=1, MOCKER
     for (const stream of [false, true]) {
       const id = `sdk-429-${stream}`;
       const failure = await client.chat.completions
-        .create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], stream }, { headers: { 'X-Request-Id': id } })
-        .then(() => undefined, (error: unknown) => error);
+        .create(
+          { model: MODEL, messages: [{ role: 'user', content: 'hi' }], stream },
+          { headers: { 'X-Request-Id': id } },
+        )
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        );
       expect(failure).toBeInstanceOf(RateLimitError);
       expect(failure).toMatchObject({ status: 429, code: 'rate_limit_exceeded', type: 'requests', requestID: id });
     }
   });
 
-  it('the official openai client retries a 429 by default, after the Retry-After it was given', async () => {
+  it('the official openai client, allowed one retry, retries a 429 after the Retry-After it was given', async () => {
     const id = 'sdk-429-retried';
     const client = new OpenAI({ baseURL: `${service.url}/v1`, apiKey: 'none', maxRetries: 1 });
     const failure = await client.chat.completions
       .create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] }, { headers: { 'X-Request-Id': id } })
-      .then(() => undefined, (error: unknown) => error);
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
     expect(failure).toBeInstanceOf(RateLimitError);
     // Two refusals of the same id: the first answer and its retry, a Retry-After (1 s) apart.
     const refusals = service.logs.forRequest(id).filter((line) => line.level === WARN);
@@ -198,11 +246,23 @@ describe('a full queue, in one process (one worker: MOCKER_MAX_RUNNING=1, MOCKER
   it('a request whose choices do not all fit is refused whole, and gives back the places its other choices took', async () => {
     // n = 3 on the idle worker: one choice runs, one queues, the third is refused by the worker itself.
     const id = 'full-n3';
-    const res = await rawPost(portOf(service.url), CHAT, body('chat', 'three at once', { n: 3, max_tokens: 2, stream: true }), id);
+    const res = await rawPost(
+      portOf(service.url),
+      CHAT,
+      body('chat', 'three at once', { n: 3, max_tokens: 2, stream: true }),
+      id,
+    );
     expectRefusal(res, 429, id, 'rate_limit_exceeded', 'requests');
-    expect(JSON.parse(res.body).error.message).toBe(`The worker is at capacity (1 running, 1 waiting); retry later. (request id ${id})`);
+    expect((JSON.parse(res.body) as ErrorBody).error.message).toBe(
+      `The worker is at capacity (1 running, 1 waiting); retry later. (request id ${id})`,
+    );
     expectOneWarnLine(service.logs, id, /^request refused: The worker is at capacity/);
-    const after = await rawPost(portOf(service.url), CHAT, body('chat', 'then one', { n: 2, max_tokens: 2 }), 'full-n3-after');
+    const after = await rawPost(
+      portOf(service.url),
+      CHAT,
+      body('chat', 'then one', { n: 2, max_tokens: 2 }),
+      'full-n3-after',
+    );
     expect(after.status, after.body).toBe(200);
   });
 });
@@ -217,11 +277,18 @@ describeWithNats('over NATS: nothing to serve (503), then a full queue (429)', (
   let worker: ComponentProcess | undefined;
   const held: HeldStream[] = [];
 
-  const common = (server: NatsServer): NodeJS.ProcessEnv => ({ THREADLINE_TRANSPORT: 'nats', NATS_URL: server.url, THREADLINE_SHUTDOWN_GRACE_MS: '500' });
+  const common = (server: NatsServer): NodeJS.ProcessEnv => ({
+    THREADLINE_TRANSPORT: 'nats',
+    NATS_URL: server.url,
+    THREADLINE_SHUTDOWN_GRACE_MS: '500',
+  });
 
   beforeAll(async () => {
     nats = await startNatsServer();
-    front = await startComponentsFromSource('front', { ...common(nats), THREADLINE_COMPONENTS: 'frontend,processor,router' });
+    front = await startComponentsFromSource('front', {
+      ...common(nats),
+      THREADLINE_COMPONENTS: 'frontend,processor,router',
+    });
   }, 90_000);
 
   afterAll(async () => {
@@ -233,15 +300,23 @@ describeWithNats('over NATS: nothing to serve (503), then a full queue (429)', (
   it.each([
     { api: 'chat' as const, stream: true },
     { api: 'completion' as const, stream: false },
-  ])('with no worker process, a request ($api, stream: $stream) gets 503 no_worker_available with Retry-After, before any SSE byte', async ({ api, stream }) => {
-    const id = `nats-none-${api}-${stream}`;
-    const res = await rawPost(portOf(front.url!), pathOf(api), body(api, 'anyone?', { stream }), id);
-    expectRefusal(res, 503, id, 'no_worker_available', 'server_error');
-    expectOneWarnLine(front.logs, id, /^request refused: No worker is available\./);
-  });
+  ])(
+    'with no worker process, a request ($api, stream: $stream) gets 503 no_worker_available with Retry-After, before any SSE byte',
+    async ({ api, stream }) => {
+      const id = `nats-none-${api}-${stream}`;
+      const res = await rawPost(portOf(front.url!), pathOf(api), body(api, 'anyone?', { stream }), id);
+      expectRefusal(res, 503, id, 'no_worker_available', 'server_error');
+      expectOneWarnLine(front.logs, id, /^request refused: No worker is available\./);
+    },
+  );
 
   it('with a worker process at capacity, an extra stream gets 429 with Retry-After; one warn line, no error line in either process', async () => {
-    worker = await startComponentsFromSource('worker', { ...common(nats), THREADLINE_COMPONENTS: 'worker', THREADLINE_WORKERS: '1', ...TINY_WORKER });
+    worker = await startComponentsFromSource('worker', {
+      ...common(nats),
+      THREADLINE_COMPONENTS: 'worker',
+      THREADLINE_WORKERS: '1',
+      ...TINY_WORKER,
+    });
     // The router hears of the worker by its heartbeat: wait until a request is served.
     await untilServed(front.url!, 15_000);
     held.push(await holdStream(front.url!, 'nats-held-running'), await holdStream(front.url!, 'nats-held-queued'));
@@ -272,7 +347,12 @@ describe(`a flood of ${FLOOD_REQUESTS} concurrent requests and ${FLOOD_HEALTH_PR
     const requests: FloodRequest[] = [];
     const probeEvery = Math.round(FLOOD_REQUESTS / FLOOD_HEALTH_PROBES);
     for (let i = 0; i < FLOOD_REQUESTS; i++) {
-      requests.push({ method: 'POST', path: CHAT, id: `flood-${i}`, body: body('chat', `flood ${i}`, { stream: i % 2 === 0, max_tokens: 50 }) });
+      requests.push({
+        method: 'POST',
+        path: CHAT,
+        id: `flood-${i}`,
+        body: body('chat', `flood ${i}`, { stream: i % 2 === 0, max_tokens: 50 }),
+      });
       if (i % probeEvery === 0) requests.push({ method: 'GET', path: '/health', id: `probe-${i}` });
     }
     outcomes = await flood(service.url, requests);
@@ -293,15 +373,20 @@ describe(`a flood of ${FLOOD_REQUESTS} concurrent requests and ${FLOOD_HEALTH_PR
         expect(outcome.body).not.toContain('"error"');
       }
     }
-    expect(outcomes.filter((outcome) => outcome.request.path === '/health').every((outcome) => outcome.status === 200)).toBe(true);
+    expect(
+      outcomes.filter((outcome) => outcome.request.path === '/health').every((outcome) => outcome.status === 200),
+    ).toBe(true);
     expect(refused().length).toBeGreaterThan(FLOOD_REQUESTS / 2);
   });
 
   it("a refusal never waits behind admitted work: refusals' p99 stays about that of /health in the same flood", () => {
     const health = outcomes.filter((outcome) => outcome.request.path === '/health').map((outcome) => outcome.ms);
     const refusals = refused().map((outcome) => outcome.ms);
-    const served = llm().filter((outcome) => outcome.status === 200).map((outcome) => outcome.ms);
-    const figures = (values: number[]) => `p50 ${percentile(values, 50).toFixed(0)} ms, p99 ${percentile(values, 99).toFixed(0)} ms (${values.length})`;
+    const served = llm()
+      .filter((outcome) => outcome.status === 200)
+      .map((outcome) => outcome.ms);
+    const figures = (values: number[]) =>
+      `p50 ${percentile(values, 50).toFixed(0)} ms, p99 ${percentile(values, 99).toFixed(0)} ms (${values.length})`;
     console.info(`flood: /health ${figures(health)}; refusals ${figures(refusals)}; served ${figures(served)}`);
     // A generous bound (twice, plus slack for a busy CI machine): the two share one event loop, so the
     // ratio is about 1 when a refusal waits for nothing else.
@@ -318,6 +403,6 @@ describe(`a flood of ${FLOOD_REQUESTS} concurrent requests and ${FLOOD_HEALTH_PR
     expect(warned.length).toBe(ids.size);
     expect(new Set(warned)).toEqual(ids);
     expect(errorLines(lines)).toEqual([]);
-    expect(service.logs.raw.some((raw) => /"stack"/.test(raw))).toBe(false);
+    expect(service.logs.raw.some((raw) => raw.includes('"stack"'))).toBe(false);
   });
 });

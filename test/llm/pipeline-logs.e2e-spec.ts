@@ -13,7 +13,11 @@ function shortChat(content: string, extra: Record<string, unknown> = {}): string
 }
 
 async function post(url: string, id: string, body: string): Promise<Response> {
-  return fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': id }, body });
+  return fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-request-id': id },
+    body,
+  });
 }
 
 /** The components that wrote at least one line for the request. */
@@ -35,7 +39,9 @@ describe('one request id on every component log line (LOG_LEVEL=debug, in one pr
     const lines = pipeline.logs.forRequest('logs-unary-1');
     expect(componentsOf(lines)).toEqual([...COMPONENTS].sort());
     for (const component of ['processor', 'router', 'worker']) {
-      expect(lines.filter((line) => line.msg === `handling ${component}.${component === 'router' ? 'route' : 'generate'}`)).toHaveLength(1);
+      expect(
+        lines.filter((line) => line.msg === `handling ${component}.${component === 'router' ? 'route' : 'generate'}`),
+      ).toHaveLength(1);
     }
     expect(lines.some((line) => line.component === 'frontend' && line.msg === 'serving chat/completions')).toBe(true);
   });
@@ -46,7 +52,9 @@ describe('one request id on every component log line (LOG_LEVEL=debug, in one pr
     expect(text.trim().endsWith('data: [DONE]')).toBe(true);
     const lines = pipeline.logs.forRequest('logs-stream-1');
     expect(componentsOf(lines)).toEqual([...COMPONENTS].sort());
-    expect(lines.some((line) => line.component === 'worker' && String(line.msg).startsWith('generation finished'))).toBe(true);
+    expect(
+      lines.some((line) => line.component === 'worker' && String(line.msg).startsWith('generation finished')),
+    ).toBe(true);
   });
 
   it('200 concurrent streamed requests: zero cross-talk', async () => {
@@ -93,21 +101,31 @@ describe('a client that disconnects mid-stream', () => {
     const res = await fetch(`${pipeline.url}/v1/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-request-id': 'gone-1' },
-      body: JSON.stringify({ model: 'threadline-mocker', prompt: 'a long story', max_tokens: 4000, stream: true, seed: 1 }),
+      body: JSON.stringify({
+        model: 'threadline-mocker',
+        prompt: 'a long story',
+        max_tokens: 4000,
+        stream: true,
+        seed: 1,
+      }),
       signal: abort.signal,
     });
     const reader = res.body!.getReader();
     let received = '';
-    while ((received.match(/data: /g) ?? []).length < 5) received += new TextDecoder().decode((await reader.read()).value);
+    while ((received.match(/data: /g) ?? []).length < 5)
+      received += new TextDecoder().decode((await reader.read()).value);
     abort.abort();
     const stopLine = await waitFor(() =>
-      pipeline.logs.forRequest('gone-1').find((line) => line.component === 'worker' && String(line.msg).startsWith('generation stopped')),
+      pipeline.logs
+        .forRequest('gone-1')
+        .find((line) => line.component === 'worker' && String(line.msg).startsWith('generation stopped')),
     );
     expect(stopLine).toMatchObject({ requestId: 'gone-1', component: 'worker', context: 'MockerEngine' });
     const produced = stopLine.produced as number;
     expect(produced).toBeGreaterThanOrEqual(5);
     expect(produced).toBeLessThan(150);
-    expect(pipeline.logs.forRequest('gone-1').some((line) => String(line.msg).startsWith('generation finished'))).toBe(false);
+    expect(pipeline.logs.forRequest('gone-1').some((line) => String(line.msg).startsWith('generation finished'))).toBe(
+      false,
+    );
   });
 });
-

@@ -13,7 +13,13 @@ import {
   unary,
 } from '@threadline/runtime';
 import type { ComponentClient, ComponentInstanceInfo, EndpointContext, OnComponentStart } from '@threadline/runtime';
-import { createTracingLogger, getCurrentRequestId, RequestIdService, RequestTracingModule, TracingLogger } from '@threadline/tracing';
+import {
+  createTracingLogger,
+  getCurrentRequestId,
+  RequestIdService,
+  RequestTracingModule,
+  TracingLogger,
+} from '@threadline/tracing';
 import type { RequestTracingOptions } from '@threadline/tracing';
 import { LogCapture } from '../support/log-capture.js';
 
@@ -29,7 +35,10 @@ class EchoWorker implements OnComponentStart {
   }
 
   @Endpoint('generate')
-  async *generate(request: { count: number }, context: EndpointContext): AsyncGenerator<{ n: number; id?: string; instance: string }> {
+  async *generate(
+    request: { count: number },
+    context: EndpointContext,
+  ): AsyncGenerator<{ n: number; id?: string; instance: string }> {
     try {
       for (let n = 0; n < request.count; n++) {
         if (context.signal.aborted) return;
@@ -98,13 +107,23 @@ describe('the component runtime, in one process', () => {
     }, 'rt-1');
     expect(items).toEqual([0, 1, 2].map((n) => ({ n, id: 'rt-1', instance: 'echo-worker-1', relayedUnder: 'rt-1' })));
     const lines = logs.forRequest('rt-1');
-    expect(lines.filter((line) => line.msg?.startsWith('token')).map((line) => line.component)).toEqual(['echo-worker', 'echo-worker', 'echo-worker']);
+    expect(lines.filter((line) => line.msg?.startsWith('token')).map((line) => line.component)).toEqual([
+      'echo-worker',
+      'echo-worker',
+      'echo-worker',
+    ]);
     expect(lines.find((line) => line.msg === 'handling echo-front.relay')).toMatchObject({ component: 'echo-front' });
-    expect(lines.find((line) => line.msg === 'handling echo-worker.generate')).toMatchObject({ component: 'echo-worker', instanceId: 'echo-worker-1' });
+    expect(lines.find((line) => line.msg === 'handling echo-worker.generate')).toMatchObject({
+      component: 'echo-worker',
+      instanceId: 'echo-worker-1',
+    });
   });
 
   it('lists the instances and spreads calls without a chosen instance across them', async () => {
-    expect(await requestIds.run(() => unary(front.describe({})), 'rt-2')).toEqual({ instances: ['echo-worker-0', 'echo-worker-1'], id: 'rt-2' });
+    expect(await requestIds.run(() => unary(front.describe({})), 'rt-2')).toEqual({
+      instances: ['echo-worker-0', 'echo-worker-1'],
+      id: 'rt-2',
+    });
     const served = new Set<string>();
     for (let i = 0; i < 4; i++) served.add((await unary(worker.generate({ count: 1 }))).instance);
     expect([...served].sort()).toEqual(['echo-worker-0', 'echo-worker-1']);
@@ -120,7 +139,13 @@ describe('the component runtime, in one process', () => {
   it('turns a failure into an EndpointError naming the request, component and endpoint', async () => {
     const failure = await requestIds.run(() => unary(worker.fail({ status: 400 })).catch((e: unknown) => e), 'rt-4');
     expect(failure).toBeInstanceOf(EndpointError);
-    expect(failure).toMatchObject({ requestId: 'rt-4', component: 'echo-worker', endpoint: 'fail', status: 400, message: 'engine said no' });
+    expect(failure).toMatchObject({
+      requestId: 'rt-4',
+      component: 'echo-worker',
+      endpoint: 'fail',
+      status: 400,
+      message: 'engine said no',
+    });
     const internal = await requestIds.run(() => unary(worker.fail({ status: 0 })).catch((e: unknown) => e), 'rt-5');
     expect(internal).toMatchObject({ status: 500, code: 'internal_error', requestId: 'rt-5' });
     expect(logs.forRequest('rt-5').some((line) => line.level === 50 && line.component === 'echo-worker')).toBe(true);

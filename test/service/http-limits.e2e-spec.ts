@@ -4,6 +4,9 @@ import { startPipeline } from '../support/pipeline-app.js';
 import type { PipelineApp } from '../support/pipeline-app.js';
 import { openRawRequest, rawRequest, requestHead, UUID_V4 } from '../support/raw-http.js';
 import type { OpenRawRequest, RawResponse } from '../support/raw-http.js';
+import { CHAT, chatBody, send } from '../support/requests.js';
+import type { ErrorBody } from '../support/requests.js';
+import { waitUntil } from '../support/wait-for.js';
 
 /**
  * The limits at the service's door, over real sockets, scaled down from the attacks they stop:
@@ -12,30 +15,25 @@ import type { OpenRawRequest, RawResponse } from '../support/raw-http.js';
  * `Retry-After`, while everyone else is served.
  */
 
-const CHAT = '/v1/chat/completions';
-
 /** A chat request body of exactly `bytes` bytes. */
 function chatBodyOf(bytes: number): string {
-  const empty = JSON.stringify({ model: 'threadline-mocker', messages: [{ role: 'user', content: '' }], max_tokens: 2 });
+  const empty = JSON.stringify(chatBody('', { max_tokens: 2 }));
   const words = 'the quick brown fox jumps over the lazy dog '.repeat(Math.ceil(bytes / 44));
   return empty.replace('"content":""', `"content":"${words.slice(0, bytes - empty.length)}"`);
 }
 
 function chatHead(id: string, contentLength: number): string {
-  return requestHead('POST', CHAT, [`X-Request-Id: ${id}`, 'Content-Type: application/json', `Content-Length: ${contentLength}`]).toString('latin1') + '\r\n';
+  return (
+    requestHead('POST', CHAT, [
+      `X-Request-Id: ${id}`,
+      'Content-Type: application/json',
+      `Content-Length: ${contentLength}`,
+    ]).toString('latin1') + '\r\n'
+  );
 }
 
 function portOf(pipeline: PipelineApp): number {
   return Number(new URL(pipeline.url).port);
-}
-
-/** Polls `probe` every 20 ms until it holds, or fails after `timeoutMs`. */
-async function eventually(probe: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 async function health(pipeline: PipelineApp): Promise<number> {
@@ -52,11 +50,13 @@ describe('slow requests are cut with a 408 while new clients are served', () => 
 
   it(`${SLOW} connections sending their bodies too slowly each get a 408 with their id and an OpenAI body, and are closed`, async () => {
     const slow = await Promise.all(
-      Array.from({ length: SLOW }, (_, i) => openRawRequest(portOf(pipeline), `${chatHead(`slow-body-${i}`, 1000)}{"model":`)),
+      Array.from({ length: SLOW }, (_, i) =>
+        openRawRequest(portOf(pipeline), `${chatHead(`slow-body-${i}`, 1000)}{"model":`),
+      ),
     );
     // Meanwhile a new client is served, a health check and a completion.
     expect(await health(pipeline)).toBe(200);
-    const served = await fetch(`${pipeline.url}${CHAT}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBodyOf(200) });
+    const served = await send(pipeline.url, CHAT, chatBodyOf(200));
     expect(served.status).toBe(200);
 
     const answers = await Promise.all(slow.map((request) => request.response));
@@ -66,7 +66,9 @@ describe('slow requests are cut with a 408 while new clients are served', () => 
       expect(res.headers.connection).toBe('close');
       expect(JSON.parse(res.body)).toMatchObject({ error: { type: 'invalid_request_error', code: 'request_timeout' } });
     });
-    expect(pipeline.logs.lines.filter((l) => l.msg === 'request refused by the HTTP server' && l.status === 408)).toHaveLength(SLOW);
+    expect(
+      pipeline.logs.lines.filter((l) => l.msg === 'request refused by the HTTP server' && l.status === 408),
+    ).toHaveLength(SLOW);
   });
 
   it('a connection that sends nothing is cut too', async () => {
@@ -86,21 +88,32 @@ describe('connections beyond MAX_CONNECTIONS are closed as they arrive', () => {
   afterAll(() => pipeline.close());
 
   function openConnections(): Promise<number> {
-    return new Promise((resolve, reject) => pipeline.app.getHttpServer().getConnections((error, count) => (error ? reject(error) : resolve(count))));
+    return new Promise((resolve, reject) =>
+      pipeline.app.getHttpServer().getConnections((error, count) => (error ? reject(error) : resolve(count))),
+    );
   }
 
   it('with the cap held by slow clients a new connection is refused at once, and is served again once they go', async () => {
     const held: OpenRawRequest[] = [];
     for (let i = 0; i < CAP; i++) held.push(await openRawRequest(portOf(pipeline), 'GET /health HTTP/1.1\r\n'));
-    await eventually(async () => (await openConnections()) === CAP);
+    await waitUntil(async () => (await openConnections()) === CAP);
 
-    const outcome = await openRawRequest(portOf(pipeline), requestHead('GET', '/health', []).toString('latin1') + '\r\n')
+    const outcome = await openRawRequest(
+      portOf(pipeline),
+      requestHead('GET', '/health', []).toString('latin1') + '\r\n',
+    )
       .then((refused) => refused.response)
-      .then((res: RawResponse) => res.status, () => 0);
+      .then(
+        (res: RawResponse) => res.status,
+        () => 0,
+      );
     expect(outcome, 'no HTTP answer: the connection was closed').toBe(0);
 
     for (const request of held) request.destroy();
-    await eventually(async () => (await rawRequest(portOf(pipeline), requestHead('GET', '/health', [])).catch(() => undefined))?.status === 200);
+    await waitUntil(
+      async () =>
+        (await rawRequest(portOf(pipeline), requestHead('GET', '/health', [])).catch(() => undefined))?.status === 200,
+    );
   });
 });
 
@@ -113,7 +126,8 @@ describe('request bodies beyond MAX_BUFFERED_BODY_BYTES are refused at once', ()
     pipeline = await startPipeline({ MAX_BODY_BYTES: String(CAP), MAX_BUFFERED_BODY_BYTES: String(CAP) });
     // Two bodies announced and not yet sent hold 60,000 of the 65,536 bytes.
     held = await Promise.all(['held-1', 'held-2'].map((id) => openRawRequest(portOf(pipeline), chatHead(id, BODY))));
-    for (const id of ['held-1', 'held-2']) await waitForLines(pipeline.logs, (l) => l.msg === 'incoming request' && l.requestId === id);
+    for (const id of ['held-1', 'held-2'])
+      await waitForLines(pipeline.logs, (l) => l.msg === 'incoming request' && l.requestId === id);
   });
   afterAll(async () => {
     for (const request of held) request.destroy();
@@ -123,15 +137,15 @@ describe('request bodies beyond MAX_BUFFERED_BODY_BYTES are refused at once', ()
   it('concurrent bodies that do not fit each get a 503 with Retry-After, their id and an OpenAI body, while /health answers', async () => {
     const ids = Array.from({ length: 6 }, (_, i) => `over-cap-${i}`);
     const [refusals, healthStatus] = await Promise.all([
-      Promise.all(ids.map((id) => fetch(`${pipeline.url}${CHAT}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': id }, body: chatBodyOf(BODY) }))),
+      Promise.all(ids.map((id) => send(pipeline.url, CHAT, chatBodyOf(BODY), { id }))),
       health(pipeline),
     ]);
     expect(healthStatus).toBe(200);
     for (const [i, res] of refusals.entries()) {
       expect(res.status).toBe(503);
-      expect(res.headers.get('retry-after')).toBe('1');
-      expect(res.headers.get('x-request-id')).toBe(ids[i]);
-      const body = (await res.json()) as { error: { message: string; type: string; code: string } };
+      expect(res.retryAfter).toBe('1');
+      expect(res.requestId).toBe(ids[i]);
+      const body = JSON.parse(res.text) as ErrorBody;
       expect(body.error).toMatchObject({ type: 'server_error', code: 'request_bodies_at_capacity' });
       expect(body.error.message).toContain(ids[i]);
     }
@@ -141,14 +155,21 @@ describe('request bodies beyond MAX_BUFFERED_BODY_BYTES are refused at once', ()
   });
 
   it('a body over MAX_BODY_BYTES still gets its 413, not a 503 to retry', async () => {
-    const res = await fetch(`${pipeline.url}${CHAT}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBodyOf(CAP + 1) });
+    const res = await send(pipeline.url, CHAT, chatBodyOf(CAP + 1));
     expect(res.status).toBe(413);
   });
 
   it('a chunked body that outgrows what is left is refused mid-way with a 503, and its connection closed', async () => {
     const chunk = chatBodyOf(10_000);
-    const head = requestHead('POST', CHAT, ['X-Request-Id: chunked-over-cap', 'Content-Type: application/json', 'Transfer-Encoding: chunked']);
-    const request = await openRawRequest(portOf(pipeline), `${head.toString('latin1')}\r\n${chunk.length.toString(16)}\r\n${chunk}\r\n`);
+    const head = requestHead('POST', CHAT, [
+      'X-Request-Id: chunked-over-cap',
+      'Content-Type: application/json',
+      'Transfer-Encoding: chunked',
+    ]);
+    const request = await openRawRequest(
+      portOf(pipeline),
+      `${head.toString('latin1')}\r\n${chunk.length.toString(16)}\r\n${chunk}\r\n`,
+    );
     const res = await request.response;
     expect(res.status).toBe(503);
     expect(res.headers['x-request-id']).toBe('chunked-over-cap');
@@ -161,9 +182,7 @@ describe('request bodies beyond MAX_BUFFERED_BODY_BYTES are refused at once', ()
     const answers = await Promise.all(held.map((request) => request.response));
     expect(answers.map((res) => res.status)).toEqual([200, 200]);
     // Two more at once need both held bodies' room.
-    const after = await Promise.all(
-      [1, 2].map(() => fetch(`${pipeline.url}${CHAT}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBodyOf(BODY) })),
-    );
+    const after = await Promise.all([1, 2].map(() => send(pipeline.url, CHAT, chatBodyOf(BODY))));
     expect(after.map((res) => res.status)).toEqual([200, 200]);
   });
 });

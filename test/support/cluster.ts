@@ -22,7 +22,10 @@ const allServices = new Set<SpawnedService>();
 const allNats = new Set<NatsServer>();
 
 /** Stops the services (they may try to drain over NATS), then the servers. */
-export async function stopEverything(services: Iterable<SpawnedService> = allServices, nats: Iterable<NatsServer> = allNats): Promise<void> {
+export async function stopEverything(
+  services: Iterable<SpawnedService> = allServices,
+  nats: Iterable<NatsServer> = allNats,
+): Promise<void> {
   await Promise.all([...services].map((service) => service.stop(2000)));
   await Promise.all([...nats].map((server) => server.stop()));
 }
@@ -63,11 +66,21 @@ export interface Cluster {
 
 /** The environment of a process of the cluster on `server`. */
 export function natsEnv(server: { url: string }, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return { THREADLINE_TRANSPORT: 'nats', NATS_URL: server.url, LOG_LEVEL: 'debug', THREADLINE_SHUTDOWN_GRACE_MS: '2000', ...extra };
+  return {
+    THREADLINE_TRANSPORT: 'nats',
+    NATS_URL: server.url,
+    LOG_LEVEL: 'debug',
+    THREADLINE_SHUTDOWN_GRACE_MS: '2000',
+    ...extra,
+  };
 }
 
 /** Spawns the processes, tracked from the first moment, all at once; waits until every one serves. */
-export async function startCluster(server: NatsServer, specs: ProcessSpec[], common: NodeJS.ProcessEnv = {}): Promise<Cluster> {
+export async function startCluster(
+  server: NatsServer,
+  specs: ProcessSpec[],
+  common: NodeJS.ProcessEnv = {},
+): Promise<Cluster> {
   const spawned = specs.map((spec) => {
     const env = natsEnv(server, { ...common, THREADLINE_COMPONENTS: spec.components, ...spec.env });
     return { spec, env, service: spawnTracked(spec.name, env) };
@@ -102,7 +115,10 @@ export function burst(url: string, prefix: string, count: number): Promise<Burst
     Array.from({ length: count }, async (_, i) => {
       const id = `${prefix}-${i}`;
       try {
-        const res = await request(url, CHAT, chatBody(`warm up number ${i} of ${prefix}`, { max_tokens: 2 }), { id, signal: AbortSignal.timeout(NO_HANG_MS) });
+        const res = await request(url, CHAT, chatBody(`warm up number ${i} of ${prefix}`, { max_tokens: 2 }), {
+          id,
+          signal: AbortSignal.timeout(NO_HANG_MS),
+        });
         return { id, status: res.status, text: await res.text() };
       } catch (error) {
         return { id, status: 'no answer' as const, text: String(error) };
@@ -118,16 +134,30 @@ export function burst(url: string, prefix: string, count: number): Promise<Burst
 export async function warmUp(cluster: Cluster, workers: string[] = [], timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const servedOne = () =>
-    workers.every((name) => cluster.get(name).logs.lines.some((line) => line.msg === 'handling worker.generate' && String(line.requestId).startsWith('warmup-')));
+    workers.every((name) =>
+      cluster
+        .get(name)
+        .logs.lines.some(
+          (line) => line.msg === 'handling worker.generate' && String(line.requestId).startsWith('warmup-'),
+        ),
+    );
   let last: BurstOutcome[] = [];
   for (let round = 0; Date.now() < deadline; round++) {
     last = await burst(cluster.url, `warmup-${round}`, 8);
     // The worker logs its line when the call starts; the pipe to this process may lag a little.
-    if (last.every((outcome) => outcome.status === 200) && (await waitFor(() => (servedOne() ? true : undefined), 500).catch(() => false))) return;
+    if (
+      last.every((outcome) => outcome.status === 200) &&
+      (await waitFor(() => (servedOne() ? true : undefined), 500).catch(() => false))
+    )
+      return;
     await sleep(200);
   }
-  const failed = last.filter((outcome) => outcome.status !== 200).map((outcome) => `${outcome.id}: ${outcome.status} ${outcome.text.slice(0, 300)}`);
-  throw new Error(`the cluster did not settle within ${timeoutMs} ms (every request of a burst answered, each of ${workers.join(', ') || 'no worker'} serving one):\n${failed.join('\n')}`);
+  const failed = last
+    .filter((outcome) => outcome.status !== 200)
+    .map((outcome) => `${outcome.id}: ${outcome.status} ${outcome.text.slice(0, 300)}`);
+  throw new Error(
+    `the cluster did not settle within ${timeoutMs} ms (every request of a burst answered, each of ${workers.join(', ') || 'no worker'} serving one):\n${failed.join('\n')}`,
+  );
 }
 
 // Reading a process's log lines about a request.
@@ -143,7 +173,9 @@ export function handling(proc: SpawnedService, id: string, what: string): LogLin
 
 /** The worker's last line about a generation: `generation finished: N tokens` or `generation stopped …`. */
 export function generationEnd(proc: SpawnedService, id: string): LogLine | undefined {
-  return forRequest(proc, id).find((line) => typeof line.msg === 'string' && /^generation (finished|stopped)/.test(line.msg));
+  return forRequest(proc, id).find(
+    (line) => typeof line.msg === 'string' && /^generation (finished|stopped)/.test(line.msg),
+  );
 }
 
 /** Every line of `proc` for the request names `component` (lines written before the context existed name none). */
@@ -169,7 +201,9 @@ export function expectOneRequestPerCall(proc: SpawnedService): number {
 /** `promise`, or a failure naming `what` after `ms`. */
 export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
+  const timeout = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)),
+  );
   try {
     return await Promise.race([promise, timeout]);
   } finally {

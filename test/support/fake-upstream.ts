@@ -33,7 +33,10 @@ export interface FakeUpstreamOptions {
 
 export type UpstreamAnswer = (req: IncomingMessage, res: ServerResponse) => void;
 
-export async function startFakeUpstream(answer: UpstreamAnswer, options: FakeUpstreamOptions = {}): Promise<FakeUpstream> {
+export async function startFakeUpstream(
+  answer: UpstreamAnswer,
+  options: FakeUpstreamOptions = {},
+): Promise<FakeUpstream> {
   const received: Received[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -43,12 +46,23 @@ export async function startFakeUpstream(answer: UpstreamAnswer, options: FakeUps
       // The service asks for the upstream's models once, at start-up, to learn its context length.
       const modelsLookup = req.method === 'GET' && req.url === '/v1/models';
       if (modelsLookup && options.maxModelLen !== undefined) {
-        const model = { id: MODEL, object: 'model', owned_by: 'vllm', ...(options.maxModelLen === null ? {} : { max_model_len: options.maxModelLen }) };
+        const model = {
+          id: MODEL,
+          object: 'model',
+          owned_by: 'vllm',
+          ...(options.maxModelLen === null ? {} : { max_model_len: options.maxModelLen }),
+        };
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ object: 'list', data: [model] }));
         return;
       }
-      if (!modelsLookup) received.push({ method: req.method!, url: req.url!, headers: req.headers, body: text === '' ? undefined : JSON.parse(text) });
+      if (!modelsLookup)
+        received.push({
+          method: req.method!,
+          url: req.url!,
+          headers: req.headers,
+          body: text === '' ? undefined : JSON.parse(text),
+        });
       answer(req, res);
     });
   });
@@ -63,6 +77,20 @@ export async function startFakeUpstream(answer: UpstreamAnswer, options: FakeUps
         server.close(() => resolve());
       }),
   };
+}
+
+/** Runs `run` with a fake upstream answering with `answer`, and closes the upstream however `run` ends. */
+export async function withFakeUpstream<T>(
+  answer: UpstreamAnswer,
+  run: (fake: FakeUpstream) => Promise<T>,
+  options: FakeUpstreamOptions = {},
+): Promise<T> {
+  const fake = await startFakeUpstream(answer, options);
+  try {
+    return await run(fake);
+  } finally {
+    await fake.close();
+  }
 }
 
 /** Answers every request with `status` (and `headers`) and an OpenAI error body. */

@@ -22,7 +22,11 @@ export interface FloodOutcome {
  * Sends every request at once, each on a connection of its own (as many separate clients would), and
  * collects how each ended. Nothing is retried.
  */
-export async function flood(baseUrl: string, requests: readonly FloodRequest[], timeoutMs = 60_000): Promise<FloodOutcome[]> {
+export async function flood(
+  baseUrl: string,
+  requests: readonly FloodRequest[],
+  timeoutMs = 60_000,
+): Promise<FloodOutcome[]> {
   const agent = new Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY });
   try {
     return await Promise.all(requests.map((each) => send(baseUrl, each, agent, timeoutMs)));
@@ -37,15 +41,26 @@ function send(baseUrl: string, each: FloodRequest, agent: Agent, timeoutMs: numb
   if (payload !== undefined) headers['content-type'] = 'application/json';
   const started = performance.now();
   return new Promise((resolve) => {
-    const failed = (error: Error) => resolve({ request: each, status: 0, headers: {}, body: String(error), ms: performance.now() - started });
-    const req = request(`${baseUrl}${each.path}`, { method: each.method, headers, agent, timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('error', failed);
-      res.on('end', () =>
-        resolve({ request: each, status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), ms: performance.now() - started }),
-      );
-    });
+    const failed = (error: Error) =>
+      resolve({ request: each, status: 0, headers: {}, body: String(error), ms: performance.now() - started });
+    const req = request(
+      `${baseUrl}${each.path}`,
+      { method: each.method, headers, agent, timeout: timeoutMs },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', failed);
+        res.on('end', () =>
+          resolve({
+            request: each,
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+            ms: performance.now() - started,
+          }),
+        );
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', failed);
     req.end(payload);

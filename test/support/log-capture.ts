@@ -26,7 +26,8 @@ export class LogCapture extends Writable {
 
   /** Every line written so far, parsed; a line that is not JSON (a stray print) reads as level 0, `(not JSON) …`. */
   get lines(): LogLine[] {
-    for (let index = this.parsed.length; index < this.raw.length; index++) this.parsed.push(parseLine(this.raw[index]!));
+    for (let index = this.parsed.length; index < this.raw.length; index++)
+      this.parsed.push(parseLine(this.raw[index]!));
     return this.parsed.slice();
   }
 
@@ -60,7 +61,11 @@ function parseLine(raw: string): LogLine {
  * Waits until `logs` holds a line matching `predicate` (lines often come a little after the response),
  * or `timeoutMs` passes; returns the matching lines, possibly none.
  */
-export async function waitForLines(logs: LogCapture, predicate: (line: LogLine) => boolean, timeoutMs = 2_000): Promise<LogLine[]> {
+export async function waitForLines(
+  logs: LogCapture,
+  predicate: (line: LogLine) => boolean,
+  timeoutMs = 2_000,
+): Promise<LogLine[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const found = logs.lines.filter(predicate);
@@ -79,7 +84,11 @@ export interface WaitForLineOptions {
 }
 
 /** The first line of `logs` matching `predicate`, waiting for it; fails after `timeoutMs` or when `giveUp` names a reason. */
-export async function waitForLine(logs: LogCapture, predicate: (line: LogLine) => boolean, options: WaitForLineOptions = {}): Promise<LogLine> {
+export async function waitForLine(
+  logs: LogCapture,
+  predicate: (line: LogLine) => boolean,
+  options: WaitForLineOptions = {},
+): Promise<LogLine> {
   const { timeoutMs = 2_000, what = 'the expected log line', giveUp } = options;
   const deadline = Date.now() + timeoutMs;
   for (;;) {

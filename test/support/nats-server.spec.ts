@@ -31,7 +31,11 @@ describeWithNats('startNatsServer', () => {
     await Promise.all(servers.map((server) => server.stop()));
   });
 
-  async function roundTrip(nc: NatsConnection, subject: string, text: string): Promise<{ text: string; requestId: string | undefined }> {
+  async function roundTrip(
+    nc: NatsConnection,
+    subject: string,
+    text: string,
+  ): Promise<{ text: string; requestId: string | undefined }> {
     const sub = nc.subscribe(subject, { max: 1 });
     await nc.flush();
     const h = headers();
@@ -60,7 +64,10 @@ describeWithNats('startNatsServer', () => {
     expect(server.running).toBe(true);
     await waitFor(() => (statuses.includes('reconnect') ? true : undefined), 10_000);
     expect(statuses).toContain('disconnect');
-    expect(await roundTrip(first, 'selfcheck.two', 'after restart')).toEqual({ text: 'after restart', requestId: 'selfcheck.two-id' });
+    expect(await roundTrip(first, 'selfcheck.two', 'after restart')).toEqual({
+      text: 'after restart',
+      requestId: 'selfcheck.two-id',
+    });
 
     const second = await connect({ servers: server.url });
     connections.push(second);

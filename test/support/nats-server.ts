@@ -49,7 +49,9 @@ export function natsServerAvailability(): NatsServerAvailability {
 /** The uncached check behind `natsServerAvailability`, against the given environment (PATH, NATS_SERVER_BIN). */
 export function probeNatsServer(env: NodeJS.ProcessEnv = process.env): NatsServerAvailability {
   const override = env.NATS_SERVER_BIN;
-  const candidates = override ? [override] : [...(env.PATH ?? '').split(delimiter).filter(Boolean), ...EXTRA_DIRS].map((dir) => join(dir, 'nats-server'));
+  const candidates = override
+    ? [override]
+    : [...(env.PATH ?? '').split(delimiter).filter(Boolean), ...EXTRA_DIRS].map((dir) => join(dir, 'nats-server'));
   const binary = candidates.find((file) => {
     try {
       accessSync(file, constants.X_OK);
@@ -97,7 +99,9 @@ export function describeWithNats(name: string, fn: () => void): void {
   }
   if (!warned) {
     warned = true;
-    console.warn(`[threadline] skipping the NATS tests: ${reason}. Set THREADLINE_REQUIRE_NATS=1 to make this a failure.`);
+    console.warn(
+      `[threadline] skipping the NATS tests: ${reason}. Set THREADLINE_REQUIRE_NATS=1 to make this a failure.`,
+    );
   }
   describe.skip(`${name} (skipped: ${reason})`, fn);
 }
@@ -135,11 +139,13 @@ export async function startNatsServer(options: { port?: number; maxPayload?: num
   let stderr = '';
 
   const start = async (): Promise<void> => {
-    const proc = spawn(binary!, ['-a', '127.0.0.1', '-p', String(port), ...configArgs(options.maxPayload)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn(binary!, ['-a', '127.0.0.1', '-p', String(port), ...configArgs(options.maxPayload)], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     child = proc;
     live.add(proc);
     const logFrom = stderr.length;
-    proc.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     let exitedEarly = false;
     exited = new Promise<void>((resolve) => {
       proc.once('exit', () => {
@@ -156,14 +162,17 @@ export async function startNatsServer(options: { port?: number; maxPayload?: num
     });
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (;;) {
-      if (exitedEarly) throw new Error(`nats-server on port ${port} exited during start-up (code ${proc.exitCode}):\n${stderr}`);
+      if (exitedEarly)
+        throw new Error(`nats-server on port ${port} exited during start-up (code ${proc.exitCode}):\n${stderr}`);
       // The greeting must come from this process (its INFO names the server id it logged), not from
       // another server that holds the port: that one would make this one exit with "address already in use".
       const serverId = /\[INF\]\s+ID:\s+(\S+)/.exec(stderr.slice(logFrom))?.[1];
       if (serverId !== undefined && (await greets(port)) === serverId) return;
       if (Date.now() > deadline) {
         await stop();
-        throw new Error(`nats-server on port ${port} did not accept connections within ${READY_TIMEOUT_MS} ms:\n${stderr}`);
+        throw new Error(
+          `nats-server on port ${port} did not accept connections within ${READY_TIMEOUT_MS} ms:\n${stderr}`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
@@ -171,7 +180,8 @@ export async function startNatsServer(options: { port?: number; maxPayload?: num
 
   const stop = async (): Promise<void> => {
     const proc = child;
-    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
+    // Not started, or already gone.
+    if (proc?.exitCode !== null || proc.signalCode !== null) return;
     proc.kill('SIGTERM');
     const killer = setTimeout(() => proc.kill('SIGKILL'), 2000);
     await exited;
@@ -183,7 +193,7 @@ export async function startNatsServer(options: { port?: number; maxPayload?: num
     url: `nats://127.0.0.1:${port}`,
     port,
     get running() {
-      return child !== undefined && child.exitCode === null && child.signalCode === null;
+      return child?.exitCode === null && child.signalCode === null;
     },
     log: () => stderr,
     stop,
@@ -218,7 +228,11 @@ function greets(port: number): Promise<string | undefined> {
       if (newline === -1) return;
       const line = received.slice(0, newline);
       try {
-        done(line.startsWith('INFO ') ? String((JSON.parse(line.slice(5)) as { server_id?: unknown }).server_id) : undefined);
+        done(
+          line.startsWith('INFO ')
+            ? String((JSON.parse(line.slice(5)) as { server_id?: unknown }).server_id)
+            : undefined,
+        );
       } catch {
         done(undefined);
       }

@@ -48,7 +48,12 @@ export interface TextChunk {
 }
 
 /** POSTs `body` and expects a 200 with a JSON body; returns the reply and the parsed body. */
-export async function postJson<T>(url: string, path: string, body: object, id?: string): Promise<{ res: Reply; json: T }> {
+export async function postJson<T>(
+  url: string,
+  path: string,
+  body: object,
+  id?: string,
+): Promise<{ res: Reply; json: T }> {
   const res = await send(url, path, body, { id });
   expect(res.status, res.text).toBe(200);
   expect(res.contentType).toBe('application/json; charset=utf-8');
@@ -56,7 +61,12 @@ export async function postJson<T>(url: string, path: string, body: object, id?: 
 }
 
 /** POSTs `body` with `stream: true` and expects a 200 stream that ends well (see `serviceChunks`); returns its chunks. */
-export async function postStream<T>(url: string, path: string, body: object, id?: string): Promise<{ res: Reply; chunks: T[] }> {
+export async function postStream<T>(
+  url: string,
+  path: string,
+  body: object,
+  id?: string,
+): Promise<{ res: Reply; chunks: T[] }> {
   const res = await send(url, path, { ...body, stream: true }, { id });
   expect(res.status, res.text).toBe(200);
   expect(res.contentType).toBe('text/event-stream; charset=utf-8');
@@ -67,7 +77,8 @@ export async function postStream<T>(url: string, path: string, body: object, id?
 export function chatStreamTexts(chunks: ChatChunk[]): Map<number, string> {
   const texts = new Map<number, string>();
   for (const chunk of chunks) {
-    for (const choice of chunk.choices) texts.set(choice.index, (texts.get(choice.index) ?? '') + (choice.delta.content ?? ''));
+    for (const choice of chunk.choices)
+      texts.set(choice.index, (texts.get(choice.index) ?? '') + (choice.delta.content ?? ''));
   }
   return texts;
 }
@@ -75,12 +86,36 @@ export function chatStreamTexts(chunks: ChatChunk[]): Map<number, string> {
 /** The finish chunks of a stream, as `[index, reason]` in stream order. */
 export function finishes(chunks: Array<ChatChunk | TextChunk>): Array<[number, string]> {
   return chunks.flatMap((chunk) =>
-    chunk.choices.filter((choice) => choice.finish_reason !== null).map((choice): [number, string] => [choice.index, choice.finish_reason!]),
+    chunk.choices
+      .filter((choice) => choice.finish_reason !== null)
+      .map((choice): [number, string] => [choice.index, choice.finish_reason!]),
   );
 }
 
+/**
+ * Reads a completions stream from the official `openai` client, expecting every chunk to carry
+ * `cmpl-<id>`; returns the chunks' text joined and the last chunk's finish_reason.
+ */
+export async function readSdkCompletions(
+  stream: AsyncIterable<{ id: string; choices: Array<{ text: string; finish_reason: string | null }> }>,
+  id: string,
+): Promise<{ text: string; finishReason: string | null }> {
+  let text = '';
+  let finishReason: string | null = null;
+  for await (const chunk of stream) {
+    expect(chunk.id).toBe(`cmpl-${id}`);
+    text += chunk.choices[0]!.text;
+    finishReason = chunk.choices[0]!.finish_reason;
+  }
+  return { text, finishReason };
+}
+
 /** Expects an OpenAI error body with exactly its four fields, of type invalid_request_error unless `expected` says otherwise. */
-export function expectOpenAIError(res: Reply, status: number, expected: Partial<ErrorBody['error']>): ErrorBody['error'] {
+export function expectOpenAIError(
+  res: Reply,
+  status: number,
+  expected: Partial<ErrorBody['error']>,
+): ErrorBody['error'] {
   expect(res.status, res.text).toBe(status);
   expect(res.contentType).toBe('application/json; charset=utf-8');
   const body = JSON.parse(res.text) as ErrorBody;

@@ -18,7 +18,10 @@ export interface PipelineApp {
  * process environment would, its log lines captured, listening on a free loopback port. The mocker
  * runs with no delays unless `env` sets them. `beforeListen` may add Fastify hooks or plugins.
  */
-export async function startPipeline(env: NodeJS.ProcessEnv = {}, beforeListen?: (app: NestFastifyApplication) => void): Promise<PipelineApp> {
+export async function startPipeline(
+  env: NodeJS.ProcessEnv = {},
+  beforeListen?: (app: NestFastifyApplication) => void,
+): Promise<PipelineApp> {
   const fullEnv = { MOCKER_PREFILL_US_PER_TOKEN: '0', MOCKER_DECODE_MS_PER_TOKEN: '0', ...env };
   const logs = new LogCapture();
   const config = loadAppConfig(fullEnv);

@@ -19,7 +19,10 @@ export function chatBody(content: string, extra: Record<string, unknown> = {}): 
 }
 
 /** A completions request for `prompt` (text, or token ids), then `extra`. */
-export function completionBody(prompt: string | readonly unknown[], extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function completionBody(
+  prompt: string | readonly unknown[],
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return { model: MODEL, prompt, ...extra };
 }
 
@@ -52,7 +55,12 @@ export interface SendOptions {
  * Sends one request and returns the response unread (for a test that reads a stream as it comes). A
  * string body is sent as it is (malformed JSON stays malformed), an object as JSON.
  */
-export function request(url: string, path: string, body: string | object | undefined, options: SendOptions = {}): Promise<Response> {
+export function request(
+  url: string,
+  path: string,
+  body: string | object | undefined,
+  options: SendOptions = {},
+): Promise<Response> {
   const headers: Record<string, string> = { ...options.headers };
   if (body !== undefined) headers['content-type'] ??= 'application/json';
   if (options.id !== undefined) headers['x-request-id'] = options.id;
@@ -65,7 +73,12 @@ export function request(url: string, path: string, body: string | object | undef
 }
 
 /** `request`, read to the end. */
-export async function send(url: string, path: string, body: string | object | undefined, options: SendOptions = {}): Promise<Reply> {
+export async function send(
+  url: string,
+  path: string,
+  body: string | object | undefined,
+  options: SendOptions = {},
+): Promise<Reply> {
   const res = await request(url, path, body, options);
   return {
     status: res.status,

@@ -18,7 +18,12 @@ export interface ServiceProcess {
  * the `node` it starts), and waits for Fastify's "Server listening at" line. Use PORT=0 for a free port.
  */
 export function startNpmScript(script: string, env: NodeJS.ProcessEnv, timeoutMs = 90_000): Promise<ServiceProcess> {
-  const child = spawn('npm', ['run', '--silent', script], { cwd: ROOT, env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('npm', ['run', '--silent', script], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return untilListening(child, `npm ${script}`, () => process.kill(-child.pid!, 'SIGTERM'), timeoutMs);
 }
 
@@ -32,14 +37,30 @@ export function startFromSource(env: NodeJS.ProcessEnv, timeoutMs = 60_000): Pro
 }
 
 function spawnSource(env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, ['--conditions=threadline-source', '--import', `${ROOT}test/support/ts-register.mjs`, `${ROOT}src/main.ts`], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', MOCKER_PREFILL_US_PER_TOKEN: '0', MOCKER_DECODE_MS_PER_TOKEN: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return spawn(
+    process.execPath,
+    ['--conditions=threadline-source', '--import', `${ROOT}test/support/ts-register.mjs`, `${ROOT}src/main.ts`],
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        MOCKER_PREFILL_US_PER_TOKEN: '0',
+        MOCKER_DECODE_MS_PER_TOKEN: '0',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
 }
 
-function untilListening(child: ChildProcess, name: string, terminate: () => void, timeoutMs: number): Promise<ServiceProcess> {
+function untilListening(
+  child: ChildProcess,
+  name: string,
+  terminate: () => void,
+  timeoutMs: number,
+): Promise<ServiceProcess> {
   const logs = new LogCapture();
   child.stdout!.pipe(logs);
   let stderr = '';
@@ -58,7 +79,9 @@ function untilListening(child: ChildProcess, name: string, terminate: () => void
       reject(new Error(`${name} did not start listening within ${timeoutMs} ms:\n${stderr}`));
     }, timeoutMs);
     const check = setInterval(() => {
-      const match = logs.raw.map((line) => /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line)).find((m) => m !== null);
+      const match = logs.raw
+        .map((line) => /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line))
+        .find((m) => m !== null);
       if (match) {
         clearInterval(check);
         clearTimeout(timer);
@@ -162,7 +185,10 @@ export function spawnFromSource(name: string, env: NodeJS.ProcessEnv): SpawnedSe
       waitForLine(logs, predicate, {
         timeoutMs,
         what: `${name}: ${what}`,
-        giveUp: () => (running() ? undefined : `${name} exited (code ${child.exitCode}, signal ${child.signalCode}); stderr:\n${tail(stderr)}\n`),
+        giveUp: () =>
+          running()
+            ? undefined
+            : `${name} exited (code ${child.exitCode}, signal ${child.signalCode}); stderr:\n${tail(stderr)}\n`,
       }),
   };
 }
@@ -188,11 +214,19 @@ export function runsFrontend(components: string | undefined): boolean {
  * Waits until a spawned process serves its components: its `serving …` line (context Runtime) and, when
  * it runs the frontend, Fastify's "Server listening at" line too.
  */
-export async function untilServing(service: SpawnedService, env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<ComponentProcess> {
+export async function untilServing(
+  service: SpawnedService,
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 60_000,
+): Promise<ComponentProcess> {
   const serving = await service.waitForLine(isServingLine, timeoutMs, 'the "serving …" line (context Runtime)');
   let url: string | undefined;
   if (runsFrontend(env.THREADLINE_COMPONENTS)) {
-    const listening = await service.waitForLine((line) => /Server listening at http:\/\/127\.0\.0\.1:\d+/.test(String(line.msg)), timeoutMs, 'the "Server listening at" line');
+    const listening = await service.waitForLine(
+      (line) => /Server listening at http:\/\/127\.0\.0\.1:\d+/.test(String(line.msg)),
+      timeoutMs,
+      'the "Server listening at" line',
+    );
     url = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(String(listening.msg))![1];
   }
   const instanceIds = servedInstanceIds(serving);
@@ -201,7 +235,11 @@ export async function untilServing(service: SpawnedService, env: NodeJS.ProcessE
 }
 
 /** `spawnFromSource` then `untilServing`; a process that does not get ready is stopped before this throws. */
-export async function startComponentsFromSource(name: string, env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<ComponentProcess> {
+export async function startComponentsFromSource(
+  name: string,
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 60_000,
+): Promise<ComponentProcess> {
   const service = spawnFromSource(name, env);
   try {
     return await untilServing(service, env, timeoutMs);

@@ -21,7 +21,9 @@ export interface ErrorEvent {
 
 /** The error events of an SSE body. */
 export function errorEvents(text: string): ErrorEvent[] {
-  return sseJson(text).filter((event): event is ErrorEvent => typeof event === 'object' && event !== null && 'error' in event);
+  return sseJson(text).filter(
+    (event): event is ErrorEvent => typeof event === 'object' && event !== null && 'error' in event,
+  );
 }
 
 /**
@@ -72,7 +74,8 @@ export class SseReader {
     const deadline = Date.now() + timeoutMs;
     while (!this.done && !predicate(this)) {
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`stream: no ${what} within ${timeoutMs} ms; received so far:\n${this.text.slice(-2000)}`);
+      if (left <= 0)
+        throw new Error(`stream: no ${what} within ${timeoutMs} ms; received so far:\n${this.text.slice(-2000)}`);
       let timer: NodeJS.Timeout | undefined;
       const tick = new Promise<'tick'>((resolve) => (timer = setTimeout(() => resolve('tick'), Math.min(left, 100))));
       this.pending ??= this.reader.read();
@@ -101,7 +104,13 @@ export class SseReader {
  * Opens an SSE stream with a GET over a real socket, reads until `events` events have arrived, then
  * destroys the socket (a client that goes away). Resolves with the response head and the events read.
  */
-export function readSseThenDisconnect(port: number, path: string, id: string, events: number, timeoutMs = 5_000): Promise<{ head: string; data: string[] }> {
+export function readSseThenDisconnect(
+  port: number,
+  path: string,
+  id: string,
+  events: number,
+  timeoutMs = 5_000,
+): Promise<{ head: string; data: string[] }> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     let text = '';

@@ -67,17 +67,24 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const logger = createTracingLogger(tracing);
   const tracingModule = options.tracingModule ?? RequestTracingModule.forRoot({ ...tracing, logger });
 
-  @Module({ imports: [tracingModule, ...(options.imports ?? [])], controllers: options.controllers, providers: options.providers })
+  @Module({
+    imports: [tracingModule, ...(options.imports ?? [])],
+    controllers: options.controllers,
+    providers: options.providers,
+  })
   class TestRootModule {}
 
   const moduleRef = await Test.createTestingModule({ imports: [TestRootModule] }).compile();
-  const app = platform === 'fastify' ? createFastifyApp(moduleRef, options, logger, requestLogging) : createExpressApp(moduleRef, options);
+  const app =
+    platform === 'fastify'
+      ? createFastifyApp(moduleRef, options, logger, requestLogging)
+      : createExpressApp(moduleRef, options);
   app.useLogger(app.get(TracingLogger));
   options.beforeListen?.(app);
   await app.listen(0, '127.0.0.1');
   const port = (app.getHttpServer().address() as AddressInfo).port;
   const fastify = () => {
-    if (platform !== 'fastify') throw new Error('inject() is Fastify\'s; this test app runs on Express');
+    if (platform !== 'fastify') throw new Error("inject() is Fastify's; this test app runs on Express");
     return app as NestFastifyApplication;
   };
   return { platform, app, logs, port, url: `http://127.0.0.1:${port}`, fastify, close: () => app.close() };

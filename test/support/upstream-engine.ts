@@ -58,7 +58,12 @@ export function answer(api: Api, stream: boolean, reply: Reply): Answer {
     expect(body.object).toBe(api === 'chat' ? 'chat.completion' : 'text_completion');
     expect(body.choices).toHaveLength(1);
     const choice = body.choices[0]!;
-    return { ids: [body.id], text: (api === 'chat' ? choice.message!.content : choice.text)!, finishReason: choice.finish_reason, usage: body.usage };
+    return {
+      ids: [body.id],
+      text: (api === 'chat' ? choice.message!.content : choice.text)!,
+      finishReason: choice.finish_reason,
+      usage: body.usage,
+    };
   }
   expect(reply.contentType).toBe('text/event-stream; charset=utf-8');
   const data = serviceEvents(reply.text);
@@ -81,7 +86,13 @@ export function answer(api: Api, stream: boolean, reply: Reply): Answer {
 export function storyBody(api: Api, n: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
   const base =
     api === 'chat'
-      ? { model: MODEL, messages: [{ role: 'system', content: 'You tell stories.' }, { role: 'user', content: `Tell me story number ${n}.` }] }
+      ? {
+          model: MODEL,
+          messages: [
+            { role: 'system', content: 'You tell stories.' },
+            { role: 'user', content: `Tell me story number ${n}.` },
+          ],
+        }
       : { model: MODEL, prompt: `Once upon a time, number ${n},` };
   return { ...base, seed: 40 + n, ...extra };
 }
@@ -98,7 +109,9 @@ export function componentsOf(lines: LogLine[]): string[] {
 
 /** The messages of `lines`, of one component's lines when given. */
 export function messages(lines: LogLine[], component?: string): string[] {
-  return lines.filter((line) => component === undefined || line.component === component).map((line) => String(line.msg));
+  return lines
+    .filter((line) => component === undefined || line.component === component)
+    .map((line) => String(line.msg));
 }
 
 /** Boots a Threadline with the `openai` engine for one test, and closes it after `run`. */
@@ -135,8 +148,22 @@ export function failingMidStream(req: IncomingMessage, res: ServerResponse): voi
   res.writeHead(200, { 'content-type': 'text/event-stream' });
   const chat = req.url === CHAT;
   const chunk = chat
-    ? { id: 'x', object: 'chat.completion.chunk', created: 0, model: MODEL, choices: [{ index: 0, delta: { content: ' Hello' }, finish_reason: null }] }
-    : { id: 'x', object: 'text_completion', created: 0, model: MODEL, choices: [{ index: 0, text: ' Hello', finish_reason: null }] };
+    ? {
+        id: 'x',
+        object: 'chat.completion.chunk',
+        created: 0,
+        model: MODEL,
+        choices: [{ index: 0, delta: { content: ' Hello' }, finish_reason: null }],
+      }
+    : {
+        id: 'x',
+        object: 'text_completion',
+        created: 0,
+        model: MODEL,
+        choices: [{ index: 0, text: ' Hello', finish_reason: null }],
+      };
   res.write(`data: ${JSON.stringify(chunk)}\n\n`);
-  res.end(`data: ${JSON.stringify({ error: { message: 'The worker is overloaded; retry later.', type: 'server_error', param: null, code: 'overloaded' } })}\n\n`);
+  res.end(
+    `data: ${JSON.stringify({ error: { message: 'The worker is overloaded; retry later.', type: 'server_error', param: null, code: 'overloaded' } })}\n\n`,
+  );
 }

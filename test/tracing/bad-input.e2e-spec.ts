@@ -25,7 +25,11 @@ class EchoController {
 
 const REPLACED_MSG = 'incoming request id replaced by a generated one';
 /** The body of the 400 answered when Node's HTTP parser rejects a request: RequestTracingModule's default (Nest's shape). */
-const NODE_PARSE_ERROR_BODY = { statusCode: 400, error: 'Bad Request', message: expect.stringMatching(/^The request is not valid HTTP\/1\.1 \(HPE_[A-Z_]+\)\.$/) };
+const NODE_PARSE_ERROR_BODY = {
+  statusCode: 400,
+  error: 'Bad Request',
+  message: expect.stringMatching(/^The request is not valid HTTP\/1\.1 \(HPE_[A-Z_]+\)\.$/) as unknown,
+};
 
 type Reason = 'too-long' | 'invalid-characters' | 'multiple-values';
 type Transport = 'socket' | 'inject';
@@ -47,8 +51,20 @@ interface BadCase {
 }
 
 const CASES: BadCase[] = [
-  { name: 'CR inside the value', value: 'Zq01cr\rSplit', reason: 'invalid-characters', markers: ['Zq01cr', 'Split'], onSocket: 'node-400' },
-  { name: 'LF inside the value', value: 'Zq02lf\nSplit', reason: 'invalid-characters', markers: ['Zq02lf'], onSocket: 'node-400' },
+  {
+    name: 'CR inside the value',
+    value: 'Zq01cr\rSplit',
+    reason: 'invalid-characters',
+    markers: ['Zq01cr', 'Split'],
+    onSocket: 'node-400',
+  },
+  {
+    name: 'LF inside the value',
+    value: 'Zq02lf\nSplit',
+    reason: 'invalid-characters',
+    markers: ['Zq02lf'],
+    onSocket: 'node-400',
+  },
   {
     name: 'CRLF + an injected header line inside the value',
     value: 'Zq03crlf\r\nX-Injected: Zq03evil',
@@ -56,14 +72,48 @@ const CASES: BadCase[] = [
     markers: ['Zq03crlf', 'Zq03evil', 'X-Injected'],
     onSocket: 'two-headers',
   },
-  { name: 'a TAB inside the value', value: 'Zq04tab\tInside', reason: 'invalid-characters', markers: ['Zq04tab', 'Inside'] },
-  { name: 'a \\x01 control char', value: 'Zq05ctl\x01Byte', reason: 'invalid-characters', markers: ['Zq05ctl'], onSocket: 'node-400' },
-  { name: 'a \\x1f control char', value: 'Zq06ctl\x1fByte', reason: 'invalid-characters', markers: ['Zq06ctl'], onSocket: 'node-400' },
-  { name: 'a \\x7f (DEL) char', value: 'Zq07del\x7fByte', reason: 'invalid-characters', markers: ['Zq07del'], onSocket: 'node-400' },
-  { name: 'a NUL char', value: 'Zq08nul\x00Byte', reason: 'invalid-characters', markers: ['Zq08nul'], onSocket: 'node-400' },
+  {
+    name: 'a TAB inside the value',
+    value: 'Zq04tab\tInside',
+    reason: 'invalid-characters',
+    markers: ['Zq04tab', 'Inside'],
+  },
+  {
+    name: 'a \\x01 control char',
+    value: 'Zq05ctl\x01Byte',
+    reason: 'invalid-characters',
+    markers: ['Zq05ctl'],
+    onSocket: 'node-400',
+  },
+  {
+    name: 'a \\x1f control char',
+    value: 'Zq06ctl\x1fByte',
+    reason: 'invalid-characters',
+    markers: ['Zq06ctl'],
+    onSocket: 'node-400',
+  },
+  {
+    name: 'a \\x7f (DEL) char',
+    value: 'Zq07del\x7fByte',
+    reason: 'invalid-characters',
+    markers: ['Zq07del'],
+    onSocket: 'node-400',
+  },
+  {
+    name: 'a NUL char',
+    value: 'Zq08nul\x00Byte',
+    reason: 'invalid-characters',
+    markers: ['Zq08nul'],
+    onSocket: 'node-400',
+  },
   { name: 'double quotes', value: 'Zq09"double"quoted', reason: 'invalid-characters', markers: ['Zq09', '"double"'] },
   { name: 'single quotes', value: "Zq10'single'quoted", reason: 'invalid-characters', markers: ['Zq10', "'single'"] },
-  { name: 'spaces inside the value', value: 'Zq11 has some spaces', reason: 'invalid-characters', markers: ['Zq11', 'has some spaces'] },
+  {
+    name: 'spaces inside the value',
+    value: 'Zq11 has some spaces',
+    reason: 'invalid-characters',
+    markers: ['Zq11', 'has some spaces'],
+  },
   { name: 'a comma', value: 'Zq12left,Zq12right', reason: 'multiple-values', markers: ['Zq12left', 'Zq12right'] },
   {
     name: 'the same header sent twice (joined as "a, b")',
@@ -72,17 +122,37 @@ const CASES: BadCase[] = [
     reason: 'multiple-values',
     markers: ['Zq13first', 'Zq13second'],
   },
-  { name: '129 chars (one over the limit)', value: `Zq14${'a'.repeat(125)}`, reason: 'too-long', markers: ['Zq14aaaa'] },
+  {
+    name: '129 chars (one over the limit)',
+    value: `Zq14${'a'.repeat(125)}`,
+    reason: 'too-long',
+    markers: ['Zq14aaaa'],
+  },
   { name: '4 KiB', value: `Zq15${'b'.repeat(4096 - 4)}`, reason: 'too-long', markers: ['Zq15bbbb'] },
   { name: 'non-ASCII: café', value: 'Zq16café', reason: 'invalid-characters', markers: ['Zq16caf'] },
   { name: 'non-ASCII: 日本', value: 'Zq17日本', reason: 'invalid-characters', markers: ['Zq17'] },
   { name: '!!!', value: '!!!', reason: 'invalid-characters', markers: ['!!!'] },
   { name: 'bidi override U+202E', value: 'Zq18\u202Eevil', reason: 'invalid-characters', markers: ['Zq18', 'evil'] },
   { name: 'zero-width space U+200B', value: 'Zq19\u200Bzw', reason: 'invalid-characters', markers: ['Zq19'] },
-  { name: 'JSON-breaking "},{"requestId":"x', value: '"},{"requestId":"x', reason: 'multiple-values', markers: ['{"requestId":"x'] },
-  { name: 'JSON-breaking \\u0000 (backslash-u text)', value: 'Zq20\\u0000', reason: 'invalid-characters', markers: ['Zq20', '\\u0000'] },
+  {
+    name: 'JSON-breaking "},{"requestId":"x',
+    value: '"},{"requestId":"x',
+    reason: 'multiple-values',
+    markers: ['{"requestId":"x'],
+  },
+  {
+    name: 'JSON-breaking \\u0000 (backslash-u text)',
+    value: 'Zq20\\u0000',
+    reason: 'invalid-characters',
+    markers: ['Zq20', '\\u0000'],
+  },
   { name: 'JSON-breaking backslash and quote', value: 'Zq21\\"}', reason: 'invalid-characters', markers: ['Zq21'] },
-  { name: 'a semicolon and equals (cookie-like)', value: 'Zq22=a;b=c', reason: 'invalid-characters', markers: ['Zq22'] },
+  {
+    name: 'a semicolon and equals (cookie-like)',
+    value: 'Zq22=a;b=c',
+    reason: 'invalid-characters',
+    markers: ['Zq22'],
+  },
   { name: 'angle brackets (HTML)', value: 'Zq23<script>', reason: 'invalid-characters', markers: ['Zq23', '<script>'] },
 ];
 
@@ -109,7 +179,9 @@ interface Reply {
 
 async function send(t: TestApp, transport: Transport, c: BadCase): Promise<Reply> {
   if (transport === 'inject') {
-    const res = await t.fastify().inject({ method: 'GET', url: '/echo', headers: { 'x-request-id': c.repeated ?? c.value } });
+    const res = await t
+      .fastify()
+      .inject({ method: 'GET', url: '/echo', headers: { 'x-request-id': c.repeated ?? c.value } });
     return { status: res.statusCode, headers: res.headers, body: res.body };
   }
   const values = c.repeated ?? [c.value];
@@ -138,7 +210,10 @@ function expectNotLogged(t: TestApp, c: BadCase): void {
     for (const line of t.logs.raw) {
       expect(line.includes(text), `log line contains ${JSON.stringify(text)}: ${line}`).toBe(false);
       const decoded = decodeLine(line);
-      expect(decoded.includes(text), `log line (buffers decoded) contains ${JSON.stringify(text)}: ${line.slice(0, 300)}`).toBe(false);
+      expect(
+        decoded.includes(text),
+        `log line (buffers decoded) contains ${JSON.stringify(text)}: ${line.slice(0, 300)}`,
+      ).toBe(false);
     }
   }
 }
@@ -183,7 +258,12 @@ async function expectReplaced(t: TestApp, res: Reply, c: BadCase, transport: Tra
 it('sanity: the lengths in the table of bad ids are what they claim', () => {
   expect(CASES.find((c) => c.name.startsWith('129'))?.value).toHaveLength(129);
   expect(CASES.find((c) => c.name === '4 KiB')?.value).toHaveLength(4096);
-  expect(seenValue(CASES.find((c) => c.name === 'non-ASCII: café')!, 'socket')).toBe('Zq16cafÃ©');
+  expect(
+    seenValue(
+      CASES.find((c) => c.name === 'non-ASCII: café')!,
+      'socket',
+    ),
+  ).toBe('Zq16cafÃ©');
 });
 
 describe.each(PLATFORMS)('bad incoming request ids on %s', (platform) => {
@@ -253,31 +333,47 @@ describe.each(PLATFORMS)('bad incoming request ids on %s', (platform) => {
     });
   });
 
-  describe.runIf(platform === 'fastify')('through app.inject (values a socket cannot carry reach the policy too; Fastify only: Express has no inject)', () => {
-    for (const c of CASES) {
-      it(`${c.name}: replaced by a UUIDv4, 200, never echoed or logged, one replacement line`, async () => {
-        const res = await send(t, 'inject', c);
-        await expectReplaced(t, res, c, 'inject');
-      });
-    }
-  });
+  describe.runIf(platform === 'fastify')(
+    'through app.inject (values a socket cannot carry reach the policy too; Fastify only: Express has no inject)',
+    () => {
+      for (const c of CASES) {
+        it(`${c.name}: replaced by a UUIDv4, 200, never echoed or logged, one replacement line`, async () => {
+          const res = await send(t, 'inject', c);
+          await expectReplaced(t, res, c, 'inject');
+        });
+      }
+    },
+  );
 
-  describe.runIf(platform === 'fastify')('fastify#3217: a value with characters above 0xFF cannot crash the reply (Fastify only: such a value reaches an app only through inject)', () => {
-    // Echoing such a value would make Node's setHeader throw ERR_INVALID_CHAR, i.e. a 500.
-    const wide: BadCase[] = [
-      { name: 'a snowman U+2603', value: '\u2603', reason: 'invalid-characters', markers: ['\u2603'] },
-      { name: '日本', value: '日本', reason: 'invalid-characters', markers: ['日本'] },
-      { name: 'an emoji (surrogate pair)', value: 'Zq30\u{1F600}', reason: 'invalid-characters', markers: ['Zq30', '\u{1F600}'] },
-      { name: 'a valid-looking id followed by U+0100', value: 'abc-123\u0100', reason: 'invalid-characters', markers: ['abc-123\u0100'] },
-    ];
-    for (const c of wide) {
-      it(`${c.name} through app.inject: 200 with a UUIDv4, not a 500`, async () => {
-        const res = await t.fastify().inject({ method: 'GET', url: '/echo', headers: { 'x-request-id': c.value } });
-        expect(res.statusCode).toBe(200);
-        await expectReplaced(t, { status: res.statusCode, headers: res.headers, body: res.body }, c, 'inject');
-      });
-    }
-  });
+  describe.runIf(platform === 'fastify')(
+    'fastify#3217: a value with characters above 0xFF cannot crash the reply (Fastify only: such a value reaches an app only through inject)',
+    () => {
+      // Echoing such a value would make Node's setHeader throw ERR_INVALID_CHAR, i.e. a 500.
+      const wide: BadCase[] = [
+        { name: 'a snowman U+2603', value: '\u2603', reason: 'invalid-characters', markers: ['\u2603'] },
+        { name: '日本', value: '日本', reason: 'invalid-characters', markers: ['日本'] },
+        {
+          name: 'an emoji (surrogate pair)',
+          value: 'Zq30\u{1F600}',
+          reason: 'invalid-characters',
+          markers: ['Zq30', '\u{1F600}'],
+        },
+        {
+          name: 'a valid-looking id followed by U+0100',
+          value: 'abc-123\u0100',
+          reason: 'invalid-characters',
+          markers: ['abc-123\u0100'],
+        },
+      ];
+      for (const c of wide) {
+        it(`${c.name} through app.inject: 200 with a UUIDv4, not a 500`, async () => {
+          const res = await t.fastify().inject({ method: 'GET', url: '/echo', headers: { 'x-request-id': c.value } });
+          expect(res.statusCode).toBe(200);
+          await expectReplaced(t, { status: res.statusCode, headers: res.headers, body: res.body }, c, 'inject');
+        });
+      }
+    },
+  );
 
   describe('valid ids are kept byte for byte', () => {
     const ALL_ALLOWED = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:/+=@-';
@@ -306,22 +402,32 @@ describe.each(PLATFORMS)('bad incoming request ids on %s', (platform) => {
 
     for (const transport of ['socket', 'inject'] as const) {
       for (const [name, id] of valid) {
-        it.runIf(transport === 'socket' || platform === 'fastify')(`${name} (${transport === 'socket' ? 'socket' : 'inject; Fastify only: Express has no inject'})`, async () => {
-          const res =
-            transport === 'socket'
-              ? await rawRequest(t.port, requestHead('GET', '/echo', [`X-Request-Id: ${id}`]))
-              : await t.fastify().inject({ method: 'GET', url: '/echo', headers: { 'x-request-id': id } }).then((r) => ({
-                  status: r.statusCode,
-                  headers: r.headers,
-                  body: r.body,
-                }));
-          expect(res.status).toBe(200);
-          expect(res.headers['x-request-id']).toBe(id);
-          expect(JSON.parse(res.body)).toEqual({ id });
-          await waitForLines(t.logs, (l) => l.msg === 'request completed' && l.requestId === id);
-          expect(t.logs.lines.filter((l) => 'reason' in l || l.msg === REPLACED_MSG)).toEqual([]);
-          expect(t.logs.forRequest(id).map((l) => l.msg)).toEqual(['incoming request', 'echo handler ran', 'request completed']);
-        });
+        it.runIf(transport === 'socket' || platform === 'fastify')(
+          `${name} (${transport === 'socket' ? 'socket' : 'inject; Fastify only: Express has no inject'})`,
+          async () => {
+            const res =
+              transport === 'socket'
+                ? await rawRequest(t.port, requestHead('GET', '/echo', [`X-Request-Id: ${id}`]))
+                : await t
+                    .fastify()
+                    .inject({ method: 'GET', url: '/echo', headers: { 'x-request-id': id } })
+                    .then((r) => ({
+                      status: r.statusCode,
+                      headers: r.headers,
+                      body: r.body,
+                    }));
+            expect(res.status).toBe(200);
+            expect(res.headers['x-request-id']).toBe(id);
+            expect(JSON.parse(res.body)).toEqual({ id });
+            await waitForLines(t.logs, (l) => l.msg === 'request completed' && l.requestId === id);
+            expect(t.logs.lines.filter((l) => 'reason' in l || l.msg === REPLACED_MSG)).toEqual([]);
+            expect(t.logs.forRequest(id).map((l) => l.msg)).toEqual([
+              'incoming request',
+              'echo handler ran',
+              'request completed',
+            ]);
+          },
+        );
       }
     }
 

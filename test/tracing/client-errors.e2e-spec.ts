@@ -53,8 +53,20 @@ interface ParserCase {
 }
 
 const CASES: ParserCase[] = [
-  { name: 'a bad request line (invalid method)', bytes: `G@T /Zq41method HTTP/1.1\r\n${HOST}\r\n`, status: 400, reason: 'HPE_INVALID_METHOD', marker: 'Zq41method' },
-  { name: 'an invalid HTTP version', bytes: `GET /Zq42version HTTP/7.3\r\n${HOST}\r\n`, status: 400, reason: 'HPE_INVALID_VERSION', marker: 'Zq42version' },
+  {
+    name: 'a bad request line (invalid method)',
+    bytes: `G@T /Zq41method HTTP/1.1\r\n${HOST}\r\n`,
+    status: 400,
+    reason: 'HPE_INVALID_METHOD',
+    marker: 'Zq41method',
+  },
+  {
+    name: 'an invalid HTTP version',
+    bytes: `GET /Zq42version HTTP/7.3\r\n${HOST}\r\n`,
+    status: 400,
+    reason: 'HPE_INVALID_VERSION',
+    marker: 'Zq42version',
+  },
   {
     name: 'Content-Length and Transfer-Encoding together',
     bytes: `POST /echo HTTP/1.1\r\n${HOST}Content-Length: 3\r\nTransfer-Encoding: chunked\r\nX-Zq43: Zq43both\r\n\r\n3\r\nabc\r\n0\r\n\r\n`,
@@ -62,9 +74,27 @@ const CASES: ParserCase[] = [
     reason: 'HPE_INVALID_TRANSFER_ENCODING',
     marker: 'Zq43both',
   },
-  { name: 'a CR inside a header value', bytes: `GET /echo HTTP/1.1\r\n${HOST}X-Zq44: Zq44cr\rSplit\r\n\r\n`, status: 400, reason: 'HPE_LF_EXPECTED', marker: 'Zq44cr' },
-  { name: 'a NUL inside a header value', bytes: `GET /echo HTTP/1.1\r\n${HOST}X-Zq45: Zq45nul\0Byte\r\n\r\n`, status: 400, reason: 'HPE_INVALID_HEADER_TOKEN', marker: 'Zq45nul' },
-  { name: 'a space inside a header name', bytes: `GET /echo HTTP/1.1\r\n${HOST}X Zq46: Zq46name\r\n\r\n`, status: 400, reason: 'HPE_INVALID_HEADER_TOKEN', marker: 'Zq46name' },
+  {
+    name: 'a CR inside a header value',
+    bytes: `GET /echo HTTP/1.1\r\n${HOST}X-Zq44: Zq44cr\rSplit\r\n\r\n`,
+    status: 400,
+    reason: 'HPE_LF_EXPECTED',
+    marker: 'Zq44cr',
+  },
+  {
+    name: 'a NUL inside a header value',
+    bytes: `GET /echo HTTP/1.1\r\n${HOST}X-Zq45: Zq45nul\0Byte\r\n\r\n`,
+    status: 400,
+    reason: 'HPE_INVALID_HEADER_TOKEN',
+    marker: 'Zq45nul',
+  },
+  {
+    name: 'a space inside a header name',
+    bytes: `GET /echo HTTP/1.1\r\n${HOST}X Zq46: Zq46name\r\n\r\n`,
+    status: 400,
+    reason: 'HPE_INVALID_HEADER_TOKEN',
+    marker: 'Zq46name',
+  },
   {
     name: 'a bad chunk size in a body the app is already reading',
     bytes: `POST /echo HTTP/1.1\r\n${HOST}X-Request-Id: own-id-bad-chunk\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nZq47chunk\r\n0\r\n\r\n`,
@@ -81,9 +111,27 @@ const CASES: ParserCase[] = [
     marker: 'Zq48ext',
     ownId: 'own-id-extensions',
   },
-  { name: 'a URL over the header size limit', bytes: `GET /Zq49url${'u'.repeat(20_000)} HTTP/1.1\r\n${HOST}\r\n`, status: 414, reason: 'HPE_HEADER_OVERFLOW', marker: 'Zq49url' },
-  { name: 'header fields over the size limit', bytes: `GET /echo HTTP/1.1\r\n${HOST}X-Zq50: Zq50big${'h'.repeat(20_000)}\r\n\r\n`, status: 431, reason: 'HPE_HEADER_OVERFLOW', marker: 'Zq50big' },
-  { name: 'an Expect other than 100-continue', bytes: `GET /echo HTTP/1.1\r\n${HOST}Expect: Zq51expect\r\nConnection: close\r\n\r\n`, status: 417, reason: 'EXPECTATION_FAILED', marker: 'Zq51expect' },
+  {
+    name: 'a URL over the header size limit',
+    bytes: `GET /Zq49url${'u'.repeat(20_000)} HTTP/1.1\r\n${HOST}\r\n`,
+    status: 414,
+    reason: 'HPE_HEADER_OVERFLOW',
+    marker: 'Zq49url',
+  },
+  {
+    name: 'header fields over the size limit',
+    bytes: `GET /echo HTTP/1.1\r\n${HOST}X-Zq50: Zq50big${'h'.repeat(20_000)}\r\n\r\n`,
+    status: 431,
+    reason: 'HPE_HEADER_OVERFLOW',
+    marker: 'Zq50big',
+  },
+  {
+    name: 'an Expect other than 100-continue',
+    bytes: `GET /echo HTTP/1.1\r\n${HOST}Expect: Zq51expect\r\nConnection: close\r\n\r\n`,
+    status: 417,
+    reason: 'EXPECTATION_FAILED',
+    marker: 'Zq51expect',
+  },
   {
     name: 'an Expect other than 100-continue, with a valid id',
     bytes: `GET /echo HTTP/1.1\r\n${HOST}X-Request-Id: own-id-expect\r\nExpect: Zq52expect\r\nConnection: close\r\n\r\n`,
@@ -100,7 +148,13 @@ const CASES: ParserCase[] = [
     marker: 'Zq53slow',
     ownId: 'own-id-slow-body',
   },
-  { name: 'headers that do not arrive in time', bytes: `GET /echo HTTP/1.1\r\n${HOST}X-Zq54: Zq54slow`, status: 408, reason: 'ERR_HTTP_REQUEST_TIMEOUT', marker: 'Zq54slow' },
+  {
+    name: 'headers that do not arrive in time',
+    bytes: `GET /echo HTTP/1.1\r\n${HOST}X-Zq54: Zq54slow`,
+    status: 408,
+    reason: 'ERR_HTTP_REQUEST_TIMEOUT',
+    marker: 'Zq54slow',
+  },
 ];
 
 function exchange(port: number, bytes: string): Promise<RawResponse> {
@@ -124,17 +178,27 @@ describe.each(PLATFORMS)('client errors answered with an id on %s', (platform) =
       else expect(id).toBe(c.ownId);
       expect(res.headers.connection).toBe('close');
       expect(res.headers['content-type']).toMatch(/^application\/json/);
-      expect(JSON.parse(res.body)).toEqual({ statusCode: c.status, error: expect.any(String), message: expect.any(String) });
+      expect(JSON.parse(res.body)).toEqual({
+        statusCode: c.status,
+        error: expect.any(String) as unknown,
+        message: expect.any(String) as unknown,
+      });
 
       const [line] = await waitForLines(t.logs, (l) => l.msg === REFUSED && l.requestId === id);
-      expect(line).toMatchObject({ level: 40, requestId: id, reason: c.reason, status: c.status, remoteAddress: expect.stringMatching(/127\.0\.0\.1$/) });
+      expect(line).toMatchObject({
+        level: 40,
+        requestId: id,
+        reason: c.reason,
+        status: c.status,
+        remoteAddress: expect.stringMatching(/127\.0\.0\.1$/) as unknown,
+      });
       expect(t.logs.lines.filter((l) => l.msg === REFUSED)).toHaveLength(1);
       expect(res.body).not.toContain(c.marker);
       expect(t.logs.contains(c.marker), 'a log line quotes the request').toBe(false);
     });
   }
 
-  it('bytes that are not HTTP after a complete request get an id of their own, not that request\'s', async () => {
+  it("bytes that are not HTTP after a complete request get an id of their own, not that request's", async () => {
     const first = `GET /echo HTTP/1.1\r\n${HOST}X-Request-Id: first-of-two\r\n\r\n`;
     const res = await exchange(t.port, `${first}NOT HTTP AT ALL\r\n\r\n`);
     // Node answers the bad bytes at once, before the first request's handler has answered.
@@ -152,7 +216,9 @@ describe.each(PLATFORMS)('client errors answered with an id on %s', (platform) =
   });
 
   it('a new client is served while slow requests wait for their 408', async () => {
-    const slow = Array.from({ length: 10 }, () => exchange(t.port, CASES.find((c) => c.status === 408 && c.ownId)!.bytes));
+    const slow = Array.from({ length: 10 }, () =>
+      exchange(t.port, CASES.find((c) => c.status === 408 && c.ownId)!.bytes),
+    );
     const fresh = await rawRequest(t.port, requestHead('GET', '/echo', ['X-Request-Id: served-meanwhile']));
     expect(fresh.status).toBe(200);
     const answers = await Promise.all(slow);
@@ -160,7 +226,7 @@ describe.each(PLATFORMS)('client errors answered with an id on %s', (platform) =
   });
 });
 
-describe('an app that answers client errors itself keeps its answer (Fastify\'s clientErrorHandler)', () => {
+describe("an app that answers client errors itself keeps its answer (Fastify's clientErrorHandler)", () => {
   let t: TestApp;
   beforeAll(async () => {
     t = await startTestApp({
@@ -174,7 +240,7 @@ describe('an app that answers client errors itself keeps its answer (Fastify\'s 
   });
   afterAll(() => t.close());
 
-  it('a bad request line is answered by the app\'s handler, with no line from the module', async () => {
+  it("a bad request line is answered by the app's handler, with no line from the module", async () => {
     const res = await exchange(t.port, CASES[0]!.bytes);
     expect(res.status).toBe(400);
     expect(res.headers['x-answered-by']).toBe('app');

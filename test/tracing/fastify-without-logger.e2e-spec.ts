@@ -55,7 +55,10 @@ describe('RequestTracingModule in an app whose Fastify has no logger', () => {
     const res = await fetch(`${t.url}/hello`, { headers: { 'x-request-id': 'no spaces allowed' } });
     const id = res.headers.get('x-request-id')!;
     expect(id).toMatch(UUID_V4);
-    expect(t.logs.forRequest(id).map((line) => line.msg)).toEqual(['incoming request id replaced by a generated one', 'nest line']);
+    expect(t.logs.forRequest(id).map((line) => line.msg)).toEqual([
+      'incoming request id replaced by a generated one',
+      'nest line',
+    ]);
     expect(t.logs.contains('no spaces allowed')).toBe(false);
   });
 });

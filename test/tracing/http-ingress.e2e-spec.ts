@@ -223,7 +223,7 @@ const CASES: Case[] = [
     headers: (h) => expect(String(h['content-type'])).toMatch(/^application\/json/),
   },
   {
-    name: 'a controller\'s @RequestId() parameter and RequestIdService (2xx JSON)',
+    name: "a controller's @RequestId() parameter and RequestIdService (2xx JSON)",
     method: 'GET',
     path: '/who',
     status: 200,
@@ -241,7 +241,8 @@ const CASES: Case[] = [
     method: 'GET',
     path: '/bad-request',
     status: 400,
-    body: (body) => expect(json(body)).toEqual({ statusCode: 400, error: 'Bad Request', message: 'the input was wrong' }),
+    body: (body) =>
+      expect(json(body)).toEqual({ statusCode: 400, error: 'Bad Request', message: 'the input was wrong' }),
   },
   {
     name: 'a thrown HttpException (409)',
@@ -346,7 +347,7 @@ const CASES: Case[] = [
     headers: (h) => expect(String(h['content-type'])).toMatch(/^text\/plain/),
   },
   {
-    name: 'a handler\'s own writeHead() and end() on the raw response',
+    name: "a handler's own writeHead() and end() on the raw response",
     method: 'GET',
     path: '/raw/plain',
     status: 200,
@@ -429,7 +430,8 @@ describe.each(PLATFORMS)('HTTP ingress on %s: x-request-id on every kind of resp
   afterAll(() => t.close());
 
   for (const transport of ['socket', 'inject'] as const) {
-    const title = transport === 'socket' ? 'through a real socket' : 'through app.inject (Fastify only: Express has no inject)';
+    const title =
+      transport === 'socket' ? 'through a real socket' : 'through app.inject (Fastify only: Express has no inject)';
     describe.runIf(transport === 'socket' || platform === 'fastify')(title, () => {
       CASES.forEach((c, index) => {
         it(`${c.name}: echoes a valid incoming id byte for byte`, async () => {
@@ -466,7 +468,15 @@ describe.each(PLATFORMS)('HTTP ingress on %s: x-request-id on every kind of resp
 
   it('writes the header exactly once (no duplicate x-request-id lines)', async () => {
     // Fetch exposes a repeated header joined with ", ": one value means one header line.
-    const paths = ['/ok', '/boom', '/guarded', '/nope', '/events', '/file', ...Object.keys(RAW_WRITES).map((kind) => `/raw/${kind}`)];
+    const paths = [
+      '/ok',
+      '/boom',
+      '/guarded',
+      '/nope',
+      '/events',
+      '/file',
+      ...Object.keys(RAW_WRITES).map((kind) => `/raw/${kind}`),
+    ];
     for (const path of paths) {
       const res = await fetch(`${t.url}${path}`, { headers: { 'x-request-id': 'once-only-1' } });
       await res.arrayBuffer();
@@ -477,14 +487,16 @@ describe.each(PLATFORMS)('HTTP ingress on %s: x-request-id on every kind of resp
   describe('log lines', () => {
     const fields = (line: LogLine) => Object.keys(line);
 
-    it('the platform\'s request lines and the handler\'s Nest Logger line carry requestId; no line has reqId', async () => {
+    it("the platform's request lines and the handler's Nest Logger line carry requestId; no line has reqId", async () => {
       const id = 'log-check.42:req/9+z=@Q-x_y';
       const res = await rawRequest(t.port, requestHead('GET', '/ok', [`X-Request-Id: ${id}`]));
       expect(res.status).toBe(200);
       expect(res.headers['x-request-id']).toBe(id);
 
       await waitForLines(t.logs, (l) => l.msg === 'request completed' && l.requestId === id);
-      const incoming = t.logs.lines.filter((l) => l.msg === 'incoming request' && (l.req as { url?: string })?.url === '/ok');
+      const incoming = t.logs.lines.filter(
+        (l) => l.msg === 'incoming request' && (l.req as { url?: string })?.url === '/ok',
+      );
       const mine = (msg: string) => t.logs.lines.filter((l) => l.msg === msg && l.requestId === id);
 
       expect(mine('incoming request')).toHaveLength(1);
@@ -500,10 +512,11 @@ describe.each(PLATFORMS)('HTTP ingress on %s: x-request-id on every kind of resp
       for (const raw of t.logs.raw) expect(raw).not.toContain('"reqId"');
     });
 
-    it('every line written for a request carries that request\'s id, for each kind of response', async () => {
+    it("every line written for a request carries that request's id, for each kind of response", async () => {
       const paths = ['/ok', '/boom', '/conflict', '/guarded', '/no/such/route', '/events', '/file', '/raw/plain'];
       for (const [index, path] of paths.entries()) {
         const id = `per-path-${index}`;
+        t.logs.clear();
         const res =
           path === '/events'
             ? await fetch(`${t.url}${path}`, { headers: { 'x-request-id': id } }).then(async (r) => {
@@ -516,12 +529,21 @@ describe.each(PLATFORMS)('HTTP ingress on %s: x-request-id on every kind of resp
         expect(completed, path).toHaveLength(1);
         expect(completed[0], path).toMatchObject({ msg: 'request completed', level: 30 });
         expect(completed[0]?.res, path).toEqual({ statusCode: res.status });
-        expect(t.logs.lines.filter((l) => l.msg === 'incoming request' && l.requestId === id), path).toHaveLength(1);
+        expect(
+          t.logs.lines.filter((l) => l.msg === 'incoming request' && l.requestId === id),
+          path,
+        ).toHaveLength(1);
+        // Every other line since this request began is this request's too (an earlier request's
+        // completion line may still come late; it names that request).
+        const others = t.logs.lines.filter(
+          (l) => l.requestId !== id && !(isCompletionLine(l) && typeof l.requestId === 'string'),
+        );
+        expect(others, path).toEqual([]);
+        for (const line of t.logs.lines) expect(fields(line), path).not.toContain('reqId');
       }
-      for (const line of t.logs.lines) expect(fields(line)).not.toContain('reqId');
     });
 
-    it('the 500\'s error line (Nest\'s ExceptionsHandler) carries the request\'s id', async () => {
+    it("the 500's error line (Nest's ExceptionsHandler) carries the request's id", async () => {
       const id = 'error-line-check-1';
       t.logs.clear();
       const res = await rawRequest(t.port, requestHead('GET', '/boom', [`X-Request-Id: ${id}`]));

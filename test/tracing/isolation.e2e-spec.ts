@@ -26,7 +26,10 @@ const STEPS = [
   'end',
 ] as const;
 
-type Seen = { step: string; saw: string | null };
+interface Seen {
+  step: string;
+  saw: string | null;
+}
 
 /** What is going on in the app: requests in flight, and the most there ever were at once. */
 const load = { inFlight: 0, peak: 0 };
@@ -107,7 +110,8 @@ class IsolationController {
 @Injectable()
 class BootTicker implements OnModuleInit, OnModuleDestroy {
   readonly logger = new Logger('BootTicker');
-  initSaw: string | undefined | 'init-not-run' = 'init-not-run';
+  /** The id onModuleInit saw; a string until it runs, so that a hook that never ran fails the check. */
+  initSaw: string | undefined = 'init-not-run';
   /** Each tick: the id it saw, and how many requests were in flight at that moment. */
   readonly samples: Array<{ saw: string | undefined; inFlight: number }> = [];
   private timer: NodeJS.Timeout | undefined;

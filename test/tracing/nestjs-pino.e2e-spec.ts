@@ -4,6 +4,7 @@ import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { InjectPinoLogger, Logger as PinoNestLogger, LoggerModule, PinoLogger } from 'nestjs-pino';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getCurrentRequestId, pinoHttpTracingOptions, RequestTracingModule } from '@threadline/tracing';
@@ -74,7 +75,7 @@ async function startPinoApp(platform: Platform): Promise<PinoApp> {
 
   const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
   const adapter = platform === 'fastify' ? new FastifyAdapter() : new ExpressAdapter();
-  const app = moduleRef.createNestApplication(adapter, { bufferLogs: true });
+  const app = moduleRef.createNestApplication<INestApplication<Server>>(adapter, { bufferLogs: true });
   app.useLogger(app.get(PinoNestLogger));
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
@@ -93,29 +94,36 @@ describe.each(PLATFORMS)('nestjs-pino on %s', (platform) => {
   function send(method: 'GET' | 'POST', incoming: string | undefined): Promise<Response> {
     const headers: Record<string, string> = incoming === undefined ? {} : { 'x-request-id': incoming };
     if (method === 'GET') return fetch(`${t.url}/hello`, { headers });
-    return fetch(`${t.url}/hello`, { method, headers: { ...headers, 'content-type': 'application/json' }, body: '{"a":1}' });
+    return fetch(`${t.url}/hello`, {
+      method,
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: '{"a":1}',
+    });
   }
 
-  it.each(REQUESTS)('$method with $sent: every nestjs-pino line of the request carries the id of the header as requestId', async ({ method, incoming, kept }) => {
-    pinoLines.clear();
-    const response = await send(method, incoming);
-    const id = response.headers.get('x-request-id')!;
-    if (kept) expect(id).toBe(incoming);
-    else expect(id).toMatch(UUID_V4);
-    expect(await response.json()).toEqual({ id });
+  it.each(REQUESTS)(
+    '$method with $sent: every nestjs-pino line of the request carries the id of the header as requestId',
+    async ({ method, incoming, kept }) => {
+      pinoLines.clear();
+      const response = await send(method, incoming);
+      const id = response.headers.get('x-request-id')!;
+      if (kept) expect(id).toBe(incoming);
+      else expect(id).toMatch(UUID_V4);
+      expect(await response.json()).toEqual({ id });
 
-    const completed = await waitFor(() => pinoLines.lines.find((line) => line.msg === 'request completed'));
-    const lines = pinoLines.lines;
-    expect(lines.map((line) => line.msg)).toEqual(
-      expect.arrayContaining(['handled, through Nest Logger', 'handled, through PinoLogger', 'request completed']),
-    );
-    expect(lines.filter((line) => line.requestId !== id)).toEqual([]);
-    expect(completed.req).toEqual(expect.objectContaining({ method, url: '/hello' }));
-    expect(completed.req).not.toHaveProperty('headers');
-  });
+      const completed = await waitFor(() => pinoLines.lines.find((line) => line.msg === 'request completed'));
+      const lines = pinoLines.lines;
+      expect(lines.map((line) => line.msg)).toEqual(
+        expect.arrayContaining(['handled, through Nest Logger', 'handled, through PinoLogger', 'request completed']),
+      );
+      expect(lines.filter((line) => line.requestId !== id)).toEqual([]);
+      expect(completed.req).toEqual(expect.objectContaining({ method, url: '/hello' }));
+      expect(completed.req).not.toHaveProperty('headers');
+    },
+  );
 
   it.each(REQUESTS.filter((request) => !request.kept && request.incoming !== undefined))(
-    '$method with $sent: the rejected id appears on no line, nestjs-pino\'s or Threadline\'s',
+    "$method with $sent: the rejected id appears on no line, nestjs-pino's or Threadline's",
     async ({ method, incoming }) => {
       tracingLines.clear();
       pinoLines.clear();
@@ -123,8 +131,8 @@ describe.each(PLATFORMS)('nestjs-pino on %s', (platform) => {
       await response.body?.cancel();
       await waitFor(() => pinoLines.lines.find((line) => line.msg === 'request completed'));
       expect(tracingLines.raw.length).toBeGreaterThan(0);
-      expect(pinoLines.contains(incoming!)).toBe(false);
-      expect(tracingLines.contains(incoming!)).toBe(false);
+      expect(pinoLines.contains(incoming)).toBe(false);
+      expect(tracingLines.contains(incoming)).toBe(false);
     },
   );
 });

@@ -9,6 +9,7 @@ import { LogCapture } from '../support/log-capture.js';
 import { UUID_V4 } from '../support/raw-http.js';
 import { PLATFORMS, startTestApp } from '../support/test-app.js';
 import type { TestApp } from '../support/test-app.js';
+import { waitFor } from '../support/wait-for.js';
 
 @Controller()
 class IdController {
@@ -44,11 +45,14 @@ describe.each(PLATFORMS)('RequestTracingModule options on %s', (platform) => {
 
   it('writes human-readable lines with LOG_FORMAT=pretty, the id still on each', async () => {
     t = await startTestApp({ platform, controllers: [IdController], tracing: { logFormat: 'pretty' } });
-    await fetch(`${t.url}/id`, { headers: { 'x-request-id': 'pretty-1' } });
-    const lines = t.logs.raw.filter((line) => line.includes('pretty-1'));
-    expect(lines.length).toBeGreaterThan(0);
-    expect(lines.some((line) => /INFO.*: \[pretty-1\] incoming request$/.test(line))).toBe(true);
-    expect(lines.every((line) => !line.startsWith('{'))).toBe(true);
+    await (await fetch(`${t.url}/id`, { headers: { 'x-request-id': 'pretty-1' } })).arrayBuffer();
+    // The access line that ends the request comes a little after the response.
+    await waitFor(() => t!.logs.raw.find((line) => line.includes('request completed')));
+    const requestLines = t.logs.raw.filter((line) => /incoming request|request completed/.test(line));
+    expect(requestLines).toHaveLength(2);
+    expect(requestLines[0]).toMatch(/INFO.*: \[pretty-1\] incoming request$/);
+    for (const line of requestLines) expect(line).toContain('[pretty-1]');
+    expect(t.logs.raw.every((line) => !line.startsWith('{'))).toBe(true);
   });
 
   it('uses a custom generator, and a custom maxLength', async () => {
@@ -98,21 +102,31 @@ describe.each(PLATFORMS)('RequestTracingModule options on %s', (platform) => {
     await expect(startTestApp({ platform, tracing: options as never })).rejects.toThrow(message);
   });
 
-  it.runIf(platform === 'fastify')("refuses Fastify's own requestIdHeader, which would bypass the policy (Fastify only: an option of FastifyAdapter)", async () => {
-    @Module({ imports: [RequestTracingModule.forRoot({ logDestination: new LogCapture() })] })
-    class AppModule {}
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
-    const app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter({ requestIdHeader: 'x-request-id' }));
-    await expect(app.init()).rejects.toThrow(/requestIdHeader/);
-    await app.close();
-  });
+  it.runIf(platform === 'fastify')(
+    "refuses Fastify's own requestIdHeader, which would bypass the policy (Fastify only: an option of FastifyAdapter)",
+    async () => {
+      @Module({ imports: [RequestTracingModule.forRoot({ logDestination: new LogCapture() })] })
+      class AppModule {}
+      const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
+      const app = moduleRef.createNestApplication<NestFastifyApplication>(
+        new FastifyAdapter({ requestIdHeader: 'x-request-id' }),
+      );
+      await expect(app.init()).rejects.toThrow(/requestIdHeader/);
+      await app.close();
+    },
+  );
 });
 
 describe('configuration from the environment', () => {
   it('has the documented defaults', () => {
     const config = loadAppConfig({});
     expect(config).toMatchObject({ port: 8080, host: '127.0.0.1', requestLogging: true });
-    expect(config.tracing).toMatchObject({ header: 'x-request-id', trustIncoming: true, logFormat: 'json', logLevel: 'info' });
+    expect(config.tracing).toMatchObject({
+      header: 'x-request-id',
+      trustIncoming: true,
+      logFormat: 'json',
+      logLevel: 'info',
+    });
   });
 
   it('reads every variable', () => {
@@ -126,7 +140,12 @@ describe('configuration from the environment', () => {
       LOG_LEVEL: 'debug',
     });
     expect(config).toMatchObject({ port: 9000, host: '0.0.0.0', requestLogging: false });
-    expect(config.tracing).toMatchObject({ header: 'x-trace', trustIncoming: false, logFormat: 'pretty', logLevel: 'debug' });
+    expect(config.tracing).toMatchObject({
+      header: 'x-trace',
+      trustIncoming: false,
+      logFormat: 'pretty',
+      logLevel: 'debug',
+    });
   });
 
   it.each([

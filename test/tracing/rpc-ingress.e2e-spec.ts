@@ -40,9 +40,15 @@ describeWithNats('RPC ingress: message handlers get the id of the message', () =
   beforeAll(async () => {
     nats = await startNatsServer();
     const tracing: RequestTracingOptions = { rpc: true, logDestination: logs };
-    @Module({ imports: [RequestTracingModule.forRoot({ ...tracing, logger: createTracingLogger(tracing) })], controllers: [EchoHandlers] })
+    @Module({
+      imports: [RequestTracingModule.forRoot({ ...tracing, logger: createTracingLogger(tracing) })],
+      controllers: [EchoHandlers],
+    })
     class RpcModule {}
-    app = await NestFactory.createMicroservice(RpcModule, { transport: Transport.NATS, options: { servers: nats.url } });
+    app = await NestFactory.createMicroservice(RpcModule, {
+      transport: Transport.NATS,
+      options: { servers: nats.url },
+    });
     app.useLogger(app.get(TracingLogger));
     await app.listen();
     client = new ClientNats({ servers: nats.url });

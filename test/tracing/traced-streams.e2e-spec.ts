@@ -1,4 +1,14 @@
-import { ConflictException, Controller, Get, Injectable, Logger, Param, Res, Sse, StreamableFile } from '@nestjs/common';
+import {
+  ConflictException,
+  Controller,
+  Get,
+  Injectable,
+  Logger,
+  Param,
+  Res,
+  Sse,
+  StreamableFile,
+} from '@nestjs/common';
 import type { MessageEvent, Type } from '@nestjs/common';
 import type { Response } from 'express';
 import type { FastifyReply } from 'fastify';
@@ -12,6 +22,7 @@ import { UUID_V4 } from '../support/raw-http.js';
 import { readSseThenDisconnect, sseData } from '../support/sse.js';
 import { PLATFORMS, startTestApp } from '../support/test-app.js';
 import type { Platform, TestApp } from '../support/test-app.js';
+import { waitUntil } from '../support/wait-for.js';
 
 const CHUNKS = 5;
 const DEBUG = 20;
@@ -203,7 +214,10 @@ class TracedClassController {
   }
 }
 
-type Counter = { emitted: number; finalized: number };
+interface Counter {
+  emitted: number;
+  finalized: number;
+}
 const teardown: Record<'plain' | 'traced', Counter> = {
   plain: { emitted: 0, finalized: 0 },
   traced: { emitted: 0, finalized: 0 },
@@ -233,16 +247,6 @@ class TeardownController {
   traced(): Observable<MessageEvent> {
     return ticker(teardown.traced);
   }
-}
-
-/** Polls `condition` every 10 ms until it holds or `timeoutMs` passes. */
-async function eventually(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) return false;
-    await sleep(10);
-  }
-  return true;
 }
 
 describe.each(PLATFORMS)('@Traced() streams, promises and observables on %s', (platform) => {
@@ -291,8 +295,12 @@ describe.each(PLATFORMS)('@Traced() streams, promises and observables on %s', (p
         Array.from({ length: CHUNKS }, (_, i) => [i, id, id, INFO]),
       );
       // The id was not reset once the handler returned: every chunk was produced after that, with the id.
-      const returnedAt = raw.findIndex((line) => line.includes('"phase":"returned"') && line.includes(`"label":"${id}"`));
-      const firstChunkAt = raw.findIndex((line) => line.includes('"context":"ChunkSource"') && line.includes(`"label":"${id}"`));
+      const returnedAt = raw.findIndex(
+        (line) => line.includes('"phase":"returned"') && line.includes(`"label":"${id}"`),
+      );
+      const firstChunkAt = raw.findIndex(
+        (line) => line.includes('"context":"ChunkSource"') && line.includes(`"label":"${id}"`),
+      );
       expect(returnedAt).toBeGreaterThan(-1);
       expect(firstChunkAt).toBeGreaterThan(returnedAt);
       expect((JSON.parse(raw[returnedAt]!) as LogLine).requestId).toBe(id);
@@ -335,7 +343,10 @@ describe.each(PLATFORMS)('@Traced() streams, promises and observables on %s', (p
     expect(consumerSaw).toEqual(['consumer-ctx', 'consumer-ctx', 'consumer-ctx']);
     expect(t.logs.forRequest('consumer-ctx').filter((line) => line.context === 'ChunkSource')).toEqual([]);
     expect(
-      t.logs.forRequest('created-ctx-2').filter((line) => line.context === 'ChunkSource').map((line) => line.chunk),
+      t.logs
+        .forRequest('created-ctx-2')
+        .filter((line) => line.context === 'ChunkSource')
+        .map((line) => line.chunk),
     ).toEqual([0, 1, 2]);
   });
 
@@ -347,9 +358,7 @@ describe.each(PLATFORMS)('@Traced() streams, promises and observables on %s', (p
         return { status: res.status, header: res.headers.get('x-request-id'), body: (await res.json()) as unknown };
       }),
     );
-    expect(results).toEqual(
-      ids.map((id, i) => ({ status: 200, header: id, body: { value: (i + 1) * 2, id } })),
-    );
+    expect(results).toEqual(ids.map((id, i) => ({ status: 200, header: id, body: { value: (i + 1) * 2, id } })));
     for (const id of ids) {
       const lines = tracedLines(id, 'ChunkSource.compute');
       expect(lines.map((line) => [line.msg, line.level, line.requestId])).toEqual([
@@ -413,14 +422,21 @@ describe.each(PLATFORMS)('@Traced() streams, promises and observables on %s', (p
     const observable = ids.run(() => source.ticks('obs-direct', 3), 'obs-direct');
     // Subscribed to outside any context: the producer still sees the creator's id.
     expect(getCurrentRequestId()).toBeUndefined();
-    expect(await lastValueFrom(observable.pipe(toArray()))).toEqual(['obs-direct:0:obs-direct', 'obs-direct:1:obs-direct', 'obs-direct:2:obs-direct']);
+    expect(await lastValueFrom(observable.pipe(toArray()))).toEqual([
+      'obs-direct:0:obs-direct',
+      'obs-direct:1:obs-direct',
+      'obs-direct:2:obs-direct',
+    ]);
     const traced = tracedLines('obs-direct', 'ChunkSource.ticks');
     expect(traced.map((line) => [line.msg, line.level, line.outcome])).toEqual([
       ['ChunkSource.ticks started', DEBUG, undefined],
       ['ChunkSource.ticks ended', DEBUG, 'ended'],
     ]);
     expect(
-      t.logs.forRequest('obs-direct').filter((line) => line.context === 'ChunkSource').map((line) => line.tick),
+      t.logs
+        .forRequest('obs-direct')
+        .filter((line) => line.context === 'ChunkSource')
+        .map((line) => line.tick),
     ).toEqual([0, 1, 2]);
 
     // Over HTTP, concurrently.
@@ -434,7 +450,9 @@ describe.each(PLATFORMS)('@Traced() streams, promises and observables on %s', (p
     expect(bodies).toEqual(labels.map((id) => [0, 1, 2].map((i) => `${id}:${i}:${id}`)));
     for (const id of labels) {
       expect(
-        t.logs.lines.filter((line) => line.context === 'ChunkSource' && line.label === id).map((line) => line.requestId),
+        t.logs.lines
+          .filter((line) => line.context === 'ChunkSource' && line.label === id)
+          .map((line) => line.requestId),
       ).toEqual([id, id, id]);
     }
   });
@@ -470,7 +488,9 @@ describe.each(PLATFORMS)('@Traced() streams, promises and observables on %s', (p
 
     // From a timer: another new id, never the previous call's.
     const fromTimer = await new Promise<{ ctx: string | undefined }>((resolve, reject) => {
-      setTimeout(() => source.whoAmI().then(resolve, reject), 1);
+      setTimeout(() => {
+        source.whoAmI().then(resolve, reject);
+      }, 1);
     });
     expect(fromTimer.ctx).toMatch(UUID_V4);
     expect(fromTimer.ctx).not.toBe(first.ctx);
@@ -512,7 +532,7 @@ describe.each(PLATFORMS)('@Traced() streams, promises and observables on %s', (p
     expect(counter.emitted).toBeGreaterThanOrEqual(3);
 
     // The socket is gone: the producer must be torn down promptly, and stop emitting.
-    expect(await eventually(() => counter.finalized === 1, 1_000)).toBe(true);
+    await waitUntil(() => counter.finalized === 1, 1_000);
     const emittedAtTeardown = counter.emitted;
     await sleep(100);
     expect(counter.emitted).toBe(emittedAtTeardown);

@@ -73,7 +73,7 @@ export class CalleeStream implements AsyncIterableIterator<unknown> {
     return { done: true, value };
   }
 
-  private static stepOf(call: CalleeStream): Promise<IteratorResult<unknown>> {
+  private static stepOf(this: void, call: CalleeStream): Promise<IteratorResult<unknown>> {
     return call.step();
   }
 
@@ -101,7 +101,11 @@ export class CalleeStream implements AsyncIterableIterator<unknown> {
     const cancelled = runInStore(this.store, () => isRequestCancelled());
     if (!cancelled && failure.status >= 500 && failure.expected !== true) {
       runInStore(this.store, () =>
-        logger.error({ msg: `${this.where.component}.${this.where.endpoint} failed: ${failure.message}`, err: error, callId: this.callId }),
+        logger.error({
+          msg: `${this.where.component}.${this.where.endpoint} failed: ${failure.message}`,
+          err: error,
+          callId: this.callId,
+        }),
       );
     }
     this.finish(cancelled ? 'cancelled' : 'failed');

@@ -39,7 +39,8 @@ export function createComponentClient<T>(target: ComponentClass<T>, transport: C
     instances: () => transport.instances(component),
   };
   for (const endpoint of getEndpoints(target)) {
-    client[endpoint.method] = (request: unknown, options?: CallOptions) => transport.call(component, endpoint.name, request, options);
+    client[endpoint.method] = (request: unknown, options?: CallOptions) =>
+      transport.call(component, endpoint.name, request, options);
   }
   return client as ComponentClient<T>;
 }

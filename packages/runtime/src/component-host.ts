@@ -45,7 +45,7 @@ export class ComponentHost implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   private async start(target: ComponentClass, instanceId: string, index: number): Promise<LocalInstance> {
-    const instance = (await this.moduleRef.create(target as never)) as object;
+    const instance = await this.moduleRef.create<object>(target as never);
     await (instance as Partial<OnComponentStart>).onComponentStart?.({ instanceId, index });
     const endpoints = new Map(getEndpoints(target).map((endpoint) => [endpoint.name, endpoint]));
     return { identity: getComponentIdentity(target), instanceId, endpoints, instance };

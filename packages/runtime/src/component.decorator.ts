@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { LogComponent } from '@threadline/tracing';
 import { COMPONENT_METADATA } from './runtime.internal-constants.js';
+import type { ComponentClass } from './runtime.options.js';
 
 /** What `@Component()` declares about a class. @publicApi */
 export interface ComponentOptions {
@@ -28,9 +29,12 @@ const NAME = /^[a-z][a-z0-9-]{0,62}$/;
  */
 export function Component(options: ComponentOptions): ClassDecorator {
   const identity: ComponentIdentity = { name: options.name, namespace: options.namespace ?? 'threadline' };
-  for (const [field, value] of Object.entries(identity)) {
+  for (const field of ['name', 'namespace'] as const) {
+    const value = identity[field];
     if (!NAME.test(value)) {
-      throw new TypeError(`@Component() ${field} "${value}" must be lower-case letters, digits and "-", starting with a letter.`);
+      throw new TypeError(
+        `@Component() ${field} "${value}" must be lower-case letters, digits and "-", starting with a letter.`,
+      );
     }
   }
   return (target) => {
@@ -41,7 +45,7 @@ export function Component(options: ComponentOptions): ClassDecorator {
 }
 
 /** The identity `@Component()` gave `target`; throws a clear error for a class without it. */
-export function getComponentIdentity(target: Function): ComponentIdentity {
+export function getComponentIdentity(target: ComponentClass): ComponentIdentity {
   const identity = Reflect.getMetadata(COMPONENT_METADATA, target) as ComponentIdentity | undefined;
   if (identity === undefined) {
     throw new TypeError(`${target.name} is not a component: add @Component({ name }) to the class.`);

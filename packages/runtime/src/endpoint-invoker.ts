@@ -25,11 +25,25 @@ export function invokeEndpoint(
     const where = { requestId, component, endpoint: endpointName };
     const endpoint = local.endpoints.get(endpointName);
     if (endpoint === undefined) {
-      throw new EndpointError({ ...where, message: `${component} has no endpoint "${endpointName}".`, status: 404, code: 'endpoint_not_found' });
+      throw new EndpointError({
+        ...where,
+        message: `${component} has no endpoint "${endpointName}".`,
+        status: 404,
+        code: 'endpoint_not_found',
+      });
     }
     const context = new CallContext(requestId, callId, local.instanceId, store);
-    const method = (local.instance as Record<string, (request: unknown, context: EndpointContext) => unknown>)[endpoint.method]!;
-    return new CalleeStream(() => method.call(local.instance, request, context), where, local.instanceId, callId, store, isLogLevelEnabled('debug'));
+    const method = (local.instance as Record<string, (request: unknown, context: EndpointContext) => unknown>)[
+      endpoint.method
+    ]!;
+    return new CalleeStream(
+      () => method.call(local.instance, request, context),
+      where,
+      local.instanceId,
+      callId,
+      store,
+      isLogLevelEnabled('debug'),
+    );
   });
 }
 

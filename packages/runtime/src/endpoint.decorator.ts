@@ -23,7 +23,8 @@ export function Endpoint(name?: string): MethodDecorator {
       throw new TypeError(`@Endpoint() goes on a method; ${String(key)} is not one.`);
     }
     const endpoint = { name: name ?? key, method: key };
-    if (!NAME.test(endpoint.name)) throw new TypeError(`@Endpoint() name "${endpoint.name}" is not a valid endpoint name.`);
+    if (!NAME.test(endpoint.name))
+      throw new TypeError(`@Endpoint() name "${endpoint.name}" is not a valid endpoint name.`);
     const existing = getEndpoints(target.constructor);
     Reflect.defineMetadata(ENDPOINTS_METADATA, [...existing, endpoint], target.constructor);
     Reflect.defineMetadata(TRACED_ENDPOINT_METADATA, true, descriptor.value);
@@ -31,6 +32,6 @@ export function Endpoint(name?: string): MethodDecorator {
 }
 
 /** The endpoints of a component class, in declaration order. */
-export function getEndpoints(target: Function): readonly EndpointDefinition[] {
+export function getEndpoints(target: object): readonly EndpointDefinition[] {
   return (Reflect.getOwnMetadata(ENDPOINTS_METADATA, target) as EndpointDefinition[] | undefined) ?? [];
 }

@@ -6,12 +6,28 @@ const WHERE = { requestId: 'req-1', component: 'worker', endpoint: 'generate' };
 
 describe('EndpointError', () => {
   it('keeps its data, and toJSON() gives it back so that a copy made from it is the same', () => {
-    const error = new EndpointError({ ...WHERE, message: 'full', status: 503, code: 'overloaded', param: 'n', expected: true, retryAfterSeconds: 2 });
+    const error = new EndpointError({
+      ...WHERE,
+      message: 'full',
+      status: 503,
+      code: 'overloaded',
+      param: 'n',
+      expected: true,
+      retryAfterSeconds: 2,
+    });
     expect(error).toBeInstanceOf(Error);
     expect(error.name).toBe('EndpointError');
     expect(error.message).toBe('full');
     const data = error.toJSON();
-    expect(data).toEqual({ ...WHERE, message: 'full', status: 503, code: 'overloaded', param: 'n', expected: true, retryAfterSeconds: 2 });
+    expect(data).toEqual({
+      ...WHERE,
+      message: 'full',
+      status: 503,
+      code: 'overloaded',
+      param: 'n',
+      expected: true,
+      retryAfterSeconds: 2,
+    });
     expect(new EndpointError(JSON.parse(JSON.stringify(data)) as typeof data).toJSON()).toEqual(data);
   });
 
@@ -19,7 +35,10 @@ describe('EndpointError', () => {
     const base = { ...WHERE, message: 'm', status: 503, code: 'c' };
     expect(new EndpointError({ ...base, expected: false }).expected).toBeUndefined();
     for (const retryAfterSeconds of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
-      expect(new EndpointError({ ...base, retryAfterSeconds }).retryAfterSeconds, String(retryAfterSeconds)).toBeUndefined();
+      expect(
+        new EndpointError({ ...base, retryAfterSeconds }).retryAfterSeconds,
+        String(retryAfterSeconds),
+      ).toBeUndefined();
     }
     expect(new EndpointError({ ...base, retryAfterSeconds: 0 }).retryAfterSeconds).toBe(0);
   });
@@ -37,17 +56,35 @@ describe('EndpointError', () => {
     });
 
     it("a Nest HttpException's status (getStatus()), and a 4xx's code defaults to invalid_request_error", () => {
-      expect(EndpointError.from(new BadRequestException('bad'), WHERE).toJSON()).toMatchObject({ status: 400, code: 'invalid_request_error', message: 'bad' });
-      expect(EndpointError.from(new ServiceUnavailableException('busy'), WHERE).toJSON()).toMatchObject({ status: 503, code: 'internal_error' });
+      expect(EndpointError.from(new BadRequestException('bad'), WHERE).toJSON()).toMatchObject({
+        status: 400,
+        code: 'invalid_request_error',
+        message: 'bad',
+      });
+      expect(EndpointError.from(new ServiceUnavailableException('busy'), WHERE).toJSON()).toMatchObject({
+        status: 503,
+        code: 'internal_error',
+      });
     });
 
     it('a `status` field, `code`, `param` and `retryAfterSeconds` as the error declares them', () => {
-      const declared = Object.assign(new Error('too long'), { status: 429, code: 'rate_limit_exceeded', param: 'messages', retryAfterSeconds: 7 });
-      expect(EndpointError.from(declared, WHERE).toJSON()).toMatchObject({ status: 429, code: 'rate_limit_exceeded', param: 'messages', retryAfterSeconds: 7 });
+      const declared = Object.assign(new Error('too long'), {
+        status: 429,
+        code: 'rate_limit_exceeded',
+        param: 'messages',
+        retryAfterSeconds: 7,
+      });
+      expect(EndpointError.from(declared, WHERE).toJSON()).toMatchObject({
+        status: 429,
+        code: 'rate_limit_exceeded',
+        param: 'messages',
+        retryAfterSeconds: 7,
+      });
     });
 
     it('a status outside 400-599, or not a number, is 500; fields of the wrong type are left out', () => {
-      for (const status of [200, 399, 600, '404']) expect(EndpointError.from(Object.assign(new Error('x'), { status }), WHERE).status, String(status)).toBe(500);
+      for (const status of [200, 399, 600, '404'])
+        expect(EndpointError.from(Object.assign(new Error('x'), { status }), WHERE).status, String(status)).toBe(500);
       const odd = Object.assign(new Error('x'), { status: 400, code: 42, param: {}, retryAfterSeconds: '3' });
       const error = EndpointError.from(odd, WHERE);
       expect(error.code).toBe('invalid_request_error');
@@ -62,7 +99,9 @@ describe('EndpointError', () => {
     });
 
     it('an error marked `expected: true` stays expected; any other mark does not count', () => {
-      expect(EndpointError.from(Object.assign(new Error('queue full'), { expected: true, status: 503 }), WHERE).expected).toBe(true);
+      expect(
+        EndpointError.from(Object.assign(new Error('queue full'), { expected: true, status: 503 }), WHERE).expected,
+      ).toBe(true);
       expect(EndpointError.from(Object.assign(new Error('x'), { expected: 'yes' }), WHERE).expected).toBeUndefined();
     });
   });

@@ -59,7 +59,12 @@ export class EndpointError extends Error implements EndpointErrorData {
       ...where,
       message: typeof described?.message === 'string' ? described.message : String(error),
       status,
-      code: typeof described?.code === 'string' ? described.code : status < 500 ? 'invalid_request_error' : 'internal_error',
+      code:
+        typeof described?.code === 'string'
+          ? described.code
+          : status < 500
+            ? 'invalid_request_error'
+            : 'internal_error',
       param: typeof described?.param === 'string' ? described.param : undefined,
       expected: isExpectedError(error) || undefined,
       retryAfterSeconds: isRetryAfter(described?.retryAfterSeconds) ? described.retryAfterSeconds : undefined,

@@ -32,7 +32,9 @@ export class ClientErrorResponder {
       server.on('clientError', (error: HttpClientError, socket: HttpSocket) => this.onClientError(error, socket));
     }
     if (server.listenerCount('checkExpectation') === 0) {
-      server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => this.onUnmetExpectation(request, response));
+      server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) =>
+        this.onUnmetExpectation(request, response),
+      );
     }
   }
 
@@ -79,7 +81,10 @@ export class ClientErrorResponder {
       const text = JSON.stringify(this.body(details));
       if (text !== undefined) return text;
     } catch (error) {
-      requestBoundLogger(this.logger, details.requestId).error({ err: error }, 'clientErrorBody failed; the default body was sent');
+      requestBoundLogger(this.logger, details.requestId).error(
+        { err: error },
+        'clientErrorBody failed; the default body was sent',
+      );
     }
     return JSON.stringify(defaultClientErrorBody(details));
   }

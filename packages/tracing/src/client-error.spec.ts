@@ -4,11 +4,15 @@ import type { HttpClientError } from './client-error.js';
 
 /** An error as Node's parser reports a header overflow: the packet it was reading, and where it stopped. */
 function overflow(packet: string, stoppedAt = packet.length): HttpClientError {
-  return Object.assign(new Error('Parse Error: Header overflow'), { code: 'HPE_HEADER_OVERFLOW', rawPacket: Buffer.from(packet, 'latin1'), bytesParsed: stoppedAt });
+  return Object.assign(new Error('Parse Error: Header overflow'), {
+    code: 'HPE_HEADER_OVERFLOW',
+    rawPacket: Buffer.from(packet, 'latin1'),
+    bytesParsed: stoppedAt,
+  });
 }
 
 describe('the status of a client error', () => {
-  it('is Node\'s own for a timeout (408), oversized chunk extensions (413) and any other parse error (400)', () => {
+  it("is Node's own for a timeout (408), oversized chunk extensions (413) and any other parse error (400)", () => {
     expect(clientErrorStatus({ name: 'Error', message: '', code: 'ERR_HTTP_REQUEST_TIMEOUT' })).toBe(408);
     expect(clientErrorStatus({ name: 'Error', message: '', code: 'HPE_CHUNK_EXTENSIONS_OVERFLOW' })).toBe(413);
     expect(clientErrorStatus({ name: 'Error', message: '', code: 'HPE_INVALID_METHOD' })).toBe(400);
@@ -37,7 +41,7 @@ describe('the status of a client error', () => {
 });
 
 describe('the default body of a client error', () => {
-  it('is Nest\'s { statusCode, error, message }, whose message names the parser\'s reason and never the request', () => {
+  it("is Nest's { statusCode, error, message }, whose message names the parser's reason and never the request", () => {
     const message = clientErrorMessage(400, 'HPE_INVALID_METHOD');
     expect(defaultClientErrorBody({ status: 400, reason: 'HPE_INVALID_METHOD', message, requestId: 'r-1' })).toEqual({
       statusCode: 400,

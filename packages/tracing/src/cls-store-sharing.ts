@@ -7,9 +7,8 @@ import { cancellationOf } from './request-context.js';
 import type { RequestStore } from './request-context.js';
 import { UnsupportedClsSetupError } from './tracing.errors.js';
 
-// nestjs-cls's DI tokens for `ClsModule.forRoot()` options: strings, the same in its ESM and CommonJS builds.
+// nestjs-cls's DI token for `ClsModule.forRoot()` options: a string, the same in its ESM and CommonJS builds.
 const CLS_MODULE_OPTIONS = 'ClsModuleOptions';
-const CLS_MIDDLEWARE_OPTIONS = 'ClsMiddlewareOptions';
 
 type StoreMap = Pick<typeof ContextClsStoreMap, 'setByRaw' | 'getByRaw'>;
 
@@ -30,22 +29,16 @@ export function clsStoreSharing(moduleRef: ModuleRef): ShareWithCls | undefined 
   };
 }
 
-/** Whether `ClsModule` mounts its `ClsMiddleware` on every route (`middleware: { mount: true }`). */
-export function clsMiddlewareIsMounted(moduleRef: ModuleRef): boolean {
-  try {
-    return moduleRef.get<{ mount?: boolean }>(CLS_MIDDLEWARE_OPTIONS, { strict: false }).mount === true;
-  } catch {
-    return false;
-  }
-}
-
 /**
- * Where the request's context opens only in Fastify's `onRequest` hook (no context frames: Node 22),
- * a `ClsMiddleware` mounted by hand runs first, in a context of its own: its setup sees another id, or
- * none, and loses what it sets. Nothing shows that at start-up, so the first such request writes one
- * error line saying what to change. `undefined` when the app has no `ClsModule`.
+ * Where the request's context opens only in the module's own `onRequest` hook (no context frames: Node
+ * 22, and the app set the adapter's first hook itself), a `ClsMiddleware` runs first, in a context of its
+ * own: its setup sees another id, or none, and loses what it sets. Nothing shows that at start-up, so the
+ * first such request writes one error line saying what to change. `undefined` when the app has no `ClsModule`.
  */
-export function clsMiddlewareFirstWarning(moduleRef: ModuleRef, logger: Logger): ((raw: IncomingMessage) => void) | undefined {
+export function clsMiddlewareFirstWarning(
+  moduleRef: ModuleRef,
+  logger: Logger,
+): ((raw: IncomingMessage) => void) | undefined {
   if (!hasClsModule(moduleRef)) return undefined;
   const maps = storeMaps();
   let warned = false;
@@ -72,7 +65,10 @@ function hasClsModule(moduleRef: ModuleRef): boolean {
  */
 function storeMaps(): StoreMap[] {
   const require = createRequire(import.meta.url);
-  const commonJs = (require.cache[require.resolve('nestjs-cls')]?.exports as { ContextClsStoreMap?: StoreMap } | undefined)
-    ?.ContextClsStoreMap;
-  return commonJs === undefined || commonJs === ContextClsStoreMap ? [ContextClsStoreMap] : [ContextClsStoreMap, commonJs];
+  const commonJs = (
+    require.cache[require.resolve('nestjs-cls')]?.exports as { ContextClsStoreMap?: StoreMap } | undefined
+  )?.ContextClsStoreMap;
+  return commonJs === undefined || commonJs === ContextClsStoreMap
+    ? [ContextClsStoreMap]
+    : [ContextClsStoreMap, commonJs];
 }

@@ -50,8 +50,9 @@ class ContextBoundIterator<T> implements AsyncIterableIterator<T> {
     return this.observe(this.step(this.pullThrow, error));
   }
 
-  private readonly pullNext = (value: unknown) => this.open().next(value as never);
-  private readonly pullReturn = (value: unknown) => this.open().return?.(value as never) ?? Promise.resolve({ done: true as const, value: value as T });
+  private readonly pullNext = (value: unknown) => this.open().next(value);
+  private readonly pullReturn = (value: unknown) =>
+    this.open().return?.(value) ?? Promise.resolve({ done: true as const, value: value as T });
   private readonly pullThrow = (error: unknown) => this.open().throw?.(error) ?? Promise.reject(error);
 
   private step(pull: (arg: unknown) => Promise<IteratorResult<T>>, arg: unknown): Promise<IteratorResult<T>> {

@@ -17,12 +17,18 @@ class Refusing {
   }
 }
 
+interface Line {
+  level: number;
+  msg: string;
+  err?: unknown;
+}
+
 /** Sets `tracingGlobals.logger` to a debug logger whose lines are kept; returns them. */
-function captureLines(): Array<{ level: number; msg: string; err?: unknown }> {
-  const lines: Array<{ level: number; msg: string; err?: unknown }> = [];
+function captureLines(): Line[] {
+  const lines: Line[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      lines.push(JSON.parse(chunk.toString()));
+      lines.push(JSON.parse(chunk.toString()) as Line);
       callback();
     },
   });
@@ -52,10 +58,14 @@ describe('expected refusals', () => {
     await expect(refusing.refuseStream(refusal).next()).rejects.toBe(refusal);
     await expect(refusing.refuse(new Error('fault'))).rejects.toThrow('fault');
     await new Promise((resolve) => setImmediate(resolve));
-    expect(lines.filter((line) => line.msg.endsWith('refused')).map((line) => [line.level, line.msg, 'err' in line])).toEqual([
+    expect(
+      lines.filter((line) => line.msg.endsWith('refused')).map((line) => [line.level, line.msg, 'err' in line]),
+    ).toEqual([
       [20, 'Refusing.refuse refused', false],
       [20, 'Refusing.refuseStream refused', false],
     ]);
-    expect(lines.filter((line) => line.level >= 50).map((line) => [line.msg, 'err' in line])).toEqual([['Refusing.refuse failed', true]]);
+    expect(lines.filter((line) => line.level >= 50).map((line) => [line.msg, 'err' in line])).toEqual([
+      ['Refusing.refuse failed', true],
+    ]);
   });
 });

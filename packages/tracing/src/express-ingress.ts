@@ -3,7 +3,14 @@ import type { ClientErrorResponder } from './client-error-responder.js';
 import type { AccessLog } from './express-access-log.js';
 import type { ShareWithCls } from './cls-store-sharing.js';
 import { followResponse, storeForRequest, storeOfResponse } from './http-request-context.js';
-import { ENTERED_CONTEXT_ENDS_WITH_CALLBACK, enterStore, getCurrentStore, requestIdOf, runInStore, snapshotContext } from './request-context.js';
+import {
+  ENTERED_CONTEXT_ENDS_WITH_CALLBACK,
+  enterStore,
+  getCurrentStore,
+  requestIdOf,
+  runInStore,
+  snapshotContext,
+} from './request-context.js';
 import type { RequestStore } from './request-context.js';
 import type { RequestIdResolver } from './request-id.resolver.js';
 
@@ -29,7 +36,11 @@ export interface ExpressIngressOptions {
  * `req.id`), the response header and the context exist before any middleware; a middleware after Nest's
  * body parsers re-enters the context where a parser lost it. Why: docs/tracing.md, "Express".
  */
-export function installExpressIngress(target: ExpressTarget, resolver: RequestIdResolver, options: ExpressIngressOptions): void {
+export function installExpressIngress(
+  target: ExpressTarget,
+  resolver: RequestIdResolver,
+  options: ExpressIngressOptions,
+): void {
   const header = resolver.header;
   const { accessLog, shareWithCls } = options;
 
@@ -47,7 +58,7 @@ export function installExpressIngress(target: ExpressTarget, resolver: RequestId
 
   const { app, server } = target;
   if (server !== undefined) options.clientErrors?.listen(server);
-  if (server !== undefined && server.listeners('request').includes(app)) {
+  if (server?.listeners('request').includes(app)) {
     const ingress: RequestListener = (request, response) => {
       const store = open(request, response);
       // Entered without run() where Node ends the context with this callback (see request-context.ts).
@@ -80,6 +91,7 @@ function hasBody(request: IncomingMessage): boolean {
 /** Makes every event of `request` (`data`, `end`, `close`, ...) reach its listeners inside `store`. */
 function emitInStore(request: IncomingMessage, store: RequestStore): void {
   const run = snapshotContext(store);
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called through apply() with the request as `this`
   const emit = request.emit;
   const emitWith = (args: Parameters<IncomingMessage['emit']>) => emit.apply(request, args);
   request.emit = (...args: Parameters<IncomingMessage['emit']>) => run(emitWith, args);

@@ -1,21 +1,34 @@
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  HookHandlerDoneFunction,
+  onRequestHookHandler,
+} from 'fastify';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { ClientErrorResponder } from './client-error-responder.js';
-import { ENTERED_CONTEXT_ENDS_WITH_CALLBACK, enterStore, getCurrentStore, requestIdOf, runInStore } from './request-context.js';
+import {
+  ENTERED_CONTEXT_ENDS_WITH_CALLBACK,
+  enterStore,
+  getCurrentStore,
+  requestIdOf,
+  runInStore,
+} from './request-context.js';
 import type { ShareWithCls } from './cls-store-sharing.js';
 import type { RequestIdResolver } from './request-id.resolver.js';
 import { InvalidTracingOptionError } from './tracing.errors.js';
-import { followResponse, storeForRequest, storeOfResponse } from './http-request-context.js';
+import { followResponse, storeForRequest } from './http-request-context.js';
 import { LazyRequestLogger } from './tracing-logger.factory.js';
 import { responseIdHeader } from './response-id-header.js';
-
-const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
  * HTTP ingress on Fastify: the id is chosen once, in `genReqId`, where the request's context is also
  * entered without `run()` (Node ends it with the parser's callback); an `onRequest` hook sets the response
- * header and ties the context to the response. Why, and the Node 22 path: docs/tracing.md, "Fastify".
+ * header and ties the context to the response. Without context frames, `firstHook` (Nest's adapter's
+ * `setOnRequestHook`) opens it with `run()` ahead of every other `onRequest` hook. Why, and the Node 22
+ * path: docs/tracing.md, "Fastify".
  */
 export function installFastifyIngress(
   fastify: FastifyInstance,
@@ -23,12 +36,13 @@ export function installFastifyIngress(
   logger: Logger,
   cls: { share?: ShareWithCls; warnIfMiddlewareFirst?: (raw: IncomingMessage) => void },
   clientErrors: ClientErrorResponder,
+  firstHook?: (hook: onRequestHookHandler) => void,
 ): void {
   if (fastify.initialConfig.requestIdHeader) {
     // Fastify would take that header's value as the id before our policy runs.
     throw new InvalidTracingOptionError(
       'requestIdHeader',
-      'Fastify\'s own requestIdHeader option must stay off when RequestTracingModule is used: it accepts any ' +
+      "Fastify's own requestIdHeader option must stay off when RequestTracingModule is used: it accepts any " +
         'value unchecked. Remove it from the FastifyAdapter options and set RequestTracingModule\'s "header" instead.',
     );
   }
@@ -45,17 +59,26 @@ export function installFastifyIngress(
     }
     return id;
   });
+  if (!ENTERED_CONTEXT_ENDS_WITH_CALLBACK && firstHook !== undefined) {
+    // Nest middleware runs in @fastify/middie's onRequest hook, added when Nest creates the app, before
+    // the module's hook below: the adapter's own first hook is the one place that runs ahead of it.
+    firstHook((request, _reply, done) => {
+      const store = storeForRequest(request.id, request.headers);
+      cls.share?.(request.raw, store);
+      runInStore(store, done);
+    });
+  }
   if (writesLogs(fastify.log)) {
     // Fastify binds the id under its own label (`reqId` unless configured): the one binding it passes.
     fastify.setChildLoggerFactory(
-      (_fastifyLogger, bindings, options) => new LazyRequestLogger(logger, bindings, options) as unknown as FastifyBaseLogger,
+      (_fastifyLogger, bindings, options) => new LazyRequestLogger(logger, bindings, options),
     );
   }
   fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
     ensureIdHeader(reply, request.id);
     const entered = getCurrentStore();
     const isOurs = entered !== undefined && requestIdOf(entered) === request.id;
-    // Not entered yet: Node without context frames (see ENTERED_CONTEXT_ENDS_WITH_CALLBACK), or another id generator set after ours.
+    // Not entered yet: Node without context frames and no first hook (or the app replaced it), or another id generator set after ours.
     const store = isOurs ? entered : storeForRequest(request.id, request.headers);
     if (!isOurs) {
       cls.warnIfMiddlewareFirst?.(request.raw);
@@ -64,19 +87,6 @@ export function installFastifyIngress(
     followResponse(reply.raw, store);
     if (isOurs) done();
     else runInStore(store, done);
-  });
-  // Body parsing resumes from the socket's callbacks, outside the context opened above: re-enter it,
-  // on the routes that take a body (the others pay nothing for the hook).
-  const reenter = (_request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
-    const store = storeOfResponse(reply.raw);
-    if (store === undefined) done();
-    else runInStore(store, done);
-  };
-  fastify.addHook('onRoute', (route) => {
-    const methods = Array.isArray(route.method) ? route.method : [route.method];
-    if (methods.some((method) => !BODYLESS.has(method.toUpperCase()))) {
-      route.preValidation = [reenter, ...(route.preValidation === undefined ? [] : [route.preValidation].flat())];
-    }
   });
 }
 
@@ -87,7 +97,8 @@ export function installFastifyIngress(
  */
 function removeDefaultClientErrorHandler(server: Server): void {
   for (const listener of server.listeners('clientError')) {
-    if (listener.name === 'bound defaultClientErrorHandler') server.removeListener('clientError', listener as (...args: unknown[]) => void);
+    if (listener.name === 'bound defaultClientErrorHandler')
+      server.removeListener('clientError', listener as (...args: unknown[]) => void);
   }
 }
 

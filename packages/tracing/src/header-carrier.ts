@@ -12,7 +12,10 @@ export interface HeaderSetter<C> {
   set(carrier: C, key: string, value: string): void;
 }
 
-type MapLike = { keys(): Iterable<string>; get(key: string): unknown };
+interface MapLike {
+  keys(): Iterable<string>;
+  get(key: string): unknown;
+}
 
 /**
  * Reads plain objects (`{ 'X-Request-Id': 'a' }`), `Map`s, and header classes with `keys()` and
@@ -47,7 +50,11 @@ export const defaultHeaderSetter: HeaderSetter<unknown> = {
  * two spellings is returned as an array, which the id policy rejects as multiple values.
  * @publicApi
  */
-export function readHeader<C>(carrier: C, name: string, getter: HeaderGetter<C> = defaultHeaderGetter): string | string[] | undefined {
+export function readHeader<C>(
+  carrier: C,
+  name: string,
+  getter: HeaderGetter<C> = defaultHeaderGetter,
+): string | string[] | undefined {
   const wanted = name.toLowerCase();
   const found: string[] = [];
   for (const key of getter.keys(carrier)) {

@@ -23,7 +23,9 @@ export function LogComponent(name: string): ClassDecorator {
       const named = {
         [method.name](this: unknown, ...args: unknown[]): unknown {
           const store = getCurrentStore();
-          return store === undefined ? method.apply(this, args) : runInStore(deriveStore(store, { component: name }), () => method.apply(this, args));
+          return store === undefined
+            ? method.apply(this, args)
+            : runInStore(deriveStore(store, { component: name }), () => method.apply(this, args));
         },
       }[method.name] as AnyMethod;
       copyMethodMetadata(method, named);

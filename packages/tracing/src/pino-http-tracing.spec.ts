@@ -43,7 +43,7 @@ describe('pinoHttpTracingOptions()', () => {
     return lines.lines;
   }
 
-  it('puts the request\'s req.id on every line as requestId', async () => {
+  it("puts the request's req.id on every line as requestId", async () => {
     const written = await linesOf('/req-id');
     expect(written.map((line) => [line.msg, line.requestId])).toEqual([
       ['handled', 'set-by-ingress'],

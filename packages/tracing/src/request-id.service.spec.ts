@@ -79,7 +79,9 @@ describe('RequestTracingMixin', () => {
     } finally {
       tracingGlobals.logger = previous;
     }
-    expect(logs.lines).toEqual([expect.objectContaining({ level: 40, requestId: 'mix-1', context: 'Worker', step: 2, msg: 'careful' })]);
+    expect(logs.lines).toEqual([
+      expect.objectContaining({ level: 40, requestId: 'mix-1', context: 'Worker', step: 2, msg: 'careful' }),
+    ]);
   });
 });
 
@@ -112,12 +114,12 @@ describe('@RequestId() on a provider method', () => {
   });
 });
 
-describe('the mixin and @Traced() under the module\'s own maxLength', () => {
+describe("the mixin and @Traced() under the module's own maxLength", () => {
   class Mixed extends RequestTracingMixin() {}
   @Injectable()
   class Entry {
     @Traced()
-    id(@RequestId() requestId?: string): string | undefined {
+    id(@RequestId() _requestId?: string): string | undefined {
       return getCurrentRequestId();
     }
   }
@@ -139,7 +141,9 @@ describe('the mixin and @Traced() under the module\'s own maxLength', () => {
     const before = logs.lines.length;
     const chosen = [requestIds.ensure(id), new Mixed().ensureRequestId(id), new Entry().id(id)];
     for (const replacement of chosen) expect(replacement).toMatch(UUID);
-    const replaced = logs.lines.slice(before).filter((line) => line.msg === 'incoming request id replaced by a generated one');
+    const replaced = logs.lines
+      .slice(before)
+      .filter((line) => line.msg === 'incoming request id replaced by a generated one');
     expect(replaced.map((line) => line.requestId)).toEqual(chosen);
     expect(logs.contains(id)).toBe(false);
   });

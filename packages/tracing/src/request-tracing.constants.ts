@@ -13,4 +13,3 @@ export const TRACEPARENT_HEADER = 'traceparent';
  * @publicApi
  */
 export const TRACED_ENDPOINT_METADATA = 'threadline:traced-endpoint';
-

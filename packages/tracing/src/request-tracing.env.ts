@@ -40,6 +40,7 @@ export function parseBooleanText(value: string): boolean | undefined {
 
 function parseBoolean(name: string, value: string): boolean {
   const parsed = parseBooleanText(value);
-  if (parsed === undefined) throw new InvalidTracingOptionError(name, `must be true or false, got ${JSON.stringify(value)}`);
+  if (parsed === undefined)
+    throw new InvalidTracingOptionError(name, `must be true or false, got ${JSON.stringify(value)}`);
   return parsed;
 }

@@ -1,11 +1,11 @@
 import { Inject, Module } from '@nestjs/common';
 import type { DynamicModule, NestModule } from '@nestjs/common';
 import { APP_INTERCEPTOR, HttpAdapterHost, ModuleRef } from '@nestjs/core';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, onRequestHookHandler } from 'fastify';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { ClientErrorResponder } from './client-error-responder.js';
-import { clsMiddlewareFirstWarning, clsMiddlewareIsMounted, clsStoreSharing } from './cls-store-sharing.js';
+import { clsMiddlewareFirstWarning, clsStoreSharing } from './cls-store-sharing.js';
 import { expressAccessLog } from './express-access-log.js';
 import { installExpressIngress } from './express-ingress.js';
 import type { ExpressTarget } from './express-ingress.js';
@@ -13,14 +13,19 @@ import { installFastifyIngress } from './fastify-ingress.js';
 import { ENTERED_CONTEXT_ENDS_WITH_CALLBACK } from './request-context.js';
 import { RequestIdResolver } from './request-id.resolver.js';
 import { RequestIdService } from './request-id.service.js';
-import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, MODULE_OPTIONS_TOKEN, OPTIONS_TYPE } from './request-tracing.module-definition.js';
+import {
+  ASYNC_OPTIONS_TYPE,
+  ConfigurableModuleClass,
+  MODULE_OPTIONS_TOKEN,
+  OPTIONS_TYPE,
+} from './request-tracing.module-definition.js';
 import type { RequestTracingModuleOptions } from './request-tracing.module-definition.js';
 import { RpcIngressInterceptor } from './rpc-ingress.interceptor.js';
 import { resolveTracingOptions } from './request-tracing.options.js';
 import type { ResolvedTracingOptions } from './request-tracing.options.js';
 import { createTracingLogger } from './tracing-logger.factory.js';
 import { TracingLogger } from './tracing-logger.service.js';
-import { UnsupportedClsSetupError, UnsupportedHttpPlatformError } from './tracing.errors.js';
+import { UnsupportedHttpPlatformError } from './tracing.errors.js';
 import { tracingGlobals } from './tracing.globals.js';
 import { TRACING_OPTIONS, TRACING_PINO } from './tracing.internal-constants.js';
 
@@ -83,13 +88,25 @@ export class RequestTracingModule extends ConfigurableModuleClass implements Nes
     const clientErrors = new ClientErrorResponder(this.resolver, this.logger, this.options.clientErrorBody);
     switch (adapter.getType()) {
       case 'fastify': {
-        if (!ENTERED_CONTEXT_ENDS_WITH_CALLBACK && clsMiddlewareIsMounted(this.moduleRef)) throw new UnsupportedClsSetupError();
-        const warnIfMiddlewareFirst = ENTERED_CONTEXT_ENDS_WITH_CALLBACK ? undefined : clsMiddlewareFirstWarning(this.moduleRef, this.logger);
-        installFastifyIngress(adapter.getInstance<FastifyInstance>(), this.resolver, this.logger, { share: shareWithCls, warnIfMiddlewareFirst }, clientErrors);
+        const warnIfMiddlewareFirst = ENTERED_CONTEXT_ENDS_WITH_CALLBACK
+          ? undefined
+          : clsMiddlewareFirstWarning(this.moduleRef, this.logger);
+        const firstHook = (hook: onRequestHookHandler) => adapter.setOnRequestHook(hook);
+        installFastifyIngress(
+          adapter.getInstance<FastifyInstance>(),
+          this.resolver,
+          this.logger,
+          { share: shareWithCls, warnIfMiddlewareFirst },
+          clientErrors,
+          firstHook,
+        );
         return;
       }
       case 'express': {
-        const target: ExpressTarget = { app: adapter.getInstance(), server: adapter.getHttpServer() as Server | undefined };
+        const target: ExpressTarget = {
+          app: adapter.getInstance(),
+          server: adapter.getHttpServer() as Server | undefined,
+        };
         const accessLog = this.options.accessLog ? expressAccessLog(this.logger) : undefined;
         installExpressIngress(target, this.resolver, { accessLog, shareWithCls, clientErrors });
         return;
@@ -102,5 +119,8 @@ export class RequestTracingModule extends ConfigurableModuleClass implements Nes
 
 function withRpcInterceptor(module: DynamicModule, rpc: boolean): DynamicModule {
   if (!rpc) return module;
-  return { ...module, providers: [...(module.providers ?? []), { provide: APP_INTERCEPTOR, useClass: RpcIngressInterceptor }] };
+  return {
+    ...module,
+    providers: [...(module.providers ?? []), { provide: APP_INTERCEPTOR, useClass: RpcIngressInterceptor }],
+  };
 }

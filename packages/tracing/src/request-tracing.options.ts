@@ -120,7 +120,11 @@ export function resolveTracingOptions(options: RequestTracingOptions = {}): Reso
   check('generateId', typeof resolved.generateId === 'function', 'must be a function that returns a string');
   check('logFormat', isLogFormat(resolved.logFormat), 'must be "json" or "pretty"');
   check('logLevel', isLogLevel(resolved.logLevel), `must be one of ${LOG_LEVELS.join(', ')}`);
-  check('clientErrorBody', typeof resolved.clientErrorBody === 'function', 'must be a function that returns a JSON value');
+  check(
+    'clientErrorBody',
+    typeof resolved.clientErrorBody === 'function',
+    'must be a function that returns a JSON value',
+  );
   return resolved;
 }
 

@@ -3,6 +3,8 @@ import { ServerResponse } from 'node:http';
 import type { OutgoingHttpHeaders } from 'node:http';
 
 const RESPONSE_ID = Symbol('threadline:response-id');
+// Node's own writeHead(), called with the response as `this` once the id header is in place.
+// eslint-disable-next-line @typescript-eslint/unbound-method -- always called through call() with a response
 const nodeWriteHead = ServerResponse.prototype.writeHead as (
   this: ServerResponse,
   statusCode: number,
@@ -20,7 +22,12 @@ type WriteHeadHeaders = OutgoingHttpHeaders | readonly unknown[] | undefined;
  * never changes a headers object it is given, which may be shared between responses.
  */
 export function responseIdHeader(name: string): (reply: FastifyReply, id: string) => void {
-  function writeHeadWithId(this: StampedResponse, statusCode: number, reason?: string | WriteHeadHeaders, headers?: WriteHeadHeaders) {
+  function writeHeadWithId(
+    this: StampedResponse,
+    statusCode: number,
+    reason?: string | WriteHeadHeaders,
+    headers?: WriteHeadHeaders,
+  ) {
     const given = typeof reason === 'string' ? headers : reason;
     const carried = given !== undefined && !Array.isArray(given) && (given as OutgoingHttpHeaders)[name] !== undefined;
     if (!carried && !this.hasHeader(name)) this.setHeader(name, this[RESPONSE_ID]);
@@ -29,6 +36,6 @@ export function responseIdHeader(name: string): (reply: FastifyReply, id: string
   return (reply, id) => {
     reply.header(name, id);
     (reply.raw as StampedResponse)[RESPONSE_ID] = id;
-    reply.raw.writeHead = writeHeadWithId as ServerResponse['writeHead'];
+    reply.raw.writeHead = writeHeadWithId;
   };
 }

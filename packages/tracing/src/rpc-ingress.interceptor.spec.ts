@@ -15,7 +15,7 @@ function interceptor(options = {}) {
 
 /** An RPC execution context whose transport context exposes `getHeaders()`, as NatsContext does. */
 class MessageController {
-  handle(): void {}
+  handle(this: void): void {}
 }
 
 function rpcContext(headers: unknown): ExecutionContextHost {
@@ -44,7 +44,9 @@ const idReportingHandler = {
 describe('RpcIngressInterceptor', () => {
   it('opens a context from a message header, its name matched case-insensitively', async () => {
     const seen = await firstValueFrom(
-      interceptor().intercept(rpcContext({ 'X-REQUEST-ID': 'rpc-1' }), idReportingHandler).pipe(toArray()),
+      interceptor()
+        .intercept(rpcContext({ 'X-REQUEST-ID': 'rpc-1' }), idReportingHandler)
+        .pipe(toArray()),
     );
     expect(seen).toEqual(['rpc-1', 'rpc-1']);
   });
@@ -68,7 +70,11 @@ describe('RpcIngressInterceptor', () => {
 
   it('never carries the caller context into a message handler', async () => {
     const seen = await runWithRequestId('outer', () =>
-      firstValueFrom(interceptor().intercept(rpcContext({ 'x-request-id': 'inner' }), idReportingHandler).pipe(toArray())),
+      firstValueFrom(
+        interceptor()
+          .intercept(rpcContext({ 'x-request-id': 'inner' }), idReportingHandler)
+          .pipe(toArray()),
+      ),
     );
     expect(seen).toEqual(['inner', 'inner']);
   });

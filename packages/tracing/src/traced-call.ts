@@ -24,7 +24,9 @@ export function traceMethod(method: AnyMethod, label: string, requestIdParams: r
   const traced = {
     [method.name](this: unknown, ...args: unknown[]): unknown {
       const store = getCurrentStore() ?? createStore(entryId(args, requestIdParams));
-      return runInStore(store, () => callTraced(method, this, fillRequestIdParams(args, requestIdParams), label, store));
+      return runInStore(store, () =>
+        callTraced(method, this, fillRequestIdParams(args, requestIdParams), label, store),
+      );
     },
   }[method.name] as AnyMethod;
   Object.defineProperty(traced, TRACED_WRAPPER, { value: true });
@@ -33,7 +35,9 @@ export function traceMethod(method: AnyMethod, label: string, requestIdParams: r
 
 /** The id for a context a traced method opens itself: the id the caller passed, if valid, else a new one. */
 function entryId(args: unknown[], requestIdParams: readonly number[]): string {
-  const passed = requestIdParams.map((index) => args[index]).find((value) => value !== undefined && value !== null && value !== '');
+  const passed = requestIdParams
+    .map((index) => args[index])
+    .find((value) => value !== undefined && value !== null && value !== '');
   return tracingGlobals.resolver.ensure(passed);
 }
 
@@ -41,11 +45,13 @@ function callTraced(method: AnyMethod, self: unknown, args: unknown[], label: st
   const started = performance.now();
   const log = tracingGlobals.logger;
   const debug = log?.isLevelEnabled('debug') === true;
-  if (debug) log!.debug({ method: label }, `${label} started`);
+  if (debug) log.debug({ method: label }, `${label} started`);
   // A stream ends or is cancelled from its consumer's context: log in the call's own.
   const ended = (outcome: string) => {
     if (debug) {
-      runInStore(store, () => log!.debug({ method: label, durationMs: elapsed(started), outcome }, `${label} ${outcome}`));
+      runInStore(store, () =>
+        log.debug({ method: label, durationMs: elapsed(started), outcome }, `${label} ${outcome}`),
+      );
     }
   };
   const failed = (error: unknown) => {
@@ -65,7 +71,9 @@ function callTraced(method: AnyMethod, self: unknown, args: unknown[], label: st
     throw error;
   }
   if (isAsyncGenerator(result)) {
-    return bindAsyncIterable(result, store, (outcome, error) => (outcome === 'failed' ? failed(error) : ended(outcome)));
+    return bindAsyncIterable(result, store, (outcome, error) =>
+      outcome === 'failed' ? failed(error) : ended(outcome),
+    );
   }
   if (isObservable(result)) return traceObservable(bindObservable(result, store), ended, failed);
   if (isThenable(result)) {

@@ -1,5 +1,5 @@
 import pino from 'pino';
-import type { Logger, LoggerOptions } from 'pino';
+import type { Level, Logger, LoggerOptions } from 'pino';
 import pretty from 'pino-pretty';
 import { componentOf, getCurrentStore } from './request-context.js';
 import { resolveTracingOptions } from './request-tracing.options.js';
@@ -48,7 +48,9 @@ function serializeError(error: Error): Record<string, unknown> {
  * Fastify's own request lines land in the same stream.
  * @publicApi
  */
-export function createTracingLogger(options: Pick<RequestTracingOptions, 'logFormat' | 'logLevel' | 'logDestination'> = {}): Logger {
+export function createTracingLogger(
+  options: Pick<RequestTracingOptions, 'logFormat' | 'logLevel' | 'logDestination'> = {},
+): Logger {
   const { logFormat, logLevel, logDestination } = resolveTracingOptions(options);
   const target = logDestination ?? pino.destination({ sync: true });
   const destination =
@@ -104,27 +106,27 @@ export class LazyRequestLogger {
   }
 
   fatal(...args: unknown[]): void {
-    (this.logger().fatal as LogMethod)(...args);
+    this.write('fatal', args);
   }
 
   error(...args: unknown[]): void {
-    (this.logger().error as LogMethod)(...args);
+    this.write('error', args);
   }
 
   warn(...args: unknown[]): void {
-    (this.logger().warn as LogMethod)(...args);
+    this.write('warn', args);
   }
 
   info(...args: unknown[]): void {
-    (this.logger().info as LogMethod)(...args);
+    this.write('info', args);
   }
 
   debug(...args: unknown[]): void {
-    (this.logger().debug as LogMethod)(...args);
+    this.write('debug', args);
   }
 
   trace(...args: unknown[]): void {
-    (this.logger().trace as LogMethod)(...args);
+    this.write('trace', args);
   }
 
   silent(): void {}
@@ -139,5 +141,12 @@ export class LazyRequestLogger {
 
   private logger(): Logger {
     return (this.bound ??= requestBoundLogger(this.root, String(Object.values(this.bindings)[0]), this.options));
+  }
+
+  /** Passes Fastify's arguments on as they came: pino's overloads cannot take a spread of unknowns. */
+  private write(level: Level, args: unknown[]): void {
+    const logger = this.logger();
+    const method: LogMethod = logger[level];
+    method.apply(logger, args);
   }
 }

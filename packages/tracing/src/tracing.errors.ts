@@ -18,18 +18,20 @@ export class UnsupportedHttpPlatformError extends Error {
 }
 
 /**
- * nestjs-cls's `ClsMiddleware` would run before the request's context opens: on Fastify without
- * context frames (Node 22, or Node 24 with `--no-async-context-frame`). Thrown at start-up when
- * `ClsModule` mounts it. @publicApi
+ * nestjs-cls's `ClsMiddleware` ran before the request's context opened: on Fastify without context
+ * frames (Node 22, or Node 24 with `--no-async-context-frame`), when the app set the adapter's
+ * `setOnRequestHook` itself, in place of the module's. Its message is logged once, on the first such
+ * request. @publicApi
  */
 export class UnsupportedClsSetupError extends Error {
   constructor() {
     super(
       "ClsModule's ClsMiddleware (middleware: { mount: true }, or app.use()) runs before RequestTracingModule " +
         "opens the request's context on Fastify without context frames (Node 22, or Node 24 run with " +
-        '--no-async-context-frame): ClsService would see an id of its own, or none, in its setup and lose what it ' +
-        "sets there. Mount ClsModule's guard or interceptor instead (ClsModule.forRoot({ guard: { mount: true } }) " +
-        'or { interceptor: { mount: true } }), or run Node 24.',
+        "--no-async-context-frame) when the app sets the adapter's setOnRequestHook itself: ClsService would see an " +
+        "id of its own, or none, in its setup and lose what it sets there. Mount ClsModule's guard or interceptor " +
+        'instead (ClsModule.forRoot({ guard: { mount: true } }) or { interceptor: { mount: true } }), leave ' +
+        'setOnRequestHook to RequestTracingModule, or run Node 24.',
     );
     this.name = 'UnsupportedClsSetupError';
   }

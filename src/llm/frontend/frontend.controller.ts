@@ -54,7 +54,9 @@ export class FrontendController {
    */
   private async serve(api: ApiKind, body: unknown, reply: FastifyReply, requestId: string): Promise<void> {
     this.logger.debug(`serving ${api === 'chat' ? 'chat/completions' : 'completions'}`);
-    const events = this.processor.generate({ api, body: this.checkedBody(api, body, requestId) })[Symbol.asyncIterator]();
+    const events = this.processor
+      .generate({ api, body: this.checkedBody(api, body, requestId) })
+      [Symbol.asyncIterator]();
     const first = await events.next();
     if (first.done || first.value.type !== 'accepted') throw new Error('The processor did not accept the request.');
     const accepted = first.value;
@@ -80,7 +82,11 @@ export class FrontendController {
   }
 }
 
-async function collect(events: AsyncIterator<ProcessorEvent>, response: OpenAIResponseBuilder, accepted: Accepted): Promise<object> {
+async function collect(
+  events: AsyncIterator<ProcessorEvent>,
+  response: OpenAIResponseBuilder,
+  accepted: Accepted,
+): Promise<object> {
   const texts = Array.from({ length: accepted.n }, () => '');
   const reasons: Array<FinishReason | undefined> = [];
   let usage: Extract<ProcessorEvent, { type: 'usage' }> | undefined;

@@ -36,7 +36,8 @@ export class OpenAIErrorFilter implements ExceptionFilter {
       reply.raw.end();
       return;
     }
-    if (isRetryLater(status)) void reply.header('retry-after', String(retryAfterOf(error) ?? this.config.retryAfterSeconds));
+    if (isRetryLater(status))
+      void reply.header('retry-after', String(retryAfterOf(error) ?? this.config.retryAfterSeconds));
     void reply.status(status).send(body);
   }
 
@@ -46,8 +47,10 @@ export class OpenAIErrorFilter implements ExceptionFilter {
    */
   private log(error: unknown, status: number, body: OpenAIErrorBody): void {
     const { message, code } = body.error;
-    if (isRequestCancelled()) this.logger.warn({ msg: `request ended: the client went away (${message})`, status, code });
-    else if (status < 500 || isExpectedError(error)) this.logger.warn({ msg: `request refused: ${message}`, status, code });
+    if (isRequestCancelled())
+      this.logger.warn({ msg: `request ended: the client went away (${message})`, status, code });
+    else if (status < 500 || isExpectedError(error))
+      this.logger.warn({ msg: `request refused: ${message}`, status, code });
     else this.logger.error({ msg: `request failed: ${message}`, err: error });
   }
 }

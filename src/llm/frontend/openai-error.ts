@@ -20,7 +20,10 @@ interface FastifyLikeError {
  * A 429 is typed as OpenAI types its request-rate limit (`requests`, `rate_limit_exceeded`), and names
  * the id too.
  */
-export function toOpenAIError(error: unknown, requestId: string | undefined): { status: number; body: OpenAIErrorBody } {
+export function toOpenAIError(
+  error: unknown,
+  requestId: string | undefined,
+): { status: number; body: OpenAIErrorBody } {
   const { status, message, param, code } = describe(error);
   const withId = (detail: string) => `${detail} (request id ${requestId ?? 'unknown'})`;
   if (status >= 500) {
@@ -42,14 +45,27 @@ function describe(error: unknown): { status: number; message: string; param: str
   }
   if (error instanceof HttpException) {
     const response = error.getResponse();
-    const message = typeof response === 'string' ? response : String((response as { message?: unknown }).message ?? error.message);
+    const message =
+      typeof response === 'string' ? response : (textOf((response as { message?: unknown }).message) ?? error.message);
     return { status: error.getStatus(), message, param: null, code: codeFor(error.getStatus()) };
   }
   const fastify = error as FastifyLikeError;
   if (typeof fastify?.statusCode === 'number' && fastify.statusCode >= 400 && fastify.statusCode < 500) {
-    return { status: fastify.statusCode, message: fastify.message ?? 'Bad request.', param: null, code: codeFor(fastify.statusCode) };
+    return {
+      status: fastify.statusCode,
+      message: fastify.message ?? 'Bad request.',
+      param: null,
+      code: codeFor(fastify.statusCode),
+    };
   }
   return { status: 500, message: 'Internal error.', param: null, code: 'internal_error' };
+}
+
+/** An HttpException's `message`: a string, or the list of them a validation failure gives. */
+function textOf(message: unknown): string | undefined {
+  if (typeof message === 'string') return message;
+  if (Array.isArray(message) && message.every((item) => typeof item === 'string')) return message.join(',');
+  return undefined;
 }
 
 function codeFor(status: number): string | null {

@@ -59,7 +59,12 @@ export class OpenAIResponseBuilder {
   completion(texts: readonly string[], reasons: ReadonlyArray<FinishReason | undefined>, usage: UsageEvent): object {
     const choices = texts.map((text, index) =>
       this.api === 'chat'
-        ? { index, message: { role: 'assistant', content: text, refusal: null }, logprobs: null, finish_reason: reasons[index] ?? 'length' }
+        ? {
+            index,
+            message: { role: 'assistant', content: text, refusal: null },
+            logprobs: null,
+            finish_reason: reasons[index] ?? 'length',
+          }
         : { index, text, logprobs: null, finish_reason: reasons[index] ?? 'length' },
     );
     const object = this.api === 'chat' ? 'chat.completion' : 'text_completion';

@@ -10,8 +10,35 @@ export const MAX_JSON_DEPTH = 64;
 
 /** The fields the Processor reads; the others are dropped at the Frontend and never travel the bus. */
 const FIELDS: Record<ApiKind, ReadonlySet<string>> = {
-  chat: new Set(['model', 'messages', 'stream', 'stream_options', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'presence_penalty', 'frequency_penalty', 'seed', 'stop', 'n']),
-  completion: new Set(['model', 'prompt', 'stream', 'stream_options', 'max_tokens', 'temperature', 'top_p', 'presence_penalty', 'frequency_penalty', 'seed', 'stop', 'n']),
+  chat: new Set([
+    'model',
+    'messages',
+    'stream',
+    'stream_options',
+    'max_tokens',
+    'max_completion_tokens',
+    'temperature',
+    'top_p',
+    'presence_penalty',
+    'frequency_penalty',
+    'seed',
+    'stop',
+    'n',
+  ]),
+  completion: new Set([
+    'model',
+    'prompt',
+    'stream',
+    'stream_options',
+    'max_tokens',
+    'temperature',
+    'top_p',
+    'presence_penalty',
+    'frequency_penalty',
+    'seed',
+    'stop',
+    'n',
+  ]),
 };
 
 /**

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { Server, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SseResponse } from './sse-response.js';
 
 /** A real server whose one response the test drives, and a raw client socket that reads only when told. */
@@ -56,8 +56,13 @@ describe('SseResponse', () => {
     await drained; // woken (Node flushes the dead socket's buffer, then closes it), not left waiting
     if (!out.closed) await new Promise((resolve) => one.response.once('close', resolve));
     expect(out.closed).toBe(true);
+    const write = vi.spyOn(one.response, 'write');
+    const end = vi.spyOn(one.response, 'end');
     expect(out.write('data: late\n\n')).toBe(true); // dropped: nobody is there, and nothing waits
     await expect(out.drained()).resolves.toBeUndefined();
     out.end('data: [DONE]\n\n');
+    // Neither the late event nor the end reached the response.
+    expect(write).not.toHaveBeenCalled();
+    expect(end).not.toHaveBeenCalled();
   });
 });

@@ -29,7 +29,11 @@ export class SseResponse {
    * `headers` are the ones already set for this reply (by Fastify hooks and plugins: CORS, the id).
    */
   open(headers: ReplyHeaders): void {
-    this.response.writeHead(200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+    this.response.writeHead(200, {
+      ...headers,
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+    });
   }
 
   /** Whether the client has gone (or the response was ended): nothing written now reaches anyone. */

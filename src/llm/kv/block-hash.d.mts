@@ -21,4 +21,8 @@ export declare function packedBlockHashes(tokenIds: ArrayLike<number>, blockSize
 export declare function unpackBlockHashes(packed: string): string[];
 
 /** The prompt's block ids: `blocks` when they fit `tokenIds` and `blockSize`, else computed from `tokenIds`. */
-export declare function promptBlockHashes(tokenIds: readonly number[], blockSize: number, blocks: PromptBlocks | undefined): readonly string[];
+export declare function promptBlockHashes(
+  tokenIds: readonly number[],
+  blockSize: number,
+  blocks: PromptBlocks | undefined,
+): readonly string[];

@@ -69,7 +69,11 @@ function unpackedHashesOf(blocks) {
  * they were computed for the same block size, else computed here from `tokenIds`.
  */
 export function promptBlockHashes(tokenIds, blockSize, blocks) {
-  if (blocks !== undefined && blocks.blockSize === blockSize && blocks.hashes.length === Math.floor(tokenIds.length / blockSize) * BLOCK_HASH_CHARS) {
+  if (
+    blocks !== undefined &&
+    blocks.blockSize === blockSize &&
+    blocks.hashes.length === Math.floor(tokenIds.length / blockSize) * BLOCK_HASH_CHARS
+  ) {
     return unpackedHashesOf(blocks);
   }
   return blockHashes(tokenIds, blockSize);

@@ -8,7 +8,10 @@ function reference(tokenIds: readonly number[], blockSize: number): string[] {
   let previous = '';
   for (let start = 0; start + blockSize <= tokenIds.length; start += blockSize) {
     const block = Uint32Array.from(tokenIds.slice(start, start + blockSize));
-    previous = hash('sha256', Buffer.concat([Buffer.from(previous), Buffer.from(block.buffer)]), 'base64url').slice(0, 22);
+    previous = hash('sha256', Buffer.concat([Buffer.from(previous), Buffer.from(block.buffer)]), 'base64url').slice(
+      0,
+      22,
+    );
     hashes.push(previous);
   }
   return hashes;

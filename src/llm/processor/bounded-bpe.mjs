@@ -11,7 +11,9 @@ export const MAX_PIECE_CHARS = 256;
  * of its typed API: bounded-bpe.spec.ts holds this file to `encode`'s ids, so a change shows there.
  */
 const bpe = o200k.bytePairEncodingCoreProcessor;
-if (!['getBpeRankFromString', 'bytePairEncode', 'bytePairMerge'].every((method) => typeof bpe?.[method] === 'function')) {
+if (
+  !['getBpeRankFromString', 'bytePairEncode', 'bytePairMerge'].every((method) => typeof bpe?.[method] === 'function')
+) {
   throw new Error('gpt-tokenizer no longer has the byte-pair encoder bounded-bpe.mjs uses');
 }
 
@@ -58,7 +60,8 @@ function appendPiece(ids, piece) {
 /** The ids of a piece that is not one token. */
 function pieceIds(piece) {
   // The merge cache keeps the piece as a key: a view into the prompt would keep all of it in memory.
-  if (piece.length <= CACHED_PIECE_CHARS) return bpe.bytePairEncode(piece.length < SHORTEST_VIEW ? piece : copyOf(piece));
+  if (piece.length <= CACHED_PIECE_CHARS)
+    return bpe.bytePairEncode(piece.length < SHORTEST_VIEW ? piece : copyOf(piece));
   if (piece !== last.piece) last = { piece: copyOf(piece), ids: bpe.bytePairMerge(utf8.encode(piece)) };
   return last.ids;
 }
@@ -70,7 +73,7 @@ function copyOf(view) {
 
 /** `piece` in slices of at most MAX_PIECE_CHARS, none cutting a surrogate pair. */
 function* slices(piece) {
-  for (let start = 0; start < piece.length; ) {
+  for (let start = 0; start < piece.length;) {
     let end = Math.min(start + MAX_PIECE_CHARS, piece.length);
     if (end < piece.length && isLowSurrogate(piece.charCodeAt(end))) end--;
     yield piece.slice(start, end);

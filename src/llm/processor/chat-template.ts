@@ -11,7 +11,12 @@ export type TemplatePart = { special: '<|im_start|>' | '<|im_end|>' } | { text: 
 export function chatTemplateParts(messages: readonly ChatMessage[]): TemplatePart[] {
   const parts: TemplatePart[] = [];
   for (const message of messages) {
-    parts.push({ special: '<|im_start|>' }, { text: `${message.role}\n${message.content}` }, { special: '<|im_end|>' }, { text: '\n' });
+    parts.push(
+      { special: '<|im_start|>' },
+      { text: `${message.role}\n${message.content}` },
+      { special: '<|im_end|>' },
+      { text: '\n' },
+    );
   }
   parts.push({ special: '<|im_start|>' }, { text: 'assistant\n' });
   return parts;

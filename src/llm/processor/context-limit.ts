@@ -14,20 +14,27 @@ export async function resolveMaxModelLen(config: LlmConfig, logger: Pick<Logger,
   try {
     const reported = await upstreamMaxModelLen(config.upstream);
     if (reported !== undefined) {
-      logger.log(`context length: ${reported} tokens, the max_model_len of ${config.upstream.model} at ${config.upstream.url}`);
+      logger.log(
+        `context length: ${reported} tokens, the max_model_len of ${config.upstream.model} at ${config.upstream.url}`,
+      );
       return reported;
     }
-    logger.log(`context length: ${config.maxModelLen} tokens (THREADLINE_MAX_MODEL_LEN): ${config.upstream.url} reports none for ${config.upstream.model}`);
+    logger.log(
+      `context length: ${config.maxModelLen} tokens (THREADLINE_MAX_MODEL_LEN): ${config.upstream.url} reports none for ${config.upstream.model}`,
+    );
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    logger.warn(`context length: ${config.maxModelLen} tokens (THREADLINE_MAX_MODEL_LEN): the models of ${config.upstream.url} could not be read (${reason})`);
+    logger.warn(
+      `context length: ${config.maxModelLen} tokens (THREADLINE_MAX_MODEL_LEN): the models of ${config.upstream.url} could not be read (${reason})`,
+    );
   }
   return config.maxModelLen;
 }
 
 /** The `max_model_len` that the upstream's `GET /models` lists for the model, if any. */
 async function upstreamMaxModelLen(upstream: UpstreamConfig): Promise<number | undefined> {
-  const headers: Record<string, string> = upstream.apiKey === undefined ? {} : { authorization: `Bearer ${upstream.apiKey}` };
+  const headers: Record<string, string> =
+    upstream.apiKey === undefined ? {} : { authorization: `Bearer ${upstream.apiKey}` };
   const signal = AbortSignal.timeout(Math.min(upstream.timeoutMs, LOOKUP_TIMEOUT_MS));
   const res = await fetch(`${upstream.url}/models`, { headers, signal });
   if (!res.ok) throw new Error(`GET /models answered ${res.status}`);

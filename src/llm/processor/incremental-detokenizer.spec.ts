@@ -31,10 +31,14 @@ describe('IncrementalDetokenizer', () => {
     let seed = 42;
     const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     // Tokens that hold parts of characters, mixed with whole ones, so every path of the cache is taken.
-    const partial = [...Array(200_000).keys()].filter((id) => tokenizer.bytesOf(id) !== undefined && tokenizer.wholeText(id) === undefined).slice(0, 500);
+    const partial = [...Array(200_000).keys()]
+      .filter((id) => tokenizer.bytesOf(id) !== undefined && tokenizer.wholeText(id) === undefined)
+      .slice(0, 500);
     expect(partial.length).toBeGreaterThan(100);
     for (let run = 0; run < 200; run++) {
-      const ids = Array.from({ length: 40 }, () => (random() < 0.4 ? partial[Math.floor(random() * partial.length)]! : Math.floor(random() * 199_000)));
+      const ids = Array.from({ length: 40 }, () =>
+        random() < 0.4 ? partial[Math.floor(random() * partial.length)]! : Math.floor(random() * 199_000),
+      );
       const detokenizer = new IncrementalDetokenizer(tokenizer);
       const reference = new TextDecoder('utf-8');
       const expected: string[] = [];

@@ -9,7 +9,11 @@ export function mergeStreams<T>(streams: ReadonlyArray<AsyncIterable<T>>): Async
 async function* interleave<T>(streams: ReadonlyArray<AsyncIterable<T>>): AsyncGenerator<T> {
   const iterators = streams.map((stream) => stream[Symbol.asyncIterator]());
   const pending = new Map<number, Promise<{ index: number; result: IteratorResult<T> }>>();
-  const pull = (index: number) => pending.set(index, iterators[index]!.next().then((result) => ({ index, result })));
+  const pull = (index: number) =>
+    pending.set(
+      index,
+      iterators[index]!.next().then((result) => ({ index, result })),
+    );
   iterators.forEach((_, index) => pull(index));
   try {
     while (pending.size > 0) {

@@ -17,14 +17,24 @@ export function validateOpenAIRequest(api: ApiKind, body: unknown, servedModel: 
   const b = body as Body;
   const model = requiredString(b, 'model');
   if (model !== servedModel) {
-    throw new InvalidRequestError(`The model \`${model}\` does not exist. This server serves \`${servedModel}\`.`, 'model', 404, 'model_not_found');
+    throw new InvalidRequestError(
+      `The model \`${model}\` does not exist. This server serves \`${servedModel}\`.`,
+      'model',
+      404,
+      'model_not_found',
+    );
   }
   const stream = optionalBoolean(b, 'stream') ?? false;
   const streamOptions = b.stream_options;
-  if (streamOptions !== undefined && streamOptions !== null && (typeof streamOptions !== 'object' || Array.isArray(streamOptions))) {
+  if (
+    streamOptions !== undefined &&
+    streamOptions !== null &&
+    (typeof streamOptions !== 'object' || Array.isArray(streamOptions))
+  ) {
     throw new InvalidRequestError('stream_options must be an object.', 'stream_options');
   }
-  const includeUsage = optionalBoolean((streamOptions ?? {}) as Body, 'include_usage', 'stream_options.include_usage') ?? false;
+  const includeUsage =
+    optionalBoolean((streamOptions ?? {}) as Body, 'include_usage', 'stream_options.include_usage') ?? false;
   if (includeUsage && !stream) {
     throw new InvalidRequestError('stream_options is only allowed when stream is true.', 'stream_options');
   }
@@ -57,7 +67,8 @@ function messages(value: unknown): ChatMessage[] {
   }
   return value.map((message: unknown, i) => {
     const param = `messages[${i}]`;
-    if (message === null || typeof message !== 'object') throw new InvalidRequestError(`${param} must be an object.`, param);
+    if (message === null || typeof message !== 'object')
+      throw new InvalidRequestError(`${param} must be an object.`, param);
     const { role, content } = message as Body;
     if (typeof role !== 'string' || !ROLES.has(role as ChatMessage['role'])) {
       throw new InvalidRequestError(`${param}.role must be one of ${[...ROLES].join(', ')}.`, `${param}.role`);
@@ -75,7 +86,10 @@ function messageContent(content: unknown, param: string): string {
       .map((part: unknown, i) => {
         const { type, text } = (part ?? {}) as Body;
         if (type !== 'text' || typeof text !== 'string') {
-          throw new InvalidRequestError(`${param}[${i}] must be a text part ({ "type": "text", "text": "..." }); other parts are not supported.`, `${param}[${i}]`);
+          throw new InvalidRequestError(
+            `${param}[${i}] must be a text part ({ "type": "text", "text": "..." }); other parts are not supported.`,
+            `${param}[${i}]`,
+          );
         }
         return text;
       })
@@ -87,7 +101,8 @@ function messageContent(content: unknown, param: string): string {
 function prompt(value: unknown): string | number[] {
   if (typeof value === 'string') return value;
   if (Array.isArray(value) && value.length === 1 && typeof value[0] === 'string') return value[0];
-  if (Array.isArray(value) && value.length > 0 && value.every((t) => Number.isInteger(t) && t >= 0)) return value as number[];
+  if (Array.isArray(value) && value.length > 0 && value.every((t) => Number.isInteger(t) && t >= 0))
+    return value as number[];
   if (Array.isArray(value) && value.every((p) => typeof p === 'string')) {
     throw new InvalidRequestError('Batched prompts are not supported: send one prompt per request.', 'prompt');
   }
@@ -105,7 +120,8 @@ function stop(value: unknown): string[] {
 
 function requiredString(b: Body, key: string): string {
   const value = b[key];
-  if (typeof value !== 'string' || value.length === 0) throw new InvalidRequestError(`${key} is required and must be a string.`, key);
+  if (typeof value !== 'string' || value.length === 0)
+    throw new InvalidRequestError(`${key} is required and must be a string.`, key);
   return value;
 }
 
@@ -130,7 +146,10 @@ function optionalInteger(b: Body, key: string, min: number, max = Number.MAX_SAF
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `from ${min} to ${max}`;
-    throw new InvalidRequestError(`${key} must be a whole number ${min === Number.MIN_SAFE_INTEGER ? '' : range}`.trim() + '.', key);
+    throw new InvalidRequestError(
+      `${key} must be a whole number ${min === Number.MIN_SAFE_INTEGER ? '' : range}`.trim() + '.',
+      key,
+    );
   }
   return value;
 }

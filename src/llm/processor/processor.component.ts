@@ -3,7 +3,14 @@ import { Component, Endpoint, InjectComponent, unary } from '@threadline/runtime
 import type { ComponentClient, EndpointContext, OnComponentStart, OnComponentStop } from '@threadline/runtime';
 import { LLM_CONFIG } from '../llm.config.js';
 import type { LlmConfig } from '../llm.config.js';
-import type { FinishReason, GenerateRequest, NormalizedRequest, ProcessorEvent, ProcessorRequest, PromptBlocks } from '../protocol/pipeline.types.js';
+import type {
+  FinishReason,
+  GenerateRequest,
+  NormalizedRequest,
+  ProcessorEvent,
+  ProcessorRequest,
+  PromptBlocks,
+} from '../protocol/pipeline.types.js';
 import { RouterComponent } from '../router/router.component.js';
 import { WorkerComponent } from '../worker/worker.component.js';
 import { admitAll, AdmittedTokens } from './admitted-tokens.js';
@@ -49,10 +56,15 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
     const normalized = validateOpenAIRequest(request.api, request.body, this.config.model);
     // Before any routing: a prompt that does not fit the context never reaches a worker.
     const { ids: promptIds, blocks } = await this.prompts.encode(normalized, context.signal);
-    this.logger.debug({ msg: `${normalized.api} request: ${promptIds.length} prompt tokens`, n: normalized.sampling.n });
+    this.logger.debug({
+      msg: `${normalized.api} request: ${promptIds.length} prompt tokens`,
+      n: normalized.sampling.n,
+    });
     const { model, stream, includeUsage, sampling } = normalized;
     // Accepted only once a worker has taken every choice, so that a refusal is still an HTTP status.
-    const workers = await admitAll(Array.from({ length: sampling.n }, (_, index) => this.admit(index, promptIds, blocks, normalized)));
+    const workers = await admitAll(
+      Array.from({ length: sampling.n }, (_, index) => this.admit(index, promptIds, blocks, normalized)),
+    );
     try {
       yield { type: 'accepted', model, promptTokens: promptIds.length, stream, includeUsage, n: sampling.n };
       const tally: UsageTally = { completionTokens: 0, cachedTokens: 0 };
@@ -65,17 +77,35 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
   }
 
   /** Has the Router pick a worker for choice `index`, and waits until that worker admits it. */
-  private async admit(index: number, promptIds: number[], blocks: PromptBlocks | undefined, request: NormalizedRequest): Promise<AdmittedTokens> {
+  private async admit(
+    index: number,
+    promptIds: number[],
+    blocks: PromptBlocks | undefined,
+    request: NormalizedRequest,
+  ): Promise<AdmittedTokens> {
     // The block ids go along only when computed with the ids: a short prompt's requests stay as they were.
-    const { workerId } = await unary(this.router.route(blocks === undefined ? { tokenIds: promptIds } : { tokenIds: promptIds, blocks }));
+    const { workerId } = await unary(
+      this.router.route(blocks === undefined ? { tokenIds: promptIds } : { tokenIds: promptIds, blocks }),
+    );
     const { maxTokens, temperature, seed } = request.sampling;
     const original = { messages: request.messages, prompt: request.prompt };
-    const generate: GenerateRequest = { tokenIds: promptIds, maxTokens, temperature, seed: (seed ?? 0) + index, original };
+    const generate: GenerateRequest = {
+      tokenIds: promptIds,
+      maxTokens,
+      temperature,
+      seed: (seed ?? 0) + index,
+      original,
+    };
     if (blocks !== undefined) generate.blocks = blocks;
     return AdmittedTokens.of(this.worker.generate(generate, { instance: workerId }));
   }
 
-  private async *choice(index: number, tokens: AdmittedTokens, request: NormalizedRequest, tally: UsageTally): AsyncGenerator<ProcessorEvent> {
+  private async *choice(
+    index: number,
+    tokens: AdmittedTokens,
+    request: NormalizedRequest,
+    tally: UsageTally,
+  ): AsyncGenerator<ProcessorEvent> {
     const detokenizer = new IncrementalDetokenizer(this.tokenizer);
     const stops = new StopMatcher(request.sampling.stop);
     let reason: FinishReason = 'length';

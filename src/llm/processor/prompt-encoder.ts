@@ -41,13 +41,17 @@ export class PromptEncoder {
    */
   async encode(request: NormalizedRequest, signal?: AbortSignal): Promise<EncodedPrompt> {
     const maxModelLen = await this.maxModelLen;
-    const demand = { completionTokens: request.sampling.maxTokens, param: request.api === 'chat' ? 'messages' : 'prompt' } as const;
+    const demand = {
+      completionTokens: request.sampling.maxTokens,
+      param: request.api === 'chat' ? 'messages' : 'prompt',
+    } as const;
     if (Array.isArray(request.prompt)) {
       this.tokenizer.checkIds(request.prompt, 'prompt');
       assertFitsContext(maxModelLen, { ...demand, promptTokens: request.prompt.length, atLeast: false });
       return { ids: request.prompt };
     }
-    const parts: TemplatePart[] = request.messages !== undefined ? chatTemplateParts(request.messages) : [{ text: request.prompt ?? '' }];
+    const parts: TemplatePart[] =
+      request.messages !== undefined ? chatTemplateParts(request.messages) : [{ text: request.prompt ?? '' }];
     assertFitsContext(maxModelLen, { ...demand, promptTokens: fewestTokens(parts), atLeast: true });
     const texts = templateTexts(parts);
     const specials = parts.length - texts.length;
@@ -57,7 +61,9 @@ export class PromptEncoder {
     assertFitsContext(maxModelLen, { ...demand, promptTokens: specials + encoded.count, atLeast: false });
     // The ids are there: the count fits the room.
     const ids = encoded.promptIds!;
-    return encoded.blockHashes === undefined ? { ids } : { ids, blocks: { blockSize: this.blockSize, hashes: encoded.blockHashes } };
+    return encoded.blockHashes === undefined
+      ? { ids }
+      : { ids, blocks: { blockSize: this.blockSize, hashes: encoded.blockHashes } };
   }
 
   async close(): Promise<void> {

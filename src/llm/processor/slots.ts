@@ -23,6 +23,8 @@ export class Slots {
     await new Promise<void>((resolve, reject) => {
       const leave = () => {
         this.line.splice(this.line.indexOf(turn), 1);
+        // The signal's own reason, as AbortSignal-taking APIs reject with (an AbortError unless one was given).
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
         reject(signal!.reason);
       };
       const turn = () => {

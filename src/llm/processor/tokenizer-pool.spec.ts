@@ -70,7 +70,11 @@ describe('TokenizerPool', () => {
   });
 
   it('sends back only the count of a prompt with more tokens than asked for, in a thread and inline', async () => {
-    for (const [tokenizer, text] of [[pool(1), prose(3 * INLINE_MAX_WORK)], [pool(1), 'hello world'], [pool(0), prose(3 * INLINE_MAX_WORK)]] as const) {
+    for (const [tokenizer, text] of [
+      [pool(1), prose(3 * INLINE_MAX_WORK)],
+      [pool(1), 'hello world'],
+      [pool(0), prose(3 * INLINE_MAX_WORK)],
+    ] as const) {
       const { count } = inline([text]);
       expect(await tokenizer.encodeTexts({ texts: [text], keepUpTo: count - 1 })).toEqual({ count });
       expect(await tokenizer.encodeTexts({ texts: [text], keepUpTo: count })).toEqual(inline([text]));
@@ -83,7 +87,9 @@ describe('TokenizerPool', () => {
     let ticks = 0;
     const ticker = setInterval(() => ticks++, 5);
     let settled = false;
-    const work = tokenizer.encodeTexts(all([Array.from({ length: 150_000 }, (_, i) => CJK[(i * 7919) % CJK.length]).join('')])).finally(() => (settled = true));
+    const work = tokenizer
+      .encodeTexts(all([Array.from({ length: 150_000 }, (_, i) => CJK[(i * 7919) % CJK.length]).join('')]))
+      .finally(() => (settled = true));
     // The loop turns (timers fire) before the long prompt is done.
     while (ticks < 3 && !settled) await new Promise((resolve) => setTimeout(resolve, 5));
     expect(settled).toBe(false);

@@ -105,6 +105,7 @@ export class Tokenizer {
   /** Checks token ids sent by a client (a completions prompt may be token ids). */
   checkIds(tokenIds: readonly number[], param: string): void {
     const bad = tokenIds.find((id) => id >= VOCABULARY_SIZE);
-    if (bad !== undefined) throw new InvalidRequestError(`Token id ${bad} is outside the vocabulary (0-${VOCABULARY_SIZE - 1}).`, param);
+    if (bad !== undefined)
+      throw new InvalidRequestError(`Token id ${bad} is outside the vocabulary (0-${VOCABULARY_SIZE - 1}).`, param);
   }
 }

@@ -19,7 +19,9 @@ export function encodeTexts({ texts, keepUpTo, template, blockSize }) {
   if (count > keepUpTo) return { count };
   if (template === undefined) return { count, ids };
   const promptIds = joinIds(template, ids, []);
-  return blockSize === undefined ? { count, promptIds } : { count, promptIds, blockHashes: packedBlockHashes(promptIds, blockSize) };
+  return blockSize === undefined
+    ? { count, promptIds }
+    : { count, promptIds, blockHashes: packedBlockHashes(promptIds, blockSize) };
 }
 
 /** The ids of `template` into `into` (an array, or an Int32Array of the right length). */
@@ -97,6 +99,8 @@ function unpackPrompt(result) {
   const promptIds = new Array(length);
   for (let i = 0; i < length; i++) promptIds[i] = result[HEADER + i];
   if (hashChars < 0) return { count, promptIds };
-  const blockHashes = Buffer.from(result.buffer, result.byteOffset + 4 * (HEADER + length), hashChars).toString('latin1');
+  const blockHashes = Buffer.from(result.buffer, result.byteOffset + 4 * (HEADER + length), hashChars).toString(
+    'latin1',
+  );
   return { count, promptIds, blockHashes };
 }

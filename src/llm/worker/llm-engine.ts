@@ -8,7 +8,11 @@ export interface LlmEngine {
    * request to compute (a Worker has the prompt prefilled remotely). Stops, and ends the stream, when
    * `signal` aborts or the consumer stops iterating.
    */
-  generate(request: GenerateRequest, signal: AbortSignal, prepare?: () => Promise<GenerateRequest>): AsyncIterable<WorkerOutput>;
+  generate(
+    request: GenerateRequest,
+    signal: AbortSignal,
+    prepare?: () => Promise<GenerateRequest>,
+  ): AsyncIterable<WorkerOutput>;
   /** Releases what the engine holds. */
   close(): Promise<void>;
 }

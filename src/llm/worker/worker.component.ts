@@ -1,6 +1,12 @@
 import { Inject, Logger } from '@nestjs/common';
 import { Component, ComponentEvents, Endpoint, InjectComponent, unary } from '@threadline/runtime';
-import type { ComponentClient, ComponentInstanceInfo, EndpointContext, OnComponentStart, OnComponentStop } from '@threadline/runtime';
+import type {
+  ComponentClient,
+  ComponentInstanceInfo,
+  EndpointContext,
+  OnComponentStart,
+  OnComponentStop,
+} from '@threadline/runtime';
 import { KV_EVENTS_TOPIC, PREFILL_LOAD_TOPIC } from '../kv/kv-events.js';
 import type { PrefillLoad } from '../kv/kv-events.js';
 import { LLM_CONFIG } from '../llm.config.js';
@@ -30,7 +36,9 @@ export class WorkerComponent implements OnComponentStart, OnComponentStop {
   onComponentStart(info: ComponentInstanceInfo): void {
     this.engine = createEngine(this.config, info.instanceId, (event) => this.events.publish(KV_EVENTS_TOPIC, event));
     if (this.config.disagg.enabled) {
-      this.unsubscribe = this.events.subscribe<PrefillLoad>(PREFILL_LOAD_TOPIC, (load) => this.prefillQueues.set(load.workerId, load.waiting));
+      this.unsubscribe = this.events.subscribe<PrefillLoad>(PREFILL_LOAD_TOPIC, (load) =>
+        this.prefillQueues.set(load.workerId, load.waiting),
+      );
     }
   }
 
@@ -61,7 +69,13 @@ export class WorkerComponent implements OnComponentStart, OnComponentStop {
   /** The request, prefilled by a Prefill worker; by this worker itself when every Prefill worker is full. */
   private async prefillRemotely(request: GenerateRequest): Promise<GenerateRequest> {
     try {
-      const prefilled = await unary(this.prefillWorkers.prefill(request.blocks === undefined ? { tokenIds: request.tokenIds } : { tokenIds: request.tokenIds, blocks: request.blocks }));
+      const prefilled = await unary(
+        this.prefillWorkers.prefill(
+          request.blocks === undefined
+            ? { tokenIds: request.tokenIds }
+            : { tokenIds: request.tokenIds, blocks: request.blocks },
+        ),
+      );
       this.logger.debug({ msg: `prefilled remotely by ${prefilled.prefillWorkerId}`, ...prefilled });
       return { ...request, prefilled };
     } catch (error) {

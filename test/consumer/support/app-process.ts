@@ -23,7 +23,11 @@ process.once('exit', () => {
 
 /** Starts `node dist/main.js` in a built consumer app on a free port, and waits for its "listening on" line. */
 export function startConsumerApp(dir: string, timeoutMs = 30_000): Promise<RunningApp> {
-  const child = spawn(process.execPath, [join('dist', 'main.js')], { cwd: dir, env: childEnv({ PORT: '0' }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join('dist', 'main.js')], {
+    cwd: dir,
+    env: childEnv({ PORT: '0' }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const logs = new LogCapture();
   child.stdout.pipe(logs);
   let stderr = '';

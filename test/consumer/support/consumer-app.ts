@@ -27,14 +27,25 @@ const NEST_APP_PACKAGES = ['@nestjs/common', '@nestjs/core', 'reflect-metadata',
  * versions of everything else, tsconfig.json, the sources), installs it with npm and compiles it with
  * its own tsc. Resolves with the app's folder.
  */
-export async function buildConsumerApp(spec: ConsumerAppSpec, parent: string, tarballs: PackedWorkspaces): Promise<string> {
+export async function buildConsumerApp(
+  spec: ConsumerAppSpec,
+  parent: string,
+  tarballs: PackedWorkspaces,
+): Promise<string> {
   const dir = join(parent, spec.name);
   await mkdir(join(dir, 'src'), { recursive: true });
   await writeFile(join(dir, 'package.json'), JSON.stringify(packageJson(spec, tarballs), null, 2));
   await copyFile(join(FIXTURES, 'app-tsconfig.json'), join(dir, 'tsconfig.json'));
   for (const folder of spec.sources) await copySources(join(FIXTURES, folder), join(dir, 'src'));
-  await runCommand('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-progress', '--loglevel=error'], { cwd: dir, timeoutMs: 150_000 });
-  await runCommand(process.execPath, [join('node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: dir, timeoutMs: 60_000 });
+  await runCommand(
+    'npm',
+    ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-progress', '--loglevel=error'],
+    { cwd: dir, timeoutMs: 150_000 },
+  );
+  await runCommand(process.execPath, [join('node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], {
+    cwd: dir,
+    timeoutMs: 60_000,
+  });
   return dir;
 }
 

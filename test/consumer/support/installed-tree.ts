@@ -10,7 +10,9 @@ export async function installedPaths(dir: string): Promise<string[]> {
 /** The installed copies of package `name`: each `…/node_modules/<name>` folder that holds a package.json. */
 export function copiesOf(paths: string[], name: string): string[] {
   const manifest = `${sep}${join('node_modules', name, 'package.json')}`;
-  return paths.filter((path) => `${sep}${path}`.endsWith(manifest)).map((path) => path.slice(0, -`${sep}package.json`.length));
+  return paths
+    .filter((path) => `${sep}${path}`.endsWith(manifest))
+    .map((path) => path.slice(0, -`${sep}package.json`.length));
 }
 
 /** The paths whose last segment is `name`: a folder (or file) of that name anywhere in the tree. */
@@ -20,6 +22,8 @@ export function entriesNamed(paths: string[], name: string): string[] {
 
 /** Where npm got the package it installed at `path` (`node_modules/<name>`): its `resolved` in the app's package-lock.json. */
 export async function lockedResolution(dir: string, path: string): Promise<string | undefined> {
-  const lock = JSON.parse(await readFile(join(dir, 'package-lock.json'), 'utf8')) as { packages: Record<string, { resolved?: string }> };
+  const lock = JSON.parse(await readFile(join(dir, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, { resolved?: string }>;
+  };
   return lock.packages[path]?.resolved;
 }

@@ -7,6 +7,8 @@ const ROOT_MODULES = new URL('../../../node_modules/', import.meta.url);
  * apps ask for the same, so npm finds them in its cache.
  */
 export function repoVersion(name: string): string {
-  const manifest = JSON.parse(readFileSync(new URL(`${name}/package.json`, ROOT_MODULES), 'utf8')) as { version: string };
+  const manifest = JSON.parse(readFileSync(new URL(`${name}/package.json`, ROOT_MODULES), 'utf8')) as {
+    version: string;
+  };
   return manifest.version;
 }

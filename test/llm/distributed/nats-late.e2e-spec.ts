@@ -2,7 +2,7 @@ import { afterAll, expect, it } from 'vitest';
 import { nats, natsEnv, spawnTracked, stopEverything } from '../../support/cluster.js';
 import { describeWithNats, freePort } from '../../support/nats-server.js';
 import type { NatsServer } from '../../support/nats-server.js';
-import {  } from '../../support/requests.js';
+import {} from '../../support/requests.js';
 import { isServingLine, untilServing } from '../../support/service-process.js';
 import type { SpawnedService } from '../../support/service-process.js';
 
@@ -24,7 +24,7 @@ describeWithNats('distributed over NATS: nats-server down at start', () => {
     const env = natsEnv({ url }, { THREADLINE_COMPONENTS: 'worker', THREADLINE_WORKERS: '1' });
     const worker = spawnTracked('worker-early', env);
     started.push(worker);
-    
+
     const retry = await worker.waitForLine(
       (line) => line.level >= 50 && typeof line.msg === 'string' && line.msg.includes(url) && /retry/i.test(line.msg),
       15_000,

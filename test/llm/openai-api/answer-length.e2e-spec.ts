@@ -23,17 +23,29 @@ describe('generation behaviour', () => {
   describe('max_tokens', () => {
     it('chat max_tokens caps completion_tokens exactly, finish_reason length', async () => {
       for (const max of [1, 5, 13]) {
-        const { json } = await postJson<ChatCompletion>(pipeline.url, CHAT, chatBody('count to ten', { max_tokens: max, seed: 1 }));
+        const { json } = await postJson<ChatCompletion>(
+          pipeline.url,
+          CHAT,
+          chatBody('count to ten', { max_tokens: max, seed: 1 }),
+        );
         expect(json.usage.completion_tokens).toBe(max);
         expect(json.choices[0]!.finish_reason).toBe('length');
       }
     });
 
     it('chat max_completion_tokens caps the same way, and wins over max_tokens', async () => {
-      const only = await postJson<ChatCompletion>(pipeline.url, CHAT, chatBody('count to ten', { max_completion_tokens: 7, seed: 1 }));
+      const only = await postJson<ChatCompletion>(
+        pipeline.url,
+        CHAT,
+        chatBody('count to ten', { max_completion_tokens: 7, seed: 1 }),
+      );
       expect(only.json.usage.completion_tokens).toBe(7);
       expect(only.json.choices[0]!.finish_reason).toBe('length');
-      const both = await postJson<ChatCompletion>(pipeline.url, CHAT, chatBody('count to ten', { max_completion_tokens: 3, max_tokens: 9, seed: 1 }));
+      const both = await postJson<ChatCompletion>(
+        pipeline.url,
+        CHAT,
+        chatBody('count to ten', { max_completion_tokens: 3, max_tokens: 9, seed: 1 }),
+      );
       expect(both.json.usage.completion_tokens).toBe(3);
       // The capped text is a prefix of the longer one: the same answer, cut.
       expect(only.json.choices[0]!.message.content.startsWith(both.json.choices[0]!.message.content)).toBe(true);
@@ -41,14 +53,22 @@ describe('generation behaviour', () => {
 
     it('completions max_tokens caps completion_tokens exactly; the text is the mocker answer cut there', async () => {
       const prompt = 'The weather today is';
-      const { json } = await postJson<TextCompletion>(pipeline.url, COMPLETIONS, completionBody(prompt, { max_tokens: 6, seed: 42 }));
+      const { json } = await postJson<TextCompletion>(
+        pipeline.url,
+        COMPLETIONS,
+        completionBody(prompt, { max_tokens: 6, seed: 42 }),
+      );
       expect(json.usage.completion_tokens).toBe(6);
       expect(json.choices[0]!.finish_reason).toBe('length');
       expect(json.choices[0]!.text).toBe(decode(mockerTokens(encode(prompt), 42).slice(0, 6)));
     });
 
     it('streamed: exactly max_tokens content chunks, then finish_reason length', async () => {
-      const { chunks } = await postStream<ChatChunk>(pipeline.url, CHAT, chatBody('count to ten', { max_tokens: 8, seed: 1 }));
+      const { chunks } = await postStream<ChatChunk>(
+        pipeline.url,
+        CHAT,
+        chatBody('count to ten', { max_tokens: 8, seed: 1 }),
+      );
       const content = chunks.filter((chunk) => chunk.choices[0]?.delta.content);
       expect(content).toHaveLength(8);
       expect(finishes(chunks)).toEqual([[0, 'length']]);
@@ -81,7 +101,11 @@ describe('generation behaviour', () => {
     it('max_tokens above the natural length: finish_reason stop, the natural length', async () => {
       const prompt = 'Write one sentence';
       const natural = mockerTokens(encode(prompt), 8).length;
-      const { json } = await postJson<TextCompletion>(pipeline.url, COMPLETIONS, completionBody(prompt, { seed: 8, max_tokens: 1000 }));
+      const { json } = await postJson<TextCompletion>(
+        pipeline.url,
+        COMPLETIONS,
+        completionBody(prompt, { seed: 8, max_tokens: 1000 }),
+      );
       expect(json.choices[0]!.finish_reason).toBe('stop');
       expect(json.usage.completion_tokens).toBe(natural);
     });

@@ -31,15 +31,61 @@ describe('bad requests: OpenAI error bodies, the right status, the request id', 
     message: string;
   }
 
-  const chat = (extra: Record<string, unknown>) => ({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], ...extra });
+  const chat = (extra: Record<string, unknown>) => ({
+    model: MODEL,
+    messages: [{ role: 'user', content: 'hi' }],
+    ...extra,
+  });
   const invalid = 'invalid_request_error';
   const CASES: BadCase[] = [
-    { name: 'malformed JSON', body: '{"model": "threadline-mocker", "messages": [', status: 400, param: null, code: null, message: "Body is not valid JSON but content-type is set to 'application/json'" },
-    { name: 'body is an array', body: '[1, 2]', status: 400, param: null, code: invalid, message: 'The request body must be a JSON object.' },
-    { name: 'body is a string', body: '"hello"', status: 400, param: null, code: invalid, message: 'The request body must be a JSON object.' },
-    { name: 'body is null', body: 'null', status: 400, param: null, code: invalid, message: 'The request body must be a JSON object.' },
-    { name: 'missing model', body: { messages: [{ role: 'user', content: 'hi' }] }, status: 400, param: 'model', code: invalid, message: 'model is required and must be a string.' },
-    { name: 'model not a string', body: chat({ model: 42 }), status: 400, param: 'model', code: invalid, message: 'model is required and must be a string.' },
+    {
+      name: 'malformed JSON',
+      body: '{"model": "threadline-mocker", "messages": [',
+      status: 400,
+      param: null,
+      code: null,
+      message: "Body is not valid JSON but content-type is set to 'application/json'",
+    },
+    {
+      name: 'body is an array',
+      body: '[1, 2]',
+      status: 400,
+      param: null,
+      code: invalid,
+      message: 'The request body must be a JSON object.',
+    },
+    {
+      name: 'body is a string',
+      body: '"hello"',
+      status: 400,
+      param: null,
+      code: invalid,
+      message: 'The request body must be a JSON object.',
+    },
+    {
+      name: 'body is null',
+      body: 'null',
+      status: 400,
+      param: null,
+      code: invalid,
+      message: 'The request body must be a JSON object.',
+    },
+    {
+      name: 'missing model',
+      body: { messages: [{ role: 'user', content: 'hi' }] },
+      status: 400,
+      param: 'model',
+      code: invalid,
+      message: 'model is required and must be a string.',
+    },
+    {
+      name: 'model not a string',
+      body: chat({ model: 42 }),
+      status: 400,
+      param: 'model',
+      code: invalid,
+      message: 'model is required and must be a string.',
+    },
     {
       name: 'unknown model',
       body: chat({ model: 'gpt-4o' }),
@@ -57,23 +103,91 @@ describe('bad requests: OpenAI error bodies, the right status, the request id', 
       code: 'model_not_found',
       message: 'The model `gpt-4o` does not exist. This server serves `threadline-mocker`.',
     },
-    { name: 'messages not an array', body: chat({ messages: 'hi' }), status: 400, param: 'messages', code: invalid, message: 'messages must be a non-empty array of messages.' },
-    { name: 'messages empty', body: chat({ messages: [] }), status: 400, param: 'messages', code: invalid, message: 'messages must be a non-empty array of messages.' },
-    { name: 'messages missing', body: { model: MODEL }, status: 400, param: 'messages', code: invalid, message: 'messages must be a non-empty array of messages.' },
+    {
+      name: 'messages not an array',
+      body: chat({ messages: 'hi' }),
+      status: 400,
+      param: 'messages',
+      code: invalid,
+      message: 'messages must be a non-empty array of messages.',
+    },
+    {
+      name: 'messages empty',
+      body: chat({ messages: [] }),
+      status: 400,
+      param: 'messages',
+      code: invalid,
+      message: 'messages must be a non-empty array of messages.',
+    },
+    {
+      name: 'messages missing',
+      body: { model: MODEL },
+      status: 400,
+      param: 'messages',
+      code: invalid,
+      message: 'messages must be a non-empty array of messages.',
+    },
     {
       name: 'a message with a bad role',
-      body: chat({ messages: [{ role: 'user', content: 'hi' }, { role: 'wizard', content: 'hi' }] }),
+      body: chat({
+        messages: [
+          { role: 'user', content: 'hi' },
+          { role: 'wizard', content: 'hi' },
+        ],
+      }),
       status: 400,
       param: 'messages[1].role',
       code: invalid,
       message: 'messages[1].role must be one of system, developer, user, assistant, tool.',
     },
-    { name: 'temperature "hot"', body: chat({ temperature: 'hot' }), status: 400, param: 'temperature', code: invalid, message: 'temperature must be a number from 0 to 2.' },
-    { name: 'temperature 5', body: chat({ temperature: 5 }), status: 400, param: 'temperature', code: invalid, message: 'temperature must be a number from 0 to 2.' },
-    { name: 'n 0', body: chat({ n: 0 }), status: 400, param: 'n', code: invalid, message: 'n must be a whole number from 1 to 16.' },
-    { name: 'n 17', body: chat({ n: 17 }), status: 400, param: 'n', code: invalid, message: 'n must be a whole number from 1 to 16.' },
-    { name: 'max_tokens 0', body: chat({ max_tokens: 0 }), status: 400, param: 'max_tokens', code: invalid, message: 'max_tokens must be a whole number at least 1.' },
-    { name: 'max_tokens 1.5', body: chat({ max_tokens: 1.5 }), status: 400, param: 'max_tokens', code: invalid, message: 'max_tokens must be a whole number at least 1.' },
+    {
+      name: 'temperature "hot"',
+      body: chat({ temperature: 'hot' }),
+      status: 400,
+      param: 'temperature',
+      code: invalid,
+      message: 'temperature must be a number from 0 to 2.',
+    },
+    {
+      name: 'temperature 5',
+      body: chat({ temperature: 5 }),
+      status: 400,
+      param: 'temperature',
+      code: invalid,
+      message: 'temperature must be a number from 0 to 2.',
+    },
+    {
+      name: 'n 0',
+      body: chat({ n: 0 }),
+      status: 400,
+      param: 'n',
+      code: invalid,
+      message: 'n must be a whole number from 1 to 16.',
+    },
+    {
+      name: 'n 17',
+      body: chat({ n: 17 }),
+      status: 400,
+      param: 'n',
+      code: invalid,
+      message: 'n must be a whole number from 1 to 16.',
+    },
+    {
+      name: 'max_tokens 0',
+      body: chat({ max_tokens: 0 }),
+      status: 400,
+      param: 'max_tokens',
+      code: invalid,
+      message: 'max_tokens must be a whole number at least 1.',
+    },
+    {
+      name: 'max_tokens 1.5',
+      body: chat({ max_tokens: 1.5 }),
+      status: 400,
+      param: 'max_tokens',
+      code: invalid,
+      message: 'max_tokens must be a whole number at least 1.',
+    },
     {
       name: 'max_tokens 0 (completions)',
       path: COMPLETIONS,
@@ -180,7 +294,10 @@ describe('bad requests: OpenAI error bodies, the right status, the request id', 
     it('the openai client sees the 413 with its requestID', async () => {
       const smallClient = new OpenAI({ baseURL: `${small.url}/v1`, apiKey: 'test', maxRetries: 0 });
       const error = await smallClient.chat.completions
-        .create({ model: MODEL, messages: [{ role: 'user', content: 'y'.repeat(4096) }] }, { headers: { 'X-Request-Id': 'too-big-2' } })
+        .create(
+          { model: MODEL, messages: [{ role: 'user', content: 'y'.repeat(4096) }] },
+          { headers: { 'X-Request-Id': 'too-big-2' } },
+        )
         .then(
           () => undefined,
           (e: unknown) => e,
@@ -203,6 +320,11 @@ describe('bad requests: OpenAI error bodies, the right status, the request id', 
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
     const err = error as InstanceType<typeof OpenAI.BadRequestError>;
     expect(err.requestID).toBe('sdk-bad-1');
-    expect(err.error).toEqual({ message: 'messages must be a non-empty array of messages.', type: 'invalid_request_error', param: 'messages', code: 'invalid_request_error' });
+    expect(err.error).toEqual({
+      message: 'messages must be a non-empty array of messages.',
+      type: 'invalid_request_error',
+      param: 'messages',
+      code: 'invalid_request_error',
+    });
   });
 });

@@ -18,6 +18,9 @@ describe('generation behaviour', () => {
   it('GET /v1/models: the served model', async () => {
     const res = await send(pipeline.url, '/v1/models', undefined, { id: 'models-1', method: 'GET' });
     expect(res.status).toBe(200);
-    expect(JSON.parse(res.text)).toEqual({ object: 'list', data: [{ id: MODEL, object: 'model', created: 0, owned_by: 'threadline' }] });
+    expect(JSON.parse(res.text)).toEqual({
+      object: 'list',
+      data: [{ id: MODEL, object: 'model', created: 0, owned_by: 'threadline' }],
+    });
   });
 });

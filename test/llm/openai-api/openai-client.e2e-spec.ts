@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readSdkCompletions } from '../../support/openai-api.js';
 import { startPipeline } from '../../support/pipeline-app.js';
 import type { PipelineApp } from '../../support/pipeline-app.js';
 import { UUID_V4 } from '../../support/raw-http.js';
@@ -47,7 +48,11 @@ describe('the official openai client', () => {
   });
 
   it('without a header the client sees the generated UUIDv4', async () => {
-    const result = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
+    const result = await client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 2,
+    });
     expect(result._request_id).toMatch(UUID_V4);
     expect(result.id).toBe(`chatcmpl-${result._request_id}`);
   });
@@ -55,7 +60,11 @@ describe('the official openai client', () => {
   it('chat, streamed: withResponse().request_id is the id; chunks join into the text; a final finish_reason', async () => {
     const body = { model: MODEL, messages: [{ role: 'user' as const, content: 'tell me a story' }], seed: 11 };
     const reference = await client.chat.completions.create(body);
-    const { data: stream, request_id, response } = await client.chat.completions
+    const {
+      data: stream,
+      request_id,
+      response,
+    } = await client.chat.completions
       .create({ ...body, stream: true }, { headers: { 'X-Request-Id': 'sdk-stream-1' } })
       .withResponse();
     expect(request_id).toBe('sdk-stream-1');
@@ -89,20 +98,17 @@ describe('the official openai client', () => {
       .create({ ...body, stream: true }, { headers: { 'X-Request-Id': 'sdk-stream-2' } })
       .withResponse();
     expect(request_id).toBe('sdk-stream-2');
-    let text = '';
-    let last: string | null = null;
-    for await (const chunk of stream) {
-      expect(chunk.id).toBe('cmpl-sdk-stream-2');
-      text += chunk.choices[0]!.text;
-      last = chunk.choices[0]!.finish_reason;
-    }
+    const { text, finishReason } = await readSdkCompletions(stream, 'sdk-stream-2');
     expect(text).toBe(reference.choices[0]!.text);
-    expect(last).toBe('length');
+    expect(finishReason).toBe('length');
   });
 
   it('an unknown model: NotFoundError with requestID, and the OpenAI error body', async () => {
     const error = await client.chat.completions
-      .create({ model: 'gpt-nope', messages: [{ role: 'user', content: 'hi' }] }, { headers: { 'X-Request-Id': 'sdk-404-1' } })
+      .create(
+        { model: 'gpt-nope', messages: [{ role: 'user', content: 'hi' }] },
+        { headers: { 'X-Request-Id': 'sdk-404-1' } },
+      )
       .then(
         () => undefined,
         (e: unknown) => e,
@@ -134,7 +140,10 @@ describe('the official openai client', () => {
 
   it('a bad parameter: BadRequestError with requestID, param and message', async () => {
     const error = await client.chat.completions
-      .create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], temperature: 5 }, { headers: { 'X-Request-Id': 'sdk-400-1' } })
+      .create(
+        { model: MODEL, messages: [{ role: 'user', content: 'hi' }], temperature: 5 },
+        { headers: { 'X-Request-Id': 'sdk-400-1' } },
+      )
       .then(
         () => undefined,
         (e: unknown) => e,

@@ -30,7 +30,12 @@ describe('the request id on every response (the seed test)', () => {
   });
 
   it('POST /v1/completions echoes X-Request-Id, and the body id is cmpl-<id>', async () => {
-    const { res, json } = await postJson<TextCompletion>(pipeline.url, COMPLETIONS, completionBody('hi', { max_tokens: 4 }), ID);
+    const { res, json } = await postJson<TextCompletion>(
+      pipeline.url,
+      COMPLETIONS,
+      completionBody('hi', { max_tokens: 4 }),
+      ID,
+    );
     expect(res.requestId).toBe(ID);
     expect(json.id).toBe(`cmpl-${ID}`);
     expect(json.object).toBe('text_completion');
@@ -41,22 +46,38 @@ describe('the request id on every response (the seed test)', () => {
     const chat = await postJson<ChatCompletion>(pipeline.url, CHAT, chatBody('hi', { max_tokens: 4 }));
     expect(chat.res.requestId).toMatch(UUID_V4);
     expect(chat.json.id).toBe(`chatcmpl-${chat.res.requestId}`);
-    const completion = await postJson<TextCompletion>(pipeline.url, COMPLETIONS, completionBody('hi', { max_tokens: 4 }));
+    const completion = await postJson<TextCompletion>(
+      pipeline.url,
+      COMPLETIONS,
+      completionBody('hi', { max_tokens: 4 }),
+    );
     expect(completion.res.requestId).toMatch(UUID_V4);
     expect(completion.json.id).toBe(`cmpl-${completion.res.requestId}`);
     expect(completion.res.requestId).not.toBe(chat.res.requestId);
   });
 
   it('streamed: the header, and every chunk id is chatcmpl-<id> / cmpl-<id>', async () => {
-    const chat = await postStream<ChatChunk>(pipeline.url, CHAT, chatBody('hi', { max_tokens: 6, stream_options: { include_usage: true } }), ID);
+    const chat = await postStream<ChatChunk>(
+      pipeline.url,
+      CHAT,
+      chatBody('hi', { max_tokens: 6, stream_options: { include_usage: true } }),
+      ID,
+    );
     expect(chat.res.requestId).toBe(ID);
     expect(chat.chunks.length).toBeGreaterThan(6);
-    for (const chunk of chat.chunks) expect(chunk).toMatchObject({ id: `chatcmpl-${ID}`, object: 'chat.completion.chunk', model: MODEL });
+    for (const chunk of chat.chunks)
+      expect(chunk).toMatchObject({ id: `chatcmpl-${ID}`, object: 'chat.completion.chunk', model: MODEL });
 
-    const completion = await postStream<TextChunk>(pipeline.url, COMPLETIONS, completionBody('hi', { max_tokens: 6 }), ID);
+    const completion = await postStream<TextChunk>(
+      pipeline.url,
+      COMPLETIONS,
+      completionBody('hi', { max_tokens: 6 }),
+      ID,
+    );
     expect(completion.res.requestId).toBe(ID);
     expect(completion.chunks.length).toBeGreaterThan(6);
-    for (const chunk of completion.chunks) expect(chunk).toMatchObject({ id: `cmpl-${ID}`, object: 'text_completion', model: MODEL });
+    for (const chunk of completion.chunks)
+      expect(chunk).toMatchObject({ id: `cmpl-${ID}`, object: 'text_completion', model: MODEL });
 
     const generated = await postStream<ChatChunk>(pipeline.url, CHAT, chatBody('hi', { max_tokens: 3 }));
     expect(generated.res.requestId).toMatch(UUID_V4);
@@ -75,6 +96,8 @@ describe('the request id on every response (the seed test)', () => {
 
   it('GET /v1/models: echoed when sent, a UUIDv4 when not', async () => {
     expect((await send(pipeline.url, '/v1/models', undefined, { id: ID, method: 'GET' })).requestId).toBe(ID);
-    expect((await send(pipeline.url, '/v1/models', undefined, { id: undefined, method: 'GET' })).requestId).toMatch(UUID_V4);
+    expect((await send(pipeline.url, '/v1/models', undefined, { id: undefined, method: 'GET' })).requestId).toMatch(
+      UUID_V4,
+    );
   });
 });

@@ -16,7 +16,11 @@ const WORKERS = 4;
 let pipeline: PipelineApp;
 
 beforeAll(async () => {
-  pipeline = await startPipeline({ LOG_LEVEL: 'debug', THREADLINE_WORKERS: String(WORKERS), THREADLINE_ROUTER: 'round-robin' });
+  pipeline = await startPipeline({
+    LOG_LEVEL: 'debug',
+    THREADLINE_WORKERS: String(WORKERS),
+    THREADLINE_ROUTER: 'round-robin',
+  });
 });
 afterAll(() => pipeline.close());
 
@@ -26,12 +30,19 @@ describe('generation behaviour', () => {
       const texts: string[] = [];
       const ids = Array.from({ length: WORKERS }, (_, i) => `same-seed-${i}`);
       for (const id of ids) {
-        const { json } = await postJson<ChatCompletion>(pipeline.url, CHAT, chatBody('Describe a river', { seed: 31 }), id);
+        const { json } = await postJson<ChatCompletion>(
+          pipeline.url,
+          CHAT,
+          chatBody('Describe a river', { seed: 31 }),
+          id,
+        );
         texts.push(json.choices[0]!.message.content);
       }
       expect(new Set(texts).size).toBe(1);
       // Each of the workers answered one of them: the instance id on its "handling worker.generate" line.
-      const servedBy = ids.map((id) => pipeline.logs.forRequest(id).find((line) => line.msg === 'handling worker.generate')?.instanceId);
+      const servedBy = ids.map(
+        (id) => pipeline.logs.forRequest(id).find((line) => line.msg === 'handling worker.generate')?.instanceId,
+      );
       expect(servedBy.every((instance) => typeof instance === 'string')).toBe(true);
       expect(new Set(servedBy).size).toBe(WORKERS);
       const other = await postJson<ChatCompletion>(pipeline.url, CHAT, chatBody('Describe a river', { seed: 32 }));
@@ -42,11 +53,19 @@ describe('generation behaviour', () => {
 
     it('temperature and seed are accepted (0, 0.7, 2; a negative and a large seed)', async () => {
       for (const temperature of [0, 0.7, 2]) {
-        const { json } = await postJson<ChatCompletion>(pipeline.url, CHAT, chatBody('Describe a river', { temperature, seed: 31, max_tokens: 6 }));
+        const { json } = await postJson<ChatCompletion>(
+          pipeline.url,
+          CHAT,
+          chatBody('Describe a river', { temperature, seed: 31, max_tokens: 6 }),
+        );
         expect(json.usage.completion_tokens).toBe(6);
       }
       for (const seed of [-5, 0, 2 ** 40]) {
-        const { json } = await postJson<TextCompletion>(pipeline.url, COMPLETIONS, completionBody('Describe a river', { temperature: 1.3, seed, max_tokens: 6 }));
+        const { json } = await postJson<TextCompletion>(
+          pipeline.url,
+          COMPLETIONS,
+          completionBody('Describe a river', { temperature: 1.3, seed, max_tokens: 6 }),
+        );
         expect(json.usage.completion_tokens).toBe(6);
       }
     });
@@ -56,8 +75,17 @@ describe('generation behaviour', () => {
     it('a prompt of token ids gives the same answer as the text it encodes', async () => {
       const prompt = 'The quick brown fox';
       const ids = encode(prompt);
-      const fromText = await postJson<TextCompletion>(pipeline.url, COMPLETIONS, completionBody(prompt, { seed: 2, max_tokens: 10 }));
-      const fromIds = await postJson<TextCompletion>(pipeline.url, COMPLETIONS, completionBody(ids, { seed: 2, max_tokens: 10 }), 'ids-1');
+      const fromText = await postJson<TextCompletion>(
+        pipeline.url,
+        COMPLETIONS,
+        completionBody(prompt, { seed: 2, max_tokens: 10 }),
+      );
+      const fromIds = await postJson<TextCompletion>(
+        pipeline.url,
+        COMPLETIONS,
+        completionBody(ids, { seed: 2, max_tokens: 10 }),
+        'ids-1',
+      );
       expect(fromIds.res.requestId).toBe('ids-1');
       expect(fromIds.json.id).toBe('cmpl-ids-1');
       expect(fromIds.json.choices[0]!.text).toBe(fromText.json.choices[0]!.text);
@@ -66,8 +94,17 @@ describe('generation behaviour', () => {
     });
 
     it('a one-string array prompt is the string', async () => {
-      const a = await postJson<TextCompletion>(pipeline.url, COMPLETIONS, completionBody('hello world', { seed: 2, max_tokens: 5 }));
-      const b = await postJson<TextCompletion>(pipeline.url, COMPLETIONS, { model: MODEL, prompt: ['hello world'], seed: 2, max_tokens: 5 });
+      const a = await postJson<TextCompletion>(
+        pipeline.url,
+        COMPLETIONS,
+        completionBody('hello world', { seed: 2, max_tokens: 5 }),
+      );
+      const b = await postJson<TextCompletion>(pipeline.url, COMPLETIONS, {
+        model: MODEL,
+        prompt: ['hello world'],
+        seed: 2,
+        max_tokens: 5,
+      });
       expect(b.json.choices[0]!.text).toBe(a.json.choices[0]!.text);
     });
   });

@@ -65,18 +65,30 @@ describe('generation behaviour', () => {
       const early = pieces[Math.floor(pieces.length / 3)]!;
       const late = pieces[Math.floor((pieces.length * 2) / 3)]!;
       const expected = full.slice(0, Math.min(full.indexOf(early), full.indexOf(late)));
-      const { json } = await postJson<ChatCompletion>(pipeline.url, CHAT, chatBody(prompt, { seed: 4, stop: [late, 'zzzz-never', early] }));
+      const { json } = await postJson<ChatCompletion>(
+        pipeline.url,
+        CHAT,
+        chatBody(prompt, { seed: 4, stop: [late, 'zzzz-never', early] }),
+      );
       expect(json.choices[0]!.message.content).toBe(expected);
       expect(json.choices[0]!.finish_reason).toBe('stop');
     });
 
     it('a stop that never appears changes nothing (held-back text is flushed at the end)', async () => {
       const full = await reference();
-      const { json } = await postJson<ChatCompletion>(pipeline.url, CHAT, chatBody(prompt, { seed: 4, stop: ['zzzz-never-appears'] }));
+      const { json } = await postJson<ChatCompletion>(
+        pipeline.url,
+        CHAT,
+        chatBody(prompt, { seed: 4, stop: ['zzzz-never-appears'] }),
+      );
       expect(json.choices[0]!.message.content).toBe(full);
       expect(json.choices[0]!.finish_reason).toBe('stop');
       const capped = await postJson<ChatCompletion>(pipeline.url, CHAT, chatBody(prompt, { seed: 4, max_tokens: 5 }));
-      const cappedWithStop = await postJson<ChatCompletion>(pipeline.url, CHAT, chatBody(prompt, { seed: 4, max_tokens: 5, stop: 'zzzz-never-appears' }));
+      const cappedWithStop = await postJson<ChatCompletion>(
+        pipeline.url,
+        CHAT,
+        chatBody(prompt, { seed: 4, max_tokens: 5, stop: 'zzzz-never-appears' }),
+      );
       expect(cappedWithStop.json.choices[0]!.message.content).toBe(capped.json.choices[0]!.message.content);
       expect(cappedWithStop.json.choices[0]!.finish_reason).toBe('length');
     });
@@ -87,10 +99,18 @@ describe('generation behaviour', () => {
       const pieces = spacePieces(full);
       const stop = pieces[Math.floor(pieces.length / 2)]!;
       const expected = full.slice(0, full.indexOf(stop));
-      const { json } = await postJson<TextCompletion>(pipeline.url, COMPLETIONS, completionBody(cprompt, { seed: 6, stop }));
+      const { json } = await postJson<TextCompletion>(
+        pipeline.url,
+        COMPLETIONS,
+        completionBody(cprompt, { seed: 6, stop }),
+      );
       expect(json.choices[0]!.text).toBe(expected);
       expect(json.choices[0]!.finish_reason).toBe('stop');
-      const { chunks } = await postStream<TextChunk>(pipeline.url, COMPLETIONS, completionBody(cprompt, { seed: 6, stop }));
+      const { chunks } = await postStream<TextChunk>(
+        pipeline.url,
+        COMPLETIONS,
+        completionBody(cprompt, { seed: 6, stop }),
+      );
       expect(chunks.map((chunk) => chunk.choices[0]!.text).join('')).toBe(expected);
       expect(finishes(chunks)).toEqual([[0, 'stop']]);
     });

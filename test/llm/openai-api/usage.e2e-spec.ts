@@ -2,7 +2,14 @@ import { encode } from 'gpt-tokenizer/encoding/o200k_base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyChatTemplate } from '../../../src/llm/processor/chat-template.js';
 import type { ChatMessage } from '../../../src/llm/protocol/pipeline.types.js';
-import { chatMLTokenIds, chatPromptTokens, chatStreamTexts, postJson, postStream, projectTokenizer } from '../../support/openai-api.js';
+import {
+  chatMLTokenIds,
+  chatPromptTokens,
+  chatStreamTexts,
+  postJson,
+  postStream,
+  projectTokenizer,
+} from '../../support/openai-api.js';
 import type { ChatChunk, ChatCompletion, TextChunk, TextCompletion } from '../../support/openai-api.js';
 import { startPipeline } from '../../support/pipeline-app.js';
 import type { PipelineApp } from '../../support/pipeline-app.js';
@@ -52,7 +59,11 @@ describe('generation behaviour', () => {
         { role: 'system', content: 'You are terse.' },
         { role: 'user', content: 'What is the capital of France?' },
       ];
-      const two = await postJson<ChatCompletion>(pipeline.url, CHAT, { model: MODEL, messages: conversation, max_tokens: 1 });
+      const two = await postJson<ChatCompletion>(pipeline.url, CHAT, {
+        model: MODEL,
+        messages: conversation,
+        max_tokens: 1,
+      });
       expect(two.json.usage.prompt_tokens).toBe(chatMLTokenIds(applyChatTemplate(conversation)).length);
     });
 
@@ -65,7 +76,11 @@ describe('generation behaviour', () => {
 
     it('completions prompt_tokens is encode(prompt).length; total is the sum', async () => {
       const prompt = 'The quick brown fox jumps over the lazy dog, again and again.';
-      const { json } = await postJson<TextCompletion>(pipeline.url, COMPLETIONS, completionBody(prompt, { max_tokens: 3 }));
+      const { json } = await postJson<TextCompletion>(
+        pipeline.url,
+        COMPLETIONS,
+        completionBody(prompt, { max_tokens: 3 }),
+      );
       expect(json.usage.prompt_tokens).toBe(encode(prompt).length);
       expect(json.usage.completion_tokens).toBe(3);
       expect(json.usage.total_tokens).toBe(encode(prompt).length + 3);
@@ -74,7 +89,10 @@ describe('generation behaviour', () => {
     it('completion_tokens: one streamed content chunk per token, and the same as the non-streamed usage', async () => {
       const body = chatBody('Explain tides', { seed: 13 });
       const { json } = await postJson<ChatCompletion>(pipeline.url, CHAT, body);
-      const { chunks } = await postStream<ChatChunk>(pipeline.url, CHAT, { ...body, stream_options: { include_usage: true } });
+      const { chunks } = await postStream<ChatChunk>(pipeline.url, CHAT, {
+        ...body,
+        stream_options: { include_usage: true },
+      });
       const content = chunks.filter((chunk) => chunk.choices[0]?.delta.content);
       expect(content).toHaveLength(json.usage.completion_tokens);
       expect(chatStreamTexts(chunks).get(0)).toBe(json.choices[0]!.message.content);
@@ -84,7 +102,12 @@ describe('generation behaviour', () => {
     it('stream_options.include_usage: a last chunk with choices [] and the usage, just before [DONE]', async () => {
       const body = completionBody('Explain tides', { seed: 13, max_tokens: 7, n: 2 });
       const { json } = await postJson<TextCompletion>(pipeline.url, COMPLETIONS, body);
-      const { res, chunks } = await postStream<TextChunk>(pipeline.url, COMPLETIONS, { ...body, stream_options: { include_usage: true } }, 'usage-1');
+      const { res, chunks } = await postStream<TextChunk>(
+        pipeline.url,
+        COMPLETIONS,
+        { ...body, stream_options: { include_usage: true } },
+        'usage-1',
+      );
       const last = chunks.at(-1)!;
       expect(last).toMatchObject({ id: 'cmpl-usage-1', object: 'text_completion', model: MODEL, choices: [] });
       expect(last.usage).toEqual({

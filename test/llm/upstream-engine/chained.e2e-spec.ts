@@ -1,13 +1,23 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogLine } from '../../support/log-capture.js';
+import { readSdkCompletions } from '../../support/openai-api.js';
 import { startPipeline } from '../../support/pipeline-app.js';
 import type { PipelineApp } from '../../support/pipeline-app.js';
 import { UUID_V4 } from '../../support/raw-http.js';
 import { CHAT, COMPLETIONS, MODEL, pathOf, send } from '../../support/requests.js';
 import { startFromSource } from '../../support/service-process.js';
 import type { ServiceProcess } from '../../support/service-process.js';
-import { PIPELINE, answer, componentsOf, errorOf, messages, storyBody, streamed, withEngine } from '../../support/upstream-engine.js';
+import {
+  PIPELINE,
+  answer,
+  componentsOf,
+  errorOf,
+  messages,
+  storyBody,
+  streamed,
+  withEngine,
+} from '../../support/upstream-engine.js';
 import { waitFor } from '../../support/wait-for.js';
 
 /**
@@ -17,6 +27,17 @@ import { waitFor } from '../../support/wait-for.js';
  * RequestTracingModule), so the component lines of both would land in whichever app started last; in
  * two processes, A's stdout is A's log.
  */
+
+/** B's answer when A does not serve the model B asks for (UPSTREAM_MODEL=nope), streamed or not. */
+const NOPE_REFUSED = {
+  error: {
+    message:
+      'The upstream model server refused the request: 404 The model `nope` does not exist. This server serves `threadline-mocker`.',
+    type: 'invalid_request_error',
+    param: null,
+    code: 'upstream_rejected',
+  },
+};
 
 describe('Threadline (openai engine) in front of Threadline (mocker)', () => {
   let a: ServiceProcess;
@@ -34,7 +55,10 @@ describe('Threadline (openai engine) in front of Threadline (mocker)', () => {
   function upstreamLines(id: string): Promise<LogLine[]> {
     return waitFor(() => {
       const lines = a.logs.forRequest(id);
-      return lines.some((line) => line.msg === 'request completed') && lines.some((line) => line.msg === 'processor.generate ended') ? lines : undefined;
+      return lines.some((line) => line.msg === 'request completed') &&
+        lines.some((line) => line.msg === 'processor.generate ended')
+        ? lines
+        : undefined;
     }, 10_000);
   }
 
@@ -66,36 +90,39 @@ describe('Threadline (openai engine) in front of Threadline (mocker)', () => {
     { n: 4, api: 'completion' as const, stream: true },
   ];
 
-  it.each(CASES)('$api, stream=$stream: the id on the response and on both instances; the text A gives directly; usage', async ({ n, api, stream }) => {
-    const id = `chain-${n}`;
-    const prefix = api === 'chat' ? 'chatcmpl' : 'cmpl';
-    const body = storyBody(api, n, streamed(stream));
+  it.each(CASES)(
+    '$api, stream=$stream: the id on the response and on both instances; the text A gives directly; usage',
+    async ({ n, api, stream }) => {
+      const id = `chain-${n}`;
+      const prefix = api === 'chat' ? 'chatcmpl' : 'cmpl';
+      const body = storyBody(api, n, streamed(stream));
 
-    const viaB = await send(b.url, pathOf(api), body, { id });
-    expect(viaB.requestId).toBe(id);
-    const chained = answer(api, stream, viaB);
-    expect(new Set(chained.ids)).toEqual(new Set([`${prefix}-${id}`]));
+      const viaB = await send(b.url, pathOf(api), body, { id });
+      expect(viaB.requestId).toBe(id);
+      const chained = answer(api, stream, viaB);
+      expect(new Set(chained.ids)).toEqual(new Set([`${prefix}-${id}`]));
 
-    const direct = answer(api, stream, await send(a.url, pathOf(api), body, { id: `direct-${n}` }));
-    expect(new Set(direct.ids)).toEqual(new Set([`${prefix}-direct-${n}`]));
+      const direct = answer(api, stream, await send(a.url, pathOf(api), body, { id: `direct-${n}` }));
+      expect(new Set(direct.ids)).toEqual(new Set([`${prefix}-direct-${n}`]));
 
-    expect(chained.text.length).toBeGreaterThan(0);
-    expect(chained.text).toBe(direct.text);
-    // No max_tokens: the mocker's answer ends by itself.
-    expect(direct.finishReason).toBe('stop');
-    expect(chained.finishReason).toBe('stop');
-    // B counts its own prompt tokens (same tokenizer and template as A) and the tokens A streamed.
-    const { prompt_tokens, completion_tokens } = direct.usage!;
-    expect(chained.usage).toEqual({
-      prompt_tokens,
-      completion_tokens,
-      total_tokens: prompt_tokens + completion_tokens,
-      prompt_tokens_details: { cached_tokens: 0 },
-    });
+      expect(chained.text.length).toBeGreaterThan(0);
+      expect(chained.text).toBe(direct.text);
+      // No max_tokens: the mocker's answer ends by itself.
+      expect(direct.finishReason).toBe('stop');
+      expect(chained.finishReason).toBe('stop');
+      // B counts its own prompt tokens (same tokenizer and template as A) and the tokens A streamed.
+      const { prompt_tokens, completion_tokens } = direct.usage!;
+      expect(chained.usage).toEqual({
+        prompt_tokens,
+        completion_tokens,
+        total_tokens: prompt_tokens + completion_tokens,
+        prompt_tokens_details: { cached_tokens: 0 },
+      });
 
-    const upstream = await expectLoggedOnBoth(id);
-    expect(messages(upstream, 'worker')).toContain(`generation finished: ${completion_tokens} tokens`);
-  });
+      const upstream = await expectLoggedOnBoth(id);
+      expect(messages(upstream, 'worker')).toContain(`generation finished: ${completion_tokens} tokens`);
+    },
+  );
 
   it('without an incoming id: B generates one, and A logs that same id', async () => {
     const viaB = await send(b.url, CHAT, storyBody('chat', 5, { max_tokens: 4 }));
@@ -108,43 +135,53 @@ describe('Threadline (openai engine) in front of Threadline (mocker)', () => {
   it.each([
     { n: 6, api: 'chat' as const, stream: false },
     { n: 7, api: 'completion' as const, stream: true },
-  ])('max_tokens reaches A ($api, stream=$stream): finish_reason length, the same text as A gives', async ({ n, api, stream }) => {
-    const id = `chain-${n}`;
-    const body = storyBody(api, n, { max_tokens: 5, ...streamed(stream) });
-    const chained = answer(api, stream, await send(b.url, pathOf(api), body, { id }));
-    const direct = answer(api, stream, await send(a.url, pathOf(api), body, { id: `direct-${n}` }));
-    expect(chained.text).toBe(direct.text);
-    expect(chained.finishReason).toBe('length');
-    expect(chained.usage!.completion_tokens).toBe(5);
-    expect(chained.usage!.prompt_tokens).toBe(direct.usage!.prompt_tokens);
-    // A itself stopped at 5: the limit was passed on, not applied by B after the fact.
-    const upstream = await expectLoggedOnBoth(id);
-    expect(messages(upstream, 'worker')).toContain('generation finished: 5 tokens');
-  });
+  ])(
+    'max_tokens reaches A ($api, stream=$stream): finish_reason length, the same text as A gives',
+    async ({ n, api, stream }) => {
+      const id = `chain-${n}`;
+      const body = storyBody(api, n, { max_tokens: 5, ...streamed(stream) });
+      const chained = answer(api, stream, await send(b.url, pathOf(api), body, { id }));
+      const direct = answer(api, stream, await send(a.url, pathOf(api), body, { id: `direct-${n}` }));
+      expect(chained.text).toBe(direct.text);
+      expect(chained.finishReason).toBe('length');
+      expect(chained.usage!.completion_tokens).toBe(5);
+      expect(chained.usage!.prompt_tokens).toBe(direct.usage!.prompt_tokens);
+      // A itself stopped at 5: the limit was passed on, not applied by B after the fact.
+      const upstream = await expectLoggedOnBoth(id);
+      expect(messages(upstream, 'worker')).toContain('generation finished: 5 tokens');
+    },
+  );
 
   it.each([
     { n: 8, api: 'chat' as const, stream: false },
     { n: 9, api: 'chat' as const, stream: true },
     { n: 10, api: 'completion' as const, stream: false },
-  ])('stop is honoured through B ($api, stream=$stream): the text ends before it, as A would end it', async ({ n, api, stream }) => {
-    const id = `chain-${n}`;
-    const full = answer(api, false, await send(a.url, pathOf(api), storyBody(api, n), { id: `full-${n}` })).text;
-    // A word from the middle of A's answer.
-    const words = full.split(' ').filter((word) => /^[a-z]+$/.test(word));
-    expect(words.length).toBeGreaterThan(4);
-    const stop = words[3]!;
-    const expected = full.slice(0, full.indexOf(stop));
-    const body = storyBody(api, n, { stop: [stop], ...streamed(stream) });
+  ])(
+    'stop is honoured through B ($api, stream=$stream): the text ends before it, as A would end it',
+    async ({ n, api, stream }) => {
+      const id = `chain-${n}`;
+      const full = answer(api, false, await send(a.url, pathOf(api), storyBody(api, n), { id: `full-${n}` })).text;
+      // A word from the middle of A's answer.
+      const words = full.split(' ').filter((word) => /^[a-z]+$/.test(word));
+      expect(words.length).toBeGreaterThan(4);
+      const stop = words[3]!;
+      const expected = full.slice(0, full.indexOf(stop));
+      const body = storyBody(api, n, { stop: [stop], ...streamed(stream) });
 
-    const chained = answer(api, stream, await send(b.url, pathOf(api), body, { id }));
-    expect(chained.text).toBe(expected);
-    expect(chained.finishReason).toBe('stop');
-    const direct = answer(api, stream, await send(a.url, pathOf(api), body, { id: `direct-${n}` }));
-    expect(direct.text).toBe(expected);
-    expect(chained.usage).toEqual({ ...direct.usage!, prompt_tokens_details: { cached_tokens: 0 } });
-    expect(messages(b.logs.forRequest(id), 'worker').filter((msg) => msg === 'handling worker.generate')).toHaveLength(1);
-    expect((await waitFor(() => a.logs.forRequest(id).find((line) => line.msg === 'incoming request'), 10_000)).requestId).toBe(id);
-  });
+      const chained = answer(api, stream, await send(b.url, pathOf(api), body, { id }));
+      expect(chained.text).toBe(expected);
+      expect(chained.finishReason).toBe('stop');
+      const direct = answer(api, stream, await send(a.url, pathOf(api), body, { id: `direct-${n}` }));
+      expect(direct.text).toBe(expected);
+      expect(chained.usage).toEqual({ ...direct.usage!, prompt_tokens_details: { cached_tokens: 0 } });
+      expect(
+        messages(b.logs.forRequest(id), 'worker').filter((msg) => msg === 'handling worker.generate'),
+      ).toHaveLength(1);
+      expect(
+        (await waitFor(() => a.logs.forRequest(id).find((line) => line.msg === 'incoming request'), 10_000)).requestId,
+      ).toBe(id);
+    },
+  );
 
   describe('the official openai client against B', () => {
     let client: OpenAI;
@@ -153,7 +190,12 @@ describe('Threadline (openai engine) in front of Threadline (mocker)', () => {
     });
 
     it('chat, non-streamed: _request_id is the id sent, the body id carries it, A logs it', async () => {
-      const body = { model: MODEL, messages: [{ role: 'user' as const, content: 'tell me a story' }], seed: 11, max_tokens: 12 };
+      const body = {
+        model: MODEL,
+        messages: [{ role: 'user' as const, content: 'tell me a story' }],
+        seed: 11,
+        max_tokens: 12,
+      };
       const result = await client.chat.completions.create(body, { headers: { 'X-Request-Id': 'sdk-chain-1' } });
       expect(result._request_id).toBe('sdk-chain-1');
       expect(result.id).toBe('chatcmpl-sdk-chain-1');
@@ -169,16 +211,10 @@ describe('Threadline (openai engine) in front of Threadline (mocker)', () => {
         .create({ ...body, stream: true }, { headers: { 'X-Request-Id': 'sdk-chain-2' } })
         .withResponse();
       expect(request_id).toBe('sdk-chain-2');
-      let text = '';
-      let last: string | null = null;
-      for await (const chunk of stream) {
-        expect(chunk.id).toBe('cmpl-sdk-chain-2');
-        text += chunk.choices[0]!.text;
-        last = chunk.choices[0]!.finish_reason;
-      }
+      const { text, finishReason } = await readSdkCompletions(stream, 'sdk-chain-2');
       const direct = answer('completion', false, await send(a.url, COMPLETIONS, body, { id: 'sdk-direct-2' }));
       expect(text).toBe(direct.text);
-      expect(last).toBe('length');
+      expect(finishReason).toBe('length');
       await expectLoggedOnBoth('sdk-chain-2');
     });
   });
@@ -191,26 +227,25 @@ describe('Threadline (openai engine) in front of Threadline (mocker)', () => {
   it.each([
     { api: 'chat' as const, id: 'nope-chat-1' },
     { api: 'completion' as const, id: 'nope-cmpl-1' },
-  ])('an upstream 4xx (UPSTREAM_MODEL=nope, $api): 404 with the upstream reason; A logged the id', async ({ api, id }) => {
-    await withEngine({ UPSTREAM_URL: `${a.url}/v1`, UPSTREAM_MODEL: 'nope' }, async (nope) => {
-      const reply = await send(nope.url, pathOf(api), storyBody(api, 20), { id });
-      expect(reply.status).toBe(404);
-      expect(reply.requestId).toBe(id);
-      expect(errorOf(reply)).toEqual({
-        error: {
-          message: 'The upstream model server refused the request: 404 The model `nope` does not exist. This server serves `threadline-mocker`.',
-          type: 'invalid_request_error',
-          param: null,
-          code: 'upstream_rejected',
-        },
+  ])(
+    'an upstream 4xx (UPSTREAM_MODEL=nope, $api): 404 with the upstream reason; A logged the id',
+    async ({ api, id }) => {
+      await withEngine({ UPSTREAM_URL: `${a.url}/v1`, UPSTREAM_MODEL: 'nope' }, async (nope) => {
+        const reply = await send(nope.url, pathOf(api), storyBody(api, 20), { id });
+        expect(reply.status).toBe(404);
+        expect(reply.requestId).toBe(id);
+        expect(errorOf(reply)).toEqual(NOPE_REFUSED);
       });
-    });
-    const upstream = await waitFor(() => {
-      const lines = a.logs.forRequest(id);
-      return lines.some((line) => line.msg === 'request completed') ? lines : undefined;
-    }, 10_000);
-    expect(upstream.find((line) => line.msg === 'request completed')).toMatchObject({ requestId: id, res: { statusCode: 404 } });
-  });
+      const upstream = await waitFor(() => {
+        const lines = a.logs.forRequest(id);
+        return lines.some((line) => line.msg === 'request completed') ? lines : undefined;
+      }, 10_000);
+      expect(upstream.find((line) => line.msg === 'request completed')).toMatchObject({
+        requestId: id,
+        res: { statusCode: 404 },
+      });
+    },
+  );
 
   it('an upstream 4xx on a stream: the same 4xx, before any SSE byte (the upstream refused it before its head)', async () => {
     await withEngine({ UPSTREAM_URL: `${a.url}/v1`, UPSTREAM_MODEL: 'nope' }, async (nope) => {
@@ -218,14 +253,7 @@ describe('Threadline (openai engine) in front of Threadline (mocker)', () => {
       expect(reply.status).toBe(404);
       expect(reply.requestId).toBe('nope-stream-1');
       expect(reply.retryAfter).toBeNull();
-      expect(errorOf(reply)).toEqual({
-        error: {
-          message: 'The upstream model server refused the request: 404 The model `nope` does not exist. This server serves `threadline-mocker`.',
-          type: 'invalid_request_error',
-          param: null,
-          code: 'upstream_rejected',
-        },
-      });
+      expect(errorOf(reply)).toEqual(NOPE_REFUSED);
     });
   });
 });

@@ -37,14 +37,22 @@ describe('the openai engine configuration', () => {
       timeoutMs: 600_000,
     });
     expect(
-      loadLlmConfig({ THREADLINE_ENGINE: 'openai', UPSTREAM_URL: 'https://llm.example/v1', UPSTREAM_API_KEY: 'k', UPSTREAM_MODEL: 'm', UPSTREAM_TIMEOUT_MS: '1500' }).upstream,
+      loadLlmConfig({
+        THREADLINE_ENGINE: 'openai',
+        UPSTREAM_URL: 'https://llm.example/v1',
+        UPSTREAM_API_KEY: 'k',
+        UPSTREAM_MODEL: 'm',
+        UPSTREAM_TIMEOUT_MS: '1500',
+      }).upstream,
     ).toEqual({ url: 'https://llm.example/v1', apiKey: 'k', model: 'm', timeoutMs: 1500 });
   });
 
   it('UPSTREAM_TIMEOUT_MS out of range, and disaggregation with the openai engine, are refused by name', () => {
-    expect(() => loadLlmConfig({ THREADLINE_ENGINE: 'openai', UPSTREAM_URL: 'http://h/v1', UPSTREAM_TIMEOUT_MS: '0' })).toThrow(
-      'Invalid configuration: UPSTREAM_TIMEOUT_MS must be a number from 1 to 86400000, got "0"',
-    );
-    expect(() => loadLlmConfig({ THREADLINE_ENGINE: 'openai', UPSTREAM_URL: 'http://h/v1', THREADLINE_DISAGG: '1' })).toThrow(/^Invalid configuration: THREADLINE_DISAGG /);
+    expect(() =>
+      loadLlmConfig({ THREADLINE_ENGINE: 'openai', UPSTREAM_URL: 'http://h/v1', UPSTREAM_TIMEOUT_MS: '0' }),
+    ).toThrow('Invalid configuration: UPSTREAM_TIMEOUT_MS must be a number from 1 to 86400000, got "0"');
+    expect(() =>
+      loadLlmConfig({ THREADLINE_ENGINE: 'openai', UPSTREAM_URL: 'http://h/v1', THREADLINE_DISAGG: '1' }),
+    ).toThrow(/^Invalid configuration: THREADLINE_DISAGG /);
   });
 });

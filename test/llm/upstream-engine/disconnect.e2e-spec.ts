@@ -42,20 +42,30 @@ describe('a client that disconnects mid-stream from B', () => {
     expect(res.headers.get('x-request-id')).toBe(id);
     const reader = res.body!.getReader();
     let received = '';
-    while ((received.match(/data: /g) ?? []).length < 5) received += new TextDecoder().decode((await reader.read()).value);
+    while ((received.match(/data: /g) ?? []).length < 5)
+      received += new TextDecoder().decode((await reader.read()).value);
     abort.abort();
     return length;
   }
 
   it("stops A's worker generating; A logs the stop with the id", async () => {
     const limit = await disconnectMidStream('gone-chain-1');
-    const stopLine = await waitFor(() =>
-      a.logs.forRequest('gone-chain-1').find((line) => line.component === 'worker' && String(line.msg).startsWith('generation stopped')), 10_000);
+    const stopLine = await waitFor(
+      () =>
+        a.logs
+          .forRequest('gone-chain-1')
+          .find((line) => line.component === 'worker' && String(line.msg).startsWith('generation stopped')),
+      10_000,
+    );
     expect(stopLine).toMatchObject({ requestId: 'gone-chain-1', component: 'worker', context: 'MockerEngine' });
-    expect(stopLine.msg).toBe(`generation stopped after ${stopLine.produced as number} of ${limit} tokens: request cancelled`);
+    expect(stopLine.msg).toBe(
+      `generation stopped after ${stopLine.produced as number} of ${limit} tokens: request cancelled`,
+    );
     expect(stopLine.produced as number).toBeGreaterThanOrEqual(5);
     expect(stopLine.produced as number).toBeLessThan(limit);
-    expect(a.logs.forRequest('gone-chain-1').some((line) => String(line.msg).startsWith('generation finished'))).toBe(false);
+    expect(a.logs.forRequest('gone-chain-1').some((line) => String(line.msg).startsWith('generation finished'))).toBe(
+      false,
+    );
     // B stopped reading from A, and did not report the cancellation as a failure.
     const own = await waitFor(() => {
       const lines = b.logs.forRequest('gone-chain-1');
@@ -66,8 +76,15 @@ describe('a client that disconnects mid-stream from B', () => {
 
   it("B's openai engine logs its own stop with the id ('upstream generation stopped: request cancelled')", async () => {
     await disconnectMidStream('gone-chain-2');
-    await waitFor(() => a.logs.forRequest('gone-chain-2').find((line) => String(line.msg).startsWith('generation stopped')), 10_000);
-    const stopLine = await waitFor(() => b.logs.forRequest('gone-chain-2').find((line) => line.msg === 'upstream generation stopped: request cancelled'), 3000).catch(() => undefined);
+    await waitFor(
+      () => a.logs.forRequest('gone-chain-2').find((line) => String(line.msg).startsWith('generation stopped')),
+      10_000,
+    );
+    const stopLine = await waitFor(
+      () =>
+        b.logs.forRequest('gone-chain-2').find((line) => line.msg === 'upstream generation stopped: request cancelled'),
+      3000,
+    ).catch(() => undefined);
     expect(
       stopLine,
       `B's lines for the request: ${JSON.stringify(b.logs.forRequest('gone-chain-2').map((line) => `${String(line.component)}: ${String(line.msg)}`))}`,

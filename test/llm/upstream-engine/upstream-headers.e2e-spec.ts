@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { failing, startFakeUpstream } from '../../support/fake-upstream.js';
+import { failing, withFakeUpstream } from '../../support/fake-upstream.js';
 import { CHAT, send } from '../../support/requests.js';
 import { storyBody, withEngine } from '../../support/upstream-engine.js';
 
@@ -9,36 +9,29 @@ import { storyBody, withEngine } from '../../support/upstream-engine.js';
 
 describe('an upstream that fails', () => {
   it('UPSTREAM_API_KEY is sent to the upstream as a bearer token', async () => {
-    const fake = await startFakeUpstream(failing(500, 'nope'));
-    try {
+    await withFakeUpstream(failing(500, 'nope'), async (fake) => {
       await withEngine({ UPSTREAM_URL: fake.url, UPSTREAM_API_KEY: 'sk-upstream-test' }, async (b) => {
         expect((await send(b.url, CHAT, storyBody('chat', 32), { id: 'key-1' })).status).toBe(502);
       });
       expect(fake.received.map((r) => r.headers.authorization)).toEqual(['Bearer sk-upstream-test']);
-    } finally {
-      await fake.close();
-    }
+    });
   });
 
-  it("passes a valid W3C traceparent on to the upstream, and drops an invalid one", async () => {
-    const fake = await startFakeUpstream(failing(500, 'nope'));
+  it('passes a valid W3C traceparent on to the upstream, and drops an invalid one', async () => {
     const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
-    try {
+    await withFakeUpstream(failing(500, 'nope'), async (fake) => {
       await withEngine({ UPSTREAM_URL: fake.url }, async (b) => {
-        for (const [id, sent] of [['tp-valid', traceparent], ['tp-invalid', '00-zz-not-a-trace-context-01']]) {
-          await fetch(`${b.url}${CHAT}`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', 'x-request-id': id!, traceparent: sent! },
-            body: JSON.stringify(storyBody('chat', 37)),
-          });
+        for (const [id, sent] of [
+          ['tp-valid', traceparent],
+          ['tp-invalid', '00-zz-not-a-trace-context-01'],
+        ] as const) {
+          await send(b.url, CHAT, storyBody('chat', 37), { id, headers: { traceparent: sent } });
         }
       });
       expect(fake.received.map((r) => [r.headers['x-request-id'], r.headers.traceparent])).toEqual([
         ['tp-valid', traceparent],
         ['tp-invalid', undefined],
       ]);
-    } finally {
-      await fake.close();
-    }
+    });
   });
 });

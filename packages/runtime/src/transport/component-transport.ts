@@ -25,7 +25,12 @@ export interface OutgoingCall {
  */
 export abstract class ComponentTransport {
   /** Streams the responses of `component.endpoint(request)`. Stopping the iteration cancels the call. */
-  call(component: ComponentIdentity, endpoint: string, request: unknown, options: CallOptions = {}): AsyncIterable<unknown> {
+  call(
+    component: ComponentIdentity,
+    endpoint: string,
+    request: unknown,
+    options: CallOptions = {},
+  ): AsyncIterable<unknown> {
     const store = getCurrentStore() ?? createStore(generateRequestId());
     const call = { component, endpoint, request, requestId: requestIdOf(store), callId: randomUuid(), options, store };
     // Dispatched when iterated, so a failure to dispatch (no instance, say) surfaces where the caller

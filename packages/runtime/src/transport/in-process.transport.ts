@@ -61,12 +61,22 @@ export class InProcessTransport extends ComponentTransport {
     if (call.options.instance !== undefined) {
       const chosen = candidates.find((local) => local.instanceId === call.options.instance);
       if (chosen === undefined) {
-        throw new EndpointError({ ...where, message: `No instance "${call.options.instance}" of ${address} is running.`, status: 503, code: 'instance_unavailable' });
+        throw new EndpointError({
+          ...where,
+          message: `No instance "${call.options.instance}" of ${address} is running.`,
+          status: 503,
+          code: 'instance_unavailable',
+        });
       }
       return chosen;
     }
     if (candidates.length === 0) {
-      throw new EndpointError({ ...where, message: `No instance of ${address} is running.`, status: 503, code: 'component_unavailable' });
+      throw new EndpointError({
+        ...where,
+        message: `No instance of ${address} is running.`,
+        status: 503,
+        code: 'component_unavailable',
+      });
     }
     // Round-robin, for callers that leave the choice to the transport.
     return this.turns.pick(candidates, address);

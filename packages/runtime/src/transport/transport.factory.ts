@@ -8,12 +8,16 @@ import { InProcessTransport } from './in-process.transport.js';
  * only when chosen, so an app that runs in one process needs neither @nestjs/microservices nor the
  * NATS client installed (both are optional peer dependencies).
  */
-export async function createTransport(options: RuntimeModuleOptions, resolver: RequestIdResolver): Promise<ComponentTransport> {
+export async function createTransport(
+  options: RuntimeModuleOptions,
+  resolver: RequestIdResolver,
+): Promise<ComponentTransport> {
   switch (options.transport ?? 'inprocess') {
     case 'inprocess':
       return new InProcessTransport();
     case 'nats': {
-      if (options.nats === undefined) throw new TypeError('RuntimeModule: transport "nats" needs the nats options (url).');
+      if (options.nats === undefined)
+        throw new TypeError('RuntimeModule: transport "nats" needs the nats options (url).');
       const { NatsTransport } = await import('./nats/nats.transport.js');
       return new NatsTransport({ shutdownGraceMs: 10_000, ...options.nats }, resolver);
     }

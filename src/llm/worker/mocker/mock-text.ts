@@ -13,7 +13,9 @@ const WORDS = (
 ).split(' ');
 
 /** Words that are one token each with a leading space, so every generated token decodes to a word. */
-const WORD_TOKENS = WORDS.map((word) => encode(` ${word}`)).filter((ids) => ids.length === 1).map((ids) => ids[0]!);
+const WORD_TOKENS = WORDS.map((word) => encode(` ${word}`))
+  .filter((ids) => ids.length === 1)
+  .map((ids) => ids[0]!);
 const PERIOD = encode('.')[0]!;
 const COMMA = encode(',')[0]!;
 
@@ -47,6 +49,7 @@ export class MockText {
 function fnv1a(tokenIds: readonly number[], seed: number): number {
   let hash = 0x811c9dc5 ^ (seed | 0);
   // An indexed loop: a long prompt's ids are hashed on the event loop, where an iterator costs several times more.
+  // eslint-disable-next-line @typescript-eslint/prefer-for-of -- the indexed loop is the point, see above
   for (let i = 0; i < tokenIds.length; i++) {
     hash ^= tokenIds[i]!;
     hash = Math.imul(hash, 0x01000193);

@@ -52,7 +52,11 @@ export class MockerEngine extends RequestTracingMixin() implements LlmEngine, Pr
    * crosses a single layer.
    */
   @Traced()
-  async *generate(request: GenerateRequest, signal: AbortSignal, prepare?: () => Promise<GenerateRequest>): AsyncGenerator<WorkerOutput> {
+  async *generate(
+    request: GenerateRequest,
+    signal: AbortSignal,
+    prepare?: () => Promise<GenerateRequest>,
+  ): AsyncGenerator<WorkerOutput> {
     const seat = this.scheduler.enter(signal);
     const text = new MockText(request.tokenIds, request.seed ?? 0);
     const limit = Math.min(request.maxTokens ?? Number.POSITIVE_INFINITY, text.length);
@@ -78,8 +82,14 @@ export class MockerEngine extends RequestTracingMixin() implements LlmEngine, Pr
     } finally {
       seat.leave();
       if (ran) {
-        const outcome = produced < limit ? `stopped after ${produced} of ${limit} tokens: request cancelled` : `finished: ${produced} tokens`;
-        this.logWithRequestId(produced < limit ? 'info' : 'debug', `generation ${outcome}`, { instanceId: this.instanceId, produced });
+        const outcome =
+          produced < limit
+            ? `stopped after ${produced} of ${limit} tokens: request cancelled`
+            : `finished: ${produced} tokens`;
+        this.logWithRequestId(produced < limit ? 'info' : 'debug', `generation ${outcome}`, {
+          instanceId: this.instanceId,
+          produced,
+        });
       }
     }
   }
@@ -92,7 +102,8 @@ export class MockerEngine extends RequestTracingMixin() implements LlmEngine, Pr
       const cachedTokens = await this.computePrompt({ tokenIds: [...tokenIds], blocks }, signal);
       return { cachedTokens, prefillWorkerId: this.instanceId };
     } catch (error) {
-      if (signal.aborted) this.logWithRequestId('info', 'prefill stopped: request cancelled', { instanceId: this.instanceId });
+      if (signal.aborted)
+        this.logWithRequestId('info', 'prefill stopped: request cancelled', { instanceId: this.instanceId });
       throw error;
     } finally {
       release();
@@ -116,7 +127,10 @@ export class MockerEngine extends RequestTracingMixin() implements LlmEngine, Pr
    * a prompt prefilled elsewhere arrives with its KV cache, so only the hand-over is cached here.
    * Returns the prompt tokens that were cached.
    */
-  private async computePrompt(request: Pick<GenerateRequest, 'tokenIds' | 'blocks' | 'prefilled'>, signal: AbortSignal): Promise<number> {
+  private async computePrompt(
+    request: Pick<GenerateRequest, 'tokenIds' | 'blocks' | 'prefilled'>,
+    signal: AbortSignal,
+  ): Promise<number> {
     const hashes = promptBlockHashes(request.tokenIds, this.config.blockSize, request.blocks);
     const hitBlocks = this.cache.prefixHits(hashes);
     await this.storeBlocks(hashes);
@@ -124,7 +138,12 @@ export class MockerEngine extends RequestTracingMixin() implements LlmEngine, Pr
     const cachedTokens = hitBlocks * this.config.blockSize;
     const prefillMs = ((request.tokenIds.length - cachedTokens) * this.config.prefillUsPerToken) / 1000;
     await this.pause(prefillMs, signal);
-    this.logWithRequestId('debug', 'prefill done', { instanceId: this.instanceId, promptTokens: request.tokenIds.length, cachedTokens, prefillMs });
+    this.logWithRequestId('debug', 'prefill done', {
+      instanceId: this.instanceId,
+      promptTokens: request.tokenIds.length,
+      cachedTokens,
+      prefillMs,
+    });
     return cachedTokens;
   }
 

@@ -8,7 +8,11 @@ describe('SequenceScheduler', () => {
     const release = await scheduler.acquire(signal);
     const order: string[] = [];
     const second = scheduler.acquire(signal).then((r) => (order.push('second'), r));
-    await expect(scheduler.acquire(signal)).rejects.toMatchObject({ status: 429, code: 'rate_limit_exceeded', expected: true });
+    await expect(scheduler.acquire(signal)).rejects.toMatchObject({
+      status: 429,
+      code: 'rate_limit_exceeded',
+      expected: true,
+    });
     expect(scheduler.load).toEqual({ running: 1, waiting: 1 });
     release();
     (await second)();

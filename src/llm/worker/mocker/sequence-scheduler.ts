@@ -4,8 +4,8 @@ import { CapacityError, RATE_LIMIT_CODE } from '../../protocol/capacity.error.js
 export interface Seat {
   /** Resolves `true` once the sequence may run; `false` if it left the queue first (cancelled, or `leave()`). */
   readonly ready: Promise<boolean>;
-  /** Gives back the slot, or the place in the queue; calling it again does nothing. */
-  leave(): void;
+  /** Gives back the slot, or the place in the queue; calling it again does nothing. A closure: it may be passed on alone. */
+  readonly leave: () => void;
 }
 
 /**

@@ -20,7 +20,12 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
   constructor(private readonly config: UpstreamConfig) {
     super();
     // No retries: a retried stream could repeat tokens the client already has.
-    this.client = new OpenAI({ baseURL: config.url, apiKey: config.apiKey ?? 'none', timeout: config.timeoutMs, maxRetries: 0 });
+    this.client = new OpenAI({
+      baseURL: config.url,
+      apiKey: config.apiKey ?? 'none',
+      timeout: config.timeoutMs,
+      maxRetries: 0,
+    });
   }
 
   /**
@@ -69,7 +74,10 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
       stream: true as const,
     };
     if (request.original.messages !== undefined) {
-      const stream = await this.client.chat.completions.create({ ...common, messages: request.original.messages.map(toUpstreamMessage) }, options);
+      const stream = await this.client.chat.completions.create(
+        { ...common, messages: request.original.messages.map(toUpstreamMessage) },
+        options,
+      );
       const chunks = (async function* () {
         for await (const chunk of stream) {
           const choice = chunk.choices[0];
@@ -78,7 +86,10 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
       })();
       return { chunks, controller: stream.controller };
     }
-    const stream = await this.client.completions.create({ ...common, prompt: request.original.prompt ?? request.tokenIds }, options);
+    const stream = await this.client.completions.create(
+      { ...common, prompt: request.original.prompt ?? request.tokenIds },
+      options,
+    );
     const chunks = (async function* () {
       for await (const chunk of stream) {
         const choice = chunk.choices[0];
@@ -91,7 +102,9 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
 
 /** Tool results travel without their call ids here (tools are not supported): as user text. */
 function toUpstreamMessage(message: ChatMessage): OpenAI.ChatCompletionMessageParam {
-  return message.role === 'tool' ? { role: 'user', content: message.content } : { role: message.role, content: message.content };
+  return message.role === 'tool'
+    ? { role: 'user', content: message.content }
+    : { role: message.role, content: message.content };
 }
 
 function finish(reason: string | null | undefined): FinishReason | undefined {

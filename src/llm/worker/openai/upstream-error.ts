@@ -11,18 +11,37 @@ import { UpstreamFailureError } from '../../protocol/upstream-failure.error.js';
  */
 export function toUpstreamRefusal(error: unknown, upstreamUrl: string): unknown {
   if (error instanceof APIConnectionError && !(error instanceof APIConnectionTimeoutError)) {
-    return new CapacityError(`The upstream model server at ${upstreamUrl} is unreachable: ${error.message}`, 503, 'upstream_unreachable');
+    return new CapacityError(
+      `The upstream model server at ${upstreamUrl} is unreachable: ${error.message}`,
+      503,
+      'upstream_unreachable',
+    );
   }
-  if (error instanceof APIError && error.status !== undefined) {
+  if (isApiError(error) && error.status !== undefined) {
     const retryAfter = retryAfterSeconds(error.headers);
     if (error.status === 429) {
-      return new CapacityError(`The upstream model server at ${upstreamUrl} is at capacity (429): ${error.message}`, 429, RATE_LIMIT_CODE, retryAfter);
+      return new CapacityError(
+        `The upstream model server at ${upstreamUrl} is at capacity (429): ${error.message}`,
+        429,
+        RATE_LIMIT_CODE,
+        retryAfter,
+      );
     }
     if (error.status === 502 || error.status === 503 || error.status === 504) {
-      return new CapacityError(`The upstream model server at ${upstreamUrl} is unavailable (${error.status}): ${error.message}`, 503, 'upstream_unavailable', retryAfter);
+      return new CapacityError(
+        `The upstream model server at ${upstreamUrl} is unavailable (${error.status}): ${error.message}`,
+        503,
+        'upstream_unavailable',
+        retryAfter,
+      );
     }
   }
   return toUpstreamError(error, upstreamUrl);
+}
+
+/** `error instanceof APIError`, typed with the class's defaults: the check alone types its status and headers as `any`. */
+function isApiError(error: unknown): error is APIError {
+  return error instanceof APIError;
 }
 
 /** A `Retry-After` header in seconds (delta-seconds, or an HTTP date from now), or `undefined`. */
@@ -41,19 +60,36 @@ export function retryAfterSeconds(headers: Headers | undefined, now = Date.now()
  */
 export function toUpstreamError(error: unknown, upstreamUrl: string): unknown {
   if (error instanceof APIConnectionTimeoutError) {
-    return new UpstreamFailureError(`The upstream model server at ${upstreamUrl} did not answer in time.`, 504, 'upstream_timeout');
+    return new UpstreamFailureError(
+      `The upstream model server at ${upstreamUrl} did not answer in time.`,
+      504,
+      'upstream_timeout',
+    );
   }
   if (error instanceof APIConnectionError) {
-    return new UpstreamFailureError(`The upstream model server at ${upstreamUrl} is unreachable: ${error.message}`, 503, 'upstream_unreachable');
+    return new UpstreamFailureError(
+      `The upstream model server at ${upstreamUrl} is unreachable: ${error.message}`,
+      503,
+      'upstream_unreachable',
+    );
   }
-  if (error instanceof APIError) {
+  if (isApiError(error)) {
     // No status: the upstream sent an error event in the middle of its stream.
     if (error.status === undefined || error.status >= 500) {
       const status = error.status === undefined ? 'mid-stream' : String(error.status);
-      return new UpstreamFailureError(`The upstream model server at ${upstreamUrl} failed (${status}): ${error.message}`, 502, 'upstream_error');
+      return new UpstreamFailureError(
+        `The upstream model server at ${upstreamUrl} failed (${status}): ${error.message}`,
+        502,
+        'upstream_error',
+      );
     }
     // The upstream's `param` names a field of our request to it, not of the client's: left out.
-    return new InvalidRequestError(`The upstream model server refused the request: ${error.message}`, undefined, error.status, 'upstream_rejected');
+    return new InvalidRequestError(
+      `The upstream model server refused the request: ${error.message}`,
+      undefined,
+      error.status,
+      'upstream_rejected',
+    );
   }
   return error;
 }

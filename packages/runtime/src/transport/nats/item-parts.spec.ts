@@ -27,13 +27,17 @@ describe('stream items larger than one NATS message', () => {
     const frames = itemFrames({ text: 'x'.repeat(10_000) }, 1024) as Part[];
     const budget = new ByteBudget(1 << 20);
     const assembler = new ItemAssembler(4096, budget);
-    expect(() => frames.forEach((frame) => assembler.add(frame))).toThrow(expect.objectContaining({ code: 'message_too_large' }) as unknown as Error);
+    expect(() => frames.forEach((frame) => assembler.add(frame))).toThrow(
+      expect.objectContaining({ code: 'message_too_large' }),
+    );
     expect(budget.heldBytes).toBe(0);
   });
 
   it('refuses parts beyond the budget shared across calls with a retryable 503', () => {
     const frames = itemFrames({ text: 'x'.repeat(10_000) }, 1024) as Part[];
     const assembler = new ItemAssembler(1 << 20, new ByteBudget(2048));
-    expect(() => frames.forEach((frame) => assembler.add(frame))).toThrow(expect.objectContaining({ status: 503, code: 'large_items_at_capacity' }) as unknown as Error);
+    expect(() => frames.forEach((frame) => assembler.add(frame))).toThrow(
+      expect.objectContaining({ status: 503, code: 'large_items_at_capacity' }),
+    );
   });
 });

@@ -10,7 +10,8 @@ import type { WireFrame } from './nats-subjects.js';
 export function itemFrames(value: unknown, dataBytes: number): WireFrame[] {
   const json = JSON.stringify(value);
   // Every character of a JSON text is at most 3 UTF-8 bytes: most items are decided without encoding.
-  if (json === undefined || json.length * 3 <= dataBytes || Buffer.byteLength(json) <= dataBytes) return [{ kind: 'item', value }];
+  if (json === undefined || json.length * 3 <= dataBytes || Buffer.byteLength(json) <= dataBytes)
+    return [{ kind: 'item', value }];
   const bytes = Buffer.from(json, 'utf8');
   const partBytes = Math.floor((dataBytes * 3) / 4);
   const frames: WireFrame[] = [];
@@ -21,11 +22,19 @@ export function itemFrames(value: unknown, dataBytes: number): WireFrame[] {
   return frames;
 }
 
-/** Why the parts of an item could not be put together: the fields of the EndpointError the caller gets. */
-export interface ItemAssemblyFailure {
-  message: string;
-  status: number;
-  code: string;
+/**
+ * Why the parts of an item could not be put together: its message, status and code become the fields of
+ * the EndpointError the caller gets, once the call stream adds which call it was.
+ */
+export class ItemAssemblyFailure extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = 'ItemAssemblyFailure';
+  }
 }
 
 /**
@@ -46,11 +55,16 @@ export class ItemAssembler {
     const part = Buffer.from(frame.data, 'base64');
     if (this.held + part.byteLength > this.maxMessageBytes) {
       this.release();
-      throw tooLargeMessage(this.held + part.byteLength, this.maxMessageBytes) satisfies ItemAssemblyFailure;
+      const { message, status, code } = tooLargeMessage(this.held + part.byteLength, this.maxMessageBytes);
+      throw new ItemAssemblyFailure(message, status, code);
     }
     if (!this.budget.tryReserve(part.byteLength)) {
       this.release();
-      throw { message: 'The caller holds too many bytes of large stream items at once; retry later.', status: 503, code: 'large_items_at_capacity' } satisfies ItemAssemblyFailure;
+      throw new ItemAssemblyFailure(
+        'The caller holds too many bytes of large stream items at once; retry later.',
+        503,
+        'large_items_at_capacity',
+      );
     }
     this.parts.push(part);
     this.held += part.byteLength;

@@ -38,19 +38,28 @@ export async function* natsCallStream(options: CallStreamOptions): AsyncGenerato
   let completed = false;
   const unavailable = (message: string, code: string) => new EndpointError({ ...where, message, status: 503, code });
   const startTimer = setTimeout(
-    () => queue.fail(unavailable(`No instance of ${where.component} took the call within ${options.startTimeoutMs} ms.`, 'no_instance_answered')),
+    () =>
+      queue.fail(
+        unavailable(
+          `No instance of ${where.component} took the call within ${options.startTimeoutMs} ms.`,
+          'no_instance_answered',
+        ),
+      ),
     options.startTimeoutMs,
   );
   const stopWatching = options.registry.onGone((instanceId) => {
     if (instanceId === servingInstance) {
-      queue.fail(unavailable(`${where.component} instance ${instanceId} went away while serving the call.`, 'instance_gone'));
+      queue.fail(
+        unavailable(`${where.component} instance ${instanceId} went away while serving the call.`, 'instance_gone'),
+      );
     }
   });
   const stopWatchingBus = options.onConnectionLost(() =>
     queue.fail(unavailable('The connection to the message bus was lost during the call.', 'bus_lost')),
   );
   // Across processes the callee does not share the caller's signal: a cancelled request cancels its calls.
-  const onAbort = () => queue.fail(new EndpointError({ ...where, message: 'The request was cancelled.', status: 499, code: 'cancelled' }));
+  const onAbort = () =>
+    queue.fail(new EndpointError({ ...where, message: 'The request was cancelled.', status: 499, code: 'cancelled' }));
   options.signal?.addEventListener('abort', onAbort, { once: true });
   const subscription = options.responses.subscribe({
     next: (frame) => {
@@ -94,5 +103,7 @@ function fromWire(error: unknown, where: CallStreamOptions['where']): EndpointEr
   }
   const failure = EndpointError.from(error, where);
   // A failure of the transport itself (the connection lost, the client closed) means "unavailable".
-  return failure.status === 500 ? new EndpointError({ ...failure.toJSON(), status: 503, code: 'transport_error' }) : failure;
+  return failure.status === 500
+    ? new EndpointError({ ...failure.toJSON(), status: 503, code: 'transport_error' })
+    : failure;
 }

@@ -8,7 +8,12 @@ const logger = new Logger('Runtime');
  * each failure with the NATS URL, so that a service started before its NATS server waits for it with
  * a clear message instead of crashing.
  */
-export async function connectWithRetry<T>(url: string, what: string, connect: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+export async function connectWithRetry<T>(
+  url: string,
+  what: string,
+  connect: () => Promise<T>,
+  signal?: AbortSignal,
+): Promise<T> {
   let delayMs = 500;
   for (;;) {
     try {
@@ -16,7 +21,10 @@ export async function connectWithRetry<T>(url: string, what: string, connect: ()
     } catch (error) {
       signal?.throwIfAborted();
       const reason = error instanceof Error ? error.message : String(error);
-      logger.error({ msg: `cannot reach NATS at ${url} (${what}): ${reason}; retrying in ${delayMs / 1000} s`, natsUrl: url });
+      logger.error({
+        msg: `cannot reach NATS at ${url} (${what}): ${reason}; retrying in ${delayMs / 1000} s`,
+        natsUrl: url,
+      });
       await sleep(delayMs, undefined, { signal });
       delayMs = Math.min(delayMs * 2, 15_000);
     }

@@ -3,7 +3,15 @@ import { ServerNats } from '@nestjs/microservices';
 import type { NatsContext } from '@nestjs/microservices';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Observable } from 'rxjs';
-import { createStore, parseTraceparent, randomUuid, readHeader, RequestCancellation, RequestIdResolver, TRACEPARENT_HEADER } from '@threadline/tracing/internal';
+import {
+  createStore,
+  parseTraceparent,
+  randomUuid,
+  readHeader,
+  RequestCancellation,
+  RequestIdResolver,
+  TRACEPARENT_HEADER,
+} from '@threadline/tracing/internal';
 import { EndpointError } from '../../endpoint.error.js';
 import { invokeEndpoint } from '../../endpoint-invoker.js';
 import type { LocalInstance } from '../../local-instance.js';
@@ -46,7 +54,12 @@ export class NatsEndpointServer {
     private readonly maxMessageBytes: number,
   ) {
     this.largeRequests = new ByteBudget(maxMessageBytes * 4);
-    this.server = new ServerNats({ servers: url, name: `threadline-server-${process.pid}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+    this.server = new ServerNats({
+      servers: url,
+      name: `threadline-server-${process.pid}`,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+    });
   }
 
   async serve(instances: readonly LocalInstance[]): Promise<void> {
@@ -58,7 +71,8 @@ export class NatsEndpointServer {
     for (const [queue, locals] of byAddress) {
       const { identity, endpoints } = locals[0]!;
       for (const endpoint of endpoints.keys()) {
-        const shared = async (data: unknown, ctx: NatsContext) => this.handle(this.turns.pick(locals, queue), endpoint, data, ctx);
+        const shared = async (data: unknown, ctx: NatsContext) =>
+          this.handle(this.turns.pick(locals, queue), endpoint, data, ctx);
         this.sharedSubjects.add(natsSubjects.endpoint(identity, endpoint));
         this.server.addHandler(natsSubjects.endpoint(identity, endpoint), shared, false, { queue });
         for (const local of locals) {
@@ -67,17 +81,32 @@ export class NatsEndpointServer {
         }
       }
     }
-    await connectWithRetry(this.url, 'serving', () => new Promise<void>((resolve, reject) => this.server.listen((error?: unknown) => (error ? reject(error) : resolve()))));
-    // Replies sent while the connection is down are lost: the calls in flight then stop.
-    this.server.status.subscribe((status) => {
+    await connectWithRetry(
+      this.url,
+      'serving',
+      () =>
+        new Promise<void>((resolve, reject) => {
+          // listen() reports through its callback and never rejects.
+          void this.server.listen((error?: unknown) => {
+            if (!error) resolve();
+            else reject(error instanceof Error ? error : new Error('Could not listen on NATS.', { cause: error }));
+          });
+        }),
+    );
+    // Replies sent while the connection is down are lost: the calls in flight then stop. The status is
+    // read as a string: Nest's NatsStatus is an ambient const enum, which isolatedModules cannot refer to.
+    this.server.status.subscribe((status: string) => {
       if (status !== 'disconnected') return;
-      for (const controller of this.active.values()) controller.abort(new Error('The connection to the message bus was lost.'));
+      for (const controller of this.active.values())
+        controller.abort(new Error('The connection to the message bus was lost.'));
     });
     for (const queue of byAddress.keys()) {
       const { identity } = byAddress.get(queue)![0]!;
-      this.server.unwrap<{ subscribe: (subject: string, options: object) => unknown }>().subscribe(natsSubjects.cancel(identity), {
-        callback: (_error: unknown, message: { json: () => CancelMessage }) => this.cancel(message.json().callId),
-      });
+      this.server
+        .unwrap<{ subscribe: (subject: string, options: object) => unknown }>()
+        .subscribe(natsSubjects.cancel(identity), {
+          callback: (_error: unknown, message: { json: () => CancelMessage }) => this.cancel(message.json().callId),
+        });
     }
   }
 
@@ -90,8 +119,11 @@ export class NatsEndpointServer {
   async drain(graceMs: number): Promise<void> {
     // Nest's own graceful shutdown (`gracefulShutdown`) always waits the whole grace period, even with
     // nothing in flight, and leaves every subject at once; unsubscribing ourselves avoids both.
-    const { subscriptions } = this.server as unknown as { subscriptions: Array<{ unsubscribe(): void; getSubject(): string }> };
-    for (const subscription of subscriptions) if (this.sharedSubjects.has(subscription.getSubject())) subscription.unsubscribe();
+    const { subscriptions } = this.server as unknown as {
+      subscriptions: Array<{ unsubscribe(): void; getSubject(): string }>;
+    };
+    for (const subscription of subscriptions)
+      if (this.sharedSubjects.has(subscription.getSubject())) subscription.unsubscribe();
     const deadline = Date.now() + graceMs;
     while (this.active.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     if (this.active.size > 0) {
@@ -108,7 +140,8 @@ export class NatsEndpointServer {
   }
 
   private handle(local: LocalInstance, endpoint: string, data: unknown, ctx: NatsContext): Observable<WireFrame> {
-    const headers = ctx.getHeaders();
+    // Nest types the headers as `any`: readHeader() takes any carrier and reads only what it recognises.
+    const headers: unknown = ctx.getHeaders();
     const requestId = this.resolver.resolve(readHeader(headers, this.resolver.header));
     const callHeader = readHeader(headers, CALL_ID_HEADER);
     const callId = typeof callHeader === 'string' ? callHeader : randomUuid();
@@ -125,21 +158,27 @@ export class NatsEndpointServer {
       let items: AsyncIterator<unknown> | undefined;
       void (async () => {
         try {
-          const limits = { maxMessageBytes: this.maxMessageBytes, budget: this.largeRequests, signal: controller.signal };
+          const limits = {
+            maxMessageBytes: this.maxMessageBytes,
+            budget: this.largeRequests,
+            signal: controller.signal,
+          };
           const request = parts === undefined ? data : await downloadRequest(connection, parts, limits);
           if (subscriber.closed) return;
           items = invokeEndpoint(local, endpoint, request, store, callId)[Symbol.asyncIterator]();
           for (let next = await items.next(); !next.done; next = await items.next()) {
-            for (const frame of itemFrames(next.value, dataBytesPerMessage(maxPayloadOf(connection)))) subscriber.next(frame);
+            for (const frame of itemFrames(next.value, dataBytesPerMessage(maxPayloadOf(connection))))
+              subscriber.next(frame);
           }
           if (controller.signal.reason instanceof ShuttingDownError) throw controller.signal.reason;
           subscriber.complete();
         } catch (error) {
-          const failure = error instanceof ShuttingDownError
-            ? new EndpointError({ ...where, message: error.message, status: 503, code: 'instance_shutting_down' })
-            : error instanceof RequestDownloadError
-              ? new EndpointError({ ...where, message: error.message, status: error.status, code: error.code })
-              : EndpointError.from(error, where);
+          const failure =
+            error instanceof ShuttingDownError
+              ? new EndpointError({ ...where, message: error.message, status: 503, code: 'instance_shutting_down' })
+              : error instanceof RequestDownloadError
+                ? new EndpointError({ ...where, message: error.message, status: error.status, code: error.code })
+                : EndpointError.from(error, where);
           subscriber.error(failure.toJSON());
         } finally {
           this.active.delete(callId);

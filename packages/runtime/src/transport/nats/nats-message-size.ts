@@ -27,7 +27,10 @@ export function dataBytesPerMessage(maxPayload: number): number {
 }
 
 /** The failure of a message over the hard cap: a fault of the deployment (the cap is below what the service accepts), not of the input. */
-export function tooLargeMessage(bytes: number, maxMessageBytes: number): { message: string; status: number; code: string } {
+export function tooLargeMessage(
+  bytes: number,
+  maxMessageBytes: number,
+): { message: string; status: number; code: string } {
   return {
     message: `A message of ${bytes} bytes exceeds the transport's limit of ${maxMessageBytes} bytes per message (NatsOptions.maxMessageBytes).`,
     status: 500,

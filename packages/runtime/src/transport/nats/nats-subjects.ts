@@ -7,7 +7,8 @@ import type { ComponentIdentity } from '../../component.decorator.js';
  */
 export const natsSubjects = {
   endpoint: (c: ComponentIdentity, endpoint: string) => `${c.namespace}.${c.name}.${endpoint}`,
-  instanceEndpoint: (c: ComponentIdentity, instanceId: string, endpoint: string) => `${c.namespace}.${c.name}.${endpoint}.${instanceId}`,
+  instanceEndpoint: (c: ComponentIdentity, instanceId: string, endpoint: string) =>
+    `${c.namespace}.${c.name}.${endpoint}.${instanceId}`,
   queueGroup: (c: ComponentIdentity) => `${c.namespace}.${c.name}`,
   cancel: (c: ComponentIdentity) => `${c.namespace}._cancel.${c.name}`,
   discovery: (namespace: string) => `${namespace}._discovery`,
@@ -32,8 +33,7 @@ export type WireFrame =
  * instance to announce itself now (`probe`).
  */
 export type Heartbeat =
-  | { state: 'up' | 'draining' | 'leaving'; address: string; instanceId: string }
-  | { state: 'probe' };
+  { state: 'up' | 'draining' | 'leaving'; address: string; instanceId: string } | { state: 'probe' };
 
 /** A cancellation: stop the call with this id. */
 export interface CancelMessage {

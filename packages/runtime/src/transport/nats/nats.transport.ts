@@ -73,7 +73,12 @@ export class NatsTransport extends ComponentTransport {
     super();
     this.heartbeatMs = options.heartbeatMs ?? 1000;
     this.registry = new InstanceRegistry(this.heartbeatMs * 3);
-    this.client = new ClientNats({ servers: options.url, name: `threadline-client-${process.pid}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+    this.client = new ClientNats({
+      servers: options.url,
+      name: `threadline-client-${process.pid}`,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+    });
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.largeItems = new ByteBudget(this.maxMessageBytes * 4);
     this.server = new NatsEndpointServer(options.url, resolver, this.maxMessageBytes);
@@ -81,15 +86,21 @@ export class NatsTransport extends ComponentTransport {
 
   /** Unique across machines and processes, and a valid NATS subject token: `worker-<host>-<pid>-0`. */
   override instanceId(componentName: string, index: number): string {
-    const host = hostname().toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 24);
+    const host = hostname()
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .slice(0, 24);
     return `${componentName}-${host}-${process.pid}-${index}`;
   }
 
   override async start(): Promise<void> {
-    const connection = (await connectWithRetry(this.options.url, 'calls', () => this.client.connect())) as NatsConnection;
+    const connection = (await connectWithRetry(this.options.url, 'calls', () =>
+      this.client.connect(),
+    )) as NatsConnection;
     this.connection = connection;
     this.connected = true;
-    this.client.status.subscribe((status) => {
+    // Nest's NatsStatus is an ambient const enum, which isolatedModules cannot refer to: its string values instead.
+    this.client.status.subscribe((status: string) => {
       const connected = status === 'connected';
       if (connected === this.connected) return;
       this.logger[connected ? 'log' : 'error'](`NATS at ${this.options.url} ${connected ? 'reconnected' : 'lost'}`);
@@ -128,7 +139,10 @@ export class NatsTransport extends ComponentTransport {
       this.connection?.publish(natsSubjects.event(TRANSPORT_NAMESPACE, topic), JSON.stringify(payload));
     } catch (error) {
       // Fire and forget: an event the bus refuses (over max_payload) is lost, the call that raised it goes on.
-      this.logger.warn({ msg: `event ${topic} not published: ${error instanceof Error ? error.message : String(error)}`, maxPayload: maxPayloadOf(this.connection) });
+      this.logger.warn({
+        msg: `event ${topic} not published: ${error instanceof Error ? error.message : String(error)}`,
+        maxPayload: maxPayloadOf(this.connection),
+      });
     }
   }
 
@@ -161,19 +175,33 @@ export class NatsTransport extends ComponentTransport {
   protected dispatch(call: OutgoingCall): AsyncIterable<unknown> {
     const where = { requestId: call.requestId, component: call.component.name, endpoint: call.endpoint };
     if (!this.connected) {
-      throw new EndpointError({ ...where, message: `The message bus (NATS at ${this.options.url}) is unavailable.`, status: 503, code: 'bus_unavailable' });
+      throw new EndpointError({
+        ...where,
+        message: `The message bus (NATS at ${this.options.url}) is unavailable.`,
+        status: 503,
+        code: 'bus_unavailable',
+      });
     }
     const instance = call.options.instance;
     if (instance !== undefined && !this.registry.isAlive(instance)) {
-      throw new EndpointError({ ...where, message: `${call.component.name} instance ${instance} is not running.`, status: 503, code: 'instance_unavailable' });
+      throw new EndpointError({
+        ...where,
+        message: `${call.component.name} instance ${instance} is not running.`,
+        status: 503,
+        code: 'instance_unavailable',
+      });
     }
     const subject =
-      instance === undefined ? natsSubjects.endpoint(call.component, call.endpoint) : natsSubjects.instanceEndpoint(call.component, instance, call.endpoint);
+      instance === undefined
+        ? natsSubjects.endpoint(call.component, call.endpoint)
+        : natsSubjects.instanceEndpoint(call.component, instance, call.endpoint);
     const headers = this.headersOf(call);
     const upload = this.uploadIfLarge(call, headers, where);
     const record = new NatsRecordBuilder(upload === undefined ? call.request : null).setHeaders(headers).build();
     // Subscribing sends the call: do it in the caller's context, as a serializer reading it expects.
-    const responses = new Observable<WireFrame>((subscriber) => runInStore(call.store, () => this.client.send<WireFrame>(subject, record).subscribe(subscriber)));
+    const responses = new Observable<WireFrame>((subscriber) =>
+      runInStore(call.store, () => this.client.send<WireFrame>(subject, record).subscribe(subscriber)),
+    );
     const cancel = () => this.publishRaw(natsSubjects.cancel(call.component), { callId: call.callId });
     const signal = runInStore(call.store, () => getRequestSignal());
     const onConnectionLost = (listener: () => void) => {
@@ -182,7 +210,16 @@ export class NatsTransport extends ComponentTransport {
     };
     const startTimeoutMs = this.options.startTimeoutMs ?? 5000;
     const assembler = new ItemAssembler(this.maxMessageBytes, this.largeItems);
-    const stream = natsCallStream({ responses, registry: this.registry, startTimeoutMs, where, cancel, signal, onConnectionLost, assembler });
+    const stream = natsCallStream({
+      responses,
+      registry: this.registry,
+      startTimeoutMs,
+      where,
+      cancel,
+      signal,
+      onConnectionLost,
+      assembler,
+    });
     return upload === undefined ? stream : closingUpload(stream, upload);
   }
 
@@ -191,13 +228,18 @@ export class NatsTransport extends ComponentTransport {
    * message carries only where to find them. Serialising here costs a second `JSON.stringify` per call,
    * small next to the call itself for the small requests most calls carry.
    */
-  private uploadIfLarge(call: OutgoingCall, headers: ReturnType<typeof natsHeaders>, where: Pick<OutgoingCall, 'requestId'> & { component: string; endpoint: string }): RequestUpload | undefined {
+  private uploadIfLarge(
+    call: OutgoingCall,
+    headers: ReturnType<typeof natsHeaders>,
+    where: Pick<OutgoingCall, 'requestId'> & { component: string; endpoint: string },
+  ): RequestUpload | undefined {
     const dataBytes = dataBytesPerMessage(maxPayloadOf(this.connection));
     const json = JSON.stringify(call.request) ?? 'null';
     if (json.length * 3 <= dataBytes) return undefined;
     const bytes = Buffer.from(json, 'utf8');
     if (bytes.byteLength <= dataBytes) return undefined;
-    if (bytes.byteLength > this.maxMessageBytes) throw new EndpointError({ ...where, ...tooLargeMessage(bytes.byteLength, this.maxMessageBytes) });
+    if (bytes.byteLength > this.maxMessageBytes)
+      throw new EndpointError({ ...where, ...tooLargeMessage(bytes.byteLength, this.maxMessageBytes) });
     const upload = offerRequest(this.connection!, bytes, dataBytes);
     headers.set(REQUEST_PARTS_HEADER, upload.header);
     return upload;
@@ -206,7 +248,8 @@ export class NatsTransport extends ComponentTransport {
   /** The request id, the trace context and the call id, as message headers. */
   private headersOf(call: OutgoingCall) {
     const headers = natsHeaders();
-    for (const [name, value] of Object.entries(runInStore(call.store, () => outboundTracingHeaders()))) headers.set(name, value);
+    for (const [name, value] of Object.entries(runInStore(call.store, () => outboundTracingHeaders())))
+      headers.set(name, value);
     headers.set(this.resolver.header, call.requestId);
     headers.set(CALL_ID_HEADER, call.callId);
     return headers;

@@ -28,7 +28,11 @@ export interface DownloadLimits {
  * Pulls a request sent in parts from the caller, one part at a time, and parses it. Refuses one over
  * the hard cap before fetching anything, and one the budget of bytes held across calls cannot take.
  */
-export async function downloadRequest(connection: NatsConnection, parts: RequestParts, limits: DownloadLimits): Promise<unknown> {
+export async function downloadRequest(
+  connection: NatsConnection,
+  parts: RequestParts,
+  limits: DownloadLimits,
+): Promise<unknown> {
   if (parts.bytes > limits.maxMessageBytes) {
     const { message, status, code } = tooLargeMessage(parts.bytes, limits.maxMessageBytes);
     throw new RequestDownloadError(message, status, code);
@@ -48,12 +52,21 @@ export async function downloadRequest(connection: NatsConnection, parts: Request
       const reply = await connection.request(parts.inbox, String(index), { timeout: PART_TIMEOUT_MS });
       const chunk = reply.data;
       if (chunk.byteLength === 0 || filled + chunk.byteLength > parts.bytes) {
-        throw new RequestDownloadError(`Part ${index} of a request sent in parts did not match its announced size.`, 500, 'request_parts_mismatch');
+        throw new RequestDownloadError(
+          `Part ${index} of a request sent in parts did not match its announced size.`,
+          500,
+          'request_parts_mismatch',
+        );
       }
       whole.set(chunk, filled);
       filled += chunk.byteLength;
     }
-    if (filled !== parts.bytes) throw new RequestDownloadError(`A request sent in parts arrived with ${filled} of its ${parts.bytes} bytes.`, 500, 'request_parts_mismatch');
+    if (filled !== parts.bytes)
+      throw new RequestDownloadError(
+        `A request sent in parts arrived with ${filled} of its ${parts.bytes} bytes.`,
+        500,
+        'request_parts_mismatch',
+      );
     return JSON.parse(whole.toString('utf8')) as unknown;
   } finally {
     limits.budget.release(parts.bytes);
