@@ -8,37 +8,25 @@ import { InvalidRequestError } from '../protocol/invalid-request.error.js';
  */
 export const MAX_JSON_DEPTH = 64;
 
+/** The sampling and streaming fields both APIs take. */
+const SHARED_FIELDS = [
+  'model',
+  'stream',
+  'stream_options',
+  'max_tokens',
+  'temperature',
+  'top_p',
+  'presence_penalty',
+  'frequency_penalty',
+  'seed',
+  'stop',
+  'n',
+];
+
 /** The fields the Processor reads; the others are dropped at the Frontend and never travel the bus. */
 const FIELDS: Record<ApiKind, ReadonlySet<string>> = {
-  chat: new Set([
-    'model',
-    'messages',
-    'stream',
-    'stream_options',
-    'max_tokens',
-    'max_completion_tokens',
-    'temperature',
-    'top_p',
-    'presence_penalty',
-    'frequency_penalty',
-    'seed',
-    'stop',
-    'n',
-  ]),
-  completion: new Set([
-    'model',
-    'prompt',
-    'stream',
-    'stream_options',
-    'max_tokens',
-    'temperature',
-    'top_p',
-    'presence_penalty',
-    'frequency_penalty',
-    'seed',
-    'stop',
-    'n',
-  ]),
+  chat: new Set([...SHARED_FIELDS, 'messages', 'max_completion_tokens']),
+  completion: new Set([...SHARED_FIELDS, 'prompt']),
 };
 
 /**
