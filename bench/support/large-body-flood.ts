@@ -23,7 +23,11 @@ let stopping = false;
 function send(): Promise<void> {
   const started = performance.now();
   return new Promise((resolve) => {
+    let answered = false;
+    // A refused body is left unread by the server, so the socket may fail after the answer came.
     const done = (status: number) => {
+      if (answered) return;
+      answered = true;
       statuses.set(status, (statuses.get(status) ?? 0) + 1);
       latencies.push(performance.now() - started);
       resolve();

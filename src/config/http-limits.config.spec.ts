@@ -2,11 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { loadAppConfig } from './app.config.js';
 
 describe('the HTTP limits in the configuration', () => {
-  it('default to a 30 s request timeout, 2048 connections and 64 MiB of buffered bodies', () => {
+  it('default to a 30 s request timeout, 2048 connections and 16 MiB of buffered bodies', () => {
     expect(loadAppConfig({}).httpLimits).toEqual({
       requestTimeoutMs: 30_000,
       maxConnections: 2048,
-      maxBufferedBodyBytes: 64 * 1024 * 1024,
+      maxBufferedBodyBytes: 16 * 1024 * 1024,
     });
   });
 

@@ -28,5 +28,11 @@ export function requestTimeoutOptions({ requestTimeoutMs }: HttpLimits) {
  */
 export function applyHttpLimits(fastify: FastifyInstance, limits: HttpLimits, retryAfterSeconds: number): void {
   fastify.server.maxConnections = limits.maxConnections;
-  installBodyBudget(fastify, new BufferedBodyBudget(limits.maxBufferedBodyBytes), retryAfterSeconds);
+  // A connection left with the rest of a refused body is closed when that body would have timed out.
+  installBodyBudget(
+    fastify,
+    new BufferedBodyBudget(limits.maxBufferedBodyBytes),
+    retryAfterSeconds,
+    limits.requestTimeoutMs,
+  );
 }

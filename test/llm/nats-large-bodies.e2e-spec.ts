@@ -109,3 +109,55 @@ describeWithNats('the same answer in one process and over NATS, past max_payload
     }
   }, 30_000);
 });
+
+describeWithNats(
+  'a long prompt over NATS: its KV block ids, computed with its tokens, serve the router and the worker',
+  () => {
+    let nats: NatsServer | undefined;
+    const processes: ComponentProcess[] = [];
+    let overNats = '';
+
+    beforeAll(async () => {
+      nats = await startNatsServer();
+      const env = (components: string) => ({
+        ...ENV,
+        THREADLINE_TRANSPORT: 'nats',
+        NATS_URL: nats!.url,
+        THREADLINE_COMPONENTS: components,
+        THREADLINE_WORKERS: '2',
+      });
+      processes.push(
+        ...(await Promise.all([
+          startComponentsFromSource('frontend', env('frontend')),
+          startComponentsFromSource('processor', env('processor')),
+          startComponentsFromSource('router-worker', env('router,worker')),
+        ])),
+      );
+      overNats = processes[0]!.url!;
+    }, 90_000);
+
+    afterAll(async () => {
+      await Promise.all(processes.map((proc) => proc.stop(2000)));
+      await nats?.stop();
+    }, 30_000);
+
+    it('the same long prompt twice: the second is routed to the worker holding its blocks, every full block cached', async () => {
+      // Long enough to be tokenized in a thread, where the block ids are computed and sent along.
+      const text = Array.from({ length: 24_000 }, (_, i) => `v${i}`).join(' ');
+      const body = JSON.stringify(apiBody('chat', text, { max_tokens: 2, seed: 3 }));
+      const usageOf = (reply: Reply) => {
+        expect(reply.status).toBe(200);
+        return (
+          JSON.parse(reply.text) as {
+            usage: { prompt_tokens: number; prompt_tokens_details: { cached_tokens: number } };
+          }
+        ).usage;
+      };
+      const first = usageOf(await send(overNats, pathOf('chat'), body));
+      expect(first.prompt_tokens_details.cached_tokens).toBe(0);
+      const second = usageOf(await send(overNats, pathOf('chat'), body));
+      const blockSize = Number(ENV.MOCKER_BLOCK_SIZE);
+      expect(second.prompt_tokens_details.cached_tokens).toBe(Math.floor(first.prompt_tokens / blockSize) * blockSize);
+    }, 30_000);
+  },
+);

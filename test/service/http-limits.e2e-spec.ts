@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitForLines } from '../support/log-capture.js';
 import { startPipeline } from '../support/pipeline-app.js';
@@ -184,5 +185,61 @@ describe('request bodies beyond MAX_BUFFERED_BODY_BYTES are refused at once', ()
     // Two more at once need both held bodies' room.
     const after = await Promise.all([1, 2].map(() => send(pipeline.url, CHAT, chatBodyOf(BODY))));
     expect(after.map((res) => res.status)).toEqual([200, 200]);
+  });
+});
+
+describe('a body over 64 KiB refused at capacity is left unread, its connection kept until it times out', () => {
+  const BUDGET = 2 << 20;
+  const HELD = 1536 << 10;
+  const LARGE = 1 << 20;
+  let pipeline: PipelineApp;
+  let held: OpenRawRequest | undefined;
+  beforeAll(async () => {
+    pipeline = await startPipeline({
+      MAX_BODY_BYTES: String(BUDGET),
+      MAX_BUFFERED_BODY_BYTES: String(BUDGET),
+      REQUEST_BODY_TIMEOUT_MS: '2000',
+    });
+    // A body announced and not sent holds three quarters of the budget.
+    held = await openRawRequest(portOf(pipeline), chatHead('held-large', HELD));
+    await waitForLines(pipeline.logs, (l) => l.msg === 'incoming request' && l.requestId === 'held-large');
+  });
+  afterAll(async () => {
+    held?.destroy();
+    await pipeline.close();
+  });
+
+  it('the client gets its 503 at once, the server reads no further (a request behind it on the connection is never answered), and the connection is closed at the request timeout', async () => {
+    // Keep-alive (no `Connection: close`), the whole body, then a second request on the same connection:
+    // a server that read the refused body to its end would answer that one too.
+    const head = [
+      `POST ${CHAT} HTTP/1.1`,
+      'Host: localhost',
+      'X-Request-Id: large-over-cap',
+      'Content-Type: application/json',
+      `Content-Length: ${LARGE}`,
+      '',
+      '',
+    ].join('\r\n');
+    const behind = ['GET /health HTTP/1.1', 'Host: localhost', 'X-Request-Id: behind-it', '', ''].join('\r\n');
+    const socket = connect(portOf(pipeline), '127.0.0.1');
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.on('error', () => {});
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    const opened = performance.now();
+    socket.write(Buffer.concat([Buffer.from(head, 'latin1'), Buffer.alloc(LARGE, 'a'), Buffer.from(behind, 'latin1')]));
+    await waitUntil(() => Buffer.concat(received).toString('latin1').includes('\r\n\r\n'), 3000);
+    await closed;
+    const elapsed = performance.now() - opened;
+    const answers = Buffer.concat(received).toString('latin1');
+    expect(answers).toMatch(/^HTTP\/1\.1 503 /);
+    expect(answers).toMatch(/x-request-id: large-over-cap/i);
+    expect(answers).toMatch(/retry-after: 1/i);
+    expect(answers.match(/HTTP\/1\.1 /g), 'the request behind the refused body was answered').toHaveLength(1);
+    expect(elapsed).toBeGreaterThan(1000);
+    expect(elapsed).toBeLessThan(15_000);
+    expect(await health(pipeline)).toBe(200);
   });
 });
