@@ -1,11 +1,11 @@
+import { ExpectedRefusal } from './expected-refusal.error.js';
+
 /**
  * The service cannot take the request now, though nothing is wrong with it: a queue is full (429) or
  * nothing can serve it (503). An expected refusal, not a fault (`expected`): it is logged once, as a
  * warning, by the Frontend, which answers it with `Retry-After`.
  */
-export class CapacityError extends Error {
-  readonly expected = true;
-
+export class CapacityError extends ExpectedRefusal {
   constructor(
     message: string,
     readonly status: 429 | 503,
