@@ -6,7 +6,13 @@ import { defineConfig } from 'vitest/config';
 const SOURCE_CONDITION = 'threadline-source';
 
 export default defineConfig({
-  ssr: { resolve: { conditions: [SOURCE_CONDITION, ...defaultServerConditions] } },
+  // Packages resolve as Node resolves them: Vite's bundler-only "module" condition can pick an ES build that
+  // Node cannot load (OpenTelemetry's exporters have one).
+  ssr: {
+    resolve: {
+      conditions: [SOURCE_CONDITION, ...defaultServerConditions.filter((condition) => condition !== 'module')],
+    },
+  },
   test: {
     setupFiles: ['reflect-metadata'],
     testTimeout: 30_000,

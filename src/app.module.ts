@@ -6,8 +6,10 @@ import type { LlmConfig } from './llm/llm.config.js';
 import { LlmModule } from './llm/llm.module.js';
 import { RequestTracingModule } from '@threadline/tracing';
 import { openAIClientErrorBody } from './http/openai-client-error-body.js';
+import { MetricsModule } from './observability/metrics/metrics.module.js';
+import { TimelineModule } from './observability/timeline/timeline.module.js';
 
-/** The service: request tracing for everything, and the LLM pipeline. */
+/** The service: request tracing for everything, its metrics, the LLM pipeline, and its request timeline. */
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig, llm: LlmConfig, logger: Logger): DynamicModule {
@@ -16,12 +18,14 @@ export class AppModule {
       imports: [
         // What Node's HTTP server refuses on its own (bad HTTP, too large, too slow) gets an OpenAI body too.
         RequestTracingModule.forRoot({ ...config.tracing, logger, clientErrorBody: openAIClientErrorBody }),
+        MetricsModule.forRoot({ port: config.metricsPort, host: config.host }),
         LlmModule.forRoot(llm, {
           components: config.runtime.components,
           allComponents: config.runtime.allComponents,
           transport: config.runtime.transport,
           nats: { url: config.runtime.natsUrl, shutdownGraceMs: config.runtime.shutdownGraceMs },
         }),
+        TimelineModule.forRoot({ ...config.timeline, components: config.runtime.components }),
       ],
     };
   }

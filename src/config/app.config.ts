@@ -4,8 +4,12 @@ import { resolveTracingOptions } from '@threadline/tracing/internal';
 import { ConfigError } from './config.error.js';
 import { envFlag } from './env-flag.js';
 import { loadHttpLimits } from './http-limits.config.js';
+import { loadTraceExport } from './traces.config.js';
+import { loadMetricsPort } from './metrics.config.js';
+import { loadTimelineConfig } from './timeline.config.js';
+import type { TimelineConfig } from './timeline.config.js';
 import type { HttpLimits } from './http-limits.config.js';
-import type { ResolvedTracingOptions } from '@threadline/tracing/internal';
+import type { OtlpExportConfig, ResolvedTracingOptions } from '@threadline/tracing/internal';
 
 /** The components of the service, by name. */
 export const COMPONENT_NAMES = ['frontend', 'processor', 'router', 'worker', 'prefill'] as const;
@@ -34,20 +38,30 @@ export interface AppConfig {
   /** Request timeout, connection cap and buffered-body cap (`REQUEST_BODY_TIMEOUT_MS`, `MAX_CONNECTIONS`, `MAX_BUFFERED_BODY_BYTES`). */
   httpLimits: HttpLimits;
   tracing: ResolvedTracingOptions;
+  /** Where spans are exported over OTLP (the standard `OTEL_*` variables); unset: not exported. */
+  traces: OtlpExportConfig | undefined;
   runtime: RuntimeConfig;
+  /** Where a process serves its metrics besides `GET /metrics` (`METRICS_PORT`); unset: nowhere else. */
+  metricsPort: number | undefined;
+  /** The request timeline and its `/debug/requests` routes (`THREADLINE_DEBUG_ROUTES`, `THREADLINE_TIMELINE_REQUESTS`). */
+  timeline: TimelineConfig;
 }
 
 /** Reads and checks the configuration; a bad value throws an error that names the variable. */
 export function loadAppConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const bodyLimit = parseBodyLimit(env.MAX_BODY_BYTES ?? String(4 * 1024 * 1024));
+  const host = env.HOST ?? '127.0.0.1';
   return {
     port: parsePort(env.PORT ?? '8080'),
-    host: env.HOST ?? '127.0.0.1',
+    host,
     requestLogging: envFlag(env, 'LOG_REQUESTS', true),
     bodyLimit,
     httpLimits: loadHttpLimits(env, bodyLimit),
     tracing: resolveTracingOptions(tracingOptionsFromEnv(env)),
+    traces: loadTraceExport(env),
     runtime: parseRuntime(env),
+    metricsPort: loadMetricsPort(env),
+    timeline: loadTimelineConfig(env, host),
   };
 }
 

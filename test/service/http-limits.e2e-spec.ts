@@ -209,9 +209,9 @@ describe('a body over 64 KiB refused at capacity is left unread, its connection 
     await pipeline.close();
   });
 
-  it('the client gets its 503 at once, the server reads no further (a request behind it on the connection is never answered), and the connection is closed at the request timeout', async () => {
-    // Keep-alive (no `Connection: close`), the whole body, then a second request on the same connection:
-    // a server that read the refused body to its end would answer that one too.
+  it('the client gets its 503 at once, and the connection, left with the rest of the body, is closed at the request timeout (not kept alive)', async () => {
+    // Keep-alive (no `Connection: close`): a body read to its end would leave the connection usable,
+    // kept open idle for the keep-alive timeout; a body left unread gets it closed after the request timeout.
     const head = [
       `POST ${CHAT} HTTP/1.1`,
       'Host: localhost',
@@ -221,7 +221,6 @@ describe('a body over 64 KiB refused at capacity is left unread, its connection 
       '',
       '',
     ].join('\r\n');
-    const behind = ['GET /health HTTP/1.1', 'Host: localhost', 'X-Request-Id: behind-it', '', ''].join('\r\n');
     const socket = connect(portOf(pipeline), '127.0.0.1');
     const received: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => received.push(chunk));
@@ -229,17 +228,16 @@ describe('a body over 64 KiB refused at capacity is left unread, its connection 
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     await new Promise<void>((resolve) => socket.once('connect', resolve));
     const opened = performance.now();
-    socket.write(Buffer.concat([Buffer.from(head, 'latin1'), Buffer.alloc(LARGE, 'a'), Buffer.from(behind, 'latin1')]));
+    socket.write(Buffer.concat([Buffer.from(head, 'latin1'), Buffer.alloc(LARGE, 'a')]));
     await waitUntil(() => Buffer.concat(received).toString('latin1').includes('\r\n\r\n'), 3000);
+    const answer = Buffer.concat(received).toString('latin1');
+    expect(answer).toMatch(/^HTTP\/1\.1 503 /);
+    expect(answer).toMatch(/x-request-id: large-over-cap/i);
+    expect(answer).toMatch(/retry-after: 1/i);
+    expect(await health(pipeline)).toBe(200);
     await closed;
     const elapsed = performance.now() - opened;
-    const answers = Buffer.concat(received).toString('latin1');
-    expect(answers).toMatch(/^HTTP\/1\.1 503 /);
-    expect(answers).toMatch(/x-request-id: large-over-cap/i);
-    expect(answers).toMatch(/retry-after: 1/i);
-    expect(answers.match(/HTTP\/1\.1 /g), 'the request behind the refused body was answered').toHaveLength(1);
-    expect(elapsed).toBeGreaterThan(1000);
+    expect(elapsed).toBeGreaterThan(1500);
     expect(elapsed).toBeLessThan(15_000);
-    expect(await health(pipeline)).toBe(200);
   });
 });

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { isRequestCancelled } from '@threadline/tracing';
 import { getCurrentTraceparent, isThenable, runInStore, snapshotContext } from '@threadline/tracing/internal';
-import type { ContextSnapshot, RequestStore } from '@threadline/tracing/internal';
+import type { ContextSnapshot, RequestStore, Span } from '@threadline/tracing/internal';
 import { EndpointError } from './endpoint.error.js';
 import type { EndpointErrorData } from './endpoint.error.js';
 import { toAsyncIterable } from './stream-conversion.js';
@@ -30,6 +30,8 @@ export class CalleeStream implements AsyncIterableIterator<unknown> {
     private readonly callId: string,
     private readonly store: RequestStore,
     private readonly debug: boolean,
+    /** The call's `server` span, ended with the stream. */
+    private readonly span?: Span,
   ) {
     this.started = debug ? performance.now() : 0;
     this.inCallee = snapshotContext(store);
@@ -108,6 +110,7 @@ export class CalleeStream implements AsyncIterableIterator<unknown> {
         }),
       );
     }
+    if (!cancelled) this.span?.recordFailure(failure);
     this.finish(cancelled ? 'cancelled' : 'failed');
     return failure;
   }
@@ -115,6 +118,10 @@ export class CalleeStream implements AsyncIterableIterator<unknown> {
   private finish(outcome: 'ended' | 'cancelled' | 'failed'): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.span !== undefined) {
+      if (outcome === 'cancelled') this.span.setAttribute('threadline.cancelled', true);
+      this.span.end();
+    }
     if (this.debug) {
       const durationMs = Math.round(performance.now() - this.started);
       this.log(`${this.where.component}.${this.where.endpoint} ${outcome}`, { items: this.items, durationMs });

@@ -1,6 +1,6 @@
 import { getCurrentRequestId, getRequestSignal } from '@threadline/tracing';
-import { deriveStore, isLogLevelEnabled, runInStore } from '@threadline/tracing/internal';
-import type { RequestStore } from '@threadline/tracing/internal';
+import { deriveStore, isLogLevelEnabled, isRecordingSpans, runInStore, startSpan } from '@threadline/tracing/internal';
+import type { RequestStore, Span } from '@threadline/tracing/internal';
 import type { EndpointContext } from './endpoint-context.js';
 import { EndpointError } from './endpoint.error.js';
 import type { LocalInstance } from './local-instance.js';
@@ -19,18 +19,21 @@ export function invokeEndpoint(
   callId: string,
 ): AsyncIterable<unknown> {
   const component = local.identity.name;
-  const store = deriveStore(requestStore, { component });
+  const span = startServerSpan(local, endpointName, requestStore);
+  const store = deriveStore(requestStore, { component, span });
   return runInStore(store, () => {
     const requestId = getCurrentRequestId()!;
     const where = { requestId, component, endpoint: endpointName };
     const endpoint = local.endpoints.get(endpointName);
     if (endpoint === undefined) {
-      throw new EndpointError({
+      const error = new EndpointError({
         ...where,
         message: `${component} has no endpoint "${endpointName}".`,
         status: 404,
         code: 'endpoint_not_found',
       });
+      span?.recordFailure(error).end();
+      throw error;
     }
     const context = new CallContext(requestId, callId, local.instanceId, store);
     const method = (local.instance as Record<string, (request: unknown, context: EndpointContext) => unknown>)[
@@ -43,8 +46,26 @@ export function invokeEndpoint(
       callId,
       store,
       isLogLevelEnabled('debug'),
+      span,
     );
   });
+}
+
+/** The callee's `server` span of a call, a child of the caller's span (or of its `traceparent`). */
+function startServerSpan(local: LocalInstance, endpointName: string, requestStore: RequestStore): Span | undefined {
+  if (!isRecordingSpans()) return undefined;
+  const component = local.identity.name;
+  return startSpan(
+    `${component}.${endpointName}`,
+    'server',
+    {
+      'rpc.system': 'threadline',
+      'rpc.service': component,
+      'rpc.method': endpointName,
+      'threadline.instance_id': local.instanceId,
+    },
+    requestStore,
+  );
 }
 
 /** An endpoint's view of its call; the AbortSignal is made only if the endpoint asks for it. */

@@ -13,4 +13,6 @@ export type { ComponentClient, StreamItem } from './component-client.js';
 export type { ComponentInstanceInfo, OnComponentStart, OnComponentStop } from './local-instance.js';
 export { unary } from './stream-conversion.js';
 export { ComponentEvents } from './component-events.js';
+export { ProcessQueries } from './process-queries.js';
+export type { AskOptions } from './process-queries.js';
 export { RoundRobin } from './round-robin.js';

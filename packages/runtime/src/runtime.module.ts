@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import type { DynamicModule } from '@nestjs/common';
 import { RequestIdResolver } from '@threadline/tracing/internal';
 import { ComponentEvents } from './component-events.js';
+import { ProcessQueries } from './process-queries.js';
 import { ComponentHost } from './component-host.js';
 import { depends, getComponentToken } from './depends.js';
 import { COMPONENT_TRANSPORT, RUNTIME_OPTIONS } from './runtime.internal-constants.js';
@@ -31,8 +32,14 @@ export class RuntimeModule {
         ...clients,
         ComponentHost,
         ComponentEvents,
+        ProcessQueries,
       ],
-      exports: [COMPONENT_TRANSPORT, ComponentEvents, ...options.components.map((target) => getComponentToken(target))],
+      exports: [
+        COMPONENT_TRANSPORT,
+        ComponentEvents,
+        ProcessQueries,
+        ...options.components.map((target) => getComponentToken(target)),
+      ],
     };
   }
 }

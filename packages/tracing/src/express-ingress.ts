@@ -48,7 +48,7 @@ export function installExpressIngress(
     const id = resolver.resolve(request.headers[header]);
     (request as IncomingMessage & { id?: string }).id = id;
     response.setHeader(header, id);
-    const store = storeForRequest(id, request.headers);
+    const store = storeForRequest(id, request);
     followResponse(response, store);
     if (hasBody(request)) emitInStore(request, store);
     shareWithCls?.(request, store);

@@ -19,9 +19,10 @@ import {
 import type { ShareWithCls } from './cls-store-sharing.js';
 import type { RequestIdResolver } from './request-id.resolver.js';
 import { InvalidTracingOptionError } from './tracing.errors.js';
-import { followResponse, storeForRequest } from './http-request-context.js';
+import { followResponse, setHttpRoute, storeForRequest } from './http-request-context.js';
 import { LazyRequestLogger } from './tracing-logger.factory.js';
 import { responseIdHeader } from './response-id-header.js';
+import { isRecordingSpans } from './spans/span-recorders.js';
 
 /**
  * HTTP ingress on Fastify: the id is chosen once, in `genReqId`, where the request's context is also
@@ -53,7 +54,7 @@ export function installFastifyIngress(
   fastify.setGenReqId((raw) => {
     const id = resolver.resolve(raw.headers[header]);
     if (ENTERED_CONTEXT_ENDS_WITH_CALLBACK) {
-      const store = storeForRequest(id, raw.headers);
+      const store = storeForRequest(id, raw);
       cls.share?.(raw, store);
       enterStore(store);
     }
@@ -63,7 +64,7 @@ export function installFastifyIngress(
     // Nest middleware runs in @fastify/middie's onRequest hook, added when Nest creates the app, before
     // the module's hook below: the adapter's own first hook is the one place that runs ahead of it.
     firstHook((request, _reply, done) => {
-      const store = storeForRequest(request.id, request.headers);
+      const store = storeForRequest(request.id, request.raw);
       cls.share?.(request.raw, store);
       runInStore(store, done);
     });
@@ -79,12 +80,14 @@ export function installFastifyIngress(
     const entered = getCurrentStore();
     const isOurs = entered !== undefined && requestIdOf(entered) === request.id;
     // Not entered yet: Node without context frames and no first hook (or the app replaced it), or another id generator set after ours.
-    const store = isOurs ? entered : storeForRequest(request.id, request.headers);
+    const store = isOurs ? entered : storeForRequest(request.id, request.raw);
     if (!isOurs) {
       cls.warnIfMiddlewareFirst?.(request.raw);
       cls.share?.(request.raw, store);
     }
     followResponse(reply.raw, store);
+    // routeOptions is a getter that builds an object: read only when there is a span to name.
+    if (isRecordingSpans()) setHttpRoute(store, request.routeOptions.url);
     if (isOurs) done();
     else runInStore(store, done);
   });

@@ -1,19 +1,49 @@
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import { cancelStore, createStore, releaseCancellation } from './request-context.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { cancelStore, createStore, releaseCancellation, setSpanOf, spanOf } from './request-context.js';
 import type { RequestStore } from './request-context.js';
 import { ClientDisconnectedError } from './request-cancellation.js';
 import { TRACEPARENT_HEADER } from './request-tracing.constants.js';
+import { startSpan } from './spans/span-context.js';
+import type { Span } from './spans/span.js';
+import { isRecordingSpans } from './spans/span-recorders.js';
 import { parseTraceparent } from './traceparent.js';
 
 const RESPONSE_STORE = Symbol('threadline:response-store');
 
 type TracedResponse = ServerResponse & { [RESPONSE_STORE]?: RequestStore };
+type ExpressRequest = IncomingMessage & { route?: { path?: unknown }; baseUrl?: string };
 
 /** What both HTTP ingresses (Fastify, Express) do with a request's context once its id is chosen. */
 
-/** A new context for request `id`, in the trace context its headers carry. */
-export function storeForRequest(id: string, headers: IncomingHttpHeaders): RequestStore {
-  return createStore(id, undefined, parseTraceparent(headers[TRACEPARENT_HEADER]));
+/**
+ * A new context for request `id`, in the trace context its headers carry; when spans are recorded, with
+ * the request's `server` span as its current span (ended by `followResponse()` when the response closes).
+ */
+export function storeForRequest(id: string, request: IncomingMessage): RequestStore {
+  const store = createStore(id, undefined, parseTraceparent(request.headers[TRACEPARENT_HEADER]));
+  if (isRecordingSpans()) startHttpSpan(store, request);
+  return store;
+}
+
+function startHttpSpan(store: RequestStore, request: IncomingMessage): void {
+  const method = request.method ?? 'GET';
+  const url = request.url ?? '/';
+  const query = url.indexOf('?');
+  const path = query === -1 ? url : url.slice(0, query);
+  const attributes = { 'http.request.method': method, 'url.path': path };
+  const span = startSpan(`${method} ${path}`, 'server', attributes, store);
+  if (span !== undefined) setSpanOf(store, span);
+}
+
+/** Names the request's span after the route that matched (`GET /users/:id`), once it is known. */
+export function setHttpRoute(store: RequestStore, route: string | undefined): void {
+  const span = spanOf(store);
+  if (route !== undefined && span?.kind === 'server') nameAfterRoute(span, route);
+}
+
+function nameAfterRoute(span: Span, route: string): void {
+  span.name = `${span.attributes['http.request.method'] as string} ${route}`;
+  span.setAttribute('http.route', route);
 }
 
 /** Ties `store` to the response: its request is cancelled if the connection closes first (`settleOnClose`). */
@@ -38,4 +68,18 @@ function settleOnClose(this: TracedResponse): void {
   const store = this[RESPONSE_STORE]!;
   if (this.writableFinished) releaseCancellation(store);
   else cancelStore(store, new ClientDisconnectedError());
+  const span = spanOf(store);
+  if (span?.kind === 'server') endHttpSpan(span, this);
+}
+
+function endHttpSpan(span: Span, response: ServerResponse): void {
+  // Express leaves the route that matched on the request; Fastify's was set by its onRequest hook.
+  const request = response.req as ExpressRequest | undefined;
+  const route = request?.route?.path;
+  if (typeof route === 'string' && span.attributes['http.route'] === undefined)
+    nameAfterRoute(span, `${request!.baseUrl ?? ''}${route}`);
+  span.setAttribute('http.response.status_code', response.statusCode);
+  if (response.statusCode >= 500) span.setStatus('error');
+  if (!response.writableFinished) span.setAttribute('threadline.cancelled', true);
+  span.end();
 }

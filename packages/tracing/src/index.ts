@@ -20,6 +20,15 @@ export { createTracingLogger } from './tracing-logger.factory.js';
 export { TracingLogger } from './tracing-logger.service.js';
 export { outboundTracingHeaders } from './outbound-headers.js';
 export { pinoHttpTracingOptions } from './pino-http-tracing.js';
+export { addSpanRecorder } from './spans/span-recorders.js';
+export type {
+  FinishedSpan,
+  SpanAttributes,
+  SpanEvent,
+  SpanKind,
+  SpanRecorder,
+  SpanStatus,
+} from './spans/span-types.js';
 export { LogComponent } from './log-component.decorator.js';
 
 export { ClientDisconnectedError } from './request-cancellation.js';

@@ -4,7 +4,8 @@ import { tracingGlobals } from './tracing.globals.js';
 
 /**
  * The headers an outbound call should carry to pass the current request on: the request id under the
- * configured header name, and the caller's W3C `traceparent` when it sent one. Empty outside a request
+ * configured header name, and the W3C `traceparent` of the current span when spans are recorded (else
+ * the caller's, when it sent a valid one). Empty outside a request
  * context. Spread it into `fetch`'s or an SDK's per-request headers, or a message's headers.
  * @publicApi
  */

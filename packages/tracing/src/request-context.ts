@@ -2,6 +2,7 @@ import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 import { CLS_ID, ClsServiceManager } from 'nestjs-cls';
 import type { ClsStore } from 'nestjs-cls';
 import { RequestCancellation } from './request-cancellation.js';
+import type { Span } from './spans/span.js';
 
 /**
  * The request context lives in nestjs-cls's process-wide AsyncLocalStorage, so an app that also uses
@@ -12,6 +13,7 @@ const cls = ClsServiceManager.getClsService();
 const COMPONENT = Symbol.for('threadline:component');
 const CANCELLATION = Symbol.for('threadline:cancellation');
 const TRACEPARENT = Symbol.for('threadline:traceparent');
+const SPAN = Symbol.for('threadline:span');
 
 /** What a request's context holds. Each request gets its own object; nothing is shared between requests. */
 export interface RequestStore extends ClsStore {
@@ -22,6 +24,8 @@ export interface RequestStore extends ClsStore {
   [CANCELLATION]?: RequestCancellation;
   /** The caller's W3C trace context, passed on with the id. */
   [TRACEPARENT]?: string;
+  /** The span of the code that runs in this context, when spans are recorded: the parent of the next. */
+  [SPAN]?: Span;
 }
 
 /** The id of the request being handled, or `undefined` outside any request context. @publicApi */
@@ -87,19 +91,44 @@ export function createStore(id: string, cancellation?: RequestCancellation, trac
   return store;
 }
 
-/** The current request's W3C `traceparent`, when its caller sent a valid one. @publicApi */
+/**
+ * The W3C `traceparent` to pass on from the current context: the current span's when spans are
+ * recorded, else the caller's when it sent a valid one.
+ * @publicApi
+ */
 export function getCurrentTraceparent(): string | undefined {
-  return getCurrentStore()?.[TRACEPARENT];
+  const store = getCurrentStore();
+  if (store === undefined) return undefined;
+  return store[SPAN]?.traceparent ?? store[TRACEPARENT];
+}
+
+/** The caller's `traceparent` a store was opened with, if valid. */
+export function incomingTraceparentOf(store: RequestStore): string | undefined {
+  return store[TRACEPARENT];
+}
+
+/** The span current in `store`, if any. */
+export function spanOf(store: RequestStore): Span | undefined {
+  return store[SPAN];
+}
+
+/** Makes `span` the current one of `store`, a store of its own (new, or derived for this hop). */
+export function setSpanOf(store: RequestStore, span: Span): void {
+  store[SPAN] = span;
 }
 
 /**
  * A context for the same request as `store`, with its own fields: `component` for the code about to
- * run. It shares the request's cancellation, so aborting one aborts both.
+ * run, `span` as its current span. It shares the request's cancellation, so aborting one aborts both.
  */
-export function deriveStore(store: RequestStore, fields: { component?: string }): RequestStore {
+export function deriveStore(
+  store: RequestStore,
+  fields: { component?: string; span?: Span | undefined },
+): RequestStore {
   cancellationOf(store);
   const derived = { ...store };
   if (fields.component !== undefined) derived[COMPONENT] = fields.component;
+  if (fields.span !== undefined) derived[SPAN] = fields.span;
   return derived;
 }
 

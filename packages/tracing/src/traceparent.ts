@@ -3,8 +3,8 @@ const TRACEPARENT = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}
 
 /**
  * An incoming `traceparent` header when it is valid, else `undefined`: as W3C Trace Context says, an
- * invalid one is ignored, never an error. Threadline does not make spans; it passes the caller's
- * trace context on, so a tracing backend can join the hops.
+ * invalid one is ignored, never an error (the request then starts a trace of its own when spans are
+ * recorded).
  * @publicApi
  */
 export function parseTraceparent(value: unknown): string | undefined {

@@ -1,7 +1,8 @@
 import pino from 'pino';
 import type { Level, Logger, LoggerOptions } from 'pino';
 import pretty from 'pino-pretty';
-import { componentOf, getCurrentStore } from './request-context.js';
+import { componentOf, getCurrentStore, spanOf } from './request-context.js';
+import type { RequestStore } from './request-context.js';
 import { resolveTracingOptions } from './request-tracing.options.js';
 import type { RequestTracingOptions } from './request-tracing.options.js';
 import { CLS_ID } from 'nestjs-cls';
@@ -9,13 +10,37 @@ import { CLS_ID } from 'nestjs-cls';
 /** Marks a child logger that already carries `requestId` in its bindings (Fastify's per-request logger). */
 const BOUND_TO_REQUEST = Symbol('threadline:bound-to-request');
 
+/** How many span exports are on; while one is, lines written in a span carry its `trace_id` and `span_id`. */
+let spanFieldUsers = 0;
+
+/**
+ * Adds `trace_id` and `span_id` to the lines written in a span, until the returned function is called.
+ * Span exports turn this on, so that a line leads to its span in the tracing backend.
+ */
+export function addSpanLogFields(): () => void {
+  spanFieldUsers++;
+  let removed = false;
+  return () => {
+    if (!removed) spanFieldUsers--;
+    removed = true;
+  };
+}
+
 /** The log fields the current context contributes to every line written in it. */
 function contextFields(_merge: object, _level: number, logger: Logger): object {
-  if ((logger as Logger & { [BOUND_TO_REQUEST]?: boolean })[BOUND_TO_REQUEST]) return {};
+  if ((logger as Logger & { [BOUND_TO_REQUEST]?: boolean })[BOUND_TO_REQUEST])
+    return spanFieldUsers === 0 ? {} : spanFields(getCurrentStore(), {});
   const store = getCurrentStore();
   if (store === undefined) return {};
   const component = componentOf(store);
-  return component === undefined ? { requestId: store[CLS_ID] } : { requestId: store[CLS_ID], component };
+  const fields = component === undefined ? { requestId: store[CLS_ID] } : { requestId: store[CLS_ID], component };
+  return spanFieldUsers === 0 ? fields : spanFields(store, fields);
+}
+
+/** `fields`, with the ids of the span current in `store` when there is one. */
+function spanFields(store: RequestStore | undefined, fields: object): object {
+  const span = store === undefined ? undefined : spanOf(store);
+  return span === undefined ? fields : { ...fields, trace_id: span.traceId, span_id: span.spanId };
 }
 
 /**

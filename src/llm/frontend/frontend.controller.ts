@@ -5,6 +5,8 @@ import type { ComponentClient } from '@threadline/runtime';
 import { LogComponent, RequestId } from '@threadline/tracing';
 import { LLM_CONFIG } from '../llm.config.js';
 import type { LlmConfig } from '../llm.config.js';
+import { MetricsService } from '../../observability/metrics/metrics.service.js';
+import type { RequestMeter } from '../../observability/metrics/frontend.metrics.js';
 import { ProcessorComponent } from '../processor/processor.component.js';
 import type { ApiKind, FinishReason, ProcessorEvent } from '../protocol/pipeline.types.js';
 import { toOpenAIError } from './openai-error.js';
@@ -24,6 +26,7 @@ export class FrontendController {
   constructor(
     @Inject(LLM_CONFIG) private readonly config: LlmConfig,
     @InjectComponent(ProcessorComponent) private readonly processor: ComponentClient<ProcessorComponent>,
+    private readonly metrics: MetricsService,
   ) {}
 
   @Get('health')
@@ -54,22 +57,34 @@ export class FrontendController {
    */
   private async serve(api: ApiKind, body: unknown, reply: FastifyReply, requestId: string): Promise<void> {
     this.logger.debug(`serving ${api === 'chat' ? 'chat/completions' : 'completions'}`);
-    const events = this.processor
-      .generate({ api, body: this.checkedBody(api, body, requestId) })
-      [Symbol.asyncIterator]();
-    const first = await events.next();
-    if (first.done || first.value.type !== 'accepted') throw new Error('The processor did not accept the request.');
-    const accepted = first.value;
-    const response = new OpenAIResponseBuilder(api, requestId, accepted.model);
-    if (accepted.stream) {
-      const headers = reply.getHeaders();
-      reply.hijack();
-      void streamEvents(new SseResponse(reply.raw), headers, events, response, accepted).catch((error: unknown) =>
-        this.logger.error({ msg: 'the stream could not be closed cleanly', err: error }),
-      );
-      return;
+    const meter = this.metrics.frontend.start(
+      this.config.model,
+      api === 'chat' ? 'chat_completions' : 'completions',
+      requestId,
+    );
+    try {
+      const events = this.processor
+        .generate({ api, body: this.checkedBody(api, body, requestId) })
+        [Symbol.asyncIterator]();
+      const first = await events.next();
+      if (first.done || first.value.type !== 'accepted') throw new Error('The processor did not accept the request.');
+      const accepted = first.value;
+      meter.event(accepted);
+      const response = new OpenAIResponseBuilder(api, requestId, accepted.model);
+      if (accepted.stream) {
+        const headers = reply.getHeaders();
+        reply.hijack();
+        void streamEvents(new SseResponse(reply.raw), headers, events, response, accepted, meter).catch(
+          (error: unknown) => this.logger.error({ msg: 'the stream could not be closed cleanly', err: error }),
+        );
+        return;
+      }
+      void reply.send(await collect(events, response, accepted, meter));
+      meter.end(200);
+    } catch (error) {
+      meter.end(toOpenAIError(error, requestId).status);
+      throw error;
     }
-    void reply.send(await collect(events, response, accepted));
   }
 
   /** A body whose shape could hurt the hops after this one is refused here, in every layout. */
@@ -86,12 +101,14 @@ async function collect(
   events: AsyncIterator<ProcessorEvent>,
   response: OpenAIResponseBuilder,
   accepted: Accepted,
+  meter: RequestMeter,
 ): Promise<object> {
   const texts = Array.from({ length: accepted.n }, () => '');
   const reasons: Array<FinishReason | undefined> = [];
   let usage: Extract<ProcessorEvent, { type: 'usage' }> | undefined;
   for (let next = await events.next(); !next.done; next = await events.next()) {
     const event = next.value;
+    meter.event(event);
     if (event.type === 'text') texts[event.choice] += event.text;
     else if (event.type === 'finish') reasons[event.choice] = event.reason;
     else if (event.type === 'usage') usage = event;
@@ -110,7 +127,9 @@ async function streamEvents(
   events: AsyncIterator<ProcessorEvent>,
   response: OpenAIResponseBuilder,
   accepted: Accepted,
+  meter: RequestMeter,
 ): Promise<void> {
+  let status = 200;
   try {
     out.open(headers);
     // An SSE comment, which clients ignore, so the status and headers (the request id among them) go
@@ -118,16 +137,20 @@ async function streamEvents(
     out.write(': ok\n\n');
     for (const chunk of response.openingChunks(accepted.n)) out.write(data(chunk));
     for (let next = await events.next(); !next.done && !out.closed; next = await events.next()) {
+      meter.event(next.value);
       const chunk = eventChunk(next.value, response, accepted);
       if (chunk !== undefined && !out.write(chunk)) await out.drained();
     }
     out.end('data: [DONE]\n\n');
   } catch (error) {
     // Headers are sent: the failure becomes an error event carrying the request id, then the stream ends.
-    out.end(data(toOpenAIError(error, response.requestId).body));
+    const failure = toOpenAIError(error, response.requestId);
+    status = failure.status;
+    out.end(data(failure.body));
   } finally {
     // A client gone mid-stream stops the pipeline (the request's signal has aborted already).
     await events.return?.();
+    meter.end(status);
   }
 }
 

@@ -2,9 +2,10 @@ import { Inject } from '@nestjs/common';
 import { Component, ComponentEvents, Endpoint } from '@threadline/runtime';
 import type { ComponentInstanceInfo, EndpointContext, OnComponentStart } from '@threadline/runtime';
 import { PREFILL_LOAD_TOPIC } from '../kv/kv-events.js';
-import type { PrefillLoad } from '../kv/kv-events.js';
+import type { KvEvent, PrefillLoad } from '../kv/kv-events.js';
 import { LLM_CONFIG } from '../llm.config.js';
 import type { LlmConfig } from '../llm.config.js';
+import { MetricsService } from '../../observability/metrics/metrics.service.js';
 import type { PrefillRequest, PrefillResult } from '../protocol/pipeline.types.js';
 import { MockerEngine } from '../worker/mocker/mocker.engine.js';
 
@@ -20,13 +21,20 @@ export class PrefillComponent implements OnComponentStart {
   constructor(
     @Inject(LLM_CONFIG) private readonly config: LlmConfig,
     private readonly events: ComponentEvents,
+    private readonly metrics: MetricsService,
   ) {}
 
   onComponentStart(info: ComponentInstanceInfo): void {
-    this.engine = new MockerEngine(this.config.mocker, info.instanceId, (event) => {
+    const publishLoad = (event: KvEvent) => {
       const load: PrefillLoad = { workerId: info.instanceId, running: event.load.running, waiting: event.load.waiting };
       this.events.publish(PREFILL_LOAD_TOPIC, load);
-    });
+    };
+    this.engine = new MockerEngine(
+      this.config.mocker,
+      info.instanceId,
+      publishLoad,
+      this.metrics.worker(info.instanceId),
+    );
   }
 
   @Endpoint()

@@ -1,11 +1,13 @@
 import { Inject, Logger } from '@nestjs/common';
 import { Component, ComponentEvents, Endpoint, InjectComponent } from '@threadline/runtime';
 import type { ComponentClient, OnComponentStart, OnComponentStop } from '@threadline/runtime';
+import { getCurrentSpan } from '@threadline/tracing/internal';
 import { promptBlockHashes } from '../kv/block-hash.mjs';
 import { KV_EVENTS_TOPIC } from '../kv/kv-events.js';
 import type { KvEvent } from '../kv/kv-events.js';
 import { LLM_CONFIG } from '../llm.config.js';
 import type { LlmConfig } from '../llm.config.js';
+import { MetricsService } from '../../observability/metrics/metrics.service.js';
 import { CapacityError, RATE_LIMIT_CODE } from '../protocol/capacity.error.js';
 import type { RouteDecision, RouteRequest } from '../protocol/pipeline.types.js';
 import { WorkerComponent } from '../worker/worker.component.js';
@@ -28,6 +30,7 @@ export class RouterComponent implements OnComponentStart, OnComponentStop {
     @Inject(LLM_CONFIG) private readonly config: LlmConfig,
     @InjectComponent(WorkerComponent) private readonly workers: ComponentClient<WorkerComponent>,
     private readonly events: ComponentEvents,
+    private readonly metrics: MetricsService,
   ) {
     this.policy = createRoutingPolicy(config.router, this.index);
   }
@@ -58,6 +61,12 @@ export class RouterComponent implements OnComponentStart, OnComponentStop {
     }));
     const chosen = this.policy.pick(candidates);
     const decision: RouteDecision = { workerId: chosen.workerId, prefixHitRate: chosen.hitRate };
+    this.metrics.router.decision(decision.workerId, this.config.router);
+    getCurrentSpan()?.setAttributes({
+      'threadline.router.worker_id': decision.workerId,
+      'threadline.router.prefix_hit_rate': decision.prefixHitRate,
+      'threadline.router.policy': this.config.router,
+    });
     this.logger.log({ msg: `routed to ${decision.workerId}`, policy: this.config.router, ...decision });
     return decision;
   }

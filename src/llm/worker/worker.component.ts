@@ -11,9 +11,11 @@ import { KV_EVENTS_TOPIC, PREFILL_LOAD_TOPIC } from '../kv/kv-events.js';
 import type { PrefillLoad } from '../kv/kv-events.js';
 import { LLM_CONFIG } from '../llm.config.js';
 import type { LlmConfig } from '../llm.config.js';
+import { MetricsService } from '../../observability/metrics/metrics.service.js';
 import { PrefillComponent } from '../prefill/prefill.component.js';
 import type { GenerateRequest, WorkerOutput } from '../protocol/pipeline.types.js';
 import { createEngine } from './engine.factory.js';
+import { traceGeneration } from './generation-span.js';
 import type { LlmEngine, PrefillEngine } from './llm-engine.js';
 
 /**
@@ -31,10 +33,16 @@ export class WorkerComponent implements OnComponentStart, OnComponentStop {
     @Inject(LLM_CONFIG) private readonly config: LlmConfig,
     private readonly events: ComponentEvents,
     @InjectComponent(PrefillComponent) private readonly prefillWorkers: ComponentClient<PrefillComponent>,
+    private readonly metrics: MetricsService,
   ) {}
 
   onComponentStart(info: ComponentInstanceInfo): void {
-    this.engine = createEngine(this.config, info.instanceId, (event) => this.events.publish(KV_EVENTS_TOPIC, event));
+    this.engine = createEngine(
+      this.config,
+      info.instanceId,
+      (event) => this.events.publish(KV_EVENTS_TOPIC, event),
+      this.metrics.worker(info.instanceId),
+    );
     if (this.config.disagg.enabled) {
       this.unsubscribe = this.events.subscribe<PrefillLoad>(PREFILL_LOAD_TOPIC, (load) =>
         this.prefillQueues.set(load.workerId, load.waiting),
@@ -54,7 +62,8 @@ export class WorkerComponent implements OnComponentStart, OnComponentStop {
   @Endpoint()
   generate(request: GenerateRequest, context: EndpointContext): AsyncIterable<WorkerOutput> {
     const prepare = this.shouldPrefillRemotely(request) ? () => this.prefillRemotely(request) : undefined;
-    return this.engine.generate(request, context.signal, prepare);
+    const tokens = this.engine.generate(request, context.signal, prepare);
+    return traceGeneration(tokens, request, this.config.model, context.instanceId);
   }
 
   /** Disaggregation's rule: a long uncached prompt, while the Prefill workers' queue is short. */

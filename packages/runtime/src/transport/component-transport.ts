@@ -1,5 +1,15 @@
-import { createStore, generateRequestId, getCurrentStore, randomUuid, requestIdOf } from '@threadline/tracing/internal';
-import type { RequestStore } from '@threadline/tracing/internal';
+import {
+  createStore,
+  endSpanWithIterator,
+  generateRequestId,
+  getCurrentStore,
+  isRecordingSpans,
+  randomUuid,
+  requestIdOf,
+  startSpan,
+  storeWithSpan,
+} from '@threadline/tracing/internal';
+import type { RequestStore, Span } from '@threadline/tracing/internal';
 import type { ComponentIdentity } from '../component.decorator.js';
 import type { CallOptions } from '../endpoint-context.js';
 import type { LocalInstance } from '../local-instance.js';
@@ -14,9 +24,14 @@ export interface OutgoingCall {
   /** This call's own id: cancellation is keyed by it, never by the request id. */
   callId: string;
   options: CallOptions;
-  /** The caller's context. */
+  /** The caller's context (when spans are recorded, one whose current span is this call's `client` span). */
   store: RequestStore;
+  /** This call's `client` span, when spans are recorded: a transport names the instance it reached. */
+  span?: Span;
 }
+
+/** Answers one process-wide query; `undefined` means no answer from this process. */
+export type QueryHandler = (query: unknown) => unknown;
 
 /**
  * How component clients reach endpoints. The public `call()` is the same for every transport: it
@@ -35,7 +50,29 @@ export abstract class ComponentTransport {
     const call = { component, endpoint, request, requestId: requestIdOf(store), callId: randomUuid(), options, store };
     // Dispatched when iterated, so a failure to dispatch (no instance, say) surfaces where the caller
     // iterates, as the stream's error; an object rather than a generator spares every item a hop.
-    return { [Symbol.asyncIterator]: () => this.dispatch(call)[Symbol.asyncIterator]() };
+    if (!isRecordingSpans()) return { [Symbol.asyncIterator]: () => this.dispatch(call)[Symbol.asyncIterator]() };
+    return { [Symbol.asyncIterator]: () => this.dispatchInSpan(call) };
+  }
+
+  /**
+   * Dispatches `call` in a `client` span, ended with its stream. The call carries a context whose current
+   * span is that one, so the callee's `server` span is its child, in this process or through `traceparent`.
+   */
+  private dispatchInSpan(call: OutgoingCall): AsyncIterator<unknown> {
+    const attributes: Record<string, string> = {
+      'rpc.system': 'threadline',
+      'rpc.service': call.component.name,
+      'rpc.method': call.endpoint,
+    };
+    if (call.options.instance !== undefined) attributes['threadline.instance_id'] = call.options.instance;
+    const span = startSpan(`${call.component.name}.${call.endpoint}`, 'client', attributes, call.store)!;
+    try {
+      const traced = { ...call, store: storeWithSpan(call.store, span), span };
+      return endSpanWithIterator(this.dispatch(traced)[Symbol.asyncIterator](), span);
+    } catch (error) {
+      span.recordFailure(error).end();
+      throw error;
+    }
   }
 
   /** The id of instance `index` of a component in this process, unique wherever its peers run. */
@@ -60,6 +97,40 @@ export abstract class ComponentTransport {
 
   /** Stops taking calls and releases connections. */
   abstract close(): Promise<void>;
+
+  /** What this process answers to process-wide queries, by topic (see `ProcessQueries`). */
+  protected readonly queryHandlers = new Map<string, QueryHandler>();
+
+  /** Answers queries on `topic` from this process (one handler per topic); returns the function that stops it. */
+  answerQueries(topic: string, handler: QueryHandler): () => void {
+    if (this.queryHandlers.has(topic)) throw new Error(`Queries on "${topic}" are answered already in this process.`);
+    this.queryHandlers.set(topic, handler);
+    return () => {
+      if (this.queryHandlers.get(topic) === handler) this.queryHandlers.delete(topic);
+    };
+  }
+
+  /**
+   * Asks every process of the service `query` on `topic` and resolves with the answers that came (this
+   * process's among them). In one process only the local handler answers; a transport that spans
+   * processes also collects theirs, until `timeoutMs` at most.
+   */
+  async ask(topic: string, query: unknown, _timeoutMs: number): Promise<unknown[]> {
+    const local = await this.answerLocally(topic, query);
+    return local === undefined ? [] : [local];
+  }
+
+  /** This process's answer, `undefined` when it answers no query on `topic` or its handler failed. */
+  protected async answerLocally(topic: string, query: unknown): Promise<unknown> {
+    const handler = this.queryHandlers.get(topic);
+    if (handler === undefined) return undefined;
+    try {
+      return await handler(query);
+    } catch {
+      // One process's failing handler costs its answer, not the whole query.
+      return undefined;
+    }
+  }
 
   /** Carries one call to an instance of its component and streams back its responses. */
   protected abstract dispatch(call: OutgoingCall): AsyncIterable<unknown>;

@@ -51,6 +51,7 @@ export class InProcessTransport extends ComponentTransport {
 
   protected dispatch(call: OutgoingCall): AsyncIterable<unknown> {
     const local = this.pick(call);
+    call.span?.setAttribute('threadline.instance_id', local.instanceId);
     return invokeEndpoint(local, call.endpoint, call.request, call.store, call.callId);
   }
 

@@ -5,6 +5,7 @@ import type { PromptBlocks } from '../../kv/block-hash.mjs';
 import { KvBlockCache } from '../../kv/kv-block-cache.js';
 import type { KvEvent, WorkerLoad } from '../../kv/kv-events.js';
 import type { MockerConfig } from '../../llm.config.js';
+import type { WorkerMeter } from '../../../observability/metrics/worker.metrics.js';
 import { ADMITTED } from '../../protocol/admission.js';
 import type { GenerateRequest, PrefillResult, WorkerOutput } from '../../protocol/pipeline.types.js';
 import type { LlmEngine, PrefillEngine } from '../llm-engine.js';
@@ -30,10 +31,17 @@ export class MockerEngine extends RequestTracingMixin() implements LlmEngine, Pr
     private readonly config: MockerConfig,
     readonly instanceId: string,
     private readonly onKvEvent: (event: KvEvent) => void = () => undefined,
+    private readonly meter?: WorkerMeter,
   ) {
     super();
     this.cache = new KvBlockCache(config.kvBlocks);
-    this.scheduler = new SequenceScheduler(config.maxRunning, config.maxWaiting, () => this.report([], []));
+    this.scheduler = new SequenceScheduler(
+      config.maxRunning,
+      config.maxWaiting,
+      () => this.report([], []),
+      () => meter?.rejected('queue_full'),
+    );
+    meter?.watchLoad(() => this.load);
   }
 
   get load(): WorkerLoad {
@@ -133,6 +141,7 @@ export class MockerEngine extends RequestTracingMixin() implements LlmEngine, Pr
   ): Promise<number> {
     const hashes = promptBlockHashes(request.tokenIds, this.config.blockSize, request.blocks);
     const hitBlocks = this.cache.prefixHits(hashes);
+    this.meter?.prefixLookup(hitBlocks, hashes.length);
     await this.storeBlocks(hashes);
     if (request.prefilled !== undefined) return request.prefilled.cachedTokens;
     const cachedTokens = hitBlocks * this.config.blockSize;

@@ -22,6 +22,8 @@ export class SequenceScheduler {
     readonly maxWaiting: number,
     /** Called whenever `load` changes. */
     private readonly onChange: () => void = () => undefined,
+    /** Called when a sequence is refused because the queue is full. */
+    private readonly onRefuse: () => void = () => undefined,
   ) {}
 
   get load(): { running: number; waiting: number } {
@@ -41,6 +43,7 @@ export class SequenceScheduler {
     }
     if (this.waiting.length >= this.maxWaiting) {
       const load = `${this.running} running, ${this.waiting.length} waiting`;
+      this.onRefuse();
       throw new CapacityError(`The worker is at capacity (${load}); retry later.`, 429, RATE_LIMIT_CODE);
     }
     return this.seat(true, signal);

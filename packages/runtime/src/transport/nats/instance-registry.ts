@@ -28,6 +28,12 @@ export class InstanceRegistry {
       .sort();
   }
 
+  /** Every instance alive, of every component, draining ones included. */
+  known(): string[] {
+    const now = Date.now();
+    return [...this.lastSeen].filter(([, seen]) => now - seen.at <= this.expiryMs).map(([id]) => id);
+  }
+
   isAlive(instanceId: string): boolean {
     const seen = this.lastSeen.get(instanceId);
     return seen !== undefined && Date.now() - seen.at <= this.expiryMs;

@@ -24,6 +24,8 @@ export interface CallStreamOptions {
   onConnectionLost: (listener: () => void) => () => void;
   /** Puts back together the items that arrive in parts. */
   assembler: ItemAssembler;
+  /** Told which instance took the call, when it says so. */
+  onServingInstance?: ((instanceId: string) => void) | undefined;
 }
 
 /**
@@ -74,6 +76,7 @@ export async function* natsCallStream(options: CallStreamOptions): AsyncGenerato
       } else {
         clearTimeout(startTimer);
         servingInstance = frame.instanceId;
+        options.onServingInstance?.(frame.instanceId);
       }
     },
     error: (error: unknown) => queue.fail(fromWire(error, where)),

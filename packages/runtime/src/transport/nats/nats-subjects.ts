@@ -13,6 +13,7 @@ export const natsSubjects = {
   cancel: (c: ComponentIdentity) => `${c.namespace}._cancel.${c.name}`,
   discovery: (namespace: string) => `${namespace}._discovery`,
   event: (namespace: string, topic: string) => `${namespace}._events.${topic}`,
+  query: (namespace: string, topic: string) => `${namespace}._query.${topic}`,
 };
 
 /** The header that carries a call's own id, by which it is cancelled. */
@@ -38,4 +39,20 @@ export type Heartbeat =
 /** A cancellation: stop the call with this id. */
 export interface CancelMessage {
   callId: string;
+}
+
+/** A process-wide query, sent to every process; `from` tells the asker's own subscription to skip it. */
+export interface QueryMessage {
+  from: string;
+  query: unknown;
+}
+
+/**
+ * A process's reply to a query: who answers, for which instances (the asker stops waiting once every
+ * instance it knows has answered), and the answer, absent when the process has none.
+ */
+export interface QueryReply {
+  from: string;
+  instances: string[];
+  answer?: unknown;
 }

@@ -1,17 +1,17 @@
 import { Logger } from '@nestjs/common';
 import { ClientNats, NatsRecordBuilder } from '@nestjs/microservices';
-import { headers as natsHeaders } from '@nats-io/transport-node';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { createInbox, headers as natsHeaders } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { hostname } from 'node:os';
 import { Observable } from 'rxjs';
 import { getRequestSignal, outboundTracingHeaders } from '@threadline/tracing';
-import { runInStore } from '@threadline/tracing/internal';
+import { randomUuid, runInStore } from '@threadline/tracing/internal';
 import type { RequestIdResolver } from '@threadline/tracing/internal';
 import type { ComponentIdentity } from '../../component.decorator.js';
 import { EndpointError } from '../../endpoint.error.js';
 import type { LocalInstance } from '../../local-instance.js';
 import { ComponentTransport } from '../component-transport.js';
-import type { OutgoingCall } from '../component-transport.js';
+import type { OutgoingCall, QueryHandler } from '../component-transport.js';
 import { componentAddress } from '../in-process.transport.js';
 import { ByteBudget } from './byte-budget.js';
 import { InstanceRegistry } from './instance-registry.js';
@@ -21,7 +21,7 @@ import { connectWithRetry } from './nats-connect.js';
 import { NatsEndpointServer } from './nats-endpoint-server.js';
 import { dataBytesPerMessage, DEFAULT_MAX_MESSAGE_BYTES, maxPayloadOf, tooLargeMessage } from './nats-message-size.js';
 import { CALL_ID_HEADER, natsSubjects } from './nats-subjects.js';
-import type { Heartbeat, WireFrame } from './nats-subjects.js';
+import type { Heartbeat, QueryMessage, QueryReply, WireFrame } from './nats-subjects.js';
 import { offerRequest, REQUEST_PARTS_HEADER } from './request-upload.js';
 import type { RequestUpload } from './request-upload.js';
 
@@ -65,6 +65,9 @@ export class NatsTransport extends ComponentTransport {
   private readonly maxMessageBytes: number;
   /** Bytes of stream items arriving in parts held at once, across this process's calls. */
   private readonly largeItems: ByteBudget;
+  /** This process, as process-wide queries name their asker and their repliers. */
+  private readonly processId = randomUuid();
+  private readonly querySubscriptions = new Map<string, Subscription>();
 
   constructor(
     private readonly options: NatsTransportOptions,
@@ -114,6 +117,7 @@ export class NatsTransport extends ComponentTransport {
         else this.registry.heard(beat.address, beat.instanceId, beat.state);
       },
     });
+    for (const topic of this.queryHandlers.keys()) this.subscribeQueries(topic);
     // Ask every running instance to announce itself now, rather than at its next heartbeat, so this
     // process knows its peers by the time it says it is serving.
     this.publishRaw(natsSubjects.discovery(TRANSPORT_NAMESPACE), { state: 'probe' } satisfies Heartbeat);
@@ -151,6 +155,91 @@ export class NatsTransport extends ComponentTransport {
       callback: (_error, message) => handler(message.json()),
     });
     return () => subscription.unsubscribe();
+  }
+
+  override answerQueries(topic: string, handler: QueryHandler): () => void {
+    const stop = super.answerQueries(topic, handler);
+    if (this.connection !== undefined) this.subscribeQueries(topic);
+    return () => {
+      stop();
+      this.querySubscriptions.get(topic)?.unsubscribe();
+      this.querySubscriptions.delete(topic);
+    };
+  }
+
+  /**
+   * This process's answer and every other process's that comes before `timeoutMs`, or before each
+   * instance this process knows of has answered (a process that runs no instance is waited for only
+   * until the deadline).
+   */
+  override async ask(topic: string, query: unknown, timeoutMs: number): Promise<unknown[]> {
+    const [own, others] = await Promise.all([
+      this.answerLocally(topic, query),
+      this.connected ? this.gather(topic, query, timeoutMs) : [],
+    ]);
+    return own === undefined ? others : [own, ...others];
+  }
+
+  private gather(topic: string, query: unknown, timeoutMs: number): Promise<unknown[]> {
+    const connection = this.connection!;
+    const own = new Set(this.local.map((local) => local.instanceId));
+    const waitingFor = new Set(this.registry.known().filter((id) => !own.has(id)));
+    const answers: unknown[] = [];
+    const heard = new Set<string>();
+    return new Promise((resolve) => {
+      const inbox = createInbox();
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        clearTimeout(deadline);
+        subscription.unsubscribe();
+        resolve(answers);
+      };
+      const subscription = connection.subscribe(inbox, {
+        callback: (error, message) => {
+          const reply = error === null ? parseReply(message) : undefined;
+          if (reply === undefined || heard.has(reply.from)) return;
+          heard.add(reply.from);
+          if (reply.answer !== undefined) answers.push(reply.answer);
+          for (const id of reply.instances) waitingFor.delete(id);
+          if (waitingFor.size === 0) finish();
+        },
+      });
+      const deadline = setTimeout(finish, timeoutMs);
+      const asked: QueryMessage = { from: this.processId, query };
+      try {
+        connection.publish(natsSubjects.query(TRANSPORT_NAMESPACE, topic), JSON.stringify(asked), { reply: inbox });
+      } catch (error) {
+        this.logger.warn(`query ${topic} not sent: ${error instanceof Error ? error.message : String(error)}`);
+        finish();
+      }
+    });
+  }
+
+  /** Answers the queries on `topic` other processes send; every process subscribes, so each gets them all. */
+  private subscribeQueries(topic: string): void {
+    if (this.querySubscriptions.has(topic)) return;
+    const subscription = this.connection!.subscribe(natsSubjects.query(TRANSPORT_NAMESPACE, topic), {
+      callback: (error, message) => {
+        if (error !== null || message.reply === undefined || message.reply === '') return;
+        const asked = message.json<QueryMessage>();
+        if (asked.from === this.processId) return;
+        void this.answerLocally(topic, asked.query).then((answer) => {
+          const reply: QueryReply = { from: this.processId, instances: this.local.map((local) => local.instanceId) };
+          if (answer !== undefined) reply.answer = answer;
+          try {
+            message.respond(JSON.stringify(reply));
+          } catch (failure) {
+            // Over max_payload, say: the asker hears nothing from this process and stops at its deadline.
+            this.logger.warn(
+              `answer to query ${topic} not sent: ${failure instanceof Error ? failure.message : String(failure)}`,
+            );
+          }
+        });
+      },
+    });
+    this.querySubscriptions.set(topic, subscription);
   }
 
   /**
@@ -219,6 +308,7 @@ export class NatsTransport extends ComponentTransport {
       signal,
       onConnectionLost,
       assembler,
+      onServingInstance: call.span && ((instanceId) => call.span!.setAttribute('threadline.instance_id', instanceId)),
     });
     return upload === undefined ? stream : closingUpload(stream, upload);
   }
@@ -273,5 +363,14 @@ async function* closingUpload(stream: AsyncGenerator<unknown>, upload: RequestUp
     yield* stream;
   } finally {
     upload.close();
+  }
+}
+
+function parseReply(message: Msg): QueryReply | undefined {
+  try {
+    const reply = message.json<QueryReply>();
+    return typeof reply.from === 'string' && Array.isArray(reply.instances) ? reply : undefined;
+  } catch {
+    return undefined;
   }
 }

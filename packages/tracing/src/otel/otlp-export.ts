@@ -1,0 +1,76 @@
+import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as ProtobufTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
+import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { getCurrentStore, incomingTraceparentOf } from '../request-context.js';
+import { addSpanRecorder } from '../spans/span-recorders.js';
+import type { FinishedSpan } from '../spans/span-types.js';
+import { addSpanLogFields } from '../tracing-logger.factory.js';
+import { readOtlpExportConfig } from './otlp-config.js';
+import type { OtlpExportConfig } from './otlp-config.js';
+import { toReadableSpan } from './readable-span.js';
+import { createTraceSampler } from './trace-sampler.js';
+
+/** @publicApi */
+export interface OtlpExportOptions {
+  /** The environment to read the standard variables from; `process.env` by default. */
+  env?: NodeJS.ProcessEnv;
+  /** What to export, already read (by `readOtlpExportConfig`); `env` is not read then. */
+  config?: OtlpExportConfig;
+}
+
+/** A running export. @publicApi */
+export interface OtlpExport {
+  /** Where spans go. */
+  readonly config: OtlpExportConfig;
+  /** Sends the spans ended so far. */
+  forceFlush(): Promise<void>;
+  /** Stops taking spans, sends those ended so far, and closes the exporter. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Exports this process's spans over OTLP as the standard OpenTelemetry variables ask: `undefined`, with
+ * nothing started, unless an endpoint is set (and `OTEL_SDK_DISABLED` is not `true`). A value that cannot
+ * work throws an `OtlpConfigError` naming its variable. While export is on, log lines written in a span
+ * carry `trace_id` and `span_id`.
+ * @publicApi
+ */
+export function startOtlpExport(options: OtlpExportOptions = {}): OtlpExport | undefined {
+  const config = options.config ?? readOtlpExportConfig(options.env);
+  if (config === undefined) return undefined;
+  const resource = defaultResource().merge(
+    config.serviceName === undefined ? null : resourceFromAttributes({ 'service.name': config.serviceName }),
+  );
+  const exporter: SpanExporter =
+    config.protocol === 'http/json'
+      ? new JsonTraceExporter({ url: config.url })
+      : new ProtobufTraceExporter({ url: config.url });
+  const processor = new BatchSpanProcessor(exporter);
+  const sampled = createTraceSampler(config);
+  const removeRecorder = addSpanRecorder({
+    onEnd(span: FinishedSpan): void {
+      if (!sampled(span.traceId, incomingTraceparentNow())) return;
+      processor.onEnd(toReadableSpan(span, resource));
+    },
+  });
+  const removeLogFields = addSpanLogFields();
+  let stopped: Promise<void> | undefined;
+  return {
+    config,
+    forceFlush: () => processor.forceFlush(),
+    shutdown: () =>
+      (stopped ??= (async () => {
+        removeRecorder();
+        removeLogFields();
+        await processor.shutdown();
+      })()),
+  };
+}
+
+/** The `traceparent` the running request came in with: its sampled flag is the caller's decision. */
+function incomingTraceparentNow(): string | undefined {
+  const store = getCurrentStore();
+  return store === undefined ? undefined : incomingTraceparentOf(store);
+}

@@ -1,0 +1,50 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createStore } from '../request-context.js';
+import { startSpan } from './span-context.js';
+import { endSpanWithIterator } from './span-iterator.js';
+import { addSpanRecorder } from './span-recorders.js';
+import type { FinishedSpan } from './span-types.js';
+
+let spans: FinishedSpan[] = [];
+let remove: () => void = () => undefined;
+
+beforeEach(() => {
+  spans = [];
+  remove = addSpanRecorder({ onEnd: (span) => spans.push(span) });
+});
+afterEach(() => remove());
+
+async function* numbers(fail?: Error): AsyncGenerator<number> {
+  yield 1;
+  yield 2;
+  if (fail) throw fail;
+}
+
+function traced(source: AsyncGenerator<number>) {
+  const span = startSpan('stream', 'client', undefined, createStore('req'))!;
+  return endSpanWithIterator(source, span, (item, itemSpan) => itemSpan.setAttribute('last', item));
+}
+
+describe('endSpanWithIterator', () => {
+  it('ends the span when the stream ends, having shown it every item', async () => {
+    const items: number[] = [];
+    for await (const item of traced(numbers())) items.push(item);
+    expect(items).toEqual([1, 2]);
+    expect(spans).toHaveLength(1);
+    expect(spans[0]).toMatchObject({ status: 'unset', attributes: { last: 2 } });
+  });
+
+  it('ends it failed when the stream fails', async () => {
+    await expect(async () => {
+      for await (const item of traced(numbers(new Error('broke')))) void item;
+    }).rejects.toThrow('broke');
+    expect(spans[0]).toMatchObject({ status: 'error', statusMessage: 'broke', attributes: { 'error.type': 'Error' } });
+  });
+
+  it('ends it cancelled when the consumer stops early, and stops the source', async () => {
+    const source = numbers();
+    for await (const item of traced(source)) if (item === 1) break;
+    expect(spans[0]).toMatchObject({ status: 'unset', attributes: { 'threadline.cancelled': true } });
+    expect(await source.next()).toEqual({ done: true, value: undefined });
+  });
+});

@@ -1,0 +1,34 @@
+import { endSpanWithIterator, isRecordingSpans, spanClock, startSpan } from '@threadline/tracing/internal';
+import type { Span } from '@threadline/tracing/internal';
+import type { GenerateRequest, WorkerOutput } from '../protocol/pipeline.types.js';
+
+/**
+ * The Worker's generation as an `internal` span `gen_ai.generate`, a child of the worker's call, ended
+ * with the engine's stream: token counts, the cached prompt tokens, and an event at the first token.
+ * Counts only: no prompt or completion text goes into a span. Without a span recorder, `tokens` as it is.
+ */
+export function traceGeneration(
+  tokens: AsyncIterable<WorkerOutput>,
+  request: GenerateRequest,
+  model: string,
+  workerId: string,
+): AsyncIterable<WorkerOutput> {
+  if (!isRecordingSpans()) return tokens;
+  const span = startSpan('gen_ai.generate', 'internal', {
+    'gen_ai.operation.name': request.original.messages === undefined ? 'text_completion' : 'chat',
+    'gen_ai.request.model': model,
+    'gen_ai.usage.input_tokens': request.tokenIds.length,
+    'gen_ai.usage.output_tokens': 0,
+    'threadline.worker_id': workerId,
+  });
+  if (span === undefined) return tokens;
+  return endSpanWithIterator(tokens[Symbol.asyncIterator](), span, countTokens);
+}
+
+function countTokens(output: WorkerOutput, span: Span): void {
+  if (!('tokenIds' in output) || output.tokenIds.length === 0) return;
+  const produced = span.attributes['gen_ai.usage.output_tokens'] as number;
+  if (produced === 0) span.addEvent('gen_ai.first_token', undefined, spanClock());
+  span.setAttribute('gen_ai.usage.output_tokens', produced + output.tokenIds.length);
+  if (output.cachedTokens !== undefined) span.setAttribute('gen_ai.usage.cache_read_input_tokens', output.cachedTokens);
+}

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import type { FinishedSpan } from '@threadline/tracing';
+import { MAX_SPANS_PER_REQUEST, RequestRing } from './request-ring.js';
+
+function span(requestId: string, name = 'work'): FinishedSpan {
+  return {
+    traceId: '0'.repeat(32),
+    spanId: '1'.repeat(16),
+    name,
+    kind: 'internal',
+    startTime: 0,
+    endTime: 1,
+    attributes: { x_request_id: requestId },
+    events: [],
+    status: 'unset',
+    requestId,
+  };
+}
+
+function heldSpans(ring: RequestRing): number {
+  let count = 0;
+  for (const [, spans] of ring.newestFirst()) count += spans.length;
+  return count;
+}
+
+describe('RequestRing', () => {
+  it('groups spans by request id, newest request first', () => {
+    const ring = new RequestRing(10);
+    ring.onEnd(span('a', 'one'));
+    ring.onEnd(span('b'));
+    ring.onEnd(span('a', 'two'));
+    expect(ring.spansOf('a').map((s) => s.name)).toEqual(['one', 'two']);
+    expect([...ring.newestFirst()].map(([id]) => id)).toEqual(['b', 'a']);
+    expect(ring.spansOf('nobody')).toEqual([]);
+  });
+
+  it('evicts the oldest request whole once full', () => {
+    const ring = new RequestRing(3);
+    for (const id of ['r1', 'r2', 'r3', 'r4', 'r5']) {
+      ring.onEnd(span(id));
+      ring.onEnd(span(id));
+    }
+    expect([...ring.newestFirst()].map(([id]) => id)).toEqual(['r5', 'r4', 'r3']);
+    expect(ring.spansOf('r1')).toEqual([]);
+    expect(ring.spansOf('r2')).toEqual([]);
+    expect(ring.spansOf('r3')).toHaveLength(2);
+  });
+
+  it('holds a bounded count of requests and spans however many pass', () => {
+    const ring = new RequestRing(100);
+    for (let i = 0; i < 50_000; i++) for (let s = 0; s < 4; s++) ring.onEnd(span(`req-${i}`));
+    expect(ring.size).toBe(100);
+    expect(heldSpans(ring)).toBe(400);
+    expect(ring.spansOf('req-49999')).toHaveLength(4);
+    expect(ring.spansOf('req-49899')).toEqual([]);
+  });
+
+  it('caps the spans one request may hold', () => {
+    const ring = new RequestRing(1);
+    for (let i = 0; i < MAX_SPANS_PER_REQUEST * 3; i++) ring.onEnd(span('runaway'));
+    expect(ring.spansOf('runaway')).toHaveLength(MAX_SPANS_PER_REQUEST);
+  });
+
+  it('refuses a capacity below one', () => {
+    expect(() => new RequestRing(0)).toThrow(RangeError);
+  });
+});

@@ -1,0 +1,178 @@
+import type { FinishedSpan } from '@threadline/tracing';
+import { componentOf, factsOf, isHttpSpan, mergeFacts } from './timeline-facts.js';
+import type { RequestFacts } from './timeline-facts.js';
+import type { ProcessSpans } from './timeline.service.js';
+
+/** A line of `GET /debug/requests`: counts and times only, never the text of a prompt or a completion. */
+export interface RequestSummary {
+  id: string;
+  route: string;
+  status: number | null;
+  started_at: string;
+  duration_ms: number;
+  ttft_ms: number | null;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+  worker_id: string | null;
+}
+
+/** A span as `GET /debug/requests/:id` shows it: where it ran, and its duration. */
+export type TimelineSpan = FinishedSpan & { component: string; process: string; duration_ms: number };
+
+/** `GET /debug/requests/:id`: the request's spans from every process, earliest first. */
+export interface RequestTimeline {
+  id: string;
+  trace_ids: string[];
+  worker_id: string | null;
+  prefix_hit_rate: number | null;
+  cached_tokens: number | null;
+  ttft_ms: number | null;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+  spans: TimelineSpan[];
+}
+
+export function summarize(id: string, http: FinishedSpan, facts: RequestFacts): RequestSummary {
+  const route = http.attributes['http.route'] ?? http.attributes['url.path'];
+  const status = http.attributes['http.response.status_code'];
+  return {
+    id,
+    route: `${String(http.attributes['http.request.method'])} ${String(route)}`,
+    status: typeof status === 'number' ? status : null,
+    started_at: new Date(http.startTime).toISOString(),
+    duration_ms: round(http.endTime - http.startTime),
+    ttft_ms: facts.firstTokenAt === undefined ? null : round(facts.firstTokenAt - http.startTime),
+    prompt_tokens: facts.promptTokens ?? null,
+    completion_tokens: facts.completionTokens ?? null,
+    worker_id: facts.workerId ?? null,
+  };
+}
+
+/** The answers of every process, as one timeline. */
+export function timelineOf(id: string, answers: readonly ProcessSpans[]): RequestTimeline {
+  const all = answers.flatMap((answer) => answer.spans.map((span) => ({ span, process: answer.process })));
+  const byId = new Map(all.map(({ span }) => [span.spanId, span]));
+  const spans = all
+    .map(({ span, process }) => ({
+      ...span,
+      component: componentOf(span, byId),
+      process,
+      duration_ms: round(span.endTime - span.startTime),
+    }))
+    .sort((a, b) => a.startTime - b.startTime);
+  const facts = mergeFacts(answers.map((answer) => factsOf(answer.spans)));
+  const http = spans.find((span) => isHttpSpan(span));
+  const start = http?.startTime ?? spans[0]?.startTime ?? 0;
+  return {
+    id,
+    trace_ids: [...new Set(spans.map((span) => span.traceId))],
+    worker_id: facts.workerId ?? null,
+    prefix_hit_rate: facts.prefixHitRate ?? null,
+    cached_tokens: facts.cachedTokens ?? null,
+    ttft_ms: facts.firstTokenAt === undefined ? null : round(facts.firstTokenAt - start),
+    prompt_tokens: facts.promptTokens ?? null,
+    completion_tokens: facts.completionTokens ?? null,
+    spans,
+  };
+}
+
+const COMPONENT_COLOURS: Record<string, string> = {
+  frontend: '#4c78a8',
+  processor: '#f58518',
+  router: '#54a24b',
+  worker: '#e45756',
+  prefill: '#b279a2',
+};
+
+/**
+ * The request's waterfall as one self-contained HTML page (inline CSS, no script, nothing fetched):
+ * a bar per span on one time axis, labelled with its component and duration, under a header with the
+ * worker chosen, the cache hit rate, TTFT and the token counts. Every value from a span is escaped.
+ */
+export function renderTimelinePage(timeline: RequestTimeline): string {
+  const start = Math.min(...timeline.spans.map((span) => span.startTime));
+  const end = Math.max(...timeline.spans.map((span) => span.endTime));
+  const total = Math.max(end - start, 0.001);
+  const rows = timeline.spans.map((span) => {
+    const left = ((span.startTime - start) / total) * 100;
+    const width = Math.max(((span.endTime - span.startTime) / total) * 100, 0.3);
+    const name = titleCase(span.component);
+    const colour = COMPONENT_COLOURS[span.component] ?? '#79706e';
+    const marks = span.events
+      .map((event) => {
+        const at = ((event.time - start) / total) * 100;
+        return `<span class="mark" style="left:${pct(at)}" title="${esc(event.name)}"></span>`;
+      })
+      .join('');
+    const failed = span.status === 'error' ? ' failed' : '';
+    return `<tr>
+<td class="what"><b>${esc(name)}</b> ${esc(span.name)} <small>${esc(span.kind)}</small></td>
+<td class="lane">${marks}<div class="bar${failed}" data-component="${esc(span.component)}" style="left:${pct(left)};width:${pct(width)};background:${colour}" title="${esc(`${span.name}: ${fmt(span.duration_ms)} ms`)}">${esc(name)} ${esc(fmt(span.duration_ms))} ms</div></td>
+<td class="rid"><code>${esc(span.requestId)}</code></td>
+<td class="where">${esc(span.process)}</td>
+</tr>`;
+  });
+  const facts: Array<[string, string]> = [
+    ['Worker', timeline.worker_id ?? '—'],
+    ['Cache hit rate', timeline.prefix_hit_rate === null ? '—' : `${fmt(timeline.prefix_hit_rate * 100)} %`],
+    ['Cached prompt tokens', timeline.cached_tokens === null ? '—' : String(timeline.cached_tokens)],
+    ['TTFT', timeline.ttft_ms === null ? '—' : `${fmt(timeline.ttft_ms)} ms`],
+    ['Prompt tokens', timeline.prompt_tokens === null ? '—' : String(timeline.prompt_tokens)],
+    ['Completion tokens', timeline.completion_tokens === null ? '—' : String(timeline.completion_tokens)],
+    ['Duration', `${fmt(end - start)} ms`],
+    ['Trace', timeline.trace_ids.join(', ')],
+  ];
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Request ${esc(timeline.id)}</title>
+<style>
+body{font:14px system-ui,sans-serif;margin:1.5rem;color:#222}
+h1{font-size:1.2rem} code{font-size:12px}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}
+dl.facts dt{font-weight:600} dl.facts dd{margin:0}
+table{border-collapse:collapse;width:100%;margin-top:1rem}
+td{padding:.25rem .4rem;border-bottom:1px solid #eee;vertical-align:middle;white-space:nowrap}
+td.lane{position:relative;width:60%;min-width:300px;height:1.6rem}
+.bar{position:absolute;top:.2rem;height:1.2rem;line-height:1.2rem;color:#fff;font-size:11px;padding:0 .25rem;border-radius:2px;overflow:visible;white-space:nowrap;box-sizing:border-box}
+.bar.failed{outline:2px solid #c00}
+.mark{position:absolute;top:0;bottom:0;border-left:2px dashed #333}
+</style></head><body>
+<h1>Request <code id="request-id">${esc(timeline.id)}</code></h1>
+<p>Grep the logs of every process for this request id.</p>
+<dl class="facts">${facts.map(([term, value]) => `<dt>${esc(term)}</dt><dd data-fact="${esc(term)}">${esc(value)}</dd>`).join('')}</dl>
+<table><thead><tr><th>Span</th><th>Waterfall (${esc(fmt(end - start))} ms)</th><th>Request id</th><th>Process</th></tr></thead>
+<tbody>
+${rows.join('\n')}
+</tbody></table>
+</body></html>
+`;
+}
+
+/** A page saying no process knows the request. */
+export function renderNotFoundPage(id: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Request not found</title></head>
+<body><p>No process of the service has spans of request <code>${esc(id)}</code>: it is unknown, or older than the requests kept.</p></body></html>
+`;
+}
+
+/** Text for HTML, in element content and in quoted attributes alike. */
+export function esc(value: string): string {
+  return value.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
+}
+
+function titleCase(component: string): string {
+  return component.charAt(0).toUpperCase() + component.slice(1);
+}
+
+function pct(value: number): string {
+  return `${Math.min(Math.max(value, 0), 100).toFixed(3)}%`;
+}
+
+function fmt(value: number): string {
+  return value.toFixed(value < 10 ? 2 : 1);
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

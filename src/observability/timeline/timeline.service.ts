@@ -1,0 +1,100 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { hostname } from 'node:os';
+import { ProcessQueries } from '@threadline/runtime';
+import { addSpanRecorder } from '@threadline/tracing';
+import type { FinishedSpan } from '@threadline/tracing';
+import { RequestRing } from './request-ring.js';
+import { factsOf, isHttpSpan, mergeFacts } from './timeline-facts.js';
+import type { RequestFacts } from './timeline-facts.js';
+
+export const TIMELINE_OPTIONS = Symbol('TIMELINE_OPTIONS');
+
+export interface TimelineOptions {
+  /** How many recent requests this process keeps the spans of. */
+  requests: number;
+  /** The components this process runs, to say where its spans come from. */
+  components: readonly string[];
+}
+
+/** One process's spans of a request, as `timeline.spans` answers. */
+export interface ProcessSpans {
+  /** `<host>:<pid>` */
+  process: string;
+  components: string[];
+  spans: FinishedSpan[];
+}
+
+const SPANS_TOPIC = 'timeline.spans';
+const FACTS_TOPIC = 'timeline.facts';
+
+/** Requests about the service itself (probes, scrapes, these routes) are not the timeline's: they would push the work out. */
+const NOT_KEPT = /^\/(debug\/|metrics$|health$)/;
+
+/**
+ * The request timeline of this process: a ring of the spans of its most recent requests, and the
+ * answers to the other processes' questions about them (`ProcessQueries`), so the Frontend can show a
+ * request across every process.
+ */
+@Injectable()
+export class TimelineService implements OnModuleInit, OnModuleDestroy {
+  readonly ring: RequestRing;
+  private readonly process = `${hostname()}:${process.pid}`;
+  private stops: Array<() => void> = [];
+
+  constructor(
+    @Inject(TIMELINE_OPTIONS) private readonly options: TimelineOptions,
+    private readonly queries: ProcessQueries,
+  ) {
+    this.ring = new RequestRing(options.requests);
+  }
+
+  onModuleInit(): void {
+    this.stops = [
+      addSpanRecorder({ onEnd: (span) => this.keep(span) }),
+      this.queries.answer<{ id: string }, ProcessSpans>(SPANS_TOPIC, ({ id }) => this.localSpans(id)),
+      this.queries.answer<{ ids: string[] }, Record<string, RequestFacts>>(FACTS_TOPIC, ({ ids }) =>
+        this.localFacts(ids),
+      ),
+    ];
+  }
+
+  onModuleDestroy(): void {
+    for (const stop of this.stops) stop();
+    this.stops = [];
+  }
+
+  /** The spans of request `id` from every process that has some. */
+  async spansOf(id: string): Promise<ProcessSpans[]> {
+    return this.queries.ask<{ id: string }, ProcessSpans>(SPANS_TOPIC, { id });
+  }
+
+  /** What every process's spans tell about each of `ids`. */
+  async factsOf(ids: string[]): Promise<Map<string, RequestFacts>> {
+    const answers = await this.queries.ask<{ ids: string[] }, Record<string, RequestFacts>>(FACTS_TOPIC, { ids });
+    return new Map(ids.map((id) => [id, mergeFacts(answers.flatMap((answer) => answer[id] ?? []))]));
+  }
+
+  private keep(span: FinishedSpan): void {
+    if (isHttpSpan(span) && NOT_KEPT.test(String(span.attributes['url.path']))) return;
+    this.ring.onEnd(span);
+  }
+
+  private localSpans(id: unknown): ProcessSpans | undefined {
+    if (typeof id !== 'string') return undefined;
+    const spans = this.ring.spansOf(id);
+    if (spans.length === 0) return undefined;
+    return { process: this.process, components: [...this.options.components], spans: [...spans] };
+  }
+
+  private localFacts(ids: unknown): Record<string, RequestFacts> | undefined {
+    if (!Array.isArray(ids)) return undefined;
+    const facts: Record<string, RequestFacts> = {};
+    for (const id of ids) {
+      if (typeof id !== 'string') continue;
+      const spans = this.ring.spansOf(id);
+      if (spans.length > 0) facts[id] = factsOf(spans);
+    }
+    return facts;
+  }
+}

@@ -1,0 +1,169 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadAppConfig } from '../../src/config/app.config.js';
+import { nats, sleep, startCluster, warmUp } from '../support/cluster.js';
+import type { Cluster } from '../support/cluster.js';
+import { describeWithNats } from '../support/nats-server.js';
+import { startOtlpCollector } from '../support/otlp-collector.js';
+import type { CollectedSpan, OtlpCollector } from '../support/otlp-collector.js';
+import { startPipeline } from '../support/pipeline-app.js';
+import { CHAT, chatBody, request } from '../support/requests.js';
+import { startFromSource } from '../support/service-process.js';
+import { waitFor } from '../support/wait-for.js';
+
+/**
+ * The service exports its spans over OTLP (docs/configuration.md, "Traces") to a real endpoint in this
+ * test: one trace per request, joined to the caller's `traceparent`, with spans from every component,
+ * in one process and over NATS.
+ */
+
+const CALLER_SPAN = '00f067aa0ba902b7';
+let traceCount = 0;
+
+/** A fresh trace id for each request, so that each test reads its own spans. */
+function newTrace(): { traceId: string; traceparent: string } {
+  const traceId = `7a${(++traceCount).toString(16).padStart(30, '0')}`;
+  return { traceId, traceparent: `00-${traceId}-${CALLER_SPAN}-01` };
+}
+
+async function chat(url: string, id: string, traceparent: string): Promise<void> {
+  const res = await request(url, CHAT, chatBody('hello traces', { max_tokens: 4 }), { id, headers: { traceparent } });
+  expect(res.status).toBe(200);
+  await res.text();
+}
+
+const SERVER = 2;
+
+/** The component whose server span this is: a component's call names it; the HTTP request is the Frontend's. */
+function componentOf(span: CollectedSpan): string | undefined {
+  if (span.kind !== SERVER) return undefined;
+  const service = span.attributes['rpc.service'];
+  if (typeof service === 'string') return service;
+  return span.parentSpanId === CALLER_SPAN ? 'frontend' : undefined;
+}
+
+/** Checks one request's trace: joined to the caller, the request id on every span, every component there. */
+function expectWholeTrace(spans: CollectedSpan[], id: string): void {
+  expect(spans.length).toBeGreaterThan(0);
+  expect(spans.filter((span) => span.attributes.x_request_id !== id)).toEqual([]);
+  expect(spans.filter((span) => span.parentSpanId === CALLER_SPAN)).toHaveLength(1);
+  // Every span but the first hangs off another span of the same trace.
+  const ids = new Set(spans.map((span) => span.spanId));
+  expect(spans.filter((span) => span.parentSpanId !== CALLER_SPAN && !ids.has(span.parentSpanId!))).toEqual([]);
+  const components = new Set(spans.map(componentOf).filter((name) => name !== undefined));
+  expect(components).toEqual(new Set(['frontend', 'processor', 'router', 'worker']));
+}
+
+describe('OTLP export from the service in one process', () => {
+  let collector: OtlpCollector;
+  beforeAll(async () => {
+    collector = await startOtlpCollector();
+  });
+  afterAll(() => collector.close());
+
+  for (const protocol of ['http/protobuf', 'http/json']) {
+    it(`exports one whole trace per request in ${protocol}, sent by the time the app has closed`, async () => {
+      const pipeline = await startPipeline({
+        OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+        OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
+        OTEL_SERVICE_NAME: 'threadline-one',
+      });
+      const { traceId, traceparent } = newTrace();
+      try {
+        await chat(pipeline.url, `otlp-one-${protocol}`, traceparent);
+        // Log lines written in a span lead to it.
+        const line = pipeline.logs.forRequest(`otlp-one-${protocol}`).find((entry) => entry.trace_id !== undefined);
+        expect(line?.trace_id).toBe(traceId);
+      } finally {
+        await pipeline.close();
+      }
+      const spans = collector.trace(traceId);
+      expectWholeTrace(spans, `otlp-one-${protocol}`);
+      expect(spans.filter((span) => span.serviceName !== 'threadline-one')).toEqual([]);
+    });
+  }
+
+  for (const [what, env] of [
+    ['no endpoint set', { OTEL_SERVICE_NAME: 'threadline-off' }],
+    ['OTEL_SDK_DISABLED=true', { OTEL_SDK_DISABLED: 'true' }],
+    ['OTEL_TRACES_SAMPLER=always_off', { OTEL_TRACES_SAMPLER: 'always_off' }],
+  ] as const) {
+    it(`sends nothing with ${what}`, async () => {
+      const endpoint = what === 'no endpoint set' ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url };
+      const before = collector.requests;
+      const pipeline = await startPipeline({ ...endpoint, ...env });
+      try {
+        await chat(pipeline.url, `otlp-none-${what}`, newTrace().traceparent);
+        // With export off, log lines carry no trace ids; a sampler that drops every trace leaves export on.
+        if (what !== 'OTEL_TRACES_SAMPLER=always_off')
+          expect(pipeline.logs.lines.filter((line) => line.trace_id !== undefined)).toEqual([]);
+      } finally {
+        await pipeline.close();
+      }
+      expect(collector.requests).toBe(before);
+    });
+  }
+
+  it('a bad variable stops the configuration, naming it', () => {
+    expect(() =>
+      loadAppConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_TRACES_SAMPLER: 'sometimes' }),
+    ).toThrow(/^Invalid configuration: OTEL_TRACES_SAMPLER must be one of/);
+    expect(() =>
+      loadAppConfig({
+        OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: '-0.1',
+      }),
+    ).toThrow(/^Invalid configuration: OTEL_TRACES_SAMPLER_ARG must be a number from 0 to 1/);
+    expect(() =>
+      loadAppConfig({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_ENDPOINT: collector.url }),
+    ).toThrow(/^Invalid configuration: OTEL_EXPORTER_OTLP_PROTOCOL must be/);
+    expect(() => loadAppConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: '127.0.0.1:4318' })).toThrow(
+      /^Invalid configuration: OTEL_EXPORTER_OTLP_ENDPOINT must be an http/,
+    );
+  });
+
+  it('a bad variable stops the process at start-up with a message naming it', async () => {
+    await expect(
+      startFromSource({ OTEL_EXPORTER_OTLP_ENDPOINT: 'localhost:4318', OTEL_SERVICE_NAME: 'threadline-bad' }, 60_000),
+    ).rejects.toThrow(/OTEL_EXPORTER_OTLP_ENDPOINT must be an http/);
+  }, 90_000);
+});
+
+describeWithNats('OTLP export from the service over NATS, one process per component', () => {
+  let collector: OtlpCollector;
+  let cluster: Cluster;
+  const names = ['frontend', 'processor', 'router', 'worker'];
+  beforeAll(async () => {
+    collector = await startOtlpCollector();
+    cluster = await startCluster(
+      await nats(),
+      names.map((name) => ({ name, components: name, env: { OTEL_SERVICE_NAME: `threadline-${name}` } })),
+      // A short batch delay: the spans go out while the test waits, not only at shutdown.
+      { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_BSP_SCHEDULE_DELAY: '100' },
+    );
+    await warmUp(cluster, ['worker']);
+  }, 120_000);
+  afterAll(async () => {
+    await cluster?.stop();
+    await collector?.close();
+  }, 30_000);
+
+  it('each process exports its spans of the caller’s trace, under its own service.name', async () => {
+    const { traceId, traceparent } = newTrace();
+    await chat(cluster.url, 'otlp-nats-1', traceparent);
+    await waitFor(() => {
+      const found = collector.trace(traceId);
+      return new Set(found.map(componentOf).filter(Boolean)).size === names.length ? true : undefined;
+    }, 10_000).catch(() => false);
+    // The last batches of the other processes, sent within their short delay.
+    await sleep(500);
+    const spans = collector.trace(traceId);
+    expectWholeTrace(spans, 'otlp-nats-1');
+    // A component's server span comes from its own process, under that process's service.name.
+    const misplaced = spans.filter(
+      (span) => componentOf(span) !== undefined && span.serviceName !== `threadline-${componentOf(span)}`,
+    );
+    expect(misplaced).toEqual([]);
+    expect(spans.filter((span) => !names.some((name) => span.serviceName === `threadline-${name}`))).toEqual([]);
+  });
+});

@@ -1,0 +1,257 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser } from 'puppeteer-core';
+import { describeWithBrowser, launchChromium } from '../support/browser.js';
+import { nats, startCluster, warmUp } from '../support/cluster.js';
+import type { Cluster } from '../support/cluster.js';
+import { describeWithNats } from '../support/nats-server.js';
+import { startPipeline } from '../support/pipeline-app.js';
+import type { PipelineApp } from '../support/pipeline-app.js';
+import { CHAT, chatBody, request } from '../support/requests.js';
+import { waitFor } from '../support/wait-for.js';
+
+interface Summary {
+  id: string;
+  route: string;
+  status: number | null;
+  duration_ms: number;
+  ttft_ms: number | null;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+  worker_id: string | null;
+}
+
+interface TimelineSpan {
+  name: string;
+  kind: string;
+  component: string;
+  process: string;
+  requestId: string;
+  attributes: Record<string, unknown>;
+}
+
+interface Timeline {
+  id: string;
+  worker_id: string | null;
+  ttft_ms: number | null;
+  spans: TimelineSpan[];
+}
+
+const PROMPT = 'the secret words of the timeline';
+const PIPELINE = ['frontend', 'processor', 'router', 'worker'];
+
+/** A streamed chat with id `id`, read to its end. */
+async function streamedChat(url: string, id: string): Promise<void> {
+  const response = await request(url, CHAT, chatBody(PROMPT, { max_tokens: 4, stream: true }), { id });
+  expect(response.status).toBe(200);
+  await response.text();
+}
+
+async function getJson<T>(url: string): Promise<{ status: number; body: T }> {
+  const response = await fetch(url);
+  return { status: response.status, body: (await response.json()) as T };
+}
+
+/** The request's timeline once its HTTP span has ended (it ends as the response closes). */
+function timelineOnce(url: string, id: string, components = PIPELINE): Promise<Timeline> {
+  return waitFor(async () => {
+    const { status, body } = await getJson<Timeline>(`${url}/debug/requests/${id}`);
+    const have = new Set(status === 200 ? body.spans.map((span) => span.component) : []);
+    return components.every((component) => have.has(component)) &&
+      body.spans.some((s) => s.kind === 'server' && s.name.startsWith('POST '))
+      ? body
+      : undefined;
+  }, 10_000);
+}
+
+function expectWholeTimeline(timeline: Timeline, id: string): void {
+  expect(new Set(timeline.spans.map((span) => span.component))).toEqual(new Set(PIPELINE));
+  for (const span of timeline.spans) expect(span.requestId).toBe(id);
+  expect(timeline.worker_id).toMatch(/^worker-/);
+  expect(timeline.ttft_ms).toBeGreaterThan(0);
+  expect(JSON.stringify(timeline)).not.toContain(PROMPT);
+}
+
+/** Opens the waterfall page in Chromium and checks what a person would look for on it. */
+async function expectWaterfallPage(browser: Browser, url: string, id: string, timeline: Timeline): Promise<void> {
+  const page = await browser.newPage();
+  try {
+    const requested: string[] = [];
+    page.on('request', (req) => requested.push(req.url()));
+    const response = await page.goto(`${url}/debug/requests/${encodeURIComponent(id)}/view`);
+    expect(response?.status()).toBe(200);
+    const bars = await page.$$eval('.bar', (elements) =>
+      elements.map((element) => ({ component: element.getAttribute('data-component'), text: element.textContent })),
+    );
+    for (const component of PIPELINE) {
+      const bar = bars.find((candidate) => candidate.component === component);
+      expect(bar, `a bar for ${component}`).toBeDefined();
+      expect(bar!.text).toMatch(new RegExp(`^${component}\\s[\\d.]+ ms$`, 'i'));
+    }
+    const text = await page.$eval('body', (body) => body.innerText);
+    expect(text).toContain(timeline.worker_id!);
+    expect(text).toMatch(/TTFT\s+[\d.]+ ms/);
+    expect(text).toContain(id);
+    expect(text).not.toContain(PROMPT);
+    // Self-contained: the page alone, nothing else fetched.
+    expect(requested).toEqual([`${url}/debug/requests/${encodeURIComponent(id)}/view`]);
+  } finally {
+    await page.close();
+  }
+}
+
+describe('the request timeline, in one process', () => {
+  let pipeline: PipelineApp;
+
+  beforeAll(async () => {
+    pipeline = await startPipeline({ MOCKER_DECODE_MS_PER_TOKEN: '2' });
+  }, 30_000);
+  afterAll(() => pipeline.close());
+
+  it('lists a streamed chat with its TTFT and token counts, and no text', async () => {
+    await streamedChat(pipeline.url, 'timeline-list-1');
+    const listed = await waitFor(async () => {
+      const { body } = await getJson<{ data: Summary[] }>(`${pipeline.url}/debug/requests?limit=5`);
+      return body.data.find((summary) => summary.id === 'timeline-list-1');
+    });
+    expect(listed).toMatchObject({
+      route: 'POST /v1/chat/completions',
+      status: 200,
+      completion_tokens: 4,
+      prompt_tokens: expect.any(Number) as number,
+      worker_id: expect.stringMatching(/^worker-/) as string,
+    });
+    expect(listed.ttft_ms).toBeGreaterThan(0);
+    expect(listed.ttft_ms).toBeLessThanOrEqual(listed.duration_ms);
+    const { body } = await getJson<{ data: Summary[] }>(`${pipeline.url}/debug/requests`);
+    // Newest first; the debug routes' own requests are not listed.
+    expect(body.data[0]!.id).toBe('timeline-list-1');
+    expect(body.data.every((summary) => !summary.route.includes('/debug/'))).toBe(true);
+    expect(JSON.stringify(body)).not.toContain(PROMPT);
+  });
+
+  it('returns the spans of every component of the request', async () => {
+    await streamedChat(pipeline.url, 'timeline-spans-1');
+    const timeline = await timelineOnce(pipeline.url, 'timeline-spans-1');
+    expectWholeTimeline(timeline, 'timeline-spans-1');
+    const router = timeline.spans.find((span) => span.name === 'router.route' && span.kind === 'server')!;
+    expect(router.attributes['threadline.router.worker_id']).toBe(timeline.worker_id);
+  });
+
+  it('answers an unknown id with a 404 and an OpenAI error body', async () => {
+    const { status, body } = await getJson<{ error: { type: string; code: string; message: string } }>(
+      `${pipeline.url}/debug/requests/never-seen`,
+    );
+    expect(status).toBe(404);
+    expect(body.error).toMatchObject({ type: 'invalid_request_error', code: 'not_found' });
+    expect(body.error.message).toContain('never-seen');
+    const page = await fetch(`${pipeline.url}/debug/requests/${encodeURIComponent('<b>x</b>')}/view`);
+    expect(page.status).toBe(404);
+    const html = await page.text();
+    expect(html).toContain('&#60;b&#62;x&#60;/b&#62;');
+    expect(html).not.toContain('<b>x</b>');
+  });
+
+  it('refuses a bad limit', async () => {
+    expect((await fetch(`${pipeline.url}/debug/requests?limit=lots`)).status).toBe(400);
+  });
+
+  describeWithBrowser('in Chromium', () => {
+    let browser: Browser;
+    beforeAll(async () => {
+      browser = await launchChromium();
+    }, 30_000);
+    afterAll(() => browser?.close());
+
+    it('the waterfall shows a bar per component, the worker and the TTFT', async () => {
+      await streamedChat(pipeline.url, 'timeline-view-1');
+      const timeline = await timelineOnce(pipeline.url, 'timeline-view-1');
+      await expectWaterfallPage(browser, pipeline.url, 'timeline-view-1', timeline);
+    }, 30_000);
+  });
+});
+
+describe('the request timeline keeps the most recent requests', () => {
+  let pipeline: PipelineApp;
+
+  beforeAll(async () => {
+    pipeline = await startPipeline({ THREADLINE_TIMELINE_REQUESTS: '3' });
+  }, 30_000);
+  afterAll(() => pipeline.close());
+
+  it('with room for three, of five requests the first two are gone whole', async () => {
+    for (let i = 1; i <= 5; i++) {
+      await streamedChat(pipeline.url, `timeline-ring-${i}`);
+      await timelineOnce(pipeline.url, `timeline-ring-${i}`);
+    }
+    const { body } = await getJson<{ data: Summary[] }>(`${pipeline.url}/debug/requests?limit=10`);
+    expect(body.data.map((summary) => summary.id)).toEqual(['timeline-ring-5', 'timeline-ring-4', 'timeline-ring-3']);
+    for (const gone of ['timeline-ring-1', 'timeline-ring-2'])
+      expect((await fetch(`${pipeline.url}/debug/requests/${gone}`)).status).toBe(404);
+    expect((await fetch(`${pipeline.url}/debug/requests/timeline-ring-3`)).status).toBe(200);
+  });
+});
+
+describe('the request timeline, off', () => {
+  let pipeline: PipelineApp;
+
+  beforeAll(async () => {
+    pipeline = await startPipeline({ THREADLINE_DEBUG_ROUTES: 'false' });
+  }, 30_000);
+  afterAll(() => pipeline.close());
+
+  it('serves no debug route', async () => {
+    await streamedChat(pipeline.url, 'timeline-off-1');
+    for (const path of ['/debug/requests', '/debug/requests/timeline-off-1', '/debug/requests/timeline-off-1/view'])
+      expect((await fetch(`${pipeline.url}${path}`)).status, path).toBe(404);
+  });
+});
+
+describeWithNats('the request timeline over NATS, one process per part of the pipeline', () => {
+  let cluster: Cluster;
+
+  beforeAll(async () => {
+    const server = await nats();
+    cluster = await startCluster(
+      server,
+      [
+        { name: 'frontend', components: 'frontend' },
+        { name: 'processor-router', components: 'processor,router' },
+        { name: 'worker', components: 'worker', env: { THREADLINE_WORKERS: '1' } },
+      ],
+      { MOCKER_DECODE_MS_PER_TOKEN: '2' },
+    );
+    await warmUp(cluster, ['worker']);
+  }, 120_000);
+  afterAll(() => cluster?.stop(), 30_000);
+
+  it('gathers the spans of a request from every process', async () => {
+    await streamedChat(cluster.url, 'timeline-nats-1');
+    const timeline = await timelineOnce(cluster.url, 'timeline-nats-1');
+    expectWholeTimeline(timeline, 'timeline-nats-1');
+    const processOf = (component: string) => timeline.spans.find((span) => span.component === component)!.process;
+    expect(new Set(PIPELINE.map(processOf)).size).toBe(3);
+    expect(processOf('processor')).toBe(processOf('router'));
+    const { body } = await getJson<{ data: Summary[] }>(`${cluster.url}/debug/requests?limit=3`);
+    const listed = body.data.find((summary) => summary.id === 'timeline-nats-1');
+    expect(listed).toMatchObject({ completion_tokens: 4, worker_id: timeline.worker_id });
+    expect(listed!.ttft_ms).toBeGreaterThan(0);
+  });
+
+  it('answers an id no process knows with a 404', async () => {
+    expect((await fetch(`${cluster.url}/debug/requests/nobody-knows`)).status).toBe(404);
+  });
+
+  describeWithBrowser('in Chromium', () => {
+    let browser: Browser;
+    beforeAll(async () => {
+      browser = await launchChromium();
+    }, 30_000);
+    afterAll(() => browser?.close());
+
+    it('the waterfall gathered from every process shows each component, the worker and the TTFT', async () => {
+      await streamedChat(cluster.url, 'timeline-nats-view');
+      const timeline = await timelineOnce(cluster.url, 'timeline-nats-view');
+      await expectWaterfallPage(browser, cluster.url, 'timeline-nats-view', timeline);
+    }, 30_000);
+  });
+});

@@ -1,0 +1,191 @@
+import { Controller, Get, Logger } from '@nestjs/common';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startOtlpExport } from '@threadline/tracing/otel';
+import type { OtlpExport } from '@threadline/tracing/otel';
+import { startOtlpCollector } from '../support/otlp-collector.js';
+import type { OtlpCollector } from '../support/otlp-collector.js';
+import { PLATFORMS, startTestApp } from '../support/test-app.js';
+import type { TestApp } from '../support/test-app.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+const CALLER_SPAN = '00f067aa0ba902b7';
+
+@Controller()
+class TracedController {
+  @Get('work')
+  work() {
+    new Logger('Work').log('working');
+    return { ok: true };
+  }
+}
+
+/** A caller's `traceparent`, sampled unless `flags` says otherwise. */
+function traceparent(traceId = TRACE_ID, flags = '01'): string {
+  return `00-${traceId}-${CALLER_SPAN}-${flags}`;
+}
+
+describe('OTLP export of the spans (@threadline/tracing/otel)', () => {
+  let collector: OtlpCollector;
+  let running: OtlpExport | undefined;
+  let app: TestApp | undefined;
+  beforeAll(async () => {
+    collector = await startOtlpCollector();
+  });
+  afterEach(async () => {
+    await app?.close();
+    await running?.shutdown();
+    app = undefined;
+    running = undefined;
+  });
+  afterAll(() => collector.close());
+
+  async function serve(env: NodeJS.ProcessEnv, platform: (typeof PLATFORMS)[number] = 'fastify') {
+    running = startOtlpExport({ env });
+    app = await startTestApp({ platform, controllers: [TracedController] });
+    return app;
+  }
+
+  async function get(id: string, headers: Record<string, string> = {}): Promise<void> {
+    const res = await fetch(`${app!.url}/work`, { headers: { 'x-request-id': id, ...headers } });
+    expect(res.status).toBe(200);
+  }
+
+  for (const platform of PLATFORMS) {
+    for (const protocol of ['http/protobuf', 'http/json']) {
+      it(`exports a ${platform} request's span in ${protocol}: the caller's trace, x_request_id, service.name`, async () => {
+        const traceId = protocol === 'http/json' ? TRACE_ID : TRACE_ID.replace(/^4/, '5');
+        await serve(
+          {
+            OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+            OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
+            OTEL_SERVICE_NAME: `otlp-${platform}`,
+          },
+          platform,
+        );
+        const id = `otlp-${platform}-${protocol}`;
+        await get(id, { traceparent: traceparent(traceId) });
+        await running!.forceFlush();
+        const spans = collector.trace(traceId).filter((span) => span.attributes.x_request_id === id);
+        expect(spans.length).toBeGreaterThan(0);
+        expect(spans.every((span) => span.serviceName === `otlp-${platform}`)).toBe(true);
+        expect(
+          spans.every((span) =>
+            span.contentType.startsWith(protocol === 'http/json' ? 'application/json' : 'application/x-protobuf'),
+          ),
+        ).toBe(true);
+        // The request's first span is the caller's child.
+        expect(spans.some((span) => span.parentSpanId === CALLER_SPAN)).toBe(true);
+        // Its log line leads to the span it was written in.
+        const line = app!.logs.forRequest(id).find((entry) => entry.msg === 'working');
+        expect(line?.trace_id).toBe(traceId);
+        expect(spans.map((span) => span.spanId)).toContain(line?.span_id);
+      });
+    }
+  }
+
+  it('starts nothing and adds no trace ids to log lines without an endpoint', async () => {
+    await serve({ OTEL_SERVICE_NAME: 'no-endpoint' });
+    expect(running).toBeUndefined();
+    const before = collector.requests;
+    await get('otlp-off', { traceparent: traceparent() });
+    const line = app!.logs.forRequest('otlp-off').find((entry) => entry.msg === 'working');
+    expect(line).toBeDefined();
+    expect(line).not.toHaveProperty('trace_id');
+    expect(collector.requests).toBe(before);
+  });
+
+  it('starts nothing with OTEL_SDK_DISABLED=true, an endpoint set or not', async () => {
+    await serve({ OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_SDK_DISABLED: 'TRUE' });
+    expect(running).toBeUndefined();
+    const before = collector.requests;
+    await get('otlp-disabled', { traceparent: traceparent() });
+    expect(collector.requests).toBe(before);
+  });
+
+  it('sends nothing with OTEL_TRACES_SAMPLER=always_off', async () => {
+    await serve({ OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_TRACES_SAMPLER: 'always_off' });
+    const before = collector.requests;
+    await get('otlp-always-off', { traceparent: traceparent() });
+    await running!.forceFlush();
+    expect(collector.requests).toBe(before);
+    expect(collector.spans.filter((span) => span.attributes.x_request_id === 'otlp-always-off')).toEqual([]);
+  });
+
+  it('follows the caller: parentbased_always_on drops a trace the caller did not sample', async () => {
+    const unsampled = '6bf92f3577b34da6a3ce929d0e0e4736';
+    await serve({ OTEL_EXPORTER_OTLP_ENDPOINT: collector.url });
+    await get('otlp-unsampled', { traceparent: traceparent(unsampled, '00') });
+    await get('otlp-sampled', { traceparent: traceparent() });
+    await running!.forceFlush();
+    expect(collector.trace(unsampled)).toEqual([]);
+    expect(collector.spans.some((span) => span.attributes.x_request_id === 'otlp-sampled')).toBe(true);
+  });
+
+  it('decides traceidratio on the trace id alone, the same for every process', async () => {
+    // The SDK's ratio sampler keeps a trace whose id folds to a number under ratio × 2³²; these two lie on either side of one half.
+    await serve({
+      OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+      OTEL_TRACES_SAMPLER: 'traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.5',
+    });
+    const low = '00000000000000000000000000000001';
+    const high = 'f0000000000000000000000000000000';
+    await get('otlp-ratio-low', { traceparent: traceparent(low, '00') });
+    await get('otlp-ratio-high', { traceparent: traceparent(high) });
+    await running!.forceFlush();
+    expect(collector.trace(low).length).toBeGreaterThan(0);
+    expect(collector.trace(high)).toEqual([]);
+  });
+
+  for (const [variable, value] of [
+    ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc'],
+    ['OTEL_TRACES_SAMPLER', 'sometimes'],
+    ['OTEL_TRACES_SAMPLER_ARG', '1.5'],
+    ['OTEL_EXPORTER_OTLP_ENDPOINT', 'not a url'],
+    ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'ftp://127.0.0.1/v1/traces'],
+  ] as const) {
+    it(`refuses ${variable}=${JSON.stringify(value)}, naming the variable`, () => {
+      const env: NodeJS.ProcessEnv = {
+        OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+        OTEL_TRACES_SAMPLER: 'traceidratio',
+        [variable]: value,
+      };
+      expect(() => startOtlpExport({ env })).toThrow(new RegExp(`^${variable} must be`));
+    });
+  }
+});
+
+describe('the main entry without OpenTelemetry', () => {
+  it('importing @threadline/tracing loads no @opentelemetry module, and the otel entry does', () => {
+    // A fresh process records every module it resolves: nothing else has loaded OpenTelemetry there.
+    const probe = `
+      import { registerHooks } from 'node:module';
+      const seen = [];
+      registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); seen.push(r.url); return r; } });
+      await import(process.argv[1]);
+      console.log(JSON.stringify(seen.filter((url) => url.includes('/@opentelemetry/'))));
+    `;
+    const loaded = (entry: string) => {
+      const run = spawnSync(
+        process.execPath,
+        [
+          '--conditions=threadline-source',
+          '--import',
+          `${ROOT}test/support/ts-register.mjs`,
+          '--input-type=module',
+          '-e',
+          probe,
+          entry,
+        ],
+        { cwd: ROOT, encoding: 'utf8', timeout: 60_000 },
+      );
+      expect(run.status, run.stderr).toBe(0);
+      return JSON.parse(run.stdout.trim().split('\n').at(-1)!) as string[];
+    };
+    expect(loaded('@threadline/tracing')).toEqual([]);
+    expect(loaded('@threadline/tracing/otel').length).toBeGreaterThan(0);
+  }, 90_000);
+});
