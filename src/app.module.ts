@@ -3,13 +3,14 @@ import type { DynamicModule } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { AppConfig } from './config/app.config.js';
 import type { LlmConfig } from './llm/llm.config.js';
-import { LlmModule } from './llm/llm.module.js';
+import { LlmModule, readinessEntryPoints } from './llm/llm.module.js';
 import { RequestTracingModule } from '@threadline/tracing';
 import { openAIClientErrorBody } from './http/openai-client-error-body.js';
+import { HealthModule } from './observability/health/health.module.js';
 import { MetricsModule } from './observability/metrics/metrics.module.js';
 import { TimelineModule } from './observability/timeline/timeline.module.js';
 
-/** The service: request tracing for everything, its metrics, the LLM pipeline, and its request timeline. */
+/** The service: request tracing for everything, its metrics, the LLM pipeline, its request timeline, and its readiness. */
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig, llm: LlmConfig, logger: Logger): DynamicModule {
@@ -26,6 +27,10 @@ export class AppModule {
           nats: { url: config.runtime.natsUrl, shutdownGraceMs: config.runtime.shutdownGraceMs },
         }),
         TimelineModule.forRoot({ ...config.timeline, components: config.runtime.components }),
+        HealthModule.forRoot({
+          entryPoints: readinessEntryPoints(llm, config.runtime.components),
+          http: config.runtime.components.includes('frontend'),
+        }),
       ],
     };
   }

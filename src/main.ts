@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { createApp } from './app.factory.js';
 import { loadAppConfig } from './config/app.config.js';
 import { loadLlmConfig } from './llm/llm.config.js';
+import { installTestStall } from './test-stall.js';
 
 async function main(): Promise<void> {
   const config = loadAppConfig();
@@ -9,6 +10,7 @@ async function main(): Promise<void> {
   // Only the Frontend serves HTTP; a process of other components serves them over NATS alone.
   if (config.runtime.components.includes('frontend')) await app.listen(config.port, config.host);
   else await app.init();
+  installTestStall();
   // A stop asked for is a clean exit: finish (or stop) the work in flight, close, exit 0.
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {

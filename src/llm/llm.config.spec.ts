@@ -23,7 +23,16 @@ describe('the context length and the tokenizer threads in the configuration', ()
     ['THREADLINE_MAX_MODEL_LEN', '4096.5', 'must be a whole number, got "4096.5"'],
     ['THREADLINE_TOKENIZER_THREADS', '-1', 'must be a number from 0 to 64, got "-1"'],
     ['THREADLINE_TOKENIZER_THREADS', 'auto', 'must be a number from 0 to 64, got "auto"'],
+    ['THREADLINE_REQUEST_TIMEOUT_MS', '0', 'must be a number from 1 to 86400000, got "0"'],
+    ['THREADLINE_REQUEST_TIMEOUT_MS', '5s', 'must be a number from 1 to 86400000, got "5s"'],
   ])('stop start-up with a message naming %s when it is %j', (variable, value, reason) => {
     expect(() => loadLlmConfig({ [variable]: value })).toThrow(`Invalid configuration: ${variable} ${reason}`);
+  });
+});
+
+describe('the request timeout in the configuration', () => {
+  it('defaults to five minutes and is read from THREADLINE_REQUEST_TIMEOUT_MS', () => {
+    expect(loadLlmConfig({}).requestTimeoutMs).toBe(300_000);
+    expect(loadLlmConfig({ THREADLINE_REQUEST_TIMEOUT_MS: '2500' }).requestTimeoutMs).toBe(2500);
   });
 });

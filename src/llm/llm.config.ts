@@ -65,6 +65,11 @@ export interface LlmConfig {
   maxModelLen: number;
   /** Threads that tokenize long prompts off the event loop; 0: every prompt on it. */
   tokenizerThreads: number;
+  /**
+   * How long the Frontend gives a request, in ms: its deadline, which every call of the pipeline carries
+   * and which stops their work when it passes (`THREADLINE_REQUEST_TIMEOUT_MS`).
+   */
+  requestTimeoutMs: number;
 }
 
 /** DI token of the LLM config. */
@@ -110,6 +115,8 @@ export function loadLlmConfig(env: NodeJS.ProcessEnv = process.env): LlmConfig {
       0,
       64,
     ),
+    // Generous: a long generation, queued behind others, fits; what it bounds is work nobody waits for.
+    requestTimeoutMs: integer(env, 'THREADLINE_REQUEST_TIMEOUT_MS', 300_000, 1, 86_400_000),
   };
   if (engine === 'openai' && config.upstream.url === undefined) {
     throw new ConfigError(

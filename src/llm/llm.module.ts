@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import type { DynamicModule } from '@nestjs/common';
 import { RuntimeModule } from '@threadline/runtime';
 import type { TransportKind } from '@threadline/runtime';
+import { FrontendController } from './frontend/frontend.controller.js';
 import { FrontendModule } from './frontend/frontend.module.js';
 import { LLM_CONFIG } from './llm.config.js';
 import type { LlmConfig } from './llm.config.js';
@@ -39,6 +40,18 @@ const COMPONENTS = {
   worker: WorkerComponent,
   prefill: PrefillComponent,
 };
+
+/**
+ * What a process's requests enter by, besides the components it serves, for readiness to follow their
+ * `@InjectComponent()`s: the Frontend's controller; and Prefill when disaggregation is on (the Worker
+ * declares it optional, as it calls it only then).
+ */
+export function readinessEntryPoints(config: LlmConfig, components: readonly string[]): object[] {
+  return [
+    ...(components.includes('frontend') ? [FrontendController] : []),
+    ...(config.disagg.enabled ? [PrefillComponent] : []),
+  ];
+}
 
 /** The reference pipeline, Frontend → Processor → Router → Worker (→ Prefill): in one process or several. */
 @Module({})

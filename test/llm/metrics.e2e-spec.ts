@@ -177,7 +177,7 @@ describeWithNats('METRICS_PORT on a NATS worker process (frontend,processor,rout
     expect(sumOf(front, 'threadline_time_to_first_token_seconds_count')).toBeGreaterThanOrEqual(3);
   });
 
-  it('answers OpenMetrics there too when asked, and nothing but /metrics', async () => {
+  it('answers OpenMetrics there too when asked, and nothing but /metrics and the probes', async () => {
     const { contentType, text } = await scrape(workerMetrics, 'application/openmetrics-text');
     expect(contentType).toBe(OPENMETRICS_TEXT);
     expect(text.endsWith('# EOF\n')).toBe(true);

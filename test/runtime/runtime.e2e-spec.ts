@@ -18,6 +18,7 @@ import {
   getCurrentRequestId,
   RequestIdService,
   RequestTracingModule,
+  setRequestDeadline,
   TracingLogger,
 } from '@threadline/tracing';
 import type { RequestTracingOptions } from '@threadline/tracing';
@@ -134,6 +135,35 @@ describe('the component runtime, in one process', () => {
       for await (const item of front.relay({ count: 1000 })) if (item.n === 2) break;
     }, 'rt-3');
     expect(engineEvents).toEqual(['rt-3:stopped']);
+  });
+
+  it('stops every hop when the request’s deadline passes, and fails the call with a 504 rather than a short answer', async () => {
+    const failure = await requestIds.run(async () => {
+      setRequestDeadline(Date.now() + 50);
+      const out = [];
+      try {
+        for await (const item of front.relay({ count: 1000 })) out.push(item);
+      } catch (error) {
+        return { error, items: out.length };
+      }
+      return { items: out.length };
+    }, 'rt-deadline');
+    expect(failure.error).toBeInstanceOf(EndpointError);
+    expect(failure.error).toMatchObject({ status: 504, code: 'deadline_exceeded', expected: true });
+    expect(failure.items).toBeLessThan(1000);
+    expect(engineEvents).toEqual(['rt-deadline:stopped']);
+  });
+
+  it('starts no work whose deadline has passed', async () => {
+    const failure = await requestIds.run(() => {
+      setRequestDeadline(Date.now() - 1);
+      return unary(worker.generate({ count: 3 })).catch((error: unknown) => error);
+    }, 'rt-late');
+    expect(failure).toMatchObject({ status: 504, code: 'deadline_exceeded', requestId: 'rt-late' });
+    expect(engineEvents).toEqual([]);
+    expect(logs.forRequest('rt-late').map((line) => line.msg)).toContain(
+      'echo-worker.generate not started: its deadline passed',
+    );
   });
 
   it('turns a failure into an EndpointError naming the request, component and endpoint', async () => {

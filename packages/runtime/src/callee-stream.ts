@@ -1,6 +1,12 @@
 import { Logger } from '@nestjs/common';
-import { isRequestCancelled } from '@threadline/tracing';
-import { getCurrentTraceparent, isThenable, runInStore, snapshotContext } from '@threadline/tracing/internal';
+import { DeadlineExceededError, getRequestSignal, isRequestCancelled } from '@threadline/tracing';
+import {
+  deadlineOf,
+  getCurrentTraceparent,
+  isThenable,
+  runInStore,
+  snapshotContext,
+} from '@threadline/tracing/internal';
 import type { ContextSnapshot, RequestStore, Span } from '@threadline/tracing/internal';
 import { EndpointError } from './endpoint.error.js';
 import type { EndpointErrorData } from './endpoint.error.js';
@@ -55,8 +61,12 @@ export class CalleeStream implements AsyncIterableIterator<unknown> {
     }
     return step.then(
       (result) => {
-        if (result.done) this.finish('ended');
-        else this.items++;
+        if (result.done) {
+          // A stream that ends quietly once its deadline stopped it is cut short, not complete.
+          const overdue = this.overdue();
+          if (overdue !== undefined) throw this.fail(overdue);
+          this.finish('ended');
+        } else this.items++;
         return result;
       },
       (error: unknown) => {
@@ -94,6 +104,14 @@ export class CalleeStream implements AsyncIterableIterator<unknown> {
       this.inner = toAsyncIterable(result)[Symbol.asyncIterator]();
     }
     return this.inner!.next();
+  }
+
+  /** The deadline's error, when the call's deadline has passed and cancelled it. */
+  private overdue(): DeadlineExceededError | undefined {
+    const deadline = deadlineOf(this.store);
+    if (deadline === undefined || Date.now() < deadline) return undefined;
+    const reason = runInStore(this.store, (): unknown => getRequestSignal()?.reason);
+    return reason instanceof DeadlineExceededError ? reason : undefined;
   }
 
   private fail(error: unknown): EndpointError {

@@ -1,15 +1,26 @@
-import { getCurrentRequestId, getRequestSignal } from '@threadline/tracing';
-import { deriveStore, isLogLevelEnabled, isRecordingSpans, runInStore, startSpan } from '@threadline/tracing/internal';
+import { DeadlineExceededError, getCurrentRequestId, getRequestSignal } from '@threadline/tracing';
+import {
+  deadlineOf,
+  deriveStore,
+  isLogLevelEnabled,
+  isRecordingSpans,
+  runInStore,
+  startSpan,
+} from '@threadline/tracing/internal';
 import type { RequestStore, Span } from '@threadline/tracing/internal';
+import { Logger } from '@nestjs/common';
 import type { EndpointContext } from './endpoint-context.js';
 import { EndpointError } from './endpoint.error.js';
 import type { LocalInstance } from './local-instance.js';
 import { CalleeStream } from './callee-stream.js';
 
+const logger = new Logger('Runtime');
+
 /**
  * Runs one endpoint call on a local instance, whichever transport brought it: in a context of the
  * request with the component's name (so its log lines say which component wrote them), with the
- * request's AbortSignal, logging the call at debug level. Errors come out as EndpointErrors.
+ * request's AbortSignal, logging the call at debug level. Errors come out as EndpointErrors. A call
+ * whose deadline has passed is not started: its caller has stopped waiting (an expected 504).
  */
 export function invokeEndpoint(
   local: LocalInstance,
@@ -33,6 +44,13 @@ export function invokeEndpoint(
         code: 'endpoint_not_found',
       });
       span?.recordFailure(error).end();
+      throw error;
+    }
+    const deadline = deadlineOf(requestStore);
+    if (deadline !== undefined && Date.now() >= deadline) {
+      logger.debug({ msg: `${component}.${endpointName} not started: its deadline passed`, callId, deadline });
+      const error = EndpointError.from(new DeadlineExceededError(), where);
+      span?.end();
       throw error;
     }
     const context = new CallContext(requestId, callId, local.instanceId, store);

@@ -9,3 +9,6 @@ export const COMPONENT_TRANSPORT = 'THREADLINE:COMPONENT_TRANSPORT';
 
 /** DI token of the normalised runtime options. */
 export const RUNTIME_OPTIONS = 'THREADLINE:RUNTIME_OPTIONS';
+
+/** Metadata key of the components a class injects with `@InjectComponent()`. */
+export const DEPENDENCIES_METADATA = 'THREADLINE:DEPENDENCIES';

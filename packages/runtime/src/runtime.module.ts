@@ -3,6 +3,7 @@ import type { DynamicModule } from '@nestjs/common';
 import { RequestIdResolver } from '@threadline/tracing/internal';
 import { ComponentEvents } from './component-events.js';
 import { ProcessQueries } from './process-queries.js';
+import { RuntimeReadiness } from './runtime-readiness.js';
 import { ComponentHost } from './component-host.js';
 import { depends, getComponentToken } from './depends.js';
 import { COMPONENT_TRANSPORT, RUNTIME_OPTIONS } from './runtime.internal-constants.js';
@@ -33,11 +34,13 @@ export class RuntimeModule {
         ComponentHost,
         ComponentEvents,
         ProcessQueries,
+        RuntimeReadiness,
       ],
       exports: [
         COMPONENT_TRANSPORT,
         ComponentEvents,
         ProcessQueries,
+        RuntimeReadiness,
         ...options.components.map((target) => getComponentToken(target)),
       ],
     };

@@ -9,7 +9,13 @@ export { tracingOptionsFromEnv } from './request-tracing.env.js';
 export { DEFAULT_REQUEST_ID_HEADER } from './request-tracing.constants.js';
 
 export { RequestIdService } from './request-id.service.js';
-export { getCurrentRequestId, getRequestSignal, isRequestCancelled } from './request-context.js';
+export {
+  getCurrentRequestId,
+  getRequestDeadline,
+  getRequestSignal,
+  isRequestCancelled,
+  setRequestDeadline,
+} from './request-context.js';
 export { RequestId } from './request-id.decorator.js';
 export { Traced } from './traced.decorator.js';
 export { isExpectedError } from './expected-error.js';
@@ -31,5 +37,5 @@ export type {
 } from './spans/span-types.js';
 export { LogComponent } from './log-component.decorator.js';
 
-export { ClientDisconnectedError } from './request-cancellation.js';
+export { ClientDisconnectedError, DeadlineExceededError } from './request-cancellation.js';
 export { InvalidTracingOptionError, UnsupportedClsSetupError, UnsupportedHttpPlatformError } from './tracing.errors.js';

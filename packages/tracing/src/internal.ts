@@ -10,12 +10,14 @@ export type { IncomingIdVerdict, RejectionReason } from './request-id.policy.js'
 export {
   ENTERED_CONTEXT_ENDS_WITH_CALLBACK,
   createStore,
+  deadlineOf,
   deriveStore,
   getCurrentComponent,
   getCurrentStore,
   getCurrentTraceparent,
   requestIdOf,
   runInStore,
+  setDeadlineOf,
   snapshotContext,
 } from './request-context.js';
 export type { RequestStore, ContextSnapshot } from './request-context.js';

@@ -6,6 +6,7 @@
  */
 export class RequestCancellation {
   private controller: AbortController | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
 
   /** `attach` is called once, with the abort function, when the signal is first asked for. */
   constructor(private readonly attach?: (abort: (reason: unknown) => void) => void) {}
@@ -35,6 +36,38 @@ export class RequestCancellation {
   abort(reason: unknown): void {
     const signal = this.signal;
     if (!signal.aborted) this.controller!.abort(reason);
+  }
+
+  /** Aborts with a `DeadlineExceededError` at `deadline` (epoch ms), at once if it has passed. */
+  abortAt(deadline: number): void {
+    clearTimeout(this.deadlineTimer);
+    const wait = deadline - Date.now();
+    if (wait <= 0) return this.abort(new DeadlineExceededError());
+    this.deadlineTimer = setTimeout(() => this.abort(new DeadlineExceededError()), wait);
+    // The request's own work keeps the process up, not the wait for its deadline.
+    this.deadlineTimer.unref();
+  }
+
+  /** Lets go of the deadline's timer, once the request can no longer be cancelled. */
+  release(): void {
+    clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
+  }
+}
+
+/**
+ * The reason a request's signal aborts when its deadline passes. An expected outcome, not a fault: it
+ * carries a `504` status and the `deadline_exceeded` code, which the runtime passes on to the caller.
+ * @publicApi
+ */
+export class DeadlineExceededError extends Error {
+  readonly status = 504;
+  readonly code = 'deadline_exceeded';
+  readonly expected = true;
+
+  constructor() {
+    super("The request's deadline passed before it was served.");
+    this.name = 'DeadlineExceededError';
   }
 }
 

@@ -14,6 +14,7 @@ const COMPONENT = Symbol.for('threadline:component');
 const CANCELLATION = Symbol.for('threadline:cancellation');
 const TRACEPARENT = Symbol.for('threadline:traceparent');
 const SPAN = Symbol.for('threadline:span');
+const DEADLINE = Symbol.for('threadline:deadline');
 
 /** What a request's context holds. Each request gets its own object; nothing is shared between requests. */
 export interface RequestStore extends ClsStore {
@@ -26,6 +27,8 @@ export interface RequestStore extends ClsStore {
   [TRACEPARENT]?: string;
   /** The span of the code that runs in this context, when spans are recorded: the parent of the next. */
   [SPAN]?: Span;
+  /** When the request must be done by (epoch ms): calls made in it carry it to their callees. */
+  [DEADLINE]?: number;
 }
 
 /** The id of the request being handled, or `undefined` outside any request context. @publicApi */
@@ -54,6 +57,36 @@ export function isRequestCancelled(): boolean {
   return getCurrentStore()?.[CANCELLATION]?.aborted ?? false;
 }
 
+/** The current request's deadline (epoch ms), if it has one: its calls carry it. @publicApi */
+export function getRequestDeadline(): number | undefined {
+  return getCurrentStore()?.[DEADLINE];
+}
+
+/**
+ * Gives the current request a deadline (epoch ms), or a nearer one than it has: its signal aborts with
+ * a `DeadlineExceededError` when it passes, and every call it makes carries it. An HTTP request's timer
+ * is let go when its response completes. Does nothing outside a request context.
+ * @publicApi
+ */
+export function setRequestDeadline(deadline: number): void {
+  const store = getCurrentStore();
+  if (store === undefined) return;
+  const current = store[DEADLINE];
+  if (current !== undefined && current <= deadline) return;
+  store[DEADLINE] = deadline;
+  cancellationOf(store).abortAt(deadline);
+}
+
+/** The deadline of `store`'s request (epoch ms), if it has one. */
+export function deadlineOf(store: RequestStore): number | undefined {
+  return store[DEADLINE];
+}
+
+/** Records the deadline a remote caller sent; enforcing it is the receiver's (it owns the call's signal). */
+export function setDeadlineOf(store: RequestStore, deadline: number): void {
+  store[DEADLINE] = deadline;
+}
+
 /** The current context's store, to bind work that will run later (a stream, a callback) to it. */
 export function getCurrentStore(): RequestStore | undefined {
   const store = cls.get() as RequestStore | undefined;
@@ -80,7 +113,10 @@ export function cancelStore(store: RequestStore, reason: unknown): void {
  * A signal asked for afterwards is a new one that never aborts.
  */
 export function releaseCancellation(store: RequestStore): void {
-  if (store[CANCELLATION] !== undefined) store[CANCELLATION] = undefined;
+  const cancellation = store[CANCELLATION];
+  if (cancellation === undefined) return;
+  cancellation.release();
+  store[CANCELLATION] = undefined;
 }
 
 /** A new context for request `id`, cancelled through `cancellation`, in the caller's trace context. */

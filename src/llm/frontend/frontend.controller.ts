@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Inject, Logger, Post, Res } from '@nes
 import type { FastifyReply } from 'fastify';
 import { EndpointError, InjectComponent } from '@threadline/runtime';
 import type { ComponentClient } from '@threadline/runtime';
-import { LogComponent, RequestId } from '@threadline/tracing';
+import { LogComponent, RequestId, setRequestDeadline } from '@threadline/tracing';
 import { LLM_CONFIG } from '../llm.config.js';
 import type { LlmConfig } from '../llm.config.js';
 import { MetricsService } from '../../observability/metrics/metrics.service.js';
@@ -53,10 +53,12 @@ export class FrontendController {
 
   /**
    * Waits for the Processor to accept the request (valid, and taken by a worker) before answering, so a
-   * bad request or a full queue is a plain HTTP error; then streams (SSE) or collects the response.
+   * bad request or a full queue is a plain HTTP error; then streams (SSE) or collects the response. The
+   * request's deadline goes with every call: past it, the pipeline stops and the client gets a 504.
    */
   private async serve(api: ApiKind, body: unknown, reply: FastifyReply, requestId: string): Promise<void> {
     this.logger.debug(`serving ${api === 'chat' ? 'chat/completions' : 'completions'}`);
+    setRequestDeadline(Date.now() + this.config.requestTimeoutMs);
     const meter = this.metrics.frontend.start(
       this.config.model,
       api === 'chat' ? 'chat_completions' : 'completions',

@@ -32,7 +32,8 @@ export class WorkerComponent implements OnComponentStart, OnComponentStop {
   constructor(
     @Inject(LLM_CONFIG) private readonly config: LlmConfig,
     private readonly events: ComponentEvents,
-    @InjectComponent(PrefillComponent) private readonly prefillWorkers: ComponentClient<PrefillComponent>,
+    @InjectComponent(PrefillComponent, { optional: true })
+    private readonly prefillWorkers: ComponentClient<PrefillComponent>,
     private readonly metrics: MetricsService,
   ) {}
 

@@ -5,6 +5,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { wantsOpenMetrics } from './exposition.js';
 import { MetricsService } from './metrics.service.js';
+import { ReadinessService } from '../health/readiness.service.js';
 
 export const METRICS_PORT_OPTIONS = Symbol('METRICS_PORT_OPTIONS');
 
@@ -16,7 +17,8 @@ export interface MetricsPortOptions {
 
 /**
  * `METRICS_PORT`: the metrics on a small `node:http` server of their own, for a process that serves no
- * HTTP otherwise (a worker over NATS). `GET /metrics` only; it logs the address it listens at.
+ * HTTP otherwise (a worker over NATS): `GET /metrics`, and the probes `GET /health` (liveness) and
+ * `GET /ready` (readiness). It logs the address it listens at.
  */
 @Injectable()
 export class MetricsPortServer implements OnModuleInit, OnApplicationShutdown {
@@ -26,6 +28,7 @@ export class MetricsPortServer implements OnModuleInit, OnApplicationShutdown {
   constructor(
     @Inject(METRICS_PORT_OPTIONS) private readonly options: MetricsPortOptions,
     private readonly metrics: MetricsService,
+    private readonly readiness: ReadinessService,
   ) {}
 
   // At module init, before any component starts (or connects to NATS): a port taken stops start-up early.
@@ -57,19 +60,36 @@ export class MetricsPortServer implements OnModuleInit, OnApplicationShutdown {
 
   private async answer(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const path = (request.url ?? '').split('?')[0];
-    if (path !== '/metrics') return void response.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found\n');
+    if (path !== '/metrics' && path !== '/ready' && path !== '/health')
+      return void response.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found\n');
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       return void response
         .writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' })
         .end('Method Not Allowed\n');
     }
     try {
-      const { contentType, body } = await this.metrics.render(wantsOpenMetrics(request.headers.accept));
-      response.writeHead(200, { 'content-type': contentType });
+      const { status, contentType, body } = await this.render(path, request);
+      response.writeHead(status, {
+        'content-type': contentType,
+        'cache-control': 'no-cache, no-store, must-revalidate',
+      });
       response.end(request.method === 'HEAD' ? undefined : body);
     } catch (error) {
-      this.logger.error({ msg: 'the metrics could not be rendered', err: error });
+      this.logger.error({ msg: `${path} could not be answered`, err: error });
       response.writeHead(500, { 'content-type': 'text/plain' }).end('Internal Server Error\n');
     }
+  }
+
+  private async render(
+    path: string,
+    request: IncomingMessage,
+  ): Promise<{ status: number; contentType: string; body: string }> {
+    const json = 'application/json; charset=utf-8';
+    if (path === '/health') return { status: 200, contentType: json, body: JSON.stringify({ status: 'ok' }) };
+    if (path === '/ready') {
+      const { status, body } = await this.readiness.check();
+      return { status, contentType: json, body: JSON.stringify(body) };
+    }
+    return { status: 200, ...(await this.metrics.render(wantsOpenMetrics(request.headers.accept))) };
   }
 }

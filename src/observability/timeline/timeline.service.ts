@@ -29,7 +29,7 @@ const SPANS_TOPIC = 'timeline.spans';
 const FACTS_TOPIC = 'timeline.facts';
 
 /** Requests about the service itself (probes, scrapes, these routes) are not the timeline's: they would push the work out. */
-const NOT_KEPT = /^\/(debug\/|metrics$|health$)/;
+const NOT_KEPT = /^\/(debug\/|metrics$|health$|ready$)/;
 
 /**
  * The request timeline of this process: a ring of the spans of its most recent requests, and the

@@ -30,6 +30,14 @@ export interface OutgoingCall {
   span?: Span;
 }
 
+/** What readiness reports of a transport's message bus. */
+export interface BusStatus {
+  needed: boolean;
+  connected: boolean;
+  /** Where the bus is, when there is one. */
+  url?: string;
+}
+
 /** Answers one process-wide query; `undefined` means no answer from this process. */
 export type QueryHandler = (query: unknown) => unknown;
 
@@ -82,6 +90,11 @@ export abstract class ComponentTransport {
 
   /** Connects whatever the transport needs, before any instance starts or any call is made. */
   async start(): Promise<void> {}
+
+  /** The message bus this transport needs, if any, and whether it is connected now. */
+  bus(): BusStatus {
+    return { needed: false, connected: true };
+  }
 
   /** The ids of the component's instances that can take calls now. */
   abstract instances(component: ComponentIdentity): Promise<string[]>;

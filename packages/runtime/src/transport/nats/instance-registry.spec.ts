@@ -71,6 +71,60 @@ describe('InstanceRegistry', () => {
     expect(registry.instances('worker')).toEqual(['worker-a']);
   });
 
+  describe('after this process was stalled (its clock jumps, its timers run late)', () => {
+    /** A long synchronous task: the wall clock moves on, no timer (nor heartbeat) gets a turn. */
+    const stall = (ms: number) => vi.setSystemTime(Date.now() + ms);
+
+    it('keeps the instances that were alive when it stalled, asked before its sweeper ran', () => {
+      const gone: string[] = [];
+      registry.onGone((id) => gone.push(id));
+      registry.heard('worker', 'worker-a', 'up');
+      vi.advanceTimersByTime(500);
+      stall(5000);
+      expect(registry.instances('worker')).toEqual(['worker-a']);
+      expect(registry.isAlive('worker-a')).toBe(true);
+      expect(registry.known()).toEqual(['worker-a']);
+      vi.advanceTimersByTime(250);
+      expect(gone).toEqual([]);
+    });
+
+    it('keeps them when its late sweeper runs first', () => {
+      const gone: string[] = [];
+      registry.onGone((id) => gone.push(id));
+      registry.heard('worker', 'worker-a', 'up');
+      vi.advanceTimersByTime(500);
+      stall(5000);
+      vi.advanceTimersByTime(0);
+      vi.advanceTimersByTime(250);
+      expect(gone).toEqual([]);
+      expect(registry.instances('worker')).toEqual(['worker-a']);
+    });
+
+    it('still expires an instance silent for the expiry while this process was awake', () => {
+      const gone: string[] = [];
+      registry.onGone((id) => gone.push(id));
+      registry.heard('worker', 'worker-a', 'up');
+      stall(5000);
+      expect(registry.isAlive('worker-a')).toBe(true);
+      // The stall is counted short by at most one sweeper period; awake from here on, it is gone within the expiry.
+      vi.advanceTimersByTime(700);
+      expect(registry.isAlive('worker-a')).toBe(true);
+      vi.advanceTimersByTime(300);
+      expect(registry.isAlive('worker-a')).toBe(false);
+      expect(registry.instances('worker')).toEqual([]);
+      expect(gone).toEqual(['worker-a']);
+    });
+
+    it('counts the silence before the stall: an instance already quiet for most of the expiry goes soon after', () => {
+      registry.heard('worker', 'worker-a', 'up');
+      vi.advanceTimersByTime(900);
+      stall(5000);
+      expect(registry.isAlive('worker-a')).toBe(true);
+      vi.advanceTimersByTime(250);
+      expect(registry.isAlive('worker-a')).toBe(false);
+    });
+  });
+
   it('a listener removed by the function onGone returned hears nothing more; close() forgets everything', () => {
     const heard: string[] = [];
     const stop = registry.onGone((id) => heard.push(id));

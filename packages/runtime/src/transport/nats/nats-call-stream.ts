@@ -1,4 +1,5 @@
 import type { Observable } from 'rxjs';
+import { DeadlineExceededError } from '@threadline/tracing';
 import { AsyncQueue } from '../../async-queue.js';
 import { EndpointError } from '../../endpoint.error.js';
 import type { EndpointErrorData } from '../../endpoint.error.js';
@@ -60,8 +61,13 @@ export async function* natsCallStream(options: CallStreamOptions): AsyncGenerato
     queue.fail(unavailable('The connection to the message bus was lost during the call.', 'bus_lost')),
   );
   // Across processes the callee does not share the caller's signal: a cancelled request cancels its calls.
+  // A deadline that passed says so (a 504), whoever notices it first.
   const onAbort = () =>
-    queue.fail(new EndpointError({ ...where, message: 'The request was cancelled.', status: 499, code: 'cancelled' }));
+    queue.fail(
+      options.signal?.reason instanceof DeadlineExceededError
+        ? EndpointError.from(options.signal.reason, where)
+        : new EndpointError({ ...where, message: 'The request was cancelled.', status: 499, code: 'cancelled' }),
+    );
   options.signal?.addEventListener('abort', onAbort, { once: true });
   const subscription = options.responses.subscribe({
     next: (frame) => {

@@ -3,6 +3,7 @@ import { ServerNats } from '@nestjs/microservices';
 import type { NatsContext } from '@nestjs/microservices';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Observable } from 'rxjs';
+import { DeadlineExceededError } from '@threadline/tracing';
 import {
   createStore,
   parseTraceparent,
@@ -10,6 +11,7 @@ import {
   readHeader,
   RequestCancellation,
   RequestIdResolver,
+  setDeadlineOf,
   TRACEPARENT_HEADER,
 } from '@threadline/tracing/internal';
 import { EndpointError } from '../../endpoint.error.js';
@@ -17,10 +19,11 @@ import { invokeEndpoint } from '../../endpoint-invoker.js';
 import type { LocalInstance } from '../../local-instance.js';
 import { RoundRobin } from '../../round-robin.js';
 import { ByteBudget } from './byte-budget.js';
+import type { CallerLiveness } from './caller-liveness.js';
 import { itemFrames } from './item-parts.js';
 import { connectWithRetry } from './nats-connect.js';
 import { dataBytesPerMessage, maxPayloadOf } from './nats-message-size.js';
-import { CALL_ID_HEADER, natsSubjects } from './nats-subjects.js';
+import { CALL_ID_HEADER, CALLER_HEADER, DEADLINE_HEADER, natsSubjects } from './nats-subjects.js';
 import { downloadRequest, RequestDownloadError } from './request-download.js';
 import { parseRequestParts, REQUEST_PARTS_HEADER } from './request-upload.js';
 import type { CancelMessage, WireFrame } from './nats-subjects.js';
@@ -29,6 +32,13 @@ import type { CancelMessage, WireFrame } from './nats-subjects.js';
 class ShuttingDownError extends Error {
   constructor() {
     super('The instance shut down before the call finished.');
+  }
+}
+
+/** Why a call was stopped when the process that made it went silent or left. */
+class CallerGoneError extends Error {
+  constructor(callerId: string) {
+    super(`The caller (process ${callerId}) is gone.`);
   }
 }
 
@@ -52,6 +62,7 @@ export class NatsEndpointServer {
     private readonly url: string,
     private readonly resolver: RequestIdResolver,
     private readonly maxMessageBytes: number,
+    private readonly callers: CallerLiveness,
   ) {
     this.largeRequests = new ByteBudget(maxMessageBytes * 4);
     this.server = new ServerNats({
@@ -149,6 +160,9 @@ export class NatsEndpointServer {
     this.active.set(callId, controller);
     const traceparent = parseTraceparent(readHeader(headers, TRACEPARENT_HEADER));
     const store = createStore(requestId, RequestCancellation.following(controller.signal), traceparent);
+    const deadline = Number(readHeader(headers, DEADLINE_HEADER) ?? Number.NaN);
+    if (Number.isFinite(deadline)) setDeadlineOf(store, deadline);
+    const caller = readHeader(headers, CALLER_HEADER);
     const where = { requestId, component: local.identity.name, endpoint };
     const partsHeader = readHeader(headers, REQUEST_PARTS_HEADER);
     const parts = parseRequestParts(typeof partsHeader === 'string' ? partsHeader : undefined);
@@ -156,6 +170,17 @@ export class NatsEndpointServer {
     return new Observable<WireFrame>((subscriber) => {
       subscriber.next({ kind: 'start', instanceId: local.instanceId });
       let items: AsyncIterator<unknown> | undefined;
+      // The call stops when its deadline passes or its caller goes; both are the call's cancellation.
+      const untilDeadline = deadline - Date.now();
+      // Beyond what a timer can wait (weeks), a deadline is as good as none.
+      const deadlineTimer =
+        untilDeadline < 2 ** 31
+          ? setTimeout(() => controller.abort(new DeadlineExceededError()), Math.max(0, untilDeadline))
+          : undefined;
+      const stopWatching =
+        typeof caller === 'string'
+          ? this.callers.watch(caller, () => controller.abort(new CallerGoneError(caller)))
+          : undefined;
       void (async () => {
         try {
           const limits = {
@@ -181,6 +206,8 @@ export class NatsEndpointServer {
                 : EndpointError.from(error, where);
           subscriber.error(failure.toJSON());
         } finally {
+          clearTimeout(deadlineTimer);
+          stopWatching?.();
           this.active.delete(callId);
         }
       })();

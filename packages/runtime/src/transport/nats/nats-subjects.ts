@@ -14,10 +14,23 @@ export const natsSubjects = {
   discovery: (namespace: string) => `${namespace}._discovery`,
   event: (namespace: string, topic: string) => `${namespace}._events.${topic}`,
   query: (namespace: string, topic: string) => `${namespace}._query.${topic}`,
+  liveness: (namespace: string) => `${namespace}._alive`,
 };
 
 /** The header that carries a call's own id, by which it is cancelled. */
 export const CALL_ID_HEADER = 'threadline-call-id';
+
+/** The header that carries a call's deadline, in epoch milliseconds: the callee stops the call then. */
+export const DEADLINE_HEADER = 'threadline-deadline';
+
+/** The header that names the calling process: the callee stops the call if that process goes silent. */
+export const CALLER_HEADER = 'threadline-caller';
+
+/** A process saying it is alive (every process, callers included), or that it is leaving. */
+export interface ProcessBeat {
+  processId: string;
+  leaving?: true;
+}
 
 /**
  * What an endpoint's stream sends over the wire: first who serves the call, then its items; an item

@@ -5,23 +5,24 @@ import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
 import { hostname } from 'node:os';
 import { Observable } from 'rxjs';
 import { getRequestSignal, outboundTracingHeaders } from '@threadline/tracing';
-import { randomUuid, runInStore } from '@threadline/tracing/internal';
+import { deadlineOf, randomUuid, runInStore } from '@threadline/tracing/internal';
 import type { RequestIdResolver } from '@threadline/tracing/internal';
 import type { ComponentIdentity } from '../../component.decorator.js';
 import { EndpointError } from '../../endpoint.error.js';
 import type { LocalInstance } from '../../local-instance.js';
 import { ComponentTransport } from '../component-transport.js';
-import type { OutgoingCall, QueryHandler } from '../component-transport.js';
+import type { BusStatus, OutgoingCall, QueryHandler } from '../component-transport.js';
 import { componentAddress } from '../in-process.transport.js';
 import { ByteBudget } from './byte-budget.js';
+import { CallerLiveness } from './caller-liveness.js';
 import { InstanceRegistry } from './instance-registry.js';
 import { ItemAssembler } from './item-parts.js';
 import { natsCallStream } from './nats-call-stream.js';
 import { connectWithRetry } from './nats-connect.js';
 import { NatsEndpointServer } from './nats-endpoint-server.js';
 import { dataBytesPerMessage, DEFAULT_MAX_MESSAGE_BYTES, maxPayloadOf, tooLargeMessage } from './nats-message-size.js';
-import { CALL_ID_HEADER, natsSubjects } from './nats-subjects.js';
-import type { Heartbeat, QueryMessage, QueryReply, WireFrame } from './nats-subjects.js';
+import { CALL_ID_HEADER, CALLER_HEADER, DEADLINE_HEADER, natsSubjects } from './nats-subjects.js';
+import type { Heartbeat, ProcessBeat, QueryMessage, QueryReply, WireFrame } from './nats-subjects.js';
 import { offerRequest, REQUEST_PARTS_HEADER } from './request-upload.js';
 import type { RequestUpload } from './request-upload.js';
 
@@ -68,6 +69,9 @@ export class NatsTransport extends ComponentTransport {
   /** This process, as process-wide queries name their asker and their repliers. */
   private readonly processId = randomUuid();
   private readonly querySubscriptions = new Map<string, Subscription>();
+  /** The processes whose calls this one serves, by their beats; and this process's own beat. */
+  private readonly callers: CallerLiveness;
+  private processBeat: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly options: NatsTransportOptions,
@@ -84,7 +88,10 @@ export class NatsTransport extends ComponentTransport {
     });
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.largeItems = new ByteBudget(this.maxMessageBytes * 4);
-    this.server = new NatsEndpointServer(options.url, resolver, this.maxMessageBytes);
+    // A caller beats twice a heartbeat and counts as gone after four silent beats: its calls' work stops
+    // within a few seconds of its death, and a pause of a second or so is no death.
+    this.callers = new CallerLiveness(this.heartbeatMs * 2);
+    this.server = new NatsEndpointServer(options.url, resolver, this.maxMessageBytes, this.callers);
   }
 
   /** Unique across machines and processes, and a valid NATS subject token: `worker-<host>-<pid>-0`. */
@@ -110,6 +117,7 @@ export class NatsTransport extends ComponentTransport {
       this.connected = connected;
       if (!connected) for (const listener of [...this.connectionLost]) listener();
     });
+    this.registry.onGone((instanceId) => this.logger.log(`instance ${instanceId} gone (it left, or fell silent)`));
     connection.subscribe(natsSubjects.discovery(TRANSPORT_NAMESPACE), {
       callback: (_error, message) => {
         const beat = message.json<Heartbeat>();
@@ -118,6 +126,20 @@ export class NatsTransport extends ComponentTransport {
       },
     });
     for (const topic of this.queryHandlers.keys()) this.subscribeQueries(topic);
+    connection.subscribe(natsSubjects.liveness(TRANSPORT_NAMESPACE), {
+      callback: (_error, message) => {
+        const beat = message.json<ProcessBeat>();
+        if (typeof beat.processId === 'string') this.callers.heard(beat.processId, beat.leaving === true);
+      },
+    });
+    // Every process beats, callers that serve nothing included: callees stop the calls of one that stops.
+    const beat: ProcessBeat = { processId: this.processId };
+    this.publishRaw(natsSubjects.liveness(TRANSPORT_NAMESPACE), beat);
+    this.processBeat = setInterval(
+      () => this.publishRaw(natsSubjects.liveness(TRANSPORT_NAMESPACE), beat),
+      this.heartbeatMs / 2,
+    );
+    this.processBeat.unref();
     // Ask every running instance to announce itself now, rather than at its next heartbeat, so this
     // process knows its peers by the time it says it is serving.
     this.publishRaw(natsSubjects.discovery(TRANSPORT_NAMESPACE), { state: 'probe' } satisfies Heartbeat);
@@ -135,6 +157,10 @@ export class NatsTransport extends ComponentTransport {
 
   async instances(component: ComponentIdentity): Promise<string[]> {
     return this.registry.instances(componentAddress(component));
+  }
+
+  override bus(): BusStatus {
+    return { needed: true, connected: this.connected, url: this.options.url };
   }
 
   publish(topic: string, payload: unknown): void {
@@ -257,6 +283,10 @@ export class NatsTransport extends ComponentTransport {
       this.announce('leaving');
       await this.connection?.flush().catch(() => undefined);
     }
+    clearInterval(this.processBeat);
+    this.publishRaw(natsSubjects.liveness(TRANSPORT_NAMESPACE), { processId: this.processId, leaving: true });
+    await this.connection?.flush().catch(() => undefined);
+    this.callers.close();
     this.registry.close();
     await this.client.close();
   }
@@ -335,13 +365,16 @@ export class NatsTransport extends ComponentTransport {
     return upload;
   }
 
-  /** The request id, the trace context and the call id, as message headers. */
+  /** The request id, the trace context, the call id, the calling process and the deadline, as message headers. */
   private headersOf(call: OutgoingCall) {
     const headers = natsHeaders();
     for (const [name, value] of Object.entries(runInStore(call.store, () => outboundTracingHeaders())))
       headers.set(name, value);
     headers.set(this.resolver.header, call.requestId);
     headers.set(CALL_ID_HEADER, call.callId);
+    headers.set(CALLER_HEADER, this.processId);
+    const deadline = deadlineOf(call.store);
+    if (deadline !== undefined) headers.set(DEADLINE_HEADER, String(deadline));
     return headers;
   }
 
