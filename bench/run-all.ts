@@ -21,6 +21,7 @@ const BENCHMARKS = [
   'memory',
   'kv-routing',
   'hostile',
+  'observability',
 ];
 const SLOW = new Set(['http-instructions']);
 const quick = process.argv.includes('--quick');

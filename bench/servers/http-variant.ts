@@ -12,6 +12,10 @@
  *                    onRequest hook that sets the header; no nestjs-cls
  *   header-hook      the floor of any design that answers with the id: an onRequest hook that only
  *                    adds a generated UUID to Fastify's reply headers; no context, no raw writes
+ *   threadline-otlp  `threadline` with its spans exported over OTLP (`startOtlpExport` from
+ *                    `@threadline/tracing/otel`, to where OTEL_EXPORTER_OTLP_ENDPOINT says)
+ *   nest-otel        `nest` with OpenTelemetry's auto-instrumentation instead of Threadline; started
+ *                    with `--import otel-auto-instrumentation.js`, which it needs (it refuses to start without)
  * and the same on NestJS 12 + Express 5 (`@nestjs/platform-express`, Nest's default platform):
  *   express-nest         plain Nest on Express, no request id (the Express baseline)
  *   express-threadline   RequestTracingModule, the same options as `threadline`
@@ -65,12 +69,14 @@ function variantModule(variant: string): DynamicModule {
   switch (variant) {
     case 'nest':
     case 'nest-again':
+    case 'nest-otel':
     case 'fastify-context':
     case 'header-hook':
     case 'express-nest':
     case 'express-header':
       return { module: class BareModule {}, controllers: [PingController] };
     case 'threadline':
+    case 'threadline-otlp':
     case 'express-threadline':
       return {
         module: class TracedModule {},
@@ -123,6 +129,16 @@ async function main(): Promise<void> {
     await app.listen(0, '127.0.0.1');
     console.log(`READY ${(app.getHttpServer().address() as AddressInfo).port}`);
     return;
+  }
+  if (
+    variant === 'nest-otel' &&
+    (globalThis as Record<symbol, unknown>)[Symbol.for('threadline.bench.otel-auto')] !== true
+  )
+    throw new Error('nest-otel needs node --import otel-auto-instrumentation.js');
+  if (variant === 'threadline-otlp') {
+    // Loaded for this variant only, as the service loads it only when export is on.
+    const { startOtlpExport } = await import('@threadline/tracing/otel');
+    if (startOtlpExport() === undefined) throw new Error('threadline-otlp needs OTEL_EXPORTER_OTLP_ENDPOINT');
   }
   const adapter = new FastifyAdapter({ logController: new LogController({ disableRequestLogging: true }) });
   if (variant === 'fastify-context') {

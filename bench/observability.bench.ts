@@ -1,0 +1,603 @@
+/**
+ * What spans, their export and the request timeline cost, in one run:
+ *
+ * 1. The tiny route of bench:http (`GET /ping`, servers/http-variant.ts) on Fastify, four servers each
+ *    in its own process: plain Nest (`nest`, the baseline); Threadline with no span recorder, so no
+ *    spans (`threadline`, the path without export); Threadline exporting its spans over OTLP
+ *    (`threadline-otlp`); and plain Nest with OpenTelemetry's auto-instrumentation (`nest-otel`, see
+ *    servers/otel-auto-instrumentation.ts), what a user would install instead. Server CPU per request
+ *    over a fixed number of requests from autocannon, in interleaved rounds of fresh processes.
+ * 2. The whole pipeline (servers/threadline-service.ts) streaming completions as bench:stream's
+ *    concurrent phase sends them, with export off and with export on; the request timeline as it
+ *    defaults there (the report says whether it was on).
+ * 3. The service's memory with the timeline's ring on, sampled every tenth of N chat requests.
+ *
+ * Spans go to a sink in this process that accepts `POST …/v1/traces`, counts the spans in the protobuf
+ * body and drops them; each exporting server has a path of its own, so the report can say how many
+ * spans per request reached it (a BatchSpanProcessor drops what its queue cannot hold).
+ *
+ *   npm run bench:observability               (about 10 minutes, half of them the million requests for memory)
+ *   npm run bench:observability -- --quick    (about 2 minutes: 2 short rounds, 20,000 requests for memory)
+ */
+import autocannon from 'autocannon';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
+import { Tokenizer } from '../src/llm/processor/tokenizer.js';
+import { MockText } from '../src/llm/worker/mocker/mock-text.js';
+import { pinLoadGeneratorAwayFromServers } from './support/cpu-pinning.js';
+import { publishReport, spreadNote } from './support/report.js';
+import { startServerProcess } from './support/server-process.js';
+import type { ServerProcess } from './support/server-process.js';
+import { comparison, formatSpread, goalVerdict, signed, spread, table } from './support/stats.js';
+import type { Spread } from './support/stats.js';
+
+const quick = process.argv.includes('--quick');
+
+const HTTP_VARIANTS = ['nest', 'threadline', 'threadline-otlp', 'nest-otel'] as const;
+type HttpVariant = (typeof HTTP_VARIANTS)[number];
+const HTTP_ROUNDS = quick ? 2 : 7;
+const HTTP_WARM_UP = quick ? 5_000 : 20_000;
+const HTTP_REQUESTS = quick ? 10_000 : 40_000;
+const CONNECTIONS = 50;
+
+const STREAM_ROUNDS = quick ? 2 : 5;
+const STREAM_CONCURRENCY = 64;
+const STREAM_MAX_TOKENS = 500;
+const STREAM_BATCHES = quick ? 2 : 8;
+const STREAM_VARIANTS = ['export off', 'export on'] as const;
+type StreamVariant = (typeof STREAM_VARIANTS)[number];
+/** bench:stream's pipeline: 2 mocker workers with no prefill or decode delay, 64 sequences decoding at once. */
+const PIPELINE_ENV = {
+  THREADLINE_WORKERS: '2',
+  MOCKER_PREFILL_US_PER_TOKEN: '0',
+  MOCKER_DECODE_MS_PER_TOKEN: '0',
+  MOCKER_MAX_RUNNING: '32',
+  LOG_LEVEL: 'error',
+  LOG_REQUESTS: 'false',
+};
+
+const MEMORY_REQUESTS = quick ? 20_000 : 1_000_000;
+const MEMORY_SAMPLES = 10;
+const MEMORY_MAX_TOKENS = 4;
+/** The ratio of any later sample's RSS to the first sample's (taken after warm-up) that still counts as flat. */
+const MEMORY_GOAL = 1.1;
+
+/** A BatchSpanProcessor sends what it holds every 5 s by default: waited for before counting a server's spans. */
+const EXPORT_WAIT_MS = 6_000;
+const MODEL = 'threadline-mocker';
+
+const HTTP_SERVER = new URL('./servers/http-variant.js', import.meta.url).pathname;
+const OTEL_PRELOAD = new URL('./servers/otel-auto-instrumentation.js', import.meta.url).pathname;
+const SERVICE = new URL('./servers/threadline-service.js', import.meta.url).pathname;
+
+// ---------------------------------------------------------------------------------------------------
+// The OTLP sink
+
+interface Sink {
+  /** The base URL (OTEL_EXPORTER_OTLP_ENDPOINT) for the exporter named `name`. */
+  endpoint(name: string): string;
+  /** The spans received so far from the exporter named `name`. */
+  spans(name: string): number;
+  close(): void;
+}
+
+async function startSink(): Promise<Sink> {
+  const received = new Map<string, number>();
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const path = req.url ?? '';
+      if (req.method !== 'POST' || !path.endsWith('/v1/traces')) {
+        res.writeHead(404).end();
+        return;
+      }
+      let body = Buffer.concat(chunks);
+      if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
+      const name = path.slice(1, -'/v1/traces'.length);
+      received.set(name, (received.get(name) ?? 0) + countSpans(body));
+      // An empty ExportTraceServiceResponse: everything accepted.
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: (name) => `http://127.0.0.1:${port}/${name}`,
+    spans: (name) => received.get(name) ?? 0,
+    close: () => server.close(),
+  };
+}
+
+/**
+ * The spans of an OTLP ExportTraceServiceRequest, without decoding them: field 1 (resource_spans) holds
+ * field 2 (scope_spans), which holds field 2 (spans), each length-delimited.
+ */
+function countSpans(body: Uint8Array): number {
+  let spans = 0;
+  for (const resourceSpans of fieldsOf(body, 1))
+    for (const scopeSpans of fieldsOf(resourceSpans, 2)) spans += fieldsOf(scopeSpans, 2).length;
+  return spans;
+}
+
+/** The length-delimited fields numbered `wanted` of a protobuf message. */
+function fieldsOf(message: Uint8Array, wanted: number): Uint8Array[] {
+  const found: Uint8Array[] = [];
+  let at = 0;
+  const varint = () => {
+    let value = 0;
+    for (let shift = 1; ; shift *= 128) {
+      const byte = message[at++]!;
+      value += (byte & 0x7f) * shift;
+      if (byte < 0x80) return value;
+    }
+  };
+  while (at < message.length) {
+    const tag = varint();
+    switch (tag % 8) {
+      case 0:
+        varint();
+        break;
+      case 1:
+        at += 8;
+        break;
+      case 2: {
+        const length = varint();
+        if (Math.floor(tag / 8) === wanted) found.push(message.subarray(at, at + length));
+        at += length;
+        break;
+      }
+      case 5:
+        at += 4;
+        break;
+      default:
+        throw new Error(`not an OTLP message (wire type ${tag % 8})`);
+    }
+  }
+  return found;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// 1. The tiny route
+
+interface HttpSample {
+  cpuMicrosPerRequest: number;
+  spansPerRequest: number;
+}
+
+/**
+ * `amount` requests of the tiny route. No req/s is taken: autocannon ends a run of a fixed amount on its
+ * one-second tick, so the time it takes says little; the CPU the server spent on them is the figure.
+ */
+async function ping(server: ServerProcess, amount: number): Promise<void> {
+  const result = await autocannon({ url: `http://127.0.0.1:${server.port}/ping`, connections: CONNECTIONS, amount });
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx, ${result.errors} errors`);
+}
+
+function startHttpVariant(variant: HttpVariant, sink: Sink, round: number, cpu: number | undefined) {
+  const exporting = variant === 'threadline-otlp' || variant === 'nest-otel';
+  const env = exporting ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint(`${round}/${variant}`) } : {};
+  const nodeArgs = variant === 'nest-otel' ? ['--import', OTEL_PRELOAD] : [];
+  return startServerProcess(HTTP_SERVER, [variant], env, nodeArgs, cpu);
+}
+
+/**
+ * Fresh processes each round, each warmed up, then measured one after another starting with another
+ * server each round (as bench:http does); the exported spans are counted once the exporters have sent
+ * what they held.
+ */
+async function measureTinyRoute(sink: Sink, cpu: number | undefined): Promise<Map<HttpVariant, HttpSample[]>> {
+  const samples = new Map<HttpVariant, HttpSample[]>(HTTP_VARIANTS.map((variant) => [variant, []]));
+  for (let round = 1; round <= HTTP_ROUNDS; round++) {
+    const servers = new Map<HttpVariant, ServerProcess>();
+    try {
+      const started = await Promise.allSettled(
+        HTTP_VARIANTS.map((variant) => startHttpVariant(variant, sink, round, cpu)),
+      );
+      started.forEach((result, i) => result.status === 'fulfilled' && servers.set(HTTP_VARIANTS[i]!, result.value));
+      const failed = started.find((result) => result.status === 'rejected');
+      if (failed) throw failed.reason;
+      for (const server of servers.values()) await ping(server, HTTP_WARM_UP);
+      const measured = new Map<HttpVariant, Omit<HttpSample, 'spansPerRequest'>>();
+      for (const variant of rotate(HTTP_VARIANTS, round)) {
+        const server = servers.get(variant)!;
+        const cpuBefore = server.cpuMicros();
+        await ping(server, HTTP_REQUESTS);
+        measured.set(variant, { cpuMicrosPerRequest: (server.cpuMicros() - cpuBefore) / HTTP_REQUESTS });
+      }
+      await sleep(EXPORT_WAIT_MS);
+      for (const variant of HTTP_VARIANTS) {
+        const sample = {
+          ...measured.get(variant)!,
+          spansPerRequest: sink.spans(`${round}/${variant}`) / (HTTP_WARM_UP + HTTP_REQUESTS),
+        };
+        samples.get(variant)!.push(sample);
+        console.error(
+          `tiny route, round ${round}/${HTTP_ROUNDS} ${variant}: ${sample.cpuMicrosPerRequest.toFixed(1)} µs CPU/req, ` +
+            `${sample.spansPerRequest.toFixed(2)} spans exported/req`,
+        );
+      }
+    } finally {
+      await Promise.all([...servers.values()].map((server) => server.stop()));
+    }
+  }
+  return samples;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// 2. The streamed pipeline
+
+/** One completion request and the number of tokens the pipeline streams for it. */
+interface StreamRequest {
+  prompt: string;
+  seed: number;
+  tokens: number;
+}
+
+interface StreamSample {
+  cpuMicrosPerRequest: number;
+  spansPerRequest: number;
+  timeline: boolean;
+}
+
+const tokenizer = new Tokenizer();
+
+/** bench:stream's requests: the seed (of the first 4000) that gives the mocker's longest answer to `prompt`. */
+function longestAnswer(prompt: string): StreamRequest {
+  const ids = tokenizer.encode(prompt);
+  let best = { seed: 0, length: -1 };
+  for (let seed = 0; seed < 4000; seed++) {
+    const length = new MockText(ids, seed).length;
+    if (length > best.length) best = { seed, length };
+  }
+  return { prompt, seed: best.seed, tokens: Math.min(STREAM_MAX_TOKENS, best.length) };
+}
+
+/** Streams one completion and reads it to the end. */
+async function stream(url: string, request: StreamRequest): Promise<void> {
+  const res = await fetch(`${url}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      model: MODEL,
+      prompt: request.prompt,
+      seed: request.seed,
+      max_tokens: STREAM_MAX_TOKENS,
+      stream: true,
+    }),
+  });
+  if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+  const text = await res.text();
+  if (!text.endsWith('data: [DONE]\n\n')) throw new Error('the stream did not end with data: [DONE]');
+}
+
+/** Whether the service serves the timeline's routes, which it does exactly when it keeps the ring. */
+async function timelineOn(url: string): Promise<boolean> {
+  const res = await fetch(`${url}/debug/requests?limit=1`);
+  await res.arrayBuffer();
+  if (res.status !== 200 && res.status !== 404) throw new Error(`GET /debug/requests: HTTP ${res.status}`);
+  return res.status === 200;
+}
+
+async function measureStreaming(sink: Sink): Promise<Map<StreamVariant, StreamSample[]>> {
+  const requests = Array.from({ length: STREAM_CONCURRENCY }, (_, i) =>
+    longestAnswer(`Tell me story number ${i} about the sea.`),
+  );
+  const batch = (url: string) => Promise.all(requests.map((request) => stream(url, request)));
+  const samples = new Map<StreamVariant, StreamSample[]>(STREAM_VARIANTS.map((variant) => [variant, []]));
+  for (let round = 1; round <= STREAM_ROUNDS; round++) {
+    const servers = new Map<StreamVariant, ServerProcess>();
+    try {
+      for (const variant of STREAM_VARIANTS) {
+        const env =
+          variant === 'export on'
+            ? { ...PIPELINE_ENV, OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint(`${round}/stream`) }
+            : PIPELINE_ENV;
+        servers.set(variant, await startServerProcess(SERVICE, [], env));
+      }
+      const measured = new Map<StreamVariant, { cpu: number; timeline: boolean }>();
+      for (const server of servers.values()) for (let i = 0; i < 2; i++) await batch(`http://127.0.0.1:${server.port}`);
+      // Alternate which goes first, so neither always gets the cooler machine.
+      for (const variant of round % 2 === 1 ? STREAM_VARIANTS : [...STREAM_VARIANTS].reverse()) {
+        const server = servers.get(variant)!;
+        const url = `http://127.0.0.1:${server.port}`;
+        const cpuBefore = server.cpuMicros();
+        for (let i = 0; i < STREAM_BATCHES; i++) await batch(url);
+        measured.set(variant, { cpu: server.cpuMicros() - cpuBefore, timeline: await timelineOn(url) });
+      }
+      await sleep(EXPORT_WAIT_MS);
+      const served = (2 + STREAM_BATCHES) * STREAM_CONCURRENCY;
+      for (const variant of STREAM_VARIANTS) {
+        const { cpu, timeline } = measured.get(variant)!;
+        const sample = {
+          cpuMicrosPerRequest: cpu / (STREAM_BATCHES * STREAM_CONCURRENCY),
+          spansPerRequest: variant === 'export on' ? sink.spans(`${round}/stream`) / served : 0,
+          timeline,
+        };
+        samples.get(variant)!.push(sample);
+        console.error(
+          `streams, round ${round}/${STREAM_ROUNDS} ${variant}: ${Math.round(sample.cpuMicrosPerRequest)} µs CPU/req, ` +
+            `${sample.spansPerRequest.toFixed(1)} spans exported/req, timeline ${timeline ? 'on' : 'off'}`,
+        );
+      }
+    } finally {
+      await Promise.all([...servers.values()].map((server) => server.stop()));
+    }
+  }
+  return samples;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// 3. Memory with the timeline's ring on
+
+interface MemorySample {
+  requests: number;
+  rss: number;
+  heapUsed: number;
+}
+
+async function memoryOf(url: string): Promise<Omit<MemorySample, 'requests'>> {
+  const res = await fetch(`${url}/__rss`);
+  if (res.status !== 200) throw new Error(`GET /__rss: HTTP ${res.status}`);
+  const body = (await res.json()) as { gc: boolean; rss: number; heapUsed: number };
+  if (!body.gc) throw new Error('the server cannot collect garbage on demand (start it with --expose-gc)');
+  return { rss: body.rss, heapUsed: body.heapUsed };
+}
+
+/** `amount` chat requests (non-streamed, a few tokens), each with an id of its own, so each is a request of the ring. */
+async function chat(url: string, amount: number): Promise<void> {
+  const result = await autocannon({
+    url: `${url}/v1/chat/completions`,
+    method: 'POST',
+    connections: CONNECTIONS,
+    amount,
+    headers: { 'content-type': 'application/json', 'x-request-id': 'bench-timeline-[<id>]' },
+    idReplacement: true,
+    body: JSON.stringify({
+      model: MODEL,
+      messages: [{ role: 'user', content: 'Say something short.' }],
+      max_tokens: MEMORY_MAX_TOKENS,
+    }),
+  });
+  if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0)
+    throw new Error(`${result.non2xx} non-2xx responses, ${result.errors} errors, ${result.timeouts} timeouts`);
+}
+
+async function measureMemory(): Promise<{ samples: MemorySample[]; kept: number; rps: number }> {
+  const env = { ...PIPELINE_ENV, THREADLINE_DEBUG_ROUTES: 'true' };
+  const server = await startServerProcess(SERVICE, [], env, ['--expose-gc']);
+  try {
+    const url = `http://127.0.0.1:${server.port}`;
+    if (!(await timelineOn(url))) throw new Error('the timeline is off though THREADLINE_DEBUG_ROUTES=true');
+    const samples: MemorySample[] = [];
+    const step = MEMORY_REQUESTS / MEMORY_SAMPLES;
+    const started = performance.now();
+    for (let requests = step; requests <= MEMORY_REQUESTS; requests += step) {
+      await chat(url, step);
+      const sample = { requests, ...(await memoryOf(url)) };
+      samples.push(sample);
+      console.error(`memory: ${requests} requests, RSS ${mib(sample.rss)} MiB, heap used ${mib(sample.heapUsed)} MiB`);
+    }
+    const rps = MEMORY_REQUESTS / ((performance.now() - started) / 1000);
+    const res = await fetch(`${url}/debug/requests?limit=100000`);
+    const kept = ((await res.json()) as { data: unknown[] }).data.length;
+    return { samples, kept, rps };
+  } finally {
+    await server.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The report
+
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+const n = (count: number) => count.toLocaleString('en-US');
+const micros = (value: number) => value.toFixed(1);
+const percent = (value: number) => `${signed(1)(value * 100)} %`;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function rotate<T>(items: readonly T[], by: number): T[] {
+  const start = by % items.length;
+  return [...items.slice(start), ...items.slice(0, start)];
+}
+
+/** Each round's figure of `variant` less (or over) that of `baseline` in the same round. */
+function paired<T>(of: readonly T[], baseline: readonly T[], combine: (value: T, reference: T) => number): Spread {
+  return spread(of.map((value, round) => combine(value, baseline[round]!)));
+}
+
+async function main(): Promise<void> {
+  for (const name of Object.keys(process.env)) if (name.startsWith('OTEL_')) delete process.env[name];
+  const serverCpu = pinLoadGeneratorAwayFromServers();
+  const sink = await startSink();
+  try {
+    const http = await measureTinyRoute(sink, serverCpu);
+    const streams = await measureStreaming(sink);
+    const memory = await measureMemory();
+    report(http, streams, memory, serverCpu);
+  } finally {
+    sink.close();
+  }
+}
+
+function report(
+  http: Map<HttpVariant, HttpSample[]>,
+  streams: Map<StreamVariant, StreamSample[]>,
+  memory: { samples: MemorySample[]; kept: number; rps: number },
+  serverCpu: number | undefined,
+): void {
+  const cpuOf = (variant: HttpVariant) => http.get(variant)!.map((sample) => sample.cpuMicrosPerRequest);
+  const nest = cpuOf('nest');
+  const LABELS: Record<HttpVariant, string> = {
+    nest: 'plain Nest (`nest`)',
+    threadline: 'Threadline, no span recorder (`threadline`)',
+    'threadline-otlp': 'Threadline, spans exported (`threadline-otlp`)',
+    'nest-otel': 'plain Nest + OpenTelemetry auto-instrumentation (`nest-otel`)',
+  };
+  const httpRows = HTTP_VARIANTS.map((variant) => {
+    const samples = http.get(variant)!;
+    const cpu = cpuOf(variant);
+    const exporting = variant === 'threadline-otlp' || variant === 'nest-otel';
+    return [
+      LABELS[variant],
+      formatSpread(spread(cpu), micros),
+      variant === 'nest'
+        ? '+0'
+        : comparison(
+            paired(cpu, nest, (a, b) => a - b),
+            0,
+            (v) => signed(1)(v),
+          ),
+      variant === 'nest'
+        ? '+0.0 %'
+        : comparison(
+            paired(cpu, nest, (a, b) => a / b - 1),
+            0,
+            percent,
+          ),
+      exporting ? formatSpread(spread(samples.map((sample) => sample.spansPerRequest)), (v) => v.toFixed(2)) : '—',
+    ];
+  });
+  // Each round's CPU added by export over that added by the auto-instrumentation, both over plain Nest.
+  const share = spread(
+    nest.map((base, round) => (cpuOf('threadline-otlp')[round]! - base) / (cpuOf('nest-otel')[round]! - base)),
+  );
+
+  const off = streams.get('export off')!;
+  const on = streams.get('export on')!;
+  const streamCpu = (samples: StreamSample[]) => samples.map((sample) => sample.cpuMicrosPerRequest);
+  const streamRatio = paired(streamCpu(on), streamCpu(off), (a, b) => a / b);
+  const timelineStates = new Set([...off, ...on].map((sample) => sample.timeline));
+  const timelineText =
+    timelineStates.size === 2
+      ? 'on in some processes and off in others (see the run output)'
+      : timelineStates.has(true)
+        ? 'on, as it defaults on a loopback address, so with export off the spans were still made and kept in its ring; "export on" adds the export alone'
+        : 'off (`THREADLINE_DEBUG_ROUTES` unset and off by default here), so with export off no spans were made at all';
+  const streamTokens = streamTokensNote();
+
+  const warm = memory.samples[0]!;
+  const later = memory.samples.slice(1);
+  const growth = spread(later.map((sample) => sample.rss / warm.rss));
+  const memoryRows = memory.samples.map((sample) => [
+    n(sample.requests),
+    mib(sample.rss),
+    mib(sample.heapUsed),
+    sample === warm ? '1.000 (reference)' : (sample.rss / warm.rss).toFixed(3),
+  ]);
+
+  publishReport('observability', `npm run bench:observability${quick ? ' -- --quick' : ''}`, [
+    '### Observability: what spans, export and the timeline cost',
+    '',
+    'Exported spans go over OTLP (protobuf over HTTP, the default of both exporters, with their default BatchSpanProcessor) ' +
+      'to a sink in the benchmark process that counts and drops them; each exporting server has a path of its own, ' +
+      'so "spans exported/req" is what reached the sink, counted after waiting for the last batch.',
+    '',
+    '**The tiny route.** ' +
+      `\`GET /ping\` of bench:http on Fastify, four servers each in a fresh process every round, each warmed up with ${n(HTTP_WARM_UP)} requests, ` +
+      `then ${n(HTTP_REQUESTS)} requests from autocannon -c ${CONNECTIONS}, one server after another starting with another each round; ` +
+      `${HTTP_ROUNDS} interleaved rounds. CPU is the server process's user+system time per request over those requests, from /proc; ` +
+      '"vs plain Nest" is the median of the rounds\' differences and ratios against plain Nest of the same round. ' +
+      '`threadline-otlp` is `threadline` with `startOtlpExport()` of `@threadline/tracing/otel`; `nest-otel` is plain Nest started with ' +
+      "OpenTelemetry's auto-instrumentation (sdk-trace-node, instrumentation-http, -fastify and -nestjs-core, their defaults). " +
+      'On Nest 12 only the HTTP instrumentation makes spans (one per request), as a user on Nest 12 would get them: ' +
+      '`@opentelemetry/instrumentation-nestjs-core` patches `@nestjs/core` below 12 only, and `-fastify` replaces the CommonJS exports ' +
+      "of fastify, which Nest 12's platform-fastify, an ES module, does not import through. " +
+      (serverCpu === undefined
+        ? 'Servers and load generator were left to the scheduler (no taskset, or one CPU).'
+        : `Every server ran on CPU ${serverCpu} only and the load generator (and the sink) on CPU 0 (taskset).`),
+    '',
+    table(['server', 'server CPU µs/req', 'vs plain Nest, µs/req', 'vs plain Nest', 'spans exported/req'], httpRows),
+    '',
+    table(
+      ['goal', 'figure', 'verdict'],
+      [
+        [
+          'CPU per request export adds (`threadline-otlp` − `nest`) ÷ what the auto-instrumentation adds (`nest-otel` − `nest`)',
+          formatSpread(share, (value) => value.toFixed(2)),
+          goalVerdict(share, { atMost: 0.5 }),
+        ],
+      ],
+    ),
+    '',
+    spreadNote(
+      HTTP_ROUNDS,
+      "a difference, ratio or share ranges over the rounds' own figures (each round against its own plain Nest)",
+    ),
+    '',
+    '**The streamed pipeline.** ' +
+      `The service of bench:stream (servers/threadline-service.ts: every component in one process, ${PIPELINE_ENV.THREADLINE_WORKERS} mocker workers with no prefill or decode delay), ` +
+      `streaming completions as bench:stream's concurrent phase sends them: batches of ${STREAM_CONCURRENCY} \`POST /v1/completions\` with \`stream: true\` ` +
+      `at once (max_tokens ${STREAM_MAX_TOKENS}; ${streamTokens}), read to the end with fetch. Export off and export on ` +
+      '(`OTEL_EXPORTER_OTLP_ENDPOINT` set) run as two processes, fresh each round, each warmed up with 2 batches, then measured over ' +
+      `${STREAM_BATCHES} batches in alternating order; ${STREAM_ROUNDS} rounds. As in bench:stream the servers are not pinned to a CPU ` +
+      `(the pipeline's tokenizer threads use both). The request timeline was ${timelineText}.`,
+    '',
+    table(
+      ['measure', 'export off', 'export on', 'on ÷ off', 'goal'],
+      [
+        [
+          'server CPU µs/request',
+          formatSpread(spread(streamCpu(off)), (value) => String(Math.round(value))),
+          formatSpread(spread(streamCpu(on)), (value) => String(Math.round(value))),
+          comparison(streamRatio, 1, (value) => value.toFixed(3)),
+          goalVerdict(streamRatio, { atMost: 1.15 }),
+        ],
+        [
+          'spans exported/request',
+          '—',
+          formatSpread(spread(on.map((sample) => sample.spansPerRequest)), (value) => value.toFixed(1)),
+          '',
+          '',
+        ],
+      ],
+    ),
+    '',
+    spreadNote(STREAM_ROUNDS, '"on ÷ off" ranges over each round\'s own ratio'),
+    '',
+    '**Memory with the timeline on.** ' +
+      `The same service with \`THREADLINE_DEBUG_ROUTES=true\` (its ring of the default 1,000 most recent requests), export off, started with --expose-gc; ` +
+      `${n(MEMORY_REQUESTS)} non-streamed chat completions (max_tokens ${MEMORY_MAX_TOKENS}) from autocannon -c ${CONNECTIONS}, each with an X-Request-Id of its own, ` +
+      `${Math.round(memory.rps)} req/s; memory read in the server after a forced full GC every ${n(MEMORY_REQUESTS / MEMORY_SAMPLES)} requests. ` +
+      `At the end the ring held ${n(memory.kept)} requests. The first reading is taken after warm-up (JIT, pools, the ring filled) and is the reference: ` +
+      `the goal is that no later reading is more than ${MEMORY_GOAL.toFixed(2)} times it. One process, one run: the range is that of the ${later.length} later readings, not of rounds.`,
+    '',
+    table(['requests', 'RSS (MiB)', 'heap used (MiB)', 'RSS ÷ first reading'], memoryRows),
+    '',
+    table(
+      ['goal', 'figure', 'verdict'],
+      [
+        [
+          'RSS of every later reading ÷ the first (flat after warm-up)',
+          formatSpread(growth, (value) => value.toFixed(3)),
+          goalVerdict(growth, { atMost: MEMORY_GOAL }, (value) => value.toFixed(2)),
+        ],
+      ],
+    ),
+    '',
+    '**Export off, in instructions.** With no endpoint set nothing of OpenTelemetry is loaded and, with no timeline either, no span ' +
+      'recorder is registered, so no span is started: where one would start, the request path only checks that no recorder is registered. ' +
+      'That is the `threadline` server of the tiny route above and of bench:instructions (`bench/results/http-instructions.md`), ' +
+      'which is already the export-off path and needs no row of its own. ' +
+      '"Export off within 1 % of today\'s instructions per request" needs a count of the code before spans in the same run: counts of ' +
+      'one server move by a few percent between runs, more than 1 %, so comparing with an older table cannot show it. It would take ' +
+      'a build of the previous tracing package served as a variant beside `threadline`, counted under callgrind in the same rounds, ' +
+      'and enough rounds that the two ranges separate at 1 %.',
+  ]);
+}
+
+/** The tokens each of bench:stream's concurrent requests streams, for the report's text. */
+function streamTokensNote(): string {
+  const tokens = Array.from(
+    { length: STREAM_CONCURRENCY },
+    (_, i) => longestAnswer(`Tell me story number ${i} about the sea.`).tokens,
+  );
+  return `${Math.min(...tokens)}-${Math.max(...tokens)} tokens each`;
+}
+
+await main();
+process.exit(0);
