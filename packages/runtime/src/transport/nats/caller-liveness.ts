@@ -1,23 +1,28 @@
+import { AwakeClock } from './awake-clock.js';
+
 /**
  * Which calling processes are alive, from the beats every process sends (frontends and other callers
  * that serve no instance among them): a callee watches the caller of each call it serves and stops the
  * call when that caller says it leaves or falls silent for `expiryMs`, so that no work goes on for a
- * caller that was killed.
+ * caller that was killed. Silence is measured on a clock that stands still while this process is
+ * stalled (`AwakeClock`): the beats that came meanwhile are still unread then.
  */
 export class CallerLiveness {
   private readonly lastHeard = new Map<string, number>();
   private readonly watchers = new Map<string, Set<() => void>>();
   private readonly sweeper: NodeJS.Timeout;
-  private lastSweep = Date.now();
+  private readonly clock: AwakeClock;
 
   constructor(private readonly expiryMs: number) {
-    this.sweeper = setInterval(() => this.sweep(), Math.max(20, Math.floor(expiryMs / 20)));
+    const sweepMs = Math.max(20, Math.floor(expiryMs / 20));
+    this.clock = new AwakeClock(sweepMs);
+    this.sweeper = setInterval(() => this.sweep(), sweepMs);
     this.sweeper.unref();
   }
 
   heard(processId: string, leaving: boolean): void {
     if (leaving) this.gone(processId);
-    else this.lastHeard.set(processId, Date.now());
+    else this.lastHeard.set(processId, this.clock.now());
   }
 
   /**
@@ -25,7 +30,7 @@ export class CallerLiveness {
    * watching. A caller not heard of yet (its first beat still on its way) gets `expiryMs` from now.
    */
   watch(processId: string, onGone: () => void): () => void {
-    if (!this.lastHeard.has(processId)) this.lastHeard.set(processId, Date.now());
+    if (!this.lastHeard.has(processId)) this.lastHeard.set(processId, this.clock.now());
     let watchers = this.watchers.get(processId);
     if (watchers === undefined) this.watchers.set(processId, (watchers = new Set()));
     watchers.add(onGone);
@@ -42,12 +47,7 @@ export class CallerLiveness {
   }
 
   private sweep(): void {
-    const now = Date.now();
-    const late = now - this.lastSweep > this.expiryMs / 2;
-    this.lastSweep = now;
-    // A sweep this late means this process was stalled: the beats that came meanwhile are still unread,
-    // so the silence is its own, not its callers'. The next sweep, after they are read, judges.
-    if (late) return;
+    const now = this.clock.now();
     for (const [processId, at] of this.lastHeard) if (now - at > this.expiryMs) this.gone(processId);
   }
 

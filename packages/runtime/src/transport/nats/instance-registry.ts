@@ -1,36 +1,34 @@
+import { AwakeClock } from './awake-clock.js';
+
 /**
  * Which instances of each component are alive, from their discovery heartbeats: an instance is alive
  * while its heartbeats keep coming, and gone when it says it leaves or falls silent for `expiryMs`. A
  * draining instance is alive (its calls in flight go on) but takes no new calls. Listeners hear of
  * every instance that goes, so calls in flight to it can fail instead of hanging.
  *
- * Silence is measured on a clock that stands still while this process is stalled (a long synchronous
- * task): heartbeats sent then could not be heard yet, so that time is no peer's fault. The stall shows
- * as a gap between two looks at the clock longer than the sweeper's period.
+ * Silence is measured on a clock that stands still while this process is stalled (`AwakeClock`).
  */
 export class InstanceRegistry {
   private readonly lastSeen = new Map<string, { address: string; at: number; draining: boolean }>();
   private readonly goneListeners = new Set<(instanceId: string) => void>();
   private readonly sweeper: NodeJS.Timeout;
-  private readonly sweepMs: number;
-  /** How long this process has been stalled in all, and when it last looked at the clock. */
-  private stalledMs = 0;
-  private lastLook = Date.now();
+  private readonly clock: AwakeClock;
 
   constructor(private readonly expiryMs: number) {
-    this.sweepMs = Math.max(50, expiryMs / 4);
-    this.sweeper = setInterval(() => this.sweep(), this.sweepMs);
+    const sweepMs = Math.max(50, expiryMs / 4);
+    this.clock = new AwakeClock(sweepMs);
+    this.sweeper = setInterval(() => this.sweep(), sweepMs);
     this.sweeper.unref();
   }
 
   heard(address: string, instanceId: string, state: 'up' | 'draining' | 'leaving'): void {
     if (state === 'leaving') this.remove(instanceId);
-    else this.lastSeen.set(instanceId, { address, at: this.awakeNow(), draining: state === 'draining' });
+    else this.lastSeen.set(instanceId, { address, at: this.clock.now(), draining: state === 'draining' });
   }
 
   /** The instances of a component that take new calls. */
   instances(address: string): string[] {
-    const now = this.awakeNow();
+    const now = this.clock.now();
     return [...this.lastSeen]
       .filter(([, seen]) => seen.address === address && !seen.draining && now - seen.at <= this.expiryMs)
       .map(([id]) => id)
@@ -39,13 +37,13 @@ export class InstanceRegistry {
 
   /** Every instance alive, of every component, draining ones included. */
   known(): string[] {
-    const now = this.awakeNow();
+    const now = this.clock.now();
     return [...this.lastSeen].filter(([, seen]) => now - seen.at <= this.expiryMs).map(([id]) => id);
   }
 
   isAlive(instanceId: string): boolean {
     const seen = this.lastSeen.get(instanceId);
-    return seen !== undefined && this.awakeNow() - seen.at <= this.expiryMs;
+    return seen !== undefined && this.clock.now() - seen.at <= this.expiryMs;
   }
 
   onGone(listener: (instanceId: string) => void): () => void {
@@ -59,19 +57,8 @@ export class InstanceRegistry {
     this.goneListeners.clear();
   }
 
-  /**
-   * Now, less the time this process was stalled. The sweeper looks every `sweepMs`, so a longer gap
-   * since the last look (by it or by a caller) is time in which this process could hear nothing.
-   */
-  private awakeNow(): number {
-    const now = Date.now();
-    this.stalledMs += Math.max(0, now - this.lastLook - this.sweepMs);
-    this.lastLook = now;
-    return now - this.stalledMs;
-  }
-
   private sweep(): void {
-    const now = this.awakeNow();
+    const now = this.clock.now();
     for (const [instanceId, seen] of this.lastSeen) if (now - seen.at > this.expiryMs) this.remove(instanceId);
   }
 
