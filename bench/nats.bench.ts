@@ -1,126 +1,379 @@
 /**
- * The NATS transport against raw NATS on the same server: the round trip of a unary `depends()` call
- * (request id header, call id, the start frame, the callee's context) against a raw
- * `@nats-io/transport-node` request/reply of the same payload, and the items per second of one
- * streamed call. Client and server share this process; the messages go through a real nats-server.
+ * Calls over NATS, caller and callee in two processes on one nats-server:
+ *   - the round trip and the CPU (both processes) of a unary call: raw `@nats-io/transport-node`
+ *     request/reply, Moleculer's `broker.call` on its NATS transporter (request ids on), and a unary
+ *     `depends()` call; this process calls, servers/nats-callee.ts serves all three;
+ *   - one streamed `depends()` call's items/s and CPU per item, paced by acknowledgements and not;
+ *   - the streamed pipeline (Frontend, Processor+Router, two Workers with the mocker) spread over four
+ *     processes on NATS, paced and not, against the same pipeline in one process: tokens/s and CPU per
+ *     token (every process of the pipeline, nats-server included) of one stream and of 64 at once.
+ * Variants run interleaved within each round, in an order that rotates from round to round.
  *
  *   npm run bench:nats        npm run bench:nats -- --quick        (needs nats-server on PATH)
+ *   npm run bench:nats -- --calls-only     the calls alone, printed, no pipeline and no report written
  */
 import 'reflect-metadata';
 import { connect } from '@nats-io/transport-node';
-import { Test } from '@nestjs/testing';
-import { Writable } from 'node:stream';
-import { Component, Endpoint, getComponentToken, RuntimeModule, unary } from '@threadline/runtime';
+import type { TestingModule } from '@nestjs/testing';
+import { ServiceBroker } from 'moleculer';
+import { cpus, loadavg } from 'node:os';
+import { getComponentToken, unary } from '@threadline/runtime';
 import type { ComponentClient } from '@threadline/runtime';
-import { createTracingLogger, RequestIdService, RequestTracingModule } from '@threadline/tracing';
-import type { RequestTracingOptions } from '@threadline/tracing';
+import { RequestIdService } from '@threadline/tracing';
+import { longestAnswer, stream } from './support/completion-stream.js';
+import type { StreamRequest } from './support/completion-stream.js';
+import { EchoComponent, RAW_SUBJECT, startEchoModule } from './support/nats-echo.js';
 import { startNatsServer } from './support/nats-server.js';
 import { publishReport, spreadNote } from './support/report.js';
-import { comparison, formatSpread, goalVerdict, spread, table } from './support/stats.js';
-
-@Component({ name: 'bench-echo' })
-class EchoComponent {
-  @Endpoint()
-  async echo(request: { text: string }): Promise<{ text: string }> {
-    return request;
-  }
-
-  @Endpoint()
-  async *items(request: { count: number }): AsyncGenerator<{ n: number }> {
-    for (let n = 0; n < request.count; n++) yield { n };
-  }
-}
+import { cpuMicros, startServerProcess } from './support/server-process.js';
+import type { ServerProcess } from './support/server-process.js';
+import { comparison, formatSpread, goalVerdict, median, spread, table } from './support/stats.js';
+import type { Goal } from './support/stats.js';
 
 const quick = process.argv.includes('--quick');
+const callsOnly = process.argv.includes('--calls-only');
 const CALLS = quick ? 500 : 3000;
 const ITEMS = quick ? 5000 : 50_000;
 const ROUNDS = quick ? 2 : 5;
+const PIPELINE_ROUNDS = quick ? 1 : 3;
+const SEQUENTIAL_STREAMS = quick ? 30 : 200;
+const CONCURRENCY = 64;
+const CONCURRENT_BATCHES = quick ? 2 : 6;
 const PAYLOAD = { text: 'x'.repeat(64) };
 
-async function main(): Promise<void> {
+const SERVICE = new URL('./servers/threadline-service.js', import.meta.url).pathname;
+const CALLEE = new URL('./servers/nats-callee.js', import.meta.url).pathname;
+const MOCKER_ENV = {
+  MOCKER_PREFILL_US_PER_TOKEN: '0',
+  MOCKER_DECODE_MS_PER_TOKEN: '0',
+  MOCKER_MAX_RUNNING: '32',
+  LOG_LEVEL: 'error',
+  LOG_REQUESTS: 'false',
+};
+
+/** A figure of one variant in one round: wall time or rate, and CPU per unit of work. */
+interface Sample {
+  value: number;
+  cpu: number;
+}
+
+/** CPU time of this process so far, in microseconds. */
+function ownCpu(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+}
+
+/** Runs `call` CALLS times one after another; its mean round trip, and CPU per call of this process and `peer`. */
+async function calls(call: () => Promise<unknown>, peer: number): Promise<Sample> {
+  for (let i = 0; i < 200; i++) await call(); // warm-up
+  const cpuBefore = ownCpu() + cpuMicros(peer);
+  const started = performance.now();
+  for (let i = 0; i < CALLS; i++) await call();
+  const micros = ((performance.now() - started) * 1000) / CALLS;
+  return { value: micros, cpu: (ownCpu() + cpuMicros(peer) - cpuBefore) / CALLS };
+}
+
+/** One streamed call of ITEMS items: items/s, and CPU per item of this process and `peer`. */
+async function streamed(client: ComponentClient<EchoComponent>, requestIds: RequestIdService, peer: number) {
+  const cpuBefore = ownCpu() + cpuMicros(peer);
+  const started = performance.now();
+  let received = 0;
+  await requestIds.run(async () => {
+    for await (const _ of client.items({ count: ITEMS })) received++;
+  }, 'bench-nats-stream');
+  const seconds = (performance.now() - started) / 1000;
+  if (received !== ITEMS) throw new Error(`streamed ${received} items, expected ${ITEMS}`);
+  return { value: received / seconds, cpu: (ownCpu() + cpuMicros(peer) - cpuBefore) / received };
+}
+
+const UNARY = ['raw', 'moleculer', 'depends'] as const;
+const PACING = ['paced', 'unpaced'] as const;
+const PIPELINES = ['in-process', 'nats-paced', 'nats-unpaced'] as const;
+type Pipeline = (typeof PIPELINES)[number];
+
+/** The order of `variants` in round `round`: rotated by one each round. */
+function rotated<T>(variants: readonly T[], round: number): T[] {
+  const shift = round % variants.length;
+  return [...variants.slice(shift), ...variants.slice(0, shift)];
+}
+
+async function unaryAndStreamed() {
   const nats = await startNatsServer();
-  const responder = await connect({ servers: nats.url });
+  const callee = await startServerProcess(CALLEE, [nats.url]);
   const requester = await connect({ servers: nats.url });
-  responder.subscribe('bench.raw.echo', {
-    callback: (_error, message) => {
-      message.respond(message.data);
-    },
+  const broker = new ServiceBroker({
+    nodeID: `bench-caller-${process.pid}`,
+    transporter: { type: 'NATS', options: { url: nats.url } },
+    logger: false,
   });
+  await broker.start();
+  await broker.waitForServices(['echo']);
+  const callers = new Map<(typeof PACING)[number], TestingModule>([
+    ['paced', await startEchoModule(nats.url, false)],
+    ['unpaced', await startEchoModule(nats.url, false, false)],
+  ]);
+  await new Promise((resolve) => setTimeout(resolve, 1500)); // the callee instance's heartbeat
+  const clientOf = (pacing: (typeof PACING)[number]) =>
+    callers.get(pacing)!.get<ComponentClient<EchoComponent>>(getComponentToken(EchoComponent));
+  const requestIds = callers.get('paced')!.get(RequestIdService);
+  const requestId = 'bench-nats';
+  const echoed = await broker.call('echo.requestId', {}, { requestID: requestId });
+  if (echoed !== requestId) throw new Error(`Moleculer carried request id ${String(echoed)}`);
+
   const encoded = JSON.stringify(PAYLOAD);
-
-  const tracing: RequestTracingOptions = {
-    logLevel: 'error',
-    logDestination: new Writable({ write: (_c, _e, done) => done() }),
+  const run: Record<(typeof UNARY)[number], () => Promise<unknown>> = {
+    raw: () => requester.request(RAW_SUBJECT, encoded, { timeout: 5000 }),
+    moleculer: () => broker.call('echo.echo', PAYLOAD, { requestID: requestId }),
+    depends: () => unary(clientOf('paced').echo(PAYLOAD)),
   };
-  const moduleRef = await Test.createTestingModule({
-    imports: [
-      RequestTracingModule.forRoot({ ...tracing, logger: createTracingLogger(tracing) }),
-      RuntimeModule.forRoot({
-        components: [EchoComponent],
-        transport: 'nats',
-        nats: { url: nats.url, shutdownGraceMs: 1000 },
-      }),
-    ],
-  }).compile();
-  await moduleRef.init();
-  await new Promise((resolve) => setTimeout(resolve, 1500)); // the instance's first heartbeat
-  const client = moduleRef.get<ComponentClient<EchoComponent>>(getComponentToken(EchoComponent));
-  const requestIds = moduleRef.get(RequestIdService);
-
-  const raw: number[] = [];
-  const viaDepends: number[] = [];
-  const streamed: number[] = [];
+  const unarySamples = new Map(UNARY.map((name) => [name, [] as Sample[]]));
+  const streamSamples = new Map(PACING.map((name) => [name, [] as Sample[]]));
   for (let round = 1; round <= ROUNDS; round++) {
-    raw.push(await meanMicros(() => requester.request('bench.raw.echo', encoded, { timeout: 5000 })));
-    viaDepends.push(await requestIds.run(() => meanMicros(() => unary(client.echo(PAYLOAD))), 'bench-nats'));
-    const started = performance.now();
-    let received = 0;
-    await requestIds.run(async () => {
-      for await (const _ of client.items({ count: ITEMS })) received++;
-    }, 'bench-nats-stream');
-    streamed.push(received / ((performance.now() - started) / 1000));
+    for (const name of rotated(UNARY, round)) {
+      const sample =
+        name === 'depends'
+          ? await requestIds.run(() => calls(run.depends, callee.child.pid!), requestId)
+          : await calls(run[name], callee.child.pid!);
+      unarySamples.get(name)!.push(sample);
+    }
+    for (const pacing of rotated(PACING, round))
+      streamSamples.get(pacing)!.push(await streamed(clientOf(pacing), requestIds, callee.child.pid!));
+    const last = (name: string, samples: Map<string, Sample[]>) => samples.get(name)!.at(-1)!;
     console.error(
-      `round ${round}/${ROUNDS}: raw ${raw.at(-1)!.toFixed(0)} µs, depends() ${viaDepends.at(-1)!.toFixed(0)} µs, stream ${Math.round(streamed.at(-1)!)} items/s`,
+      `round ${round}/${ROUNDS}: ` +
+        UNARY.map((name) => `${name} ${last(name, unarySamples).value.toFixed(0)} µs`).join(', ') +
+        '; stream ' +
+        PACING.map((name) => `${name} ${Math.round(last(name, streamSamples).value)} items/s`).join(', '),
     );
   }
-  await moduleRef.close();
-  await responder.close();
+  for (const moduleRef of callers.values()) await moduleRef.close();
+  await broker.stop();
   await requester.close();
+  await callee.stop();
   nats.stop();
+  return { unarySamples, streamSamples };
+}
+
+/** The processes of one layout of the pipeline, and the URL of its Frontend. */
+interface RunningPipeline {
+  url: string;
+  cpuMicros(): number;
+  stop(): Promise<void>;
+}
+
+async function startPipeline(layout: Pipeline): Promise<RunningPipeline> {
+  if (layout === 'in-process') {
+    const single = await startServerProcess(SERVICE, [], { ...MOCKER_ENV, THREADLINE_WORKERS: '2' });
+    return { url: `http://127.0.0.1:${single.port}`, cpuMicros: () => single.cpuMicros(), stop: () => single.stop() };
+  }
+  const nats = await startNatsServer();
+  const env = {
+    ...MOCKER_ENV,
+    THREADLINE_TRANSPORT: 'nats',
+    NATS_URL: nats.url,
+    THREADLINE_WORKERS: '1',
+    THREADLINE_STREAM_PACING: layout === 'nats-paced' ? 'on' : 'off',
+  };
+  const processes: ServerProcess[] = [];
+  const stop = async () => {
+    await Promise.all(processes.map((proc) => proc.stop()));
+    nats.stop();
+  };
+  try {
+    for (const components of ['worker', 'worker', 'processor,router', 'frontend'])
+      processes.push(await startServerProcess(SERVICE, [], { ...env, THREADLINE_COMPONENTS: components }));
+    const url = `http://127.0.0.1:${processes.at(-1)!.port}`;
+    for (let tries = 0; (await fetch(`${url}/ready`).then((res) => res.status)) !== 200; tries++) {
+      if (tries > 300) throw new Error('the pipeline over NATS did not get ready');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return {
+      url,
+      cpuMicros: () => processes.reduce((sum, proc) => sum + proc.cpuMicros(), cpuMicros(nats.pid)),
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+interface PipelineSample {
+  single: Sample;
+  concurrent: Sample;
+}
+
+async function measurePipeline(
+  layout: Pipeline,
+  single: StreamRequest,
+  concurrent: readonly StreamRequest[],
+): Promise<PipelineSample> {
+  const pipeline = await startPipeline(layout);
+  try {
+    for (let i = 0; i < 20; i++) await stream(pipeline.url, layout, single);
+    await Promise.all(concurrent.map((request) => stream(pipeline.url, layout, request)));
+
+    let cpuBefore = pipeline.cpuMicros();
+    const rates: number[] = [];
+    let singleTokens = 0;
+    for (let i = 0; i < SEQUENTIAL_STREAMS; i++) {
+      const { tokens, ms } = await stream(pipeline.url, layout, single);
+      rates.push(tokens / (ms / 1000));
+      singleTokens += tokens;
+    }
+    const singleCpu = (pipeline.cpuMicros() - cpuBefore) / singleTokens;
+
+    cpuBefore = pipeline.cpuMicros();
+    const started = performance.now();
+    let concurrentTokens = 0;
+    for (let b = 0; b < CONCURRENT_BATCHES; b++) {
+      const results = await Promise.all(concurrent.map((request) => stream(pipeline.url, layout, request)));
+      concurrentTokens += results.reduce((sum, result) => sum + result.tokens, 0);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    return {
+      single: { value: median(rates), cpu: singleCpu },
+      concurrent: {
+        value: concurrentTokens / seconds,
+        cpu: (pipeline.cpuMicros() - cpuBefore) / concurrentTokens,
+      },
+    };
+  } finally {
+    await pipeline.stop();
+  }
+}
+
+async function pipelines() {
+  const single = longestAnswer('Tell me a long story about the sea.', 2000);
+  const concurrent = Array.from({ length: CONCURRENCY }, (_, i) =>
+    longestAnswer(`Tell me story number ${i} about the sea.`, 500),
+  );
+  const samples = new Map(PIPELINES.map((name) => [name, [] as PipelineSample[]]));
+  for (let round = 1; round <= PIPELINE_ROUNDS; round++) {
+    for (const layout of rotated(PIPELINES, round)) {
+      const sample = await measurePipeline(layout, single, concurrent);
+      samples.get(layout)!.push(sample);
+      console.error(
+        `pipeline round ${round}/${PIPELINE_ROUNDS} ${layout}: one stream ${Math.round(sample.single.value)} tok/s ` +
+          `(${sample.single.cpu.toFixed(1)} µs CPU/tok), ${CONCURRENCY} streams ${Math.round(sample.concurrent.value)} tok/s ` +
+          `(${sample.concurrent.cpu.toFixed(1)} µs CPU/tok)`,
+      );
+    }
+  }
+  return samples;
+}
+
+/** `values[round] / reference[round]` for every round: a paired ratio. */
+function ratios(values: readonly number[], reference: readonly number[]) {
+  return spread(values.map((value, round) => value / reference[round]!));
+}
+
+async function main(): Promise<void> {
+  const loadBefore = loadavg()[0]!;
+  const { unarySamples, streamSamples } = await unaryAndStreamed();
+  if (callsOnly) {
+    for (const [name, samples] of [...unarySamples, ...streamSamples])
+      console.log(
+        `${name}: ${formatSpread(spread(samples.map((s) => s.value)), (v) => v.toFixed(0))} (µs or items/s), CPU ${formatSpread(spread(samples.map((s) => s.cpu)), (v) => v.toFixed(1))} µs`,
+      );
+    return;
+  }
+  const pipelineSamples = await pipelines();
+  const loadAfter = loadavg()[0]!;
 
   const micros = (value: number) => value.toFixed(0);
-  // Paired: each round's depends() round trip against the raw one of the same round.
-  const ratio = spread(viaDepends.map((value, round) => value / raw[round]!));
+  const cpuMicrosFormat = (value: number) => value.toFixed(1);
+  const of = (name: (typeof UNARY)[number], key: keyof Sample) => unarySamples.get(name)!.map((s) => s[key]);
+  const unaryRow = (label: string, name: (typeof UNARY)[number], goal?: Goal) => {
+    const versusRaw = ratios(of(name, 'value'), of('raw', 'value'));
+    const versusMoleculer = ratios(of(name, 'value'), of('moleculer', 'value'));
+    return [
+      label,
+      formatSpread(spread(of(name, 'value')), micros),
+      formatSpread(spread(of(name, 'cpu')), cpuMicrosFormat),
+      name === 'raw' ? '1.00' : comparison(versusRaw, 1, (value) => value.toFixed(2)),
+      name === 'moleculer' ? '1.00' : comparison(versusMoleculer, 1, (value) => value.toFixed(2)),
+      goal === undefined ? '' : goalVerdict(versusMoleculer, goal),
+    ];
+  };
+  const streamOf = (name: (typeof PACING)[number], key: keyof Sample) => streamSamples.get(name)!.map((s) => s[key]);
+  const pipelineOf = (name: Pipeline, phase: keyof PipelineSample, key: keyof Sample) =>
+    pipelineSamples.get(name)!.map((sample) => sample[phase][key]);
+  const tokens = (value: number) => Math.round(value).toLocaleString('en');
+  const pipelineRow = (label: string, name: Pipeline, phase: keyof PipelineSample, goal?: Goal) => {
+    const rate = pipelineOf(name, phase, 'value');
+    const versusInProcess = ratios(rate, pipelineOf('in-process', phase, 'value'));
+    const pacingCost = ratios(pipelineOf('nats-unpaced', phase, 'value'), rate);
+    return [
+      label,
+      formatSpread(spread(rate), tokens),
+      formatSpread(spread(pipelineOf(name, phase, 'cpu')), cpuMicrosFormat),
+      name === 'in-process' ? '1.00' : comparison(versusInProcess, 1, (value) => value.toFixed(2)),
+      goal === undefined ? '' : goalVerdict(versusInProcess, goal),
+      name === 'nats-paced' ? comparison(pacingCost, 1, (value) => value.toFixed(2)) : '',
+    ];
+  };
+  const pacedStreamCost = ratios(streamOf('unpaced', 'value'), streamOf('paced', 'value'));
   publishReport('nats', `npm run bench:nats${quick ? ' -- --quick' : ''}`, [
-    '### NATS: a `depends()` call against raw request/reply',
+    '### NATS: calls between two processes',
     '',
-    `${CALLS.toLocaleString('en')} sequential calls of a 64-byte payload per round, and one streamed call of ${ITEMS.toLocaleString('en')} items; ` +
-      `client and server in one process, through a real nats-server on loopback. Median of ${ROUNDS} interleaved rounds.`,
+    `${CALLS.toLocaleString('en')} sequential calls of a 64-byte payload per variant and round; the caller in the benchmark's ` +
+      'process, the callee in another, through a real nats-server on loopback. CPU is user+system time of both ' +
+      `processes per call. Median of ${ROUNDS} rounds, the variants interleaved in a rotating order.`,
     '',
     table(
-      ['call', 'mean round trip (µs)', 'vs raw', 'goal (vs raw)'],
+      ['call', 'mean round trip (µs)', 'CPU per call (µs)', 'vs raw', 'vs Moleculer', 'goal (≤ Moleculer)'],
       [
-        ['raw @nats-io/transport-node request/reply', formatSpread(spread(raw), micros), '1.00', ''],
-        [
-          'unary `depends()` over NATS',
-          formatSpread(spread(viaDepends), micros),
-          comparison(ratio, 1, (value) => value.toFixed(2)),
-          goalVerdict(ratio, { atMost: 1.5 }),
-        ],
+        unaryRow('raw @nats-io/transport-node request/reply', 'raw'),
+        unaryRow('Moleculer 0.15 `broker.call`, NATS transporter, requestID', 'moleculer'),
+        unaryRow('unary `depends()` over NATS', 'depends', { atMost: 1 }),
       ],
     ),
     '',
-    `A streamed \`depends()\` call over NATS: ${formatSpread(spread(streamed), (value) => Math.round(value).toLocaleString('en'))} items/s.`,
+    `One streamed \`depends()\` call of ${ITEMS.toLocaleString('en')} items, caller and callee as above:`,
     '',
-    spreadNote(ROUNDS, '"vs raw" ranges over each round\'s own ratio'),
+    table(
+      ['stream', 'items/s', 'CPU per item (µs)'],
+      PACING.map((name) => [
+        name === 'paced' ? 'paced by acknowledgements (the default)' : 'not paced (`pacing: false`)',
+        formatSpread(spread(streamOf(name, 'value')), tokens),
+        formatSpread(spread(streamOf(name, 'cpu')), (value) => value.toFixed(2)),
+      ]),
+    ),
+    '',
+    `Unpaced / paced items/s: ${comparison(pacedStreamCost, 1, (value) => value.toFixed(2))}.`,
+    '',
+    spreadNote(ROUNDS, "a ratio ranges over each round's own ratio"),
+    '',
+    '### The streamed pipeline across processes',
+    '',
+    'Frontend, Processor+Router and two Workers (the mocker, no prefill or decode delay) in four processes on ' +
+      'a nats-server of their own, against the same pipeline in one process (two workers, in-process calls). ' +
+      `One stream: ${SEQUENTIAL_STREAMS} completions one after another, median tokens/s of a stream; ${CONCURRENCY} streams: ` +
+      `${CONCURRENT_BATCHES} batches of ${CONCURRENCY} concurrent completions, total tokens/s. CPU per token: every ` +
+      `process of the pipeline, nats-server included. Median of ${PIPELINE_ROUNDS} rounds, fresh processes for each.`,
+    '',
+    table(
+      ['pipeline', 'tokens/s', 'CPU per token (µs)', 'vs in-process', 'goal', 'unpaced / paced'],
+      [
+        pipelineRow('one stream, in one process', 'in-process', 'single'),
+        pipelineRow('one stream, over NATS, paced', 'nats-paced', 'single'),
+        pipelineRow('one stream, over NATS, not paced', 'nats-unpaced', 'single'),
+        pipelineRow(`${CONCURRENCY} streams, in one process`, 'in-process', 'concurrent'),
+        pipelineRow(`${CONCURRENCY} streams, over NATS, paced`, 'nats-paced', 'concurrent', { atLeast: 0.5 }),
+        pipelineRow(`${CONCURRENCY} streams, over NATS, not paced`, 'nats-unpaced', 'concurrent'),
+      ],
+    ),
+    '',
+    "Goals: a unary `depends()` round trip no slower than Moleculer's; at 64 streams, the pipeline over NATS at " +
+      'least half the tokens/s of the one in one process; pacing costing at most 10 % ("unpaced / paced" ≤ 1.10).',
+    '',
+    spreadNote(PIPELINE_ROUNDS, "a ratio ranges over each round's own ratio"),
+    '',
+    `Load average (1 min) ${loadBefore.toFixed(1)} before the run and ${loadAfter.toFixed(1)} after, on ${cpus().length} CPUs: ` +
+      'with a load above the CPU count the machine was shared with other work during the run, and the wide ranges ' +
+      'show it; CPU per call or per token moves less than the rates.',
   ]);
-}
-
-async function meanMicros(call: () => Promise<unknown>): Promise<number> {
-  for (let i = 0; i < 100; i++) await call(); // warm-up
-  const started = performance.now();
-  for (let i = 0; i < CALLS; i++) await call();
-  return ((performance.now() - started) * 1000) / CALLS;
 }
 
 await main();

@@ -8,8 +8,8 @@
  *    servers/otel-auto-instrumentation.ts), what a user would install instead. Server CPU per request
  *    over a fixed number of requests from autocannon, in interleaved rounds of fresh processes.
  * 2. The whole pipeline (servers/threadline-service.ts) streaming completions as bench:stream's
- *    concurrent phase sends them, with export off and with export on; the request timeline as it
- *    defaults there (the report says whether it was on).
+ *    concurrent phase sends them: with no spans (timeline and export off), with the timeline alone (as it
+ *    defaults on loopback) and with the timeline and export.
  * 3. The service's memory with the timeline's ring on, sampled every tenth of N chat requests.
  *
  * Spans go to a sink in this process that accepts `POST …/v1/traces`, counts the spans in the protobuf
@@ -45,7 +45,11 @@ const STREAM_ROUNDS = quick ? 2 : 5;
 const STREAM_CONCURRENCY = 64;
 const STREAM_MAX_TOKENS = 500;
 const STREAM_BATCHES = quick ? 2 : 8;
-const STREAM_VARIANTS = ['export off', 'export on'] as const;
+/**
+ * No spans at all (timeline and export off); the timeline alone (the default on a loopback address:
+ * spans made and kept in the ring); the timeline and export over OTLP.
+ */
+const STREAM_VARIANTS = ['no spans', 'timeline', 'timeline + export'] as const;
 type StreamVariant = (typeof STREAM_VARIANTS)[number];
 /** bench:stream's pipeline: 2 mocker workers with no prefill or decode delay, 64 sequences decoding at once. */
 const PIPELINE_ENV = {
@@ -238,7 +242,6 @@ interface StreamRequest {
 interface StreamSample {
   cpuMicrosPerRequest: number;
   spansPerRequest: number;
-  timeline: boolean;
 }
 
 const tokenizer = new Tokenizer();
@@ -290,35 +293,35 @@ async function measureStreaming(sink: Sink): Promise<Map<StreamVariant, StreamSa
     const servers = new Map<StreamVariant, ServerProcess>();
     try {
       for (const variant of STREAM_VARIANTS) {
-        const env =
-          variant === 'export on'
-            ? { ...PIPELINE_ENV, OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint(`${round}/stream`) }
-            : PIPELINE_ENV;
+        const env: NodeJS.ProcessEnv = { ...PIPELINE_ENV, THREADLINE_DEBUG_ROUTES: String(variant !== 'no spans') };
+        if (variant === 'timeline + export') env.OTEL_EXPORTER_OTLP_ENDPOINT = sink.endpoint(`${round}/stream`);
         servers.set(variant, await startServerProcess(SERVICE, [], env));
       }
-      const measured = new Map<StreamVariant, { cpu: number; timeline: boolean }>();
+      const measured = new Map<StreamVariant, number>();
       for (const server of servers.values()) for (let i = 0; i < 2; i++) await batch(`http://127.0.0.1:${server.port}`);
-      // Alternate which goes first, so neither always gets the cooler machine.
-      for (const variant of round % 2 === 1 ? STREAM_VARIANTS : [...STREAM_VARIANTS].reverse()) {
+      // Rotate which goes first, so none always gets the cooler machine.
+      const order = STREAM_VARIANTS.map((_, i) => STREAM_VARIANTS[(i + round) % STREAM_VARIANTS.length]!);
+      for (const variant of order) {
         const server = servers.get(variant)!;
         const url = `http://127.0.0.1:${server.port}`;
         const cpuBefore = server.cpuMicros();
         for (let i = 0; i < STREAM_BATCHES; i++) await batch(url);
-        measured.set(variant, { cpu: server.cpuMicros() - cpuBefore, timeline: await timelineOn(url) });
+        measured.set(variant, server.cpuMicros() - cpuBefore);
+        if ((await timelineOn(url)) !== (variant !== 'no spans'))
+          throw new Error(`${variant}: the timeline is not as set`);
       }
       await sleep(EXPORT_WAIT_MS);
       const served = (2 + STREAM_BATCHES) * STREAM_CONCURRENCY;
       for (const variant of STREAM_VARIANTS) {
-        const { cpu, timeline } = measured.get(variant)!;
+        const cpu = measured.get(variant)!;
         const sample = {
           cpuMicrosPerRequest: cpu / (STREAM_BATCHES * STREAM_CONCURRENCY),
-          spansPerRequest: variant === 'export on' ? sink.spans(`${round}/stream`) / served : 0,
-          timeline,
+          spansPerRequest: variant === 'timeline + export' ? sink.spans(`${round}/stream`) / served : 0,
         };
         samples.get(variant)!.push(sample);
         console.error(
           `streams, round ${round}/${STREAM_ROUNDS} ${variant}: ${Math.round(sample.cpuMicrosPerRequest)} µs CPU/req, ` +
-            `${sample.spansPerRequest.toFixed(1)} spans exported/req, timeline ${timeline ? 'on' : 'off'}`,
+            `${sample.spansPerRequest.toFixed(1)} spans exported/req`,
         );
       }
     } finally {
@@ -467,17 +470,10 @@ function report(
     nest.map((base, round) => (cpuOf('threadline-otlp')[round]! - base) / (cpuOf('nest-otel')[round]! - base)),
   );
 
-  const off = streams.get('export off')!;
-  const on = streams.get('export on')!;
-  const streamCpu = (samples: StreamSample[]) => samples.map((sample) => sample.cpuMicrosPerRequest);
-  const streamRatio = paired(streamCpu(on), streamCpu(off), (a, b) => a / b);
-  const timelineStates = new Set([...off, ...on].map((sample) => sample.timeline));
-  const timelineText =
-    timelineStates.size === 2
-      ? 'on in some processes and off in others (see the run output)'
-      : timelineStates.has(true)
-        ? 'on, as it defaults on a loopback address, so with export off the spans were still made and kept in its ring; "export on" adds the export alone'
-        : 'off (`THREADLINE_DEBUG_ROUTES` unset and off by default here), so with export off no spans were made at all';
+  const streamCpu = (variant: StreamVariant) => streams.get(variant)!.map((sample) => sample.cpuMicrosPerRequest);
+  const noSpans = streamCpu('no spans');
+  const timelineRatio = paired(streamCpu('timeline'), noSpans, (a, b) => a / b);
+  const exportRatio = paired(streamCpu('timeline + export'), noSpans, (a, b) => a / b);
   const streamTokens = streamTokensNote();
 
   const warm = memory.samples[0]!;
@@ -532,32 +528,48 @@ function report(
     '**The streamed pipeline.** ' +
       `The service of bench:stream (servers/threadline-service.ts: every component in one process, ${PIPELINE_ENV.THREADLINE_WORKERS} mocker workers with no prefill or decode delay), ` +
       `streaming completions as bench:stream's concurrent phase sends them: batches of ${STREAM_CONCURRENCY} \`POST /v1/completions\` with \`stream: true\` ` +
-      `at once (max_tokens ${STREAM_MAX_TOKENS}; ${streamTokens}), read to the end with fetch. Export off and export on ` +
-      '(`OTEL_EXPORTER_OTLP_ENDPOINT` set) run as two processes, fresh each round, each warmed up with 2 batches, then measured over ' +
-      `${STREAM_BATCHES} batches in alternating order; ${STREAM_ROUNDS} rounds. As in bench:stream the servers are not pinned to a CPU ` +
-      `(the pipeline's tokenizer threads use both). The request timeline was ${timelineText}.`,
+      `at once (max_tokens ${STREAM_MAX_TOKENS}; ${streamTokens}), read to the end with fetch. Three processes, fresh each round: ` +
+      'no spans at all (`THREADLINE_DEBUG_ROUTES=false`, no export), the request timeline alone (`THREADLINE_DEBUG_ROUTES=true`, ' +
+      'its default on a loopback address: every span made and kept in its ring), and the timeline with export ' +
+      '(`OTEL_EXPORTER_OTLP_ENDPOINT` set). Each is warmed up with 2 batches, then measured over ' +
+      `${STREAM_BATCHES} batches, in an order that rotates by round; ${STREAM_ROUNDS} rounds. As in bench:stream the servers are not pinned to a CPU ` +
+      "(the pipeline's tokenizer threads use both).",
     '',
     table(
-      ['measure', 'export off', 'export on', 'on ÷ off', 'goal'],
+      [
+        'measure',
+        'no spans',
+        'timeline',
+        'timeline + export',
+        'timeline ÷ no spans',
+        'timeline + export ÷ no spans',
+        'goal',
+      ],
       [
         [
           'server CPU µs/request',
-          formatSpread(spread(streamCpu(off)), (value) => String(Math.round(value))),
-          formatSpread(spread(streamCpu(on)), (value) => String(Math.round(value))),
-          comparison(streamRatio, 1, (value) => value.toFixed(3)),
-          goalVerdict(streamRatio, { atMost: 1.15 }),
+          ...STREAM_VARIANTS.map((variant) =>
+            formatSpread(spread(streamCpu(variant)), (value) => String(Math.round(value))),
+          ),
+          comparison(timelineRatio, 1, (value) => value.toFixed(3)),
+          comparison(exportRatio, 1, (value) => value.toFixed(3)),
+          `spans add ≤ 15 %: ${goalVerdict(exportRatio, { atMost: 1.15 })}`,
         ],
         [
           'spans exported/request',
           '—',
-          formatSpread(spread(on.map((sample) => sample.spansPerRequest)), (value) => value.toFixed(1)),
+          '—',
+          formatSpread(spread(streams.get('timeline + export')!.map((sample) => sample.spansPerRequest)), (value) =>
+            value.toFixed(1),
+          ),
+          '',
           '',
           '',
         ],
       ],
     ),
     '',
-    spreadNote(STREAM_ROUNDS, '"on ÷ off" ranges over each round\'s own ratio'),
+    spreadNote(STREAM_ROUNDS, 'a ratio ranges over each round\'s own ratio against its own "no spans"'),
     '',
     '**Memory with the timeline on.** ' +
       `The same service with \`THREADLINE_DEBUG_ROUTES=true\` (its ring of the default 1,000 most recent requests), export off, started with --expose-gc; ` +

@@ -16,8 +16,8 @@
  *
  *   npm run bench:stream               (3 rounds)     npm run bench:stream -- --quick   (1 round)
  */
-import { Tokenizer } from '../src/llm/processor/tokenizer.js';
-import { MockText } from '../src/llm/worker/mocker/mock-text.js';
+import { longestAnswer, stream } from './support/completion-stream.js';
+import type { StreamRequest } from './support/completion-stream.js';
 import { startServerProcess } from './support/server-process.js';
 import { publishReport, spreadNote } from './support/report.js';
 import { formatSpread, goalVerdict, median, spread, table } from './support/stats.js';
@@ -30,7 +30,6 @@ const SEQUENTIAL_STREAMS = quick ? 300 : 2000;
 const CONCURRENT_MAX_TOKENS = 500;
 const CONCURRENCY = 64;
 const CONCURRENT_BATCHES = quick ? 4 : 30;
-const MODEL = 'threadline-mocker';
 const PIPELINE_ENV = {
   THREADLINE_WORKERS: '2',
   MOCKER_PREFILL_US_PER_TOKEN: '0',
@@ -46,79 +45,11 @@ const SERVERS = [
 ] as const;
 type ServerName = (typeof SERVERS)[number]['name'];
 
-/** One completion request and the number of tokens the pipeline streams for it. */
-interface StreamRequest {
-  prompt: string;
-  seed: number;
-  maxTokens: number;
-  tokens: number;
-}
-
 interface Sample {
   singleTokensPerSecond: number;
   singleCpuMicrosPerToken: number;
   concurrentTokensPerSecond: number;
   concurrentCpuMicrosPerToken: number;
-}
-
-const tokenizer = new Tokenizer();
-
-/** The request for `prompt` whose seed gives the mocker's longest answer (of the first 4000 seeds). */
-function longestAnswer(prompt: string, maxTokens: number): StreamRequest {
-  const ids = tokenizer.encode(prompt);
-  let best = { seed: 0, length: -1 };
-  for (let seed = 0; seed < 4000; seed++) {
-    const length = new MockText(ids, seed).length;
-    if (length > best.length) best = { seed, length };
-  }
-  return { prompt, seed: best.seed, maxTokens, tokens: Math.min(maxTokens, best.length) };
-}
-
-const TOKEN_MARK = '"finish_reason":null';
-
-/** Streams one completion and reads it to the end; returns the token chunks seen and the time taken. */
-async function stream(
-  url: string,
-  server: ServerName,
-  request: StreamRequest,
-): Promise<{ tokens: number; ms: number }> {
-  const started = performance.now();
-  const res = await fetch(`${url}/v1/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      model: MODEL,
-      prompt: request.prompt,
-      seed: request.seed,
-      // The bare server writes exactly max_tokens chunks: ask it for what the pipeline streams.
-      max_tokens: server === 'bare' ? request.tokens : request.maxTokens,
-      stream: true,
-    }),
-  });
-  if (res.status !== 200) throw new Error(`${server}: HTTP ${res.status}: ${await res.text()}`);
-  const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  let tokens = 0;
-  let carry = ''; // text after the last mark that could be the start of one split across two reads
-  let ending = '';
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    const decoded = decoder.decode(value, { stream: true });
-    const text = carry + decoded;
-    let end = 0;
-    for (let at = text.indexOf(TOKEN_MARK); at !== -1; at = text.indexOf(TOKEN_MARK, end)) {
-      tokens++;
-      end = at + TOKEN_MARK.length;
-    }
-    carry = text.slice(Math.max(end, text.length - (TOKEN_MARK.length - 1)));
-    ending = (ending + decoded).slice(-32);
-  }
-  const ms = performance.now() - started;
-  if (!ending.endsWith('data: [DONE]\n\n')) throw new Error(`${server}: the stream did not end with data: [DONE]`);
-  if (tokens !== request.tokens)
-    throw new Error(`${server}: streamed ${tokens} token chunks, expected ${request.tokens}`);
-  return { tokens, ms };
 }
 
 async function measure(
@@ -130,14 +61,14 @@ async function measure(
   try {
     const url = `http://127.0.0.1:${running.port}`;
     // Warm-up: JIT, connection pool, the tokenizer's tables.
-    for (let i = 0; i < 20; i++) await stream(url, server.name, single);
-    await Promise.all(concurrent.map((request) => stream(url, server.name, request)));
+    for (let i = 0; i < 20; i++) await stream(url, server.name, single, server.name === 'bare');
+    await Promise.all(concurrent.map((request) => stream(url, server.name, request, server.name === 'bare')));
 
     let cpuBefore = running.cpuMicros();
     const rates: number[] = [];
     let singleTokens = 0;
     for (let i = 0; i < SEQUENTIAL_STREAMS; i++) {
-      const { tokens, ms } = await stream(url, server.name, single);
+      const { tokens, ms } = await stream(url, server.name, single, server.name === 'bare');
       rates.push(tokens / (ms / 1000));
       singleTokens += tokens;
     }
@@ -147,7 +78,9 @@ async function measure(
     const started = performance.now();
     let concurrentTokens = 0;
     for (let b = 0; b < CONCURRENT_BATCHES; b++) {
-      const results = await Promise.all(concurrent.map((request) => stream(url, server.name, request)));
+      const results = await Promise.all(
+        concurrent.map((request) => stream(url, server.name, request, server.name === 'bare')),
+      );
       concurrentTokens += results.reduce((sum, r) => sum + r.tokens, 0);
     }
     const seconds = (performance.now() - started) / 1000;

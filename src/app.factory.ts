@@ -2,14 +2,19 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { LogController } from 'fastify';
+import fastifyCors from '@fastify/cors';
+import type { FastifyCorsOptions } from '@fastify/cors';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/app.config.js';
+import { isAllowedOrigin } from './config/cors.config.js';
+import type { CorsOrigins } from './config/cors.config.js';
 import type { LlmConfig } from './llm/llm.config.js';
 import { applyHttpLimits, requestTimeoutOptions } from './http/http-limits.js';
+import { installJsonBodyParser } from './http/json-body-parser.js';
 import { createTracingLogger, TracingLogger } from '@threadline/tracing';
 import type { OtlpExport } from '@threadline/tracing/otel';
 
-/** Builds the application `npm start` serves (tests build the same one), not yet listening. */
+/** Builds the application `npm start` serves (tests build the same one), initialised, not yet listening. */
 export async function createApp(config: AppConfig, llm: LlmConfig): Promise<NestFastifyApplication> {
   const traces = await startTraceExport(config);
   const logger = createTracingLogger(config.tracing);
@@ -21,6 +26,7 @@ export async function createApp(config: AppConfig, llm: LlmConfig): Promise<Nest
     ...requestTimeoutOptions(config.httpLimits),
   });
   applyHttpLimits(adapter.getInstance(), config.httpLimits, llm.retryAfterSeconds);
+  installJsonBodyParser(adapter, config.bodyLimit);
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, llm, logger), adapter, {
     bufferLogs: true,
   }).catch(async (error: unknown) => {
@@ -33,7 +39,33 @@ export async function createApp(config: AppConfig, llm: LlmConfig): Promise<Nest
   app.useLogger(app.get(TracingLogger));
   // From here on lines go out as they are written: a start-up that waits (for NATS, say) must say so.
   app.flushLogs();
+  // Initialised here so that CORS comes after the request-id hook, which the tracing module adds as the
+  // app initialises: a preflight, answered by the CORS hook itself, then carries the id too.
+  await app.init().catch(async (error: unknown) => {
+    await traces?.shutdown();
+    throw error;
+  });
+  void adapter.getInstance().register(fastifyCors, corsOptions(config.corsOrigins, config.tracing.header));
   return app;
+}
+
+/**
+ * CORS for pages of the allowed origins, on the OpenAI API alone: the service's own routes (the request
+ * timeline, metrics, readiness) stay out of reach of other origins' pages. A preflight is
+ * answered with the headers it asks for (the OpenAI clients add their own as they change); a page may
+ * read the request id and when to retry. Browsers resolve dot segments before they send a path.
+ */
+function corsOptions(origins: CorsOrigins, idHeader: string): FastifyCorsOptions {
+  const api: FastifyCorsOptions = {
+    origin: origins.any
+      ? '*'
+      : (origin, callback) => callback(null, origin !== undefined && isAllowedOrigin(origins, origin)),
+    methods: ['GET', 'POST', 'OPTIONS'],
+    exposedHeaders: [idHeader, 'retry-after'],
+    maxAge: 600,
+  };
+  const none: FastifyCorsOptions = { origin: false };
+  return { delegator: (request, callback) => callback(null, request.url.startsWith('/v1/') ? api : none) };
 }
 
 /**

@@ -24,7 +24,11 @@ export class AppModule {
           components: config.runtime.components,
           allComponents: config.runtime.allComponents,
           transport: config.runtime.transport,
-          nats: { url: config.runtime.natsUrl, shutdownGraceMs: config.runtime.shutdownGraceMs },
+          nats: {
+            url: config.runtime.natsUrl,
+            shutdownGraceMs: config.runtime.shutdownGraceMs,
+            ...(!config.runtime.streamPacing && { pacing: false as const }),
+          },
         }),
         TimelineModule.forRoot({ ...config.timeline, components: config.runtime.components }),
         HealthModule.forRoot({

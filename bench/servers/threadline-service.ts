@@ -2,7 +2,7 @@
  * The Threadline service for the streaming and memory benchmarks: every component in this one process
  * (in-process transport), configured from the environment the benchmark passes (THREADLINE_WORKERS,
  * MOCKER_*, LOG_LEVEL, LOG_REQUESTS…), logs thrown away. Listens on a free loopback port and prints
- * `READY <port>`.
+ * `READY <port>` (`READY 0` in a process without the Frontend, which serves over NATS alone).
  *
  * One bench-only route is added at the Fastify layer, outside the application's modules:
  * `GET /__rss` answers this process's memory (`process.memoryUsage()`, bytes) after a full garbage
@@ -32,6 +32,12 @@ async function main(): Promise<void> {
       }
       return { gc: gc !== undefined, ...process.memoryUsage() };
     });
+  // A process without the Frontend (bench:nats spreads the pipeline over processes) serves over NATS alone.
+  if (!config.runtime.components.includes('frontend')) {
+    await app.init();
+    console.log('READY 0');
+    return;
+  }
   await app.listen(0, '127.0.0.1');
   console.log(`READY ${(app.getHttpServer().address() as AddressInfo).port}`);
 }

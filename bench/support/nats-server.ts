@@ -3,7 +3,7 @@ import { createServer, connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 
 /** A nats-server of its own on a free loopback port, for a benchmark; `stop()` ends it. */
-export async function startNatsServer(): Promise<{ url: string; stop: () => void }> {
+export async function startNatsServer(): Promise<{ url: string; pid: number; stop: () => void }> {
   const port = await new Promise<number>((resolve) => {
     const probe = createServer().listen(0, '127.0.0.1', () => {
       const { port: free } = probe.address() as AddressInfo;
@@ -24,5 +24,5 @@ export async function startNatsServer(): Promise<{ url: string; stop: () => void
     if (tries > 100) throw new Error('nats-server did not start (is it installed? apt-get install nats-server)');
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return { url: `nats://127.0.0.1:${port}`, stop: () => child.kill('SIGKILL') };
+  return { url: `nats://127.0.0.1:${port}`, pid: child.pid!, stop: () => child.kill('SIGKILL') };
 }

@@ -7,6 +7,8 @@ import { loadHttpLimits } from './http-limits.config.js';
 import { loadTraceExport } from './traces.config.js';
 import { loadMetricsPort } from './metrics.config.js';
 import { loadTimelineConfig } from './timeline.config.js';
+import { loadCorsOrigins } from './cors.config.js';
+import type { CorsOrigins } from './cors.config.js';
 import type { TimelineConfig } from './timeline.config.js';
 import type { HttpLimits } from './http-limits.config.js';
 import type { OtlpExportConfig, ResolvedTracingOptions } from '@threadline/tracing/internal';
@@ -25,6 +27,8 @@ export interface RuntimeConfig {
   allComponents: boolean;
   /** How long SIGTERM lets calls in flight finish, in milliseconds. */
   shutdownGraceMs: number;
+  /** Whether this process's streamed calls over NATS offer acknowledgements (`THREADLINE_STREAM_PACING`). */
+  streamPacing: boolean;
 }
 
 /** Everything the service reads from its environment, checked once at start-up. */
@@ -45,6 +49,8 @@ export interface AppConfig {
   metricsPort: number | undefined;
   /** The request timeline and its `/debug/requests` routes (`THREADLINE_DEBUG_ROUTES`, `THREADLINE_TIMELINE_REQUESTS`). */
   timeline: TimelineConfig;
+  /** The origins whose pages may call the service from a browser (`CORS_ORIGINS`). */
+  corsOrigins: CorsOrigins;
 }
 
 /** Reads and checks the configuration; a bad value throws an error that names the variable. */
@@ -62,6 +68,7 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     runtime: parseRuntime(env),
     metricsPort: loadMetricsPort(env),
     timeline: loadTimelineConfig(env, host),
+    corsOrigins: loadCorsOrigins(env),
   };
 }
 
@@ -120,11 +127,15 @@ function parseRuntime(env: NodeJS.ProcessEnv): RuntimeConfig {
       'THREADLINE_SHUTDOWN_GRACE_MS',
       `must be a whole number of milliseconds, got ${JSON.stringify(grace)}`,
     );
+  const pacing = env.THREADLINE_STREAM_PACING ?? 'on';
+  if (pacing !== 'on' && pacing !== 'off')
+    throw new ConfigError('THREADLINE_STREAM_PACING', `must be "on" or "off", got ${JSON.stringify(pacing)}`);
   return {
     transport,
     natsUrl,
     components: allComponents ? [...COMPONENT_NAMES] : (listed as ComponentName[]),
     allComponents,
     shutdownGraceMs: Number(grace),
+    streamPacing: pacing === 'on',
   };
 }

@@ -36,3 +36,21 @@ describe('the request timeout in the configuration', () => {
     expect(loadLlmConfig({ THREADLINE_REQUEST_TIMEOUT_MS: '2500' }).requestTimeoutMs).toBe(2500);
   });
 });
+
+describe('the migration limit in the configuration', () => {
+  it('defaults to 3 and is read from THREADLINE_MIGRATION_LIMIT; 0 turns migration off', () => {
+    expect(loadLlmConfig({}).migrationLimit).toBe(3);
+    expect(loadLlmConfig({ THREADLINE_MIGRATION_LIMIT: '0' }).migrationLimit).toBe(0);
+    expect(loadLlmConfig({ THREADLINE_MIGRATION_LIMIT: '7' }).migrationLimit).toBe(7);
+  });
+
+  it.each([
+    ['-1', 'must be a number from 0 to 100, got "-1"'],
+    ['two', 'must be a number from 0 to 100, got "two"'],
+    ['1.5', 'must be a whole number, got "1.5"'],
+  ])('stops start-up naming THREADLINE_MIGRATION_LIMIT when it is %j', (value, reason) => {
+    expect(() => loadLlmConfig({ THREADLINE_MIGRATION_LIMIT: value })).toThrow(
+      `Invalid configuration: THREADLINE_MIGRATION_LIMIT ${reason}`,
+    );
+  });
+});

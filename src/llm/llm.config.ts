@@ -70,6 +70,11 @@ export interface LlmConfig {
    * and which stops their work when it passes (`THREADLINE_REQUEST_TIMEOUT_MS`).
    */
   requestTimeoutMs: number;
+  /**
+   * How many times one choice may move to another worker after its worker failed, before or during its
+   * stream (`THREADLINE_MIGRATION_LIMIT`); 0: never, the failure reaches the client.
+   */
+  migrationLimit: number;
 }
 
 /** DI token of the LLM config. */
@@ -117,6 +122,7 @@ export function loadLlmConfig(env: NodeJS.ProcessEnv = process.env): LlmConfig {
     ),
     // Generous: a long generation, queued behind others, fits; what it bounds is work nobody waits for.
     requestTimeoutMs: integer(env, 'THREADLINE_REQUEST_TIMEOUT_MS', 300_000, 1, 86_400_000),
+    migrationLimit: integer(env, 'THREADLINE_MIGRATION_LIMIT', 3, 0, 100),
   };
   if (engine === 'openai' && config.upstream.url === undefined) {
     throw new ConfigError(

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import type { DynamicModule } from '@nestjs/common';
 import { RuntimeModule } from '@threadline/runtime';
-import type { TransportKind } from '@threadline/runtime';
+import type { NatsOptions, TransportKind } from '@threadline/runtime';
 import { FrontendController } from './frontend/frontend.controller.js';
 import { FrontendModule } from './frontend/frontend.module.js';
 import { LLM_CONFIG } from './llm.config.js';
@@ -31,7 +31,7 @@ export interface LlmPlacement {
   /** Every component was asked for (`all`): Prefill then runs only when disaggregation is on. */
   allComponents: boolean;
   transport: TransportKind;
-  nats: { url: string; shutdownGraceMs: number };
+  nats: NatsOptions;
 }
 
 const COMPONENTS = {

@@ -31,7 +31,8 @@ export interface FakeUpstreamOptions {
   maxModelLen?: number | null;
 }
 
-export type UpstreamAnswer = (req: IncomingMessage, res: ServerResponse) => void;
+/** Answers one request; `body` is its JSON body, parsed (`undefined` when it had none). */
+export type UpstreamAnswer = (req: IncomingMessage, res: ServerResponse, body: unknown) => void;
 
 export async function startFakeUpstream(
   answer: UpstreamAnswer,
@@ -56,14 +57,9 @@ export async function startFakeUpstream(
         res.end(JSON.stringify({ object: 'list', data: [model] }));
         return;
       }
-      if (!modelsLookup)
-        received.push({
-          method: req.method!,
-          url: req.url!,
-          headers: req.headers,
-          body: text === '' ? undefined : JSON.parse(text),
-        });
-      answer(req, res);
+      const body: unknown = text === '' ? undefined : JSON.parse(text);
+      if (!modelsLookup) received.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+      answer(req, res, body);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -98,5 +94,82 @@ export function failing(status: number, message: string, headers: Record<string,
   return (_req, res) => {
     res.writeHead(status, { 'content-type': 'application/json', ...headers });
     res.end(JSON.stringify({ error: { message, type: 'server_error', param: null, code: null } }));
+  };
+}
+
+/** The vector the embeddings stand-in gives input `index`, whatever it holds: easy to tell apart. */
+export function fakeEmbedding(index: number): number[] {
+  return [index + 1, 0.5, -0.25, 0.125];
+}
+
+/**
+ * An upstream's `POST /v1/embeddings` as OpenAI answers it: `fakeEmbedding(i)` for input `i`, as
+ * little-endian float32 in base64 when asked for (unless `numbersOnly`: an upstream that always sends
+ * numbers), and `tokensPerInput` tokens an input in its usage. Any other route is a 404.
+ */
+export function embeddingsRoute(options: { numbersOnly?: boolean; tokensPerInput?: number } = {}): UpstreamAnswer {
+  return (req, res, body) => {
+    if (req.method !== 'POST' || req.url !== '/v1/embeddings') {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({ error: { message: 'no such route', type: 'invalid_request_error', param: null, code: null } }),
+      );
+      return;
+    }
+    const { input, model, encoding_format } = body as {
+      input: unknown[] | string;
+      model: string;
+      encoding_format?: string;
+    };
+    const count =
+      typeof input === 'string' || (!Array.isArray(input[0]) && typeof input[0] !== 'string') ? 1 : input.length;
+    const base64 = encoding_format === 'base64' && !options.numbersOnly;
+    const data = Array.from({ length: count }, (_, index) => {
+      const vector = fakeEmbedding(index);
+      const bytes = Buffer.alloc(4 * vector.length);
+      vector.forEach((value, i) => bytes.writeFloatLE(value, 4 * i));
+      const embedding = base64 ? bytes.toString('base64') : vector;
+      return { object: 'embedding', index, embedding };
+    });
+    const tokens = count * (options.tokensPerInput ?? 3);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ object: 'list', data, model, usage: { prompt_tokens: tokens, total_tokens: tokens } }));
+  };
+}
+
+/** What `scriptedStream` sends: chat deltas (content, tool call pieces, logprobs) or completion pieces, then a finish reason. */
+export interface StreamScript {
+  chat?: Array<{ delta: Record<string, unknown>; logprobs?: unknown }>;
+  completion?: Array<{ text: string; logprobs?: unknown }>;
+  finishReason: string;
+}
+
+/**
+ * An upstream that streams `script` as OpenAI's chunks (`data:` lines, then `[DONE]`), to either API:
+ * tool call deltas and logprobs as OpenAI sends them, so a test can check what the engine makes of them.
+ */
+export function scriptedStream(script: StreamScript): UpstreamAnswer {
+  return (req, res) => {
+    const chat = req.url === '/v1/chat/completions';
+    const base = { id: 'up-1', object: chat ? 'chat.completion.chunk' : 'text_completion', created: 0, model: MODEL };
+    const pieces = chat
+      ? (script.chat ?? []).map(({ delta, logprobs }) => ({
+          index: 0,
+          delta,
+          logprobs: logprobs ?? null,
+          finish_reason: null,
+        }))
+      : (script.completion ?? []).map(({ text, logprobs }) => ({
+          index: 0,
+          text,
+          logprobs: logprobs ?? null,
+          finish_reason: null,
+        }));
+    const last = chat
+      ? { index: 0, delta: {}, logprobs: null, finish_reason: script.finishReason }
+      : { index: 0, text: '', logprobs: null, finish_reason: script.finishReason };
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    for (const choice of [...pieces, last]) res.write(`data: ${JSON.stringify({ ...base, choices: [choice] })}\n\n`);
+    res.end('data: [DONE]\n\n');
   };
 }

@@ -21,6 +21,14 @@ export interface NatsOptions {
    * @default 67108864 (64 MiB)
    */
   maxMessageBytes?: number;
+  /**
+   * Streamed calls paced by acknowledgements. As a caller: a callee stops sending once `frames` messages
+   * or `bytes` bytes of large items are out that this process has not read. As a callee: a call waiting for
+   * credit that hears nothing for `stallMs` stops (its caller stopped reading). `false`: this process
+   * offers no acknowledgements as a caller; the callers that offer them are still paced.
+   * @default { frames: 256, bytes: 4194304, stallMs: 5000 }
+   */
+  pacing?: false | { frames?: number; bytes?: number; stallMs?: number };
 }
 
 /** Options of `RuntimeModule.forRoot()`. @publicApi */

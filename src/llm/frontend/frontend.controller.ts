@@ -1,18 +1,19 @@
-import { Body, Controller, Get, HttpCode, Inject, Logger, Post, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Logger, Param, Post, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { EndpointError, InjectComponent } from '@threadline/runtime';
 import type { ComponentClient } from '@threadline/runtime';
-import { LogComponent, RequestId, setRequestDeadline } from '@threadline/tracing';
+import { LogComponent, RequestId } from '@threadline/tracing';
 import { LLM_CONFIG } from '../llm.config.js';
 import type { LlmConfig } from '../llm.config.js';
 import { MetricsService } from '../../observability/metrics/metrics.service.js';
 import type { RequestMeter } from '../../observability/metrics/frontend.metrics.js';
 import { ProcessorComponent } from '../processor/processor.component.js';
-import type { ApiKind, FinishReason, ProcessorEvent } from '../protocol/pipeline.types.js';
+import type { ApiKind, ProcessorEvent } from '../protocol/pipeline.types.js';
 import { toOpenAIError } from './openai-error.js';
-import { OpenAIResponseBuilder } from './openai-response.js';
+import { CollectedChoice, OpenAIResponseBuilder, openingContent } from './openai-response.js';
 import { requestForBus } from './request-shape.js';
-import { SseResponse } from './sse-response.js';
+import { servePipeline } from './pipeline-call.js';
+import type { SseResponse } from './sse-response.js';
 import type { ReplyHeaders } from './sse-response.js';
 
 type Accepted = Extract<ProcessorEvent, { type: 'accepted' }>;
@@ -36,7 +37,29 @@ export class FrontendController {
 
   @Get('v1/models')
   models() {
-    return { object: 'list', data: [{ id: this.config.model, object: 'model', created: 0, owned_by: 'threadline' }] };
+    return { object: 'list', data: [this.modelObject()] };
+  }
+
+  /** One model (the OpenAI clients' `models.retrieve`): the served one, or a 404 as a request for another gets. */
+  @Get('v1/models/:id')
+  model(@Param('id') id: string, @RequestId() requestId: string) {
+    if (id !== this.config.model) {
+      throw new EndpointError({
+        message: `The model \`${id}\` does not exist. This server serves \`${this.config.model}\`.`,
+        status: 404,
+        code: 'model_not_found',
+        param: 'model',
+        expected: true,
+        requestId,
+        component: 'frontend',
+        endpoint: 'models',
+      });
+    }
+    return this.modelObject();
+  }
+
+  private modelObject() {
+    return { id: this.config.model, object: 'model', created: 0, owned_by: 'threadline' };
   }
 
   @Post('v1/chat/completions')
@@ -51,51 +74,28 @@ export class FrontendController {
     return this.serve('completion', body, reply, requestId);
   }
 
-  /**
-   * Waits for the Processor to accept the request (valid, and taken by a worker) before answering, so a
-   * bad request or a full queue is a plain HTTP error; then streams (SSE) or collects the response. The
-   * request's deadline goes with every call: past it, the pipeline stops and the client gets a 504.
-   */
-  private async serve(api: ApiKind, body: unknown, reply: FastifyReply, requestId: string): Promise<void> {
+  /** Chat and completions through the pipeline (pipeline-call.ts), rendered as OpenAI's bodies or chunks. */
+  private serve(api: ApiKind, body: unknown, reply: FastifyReply, requestId: string): Promise<void> {
     this.logger.debug(`serving ${api === 'chat' ? 'chat/completions' : 'completions'}`);
-    setRequestDeadline(Date.now() + this.config.requestTimeoutMs);
-    const meter = this.metrics.frontend.start(
-      this.config.model,
-      api === 'chat' ? 'chat_completions' : 'completions',
-      requestId,
+    const { config, processor, metrics, logger } = this;
+    return servePipeline(
+      { config, processor, metrics, logger },
+      {
+        api,
+        endpoint: api === 'chat' ? 'chat_completions' : 'completions',
+        requestId,
+        reply,
+        // A body whose shape could hurt the hops after this one is refused here, in every layout.
+        body: () => requestForBus(api, body),
+        render: (accepted) => {
+          const response = new OpenAIResponseBuilder(api, requestId, accepted.model, openingContent(body));
+          return {
+            collect: (events, meter) => collect(events, response, accepted, meter),
+            stream: (out, headers, events, meter) => streamEvents(out, headers, events, response, accepted, meter),
+          };
+        },
+      },
     );
-    try {
-      const events = this.processor
-        .generate({ api, body: this.checkedBody(api, body, requestId) })
-        [Symbol.asyncIterator]();
-      const first = await events.next();
-      if (first.done || first.value.type !== 'accepted') throw new Error('The processor did not accept the request.');
-      const accepted = first.value;
-      meter.event(accepted);
-      const response = new OpenAIResponseBuilder(api, requestId, accepted.model);
-      if (accepted.stream) {
-        const headers = reply.getHeaders();
-        reply.hijack();
-        void streamEvents(new SseResponse(reply.raw), headers, events, response, accepted, meter).catch(
-          (error: unknown) => this.logger.error({ msg: 'the stream could not be closed cleanly', err: error }),
-        );
-        return;
-      }
-      void reply.send(await collect(events, response, accepted, meter));
-      meter.end(200);
-    } catch (error) {
-      meter.end(toOpenAIError(error, requestId).status);
-      throw error;
-    }
-  }
-
-  /** A body whose shape could hurt the hops after this one is refused here, in every layout. */
-  private checkedBody(api: ApiKind, body: unknown, requestId: string): unknown {
-    try {
-      return requestForBus(api, body);
-    } catch (error) {
-      throw EndpointError.from(error, { requestId, component: 'frontend', endpoint: api });
-    }
   }
 }
 
@@ -105,18 +105,16 @@ async function collect(
   accepted: Accepted,
   meter: RequestMeter,
 ): Promise<object> {
-  const texts = Array.from({ length: accepted.n }, () => '');
-  const reasons: Array<FinishReason | undefined> = [];
+  const choices = Array.from({ length: accepted.n }, () => new CollectedChoice());
   let usage: Extract<ProcessorEvent, { type: 'usage' }> | undefined;
   for (let next = await events.next(); !next.done; next = await events.next()) {
     const event = next.value;
     meter.event(event);
-    if (event.type === 'text') texts[event.choice] += event.text;
-    else if (event.type === 'finish') reasons[event.choice] = event.reason;
-    else if (event.type === 'usage') usage = event;
+    if (event.type === 'usage') usage = event;
+    else if (event.type !== 'accepted') choices[event.choice]?.add(event);
   }
   if (usage === undefined) throw new Error('The processor stream ended without usage.');
-  return response.completion(texts, reasons, usage);
+  return response.completion(choices, usage);
 }
 
 /**
@@ -159,6 +157,7 @@ async function streamEvents(
 /** The SSE chunk for one processor event, if the client gets one for it. */
 function eventChunk(event: ProcessorEvent, response: OpenAIResponseBuilder, accepted: Accepted): string | undefined {
   if (event.type === 'text') return data(response.textChunk(event));
+  if (event.type === 'tool_call') return data(response.toolCallChunk(event));
   if (event.type === 'finish') return data(response.finishChunk(event));
   if (event.type === 'usage' && accepted.includeUsage) return data(response.usageChunk(event));
   return undefined;

@@ -1,8 +1,64 @@
-import type { ApiKind, FinishReason, ProcessorEvent } from '../protocol/pipeline.types.js';
+import type { ApiKind, FinishReason, GeneratedLogprob, ProcessorEvent } from '../protocol/pipeline.types.js';
 
 type UsageEvent = Extract<ProcessorEvent, { type: 'usage' }>;
 type TextEvent = Extract<ProcessorEvent, { type: 'text' }>;
+type ToolCallEvent = Extract<ProcessorEvent, { type: 'tool_call' }>;
 type FinishEvent = Extract<ProcessorEvent, { type: 'finish' }>;
+
+/** One choice of a whole (non-streamed) response, as its events add up. */
+export class CollectedChoice {
+  text = '';
+  readonly toolCalls: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }> = [];
+  /** Present when logprobs were asked for (the text events carry them). */
+  logprobs: GeneratedLogprob[] | undefined;
+  reason: FinishReason | undefined;
+
+  add(event: ProcessorEvent): void {
+    if (event.type === 'text') {
+      this.text += event.text;
+      if (event.logprobs !== undefined) (this.logprobs ??= []).push(...event.logprobs);
+    } else if (event.type === 'tool_call') {
+      const call = (this.toolCalls[event.index] ??= {
+        id: '',
+        type: 'function',
+        function: { name: '', arguments: '' },
+      });
+      if (event.id !== undefined) call.id = event.id;
+      if (event.name !== undefined) call.function.name = event.name;
+      call.function.arguments += event.arguments;
+    } else if (event.type === 'finish') this.reason = event.reason;
+  }
+}
+
+/** Chat's `logprobs` entry for a token: OpenAI's field names. */
+function chatLogprob({ token, logprob, bytes, top }: GeneratedLogprob) {
+  return {
+    token,
+    logprob,
+    bytes,
+    top_logprobs: top.map((alt) => ({ token: alt.token, logprob: alt.logprob, bytes: alt.bytes })),
+  };
+}
+
+/**
+ * The completions API's `logprobs` for tokens whose text starts at `offset` of the choice's text:
+ * parallel lists, the alternatives as a map that always holds the sampled token too.
+ */
+function completionLogprobs(entries: readonly GeneratedLogprob[], offset: number) {
+  const textOffset: number[] = [];
+  for (const entry of entries) {
+    textOffset.push(offset);
+    offset += entry.token.length;
+  }
+  return {
+    tokens: entries.map((entry) => entry.token),
+    token_logprobs: entries.map((entry) => entry.logprob),
+    top_logprobs: entries.map((entry) =>
+      Object.fromEntries([...entry.top, entry].map((alt) => [alt.token, alt.logprob] as const)),
+    ),
+    text_offset: textOffset,
+  };
+}
 
 /** OpenAI's `usage` object. */
 export function usageBody(usage: UsageEvent) {
@@ -15,17 +71,34 @@ export function usageBody(usage: UsageEvent) {
 }
 
 /**
+ * What the chunk opening a chat stream's choice says of its `content`: OpenAI opens a text answer with
+ * `content: ''` and a tool call with `content: null`. The chunk goes out before the first token, so
+ * when the answer may be either (tools, `tool_choice` `auto`) it says nothing of the content.
+ */
+export type OpeningContent = '' | null | undefined;
+
+/** The opening content for a chat body the Processor accepted: from its `tools` and `tool_choice`. */
+export function openingContent(body: unknown): OpeningContent {
+  const { tools, tool_choice: choice } = (body ?? {}) as { tools?: unknown; tool_choice?: unknown };
+  if (!Array.isArray(tools) || tools.length === 0 || choice === 'none') return '';
+  return choice === 'required' || (typeof choice === 'object' && choice !== null) ? null : undefined;
+}
+
+/**
  * Builds OpenAI response bodies and stream chunks for one request. The body's `id` is
  * `chatcmpl-<request id>` (`cmpl-` for completions), so a client can join a body to the header.
  */
 export class OpenAIResponseBuilder {
   readonly id: string;
   private readonly created = Math.floor(Date.now() / 1000);
+  /** Completions: where each streamed choice's next text starts, for `text_offset`. */
+  private readonly offsets = new Map<number, number>();
 
   constructor(
     private readonly api: ApiKind,
     readonly requestId: string,
     private readonly model: string,
+    private readonly opening: OpeningContent,
   ) {
     this.id = `${api === 'chat' ? 'chatcmpl' : 'cmpl'}-${requestId}`;
   }
@@ -33,15 +106,37 @@ export class OpenAIResponseBuilder {
   /** The chunks that open a chat stream: the assistant role, once per choice. */
   openingChunks(n: number): object[] {
     if (this.api !== 'chat') return [];
-    return Array.from({ length: n }, (_, index) =>
-      this.chunk([{ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]),
-    );
+    const delta = this.opening === undefined ? { role: 'assistant' } : { role: 'assistant', content: this.opening };
+    return Array.from({ length: n }, (_, index) => this.chunk([{ index, delta, logprobs: null, finish_reason: null }]));
   }
 
   textChunk(event: TextEvent): object {
-    return this.api === 'chat'
-      ? this.chunk([{ index: event.choice, delta: { content: event.text }, logprobs: null, finish_reason: null }])
-      : this.chunk([{ index: event.choice, text: event.text, logprobs: null, finish_reason: null }]);
+    if (this.api === 'chat') {
+      const logprobs =
+        event.logprobs === undefined ? null : { content: event.logprobs.map(chatLogprob), refusal: null };
+      return this.chunk([{ index: event.choice, delta: { content: event.text }, logprobs, finish_reason: null }]);
+    }
+    let logprobs = null;
+    if (event.logprobs !== undefined) {
+      const offset = this.offsets.get(event.choice) ?? 0;
+      logprobs = completionLogprobs(event.logprobs, offset);
+      this.offsets.set(event.choice, offset + event.logprobs.reduce((sum, entry) => sum + entry.token.length, 0));
+    }
+    return this.chunk([{ index: event.choice, text: event.text, logprobs, finish_reason: null }]);
+  }
+
+  /** A chat stream's tool call delta: the first of a call has its id, type and name, each more of its arguments. */
+  toolCallChunk(event: ToolCallEvent): object {
+    const call =
+      event.id !== undefined || event.name !== undefined
+        ? {
+            index: event.index,
+            id: event.id,
+            type: 'function',
+            function: { name: event.name, arguments: event.arguments },
+          }
+        : { index: event.index, function: { arguments: event.arguments } };
+    return this.chunk([{ index: event.choice, delta: { tool_calls: [call] }, logprobs: null, finish_reason: null }]);
   }
 
   finishChunk(event: FinishEvent): object {
@@ -55,18 +150,27 @@ export class OpenAIResponseBuilder {
     return { ...this.chunk([]), usage: usageBody(usage) };
   }
 
-  /** A whole (non-streamed) response from the collected text and finish reason of each choice. */
-  completion(texts: readonly string[], reasons: ReadonlyArray<FinishReason | undefined>, usage: UsageEvent): object {
-    const choices = texts.map((text, index) =>
-      this.api === 'chat'
-        ? {
-            index,
-            message: { role: 'assistant', content: text, refusal: null },
-            logprobs: null,
-            finish_reason: reasons[index] ?? 'length',
-          }
-        : { index, text, logprobs: null, finish_reason: reasons[index] ?? 'length' },
-    );
+  /** A whole (non-streamed) response from what each choice's events added up to. */
+  completion(collected: readonly CollectedChoice[], usage: UsageEvent): object {
+    const choices = collected.map(({ text, toolCalls, logprobs, reason }, index) => {
+      const finish_reason = reason ?? 'length';
+      if (this.api !== 'chat') {
+        return {
+          index,
+          text,
+          logprobs: logprobs === undefined ? null : completionLogprobs(logprobs, 0),
+          finish_reason,
+        };
+      }
+      // A turn of tool calls alone has no content, as OpenAI gives it.
+      const calls = toolCalls.filter((call) => call !== undefined);
+      const message =
+        calls.length === 0
+          ? { role: 'assistant', content: text, refusal: null }
+          : { role: 'assistant', content: text === '' ? null : text, refusal: null, tool_calls: calls };
+      const chatLogprobs = logprobs === undefined ? null : { content: logprobs.map(chatLogprob), refusal: null };
+      return { index, message, logprobs: chatLogprobs, finish_reason };
+    });
     const object = this.api === 'chat' ? 'chat.completion' : 'text_completion';
     return { id: this.id, object, created: this.created, model: this.model, choices, usage: usageBody(usage) };
   }

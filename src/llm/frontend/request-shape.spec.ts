@@ -2,12 +2,37 @@ import { describe, expect, it } from 'vitest';
 import { MAX_JSON_DEPTH, nestingDepth, requestForBus } from './request-shape.js';
 
 describe('the request body the Frontend puts on the bus', () => {
-  it('drops the fields the Processor does not read and keeps the others', () => {
-    expect(requestForBus('chat', { model: 'm', messages: [], user: 'u', tools: [{}] })).toEqual({
+  it('keeps the fields the Processor reads and drops those with nothing to do here', () => {
+    expect(requestForBus('chat', { model: 'm', messages: [], user: 'u', store: false, tools: [{}] })).toEqual({
       model: 'm',
       messages: [],
+      tools: [{}],
     });
-    expect(requestForBus('completion', { model: 'm', prompt: 'p', messages: [] })).toEqual({ model: 'm', prompt: 'p' });
+    expect(requestForBus('completion', { model: 'm', prompt: 'p', user: 'u', logprobs: 2 })).toEqual({
+      model: 'm',
+      prompt: 'p',
+      logprobs: 2,
+    });
+  });
+
+  it('refuses a field OpenAI defines and this server does not implement, unless it asks for nothing', () => {
+    expect(() => requestForBus('chat', { model: 'm', logit_bias: { 1: 5 } })).toThrow(
+      expect.objectContaining({ param: 'logit_bias', status: 400, code: 'unsupported_parameter' }),
+    );
+    expect(requestForBus('chat', { model: 'm', logit_bias: {}, functions: [], audio: null })).toEqual({ model: 'm' });
+    expect(requestForBus('completion', { model: 'm', echo: false, best_of: 1 })).toEqual({ model: 'm' });
+    expect(() => requestForBus('completion', { model: 'm', best_of: 3 })).toThrow(
+      expect.objectContaining({ param: 'best_of' }),
+    );
+  });
+
+  it("refuses a field OpenAI does not define (or not for this API) in OpenAI's words", () => {
+    expect(() => requestForBus('chat', { model: 'm', prompt: 'p' })).toThrow(
+      expect.objectContaining({ message: 'Unrecognized request argument supplied: prompt', status: 400 }),
+    );
+    expect(() => requestForBus('completion', { model: 'm', messages: [] })).toThrow(
+      expect.objectContaining({ message: 'Unrecognized request argument supplied: messages', status: 400 }),
+    );
   });
 
   it('refuses a field nested past the limit, naming it, even one it would drop', () => {

@@ -23,22 +23,54 @@ const SHARED_FIELDS = [
   'n',
 ];
 
-/** The fields the Processor reads; the others are dropped at the Frontend and never travel the bus. */
+/** The fields the Processor reads: they go on to it. */
 const FIELDS: Record<ApiKind, ReadonlySet<string>> = {
-  chat: new Set([...SHARED_FIELDS, 'messages', 'max_completion_tokens']),
-  completion: new Set([...SHARED_FIELDS, 'prompt']),
+  chat: new Set([
+    ...SHARED_FIELDS,
+    'messages',
+    'max_completion_tokens',
+    'tools',
+    'tool_choice',
+    'parallel_tool_calls',
+    'response_format',
+    'logprobs',
+    'top_logprobs',
+  ]),
+  completion: new Set([...SHARED_FIELDS, 'prompt', 'logprobs']),
+};
+
+/** OpenAI's fields that ask nothing of a server without accounts or storage: accepted, and not sent on. */
+const NOTHING_TO_DO: Record<ApiKind, ReadonlySet<string>> = {
+  chat: new Set(['user', 'metadata', 'store', 'service_tier', 'prompt_cache_key', 'safety_identifier']),
+  completion: new Set(['user']),
+};
+
+/** OpenAI's fields this server does not implement: refused, unless their value asks for nothing. */
+const NOT_IMPLEMENTED: Record<ApiKind, ReadonlySet<string>> = {
+  chat: new Set([
+    'logit_bias',
+    'audio',
+    'modalities',
+    'prediction',
+    'web_search_options',
+    'functions',
+    'function_call',
+    'reasoning_effort',
+    'verbosity',
+  ]),
+  completion: new Set(['logit_bias', 'echo', 'best_of', 'suffix']),
 };
 
 /**
- * The body as it goes to the Processor: refused with a 400 naming the field when it nests deeper than
- * `MAX_JSON_DEPTH` (whether or not the field is one the service reads, so the answer is the same in
- * every layout), and without the fields the Processor does not read. Anything but an object is passed
- * on for the Processor to refuse.
+ * The body as it goes to the Processor, with the fields it reads. Refused with a 400 naming the field:
+ * one nested deeper than `MAX_JSON_DEPTH` (whichever field it is, so the answer is the same in every
+ * layout), one OpenAI defines that this server does not implement, and one OpenAI does not define (in
+ * OpenAI's words). Anything but an object is passed on for the Processor to refuse.
  */
 export function requestForBus(api: ApiKind, body: unknown): unknown {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) return body;
-  const kept: Record<string, unknown> = {};
-  for (const [field, value] of Object.entries(body)) {
+  const fields = Object.entries(body);
+  for (const [field, value] of fields) {
     const depth = nestingDepth(value, MAX_JSON_DEPTH);
     if (depth > MAX_JSON_DEPTH) {
       throw new InvalidRequestError(
@@ -48,9 +80,31 @@ export function requestForBus(api: ApiKind, body: unknown): unknown {
         'json_too_deep',
       );
     }
+  }
+  const kept: Record<string, unknown> = {};
+  for (const [field, value] of fields) {
     if (FIELDS[api].has(field)) kept[field] = value;
+    else if (NOTHING_TO_DO[api].has(field)) continue;
+    else if (NOT_IMPLEMENTED[api].has(field)) {
+      if (!asksNothing(field, value)) {
+        throw new InvalidRequestError(
+          `\`${field}\` is not supported by this server.`,
+          field,
+          400,
+          'unsupported_parameter',
+        );
+      }
+    } else throw new InvalidRequestError(`Unrecognized request argument supplied: ${field}`);
   }
   return kept;
+}
+
+/** A value that asks for no behaviour: absent, off, empty, or the one result `best_of` 1 gives. */
+function asksNothing(field: string, value: unknown): boolean {
+  if (value === null || value === false) return true;
+  if (field === 'best_of' && value === 1) return true;
+  if (Array.isArray(value)) return value.length === 0;
+  return typeof value === 'object' && Object.keys(value).length === 0;
 }
 
 /** How many levels of arrays and objects `value` holds (1 for the field itself), counted without recursion; stops once past `limit`. */

@@ -1,4 +1,4 @@
-import type { ChatMessage } from '../protocol/pipeline.types.js';
+import type { ChatMessage, ChatTool } from '../protocol/pipeline.types.js';
 
 /** One part of a rendered conversation: a template marker (a special token) or plain text. */
 export type TemplatePart = { special: '<|im_start|>' | '<|im_end|>' } | { text: string };
@@ -8,18 +8,35 @@ export type TemplatePart = { special: '<|im_start|>' | '<|im_end|>' } | { text: 
  * the assistant's turn opened), as the chat models of the o200k tokenizer family expect. The markers
  * are kept apart from the text, so text that spells a marker stays text: a user cannot forge a turn.
  */
-export function chatTemplateParts(messages: readonly ChatMessage[]): TemplatePart[] {
+export function chatTemplateParts(messages: readonly ChatMessage[], tools?: readonly ChatTool[]): TemplatePart[] {
   const parts: TemplatePart[] = [];
+  // The tools the model may call come first, in a system turn of their own, as chat models see them.
+  if (tools !== undefined && tools.length > 0) {
+    const list = tools.map((tool) => JSON.stringify(tool)).join('\n');
+    parts.push({ special: '<|im_start|>' }, { text: `system\n<tools>\n${list}\n</tools>` });
+    parts.push({ special: '<|im_end|>' }, { text: '\n' });
+  }
   for (const message of messages) {
     parts.push(
       { special: '<|im_start|>' },
-      { text: `${message.role}\n${message.content}` },
+      { text: `${message.role}\n${message.content}${toolCallsText(message)}` },
       { special: '<|im_end|>' },
       { text: '\n' },
     );
   }
   parts.push({ special: '<|im_start|>' }, { text: 'assistant\n' });
   return parts;
+}
+
+/** An assistant turn's tool calls, one `<tool_call>` element each, after its content. */
+function toolCallsText(message: ChatMessage): string {
+  if (message.tool_calls === undefined) return '';
+  return message.tool_calls
+    .map(
+      ({ function: { name, arguments: args } }) =>
+        `\n<tool_call>\n{"name":${JSON.stringify(name)},"arguments":${args}}\n</tool_call>`,
+    )
+    .join('');
 }
 
 /** The template as one string, for display. */

@@ -1,5 +1,6 @@
 import type { ApiKind, ChatMessage, NormalizedRequest, SamplingParams } from '../protocol/pipeline.types.js';
 import { InvalidRequestError } from '../protocol/invalid-request.error.js';
+import { messageToolCalls, outputSpec } from './output-spec.validator.js';
 
 const ROLES = new Set<ChatMessage['role']>(['system', 'developer', 'user', 'assistant', 'tool']);
 const MAX_CHOICES = 16;
@@ -41,6 +42,8 @@ export function validateOpenAIRequest(api: ApiKind, body: unknown, servedModel: 
   const normalized: NormalizedRequest = { api, model, stream, includeUsage, sampling: sampling(b, api) };
   if (api === 'chat') normalized.messages = messages(b.messages);
   else normalized.prompt = prompt(b.prompt);
+  const output = outputSpec(b, api);
+  if (output !== undefined) normalized.output = output;
   return normalized;
 }
 
@@ -69,11 +72,26 @@ function messages(value: unknown): ChatMessage[] {
     const param = `messages[${i}]`;
     if (message === null || typeof message !== 'object')
       throw new InvalidRequestError(`${param} must be an object.`, param);
-    const { role, content } = message as Body;
+    const { role, content, tool_calls: toolCalls, tool_call_id: toolCallId } = message as Body;
     if (typeof role !== 'string' || !ROLES.has(role as ChatMessage['role'])) {
       throw new InvalidRequestError(`${param}.role must be one of ${[...ROLES].join(', ')}.`, `${param}.role`);
     }
-    return { role: role as ChatMessage['role'], content: messageContent(content, `${param}.content`) };
+    const normalized: ChatMessage = {
+      role: role as ChatMessage['role'],
+      content: messageContent(content, `${param}.content`),
+    };
+    // An assistant's turn may be tool calls (its content null); a tool's answer names the call it answers.
+    if (role === 'assistant') {
+      const calls = messageToolCalls(toolCalls, `${param}.tool_calls`);
+      if (calls !== undefined && calls.length > 0) normalized.tool_calls = calls;
+    }
+    if (role === 'tool') {
+      if (typeof toolCallId !== 'string' || toolCallId.length === 0) {
+        throw new InvalidRequestError(`${param}.tool_call_id is required for a tool message.`, `${param}.tool_call_id`);
+      }
+      normalized.tool_call_id = toolCallId;
+    }
+    return normalized;
   });
 }
 
@@ -118,21 +136,21 @@ function stop(value: unknown): string[] {
   return list as string[];
 }
 
-function requiredString(b: Body, key: string): string {
+export function requiredString(b: Body, key: string): string {
   const value = b[key];
   if (typeof value !== 'string' || value.length === 0)
     throw new InvalidRequestError(`${key} is required and must be a string.`, key);
   return value;
 }
 
-function optionalBoolean(b: Body, key: string, param = key): boolean | undefined {
+export function optionalBoolean(b: Body, key: string, param = key): boolean | undefined {
   const value = b[key];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'boolean') throw new InvalidRequestError(`${param} must be a boolean.`, param);
   return value;
 }
 
-function optionalNumber(b: Body, key: string, min: number, max: number): number | undefined {
+export function optionalNumber(b: Body, key: string, min: number, max: number): number | undefined {
   const value = b[key];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
@@ -141,7 +159,7 @@ function optionalNumber(b: Body, key: string, min: number, max: number): number 
   return value;
 }
 
-function optionalInteger(b: Body, key: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+export function optionalInteger(b: Body, key: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   const value = b[key];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {

@@ -4,6 +4,9 @@ import type { ComponentClient, EndpointContext, OnComponentStart, OnComponentSto
 import { LLM_CONFIG } from '../llm.config.js';
 import type { LlmConfig } from '../llm.config.js';
 import type {
+  EmbeddingsCall,
+  EmbeddingsResult,
+  EmbedRequest,
   FinishReason,
   GenerateRequest,
   NormalizedRequest,
@@ -14,9 +17,13 @@ import type {
 import { RouterComponent } from '../router/router.component.js';
 import { WorkerComponent } from '../worker/worker.component.js';
 import { admitAll, AdmittedTokens } from './admitted-tokens.js';
+import { LogprobAligner, ToolCallTexts } from './choice-events.js';
 import { IncrementalDetokenizer } from './incremental-detokenizer.js';
 import { mergeStreams } from './merge-streams.js';
+import { migratingGeneration } from './migrating-generation.js';
+import type { GenerationCalls } from './migrating-generation.js';
 import { validateOpenAIRequest } from './openai-request.validator.js';
+import { validateEmbeddingRequest } from './embeddings-request.js';
 import { PromptEncoder } from './prompt-encoder.js';
 import { StopMatcher } from './stop-matcher.js';
 import { Tokenizer } from './tokenizer.js';
@@ -63,7 +70,9 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
     const { model, stream, includeUsage, sampling } = normalized;
     // Accepted only once a worker has taken every choice, so that a refusal is still an HTTP status.
     const workers = await admitAll(
-      Array.from({ length: sampling.n }, (_, index) => this.admit(index, promptIds, blocks, normalized)),
+      Array.from({ length: sampling.n }, (_, index) =>
+        this.admit(index, promptIds, blocks, normalized, context.signal),
+      ),
     );
     try {
       yield { type: 'accepted', model, promptTokens: promptIds.length, stream, includeUsage, n: sampling.n };
@@ -76,17 +85,17 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
     }
   }
 
-  /** Has the Router pick a worker for choice `index`, and waits until that worker admits it. */
+  /**
+   * Has the Router pick a worker for choice `index`, and waits until that worker admits it; a worker
+   * that is gone, before or during the stream, hands the choice on to another (migrating-generation.ts).
+   */
   private async admit(
     index: number,
     promptIds: number[],
     blocks: PromptBlocks | undefined,
     request: NormalizedRequest,
+    signal: AbortSignal,
   ): Promise<AdmittedTokens> {
-    // The block ids go along only when computed with the ids: a short prompt's requests stay as they were.
-    const { workerId } = await unary(
-      this.router.route(blocks === undefined ? { tokenIds: promptIds } : { tokenIds: promptIds, blocks }),
-    );
     const { maxTokens, temperature, seed } = request.sampling;
     const original = { messages: request.messages, prompt: request.prompt };
     const generate: GenerateRequest = {
@@ -96,8 +105,15 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
       seed: (seed ?? 0) + index,
       original,
     };
+    // The block ids go along only when computed with the ids: a short prompt's requests stay as they were.
     if (blocks !== undefined) generate.blocks = blocks;
-    return AdmittedTokens.of(this.worker.generate(generate, { instance: workerId }));
+    if (request.output !== undefined) generate.output = request.output;
+    const calls: GenerationCalls = {
+      route: async (route) => (await unary(this.router.route(route))).workerId,
+      generate: (continued, workerId) => this.worker.generate(continued, { instance: workerId }),
+    };
+    const { migrationLimit: limit } = this.config;
+    return AdmittedTokens.of(migratingGeneration(generate, calls, { limit, signal, logger: this.logger }));
   }
 
   private async *choice(
@@ -108,22 +124,55 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
   ): AsyncGenerator<ProcessorEvent> {
     const detokenizer = new IncrementalDetokenizer(this.tokenizer);
     const stops = new StopMatcher(request.sampling.stop);
+    const toolCalls = new ToolCallTexts(this.tokenizer, index);
+    // When asked for, every text event carries the entries of the tokens it completes (maybe none).
+    const logprobs = request.output?.top_logprobs === undefined ? undefined : new LogprobAligner();
+    const textEvent = (text: string, entries = logprobs?.take(text)): ProcessorEvent =>
+      entries === undefined
+        ? { type: 'text', choice: index, text }
+        : { type: 'text', choice: index, text, logprobs: entries };
     let reason: FinishReason = 'length';
     for await (const output of tokens) {
       tally.completionTokens += output.tokenIds.length;
       if (output.cachedTokens !== undefined) tally.cachedTokens = Math.max(tally.cachedTokens, output.cachedTokens);
+      if (output.finishReason !== undefined) reason = output.finishReason;
+      // A tool call's arguments are not content: no stop sequence applies to them, and no logprobs.
+      if (output.toolCall !== undefined) {
+        const event = toolCalls.push({ ...output, toolCall: output.toolCall });
+        if (event !== undefined) yield event;
+        continue;
+      }
+      logprobs?.add(output.logprobs);
       const { text, stopped } = stops.push(detokenizer.push(output.tokenIds));
-      if (text) yield { type: 'text', choice: index, text };
+      if (text) yield textEvent(text);
       // Leaving the loop stops the worker's stream: it generates no token past the stop sequence.
       if (stopped) {
+        yield* toolCalls.flush();
         yield { type: 'finish', choice: index, reason: 'stop' };
         return;
       }
-      if (output.finishReason !== undefined) reason = output.finishReason;
     }
+    yield* toolCalls.flush();
     const tail = stops.push(detokenizer.flush());
     const rest = tail.stopped ? tail.text : tail.text + stops.flush();
-    if (rest) yield { type: 'text', choice: index, text: rest };
+    const entries =
+      logprobs === undefined ? undefined : [...logprobs.take(rest), ...(tail.stopped ? [] : logprobs.rest())];
+    if (rest || (entries !== undefined && entries.length > 0)) yield textEvent(rest, entries);
     yield { type: 'finish', choice: index, reason: tail.stopped ? 'stop' : reason };
+  }
+
+  /**
+   * `POST /v1/embeddings`: validates the request, tokenizes its inputs (each held to the context length)
+   * and has a worker, any one, compute the vectors: no KV cache is reused, so there is nothing to route.
+   */
+  @Endpoint()
+  async embed(call: EmbeddingsCall, context: EndpointContext): Promise<EmbeddingsResult> {
+    const request = validateEmbeddingRequest(call.body, this.config.model);
+    const inputs = await this.prompts.encodeInputs(request.inputs, context.signal);
+    this.logger.debug({ msg: `embeddings request: ${inputs.length} inputs`, dimensions: request.dimensions });
+    const embed: EmbedRequest = { inputs, original: request.original };
+    if (request.dimensions !== undefined) embed.dimensions = request.dimensions;
+    const result = await unary(this.worker.embed(embed));
+    return { ...result, model: request.model, encodingFormat: request.encodingFormat };
   }
 }

@@ -4,6 +4,8 @@ import type { NormalizedRequest, PromptBlocks } from '../protocol/pipeline.types
 import { chatTemplateParts } from './chat-template.js';
 import type { TemplatePart } from './chat-template.js';
 import { assertFitsContext } from './context-length.js';
+import { assertInputFits, inputParam } from './embeddings-request.js';
+import type { NormalizedEmbeddingRequest } from './embeddings-request.js';
 import { resolveMaxModelLen } from './context-limit.js';
 import { fewestTokens, templateLayout, templateTexts } from './tokenizer.js';
 import type { Tokenizer } from './tokenizer.js';
@@ -51,8 +53,11 @@ export class PromptEncoder {
       return { ids: request.prompt };
     }
     const parts: TemplatePart[] =
-      request.messages !== undefined ? chatTemplateParts(request.messages) : [{ text: request.prompt ?? '' }];
-    assertFitsContext(maxModelLen, { ...demand, promptTokens: fewestTokens(parts), atLeast: true });
+      request.messages !== undefined
+        ? chatTemplateParts(request.messages, request.output?.tools)
+        : [{ text: request.prompt ?? '' }];
+    const enough = maxModelLen - (demand.completionTokens ?? 1);
+    assertFitsContext(maxModelLen, { ...demand, promptTokens: fewestTokens(parts, enough), atLeast: true });
     const texts = templateTexts(parts);
     const specials = parts.length - texts.length;
     const room = maxModelLen - (demand.completionTokens ?? 1) - specials;
@@ -64,6 +69,36 @@ export class PromptEncoder {
     return encoded.blockHashes === undefined
       ? { ids }
       : { ids, blocks: { blockSize: this.blockSize, hashes: encoded.blockHashes } };
+  }
+
+  /**
+   * The token ids of each input of an embeddings request, each held to the context length on its own:
+   * one that cannot fit is refused, naming it, before it is tokenized when its size alone shows it.
+   */
+  async encodeInputs(inputs: NormalizedEmbeddingRequest['inputs'], signal?: AbortSignal): Promise<number[][]> {
+    const maxModelLen = await this.maxModelLen;
+    if ('tokenIds' in inputs) {
+      inputs.tokenIds.forEach((ids, i) => {
+        const param = inputParam(i, inputs.tokenIds.length);
+        this.tokenizer.checkIds(ids, param);
+        assertInputFits(maxModelLen, ids.length, false, param);
+      });
+      return inputs.tokenIds;
+    }
+    const { texts } = inputs;
+    texts.forEach((text, i) =>
+      assertInputFits(maxModelLen, fewestTokens([{ text }]), true, inputParam(i, texts.length)),
+    );
+    const encoded = await this.pool.encodeTexts({ texts, keepUpTo: maxModelLen * texts.length }, signal);
+    if (encoded.ids === undefined) {
+      // More tokens than every input at the limit: one at least is past it. Found one by one, to name it.
+      for (const [i, text] of texts.entries()) {
+        const alone = await this.pool.encodeTexts({ texts: [text], keepUpTo: maxModelLen }, signal);
+        assertInputFits(maxModelLen, alone.count, false, inputParam(i, texts.length));
+      }
+    }
+    encoded.ids!.forEach((ids, i) => assertInputFits(maxModelLen, ids.length, false, inputParam(i, texts.length)));
+    return encoded.ids!;
   }
 
   async close(): Promise<void> {

@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CapacityError } from '../protocol/capacity.error.js';
 import { blockHashes, packedBlockHashes, unpackBlockHashes } from '../kv/block-hash.mjs';
@@ -96,6 +97,21 @@ describe('TokenizerPool', () => {
     expect((await work).count).toBeGreaterThan(0);
     clearInterval(ticker);
   });
+
+  it.runIf(process.platform === 'linux')(
+    'tokenizes at a lower priority than the event loop: its thread has a higher nice value',
+    async () => {
+      const nice = (tid: string) => {
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+      };
+      const before = new Set(readdirSync('/proc/self/task'));
+      await pool(1).encodeTexts(all([prose(INLINE_MAX_WORK)]));
+      const started = readdirSync('/proc/self/task').filter((tid) => !before.has(tid));
+      expect(nice(String(process.pid))).toBe(0);
+      expect(started.some((tid) => nice(tid) > 0)).toBe(true);
+    },
+  );
 
   it('refuses a long prompt with a 429 when too many already wait for its threads', async () => {
     const tokenizer = pool(1);

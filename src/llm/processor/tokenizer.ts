@@ -1,6 +1,6 @@
 import { decode, encode, ImEnd, ImStart } from 'gpt-tokenizer/encoding/o200k_base';
 import { InvalidRequestError } from '../protocol/invalid-request.error.js';
-import type { ChatMessage } from '../protocol/pipeline.types.js';
+import type { ChatMessage, ChatTool } from '../protocol/pipeline.types.js';
 import { encodeBounded } from './bounded-bpe.mjs';
 import { TEXT } from './tokenizer.worker.mjs';
 import { chatTemplateParts } from './chat-template.js';
@@ -37,11 +37,19 @@ export function joinTemplate(parts: readonly TemplatePart[], textIds: readonly n
   return ids;
 }
 
-/** The fewest tokens a template can encode to, known without encoding it: no token holds more bytes than the longest. */
-export function fewestTokens(parts: readonly TemplatePart[]): number {
+/**
+ * The fewest tokens a template can encode to, known without encoding it: no token holds more bytes than
+ * the longest. When its characters alone show more than `enough` tokens, that lower count: a character
+ * is a byte at least, and counting the bytes of a long text costs a pass over it on the event loop.
+ */
+export function fewestTokens(parts: readonly TemplatePart[], enough = Number.POSITIVE_INFINITY): number {
   const texts = templateTexts(parts);
+  const specials = parts.length - texts.length;
+  const characters = texts.reduce((sum, text) => sum + text.length, 0);
+  const byCharacters = specials + Math.ceil(characters / longestTokenBytes());
+  if (byCharacters > enough) return byCharacters;
   const bytes = texts.reduce((sum, text) => sum + Buffer.byteLength(text, 'utf8'), 0);
-  return parts.length - texts.length + Math.ceil(bytes / longestTokenBytes());
+  return specials + Math.ceil(bytes / longestTokenBytes());
 }
 
 /**
@@ -64,8 +72,8 @@ export class Tokenizer {
   }
 
   /** Token ids of a conversation in the chat template, its markers as special tokens. */
-  encodeChat(messages: readonly ChatMessage[]): number[] {
-    const parts = chatTemplateParts(messages);
+  encodeChat(messages: readonly ChatMessage[], tools?: readonly ChatTool[]): number[] {
+    const parts = chatTemplateParts(messages, tools);
     return joinTemplate(parts, templateTexts(parts).map(encodeBounded));
   }
 

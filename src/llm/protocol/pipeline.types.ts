@@ -11,6 +11,60 @@ export type ApiKind = 'chat' | 'completion';
 export interface ChatMessage {
   role: 'system' | 'developer' | 'user' | 'assistant' | 'tool';
   content: string;
+  /** An assistant message's tool calls, as OpenAI writes them. */
+  tool_calls?: ToolCall[];
+  /** A `tool` message: the call it answers. */
+  tool_call_id?: string;
+}
+
+/** A function the model may call, as OpenAI's `tools` declare it. */
+export interface ChatTool {
+  type: 'function';
+  function: { name: string; description?: string; parameters?: Record<string, unknown>; strict?: boolean };
+}
+
+/** A call the model made: the function's name and its arguments, a JSON text. */
+export interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/** OpenAI's `tool_choice`. */
+export type ToolChoice = 'none' | 'auto' | 'required' | { type: 'function'; function: { name: string } };
+
+/** OpenAI's `response_format`. */
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | {
+      type: 'json_schema';
+      json_schema: { name: string; description?: string; schema?: Record<string, unknown>; strict?: boolean };
+    };
+
+/**
+ * What the answer must be besides plain text, as the client asked (OpenAI's shapes, so that an engine
+ * forwarding to another server passes them on unchanged).
+ */
+export interface OutputSpec {
+  tools?: ChatTool[];
+  tool_choice?: ToolChoice;
+  parallel_tool_calls?: boolean;
+  response_format?: ResponseFormat;
+  /** Log-probabilities of each token, with this many most likely alternatives (0 to 20). */
+  top_logprobs?: number;
+}
+
+/** A token's log-probability, as OpenAI reports it: its text, its UTF-8 bytes and the natural log. */
+export interface TokenLogprob {
+  token: string;
+  bytes: number[];
+  logprob: number;
+}
+
+/** A generated token's log-probability and the most likely tokens at its place, most likely first. */
+export interface GeneratedLogprob extends TokenLogprob {
+  top: TokenLogprob[];
 }
 
 /** Sampling settings common to both APIs. */
@@ -42,17 +96,21 @@ export interface NormalizedRequest {
   sampling: SamplingParams;
   stream: boolean;
   includeUsage: boolean;
+  /** Tools, structured output and logprobs, when asked for. */
+  output?: OutputSpec;
 }
 
 /** Why a choice ended, as OpenAI reports it. */
-export type FinishReason = 'stop' | 'length';
+export type FinishReason = 'stop' | 'length' | 'tool_calls';
 
 /** What the Processor streams back to the Frontend. */
 export type ProcessorEvent =
   /** The request is valid and admitted; sent before any token, so errors can still be plain HTTP errors. */
   | { type: 'accepted'; model: string; promptTokens: number; stream: boolean; includeUsage: boolean; n: number }
-  /** More text of one choice. */
-  | { type: 'text'; choice: number; text: string }
+  /** More text of one choice; with the log-probabilities of the tokens it completes when they were asked for. */
+  | { type: 'text'; choice: number; text: string; logprobs?: GeneratedLogprob[] }
+  /** A tool call of one choice: the first event of call `index` has its id and name, each more of its arguments. */
+  | { type: 'tool_call'; choice: number; index: number; id?: string; name?: string; arguments: string }
   /** One choice ended. */
   | { type: 'finish'; choice: number; reason: FinishReason }
   /** Token counts, after every choice ended. */
@@ -70,6 +128,8 @@ export type { PromptBlocks } from '../kv/block-hash.mjs';
 export interface RouteRequest {
   tokenIds: number[];
   blocks?: PromptBlocks;
+  /** Worker instances not to choose: those that already failed this request (request migration). */
+  exclude?: string[];
 }
 
 /** The Router's answer: the worker instance to use and how much of the prompt it already holds. */
@@ -90,6 +150,20 @@ export interface GenerateRequest {
   original: { messages?: ChatMessage[]; prompt?: string | number[] };
   /** Set when a Prefill worker already computed the prompt's KV cache (disaggregated serving). */
   prefilled?: PrefillResult;
+  /** Tools, structured output and logprobs, when the client asked for them. */
+  output?: OutputSpec;
+  /** Set when this request continues a generation another worker began and lost (request migration). */
+  continuation?: Continuation;
+}
+
+/**
+ * A migrated generation: `tokenIds` holds the prompt's first `promptTokens` ids, then the
+ * `generatedTokens` ids already sent to the client; `maxTokens` counts only the tokens still missing.
+ * An engine answers with the rest of the same answer.
+ */
+export interface Continuation {
+  promptTokens: number;
+  generatedTokens: number;
 }
 
 /** A Worker's call to a Prefill worker. */
@@ -123,4 +197,42 @@ export interface GenerateOutput {
   finishReason?: FinishReason;
   /** On the first item: prompt tokens whose KV entries were already cached. */
   cachedTokens?: number;
+  /** Set when the tokens are arguments of a tool call, not content: its id and name come on its first item. */
+  toolCall?: { index: number; id?: string; name?: string };
+  /** When asked for: the log-probability of each token generated, whose bytes add up to this item's text. */
+  logprobs?: GeneratedLogprob[];
+}
+
+/** How an embeddings response carries its vectors: JSON numbers, or little-endian float32 in base64. */
+export type EmbeddingEncoding = 'float' | 'base64';
+
+/** An embeddings input as the client wrote it: a text, texts, token ids, or lists of token ids. */
+export type EmbeddingInput = string | string[] | number[] | number[][];
+
+/** The Frontend's call to the Processor's `embed`: the raw JSON body, which the Processor validates. */
+export interface EmbeddingsCall {
+  body: unknown;
+}
+
+/** The Processor's call to a Worker's `embed`. */
+export interface EmbedRequest {
+  /** The token ids of each input, in order. */
+  inputs: number[][];
+  /** The length of the vectors asked for; the engine's default when absent. */
+  dimensions?: number;
+  /** The request as the client wrote it, for engines that forward it to another server. */
+  original: { input: EmbeddingInput; user?: string };
+}
+
+/** What a Worker's `embed` answers: a vector per input, in order, each little-endian float32 in base64. */
+export interface EmbedResult {
+  embeddings: string[];
+  /** Input tokens as the engine counted them. */
+  promptTokens: number;
+}
+
+/** What the Processor's `embed` answers the Frontend. */
+export interface EmbeddingsResult extends EmbedResult {
+  model: string;
+  encodingFormat: EmbeddingEncoding;
 }

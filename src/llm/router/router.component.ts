@@ -45,9 +45,12 @@ export class RouterComponent implements OnComponentStart, OnComponentStop {
 
   @Endpoint()
   async route(request: RouteRequest): Promise<RouteDecision> {
-    const workerIds = await this.workers.instances();
+    const running = await this.workers.instances();
+    for (const known of this.index.workers()) if (!running.includes(known)) this.index.forget(known);
+    // A request migrating away from workers that failed it is not sent back to them.
+    const excluded = request.exclude ?? [];
+    const workerIds = excluded.length === 0 ? running : running.filter((workerId) => !excluded.includes(workerId));
     if (workerIds.length === 0) throw new CapacityError('No worker is available.', 503, 'no_worker_available');
-    for (const known of this.index.workers()) if (!workerIds.includes(known)) this.index.forget(known);
     // A worker that reported itself full would refuse the request: another one may take it.
     const open = workerIds.filter((workerId) => !this.index.isFull(workerId));
     if (open.length === 0) {

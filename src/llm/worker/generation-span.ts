@@ -22,6 +22,9 @@ export function traceGeneration(
     'threadline.worker_id': workerId,
   });
   if (span === undefined) return tokens;
+  // A migrated generation: its prompt carries the tokens another worker produced before it was lost.
+  if (request.continuation !== undefined)
+    span.setAttribute('threadline.migration.tokens_carried', request.continuation.generatedTokens);
   return endSpanWithIterator(tokens[Symbol.asyncIterator](), span, countTokens);
 }
 

@@ -1,4 +1,11 @@
-import type { GenerateRequest, PrefillResult, PromptBlocks, WorkerOutput } from '../protocol/pipeline.types.js';
+import type {
+  EmbedRequest,
+  EmbedResult,
+  GenerateRequest,
+  PrefillResult,
+  PromptBlocks,
+  WorkerOutput,
+} from '../protocol/pipeline.types.js';
 
 /** What a Worker runs: something that turns a tokenised prompt into a stream of tokens. */
 export interface LlmEngine {
@@ -13,6 +20,11 @@ export interface LlmEngine {
     signal: AbortSignal,
     prepare?: () => Promise<GenerateRequest>,
   ): AsyncIterable<WorkerOutput>;
+  /**
+   * The embedding vectors of `request`'s inputs, in order. Engines that cannot compute them leave it
+   * out, and their Worker refuses `POST /v1/embeddings`.
+   */
+  embed?(request: EmbedRequest, signal: AbortSignal): Promise<EmbedResult>;
   /** Releases what the engine holds. */
   close(): Promise<void>;
 }

@@ -13,7 +13,8 @@ import { LLM_CONFIG } from '../llm.config.js';
 import type { LlmConfig } from '../llm.config.js';
 import { MetricsService } from '../../observability/metrics/metrics.service.js';
 import { PrefillComponent } from '../prefill/prefill.component.js';
-import type { GenerateRequest, WorkerOutput } from '../protocol/pipeline.types.js';
+import { InvalidRequestError } from '../protocol/invalid-request.error.js';
+import type { EmbedRequest, EmbedResult, GenerateRequest, WorkerOutput } from '../protocol/pipeline.types.js';
 import { createEngine } from './engine.factory.js';
 import { traceGeneration } from './generation-span.js';
 import type { LlmEngine, PrefillEngine } from './llm-engine.js';
@@ -62,6 +63,10 @@ export class WorkerComponent implements OnComponentStart, OnComponentStop {
    */
   @Endpoint()
   generate(request: GenerateRequest, context: EndpointContext): AsyncIterable<WorkerOutput> {
+    if (request.continuation !== undefined) {
+      const { promptTokens, generatedTokens } = request.continuation;
+      this.logger.log({ msg: `continuing a migrated generation after ${generatedTokens} tokens`, promptTokens });
+    }
     const prepare = this.shouldPrefillRemotely(request) ? () => this.prefillRemotely(request) : undefined;
     const tokens = this.engine.generate(request, context.signal, prepare);
     return traceGeneration(tokens, request, this.config.model, context.instanceId);
@@ -93,5 +98,19 @@ export class WorkerComponent implements OnComponentStart, OnComponentStop {
       this.logger.debug('the Prefill workers are at capacity: prefilling locally');
       return request;
     }
+  }
+
+  /** The vectors of an embeddings request's inputs: a unary call, to any worker. */
+  @Endpoint()
+  embed(request: EmbedRequest, context: EndpointContext): Promise<EmbedResult> {
+    if (this.engine.embed === undefined) {
+      throw new InvalidRequestError(
+        `The ${this.config.engine} engine does not compute embeddings.`,
+        undefined,
+        400,
+        'embeddings_unsupported',
+      );
+    }
+    return this.engine.embed(request, context.signal);
   }
 }

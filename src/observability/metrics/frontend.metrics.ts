@@ -5,12 +5,13 @@ import { registerIn } from './register.js';
 import { requestExemplar } from './request-exemplar.js';
 
 /** The API a request came through, as the `endpoint` label names it. */
-export type EndpointLabel = 'chat_completions' | 'completions';
+export type EndpointLabel = 'chat_completions' | 'completions' | 'responses' | 'embeddings';
 
 /** What a request's meter reads from the pipeline's events (the Processor's, as the Frontend gets them). */
 export type MeteredEvent =
   | { type: 'accepted'; n: number }
   | { type: 'text' }
+  | { type: 'tool_call' }
   | { type: 'finish' }
   | { type: 'usage'; promptTokens: number; completionTokens: number; cachedTokens: number };
 
@@ -115,7 +116,8 @@ export class RequestMeter {
   }
 
   event(event: MeteredEvent): void {
-    if (event.type === 'text') {
+    // A tool call's arguments are output tokens too: the first one is the first token.
+    if (event.type === 'text' || event.type === 'tool_call') {
       this.lastText = performance.now();
       this.firstText ??= this.lastText;
     } else if (event.type === 'usage') this.usage = event;

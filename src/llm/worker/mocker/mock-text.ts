@@ -22,6 +22,26 @@ const COMMA = encode(',')[0]!;
 /** The shortest and longest answers the mocker gives before it stops by itself. */
 const MIN_LENGTH = 16;
 const MAX_LENGTH = 160;
+/** After the first token, a roll under the first is a period, under the second a comma, else a word. */
+const PERIOD_BELOW = 0.06;
+const COMMA_BELOW = 0.12;
+
+/** A token's probability at some position, and the whole distribution, most likely first (ties by id). */
+export type TokenProbability = readonly [token: number, probability: number];
+
+function distributionOf(weights: readonly TokenProbability[]): TokenProbability[] {
+  const sums = new Map<number, number>();
+  for (const [token, p] of weights) sums.set(token, (sums.get(token) ?? 0) + p);
+  return [...sums].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+}
+
+const OPENING = distributionOf(WORD_TOKENS.map((token) => [token, 1 / WORD_TOKENS.length]));
+const MIDDLE = distributionOf([
+  [PERIOD, PERIOD_BELOW],
+  [COMMA, COMMA_BELOW - PERIOD_BELOW],
+  ...WORD_TOKENS.map((token): TokenProbability => [token, (1 - COMMA_BELOW) / WORD_TOKENS.length]),
+]);
+const ENDING: TokenProbability[] = [[PERIOD, 1]];
 
 /**
  * The mocker's answer to a prompt: a deterministic sequence of word tokens, the same for the same
@@ -36,17 +56,28 @@ export class MockText {
     this.length = MIN_LENGTH + Math.floor(this.next() * (MAX_LENGTH - MIN_LENGTH));
   }
 
+  /** Passes over the answer's first `count` tokens: a migrated generation goes on after them. */
+  skip(count: number): void {
+    for (let position = 0; position < count; position++) this.token(position);
+  }
+
   /** The next token of the answer; call it `length` times. */
   token(position: number): number {
     if (position === this.length - 1) return PERIOD;
     const roll = this.next();
-    if (roll < 0.06 && position > 0) return PERIOD;
-    if (roll < 0.12 && position > 0) return COMMA;
+    if (roll < PERIOD_BELOW && position > 0) return PERIOD;
+    if (roll < COMMA_BELOW && position > 0) return COMMA;
     return WORD_TOKENS[Math.floor(this.next() * WORD_TOKENS.length)]!;
+  }
+
+  /** What `token` draws from at `position`: each token it can give there with its probability, most likely first. */
+  distribution(position: number): readonly TokenProbability[] {
+    if (position === this.length - 1) return ENDING;
+    return position === 0 ? OPENING : MIDDLE;
   }
 }
 
-function fnv1a(tokenIds: readonly number[], seed: number): number {
+export function fnv1a(tokenIds: readonly number[], seed: number): number {
   let hash = 0x811c9dc5 ^ (seed | 0);
   // An indexed loop: a long prompt's ids are hashed on the event loop, where an iterator costs several times more.
   // eslint-disable-next-line @typescript-eslint/prefer-for-of -- the indexed loop is the point, see above

@@ -7,15 +7,27 @@ import type { KvEvent, WorkerLoad } from '../../kv/kv-events.js';
 import type { MockerConfig } from '../../llm.config.js';
 import type { WorkerMeter } from '../../../observability/metrics/worker.metrics.js';
 import { ADMITTED } from '../../protocol/admission.js';
-import type { GenerateRequest, PrefillResult, WorkerOutput } from '../../protocol/pipeline.types.js';
+import { encodeVector } from '../../protocol/embedding-vector.js';
+import { InvalidRequestError } from '../../protocol/invalid-request.error.js';
+import type {
+  EmbedRequest,
+  EmbedResult,
+  GenerateOutput,
+  GenerateRequest,
+  PrefillResult,
+  WorkerOutput,
+} from '../../protocol/pipeline.types.js';
 import type { LlmEngine, PrefillEngine } from '../llm-engine.js';
-import { MockText } from './mock-text.js';
+import { MOCK_EMBEDDING_DIMENSIONS, MOCK_EMBEDDING_MAX_DIMENSIONS, mockEmbedding } from './mock-embedding.js';
+import { mockAnswer } from './mock-answer.js';
 import { SequenceScheduler } from './sequence-scheduler.js';
 
 /** With no decode delay, let other requests run every this many tokens. */
 const TOKENS_PER_YIELD = 16;
 /** KV blocks a worker caches (and reports) in one turn of the event loop. */
 const BLOCKS_PER_TURN = 1024;
+/** Embeddings the mocker computes in one turn of the event loop. */
+const EMBEDDINGS_PER_TURN = 64;
 
 /**
  * Simulates an LLM engine without a GPU, as Dynamo's mocker does: a KV block cache (prefill time grows
@@ -65,10 +77,15 @@ export class MockerEngine extends RequestTracingMixin() implements LlmEngine, Pr
     signal: AbortSignal,
     prepare?: () => Promise<GenerateRequest>,
   ): AsyncGenerator<WorkerOutput> {
+    // A continuation is the rest of the answer to the original prompt, after the tokens carried over.
+    const carried = request.continuation?.generatedTokens ?? 0;
+    const prompt = carried === 0 ? request.tokenIds : request.tokenIds.slice(0, request.continuation!.promptTokens);
+    // Text, JSON or a tool call, as the request's `output` asks; a schema it cannot honour is refused here.
+    const text = mockAnswer(prompt, request);
+    text.skip(carried);
     const seat = this.scheduler.enter(signal);
-    const text = new MockText(request.tokenIds, request.seed ?? 0);
-    const limit = Math.min(request.maxTokens ?? Number.POSITIVE_INFINITY, text.length);
-    let produced = 0;
+    const limit = Math.min(carried + (request.maxTokens ?? Number.POSITIVE_INFINITY), text.length);
+    let produced = carried;
     let ran = false;
     try {
       yield ADMITTED;
@@ -77,11 +94,16 @@ export class MockerEngine extends RequestTracingMixin() implements LlmEngine, Pr
       ran = true;
       const cachedTokens = await this.computePrompt(prepared, signal);
       while (produced < limit) {
-        const wait = produced > 0 ? this.beforeToken(produced, signal) : undefined;
+        const wait = produced > carried ? this.beforeToken(produced, signal) : undefined;
         if (wait !== undefined) await wait;
         const token = text.token(produced++);
-        const finishReason = produced < limit ? undefined : limit === text.length ? 'stop' : 'length';
-        yield produced === 1 ? { tokenIds: [token], finishReason, cachedTokens } : { tokenIds: [token], finishReason };
+        const finishReason = produced < limit ? undefined : limit === text.length ? text.finishReason : 'length';
+        const fields = text.fields(produced - 1, token);
+        const item: GenerateOutput =
+          produced === carried + 1
+            ? { tokenIds: [token], finishReason, cachedTokens }
+            : { tokenIds: [token], finishReason };
+        yield fields === undefined ? item : { ...item, ...fields };
       }
     } catch (error) {
       // A request cancelled while it runs ends its stream quietly: the caller has gone and wants nothing
@@ -113,6 +135,36 @@ export class MockerEngine extends RequestTracingMixin() implements LlmEngine, Pr
       if (signal.aborted)
         this.logWithRequestId('info', 'prefill stopped: request cancelled', { instanceId: this.instanceId });
       throw error;
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Each input's vector (see `mockEmbedding`), in a slot as a generation runs in, after the time a
+   * prefill of its tokens would take.
+   */
+  @Traced()
+  async embed(request: EmbedRequest, signal: AbortSignal): Promise<EmbedResult> {
+    const dimensions = request.dimensions ?? MOCK_EMBEDDING_DIMENSIONS;
+    if (dimensions > MOCK_EMBEDDING_MAX_DIMENSIONS) {
+      throw new InvalidRequestError(
+        `dimensions must be at most ${MOCK_EMBEDDING_MAX_DIMENSIONS} for this model.`,
+        'dimensions',
+      );
+    }
+    const release = await this.admit(signal);
+    if (release === undefined) throw signal.reason;
+    try {
+      const promptTokens = request.inputs.reduce((sum, ids) => sum + ids.length, 0);
+      await this.pause((promptTokens * this.config.prefillUsPerToken) / 1000, signal);
+      const embeddings: string[] = [];
+      for (const ids of request.inputs) {
+        // A large batch is a long computation: other requests get a turn now and then.
+        if (embeddings.length > 0 && embeddings.length % EMBEDDINGS_PER_TURN === 0) await yieldToLoop();
+        embeddings.push(encodeVector(mockEmbedding(ids, dimensions)));
+      }
+      return { embeddings, promptTokens };
     } finally {
       release();
     }

@@ -3,8 +3,21 @@ import { outboundTracingHeaders, RequestTracingMixin, Traced } from '@threadline
 import type { UpstreamConfig } from '../../llm.config.js';
 import { Tokenizer } from '../../processor/tokenizer.js';
 import { ADMITTED } from '../../protocol/admission.js';
-import type { ChatMessage, FinishReason, GenerateRequest, WorkerOutput } from '../../protocol/pipeline.types.js';
+import { encodeVector } from '../../protocol/embedding-vector.js';
+import type {
+  ChatMessage,
+  EmbedRequest,
+  EmbedResult,
+  FinishReason,
+  GeneratedLogprob,
+  GenerateOutput,
+  GenerateRequest,
+  OutputSpec,
+  WorkerOutput,
+} from '../../protocol/pipeline.types.js';
+import { UpstreamFailureError } from '../../protocol/upstream-failure.error.js';
 import type { LlmEngine } from '../llm-engine.js';
+import { upstreamChat, upstreamPrompt } from './upstream-continuation.js';
 import { toUpstreamError, toUpstreamRefusal } from './upstream-error.js';
 
 /**
@@ -46,10 +59,12 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
     let first = true;
     try {
       yield ADMITTED;
-      for await (const { text, finishReason } of chunks) {
+      for await (const { text, finishReason, ...fields } of chunks) {
         const tokenIds = text ? this.tokenizer.encode(text) : [];
-        if (tokenIds.length === 0 && finishReason === undefined) continue;
-        yield first ? { tokenIds, finishReason, cachedTokens: 0 } : { tokenIds, finishReason };
+        if (tokenIds.length === 0 && finishReason === undefined && fields.toolCall === undefined) continue;
+        const item: GenerateOutput = first ? { tokenIds, finishReason, cachedTokens: 0 } : { tokenIds, finishReason };
+        // A tool call's piece (its id and name, or more of its arguments), and logprobs: as the upstream sent them.
+        yield { ...item, ...fields };
         first = false;
       }
     } catch (error) {
@@ -60,6 +75,45 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
     }
     // The SDK ends an aborted stream quietly, so a cancellation shows here, not as an error.
     if (signal.aborted) this.logWithRequestId('info', 'upstream generation stopped: request cancelled');
+  }
+
+  /**
+   * Passes an embeddings request to the upstream's `POST /embeddings`, the input as the client wrote it,
+   * with the request id as `generate` sends it, asking for base64 (the pipeline's own form; an upstream
+   * that sends numbers anyway is encoded here). The usage is the upstream's: its tokenizer counted it.
+   */
+  @Traced()
+  async embed(request: EmbedRequest, signal: AbortSignal): Promise<EmbedResult> {
+    const body: OpenAI.EmbeddingCreateParams = {
+      model: this.config.model,
+      input: request.original.input,
+      encoding_format: 'base64',
+    };
+    if (request.dimensions !== undefined) body.dimensions = request.dimensions;
+    if (request.original.user !== undefined) body.user = request.original.user;
+    let response: OpenAI.CreateEmbeddingResponse;
+    try {
+      response = await this.client.embeddings.create(body, { headers: outboundTracingHeaders(), signal });
+    } catch (error) {
+      throw signal.aborted ? (signal.reason ?? error) : toUpstreamRefusal(error, this.config.url!);
+    }
+    const data = Array.isArray(response.data) ? [...response.data].sort((a, b) => a.index - b.index) : [];
+    const embeddings = data.map((item) => upstreamVector(item.embedding as unknown));
+    if (embeddings.length !== request.inputs.length || embeddings.includes(undefined)) {
+      throw new UpstreamFailureError(
+        `The upstream model server at ${this.config.url} answered with ${embeddings.length} embeddings for ${request.inputs.length} inputs, or with one that is not a vector.`,
+        502,
+        'upstream_error',
+      );
+    }
+    const counted = response.usage?.prompt_tokens;
+    return {
+      embeddings: embeddings as string[],
+      promptTokens:
+        typeof counted === 'number' && Number.isSafeInteger(counted)
+          ? counted
+          : request.inputs.reduce((sum, ids) => sum + ids.length, 0),
+    };
   }
 
   async close(): Promise<void> {}
@@ -73,41 +127,138 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
       seed: request.seed,
       stream: true as const,
     };
+    const output = request.output ?? {};
     if (request.original.messages !== undefined) {
       const stream = await this.client.chat.completions.create(
-        { ...common, messages: request.original.messages.map(toUpstreamMessage) },
+        {
+          ...common,
+          ...upstreamChat(request.original.messages.map(toUpstreamMessage), request, this.tokenizer),
+          ...upstreamChatOutput(output),
+        },
         options,
       );
-      const chunks = (async function* () {
+      const chunks = (async function* (): AsyncGenerator<UpstreamPiece> {
         for await (const chunk of stream) {
           const choice = chunk.choices[0];
-          if (choice) yield { text: choice.delta?.content ?? '', finishReason: finish(choice.finish_reason) };
+          if (!choice) continue;
+          const finishReason = finish(choice.finish_reason);
+          // Tool call deltas first: a chunk that ends the choice comes after its last piece.
+          for (const call of choice.delta?.tool_calls ?? []) yield toolCallPiece(call);
+          const logprobs = choice.logprobs?.content?.map(chatLogprob);
+          const piece: UpstreamPiece = { text: choice.delta?.content ?? '', finishReason };
+          if (logprobs !== undefined && logprobs.length > 0) piece.logprobs = logprobs;
+          yield piece;
         }
       })();
       return { chunks, controller: stream.controller };
     }
     const stream = await this.client.completions.create(
-      { ...common, prompt: request.original.prompt ?? request.tokenIds },
+      {
+        ...common,
+        prompt: upstreamPrompt(request, this.tokenizer),
+        ...(output.top_logprobs !== undefined && { logprobs: output.top_logprobs }),
+      },
       options,
     );
-    const chunks = (async function* () {
+    const chunks = (async function* (): AsyncGenerator<UpstreamPiece> {
       for await (const chunk of stream) {
         const choice = chunk.choices[0];
-        if (choice) yield { text: choice.text ?? '', finishReason: finish(choice.finish_reason) };
+        if (!choice) continue;
+        const piece: UpstreamPiece = { text: choice.text ?? '', finishReason: finish(choice.finish_reason) };
+        const logprobs =
+          choice.logprobs === null || choice.logprobs === undefined ? [] : completionLogprobs(choice.logprobs);
+        if (logprobs.length > 0) piece.logprobs = logprobs;
+        yield piece;
       }
     })();
     return { chunks, controller: stream.controller };
   }
 }
 
-/** Tool results travel without their call ids here (tools are not supported): as user text. */
+/** What the upstream's stream gives, piece by piece: text (content, or a tool call's arguments) and what goes with it. */
+interface UpstreamPiece {
+  text: string;
+  finishReason?: FinishReason | undefined;
+  toolCall?: NonNullable<GenerateOutput['toolCall']>;
+  logprobs?: GeneratedLogprob[];
+}
+
+/** A message as the client sent it: a tool's result with the call it answers, an assistant's tool calls. */
 function toUpstreamMessage(message: ChatMessage): OpenAI.ChatCompletionMessageParam {
-  return message.role === 'tool'
-    ? { role: 'user', content: message.content }
-    : { role: message.role, content: message.content };
+  if (message.role === 'tool') {
+    return { role: 'tool', content: message.content, tool_call_id: message.tool_call_id ?? '' };
+  }
+  if (message.role === 'assistant' && message.tool_calls !== undefined) {
+    return {
+      role: 'assistant',
+      content: message.content === '' ? null : message.content,
+      tool_calls: message.tool_calls,
+    };
+  }
+  return { role: message.role, content: message.content };
+}
+
+/** Tools, tool_choice, response_format and logprobs, passed on as the client wrote them. */
+function upstreamChatOutput(output: OutputSpec): Partial<OpenAI.ChatCompletionCreateParamsStreaming> {
+  const params: Partial<OpenAI.ChatCompletionCreateParamsStreaming> = {};
+  if (output.tools !== undefined) params.tools = output.tools;
+  if (output.tool_choice !== undefined) params.tool_choice = output.tool_choice;
+  if (output.parallel_tool_calls !== undefined) params.parallel_tool_calls = output.parallel_tool_calls;
+  if (output.response_format !== undefined) params.response_format = output.response_format;
+  if (output.top_logprobs !== undefined) {
+    params.logprobs = true;
+    params.top_logprobs = output.top_logprobs;
+  }
+  return params;
+}
+
+/** A streamed tool call delta: which call, its id and name when the upstream sends them, more of its arguments. */
+function toolCallPiece(call: OpenAI.ChatCompletionChunk.Choice.Delta.ToolCall): UpstreamPiece {
+  const toolCall: UpstreamPiece['toolCall'] = { index: call.index };
+  if (call.id) toolCall.id = call.id;
+  if (call.function?.name) toolCall.name = call.function.name;
+  return { text: call.function?.arguments ?? '', toolCall };
+}
+
+function tokenBytes(token: string, bytes: number[] | null | undefined): number[] {
+  return bytes ?? [...Buffer.from(token, 'utf8')];
+}
+
+function chatLogprob(entry: OpenAI.ChatCompletionTokenLogprob): GeneratedLogprob {
+  return {
+    token: entry.token,
+    bytes: tokenBytes(entry.token, entry.bytes),
+    logprob: entry.logprob,
+    top: (entry.top_logprobs ?? []).map((alt) => ({
+      token: alt.token,
+      bytes: tokenBytes(alt.token, alt.bytes),
+      logprob: alt.logprob,
+    })),
+  };
+}
+
+/** The completions API's parallel lists, as one entry per token (its alternatives most likely first). */
+function completionLogprobs(logprobs: OpenAI.CompletionChoice.Logprobs): GeneratedLogprob[] {
+  const tokens = logprobs.tokens ?? [];
+  return tokens.map((token, i) => ({
+    token,
+    bytes: tokenBytes(token, undefined),
+    logprob: logprobs.token_logprobs?.[i] ?? 0,
+    top: Object.entries(logprobs.top_logprobs?.[i] ?? {})
+      .sort((a, b) => b[1] - a[1])
+      .map(([alt, logprob]) => ({ token: alt, bytes: tokenBytes(alt, undefined), logprob })),
+  }));
 }
 
 function finish(reason: string | null | undefined): FinishReason | undefined {
   if (reason === null || reason === undefined) return undefined;
+  if (reason === 'tool_calls' || reason === 'function_call') return 'tool_calls';
   return reason === 'length' ? 'length' : 'stop';
+}
+
+/** An upstream's vector in base64 (as sent, or encoded from its numbers); `undefined` when it is neither. */
+function upstreamVector(embedding: unknown): string | undefined {
+  if (typeof embedding === 'string') return embedding;
+  if (Array.isArray(embedding) && embedding.every((value) => typeof value === 'number')) return encodeVector(embedding);
+  return undefined;
 }

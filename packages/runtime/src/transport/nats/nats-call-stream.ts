@@ -4,11 +4,14 @@ import { AsyncQueue } from '../../async-queue.js';
 import { EndpointError } from '../../endpoint.error.js';
 import type { EndpointErrorData } from '../../endpoint.error.js';
 import type { InstanceRegistry } from './instance-registry.js';
+import { frameBytes } from './item-parts.js';
 import type { ItemAssembler } from './item-parts.js';
 import type { WireFrame } from './nats-subjects.js';
+import { CreditReader } from './stream-credit.js';
+import type { CreditLimits } from './stream-credit.js';
 
 export interface CallStreamOptions {
-  /** The call's responses, as Nest's NATS client streams them (subscribing sends the call). */
+  /** The call's replies, as frames (subscribing sends the call). */
   responses: Observable<WireFrame>;
   registry: InstanceRegistry;
   /** How long to wait for an instance to take the call. */
@@ -25,6 +28,10 @@ export interface CallStreamOptions {
   onConnectionLost: (listener: () => void) => () => void;
   /** Puts back together the items that arrive in parts. */
   assembler: ItemAssembler;
+  /** The credit offered in the call's headers; undefined when the call offered none. */
+  credit?: CreditLimits | undefined;
+  /** Sends an acknowledgement (frames read in all) to the subject the serving instance named. */
+  acknowledge?: (subject: string, read: number) => void;
   /** Told which instance took the call, when it says so. */
   onServingInstance?: ((instanceId: string) => void) | undefined;
 }
@@ -36,7 +43,12 @@ export interface CallStreamOptions {
  */
 export async function* natsCallStream(options: CallStreamOptions): AsyncGenerator<unknown> {
   const { where } = options;
-  const queue = new AsyncQueue<unknown>();
+  const queue = new AsyncQueue<Arrived>();
+  /** Set when the serving instance paces the call: it then waits for acknowledgements. */
+  let reader: CreditReader | undefined;
+  /** Frames and bytes of the parts of the item being put together. */
+  let partFrames = 0;
+  let partBytes = 0;
   let servingInstance: string | undefined;
   let completed = false;
   const unavailable = (message: string, code: string) => new EndpointError({ ...where, message, status: 503, code });
@@ -71,17 +83,31 @@ export async function* natsCallStream(options: CallStreamOptions): AsyncGenerato
   options.signal?.addEventListener('abort', onAbort, { once: true });
   const subscription = options.responses.subscribe({
     next: (frame) => {
-      if (frame.kind === 'item') queue.push(frame.value);
-      else if (frame.kind === 'part') {
+      if (frame.kind === 'item') {
+        const bytes = frameBytes(frame);
+        reader?.received(1, bytes);
+        queue.push({ value: frame.value, frames: 1, bytes });
+      } else if (frame.kind === 'part') {
         try {
+          partFrames++;
+          partBytes += frameBytes(frame);
+          reader?.received(1, frameBytes(frame));
           const item = options.assembler.add(frame);
-          if (item !== undefined) queue.push(item.value);
+          if (item !== undefined) {
+            queue.push({ value: item.value, frames: partFrames, bytes: partBytes });
+            partFrames = partBytes = 0;
+          }
         } catch (failure) {
           queue.fail(EndpointError.from(failure, where));
         }
       } else {
         clearTimeout(startTimer);
         servingInstance = frame.instanceId;
+        const { credit: subject } = frame;
+        if (subject !== undefined && options.credit !== undefined && options.acknowledge !== undefined) {
+          const acknowledge = options.acknowledge;
+          reader = new CreditReader(options.credit, (read) => acknowledge(subject, read));
+        }
         options.onServingInstance?.(frame.instanceId);
       }
     },
@@ -92,7 +118,11 @@ export async function* natsCallStream(options: CallStreamOptions): AsyncGenerato
     },
   });
   try {
-    yield* queue;
+    for await (const arrived of queue) {
+      yield arrived.value;
+      // Asking for the next item is what says this one was read.
+      reader?.consumed(arrived.frames, arrived.bytes);
+    }
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     clearTimeout(startTimer);
@@ -102,6 +132,13 @@ export async function* natsCallStream(options: CallStreamOptions): AsyncGenerato
     options.assembler.release();
     if (!completed) options.cancel();
   }
+}
+
+/** An item as it arrived: its value, and the frames and bytes pacing counts for it. */
+interface Arrived {
+  value: unknown;
+  frames: number;
+  bytes: number;
 }
 
 /** An error as it arrives from the wire (an EndpointError's JSON, or a transport failure) as an EndpointError. */

@@ -1,16 +1,15 @@
 import { Logger } from '@nestjs/common';
 import { ServerNats } from '@nestjs/microservices';
-import type { NatsContext } from '@nestjs/microservices';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { Msg, MsgHdrs, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { Observable } from 'rxjs';
 import { DeadlineExceededError } from '@threadline/tracing';
 import {
   createStore,
   parseTraceparent,
   randomUuid,
-  readHeader,
   RequestCancellation,
   RequestIdResolver,
+  runInStore,
   setDeadlineOf,
   TRACEPARENT_HEADER,
 } from '@threadline/tracing/internal';
@@ -19,14 +18,38 @@ import { invokeEndpoint } from '../../endpoint-invoker.js';
 import type { LocalInstance } from '../../local-instance.js';
 import { RoundRobin } from '../../round-robin.js';
 import { ByteBudget } from './byte-budget.js';
+import { ReplySender } from './call-packets.js';
+import type { RequestPacket } from './call-packets.js';
 import type { CallerLiveness } from './caller-liveness.js';
-import { itemFrames } from './item-parts.js';
+import { frameBytes, itemFrames } from './item-parts.js';
 import { connectWithRetry } from './nats-connect.js';
 import { dataBytesPerMessage, maxPayloadOf } from './nats-message-size.js';
 import { CALL_ID_HEADER, CALLER_HEADER, DEADLINE_HEADER, natsSubjects } from './nats-subjects.js';
 import { downloadRequest, RequestDownloadError } from './request-download.js';
 import { parseRequestParts, REQUEST_PARTS_HEADER } from './request-upload.js';
 import type { CancelMessage, WireFrame } from './nats-subjects.js';
+import { CREDIT_HEADER, CreditWindow, parseCredit, StuckReaderError } from './stream-credit.js';
+import type { CreditMessage } from './stream-credit.js';
+
+/**
+ * The headers of a call by name, matched case-insensitively as `readHeader` does (a name under two
+ * spellings reads as an array), but indexed once for the several a call reads.
+ */
+function headerReader(headers: MsgHdrs | undefined): (name: string) => string | string[] | undefined {
+  const byName = new Map<string, string | string[]>();
+  if (headers !== undefined) {
+    for (const key of headers.keys()) {
+      const name = key.toLowerCase();
+      const value = headers.get(key);
+      const earlier = byName.get(name);
+      byName.set(name, earlier === undefined ? value : [...(Array.isArray(earlier) ? earlier : [earlier]), value]);
+    }
+  }
+  return (name) => byName.get(name.toLowerCase());
+}
+
+/** Runs a call that arrived on a subject: the request's data and the message's headers in, frames out. */
+type Route = (data: unknown, headers: MsgHdrs | undefined) => Observable<WireFrame>;
 
 /** Why a call still running when the grace period of a shutdown ends was stopped. */
 class ShuttingDownError extends Error {
@@ -42,9 +65,18 @@ class CallerGoneError extends Error {
   }
 }
 
+/** How this process paces the streams its callers offer to acknowledge. */
+export interface ServerPacing {
+  /** Where their acknowledgements come: this process's own subject. */
+  subject: string;
+  /** How long a call waits for credit, hearing nothing, before it stops. */
+  stallMs: number;
+}
+
 /**
- * The serving side of the NATS transport, on Nest's NATS server: each endpoint of each local instance
- * is a message handler, on the component's queue-group subject and on the instance's own subject. A
+ * The serving side of the NATS transport, on the connection Nest's NATS server opens: each endpoint of
+ * each local instance is a subscription, on the component's queue-group subject and on the instance's
+ * own subject, answered in Nest's framing (`call-packets.ts`); a paced call waits for credit. A
  * call runs in a fresh context whose id comes from the message headers (the same policy as HTTP), with
  * an AbortSignal that a cancel message for its call id aborts.
  */
@@ -52,9 +84,12 @@ export class NatsEndpointServer {
   private readonly logger = new Logger('Runtime');
   private readonly server: ServerNats;
   private readonly active = new Map<string, AbortController>();
+  /** The credit windows of the paced calls in flight, by call id. */
+  private readonly windows = new Map<string, CreditWindow>();
   private readonly turns = new RoundRobin();
-  /** The component subjects, shared by a queue group; instance subjects are not among them. */
-  private readonly sharedSubjects = new Set<string>();
+  /** What each subject serves, and the subscriptions to the component subjects, shared by a queue group. */
+  private readonly routes: Array<{ subject: string; queue?: string; run: Route }> = [];
+  private readonly shared: Subscription[] = [];
   /** Bytes of requests sent in parts held at once, across calls. */
   private readonly largeRequests: ByteBudget;
 
@@ -63,6 +98,7 @@ export class NatsEndpointServer {
     private readonly resolver: RequestIdResolver,
     private readonly maxMessageBytes: number,
     private readonly callers: CallerLiveness,
+    private readonly pacing: ServerPacing,
   ) {
     this.largeRequests = new ByteBudget(maxMessageBytes * 4);
     this.server = new ServerNats({
@@ -82,13 +118,16 @@ export class NatsEndpointServer {
     for (const [queue, locals] of byAddress) {
       const { identity, endpoints } = locals[0]!;
       for (const endpoint of endpoints.keys()) {
-        const shared = async (data: unknown, ctx: NatsContext) =>
-          this.handle(this.turns.pick(locals, queue), endpoint, data, ctx);
-        this.sharedSubjects.add(natsSubjects.endpoint(identity, endpoint));
-        this.server.addHandler(natsSubjects.endpoint(identity, endpoint), shared, false, { queue });
+        this.routes.push({
+          subject: natsSubjects.endpoint(identity, endpoint),
+          queue,
+          run: (data, headers) => this.handle(this.turns.pick(locals, queue), endpoint, data, headers),
+        });
         for (const local of locals) {
-          const own = async (data: unknown, ctx: NatsContext) => this.handle(local, endpoint, data, ctx);
-          this.server.addHandler(natsSubjects.instanceEndpoint(identity, local.instanceId, endpoint), own);
+          this.routes.push({
+            subject: natsSubjects.instanceEndpoint(identity, local.instanceId, endpoint),
+            run: (data, headers) => this.handle(local, endpoint, data, headers),
+          });
         }
       }
     }
@@ -104,6 +143,16 @@ export class NatsEndpointServer {
           });
         }),
     );
+    const connection = this.server.unwrap<NatsConnection>();
+    for (const { subject, queue, run } of this.routes) {
+      const subscription = connection.subscribe(subject, {
+        ...(queue !== undefined && { queue }),
+        callback: (error, message) => {
+          if (error === null) this.receive(message, run);
+        },
+      });
+      if (queue !== undefined) this.shared.push(subscription);
+    }
     // Replies sent while the connection is down are lost: the calls in flight then stop. The status is
     // read as a string: Nest's NatsStatus is an ambient const enum, which isolatedModules cannot refer to.
     this.server.status.subscribe((status: string) => {
@@ -119,6 +168,13 @@ export class NatsEndpointServer {
           callback: (_error: unknown, message: { json: () => CancelMessage }) => this.cancel(message.json().callId),
         });
     }
+    this.server.unwrap<NatsConnection>().subscribe(this.pacing.subject, {
+      callback: (error, message) => {
+        if (error !== null) return;
+        const credit = message.json<CreditMessage>();
+        this.windows.get(credit.callId)?.acknowledge(credit.read);
+      },
+    });
   }
 
   /**
@@ -128,13 +184,7 @@ export class NatsEndpointServer {
    * callers see, and closes the connection.
    */
   async drain(graceMs: number): Promise<void> {
-    // Nest's own graceful shutdown (`gracefulShutdown`) always waits the whole grace period, even with
-    // nothing in flight, and leaves every subject at once; unsubscribing ourselves avoids both.
-    const { subscriptions } = this.server as unknown as {
-      subscriptions: Array<{ unsubscribe(): void; getSubject(): string }>;
-    };
-    for (const subscription of subscriptions)
-      if (this.sharedSubjects.has(subscription.getSubject())) subscription.unsubscribe();
+    for (const subscription of this.shared) subscription.unsubscribe();
     const deadline = Date.now() + graceMs;
     while (this.active.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     if (this.active.size > 0) {
@@ -150,25 +200,54 @@ export class NatsEndpointServer {
     this.active.get(callId)?.abort(new Error('The caller cancelled the call.'));
   }
 
-  private handle(local: LocalInstance, endpoint: string, data: unknown, ctx: NatsContext): Observable<WireFrame> {
-    // Nest types the headers as `any`: readHeader() takes any carrier and reads only what it recognises.
-    const headers: unknown = ctx.getHeaders();
-    const requestId = this.resolver.resolve(readHeader(headers, this.resolver.header));
-    const callHeader = readHeader(headers, CALL_ID_HEADER);
+  /** A call as it arrives: its packet read, its frames sent back as they come (`call-packets.ts`). */
+  private receive(message: Msg, run: Route): void {
+    let packet: Partial<RequestPacket>;
+    try {
+      packet = message.json<Partial<RequestPacket>>();
+    } catch (error) {
+      this.logger.warn(`a call on ${message.subject} that is not JSON was dropped: ${String(error)}`);
+      return;
+    }
+    // No id or nowhere to reply: nobody waits for an answer.
+    if (typeof packet.id !== 'string' || !message.reply) return;
+    const replies = new ReplySender(message, packet.id);
+    run(packet.data, message.headers).subscribe({
+      next: (frame) => replies.frame(frame),
+      error: (error: unknown) => replies.fail(error),
+      complete: () => replies.complete(),
+    });
+  }
+
+  private handle(
+    local: LocalInstance,
+    endpoint: string,
+    data: unknown,
+    headers: MsgHdrs | undefined,
+  ): Observable<WireFrame> {
+    const header = headerReader(headers);
+    const requestId = this.resolver.resolve(header(this.resolver.header));
+    const callHeader = header(CALL_ID_HEADER);
     const callId = typeof callHeader === 'string' ? callHeader : randomUuid();
     const controller = new AbortController();
     this.active.set(callId, controller);
-    const traceparent = parseTraceparent(readHeader(headers, TRACEPARENT_HEADER));
+    const traceparent = parseTraceparent(header(TRACEPARENT_HEADER));
     const store = createStore(requestId, RequestCancellation.following(controller.signal), traceparent);
-    const deadline = Number(readHeader(headers, DEADLINE_HEADER) ?? Number.NaN);
+    const deadline = Number(header(DEADLINE_HEADER) ?? Number.NaN);
     if (Number.isFinite(deadline)) setDeadlineOf(store, deadline);
-    const caller = readHeader(headers, CALLER_HEADER);
+    const caller = header(CALLER_HEADER);
     const where = { requestId, component: local.identity.name, endpoint };
-    const partsHeader = readHeader(headers, REQUEST_PARTS_HEADER);
+    const partsHeader = header(REQUEST_PARTS_HEADER);
     const parts = parseRequestParts(typeof partsHeader === 'string' ? partsHeader : undefined);
     const connection = this.server.unwrap<NatsConnection>();
+    const credit = parseCredit(header(CREDIT_HEADER));
+    const window = credit === undefined ? undefined : new CreditWindow(credit, this.pacing.stallMs);
     return new Observable<WireFrame>((subscriber) => {
-      subscriber.next({ kind: 'start', instanceId: local.instanceId });
+      if (window === undefined) subscriber.next({ kind: 'start', instanceId: local.instanceId });
+      else {
+        this.windows.set(callId, window);
+        subscriber.next({ kind: 'start', instanceId: local.instanceId, credit: this.pacing.subject });
+      }
       let items: AsyncIterator<unknown> | undefined;
       // The call stops when its deadline passes or its caller goes; both are the call's cancellation.
       const untilDeadline = deadline - Date.now();
@@ -192,23 +271,45 @@ export class NatsEndpointServer {
           if (subscriber.closed) return;
           items = invokeEndpoint(local, endpoint, request, store, callId)[Symbol.asyncIterator]();
           for (let next = await items.next(); !next.done; next = await items.next()) {
-            for (const frame of itemFrames(next.value, dataBytesPerMessage(maxPayloadOf(connection))))
+            for (const frame of itemFrames(next.value, dataBytesPerMessage(maxPayloadOf(connection)))) {
+              if (window !== undefined) {
+                // Paced: wait for the caller to read enough of what was sent before sending more.
+                if (!window.hasRoom()) await window.room(controller.signal);
+                window.sent(frameBytes(frame));
+              }
               subscriber.next(frame);
+            }
           }
           if (controller.signal.reason instanceof ShuttingDownError) throw controller.signal.reason;
           subscriber.complete();
         } catch (error) {
+          if (error instanceof StuckReaderError) {
+            runInStore(store, () =>
+              this.logger.warn({
+                msg: `stopping ${where.component}.${endpoint}: its caller read nothing of the stream for ${error.stallMs} ms`,
+                callId,
+                unread: window?.outstanding,
+              }),
+            );
+            controller.abort(error);
+          }
           const failure =
-            error instanceof ShuttingDownError
-              ? new EndpointError({ ...where, message: error.message, status: 503, code: 'instance_shutting_down' })
-              : error instanceof RequestDownloadError
-                ? new EndpointError({ ...where, message: error.message, status: error.status, code: error.code })
-                : EndpointError.from(error, where);
+            error instanceof StuckReaderError
+              ? new EndpointError({ ...where, message: error.message, status: 503, code: 'reader_stalled' })
+              : error instanceof ShuttingDownError
+                ? new EndpointError({ ...where, message: error.message, status: 503, code: 'instance_shutting_down' })
+                : error instanceof RequestDownloadError
+                  ? new EndpointError({ ...where, message: error.message, status: error.status, code: error.code })
+                  : EndpointError.from(error, where);
           subscriber.error(failure.toJSON());
         } finally {
           clearTimeout(deadlineTimer);
           stopWatching?.();
           this.active.delete(callId);
+          if (window !== undefined) {
+            window.close();
+            this.windows.delete(callId);
+          }
         }
       })();
       return () => void items?.return?.(undefined);

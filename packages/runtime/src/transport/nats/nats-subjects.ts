@@ -15,6 +15,8 @@ export const natsSubjects = {
   event: (namespace: string, topic: string) => `${namespace}._events.${topic}`,
   query: (namespace: string, topic: string) => `${namespace}._query.${topic}`,
   liveness: (namespace: string) => `${namespace}._alive`,
+  /** Where the callers of the calls one serving process paces send their acknowledgements. */
+  credit: (namespace: string, serverId: string) => `${namespace}._credit.${serverId}`,
 };
 
 /** The header that carries a call's own id, by which it is cancelled. */
@@ -33,12 +35,13 @@ export interface ProcessBeat {
 }
 
 /**
- * What an endpoint's stream sends over the wire: first who serves the call, then its items; an item
- * too large for one message comes as `part` frames instead (see `item-parts.ts`).
+ * What an endpoint's stream sends over the wire: first who serves the call (and, when the call is
+ * paced, the subject its acknowledgements go to: `stream-credit.ts`), then its items; an item too large
+ * for one message comes as `part` frames instead (see `item-parts.ts`).
  */
 export type WireFrame =
-  | { kind: 'start'; instanceId: string }
-  | { kind: 'item'; value: unknown }
+  | { kind: 'start'; instanceId: string; credit?: string }
+  | { kind: 'item'; value: unknown; size?: number }
   | { kind: 'part'; data: string; last: boolean };
 
 /**

@@ -1,9 +1,8 @@
 import { Logger } from '@nestjs/common';
-import { ClientNats, NatsRecordBuilder } from '@nestjs/microservices';
+import { ClientNats } from '@nestjs/microservices';
 import { createInbox, headers as natsHeaders } from '@nats-io/transport-node';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { hostname } from 'node:os';
-import { Observable } from 'rxjs';
 import { getRequestSignal, outboundTracingHeaders } from '@threadline/tracing';
 import { deadlineOf, randomUuid, runInStore } from '@threadline/tracing/internal';
 import type { RequestIdResolver } from '@threadline/tracing/internal';
@@ -14,6 +13,7 @@ import { ComponentTransport } from '../component-transport.js';
 import type { BusStatus, OutgoingCall, QueryHandler } from '../component-transport.js';
 import { componentAddress } from '../in-process.transport.js';
 import { ByteBudget } from './byte-budget.js';
+import { ReplyInbox, requestPacket } from './call-packets.js';
 import { CallerLiveness } from './caller-liveness.js';
 import { InstanceRegistry } from './instance-registry.js';
 import { ItemAssembler } from './item-parts.js';
@@ -22,9 +22,11 @@ import { connectWithRetry } from './nats-connect.js';
 import { NatsEndpointServer } from './nats-endpoint-server.js';
 import { dataBytesPerMessage, DEFAULT_MAX_MESSAGE_BYTES, maxPayloadOf, tooLargeMessage } from './nats-message-size.js';
 import { CALL_ID_HEADER, CALLER_HEADER, DEADLINE_HEADER, natsSubjects } from './nats-subjects.js';
-import type { Heartbeat, ProcessBeat, QueryMessage, QueryReply, WireFrame } from './nats-subjects.js';
+import type { Heartbeat, ProcessBeat, QueryMessage, QueryReply } from './nats-subjects.js';
 import { offerRequest, REQUEST_PARTS_HEADER } from './request-upload.js';
 import type { RequestUpload } from './request-upload.js';
+import { CREDIT_HEADER, DEFAULT_CREDIT, DEFAULT_STALL_MS, formatCredit } from './stream-credit.js';
+import type { CreditLimits, CreditMessage } from './stream-credit.js';
 
 /** Settings of the NATS transport. */
 export interface NatsTransportOptions {
@@ -40,14 +42,21 @@ export interface NatsTransportOptions {
    * `max_payload` travels in parts; one larger than this fails with `message_too_large`.
    */
   maxMessageBytes?: number;
+  /**
+   * Pacing of streamed calls by acknowledgements: as a caller, how far a callee may run ahead of what
+   * this process has read; as a callee, how long a call waits for credit, hearing nothing, before it
+   * stops. `false`: this process offers no acknowledgements as a caller (it still paces the callers
+   * that offer them).
+   */
+  pacing?: false | (Partial<CreditLimits> & { stallMs?: number });
 }
 
 /** Subjects for discovery and events, shared by every namespace of the service. */
 const TRANSPORT_NAMESPACE = 'threadline';
 
 /**
- * Calls between processes over NATS, on @nestjs/microservices' NATS client and server. The request id
- * travels in a header, each call has its own id by which a cancel message stops it, instances announce
+ * Calls between processes over NATS, on connections @nestjs/microservices' NATS client and server open,
+ * in their framing but sent and read here (`call-packets.ts`). The request id travels in a header, each call has its own id by which a cancel message stops it, instances announce
  * themselves by heartbeats (so routers see who is alive and calls to a dead instance fail instead of
  * hanging), and events are broadcast subjects.
  */
@@ -72,6 +81,11 @@ export class NatsTransport extends ComponentTransport {
   /** The processes whose calls this one serves, by their beats; and this process's own beat. */
   private readonly callers: CallerLiveness;
   private processBeat: NodeJS.Timeout | undefined;
+  /** The credit this process offers as a caller, and its header; undefined when it does not pace. */
+  private readonly credit: CreditLimits | undefined;
+  private readonly creditHeader: string | undefined;
+  /** Where the replies of this process's calls come. */
+  private readonly replies = new ReplyInbox();
 
   constructor(
     private readonly options: NatsTransportOptions,
@@ -91,7 +105,13 @@ export class NatsTransport extends ComponentTransport {
     // A caller beats twice a heartbeat and counts as gone after four silent beats: its calls' work stops
     // within a few seconds of its death, and a pause of a second or so is no death.
     this.callers = new CallerLiveness(this.heartbeatMs * 2);
-    this.server = new NatsEndpointServer(options.url, resolver, this.maxMessageBytes, this.callers);
+    const pacing = options.pacing === false ? undefined : options.pacing;
+    this.credit = options.pacing === false ? undefined : { ...DEFAULT_CREDIT, ...pacing };
+    this.creditHeader = this.credit && formatCredit(this.credit);
+    this.server = new NatsEndpointServer(options.url, resolver, this.maxMessageBytes, this.callers, {
+      subject: natsSubjects.credit(TRANSPORT_NAMESPACE, this.processId),
+      stallMs: pacing?.stallMs ?? DEFAULT_STALL_MS,
+    });
   }
 
   /** Unique across machines and processes, and a valid NATS subject token: `worker-<host>-<pid>-0`. */
@@ -109,6 +129,7 @@ export class NatsTransport extends ComponentTransport {
     )) as NatsConnection;
     this.connection = connection;
     this.connected = true;
+    this.replies.start(connection);
     // Nest's NatsStatus is an ambient const enum, which isolatedModules cannot refer to: its string values instead.
     this.client.status.subscribe((status: string) => {
       const connected = status === 'connected';
@@ -288,6 +309,7 @@ export class NatsTransport extends ComponentTransport {
     await this.connection?.flush().catch(() => undefined);
     this.callers.close();
     this.registry.close();
+    this.replies.close();
     await this.client.close();
   }
 
@@ -315,11 +337,12 @@ export class NatsTransport extends ComponentTransport {
         ? natsSubjects.endpoint(call.component, call.endpoint)
         : natsSubjects.instanceEndpoint(call.component, instance, call.endpoint);
     const headers = this.headersOf(call);
-    const upload = this.uploadIfLarge(call, headers, where);
-    const record = new NatsRecordBuilder(upload === undefined ? call.request : null).setHeaders(headers).build();
-    // Subscribing sends the call: do it in the caller's context, as a serializer reading it expects.
-    const responses = new Observable<WireFrame>((subscriber) =>
-      runInStore(call.store, () => this.client.send<WireFrame>(subject, record).subscribe(subscriber)),
+    const { json, upload } = this.serialise(call, headers, where);
+    // The call's own id is the packet's.
+    const packet = requestPacket(subject, upload === undefined ? json : 'null', call.callId);
+    const connection = this.connection!;
+    const responses = this.replies.request((replyTo) =>
+      connection.publish(subject, packet, { reply: replyTo, headers }),
     );
     const cancel = () => this.publishRaw(natsSubjects.cancel(call.component), { callId: call.callId });
     const signal = runInStore(call.store, () => getRequestSignal());
@@ -329,6 +352,9 @@ export class NatsTransport extends ComponentTransport {
     };
     const startTimeoutMs = this.options.startTimeoutMs ?? 5000;
     const assembler = new ItemAssembler(this.maxMessageBytes, this.largeItems);
+    const callId = call.callId;
+    const acknowledge = (subject: string, read: number) =>
+      this.publishRaw(subject, { callId, read } satisfies CreditMessage);
     const stream = natsCallStream({
       responses,
       registry: this.registry,
@@ -338,34 +364,38 @@ export class NatsTransport extends ComponentTransport {
       signal,
       onConnectionLost,
       assembler,
+      credit: this.credit,
+      acknowledge,
       onServingInstance: call.span && ((instanceId) => call.span!.setAttribute('threadline.instance_id', instanceId)),
     });
     return upload === undefined ? stream : closingUpload(stream, upload);
   }
 
   /**
-   * A request too large for one message is offered in parts for the serving instance to pull, and the
-   * message carries only where to find them. Serialising here costs a second `JSON.stringify` per call,
-   * small next to the call itself for the small requests most calls carry.
+   * The request's JSON; when it is too large for one message, it is offered in parts for the serving
+   * instance to pull, and the message carries only where to find them.
    */
-  private uploadIfLarge(
+  private serialise(
     call: OutgoingCall,
     headers: ReturnType<typeof natsHeaders>,
     where: Pick<OutgoingCall, 'requestId'> & { component: string; endpoint: string },
-  ): RequestUpload | undefined {
+  ): { json: string; upload?: RequestUpload } {
     const dataBytes = dataBytesPerMessage(maxPayloadOf(this.connection));
     const json = JSON.stringify(call.request) ?? 'null';
-    if (json.length * 3 <= dataBytes) return undefined;
+    if (json.length * 3 <= dataBytes) return { json };
     const bytes = Buffer.from(json, 'utf8');
-    if (bytes.byteLength <= dataBytes) return undefined;
+    if (bytes.byteLength <= dataBytes) return { json };
     if (bytes.byteLength > this.maxMessageBytes)
       throw new EndpointError({ ...where, ...tooLargeMessage(bytes.byteLength, this.maxMessageBytes) });
     const upload = offerRequest(this.connection!, bytes, dataBytes);
     headers.set(REQUEST_PARTS_HEADER, upload.header);
-    return upload;
+    return { json, upload };
   }
 
-  /** The request id, the trace context, the call id, the calling process and the deadline, as message headers. */
+  /**
+   * The request id, the trace context, the call id, the calling process, the deadline and the credit
+   * offered, as message headers.
+   */
   private headersOf(call: OutgoingCall) {
     const headers = natsHeaders();
     for (const [name, value] of Object.entries(runInStore(call.store, () => outboundTracingHeaders())))
@@ -375,6 +405,7 @@ export class NatsTransport extends ComponentTransport {
     headers.set(CALLER_HEADER, this.processId);
     const deadline = deadlineOf(call.store);
     if (deadline !== undefined) headers.set(DEADLINE_HEADER, String(deadline));
+    if (this.creditHeader !== undefined) headers.set(CREDIT_HEADER, this.creditHeader);
     return headers;
   }
 

@@ -1,0 +1,357 @@
+import type { RequestMeter } from '../../../observability/metrics/frontend.metrics.js';
+import type { FinishReason, GeneratedLogprob, ProcessorEvent } from '../../protocol/pipeline.types.js';
+import { toOpenAIError } from '../openai-error.js';
+import type { PipelineRendering } from '../pipeline-call.js';
+import type { ReplyHeaders, SseResponse } from '../sse-response.js';
+import type { ResponseSettings } from './responses-request.js';
+
+type UsageEvent = Extract<ProcessorEvent, { type: 'usage' }>;
+type TextEvent = Extract<ProcessorEvent, { type: 'text' }>;
+type ResponseStatus = 'in_progress' | 'completed' | 'incomplete' | 'failed';
+type ItemStatus = 'in_progress' | 'completed' | 'incomplete';
+
+/** A streamed event before its `sequence_number`: its `type` and fields. */
+interface StreamEvent {
+  type: string;
+  [field: string]: unknown;
+}
+
+/** One output item of a response, built from the pipeline's events; it streams its own events. */
+abstract class OutputItem {
+  /** Set when the item is closed: a response's items are told one after another. */
+  private closed: ItemStatus | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly outputIndex: number,
+  ) {}
+
+  get open(): boolean {
+    return this.closed === undefined;
+  }
+
+  /** The item as the response object shows it: with the status it closed with, else `status`. */
+  body(status: ItemStatus): object {
+    return this.shape(this.closed ?? status);
+  }
+
+  /** The events that close the item, its `response.output_item.done` last. */
+  close(status: ItemStatus): StreamEvent[] {
+    this.closed = status;
+    return [
+      ...this.closing(),
+      { type: 'response.output_item.done', output_index: this.outputIndex, item: this.shape(status) },
+    ];
+  }
+
+  protected added(): StreamEvent {
+    return { type: 'response.output_item.added', output_index: this.outputIndex, item: this.shape('in_progress') };
+  }
+
+  protected abstract shape(status: ItemStatus): object;
+  protected abstract closing(): StreamEvent[];
+}
+
+/** The assistant's message: one `output_text` part, grown by the text events, with their logprobs. */
+class MessageItem extends OutputItem {
+  private text = '';
+  private readonly logprobs: GeneratedLogprob[] = [];
+  private started = false;
+
+  opening(): StreamEvent[] {
+    this.started = true;
+    return [this.added(), { type: 'response.content_part.added', ...this.at(), part: part('', []) }];
+  }
+
+  append(event: TextEvent): StreamEvent {
+    this.text += event.text;
+    this.logprobs.push(...(event.logprobs ?? []));
+    const logprobs = (event.logprobs ?? []).map(eventLogprob);
+    return { type: 'response.output_text.delta', ...this.at(), delta: event.text, logprobs };
+  }
+
+  protected closing(): StreamEvent[] {
+    return [
+      ...(this.started ? [] : this.opening()),
+      { type: 'response.output_text.done', ...this.at(), text: this.text, logprobs: this.logprobs.map(eventLogprob) },
+      { type: 'response.content_part.done', ...this.at(), part: part(this.text, this.logprobs) },
+    ];
+  }
+
+  protected shape(status: ItemStatus): object {
+    const content = status === 'in_progress' ? [] : [part(this.text, this.logprobs)];
+    return { id: this.id, type: 'message', status, content, role: 'assistant' };
+  }
+
+  private at() {
+    return { item_id: this.id, output_index: this.outputIndex, content_index: 0 };
+  }
+}
+
+/** A call of one of the request's functions: its arguments, a JSON text, grown by the tool call events. */
+class FunctionCallItem extends OutputItem {
+  private arguments = '';
+
+  constructor(
+    id: string,
+    outputIndex: number,
+    private readonly callId: string,
+    private readonly name: string,
+  ) {
+    super(id, outputIndex);
+  }
+
+  opening(): StreamEvent[] {
+    return [this.added()];
+  }
+
+  append(delta: string): StreamEvent[] {
+    if (delta === '') return [];
+    this.arguments += delta;
+    return [
+      { type: 'response.function_call_arguments.delta', item_id: this.id, output_index: this.outputIndex, delta },
+    ];
+  }
+
+  protected closing(): StreamEvent[] {
+    const { id, outputIndex, arguments: args } = this;
+    return [{ type: 'response.function_call_arguments.done', item_id: id, output_index: outputIndex, arguments: args }];
+  }
+
+  protected shape(status: ItemStatus): object {
+    const { id, arguments: args, callId, name } = this;
+    return { id, type: 'function_call', status, arguments: args, call_id: callId, name };
+  }
+}
+
+/** An `output_text` part: logprobs as the part carries them, each token's bytes with it. */
+function part(text: string, logprobs: readonly GeneratedLogprob[]): object {
+  const entries = logprobs.map(({ token, bytes, logprob, top }) => ({
+    token,
+    bytes,
+    logprob,
+    top_logprobs: top.map((alt) => ({ token: alt.token, bytes: alt.bytes, logprob: alt.logprob })),
+  }));
+  return { type: 'output_text', annotations: [], logprobs: entries, text };
+}
+
+/** A token's logprob as the text events carry it: no bytes. */
+function eventLogprob({ token, logprob, top }: GeneratedLogprob) {
+  return { token, logprob, top_logprobs: top.map((alt) => ({ token: alt.token, logprob: alt.logprob })) };
+}
+
+/**
+ * The response's output as the pipeline's events build it, and the stream events that tell it: the
+ * text is a `message` item, each tool call a `function_call` item, one item open at a time.
+ */
+class ResponseOutput {
+  private readonly items: OutputItem[] = [];
+  /** The function call items by the index of their tool call. */
+  private readonly calls = new Map<number, FunctionCallItem>();
+  private finish: FinishReason | undefined;
+  usage: UsageEvent | undefined;
+
+  constructor(private readonly requestId: string) {}
+
+  /** The stream events for one of the pipeline's events (none for most). */
+  apply(event: ProcessorEvent): StreamEvent[] {
+    if (event.type === 'text') {
+      const last = this.items.at(-1);
+      if (last instanceof MessageItem && last.open) return [last.append(event)];
+      const message = new MessageItem(this.itemId('msg'), this.items.length);
+      const events = [...this.closeLast(), ...this.add(message).opening()];
+      return [...events, message.append(event)];
+    }
+    if (event.type === 'tool_call') {
+      const known = this.calls.get(event.index);
+      if (known !== undefined) return known.append(event.arguments);
+      const callId = event.id ?? `call_${this.requestId}_${event.index}`;
+      const call = new FunctionCallItem(this.itemId('fc'), this.items.length, callId, event.name ?? '');
+      this.calls.set(event.index, call);
+      const events = [...this.closeLast(), ...this.add(call).opening()];
+      return [...events, ...call.append(event.arguments)];
+    }
+    if (event.type === 'finish') this.finish = event.reason;
+    else if (event.type === 'usage') this.usage = event;
+    return [];
+  }
+
+  /** Closes the last item; a response with no item gets an empty message. */
+  close(status: ItemStatus): StreamEvent[] {
+    if (this.items.length === 0) this.add(new MessageItem(this.itemId('msg'), 0));
+    return this.items.at(-1)!.close(status);
+  }
+
+  /** Why the output ended; `length` when no finish came, as the chat API reports it. */
+  get reason(): FinishReason {
+    return this.finish ?? 'length';
+  }
+
+  bodies(status: ItemStatus): object[] {
+    return this.items.map((item) => item.body(status));
+  }
+
+  private add<T extends OutputItem>(item: T): T {
+    this.items.push(item);
+    return item;
+  }
+
+  /** An item ends, complete, when the next one starts. */
+  private closeLast(): StreamEvent[] {
+    const last = this.items.at(-1);
+    return last?.open === true ? last.close('completed') : [];
+  }
+
+  /** `msg_<request id>` or `fc_<request id>` for the first item, with its index after for any other. */
+  private itemId(prefix: string): string {
+    const index = this.items.length;
+    return index === 0 ? `${prefix}_${this.requestId}` : `${prefix}_${this.requestId}_${index}`;
+  }
+}
+
+/**
+ * Renders the pipeline's events as the Responses API does: a `response` object (id `resp_<request
+ * id>`), or its stream of typed events, each an SSE `event:` line with its `data:`.
+ */
+export class ResponsesRendering implements PipelineRendering {
+  readonly id: string;
+  private readonly createdAt = Math.floor(Date.now() / 1000);
+  private sequence = 0;
+
+  constructor(
+    private readonly requestId: string,
+    private readonly model: string,
+    private readonly settings: ResponseSettings,
+  ) {
+    this.id = `resp_${requestId}`;
+  }
+
+  async collect(events: AsyncIterator<ProcessorEvent>, meter: RequestMeter): Promise<object> {
+    const output = new ResponseOutput(this.requestId);
+    for (let next = await events.next(); !next.done; next = await events.next()) {
+      meter.event(next.value);
+      output.apply(next.value);
+    }
+    if (output.usage === undefined) throw new Error('The processor stream ended without usage.');
+    output.close(itemStatus(output.reason));
+    return this.finished(output);
+  }
+
+  /** Runs in the request's context (it is called from the handler), so every log line has the id. */
+  async stream(
+    out: SseResponse,
+    headers: ReplyHeaders,
+    events: AsyncIterator<ProcessorEvent>,
+    meter: RequestMeter,
+  ): Promise<void> {
+    const output = new ResponseOutput(this.requestId);
+    let status = 200;
+    const write = async (event: StreamEvent) => {
+      if (!out.write(this.sse(event))) await out.drained();
+    };
+    try {
+      out.open(headers);
+      // An SSE comment, which clients ignore: the status and headers go out before the first token.
+      out.write(': ok\n\n');
+      const started = this.response('in_progress', [], null);
+      await write({ type: 'response.created', response: started });
+      await write({ type: 'response.in_progress', response: started });
+      for (let next = await events.next(); !next.done && !out.closed; next = await events.next()) {
+        meter.event(next.value);
+        for (const event of output.apply(next.value)) await write(event);
+      }
+      if (out.closed) return;
+      if (output.usage === undefined) throw new Error('The processor stream ended without usage.');
+      for (const event of output.close(itemStatus(output.reason))) await write(event);
+      const response = this.finished(output);
+      out.end(this.sse({ type: `response.${response.status}`, response }));
+    } catch (error) {
+      // Headers are sent: the failure is an `error` event carrying the request id, then `response.failed`.
+      const failure = toOpenAIError(error, this.requestId);
+      status = failure.status;
+      const { message, code, param } = failure.body.error;
+      out.write(this.sse({ type: 'error', code, message, param }));
+      const error_ = { code: code ?? 'server_error', message };
+      out.end(
+        this.sse({
+          type: 'response.failed',
+          response: this.response('failed', output.bodies('incomplete'), null, error_),
+        }),
+      );
+    } finally {
+      // A client gone mid-stream stops the pipeline (the request's signal has aborted already).
+      await events.return?.();
+      meter.end(status);
+    }
+  }
+
+  /** The response once every event is in: `incomplete` when the output hit its token limit. */
+  private finished(output: ResponseOutput) {
+    const status = output.reason === 'length' ? 'incomplete' : 'completed';
+    return this.response(status, output.bodies(itemStatus(output.reason)), output.usage!);
+  }
+
+  /** The response object, its fields as OpenAI's, the request's settings echoed. */
+  private response(
+    status: ResponseStatus,
+    output: object[],
+    usage: UsageEvent | null,
+    error: { code: string; message: string } | null = null,
+  ) {
+    const { settings } = this;
+    const done = status === 'completed' || status === 'incomplete';
+    return {
+      id: this.id,
+      object: 'response',
+      created_at: this.createdAt,
+      status,
+      background: false,
+      completed_at: done ? Math.floor(Date.now() / 1000) : null,
+      error,
+      incomplete_details: status === 'incomplete' ? { reason: 'max_output_tokens' } : null,
+      instructions: settings.instructions,
+      max_output_tokens: settings.max_output_tokens,
+      max_tool_calls: null,
+      model: this.model,
+      output,
+      parallel_tool_calls: settings.parallel_tool_calls,
+      previous_response_id: null,
+      prompt_cache_key: settings.prompt_cache_key,
+      reasoning: { effort: null, summary: null },
+      safety_identifier: settings.safety_identifier,
+      service_tier: 'default',
+      // Nothing is stored, whatever the request asked.
+      store: false,
+      temperature: settings.temperature,
+      text: { format: settings.text_format, verbosity: 'medium' },
+      tool_choice: settings.tool_choice,
+      tools: settings.tools,
+      top_logprobs: settings.top_logprobs,
+      top_p: settings.top_p,
+      truncation: 'disabled',
+      usage: usage === null ? null : usageBody(usage),
+      user: settings.user,
+      metadata: settings.metadata,
+    };
+  }
+
+  private sse(event: StreamEvent): string {
+    const payload = { ...event, sequence_number: this.sequence++ };
+    return `event: ${event.type}\ndata: ${JSON.stringify(payload)}\n\n`;
+  }
+}
+
+function itemStatus(reason: FinishReason): ItemStatus {
+  return reason === 'length' ? 'incomplete' : 'completed';
+}
+
+/** The Responses API's `usage` object. */
+function usageBody(usage: UsageEvent) {
+  return {
+    input_tokens: usage.promptTokens,
+    input_tokens_details: { cached_tokens: usage.cachedTokens },
+    output_tokens: usage.completionTokens,
+    output_tokens_details: { reasoning_tokens: 0 },
+    total_tokens: usage.promptTokens + usage.completionTokens,
+  };
+}

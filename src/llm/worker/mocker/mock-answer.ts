@@ -1,0 +1,227 @@
+import { generateSync } from 'json-schema-faker';
+import { Tokenizer } from '../../processor/tokenizer.js';
+import { InvalidRequestError } from '../../protocol/invalid-request.error.js';
+import { compileSchema, schemaErrors } from '../../protocol/json-schema.js';
+import type {
+  ChatTool,
+  GeneratedLogprob,
+  GenerateOutput,
+  GenerateRequest,
+  OutputSpec,
+} from '../../protocol/pipeline.types.js';
+import { fnv1a, mulberry32, MockText } from './mock-text.js';
+import type { TokenProbability } from './mock-text.js';
+
+/** What an output item carries besides its token ids. */
+export type AnswerFields = Pick<GenerateOutput, 'toolCall' | 'logprobs'>;
+
+/**
+ * The mocker's answer, token by token: text (`MockText`), a JSON value for `response_format`, or a
+ * tool call whose arguments are JSON. Every kind is a fixed sequence of real token ids, the same for the
+ * same prompt and seed, so that it streams at the mocker's pace and a migrated generation goes on
+ * where the lost one stopped.
+ */
+export interface MockAnswer {
+  /** Tokens in the whole answer, before `max_tokens`. */
+  readonly length: number;
+  /** Why it ends when it runs its whole length. */
+  readonly finishReason: 'stop' | 'tool_calls';
+  skip(count: number): void;
+  /** The next token; call it for each position in turn. */
+  token(position: number): number;
+  /** The item fields of the token at `position`: its tool call, its logprobs. */
+  fields(position: number, token: number): AnswerFields | undefined;
+}
+
+/** Tries at a value valid against a schema, with different seeds, before the mocker gives up. */
+const TRIES = 4;
+/** How large a value the mocker makes: refused past this many array items or properties all told, or characters in a string. */
+const MAX_ENTRIES = 4096;
+const MAX_STRING = 4096;
+
+/** Made on first use: a worker that never answers with JSON or logprobs need not load the byte table. */
+let shared: Tokenizer | undefined;
+const tokenizer = {
+  encode: (text: string) => (shared ??= new Tokenizer()).encode(text),
+  bytesOf: (token: number) => (shared ??= new Tokenizer()).bytesOf(token),
+  wholeText: (token: number) => (shared ??= new Tokenizer()).wholeText(token),
+  specialText: (token: number) => (shared ??= new Tokenizer()).specialText(token),
+};
+
+/** What to answer `request` with, `promptTokenIds` being its prompt (without the tokens a migration carries). */
+export function mockAnswer(promptTokenIds: readonly number[], request: GenerateRequest): MockAnswer {
+  const seed = request.seed ?? 0;
+  const text = new MockText(promptTokenIds, seed);
+  const output = request.output;
+  const top = output?.top_logprobs;
+  if (output === undefined) return new TextAnswer(text, undefined);
+  // Draws of its own, so that a plain text answer is the very one given without tools or formats.
+  const random = mulberry32(fnv1a(promptTokenIds, seed) ^ 0x2545f491);
+  const tool = chosenTool(output, random);
+  if (tool !== undefined) {
+    const param = `tools[${output.tools!.indexOf(tool)}].function.parameters`;
+    const args = jsonValue(tool.function.parameters ?? { type: 'object', properties: {} }, param, random);
+    return new JsonAnswer(tokenizer.encode(args), undefined, { id: callId(random), name: tool.function.name });
+  }
+  const format = output.response_format;
+  if (format?.type === 'json_object') {
+    return new JsonAnswer(tokenizer.encode(jsonValue(ANY_OBJECT, 'response_format', random)), top);
+  }
+  if (format?.type === 'json_schema') {
+    const schema = format.json_schema.schema ?? ANY_OBJECT;
+    return new JsonAnswer(tokenizer.encode(jsonValue(schema, 'response_format.json_schema.schema', random)), top);
+  }
+  return new TextAnswer(text, top);
+}
+
+/** A JSON object of a few fields, for `json_object`. */
+const ANY_OBJECT = {
+  type: 'object',
+  properties: { answer: { type: 'string' }, score: { type: 'number' }, done: { type: 'boolean' } },
+  required: ['answer'],
+};
+
+/**
+ * The tool to call, if any: the named one; for `required`, one of them at random; for `auto` (the
+ * default with tools), a call half the time, else text.
+ */
+function chosenTool(output: OutputSpec, random: () => number): ChatTool | undefined {
+  const { tools, tool_choice: choice = 'auto' } = output;
+  if (tools === undefined || tools.length === 0 || choice === 'none') return undefined;
+  if (typeof choice === 'object') return tools.find((tool) => tool.function.name === choice.function.name);
+  const calls = choice === 'required' || random() < 0.5;
+  return calls ? tools[Math.floor(random() * tools.length)] : undefined;
+}
+
+/** A call id as OpenAI's look: `call_` and 24 letters and digits. */
+function callId(random: () => number): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  let id = 'call_';
+  for (let i = 0; i < 24; i++) id += alphabet[Math.floor(random() * alphabet.length)];
+  return id;
+}
+
+/**
+ * A value valid against `schema`, as compact JSON: generated by json-schema-faker and checked with
+ * ajv. A schema the mocker cannot make a valid value of (contradictory, or asking for a value too large
+ * to make) is refused, naming `param`.
+ */
+function jsonValue(schema: Record<string, unknown>, param: string, random: () => number): string {
+  const validate = compileSchema(schema, param);
+  if (tooLarge(schema)) {
+    throw new InvalidRequestError(
+      `${param} asks for a value larger than the mocker makes (more than ${MAX_ENTRIES} array items or properties, or strings of more than ${MAX_STRING} characters).`,
+      param,
+    );
+  }
+  for (let attempt = 0; attempt < TRIES; attempt++) {
+    const value = generateSync(schema, { seed: Math.floor(random() * 0x7fffffff) + 1 });
+    if (validate(value)) return JSON.stringify(value);
+  }
+  throw new InvalidRequestError(
+    `The mocker could not generate a value valid against ${param}: ${schemaErrors(validate)}.`,
+    param,
+  );
+}
+
+/**
+ * Whether `schema` asks for more than the mocker makes: the lower bounds of its arrays and objects
+ * multiplied together (an over-estimate of any one value's size), or a string's least length, or a
+ * pattern's repeat count, past the limits. Generating first and measuring after could take unbounded
+ * time and memory on one request.
+ */
+function tooLarge(schema: unknown): boolean {
+  let entries = 1;
+  const pending: unknown[] = [schema];
+  while (pending.length > 0) {
+    const node = pending.pop();
+    if (node === null || typeof node !== 'object') continue;
+    for (const [key, value] of Object.entries(node)) {
+      if (typeof value === 'number') {
+        if ((key === 'minItems' || key === 'minProperties' || key === 'minContains') && value > 1) entries *= value;
+        if (key === 'minLength' && value > MAX_STRING) return true;
+      } else if (key === 'pattern' && typeof value === 'string') {
+        const repeats = [...value.matchAll(/\{(\d+)/g)].map((m) => Number(m[1]));
+        if (repeats.some((n) => n > MAX_STRING)) return true;
+      } else if (value !== null && typeof value === 'object') pending.push(value);
+    }
+    if (entries > MAX_ENTRIES) return true;
+  }
+  return false;
+}
+
+/** The text and bytes of a token as OpenAI's logprobs give them. */
+function logprobToken(token: number): { token: string; bytes: number[] } {
+  const bytes = tokenizer.bytesOf(token);
+  if (bytes === undefined) return { token: tokenizer.specialText(token), bytes: [] };
+  return { token: tokenizer.wholeText(token) ?? new TextDecoder().decode(bytes), bytes: [...bytes] };
+}
+
+/** The mocker's words: logprobs from the very distribution each token is drawn from. */
+class TextAnswer implements MockAnswer {
+  readonly finishReason = 'stop';
+
+  constructor(
+    private readonly text: MockText,
+    private readonly top: number | undefined,
+  ) {}
+
+  get length(): number {
+    return this.text.length;
+  }
+
+  skip(count: number): void {
+    this.text.skip(count);
+  }
+
+  token(position: number): number {
+    return this.text.token(position);
+  }
+
+  fields(position: number, token: number): AnswerFields | undefined {
+    if (this.top === undefined) return undefined;
+    const distribution = this.text.distribution(position);
+    const p = distribution.find(([id]) => id === token)?.[1] ?? 0;
+    return { logprobs: [{ ...logprobToken(token), logprob: Math.log(p), top: alternatives(distribution, this.top) }] };
+  }
+}
+
+function alternatives(distribution: readonly TokenProbability[], top: number): GeneratedLogprob['top'] {
+  return distribution.slice(0, top).map(([id, p]) => ({ ...logprobToken(id), logprob: Math.log(p) }));
+}
+
+/**
+ * A JSON text decided whole before its first token: as content, or as the arguments of a tool call.
+ * Each of its tokens is certain (logprob 0, no alternative) given the value, as with a constrained
+ * decoder that has one way to go.
+ */
+class JsonAnswer implements MockAnswer {
+  readonly finishReason: 'stop' | 'tool_calls';
+
+  constructor(
+    private readonly tokens: readonly number[],
+    private readonly top: number | undefined,
+    private readonly call?: { id: string; name: string },
+  ) {
+    this.finishReason = call === undefined ? 'stop' : 'tool_calls';
+  }
+
+  get length(): number {
+    return this.tokens.length;
+  }
+
+  skip(): void {}
+
+  token(position: number): number {
+    return this.tokens[position]!;
+  }
+
+  fields(position: number, token: number): AnswerFields | undefined {
+    if (this.call !== undefined) {
+      return { toolCall: position === 0 ? { index: 0, ...this.call } : { index: 0 } };
+    }
+    if (this.top === undefined) return undefined;
+    const entry = { ...logprobToken(token), logprob: 0 };
+    return { logprobs: [{ ...entry, top: this.top > 0 ? [entry] : [] }] };
+  }
+}

@@ -1,0 +1,207 @@
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scriptedStream, withFakeUpstream } from '../../support/fake-upstream.js';
+import { startPipeline } from '../../support/pipeline-app.js';
+import type { PipelineApp } from '../../support/pipeline-app.js';
+import { CHAT, COMPLETIONS, MODEL, send } from '../../support/requests.js';
+import { withEngine } from '../../support/upstream-engine.js';
+
+/**
+ * The `openai` engine passes tools, tool_choice, response_format, logprobs and tool messages to its
+ * upstream as the client wrote them, and gives back what the upstream returns: tool calls streamed as
+ * deltas, logprobs, finish reason `tool_calls`.
+ */
+
+const TOOL = {
+  type: 'function',
+  function: {
+    name: 'get_weather',
+    description: 'The weather',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+    strict: true,
+  },
+};
+
+const logprob = (token: string, value: number) => ({
+  token,
+  logprob: value,
+  bytes: [...Buffer.from(token)],
+  top_logprobs: [{ token, logprob: value, bytes: [...Buffer.from(token)] }],
+});
+
+describe('the openai engine: tools, structured output and logprobs', () => {
+  it('sends the parameters and the tool messages on unchanged, and returns the streamed tool call', async () => {
+    const script = scriptedStream({
+      chat: [
+        { delta: { role: 'assistant', content: null } },
+        {
+          delta: {
+            tool_calls: [
+              { index: 0, id: 'call_up1', type: 'function', function: { name: 'get_weather', arguments: '' } },
+            ],
+          },
+        },
+        { delta: { tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] } },
+        { delta: { tool_calls: [{ index: 0, function: { arguments: '"Paris"}' } }] } },
+      ],
+      finishReason: 'tool_calls',
+    });
+    await withFakeUpstream(script, async (fake) => {
+      await withEngine({ UPSTREAM_URL: fake.url }, async (b) => {
+        const messages = [
+          { role: 'user', content: 'Weather?' },
+          {
+            role: 'assistant',
+            content: null,
+            tool_calls: [
+              { id: 'call_0', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Rome"}' } },
+            ],
+          },
+          { role: 'tool', tool_call_id: 'call_0', content: '{"t":20}' },
+          { role: 'user', content: 'And Paris?' },
+        ];
+        const responseFormat = {
+          type: 'json_schema',
+          json_schema: { name: 'w', schema: { type: 'object', properties: {} }, strict: true },
+        };
+        const body = {
+          model: MODEL,
+          messages,
+          tools: [TOOL],
+          tool_choice: 'required',
+          parallel_tool_calls: false,
+          response_format: responseFormat,
+          logprobs: true,
+          top_logprobs: 2,
+        };
+        const res = await send(b.url, CHAT, body);
+        expect(res.status, res.text).toBe(200);
+        const sent = fake.received[0]!.body as Record<string, unknown>;
+        expect(sent.tools).toEqual([TOOL]);
+        expect(sent.tool_choice).toBe('required');
+        expect(sent.parallel_tool_calls).toBe(false);
+        expect(sent.response_format).toEqual(responseFormat);
+        expect(sent.logprobs).toBe(true);
+        expect(sent.top_logprobs).toBe(2);
+        expect(sent.messages).toEqual(messages);
+
+        const json = JSON.parse(res.text) as OpenAI.ChatCompletion;
+        expect(json.choices[0]!.finish_reason).toBe('tool_calls');
+        expect(json.choices[0]!.message.tool_calls).toEqual([
+          { id: 'call_up1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+        ]);
+        expect(json.choices[0]!.message.content).toBeNull();
+
+        // Streamed: the first delta with the id and the name, then the arguments in pieces.
+        const client = new OpenAI({ baseURL: `${b.url}/v1`, apiKey: 'test', maxRetries: 0 });
+        const stream = client.chat.completions.stream(body as unknown as OpenAI.ChatCompletionCreateParamsStreaming);
+        const final = await stream.finalChatCompletion();
+        expect(final.choices[0]!.message.tool_calls).toMatchObject([
+          { id: 'call_up1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+        ]);
+      });
+    });
+  });
+
+  it("returns the upstream's logprobs with its text, for chat and for completions", async () => {
+    const chat = scriptedStream({
+      chat: [
+        { delta: { content: ' Hello' }, logprobs: { content: [logprob(' Hello', -0.5)], refusal: null } },
+        { delta: { content: ' world' }, logprobs: { content: [logprob(' world', -1.25)], refusal: null } },
+      ],
+      finishReason: 'stop',
+    });
+    await withFakeUpstream(chat, async (fake) => {
+      await withEngine({ UPSTREAM_URL: fake.url }, async (b) => {
+        const res = await send(b.url, CHAT, {
+          model: MODEL,
+          messages: [{ role: 'user', content: 'hi' }],
+          logprobs: true,
+          top_logprobs: 1,
+        });
+        const json = JSON.parse(res.text) as OpenAI.ChatCompletion;
+        expect(json.choices[0]!.message.content).toBe(' Hello world');
+        expect(json.choices[0]!.logprobs!.content).toEqual([logprob(' Hello', -0.5), logprob(' world', -1.25)]);
+      });
+    });
+    const completion = scriptedStream({
+      completion: [
+        {
+          text: ' upon',
+          logprobs: {
+            tokens: [' upon'],
+            token_logprobs: [-0.1],
+            top_logprobs: [{ ' upon': -0.1, ' a': -3 }],
+            text_offset: [4],
+          },
+        },
+      ],
+      finishReason: 'length',
+    });
+    await withFakeUpstream(completion, async (fake) => {
+      await withEngine({ UPSTREAM_URL: fake.url }, async (b) => {
+        const res = await send(b.url, COMPLETIONS, { model: MODEL, prompt: 'Once', logprobs: 1 });
+        expect((fake.received[0]!.body as { logprobs: number }).logprobs).toBe(1);
+        const json = JSON.parse(res.text) as OpenAI.Completion;
+        expect(json.choices[0]!.logprobs).toEqual({
+          tokens: [' upon'],
+          token_logprobs: [-0.1],
+          top_logprobs: [{ ' upon': -0.1, ' a': -3 }],
+          text_offset: [0],
+        });
+      });
+    });
+  });
+});
+
+describe('Threadline (openai engine) in front of Threadline (mocker): the same tool calls and JSON', () => {
+  let a: PipelineApp;
+  let b: PipelineApp;
+  beforeAll(async () => {
+    a = await startPipeline({ MOCKER_DECODE_MS_PER_TOKEN: '0' });
+    b = await startPipeline({ THREADLINE_ENGINE: 'openai', UPSTREAM_URL: `${a.url}/v1` });
+  }, 60_000);
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+  });
+
+  it('a required tool call, streamed and not, and a json_schema answer with logprobs: as the mocker gives them', async () => {
+    const bodies = [
+      {
+        model: MODEL,
+        messages: [{ role: 'user', content: 'Weather?' }],
+        tools: [TOOL],
+        tool_choice: 'required',
+        seed: 3,
+      },
+      {
+        model: MODEL,
+        messages: [{ role: 'user', content: 'JSON' }],
+        response_format: {
+          type: 'json_schema',
+          json_schema: {
+            name: 'p',
+            schema: { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'] },
+          },
+        },
+        logprobs: true,
+        top_logprobs: 1,
+        seed: 2,
+      },
+    ];
+    for (const body of bodies) {
+      const direct = JSON.parse((await send(a.url, CHAT, body)).text) as OpenAI.ChatCompletion;
+      const through = JSON.parse((await send(b.url, CHAT, body)).text) as OpenAI.ChatCompletion;
+      expect(through.choices).toEqual(direct.choices);
+      const clientB = new OpenAI({ baseURL: `${b.url}/v1`, apiKey: 'test', maxRetries: 0 });
+      const streamed = await clientB.chat.completions
+        .stream(body as unknown as OpenAI.ChatCompletionCreateParamsStreaming)
+        .finalChatCompletion();
+      // A stream opens each choice with empty content before anyone knows it will be a tool call.
+      const content = (message: { content: string | null }) => (message.content === '' ? null : message.content);
+      expect(content(streamed.choices[0]!.message)).toBe(content(direct.choices[0]!.message));
+      expect(streamed.choices[0]!.message.tool_calls ?? []).toMatchObject(direct.choices[0]!.message.tool_calls ?? []);
+    }
+  });
+});
