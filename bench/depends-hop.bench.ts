@@ -8,11 +8,10 @@
  */
 import 'reflect-metadata';
 import { Test } from '@nestjs/testing';
-import { Writable } from 'node:stream';
 import { Component, Endpoint, getComponentToken, RuntimeModule, unary } from '@threadline/runtime';
 import type { ComponentClient } from '@threadline/runtime';
-import { createTracingLogger, RequestIdService, RequestTracingModule } from '@threadline/tracing';
-import type { RequestTracingOptions } from '@threadline/tracing';
+import { RequestIdService } from '@threadline/tracing';
+import { quietTracingModule } from './support/quiet-tracing.js';
 import { publishReport, spreadNote } from './support/report.js';
 import { comparison, formatSpread, goalVerdict, spread, table } from './support/stats.js';
 
@@ -38,15 +37,8 @@ async function cpuPerCall(call: (n: number) => Promise<unknown>): Promise<number
 }
 
 async function main(): Promise<void> {
-  const tracing: RequestTracingOptions = {
-    logLevel: 'error',
-    logDestination: new Writable({ write: (_c, _e, done) => done() }),
-  };
   const moduleRef = await Test.createTestingModule({
-    imports: [
-      RequestTracingModule.forRoot({ ...tracing, logger: createTracingLogger(tracing) }),
-      RuntimeModule.forRoot({ components: [EchoComponent] }),
-    ],
+    imports: [quietTracingModule(), RuntimeModule.forRoot({ components: [EchoComponent] })],
   }).compile();
   await moduleRef.init();
   const client = moduleRef.get<ComponentClient<EchoComponent>>(getComponentToken(EchoComponent));

@@ -23,8 +23,7 @@ import autocannon from 'autocannon';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
-import { Tokenizer } from '../src/llm/processor/tokenizer.js';
-import { MockText } from '../src/llm/worker/mocker/mock-text.js';
+import { longestAnswer, stream } from './support/completion-stream.js';
 import { pinLoadGeneratorAwayFromServers } from './support/cpu-pinning.js';
 import { publishReport, spreadNote } from './support/report.js';
 import { startServerProcess } from './support/server-process.js';
@@ -232,47 +231,9 @@ async function measureTinyRoute(sink: Sink, cpu: number | undefined): Promise<Ma
 // ---------------------------------------------------------------------------------------------------
 // 2. The streamed pipeline
 
-/** One completion request and the number of tokens the pipeline streams for it. */
-interface StreamRequest {
-  prompt: string;
-  seed: number;
-  tokens: number;
-}
-
 interface StreamSample {
   cpuMicrosPerRequest: number;
   spansPerRequest: number;
-}
-
-const tokenizer = new Tokenizer();
-
-/** bench:stream's requests: the seed (of the first 4000) that gives the mocker's longest answer to `prompt`. */
-function longestAnswer(prompt: string): StreamRequest {
-  const ids = tokenizer.encode(prompt);
-  let best = { seed: 0, length: -1 };
-  for (let seed = 0; seed < 4000; seed++) {
-    const length = new MockText(ids, seed).length;
-    if (length > best.length) best = { seed, length };
-  }
-  return { prompt, seed: best.seed, tokens: Math.min(STREAM_MAX_TOKENS, best.length) };
-}
-
-/** Streams one completion and reads it to the end. */
-async function stream(url: string, request: StreamRequest): Promise<void> {
-  const res = await fetch(`${url}/v1/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      model: MODEL,
-      prompt: request.prompt,
-      seed: request.seed,
-      max_tokens: STREAM_MAX_TOKENS,
-      stream: true,
-    }),
-  });
-  if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
-  const text = await res.text();
-  if (!text.endsWith('data: [DONE]\n\n')) throw new Error('the stream did not end with data: [DONE]');
 }
 
 /** Whether the service serves the timeline's routes, which it does exactly when it keeps the ring. */
@@ -285,9 +246,9 @@ async function timelineOn(url: string): Promise<boolean> {
 
 async function measureStreaming(sink: Sink): Promise<Map<StreamVariant, StreamSample[]>> {
   const requests = Array.from({ length: STREAM_CONCURRENCY }, (_, i) =>
-    longestAnswer(`Tell me story number ${i} about the sea.`),
+    longestAnswer(`Tell me story number ${i} about the sea.`, STREAM_MAX_TOKENS),
   );
-  const batch = (url: string) => Promise.all(requests.map((request) => stream(url, request)));
+  const batch = (url: string) => Promise.all(requests.map((request) => stream(url, 'threadline', request)));
   const samples = new Map<StreamVariant, StreamSample[]>(STREAM_VARIANTS.map((variant) => [variant, []]));
   for (let round = 1; round <= STREAM_ROUNDS; round++) {
     const servers = new Map<StreamVariant, ServerProcess>();
@@ -606,7 +567,7 @@ function report(
 function streamTokensNote(): string {
   const tokens = Array.from(
     { length: STREAM_CONCURRENCY },
-    (_, i) => longestAnswer(`Tell me story number ${i} about the sea.`).tokens,
+    (_, i) => longestAnswer(`Tell me story number ${i} about the sea.`, STREAM_MAX_TOKENS).tokens,
   );
   return `${Math.min(...tokens)}-${Math.max(...tokens)} tokens each`;
 }

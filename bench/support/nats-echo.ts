@@ -1,11 +1,9 @@
 import 'reflect-metadata';
 import { Test } from '@nestjs/testing';
 import type { TestingModule } from '@nestjs/testing';
-import { Writable } from 'node:stream';
 import { Component, Endpoint, RuntimeModule } from '@threadline/runtime';
 import type { NatsOptions } from '@threadline/runtime';
-import { createTracingLogger, RequestTracingModule } from '@threadline/tracing';
-import type { RequestTracingOptions } from '@threadline/tracing';
+import { quietTracingModule } from './quiet-tracing.js';
 
 /** The component both sides of bench:nats know: the callee serves it, the caller calls it. */
 @Component({ name: 'bench-echo' })
@@ -27,13 +25,9 @@ export async function startEchoModule(
   serve: boolean,
   pacing?: NatsOptions['pacing'],
 ): Promise<TestingModule> {
-  const tracing: RequestTracingOptions = {
-    logLevel: 'error',
-    logDestination: new Writable({ write: (_c, _e, done) => done() }),
-  };
   const moduleRef = await Test.createTestingModule({
     imports: [
-      RequestTracingModule.forRoot({ ...tracing, logger: createTracingLogger(tracing) }),
+      quietTracingModule(),
       RuntimeModule.forRoot({
         components: [EchoComponent],
         serve: serve ? [EchoComponent] : [],

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'puppeteer-core';
 import { describeWithBrowser, launchChromium } from '../support/browser.js';
-import { nats, startCluster, warmUp } from '../support/cluster.js';
+import { startSplitPipeline } from '../support/cluster.js';
 import type { Cluster } from '../support/cluster.js';
 import { describeWithNats } from '../support/nats-server.js';
 import { startPipeline } from '../support/pipeline-app.js';
@@ -210,17 +210,7 @@ describeWithNats('the request timeline over NATS, one process per part of the pi
   let cluster: Cluster;
 
   beforeAll(async () => {
-    const server = await nats();
-    cluster = await startCluster(
-      server,
-      [
-        { name: 'frontend', components: 'frontend' },
-        { name: 'processor-router', components: 'processor,router' },
-        { name: 'worker', components: 'worker', env: { THREADLINE_WORKERS: '1' } },
-      ],
-      { MOCKER_DECODE_MS_PER_TOKEN: '2' },
-    );
-    await warmUp(cluster, ['worker']);
+    cluster = await startSplitPipeline(['worker'], { common: { MOCKER_DECODE_MS_PER_TOKEN: '2' } });
   }, 120_000);
   afterAll(() => cluster?.stop(), 30_000);
 

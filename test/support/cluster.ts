@@ -103,6 +103,40 @@ export async function startCluster(
   return { nats: server, procs, get, url: frontend.url!, stop: () => stopEverything(procs.values(), [server]) };
 }
 
+/** More environment for the processes of `splitPipeline`. */
+export interface SplitPipelineEnv {
+  /** For each worker process (each runs one worker unless this says otherwise). */
+  worker?: NodeJS.ProcessEnv;
+  /** For the processor-router process. */
+  processor?: NodeJS.ProcessEnv;
+}
+
+/** The layout most distributed tests use: `frontend`, `processor-router`, and a worker process per name. */
+export function splitPipeline(workers: string[], env: SplitPipelineEnv = {}): ProcessSpec[] {
+  return [
+    { name: 'frontend', components: 'frontend' },
+    {
+      name: 'processor-router',
+      components: 'processor,router',
+      ...(env.processor !== undefined && { env: env.processor }),
+    },
+    ...workers.map((name) => ({ name, components: 'worker', env: { THREADLINE_WORKERS: '1', ...env.worker } })),
+  ];
+}
+
+/**
+ * `splitPipeline` on a nats-server of its own, `common` the environment of every process; returned once
+ * warmed up, every worker process having served a request.
+ */
+export async function startSplitPipeline(
+  workers: string[],
+  env: SplitPipelineEnv & { common?: NodeJS.ProcessEnv } = {},
+): Promise<Cluster> {
+  const cluster = await startCluster(await nats(), splitPipeline(workers, env), env.common);
+  await warmUp(cluster, workers);
+  return cluster;
+}
+
 export interface BurstOutcome {
   id: string;
   status: number | 'no answer';

@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import { expect } from 'vitest';
+import { request } from './requests.js';
 
 /** The `data:` values of an SSE body, in order, as written. */
 export function sseData(text: string): string[] {
@@ -47,6 +48,22 @@ export function serviceChunks<T>(text: string): T[] {
   expect(events.at(-1), text.slice(-500)).toBe('[DONE]');
   expect(events.filter((event) => event === '[DONE]')).toHaveLength(1);
   return events.slice(0, -1).map((event) => JSON.parse(event) as T);
+}
+
+/**
+ * Sends a streamed request as request `id` (aborted after `timeoutMs`, so a hung stream fails the test)
+ * and returns a reader of its stream, once the service has answered it with a 200.
+ */
+export async function openStream(
+  url: string,
+  path: string,
+  body: object,
+  id: string,
+  timeoutMs: number,
+): Promise<SseReader> {
+  const res = await request(url, path, body, { id, signal: AbortSignal.timeout(timeoutMs) });
+  expect(res.status).toBe(200);
+  return new SseReader(res);
 }
 
 /** Reads an SSE response body as it arrives, with deadlines. */

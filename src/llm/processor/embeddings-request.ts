@@ -2,6 +2,7 @@ import { getCurrentRequestId } from '@threadline/tracing';
 import { InvalidRequestError } from '../protocol/invalid-request.error.js';
 import type { EmbeddingEncoding, EmbeddingInput } from '../protocol/pipeline.types.js';
 import { CONTEXT_LENGTH_EXCEEDED } from './context-length.js';
+import { servedModelOf } from './openai-request.validator.js';
 
 /** The most inputs one request may embed, as OpenAI's API allows. */
 export const MAX_EMBEDDING_INPUTS = 2048;
@@ -37,17 +38,7 @@ export function validateEmbeddingRequest(body: unknown, servedModel: string): No
       unknown,
     );
   }
-  const model = b.model;
-  if (typeof model !== 'string' || model.length === 0)
-    throw new InvalidRequestError('model is required and must be a string.', 'model');
-  if (model !== servedModel) {
-    throw new InvalidRequestError(
-      `The model \`${model}\` does not exist. This server serves \`${servedModel}\`.`,
-      'model',
-      404,
-      'model_not_found',
-    );
-  }
+  const model = servedModelOf(b, servedModel);
   const inputs = inputsOf(b.input);
   const original: NormalizedEmbeddingRequest['original'] = { input: b.input as EmbeddingInput };
   const user = b.user;

@@ -16,15 +16,7 @@ export function validateOpenAIRequest(api: ApiKind, body: unknown, servedModel: 
     throw new InvalidRequestError('The request body must be a JSON object.');
   }
   const b = body as Body;
-  const model = requiredString(b, 'model');
-  if (model !== servedModel) {
-    throw new InvalidRequestError(
-      `The model \`${model}\` does not exist. This server serves \`${servedModel}\`.`,
-      'model',
-      404,
-      'model_not_found',
-    );
-  }
+  const model = servedModelOf(b, servedModel);
   const stream = optionalBoolean(b, 'stream') ?? false;
   const streamOptions = b.stream_options;
   if (
@@ -134,6 +126,20 @@ function stop(value: unknown): string[] {
     throw new InvalidRequestError('stop must be a non-empty string or an array of up to 4 non-empty strings.', 'stop');
   }
   return list as string[];
+}
+
+/** The body's `model`, which must be the one this server serves: another is OpenAI's 404 `model_not_found`. */
+export function servedModelOf(b: Body, servedModel: string): string {
+  const model = requiredString(b, 'model');
+  if (model !== servedModel) {
+    throw new InvalidRequestError(
+      `The model \`${model}\` does not exist. This server serves \`${servedModel}\`.`,
+      'model',
+      404,
+      'model_not_found',
+    );
+  }
+  return model;
 }
 
 export function requiredString(b: Body, key: string): string {

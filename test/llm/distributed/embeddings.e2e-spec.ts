@@ -1,8 +1,9 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { mockEmbedding } from '../../../src/llm/worker/mocker/mock-embedding.js';
-import { handling, nats, startCluster, warmUp } from '../../support/cluster.js';
+import { handling, startSplitPipeline } from '../../support/cluster.js';
 import type { Cluster } from '../../support/cluster.js';
+import { openaiClient } from '../../support/openai-clients.js';
 import { describeWithNats } from '../../support/nats-server.js';
 import { expectOpenAIError, projectTokenizer } from '../../support/openai-api.js';
 import { MODEL, send } from '../../support/requests.js';
@@ -23,15 +24,8 @@ describeWithNats('distributed over NATS: embeddings (frontend | processor,router
   const workerNames = ['worker-a', 'worker-b'];
 
   beforeAll(async () => {
-    const server = await nats();
-    cluster = await startCluster(server, [
-      { name: 'frontend', components: 'frontend' },
-      { name: 'processor-router', components: 'processor,router' },
-      { name: 'worker-a', components: 'worker', env: { THREADLINE_WORKERS: '1' } },
-      { name: 'worker-b', components: 'worker', env: { THREADLINE_WORKERS: '1' } },
-    ]);
-    await warmUp(cluster, workerNames);
-    client = new OpenAI({ baseURL: `${cluster.url}/v1`, apiKey: 'test', maxRetries: 0 });
+    cluster = await startSplitPipeline(workerNames);
+    client = openaiClient(cluster.url);
   }, 120_000);
   afterAll(() => cluster?.stop(), 30_000);
 

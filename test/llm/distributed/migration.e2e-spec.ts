@@ -3,14 +3,13 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { IncrementalDetokenizer } from '../../../src/llm/processor/incremental-detokenizer.js';
 import { Tokenizer } from '../../../src/llm/processor/tokenizer.js';
 import {
-  NO_HANG_MS,
-  READY_MS,
   forRequest,
   handling,
-  nats,
   natsEnv,
+  NO_HANG_MS,
+  READY_MS,
   spawnTracked,
-  startCluster,
+  startSplitPipeline,
   warmUp,
   within,
 } from '../../support/cluster.js';
@@ -20,7 +19,7 @@ import { describeWithNats } from '../../support/nats-server.js';
 import { untilServing } from '../../support/service-process.js';
 import type { ComponentProcess, SpawnedService } from '../../support/service-process.js';
 import { CHAT, COMPLETIONS, chatBody, completionBody, request, send } from '../../support/requests.js';
-import { SseReader, errorEvents, serviceChunks } from '../../support/sse.js';
+import { errorEvents, openStream, serviceChunks } from '../../support/sse.js';
 import { waitFor } from '../../support/wait-for.js';
 
 /**
@@ -112,18 +111,7 @@ describeWithNats('distributed over NATS: request migration when a worker dies mi
   const common = { MOCKER_DECODE_MS_PER_TOKEN: '40', THREADLINE_ROUTER: 'round-robin' };
 
   beforeAll(async () => {
-    const server = await nats();
-    cluster = await startCluster(
-      server,
-      [
-        { name: 'frontend', components: 'frontend' },
-        { name: 'processor-router', components: 'processor,router' },
-        { name: 'worker-a', components: 'worker', env: worker },
-        { name: 'worker-b', components: 'worker', env: worker },
-      ],
-      common,
-    );
-    await warmUp(cluster, workerNames);
+    cluster = await startSplitPipeline(workerNames, { worker, common });
   }, 120_000);
   afterAll(() => cluster?.stop(), 30_000);
 
@@ -134,19 +122,14 @@ describeWithNats('distributed over NATS: request migration when a worker dies mi
         const prompt = `a story to carry over to another worker, number ${i}`;
         const { seed } = longSeed(prompt, 100);
         const maxTokens = i % 2 === 0 ? MAX_TOKENS : 1000;
-        const res = await request(
-          cluster.url,
-          COMPLETIONS,
-          completionBody(prompt, {
-            max_tokens: maxTokens,
-            stream: true,
-            seed,
-            stream_options: { include_usage: true },
-          }),
-          { id, signal: AbortSignal.timeout(60_000) },
-        );
-        expect(res.status).toBe(200);
-        return { id, expected: undisturbed(prompt, seed, maxTokens), reader: new SseReader(res) };
+        const body = completionBody(prompt, {
+          max_tokens: maxTokens,
+          stream: true,
+          seed,
+          stream_options: { include_usage: true },
+        });
+        const reader = await openStream(cluster.url, COMPLETIONS, body, id, 60_000);
+        return { id, expected: undisturbed(prompt, seed, maxTokens), reader };
       }),
     );
     // Streams asking for a tool call: the worker dies in the middle of its arguments.
@@ -154,14 +137,7 @@ describeWithNats('distributed over NATS: request migration when a worker dies mi
       Array.from({ length: TOOL_STREAMS }, async (_, i) => {
         const id = `migrate-tool-${i}`;
         const body = toolBody(i);
-        const res = await request(
-          cluster.url,
-          CHAT,
-          { ...body, stream: true },
-          { id, signal: AbortSignal.timeout(60_000) },
-        );
-        expect(res.status).toBe(200);
-        return { id, body, reader: new SseReader(res) };
+        return { id, body, reader: await openStream(cluster.url, CHAT, { ...body, stream: true }, id, 60_000) };
       }),
     );
     await Promise.all(
@@ -279,16 +255,15 @@ describeWithNats('distributed over NATS: request migration when a worker dies mi
     const { seed } = longSeed(prompt, 100);
     const ids = ['no-migration-0', 'no-migration-1', 'no-migration-2', 'no-migration-3'];
     const readers = await Promise.all(
-      ids.map(async (id) => {
-        const res = await request(
+      ids.map((id) =>
+        openStream(
           cluster.url,
           COMPLETIONS,
           completionBody(prompt, { max_tokens: 1000, stream: true, seed }),
-          { id, signal: AbortSignal.timeout(30_000) },
-        );
-        expect(res.status).toBe(200);
-        return new SseReader(res);
-      }),
+          id,
+          30_000,
+        ),
+      ),
     );
     await Promise.all(readers.map((reader) => reader.until((r) => r.dataCount >= 3, 10_000, '3 data events')));
     const victim = workers.find((proc) => handling(proc, ids[0]!, 'worker.generate').length > 0)!;

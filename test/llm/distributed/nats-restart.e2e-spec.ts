@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { NO_HANG_MS, generationEnd, handling, nats, sleep, startCluster, warmUp } from '../../support/cluster.js';
+import { generationEnd, handling, NO_HANG_MS, sleep, startSplitPipeline } from '../../support/cluster.js';
 import type { Cluster } from '../../support/cluster.js';
 import { longSeed } from '../../support/mocker-text.js';
 import { describeWithNats } from '../../support/nats-server.js';
@@ -39,18 +39,8 @@ describeWithNats(
     let inFlight: { id: string; text: string; error?: string } | undefined;
 
     beforeAll(async () => {
-      const server = await nats();
-      cluster = await startCluster(
-        server,
-        [
-          { name: 'frontend', components: 'frontend' },
-          { name: 'processor-router', components: 'processor,router' },
-          { name: 'worker', components: 'worker', env: { THREADLINE_WORKERS: '1' } },
-        ],
-        // 20 ms a token, so that a long generation spans the outage.
-        { MOCKER_DECODE_MS_PER_TOKEN: '20' },
-      );
-      await warmUp(cluster, ['worker']);
+      // 20 ms a token, so that a long generation spans the outage.
+      cluster = await startSplitPipeline(['worker'], { common: { MOCKER_DECODE_MS_PER_TOKEN: '20' } });
     }, 120_000);
     afterAll(() => cluster?.stop(), 30_000);
 

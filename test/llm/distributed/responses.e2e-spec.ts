@@ -3,6 +3,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { nats, startCluster, warmUp } from '../../support/cluster.js';
 import type { Cluster } from '../../support/cluster.js';
+import { openaiClient } from '../../support/openai-clients.js';
 import { mockerTokens } from '../../support/mocker-text.js';
 import { describeWithNats } from '../../support/nats-server.js';
 import { projectTokenizer } from '../../support/openai-api.js';
@@ -26,7 +27,7 @@ describeWithNats('distributed over NATS: the Responses API (frontend | processor
       { name: 'pipeline', components: 'processor,router,worker', env: { THREADLINE_WORKERS: '1' } },
     ]);
     await warmUp(cluster, ['pipeline']);
-    client = new OpenAI({ baseURL: `${cluster.url}/v1`, apiKey: 'test', maxRetries: 0 });
+    client = openaiClient(cluster.url);
   }, 120_000);
   afterAll(() => cluster?.stop(), 30_000);
 

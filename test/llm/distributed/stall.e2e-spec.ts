@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { NO_HANG_MS, burst, nats, sleep, startCluster, warmUp } from '../../support/cluster.js';
+import { burst, NO_HANG_MS, sleep, startSplitPipeline } from '../../support/cluster.js';
 import type { Cluster } from '../../support/cluster.js';
 import { describeWithNats } from '../../support/nats-server.js';
 
@@ -16,13 +16,7 @@ describeWithNats('a stalled processor process (frontend | processor,router | wor
   let cluster: Cluster;
 
   beforeAll(async () => {
-    const server = await nats();
-    cluster = await startCluster(server, [
-      { name: 'frontend', components: 'frontend' },
-      { name: 'processor-router', components: 'processor,router', env: { THREADLINE_TEST_STALL_MS: String(STALL_MS) } },
-      { name: 'worker', components: 'worker', env: { THREADLINE_WORKERS: '1' } },
-    ]);
-    await warmUp(cluster, ['worker']);
+    cluster = await startSplitPipeline(['worker'], { processor: { THREADLINE_TEST_STALL_MS: String(STALL_MS) } });
   }, 120_000);
   afterAll(() => cluster?.stop(), 30_000);
 

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { handling, nats, startCluster, warmUp } from '../../support/cluster.js';
+import { handling, nats, splitPipeline, startCluster, warmUp } from '../../support/cluster.js';
 import type { Cluster } from '../../support/cluster.js';
 import { describeWithNats } from '../../support/nats-server.js';
 import { startPipeline } from '../../support/pipeline-app.js';
@@ -113,16 +113,7 @@ describeWithNats(
       const server = await nats();
       const common = { MOCKER_DECODE_MS_PER_TOKEN: '0', THREADLINE_ROUTER: 'round-robin' };
       [cluster, local] = await Promise.all([
-        startCluster(
-          server,
-          [
-            { name: 'frontend', components: 'frontend' },
-            { name: 'processor-router', components: 'processor,router' },
-            { name: 'worker-a', components: 'worker', env: { THREADLINE_WORKERS: '1' } },
-            { name: 'worker-b', components: 'worker', env: { THREADLINE_WORKERS: '1' } },
-          ],
-          common,
-        ),
+        startCluster(server, splitPipeline(workerNames), common),
         startPipeline(common),
       ]);
       await warmUp(cluster, workerNames);

@@ -1,20 +1,18 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
-  NO_HANG_MS,
   forRequest,
   generationEnd,
   handling,
-  nats,
+  NO_HANG_MS,
   sleep,
-  startCluster,
-  warmUp,
+  startSplitPipeline,
   within,
 } from '../../support/cluster.js';
 import type { Cluster } from '../../support/cluster.js';
 import { longSeed } from '../../support/mocker-text.js';
 import { describeWithNats } from '../../support/nats-server.js';
 import { CHAT, COMPLETIONS, chatBody, completionBody, request } from '../../support/requests.js';
-import { SseReader, errorEvents, sseJson } from '../../support/sse.js';
+import { errorEvents, openStream, SseReader, sseJson } from '../../support/sse.js';
 import type { ErrorEvent } from '../../support/sse.js';
 import { waitFor } from '../../support/wait-for.js';
 
@@ -35,20 +33,11 @@ describeWithNats(
     const { seed, length } = longSeed(prompt, 120);
 
     beforeAll(async () => {
-      const server = await nats();
       // 20 ms a token: a generation of 120+ tokens lasts 2.4 s or more.
-      const worker = { THREADLINE_WORKERS: '1', THREADLINE_SHUTDOWN_GRACE_MS: '10000' };
-      cluster = await startCluster(
-        server,
-        [
-          { name: 'frontend', components: 'frontend' },
-          { name: 'processor-router', components: 'processor,router' },
-          { name: 'worker-a', components: 'worker', env: worker },
-          { name: 'worker-b', components: 'worker', env: worker },
-        ],
-        { MOCKER_DECODE_MS_PER_TOKEN: '20' },
-      );
-      await warmUp(cluster, workerNames);
+      cluster = await startSplitPipeline(workerNames, {
+        worker: { THREADLINE_SHUTDOWN_GRACE_MS: '10000' },
+        common: { MOCKER_DECODE_MS_PER_TOKEN: '20' },
+      });
     }, 120_000);
     afterAll(() => cluster?.stop(), 30_000);
 
@@ -60,14 +49,8 @@ describeWithNats(
 
     it('SIGTERM: the in-flight stream completes, new requests go to the other worker, the process exits 0', async () => {
       const id = 'drain-1';
-      const res = await request(
-        cluster.url,
-        COMPLETIONS,
-        completionBody(prompt, { max_tokens: 1000, stream: true, seed }),
-        { id, signal: AbortSignal.timeout(30_000) },
-      );
-      expect(res.status).toBe(200);
-      const reader = new SseReader(res);
+      const body = completionBody(prompt, { max_tokens: 1000, stream: true, seed });
+      const reader = await openStream(cluster.url, COMPLETIONS, body, id, 30_000);
       await reader.until((r) => r.dataCount >= 3, 10_000, '3 data events');
       const victim = await servingWorker(id);
       const other = workers().find((worker) => worker !== victim)!;

@@ -1,10 +1,11 @@
-import { createOpenAI } from '@ai-sdk/openai';
+import type { OpenAIProvider } from '@ai-sdk/openai';
 import { generateText, streamText } from 'ai';
 import { decode } from 'gpt-tokenizer/encoding/o200k_base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../../../src/llm/protocol/pipeline.types.js';
 import { mockerTokens } from '../../support/mocker-text.js';
 import { chatPromptTokens, projectTokenizer } from '../../support/openai-api.js';
+import { aiSdkProvider } from '../../support/openai-clients.js';
 import { startPipeline } from '../../support/pipeline-app.js';
 import type { PipelineApp } from '../../support/pipeline-app.js';
 import { MODEL } from '../../support/requests.js';
@@ -16,11 +17,11 @@ import { MODEL } from '../../support/requests.js';
  */
 
 let pipeline: PipelineApp;
-let model: ReturnType<ReturnType<typeof createOpenAI>>;
+let model: ReturnType<OpenAIProvider>;
 
 beforeAll(async () => {
   pipeline = await startPipeline();
-  model = createOpenAI({ baseURL: `${pipeline.url}/v1`, apiKey: 'test' })(MODEL);
+  model = aiSdkProvider(pipeline.url)(MODEL);
 });
 afterAll(() => pipeline.close());
 
@@ -114,7 +115,7 @@ describe('the AI SDK (default OpenAI provider: the Responses API)', () => {
   });
 
   it('a wrong model: generateText rejects with the 404 and its message', async () => {
-    const wrong = createOpenAI({ baseURL: `${pipeline.url}/v1`, apiKey: 'test' })('gpt-nope');
+    const wrong = aiSdkProvider(pipeline.url)('gpt-nope');
     const error = await generateText({ model: wrong, prompt: 'hi', maxRetries: 0 }).then(
       () => undefined,
       (e: unknown) => e as { statusCode?: number; message?: string },

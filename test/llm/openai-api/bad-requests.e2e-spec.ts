@@ -2,6 +2,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectOpenAIError, postJson } from '../../support/openai-api.js';
 import type { ChatCompletion } from '../../support/openai-api.js';
+import { openaiClient, startPipelineWithClient } from '../../support/openai-clients.js';
 import { startPipeline } from '../../support/pipeline-app.js';
 import type { PipelineApp } from '../../support/pipeline-app.js';
 import { UUID_V4 } from '../../support/raw-http.js';
@@ -15,8 +16,7 @@ let pipeline: PipelineApp;
 let client: OpenAI;
 
 beforeAll(async () => {
-  pipeline = await startPipeline();
-  client = new OpenAI({ baseURL: `${pipeline.url}/v1`, apiKey: 'test', maxRetries: 0 });
+  ({ pipeline, client } = await startPipelineWithClient());
 });
 afterAll(() => pipeline.close());
 
@@ -292,7 +292,7 @@ describe('bad requests: OpenAI error bodies, the right status, the request id', 
     });
 
     it('the openai client sees the 413 with its requestID', async () => {
-      const smallClient = new OpenAI({ baseURL: `${small.url}/v1`, apiKey: 'test', maxRetries: 0 });
+      const smallClient = openaiClient(small.url);
       const error = await smallClient.chat.completions
         .create(
           { model: MODEL, messages: [{ role: 'user', content: 'y'.repeat(4096) }] },

@@ -2,7 +2,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSamples } from '../../support/metrics-text.js';
 import { expectOpenAIError, projectTokenizer } from '../../support/openai-api.js';
-import { startPipeline } from '../../support/pipeline-app.js';
+import { startPipelineWithClient } from '../../support/openai-clients.js';
 import type { PipelineApp } from '../../support/pipeline-app.js';
 import { MODEL, send } from '../../support/requests.js';
 
@@ -28,8 +28,10 @@ let pipeline: PipelineApp;
 let client: OpenAI;
 
 beforeAll(async () => {
-  pipeline = await startPipeline({ LOG_LEVEL: 'debug', THREADLINE_MAX_MODEL_LEN: String(MAX_MODEL_LEN) });
-  client = new OpenAI({ baseURL: `${pipeline.url}/v1`, apiKey: 'test', maxRetries: 0 });
+  ({ pipeline, client } = await startPipelineWithClient({
+    LOG_LEVEL: 'debug',
+    THREADLINE_MAX_MODEL_LEN: String(MAX_MODEL_LEN),
+  }));
 });
 afterAll(() => pipeline.close());
 

@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitForLine } from '../../support/log-capture.js';
+import { openaiClient, startPipelineWithClient } from '../../support/openai-clients.js';
 import { startPipeline } from '../../support/pipeline-app.js';
 import type { PipelineApp } from '../../support/pipeline-app.js';
 import { MODEL, send } from '../../support/requests.js';
@@ -16,8 +17,7 @@ let pipeline: PipelineApp;
 let client: OpenAI;
 
 beforeAll(async () => {
-  pipeline = await startPipeline();
-  client = new OpenAI({ baseURL: `${pipeline.url}/v1`, apiKey: 'test', maxRetries: 0 });
+  ({ pipeline, client } = await startPipelineWithClient());
 });
 afterAll(() => pipeline.close());
 
@@ -88,7 +88,7 @@ describe('a model name with a slash (as Hugging Face names are)', () => {
   afterAll(() => slashed.close());
 
   it('models.retrieve() sends it encoded and gets the model', async () => {
-    const slashedClient = new OpenAI({ baseURL: `${slashed.url}/v1`, apiKey: 'test', maxRetries: 0 });
+    const slashedClient = openaiClient(slashed.url);
     await expect(slashedClient.models.retrieve('org/model-7b')).resolves.toMatchObject({ id: 'org/model-7b' });
   });
 });

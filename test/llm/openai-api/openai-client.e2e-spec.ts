@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSdkCompletions } from '../../support/openai-api.js';
-import { startPipeline } from '../../support/pipeline-app.js';
+import { startPipelineWithClient } from '../../support/openai-clients.js';
 import type { PipelineApp } from '../../support/pipeline-app.js';
 import { UUID_V4 } from '../../support/raw-http.js';
 import { MODEL } from '../../support/requests.js';
@@ -15,8 +15,7 @@ let pipeline: PipelineApp;
 let client: OpenAI;
 
 beforeAll(async () => {
-  pipeline = await startPipeline();
-  client = new OpenAI({ baseURL: `${pipeline.url}/v1`, apiKey: 'test', maxRetries: 0 });
+  ({ pipeline, client } = await startPipelineWithClient());
 });
 afterAll(() => pipeline.close());
 

@@ -1,12 +1,11 @@
-import { createRequire } from 'node:module';
-import { Ajv2020 } from 'ajv/dist/2020.js';
 import OpenAI from 'openai';
 import { zodResponseFormat } from 'openai/helpers/zod';
 import { zodTextFormat } from 'openai/helpers/zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { expectOpenAIError } from '../../support/openai-api.js';
-import { startPipeline } from '../../support/pipeline-app.js';
+import { startPipelineWithClient } from '../../support/openai-clients.js';
+import { expectValid, WEATHER_PARAMETERS } from '../../support/tool-schemas.js';
 import type { PipelineApp } from '../../support/pipeline-app.js';
 import { MODEL, send } from '../../support/requests.js';
 
@@ -21,26 +20,12 @@ const RESPONSES = '/v1/responses';
 
 let pipeline: PipelineApp;
 let client: OpenAI;
-const ajv = new Ajv2020({ strict: false, validateFormats: false });
-// The openai SDK's zod helper writes draft-07 schemas.
-ajv.addMetaSchema(createRequire(import.meta.url)('ajv/dist/refs/json-schema-draft-07.json') as object);
 
 beforeAll(async () => {
-  pipeline = await startPipeline({ MOCKER_DECODE_MS_PER_TOKEN: '0' });
-  client = new OpenAI({ baseURL: `${pipeline.url}/v1`, apiKey: 'test', maxRetries: 0 });
+  ({ pipeline, client } = await startPipelineWithClient({ MOCKER_DECODE_MS_PER_TOKEN: '0' }));
 });
 afterAll(() => pipeline.close());
 
-const WEATHER_PARAMETERS = {
-  type: 'object',
-  properties: {
-    city: { type: 'string', minLength: 1 },
-    unit: { type: 'string', enum: ['celsius', 'fahrenheit'] },
-    days: { type: 'integer', minimum: 1, maximum: 7 },
-  },
-  required: ['city', 'unit', 'days'],
-  additionalProperties: false,
-};
 const WEATHER: OpenAI.Responses.FunctionTool = {
   type: 'function',
   name: 'get_weather',
@@ -62,11 +47,6 @@ const CHAT_TOOLS: OpenAI.ChatCompletionFunctionTool[] = [WEATHER, TIME].map(
   }),
 );
 const QUESTION = 'What is the weather in Paris?';
-
-function expectValid(schema: object, value: unknown): void {
-  const validate = ajv.compile(schema);
-  expect(validate(value), JSON.stringify(validate.errors)).toBe(true);
-}
 
 function functionCalls(response: OpenAI.Responses.Response): OpenAI.Responses.ResponseFunctionToolCall[] {
   return response.output.filter((item) => item.type === 'function_call');

@@ -5,6 +5,7 @@ import type { ChatMessage } from '../../../src/llm/protocol/pipeline.types.js';
 import { parseSamples, sumOf } from '../../support/metrics-text.js';
 import { mockerTokens } from '../../support/mocker-text.js';
 import { chatPromptTokens, expectOpenAIError, projectTokenizer } from '../../support/openai-api.js';
+import { openaiClient, startPipelineWithClient } from '../../support/openai-clients.js';
 import { startPipeline } from '../../support/pipeline-app.js';
 import type { PipelineApp } from '../../support/pipeline-app.js';
 import { MODEL, send } from '../../support/requests.js';
@@ -21,8 +22,7 @@ let pipeline: PipelineApp;
 let client: OpenAI;
 
 beforeAll(async () => {
-  pipeline = await startPipeline();
-  client = new OpenAI({ baseURL: `${pipeline.url}/v1`, apiKey: 'test', maxRetries: 0 });
+  ({ pipeline, client } = await startPipelineWithClient());
 });
 afterAll(() => pipeline.close());
 
@@ -408,7 +408,7 @@ describe('POST /v1/responses, limits of the service', () => {
   });
 
   it('the openai client raises the error event as an APIError', async () => {
-    const late = new OpenAI({ baseURL: `${small.url}/v1`, apiKey: 'test', maxRetries: 0 });
+    const late = openaiClient(small.url);
     const stream = await late.responses.create(
       { model: MODEL, input: 'hi', stream: true },
       { headers: { 'X-Request-Id': 'resp-late-2' } },

@@ -1,8 +1,9 @@
-import { createOpenAI } from '@ai-sdk/openai';
+import type { OpenAIProvider } from '@ai-sdk/openai';
 import { generateText, Output, streamText, tool } from 'ai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import { aiSdkProvider } from '../../support/openai-clients.js';
 import { startPipeline } from '../../support/pipeline-app.js';
+import { Recipe, recordingWeatherTool, WeatherInput as Weather } from '../../support/tool-schemas.js';
 import type { PipelineApp } from '../../support/pipeline-app.js';
 import { MODEL } from '../../support/requests.js';
 
@@ -13,15 +14,13 @@ import { MODEL } from '../../support/requests.js';
  */
 
 let pipeline: PipelineApp;
-let model: ReturnType<ReturnType<typeof createOpenAI>['chat']>;
+let model: ReturnType<OpenAIProvider['chat']>;
 
 beforeAll(async () => {
   pipeline = await startPipeline({ MOCKER_DECODE_MS_PER_TOKEN: '0' });
-  model = createOpenAI({ baseURL: `${pipeline.url}/v1`, apiKey: 'test' }).chat(MODEL);
+  model = aiSdkProvider(pipeline.url).chat(MODEL);
 });
 afterAll(() => pipeline.close());
-
-const Weather = z.object({ city: z.string().min(1), unit: z.enum(['celsius', 'fahrenheit']), days: z.number().int() });
 
 describe('the AI SDK chat model: tools and structured output', () => {
   it("generateText with toolChoice 'required': a tool call whose input the tool's schema accepts", async () => {
@@ -30,16 +29,7 @@ describe('the AI SDK chat model: tools and structured output', () => {
       const result = await generateText({
         model,
         prompt: 'What is the weather in Paris?',
-        tools: {
-          weather: tool({
-            description: 'The weather in a city',
-            inputSchema: Weather,
-            execute: (input) => {
-              inputs.push(input);
-              return Promise.resolve({ temperature: 21 });
-            },
-          }),
-        },
+        tools: { weather: recordingWeatherTool(inputs) },
         toolChoice: 'required',
         seed,
         maxRetries: 0,
@@ -70,12 +60,6 @@ describe('the AI SDK chat model: tools and structured output', () => {
   });
 
   it('generateText with Output.object: an object the zod schema accepts', async () => {
-    const Recipe = z.object({
-      name: z.string(),
-      servings: z.number().int().min(1).max(12),
-      ingredients: z.array(z.object({ item: z.string(), grams: z.number() })),
-      vegetarian: z.boolean(),
-    });
     for (const seed of [1, 2, 3]) {
       const result = await generateText({
         model,

@@ -1,11 +1,10 @@
-import { createRequire } from 'node:module';
-import { Ajv2020 } from 'ajv/dist/2020.js';
 import OpenAI from 'openai';
 import { zodResponseFormat } from 'openai/helpers/zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { expectOpenAIError, postJson, postStream } from '../../support/openai-api.js';
-import { startPipeline } from '../../support/pipeline-app.js';
+import { startPipelineWithClient } from '../../support/openai-clients.js';
+import { expectValid, WEATHER_PARAMETERS } from '../../support/tool-schemas.js';
 import type { PipelineApp } from '../../support/pipeline-app.js';
 import { CHAT, COMPLETIONS, MODEL, send } from '../../support/requests.js';
 
@@ -17,13 +16,9 @@ import { CHAT, COMPLETIONS, MODEL, send } from '../../support/requests.js';
 
 let pipeline: PipelineApp;
 let client: OpenAI;
-const ajv = new Ajv2020({ strict: false, validateFormats: false });
-// The openai SDK's zod helper writes draft-07 schemas.
-ajv.addMetaSchema(createRequire(import.meta.url)('ajv/dist/refs/json-schema-draft-07.json') as object);
 
 beforeAll(async () => {
-  pipeline = await startPipeline({ MOCKER_DECODE_MS_PER_TOKEN: '0' });
-  client = new OpenAI({ baseURL: `${pipeline.url}/v1`, apiKey: 'test', maxRetries: 0 });
+  ({ pipeline, client } = await startPipelineWithClient({ MOCKER_DECODE_MS_PER_TOKEN: '0' }));
 });
 afterAll(() => pipeline.close());
 
@@ -32,16 +27,7 @@ const WEATHER: OpenAI.ChatCompletionFunctionTool = {
   function: {
     name: 'get_weather',
     description: 'The weather in a city',
-    parameters: {
-      type: 'object',
-      properties: {
-        city: { type: 'string', minLength: 1 },
-        unit: { type: 'string', enum: ['celsius', 'fahrenheit'] },
-        days: { type: 'integer', minimum: 1, maximum: 7 },
-      },
-      required: ['city', 'unit', 'days'],
-      additionalProperties: false,
-    },
+    parameters: WEATHER_PARAMETERS,
     strict: true,
   },
 };
@@ -57,11 +43,6 @@ const TIME: OpenAI.ChatCompletionFunctionTool = {
   },
 };
 const ASK: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'What is the weather in Paris?' }];
-
-function expectValid(schema: object, value: unknown): void {
-  const validate = ajv.compile(schema);
-  expect(validate(value), JSON.stringify(validate.errors)).toBe(true);
-}
 
 describe('tool calls', () => {
   it('tool_choice required: a tool call whose arguments are valid JSON for its schema, finish_reason tool_calls', async () => {
