@@ -234,6 +234,13 @@ describeWithNats('distributed over NATS: request migration when a worker dies mi
       .map((_, i) => `after-kill-${i}`)
       .filter((id) => migratedLines(processor, id).some((line) => line.tokensCarried === 0));
     expect(retried.length, 'requests routed to the dead worker and retried').toBeGreaterThan(0);
+    // Those failed as soon as the registry dropped the dead worker (`instance_gone`), not when their
+    // start timeout ran out (`no_instance_answered`).
+    for (const id of retried) {
+      const reasons = migratedLines(processor, id).map((line) => line.reason);
+      expect(reasons, id).toContain('instance_gone');
+      expect(reasons, id).not.toContain('no_instance_answered');
+    }
   }, 90_000);
 
   it('THREADLINE_MIGRATION_LIMIT=0: the stream of a killed worker ends with an instance_gone error event', async () => {

@@ -14,6 +14,11 @@ export interface CallStreamOptions {
   /** The call's replies, as frames (subscribing sends the call). */
   responses: Observable<WireFrame>;
   registry: InstanceRegistry;
+  /**
+   * The instance the call was sent to, when it named one: the registry dropping it fails the call
+   * before any instance took it, as it fails a call that instance is serving.
+   */
+  instance?: string | undefined;
   /** How long to wait for an instance to take the call. */
   startTimeoutMs: number;
   where: Pick<EndpointErrorData, 'requestId' | 'component' | 'endpoint'>;
@@ -38,8 +43,8 @@ export interface CallStreamOptions {
 
 /**
  * The client side of one call over NATS, as an async iterable of the endpoint's items. It never hangs
- * on a peer that is gone: no instance taking the call within `startTimeoutMs`, or the serving instance
- * falling silent mid-stream, ends it with a 503 EndpointError naming the request.
+ * on a peer that is gone: no instance taking the call within `startTimeoutMs`, or the instance it was
+ * sent to or is served by leaving the registry, ends it with a 503 EndpointError naming the request.
  */
 export async function* natsCallStream(options: CallStreamOptions): AsyncGenerator<unknown> {
   const { where } = options;
@@ -49,8 +54,9 @@ export async function* natsCallStream(options: CallStreamOptions): AsyncGenerato
   /** Frames and bytes of the parts of the item being put together. */
   let partFrames = 0;
   let partBytes = 0;
-  let servingInstance: string | undefined;
+  let servingInstance: string | undefined = options.instance;
   let completed = false;
+  let started = false;
   const unavailable = (message: string, code: string) => new EndpointError({ ...where, message, status: 503, code });
   const startTimer = setTimeout(
     () =>
@@ -64,9 +70,8 @@ export async function* natsCallStream(options: CallStreamOptions): AsyncGenerato
   );
   const stopWatching = options.registry.onGone((instanceId) => {
     if (instanceId === servingInstance) {
-      queue.fail(
-        unavailable(`${where.component} instance ${instanceId} went away while serving the call.`, 'instance_gone'),
-      );
+      const when = started ? 'while serving the call' : 'before taking the call';
+      queue.fail(unavailable(`${where.component} instance ${instanceId} went away ${when}.`, 'instance_gone'));
     }
   });
   const stopWatchingBus = options.onConnectionLost(() =>
@@ -102,6 +107,7 @@ export async function* natsCallStream(options: CallStreamOptions): AsyncGenerato
         }
       } else {
         clearTimeout(startTimer);
+        started = true;
         servingInstance = frame.instanceId;
         const { credit: subject } = frame;
         if (subject !== undefined && options.credit !== undefined && options.acknowledge !== undefined) {

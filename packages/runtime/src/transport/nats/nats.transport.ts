@@ -358,6 +358,7 @@ export class NatsTransport extends ComponentTransport {
     const stream = natsCallStream({
       responses,
       registry: this.registry,
+      instance,
       startTimeoutMs,
       where,
       cancel,
