@@ -1,7 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { ServerNats } from '@nestjs/microservices';
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { Observable } from 'rxjs';
 import { DeadlineExceededError } from '@threadline/tracing';
 import {
   createStore,
@@ -27,7 +26,7 @@ import { dataBytesPerMessage, maxPayloadOf } from './nats-message-size.js';
 import { CALL_ID_HEADER, CALLER_HEADER, DEADLINE_HEADER, natsSubjects } from './nats-subjects.js';
 import { downloadRequest, RequestDownloadError } from './request-download.js';
 import { parseRequestParts, REQUEST_PARTS_HEADER } from './request-upload.js';
-import type { CancelMessage, WireFrame } from './nats-subjects.js';
+import type { CancelMessage } from './nats-subjects.js';
 import { CREDIT_HEADER, CreditWindow, parseCredit, StuckReaderError } from './stream-credit.js';
 import type { CreditMessage } from './stream-credit.js';
 
@@ -48,8 +47,14 @@ function headerReader(headers: MsgHdrs | undefined): (name: string) => string | 
   return (name) => byName.get(name.toLowerCase());
 }
 
-/** Runs a call that arrived on a subject: the request's data and the message's headers in, frames out. */
-type Route = (data: unknown, headers: MsgHdrs | undefined) => Observable<WireFrame>;
+/**
+ * Runs a call that arrived on a subject: the request's data and the message's headers in, frames out
+ * to `replies`, which hears exactly one of `fail` or `complete`, last.
+ */
+type Route = (data: unknown, headers: MsgHdrs | undefined, replies: CallReplies) => void;
+
+/** Where a call's frames go: its `ReplySender`, called directly rather than through an Observable per call. */
+type CallReplies = Pick<ReplySender, 'frame' | 'fail' | 'complete'>;
 
 /** Why a call still running when the grace period of a shutdown ends was stopped. */
 class ShuttingDownError extends Error {
@@ -121,12 +126,13 @@ export class NatsEndpointServer {
         this.routes.push({
           subject: natsSubjects.endpoint(identity, endpoint),
           queue,
-          run: (data, headers) => this.handle(this.turns.pick(locals, queue), endpoint, data, headers),
+          run: (data, headers, replies) =>
+            this.handle(this.turns.pick(locals, queue), endpoint, data, headers, replies),
         });
         for (const local of locals) {
           this.routes.push({
             subject: natsSubjects.instanceEndpoint(identity, local.instanceId, endpoint),
-            run: (data, headers) => this.handle(local, endpoint, data, headers),
+            run: (data, headers, replies) => this.handle(local, endpoint, data, headers, replies),
           });
         }
       }
@@ -211,12 +217,7 @@ export class NatsEndpointServer {
     }
     // No id or nowhere to reply: nobody waits for an answer.
     if (typeof packet.id !== 'string' || !message.reply) return;
-    const replies = new ReplySender(message, packet.id);
-    run(packet.data, message.headers).subscribe({
-      next: (frame) => replies.frame(frame),
-      error: (error: unknown) => replies.fail(error),
-      complete: () => replies.complete(),
-    });
+    run(packet.data, message.headers, new ReplySender(message, packet.id));
   }
 
   private handle(
@@ -224,7 +225,8 @@ export class NatsEndpointServer {
     endpoint: string,
     data: unknown,
     headers: MsgHdrs | undefined,
-  ): Observable<WireFrame> {
+    replies: CallReplies,
+  ): void {
     const header = headerReader(headers);
     const requestId = this.resolver.resolve(header(this.resolver.header));
     const callHeader = header(CALL_ID_HEADER);
@@ -242,77 +244,75 @@ export class NatsEndpointServer {
     const connection = this.server.unwrap<NatsConnection>();
     const credit = parseCredit(header(CREDIT_HEADER));
     const window = credit === undefined ? undefined : new CreditWindow(credit, this.pacing.stallMs);
-    return new Observable<WireFrame>((subscriber) => {
-      if (window === undefined) subscriber.next({ kind: 'start', instanceId: local.instanceId });
-      else {
-        this.windows.set(callId, window);
-        subscriber.next({ kind: 'start', instanceId: local.instanceId, credit: this.pacing.subject });
-      }
-      let items: AsyncIterator<unknown> | undefined;
-      // The call stops when its deadline passes or its caller goes; both are the call's cancellation.
-      const untilDeadline = deadline - Date.now();
-      // Beyond what a timer can wait (weeks), a deadline is as good as none.
-      const deadlineTimer =
-        untilDeadline < 2 ** 31
-          ? setTimeout(() => controller.abort(new DeadlineExceededError()), Math.max(0, untilDeadline))
-          : undefined;
-      const stopWatching =
-        typeof caller === 'string'
-          ? this.callers.watch(caller, () => controller.abort(new CallerGoneError(caller)))
-          : undefined;
-      void (async () => {
-        try {
-          const limits = {
-            maxMessageBytes: this.maxMessageBytes,
-            budget: this.largeRequests,
-            signal: controller.signal,
-          };
-          const request = parts === undefined ? data : await downloadRequest(connection, parts, limits);
-          if (subscriber.closed) return;
-          items = invokeEndpoint(local, endpoint, request, store, callId)[Symbol.asyncIterator]();
-          for (let next = await items.next(); !next.done; next = await items.next()) {
-            for (const frame of itemFrames(next.value, dataBytesPerMessage(maxPayloadOf(connection)))) {
-              if (window !== undefined) {
-                // Paced: wait for the caller to read enough of what was sent before sending more.
-                if (!window.hasRoom()) await window.room(controller.signal);
-                window.sent(frameBytes(frame));
-              }
-              subscriber.next(frame);
+    if (window === undefined) replies.frame({ kind: 'start', instanceId: local.instanceId });
+    else {
+      this.windows.set(callId, window);
+      replies.frame({ kind: 'start', instanceId: local.instanceId, credit: this.pacing.subject });
+    }
+    let items: AsyncIterator<unknown> | undefined;
+    // The call stops when its deadline passes or its caller goes; both are the call's cancellation.
+    const untilDeadline = deadline - Date.now();
+    // Beyond what a timer can wait (weeks), a deadline is as good as none.
+    const deadlineTimer =
+      untilDeadline < 2 ** 31
+        ? setTimeout(() => controller.abort(new DeadlineExceededError()), Math.max(0, untilDeadline))
+        : undefined;
+    const stopWatching =
+      typeof caller === 'string'
+        ? this.callers.watch(caller, () => controller.abort(new CallerGoneError(caller)))
+        : undefined;
+    void (async () => {
+      try {
+        const limits = {
+          maxMessageBytes: this.maxMessageBytes,
+          budget: this.largeRequests,
+          signal: controller.signal,
+        };
+        const request = parts === undefined ? data : await downloadRequest(connection, parts, limits);
+        items = invokeEndpoint(local, endpoint, request, store, callId)[Symbol.asyncIterator]();
+        for (let next = await items.next(); !next.done; next = await items.next()) {
+          for (const frame of itemFrames(next.value, dataBytesPerMessage(maxPayloadOf(connection)))) {
+            if (window !== undefined) {
+              // Paced: wait for the caller to read enough of what was sent before sending more.
+              if (!window.hasRoom()) await window.room(controller.signal);
+              window.sent(frameBytes(frame));
             }
-          }
-          if (controller.signal.reason instanceof ShuttingDownError) throw controller.signal.reason;
-          subscriber.complete();
-        } catch (error) {
-          if (error instanceof StuckReaderError) {
-            runInStore(store, () =>
-              this.logger.warn({
-                msg: `stopping ${where.component}.${endpoint}: its caller read nothing of the stream for ${error.stallMs} ms`,
-                callId,
-                unread: window?.outstanding,
-              }),
-            );
-            controller.abort(error);
-          }
-          const failure =
-            error instanceof StuckReaderError
-              ? new EndpointError({ ...where, message: error.message, status: 503, code: 'reader_stalled' })
-              : error instanceof ShuttingDownError
-                ? new EndpointError({ ...where, message: error.message, status: 503, code: 'instance_shutting_down' })
-                : error instanceof RequestDownloadError
-                  ? new EndpointError({ ...where, message: error.message, status: error.status, code: error.code })
-                  : EndpointError.from(error, where);
-          subscriber.error(failure.toJSON());
-        } finally {
-          clearTimeout(deadlineTimer);
-          stopWatching?.();
-          this.active.delete(callId);
-          if (window !== undefined) {
-            window.close();
-            this.windows.delete(callId);
+            replies.frame(frame);
           }
         }
-      })();
-      return () => void items?.return?.(undefined);
-    });
+        if (controller.signal.reason instanceof ShuttingDownError) throw controller.signal.reason;
+        replies.complete();
+      } catch (error) {
+        if (error instanceof StuckReaderError) {
+          runInStore(store, () =>
+            this.logger.warn({
+              msg: `stopping ${where.component}.${endpoint}: its caller read nothing of the stream for ${error.stallMs} ms`,
+              callId,
+              unread: window?.outstanding,
+            }),
+          );
+          controller.abort(error);
+        }
+        const failure =
+          error instanceof StuckReaderError
+            ? new EndpointError({ ...where, message: error.message, status: 503, code: 'reader_stalled' })
+            : error instanceof ShuttingDownError
+              ? new EndpointError({ ...where, message: error.message, status: 503, code: 'instance_shutting_down' })
+              : error instanceof RequestDownloadError
+                ? new EndpointError({ ...where, message: error.message, status: error.status, code: error.code })
+                : EndpointError.from(error, where);
+        replies.fail(failure.toJSON());
+        // The endpoint may be suspended at an item (a stalled reader, an item too large): let it finish.
+        void items?.return?.(undefined);
+      } finally {
+        clearTimeout(deadlineTimer);
+        stopWatching?.();
+        this.active.delete(callId);
+        if (window !== undefined) {
+          window.close();
+          this.windows.delete(callId);
+        }
+      }
+    })();
   }
 }
