@@ -138,6 +138,16 @@ export function getCurrentTraceparent(): string | undefined {
   return store[SPAN]?.traceparent ?? store[TRACEPARENT];
 }
 
+/** The `traceparent` to pass on from `store`: `getCurrentTraceparent()` for a store that is not current. */
+export function outboundTraceparentOf(store: RequestStore): string | undefined {
+  return store[SPAN]?.traceparent ?? store[TRACEPARENT];
+}
+
+/** The signal of `store`'s request: `getRequestSignal()` for a store that is not current. */
+export function requestSignalOf(store: RequestStore): AbortSignal {
+  return cancellationOf(store).signal;
+}
+
 /** The caller's `traceparent` a store was opened with, if valid. */
 export function incomingTraceparentOf(store: RequestStore): string | undefined {
   return store[TRACEPARENT];

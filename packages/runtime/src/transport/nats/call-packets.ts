@@ -1,28 +1,56 @@
 import { createInbox } from '@nats-io/transport-node';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { Observable } from 'rxjs';
 import { itemJson } from './item-parts.js';
 import type { WireFrame } from './nats-subjects.js';
 
 /**
- * The messages of a call, in the JSON framing of @nestjs/microservices' NATS transport, which earlier
- * versions of this transport sent through Nest's client and server and which peers of those versions
- * still speak: a request `{ pattern, data, id }`, replies `{ id, response }`, the last one marked
- * `isDisposed`, or `{ id, err, isDisposed }`. Sent and read here directly, for what Nest's layers cost
- * on every call: a subscription made and dropped per call on the caller, and one socket write per reply
- * on the callee.
+ * The messages of a call, in the JSON framing of @nestjs/microservices' NATS transport: a request
+ * `{ pattern, data, id }`, replies `{ id, response }`, the last one marked `isDisposed`, or
+ * `{ id, err, isDisposed }`. A Nest client can call an endpoint, and a Nest server could answer a call.
+ * Sent and read here directly, for what Nest's layers cost on every call: a subscription made and
+ * dropped per call on the caller, and one message per reply on the callee.
+ *
+ * Threadline's callers add what a call needs beside its data to the request (Nest ignores unknown
+ * fields), instead of headers that each call would encode and decode: the request id and trace context,
+ * the calling process, the deadline, the credit it offers, where a request too large for one message
+ * waits, and `batch`, saying it reads replies that carry several frames at once (`responses`). A call
+ * without `requestId` (a Nest client's) has its id and trace context read from its headers.
  */
 export interface RequestPacket {
   pattern: string;
   data: unknown;
+  /** The call's own id: cancellation is keyed by it. */
   id: string;
+  /** The request id, resolved by the callee's policy as an incoming header is; absent, headers are read. */
+  requestId?: string;
+  /** The W3C trace context of the calling span. */
+  traceparent?: string;
+  /** The calling process: the callee stops the call if that process goes silent (`caller-liveness.ts`). */
+  caller?: string;
+  /** When the caller stops waiting, in epoch milliseconds: the callee stops the call then. */
+  deadline?: number;
+  /** The credit the caller offers, as `formatCredit` writes it (`stream-credit.ts`). */
+  credit?: string;
+  /** Where the request waits when it is too large for one message (`request-upload.ts`); `data` is null. */
+  parts?: string;
+  /** The caller reads replies that carry several frames (`responses`). */
+  batch?: boolean;
 }
 
 export interface ReplyPacket {
   id?: string;
   response?: WireFrame;
+  /** Several frames at once, in order, to a caller that asked for `batch`. */
+  responses?: WireFrame[];
   err?: unknown;
   isDisposed?: boolean;
+}
+
+/** What a call does with its replies as they come: frames, then exactly one of `fail` or `complete`. */
+export interface ReplyHandler {
+  frame(frame: WireFrame): void;
+  fail(error: unknown): void;
+  complete(): void;
 }
 
 /**
@@ -31,7 +59,7 @@ export interface ReplyPacket {
  */
 export class ReplyInbox {
   private readonly prefix = createInbox();
-  private readonly calls = new Map<string, (packet: ReplyPacket) => void>();
+  private readonly calls = new Map<string, ReplyHandler>();
   private subscription: Subscription | undefined;
   private next = 0;
 
@@ -41,33 +69,20 @@ export class ReplyInbox {
       callback: (error, message) => {
         if (error !== null) return;
         const handler = this.calls.get(message.subject.slice(skip));
-        if (handler === undefined) return;
-        handler(replyOf(message));
+        if (handler !== undefined) deliver(handler, replyOf(message));
       },
     });
   }
 
-  /**
-   * The replies to a request as an Observable of frames, as Nest's client gave them: subscribing
-   * publishes the request (`send`, given the reply subject), unsubscribing stops listening.
-   */
-  request(send: (replyTo: string) => void): Observable<WireFrame> {
-    return new Observable<WireFrame>((subscriber) => {
-      const token = (this.next++).toString(36);
-      this.calls.set(token, ({ err, response, isDisposed }) => {
-        if (err !== undefined && err !== null) subscriber.error(err);
-        else {
-          if (response !== undefined) subscriber.next(response);
-          if (isDisposed === true) subscriber.complete();
-        }
-      });
-      try {
-        send(`${this.prefix}.${token}`);
-      } catch (error) {
-        subscriber.error(error);
-      }
-      return () => this.calls.delete(token);
-    });
+  /** Sends the replies that come to the returned subject to `handler`, until `forget(subject)`. */
+  open(handler: ReplyHandler): string {
+    const token = (this.next++).toString(36);
+    this.calls.set(token, handler);
+    return `${this.prefix}.${token}`;
+  }
+
+  forget(subject: string): void {
+    this.calls.delete(subject.slice(this.prefix.length + 1));
   }
 
   close(): void {
@@ -76,8 +91,17 @@ export class ReplyInbox {
   }
 }
 
+/**
+ * What a call hears when nothing listens on its subject: the server's "no responders" status, which it
+ * sends to the reply subject of a request nobody is subscribed to (an instance gone, none started).
+ */
+export const NO_RESPONDERS = Symbol('no responders');
+
 function replyOf(message: Msg): ReplyPacket {
-  if (message.data.length === 0) return { err: new Error('The callee sent an empty reply.'), isDisposed: true };
+  if (message.data.length === 0) {
+    const noResponders = message.headers?.hasError === true && message.headers.code === 503;
+    return { err: noResponders ? NO_RESPONDERS : new Error('The callee sent an empty reply.'), isDisposed: true };
+  }
   try {
     return message.json<ReplyPacket>();
   } catch (error) {
@@ -85,49 +109,62 @@ function replyOf(message: Msg): ReplyPacket {
   }
 }
 
+function deliver(handler: ReplyHandler, { response, responses, err, isDisposed }: ReplyPacket): void {
+  if (Array.isArray(responses)) for (const frame of responses) handler.frame(frame);
+  else if (response !== undefined) handler.frame(response);
+  if (err !== undefined && err !== null) handler.fail(err);
+  else if (isDisposed === true) handler.complete();
+}
+
 /**
  * The replies of one call on the callee, sent together at the end of the current turn of microtasks:
- * the start frame, an item ready at once and the end of a unary call then leave in one socket write.
+ * to a caller that reads batches, the start frame, an item ready at once and the end of a unary call
+ * leave as one message; to another, as one message each, in one socket write. A batch holds at most
+ * `maxBytes` of frames (each frame fits one message: `item-parts.ts`).
  */
 export class ReplySender {
-  /** The replies waiting for the end of the turn, serialised; the last one may still be marked the end. */
+  /** The JSON of the frames waiting for the end of the turn. */
   private queued: string[] = [];
-  private lastEnds = false;
+  /** How the call ended, once it did: the fields that close its last reply. */
+  private end: string | undefined;
   private scheduled = false;
-  private readonly idJson: string;
+  private readonly head: string;
 
   constructor(
     private readonly message: Msg,
-    private readonly id: string,
+    id: string,
+    private readonly batch: boolean,
+    private readonly maxBytes: number,
   ) {
-    this.idJson = JSON.stringify(id);
+    this.head = `{"id":${JSON.stringify(id)}`;
   }
 
   frame(response: WireFrame): void {
     const json = itemJson.get(response);
-    if (json === undefined) this.queue(`{"id":${this.idJson},"response":${JSON.stringify(response)}}`, false);
+    if (json === undefined) this.queue(JSON.stringify(response));
     else {
       // The item's JSON, as itemFrames made it: not serialised again.
       const size = response.kind === 'item' && response.size !== undefined ? `,"size":${response.size}` : '';
-      this.queue(`{"id":${this.idJson},"response":{"kind":"item","value":${json}${size}}}`, false);
+      this.queue(`{"kind":"item","value":${json}${size}}`);
     }
   }
 
   fail(err: unknown): void {
-    this.queue(JSON.stringify({ id: this.id, err, isDisposed: true } satisfies ReplyPacket), true);
+    this.end = `,"err":${JSON.stringify(err) ?? 'null'},"isDisposed":true`;
+    this.schedule();
   }
 
   complete(): void {
-    const last = this.queued.length - 1;
-    if (last >= 0 && !this.lastEnds) {
-      this.queued[last] = `${this.queued[last]!.slice(0, -1)},"isDisposed":true}`;
-      this.lastEnds = true;
-    } else this.queue(`{"id":${this.idJson},"isDisposed":true}`, true);
+    this.end = ',"isDisposed":true';
+    this.schedule();
   }
 
-  private queue(packet: string, ends: boolean): void {
-    this.queued.push(packet);
-    this.lastEnds = ends;
+  private queue(frame: string): void {
+    this.queued.push(frame);
+    this.schedule();
+  }
+
+  private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
     // A tick queued from a microtask runs once the microtasks queued meanwhile have run too.
@@ -136,20 +173,56 @@ export class ReplySender {
 
   private flush(): void {
     this.scheduled = false;
-    const packets = this.queued;
+    const frames = this.queued;
+    const end = this.end;
     this.queued = [];
-    for (const packet of packets) {
-      try {
-        this.message.respond(packet);
-      } catch {
-        // The connection is closing, or a reply is over max_payload (items are cut to fit): the caller's
-        // own watch (instance gone, bus lost) ends its call.
+    this.end = undefined;
+    if (this.batch) this.sendBatches(frames, end);
+    else {
+      // One reply per frame; a failure is a reply of its own, a normal end marks the last frame's.
+      const last = end !== undefined && !end.startsWith(',"err"') ? frames.length - 1 : -1;
+      frames.forEach((frame, index) => this.send(`${this.head},"response":${frame}${index === last ? end : ''}}`));
+      if (end !== undefined && last < 0) this.send(`${this.head}${end}}`);
+    }
+  }
+
+  private sendBatches(frames: string[], end: string | undefined): void {
+    let batch: string[] = [];
+    let bytes = 0;
+    for (const frame of frames) {
+      // Every character of a JSON text is at most 3 UTF-8 bytes: most frames are sized without encoding.
+      const size = frame.length * 3 <= this.maxBytes ? frame.length * 3 : Buffer.byteLength(frame);
+      if (batch.length > 0 && bytes + size > this.maxBytes) {
+        this.send(`${this.head},"responses":[${batch.join(',')}]}`);
+        batch = [];
+        bytes = 0;
       }
+      batch.push(frame);
+      bytes += size;
+    }
+    const tail = end ?? '';
+    if (batch.length > 0 && bytes + tail.length * 3 > this.maxBytes) {
+      this.send(`${this.head},"responses":[${batch.join(',')}]}`);
+      batch = [];
+    }
+    if (batch.length > 0) this.send(`${this.head},"responses":[${batch.join(',')}]${tail}}`);
+    else if (end !== undefined) this.send(`${this.head}${tail}}`);
+  }
+
+  private send(packet: string): void {
+    try {
+      this.message.respond(packet);
+    } catch {
+      // The connection is closing, or a reply is over max_payload: the caller's own watch (instance gone,
+      // bus lost) ends its call.
     }
   }
 }
 
-/** The request packet of a call, its data already serialised (`null` when it travels in parts). */
-export function requestPacket(subject: string, dataJson: string, id: string): string {
-  return `{"pattern":${JSON.stringify(subject)},"data":${dataJson},"id":${JSON.stringify(id)}}`;
+/**
+ * A call's request packet, its data already serialised (`null` when it travels in parts); `extra` is the
+ * JSON of the packet's other fields, each with its leading comma.
+ */
+export function requestPacket(subject: string, dataJson: string, id: string, extra = ''): string {
+  return `{"pattern":${JSON.stringify(subject)},"data":${dataJson},"id":${JSON.stringify(id)}${extra}}`;
 }

@@ -5,7 +5,6 @@ import { DeadlineExceededError } from '@threadline/tracing';
 import {
   createStore,
   parseTraceparent,
-  randomUuid,
   RequestCancellation,
   RequestIdResolver,
   runInStore,
@@ -23,11 +22,11 @@ import type { CallerLiveness } from './caller-liveness.js';
 import { frameBytes, itemFrames } from './item-parts.js';
 import { connectWithRetry } from './nats-connect.js';
 import { dataBytesPerMessage, maxPayloadOf } from './nats-message-size.js';
-import { CALL_ID_HEADER, CALLER_HEADER, DEADLINE_HEADER, natsSubjects } from './nats-subjects.js';
+import { natsSubjects } from './nats-subjects.js';
 import { downloadRequest, RequestDownloadError } from './request-download.js';
-import { parseRequestParts, REQUEST_PARTS_HEADER } from './request-upload.js';
+import { parseRequestParts } from './request-upload.js';
 import type { CancelMessage } from './nats-subjects.js';
-import { CREDIT_HEADER, CreditWindow, parseCredit, StuckReaderError } from './stream-credit.js';
+import { CreditWindow, parseCredit, StuckReaderError } from './stream-credit.js';
 import type { CreditMessage } from './stream-credit.js';
 
 /**
@@ -47,11 +46,14 @@ function headerReader(headers: MsgHdrs | undefined): (name: string) => string | 
   return (name) => byName.get(name.toLowerCase());
 }
 
+/** A request packet as it arrived: its call id read, the rest not yet checked. */
+type ArrivedPacket = Partial<RequestPacket> & { id: string };
+
 /**
- * Runs a call that arrived on a subject: the request's data and the message's headers in, frames out
- * to `replies`, which hears exactly one of `fail` or `complete`, last.
+ * Runs a call that arrived on a subject: its packet and its message in, frames out to `replies`, which
+ * hears exactly one of `fail` or `complete`, last.
  */
-type Route = (data: unknown, headers: MsgHdrs | undefined, replies: CallReplies) => void;
+type Route = (packet: ArrivedPacket, message: Msg, replies: CallReplies) => void;
 
 /** Where a call's frames go: its `ReplySender`, called directly rather than through an Observable per call. */
 type CallReplies = Pick<ReplySender, 'frame' | 'fail' | 'complete'>;
@@ -126,13 +128,13 @@ export class NatsEndpointServer {
         this.routes.push({
           subject: natsSubjects.endpoint(identity, endpoint),
           queue,
-          run: (data, headers, replies) =>
-            this.handle(this.turns.pick(locals, queue), endpoint, data, headers, replies),
+          run: (packet, message, replies) =>
+            this.handle(this.turns.pick(locals, queue), endpoint, packet, message, replies),
         });
         for (const local of locals) {
           this.routes.push({
             subject: natsSubjects.instanceEndpoint(identity, local.instanceId, endpoint),
-            run: (data, headers, replies) => this.handle(local, endpoint, data, headers, replies),
+            run: (packet, message, replies) => this.handle(local, endpoint, packet, message, replies),
           });
         }
       }
@@ -217,32 +219,34 @@ export class NatsEndpointServer {
     }
     // No id or nowhere to reply: nobody waits for an answer.
     if (typeof packet.id !== 'string' || !message.reply) return;
-    run(packet.data, message.headers, new ReplySender(message, packet.id));
+    const maxBytes = dataBytesPerMessage(maxPayloadOf(this.server.unwrap<NatsConnection>()));
+    run(packet as ArrivedPacket, message, new ReplySender(message, packet.id, packet.batch === true, maxBytes));
   }
 
   private handle(
     local: LocalInstance,
     endpoint: string,
-    data: unknown,
-    headers: MsgHdrs | undefined,
+    packet: ArrivedPacket,
+    message: Msg,
     replies: CallReplies,
   ): void {
-    const header = headerReader(headers);
-    const requestId = this.resolver.resolve(header(this.resolver.header));
-    const callHeader = header(CALL_ID_HEADER);
-    const callId = typeof callHeader === 'string' ? callHeader : randomUuid();
+    // Threadline's callers send the id and the trace context in the packet; other clients, in headers.
+    const header = packet.requestId === undefined ? headerReader(message.headers) : undefined;
+    const requestId = this.resolver.resolve(header === undefined ? packet.requestId : header(this.resolver.header));
+    // The packet's id is the call's: its caller cancels it by that id.
+    const callId = packet.id;
     const controller = new AbortController();
     this.active.set(callId, controller);
-    const traceparent = parseTraceparent(header(TRACEPARENT_HEADER));
+    const traceparent = parseTraceparent(header === undefined ? packet.traceparent : header(TRACEPARENT_HEADER));
     const store = createStore(requestId, RequestCancellation.following(controller.signal), traceparent);
-    const deadline = Number(header(DEADLINE_HEADER) ?? Number.NaN);
+    const deadline = typeof packet.deadline === 'number' ? packet.deadline : Number.NaN;
     if (Number.isFinite(deadline)) setDeadlineOf(store, deadline);
-    const caller = header(CALLER_HEADER);
+    const caller = packet.caller;
     const where = { requestId, component: local.identity.name, endpoint };
-    const partsHeader = header(REQUEST_PARTS_HEADER);
-    const parts = parseRequestParts(typeof partsHeader === 'string' ? partsHeader : undefined);
+    const parts = parseRequestParts(typeof packet.parts === 'string' ? packet.parts : undefined);
+    const data = packet.data;
     const connection = this.server.unwrap<NatsConnection>();
-    const credit = parseCredit(header(CREDIT_HEADER));
+    const credit = parseCredit(packet.credit);
     const window = credit === undefined ? undefined : new CreditWindow(credit, this.pacing.stallMs);
     if (window === undefined) replies.frame({ kind: 'start', instanceId: local.instanceId });
     else {

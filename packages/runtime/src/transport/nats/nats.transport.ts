@@ -1,10 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { ClientNats } from '@nestjs/microservices';
-import { createInbox, headers as natsHeaders } from '@nats-io/transport-node';
+import { createInbox } from '@nats-io/transport-node';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { hostname } from 'node:os';
-import { getRequestSignal, outboundTracingHeaders } from '@threadline/tracing';
-import { deadlineOf, randomUuid, runInStore } from '@threadline/tracing/internal';
+import { deadlineOf, outboundTraceparentOf, randomUuid, requestSignalOf } from '@threadline/tracing/internal';
 import type { RequestIdResolver } from '@threadline/tracing/internal';
 import type { ComponentIdentity } from '../../component.decorator.js';
 import { EndpointError } from '../../endpoint.error.js';
@@ -15,17 +14,18 @@ import { componentAddress } from '../in-process.transport.js';
 import { ByteBudget } from './byte-budget.js';
 import { ReplyInbox, requestPacket } from './call-packets.js';
 import { CallerLiveness } from './caller-liveness.js';
+import { CallsInFlight } from './calls-in-flight.js';
 import { InstanceRegistry } from './instance-registry.js';
 import { ItemAssembler } from './item-parts.js';
-import { natsCallStream } from './nats-call-stream.js';
+import { NatsCall } from './nats-call.js';
 import { connectWithRetry } from './nats-connect.js';
 import { NatsEndpointServer } from './nats-endpoint-server.js';
 import { dataBytesPerMessage, DEFAULT_MAX_MESSAGE_BYTES, maxPayloadOf, tooLargeMessage } from './nats-message-size.js';
-import { CALL_ID_HEADER, CALLER_HEADER, DEADLINE_HEADER, natsSubjects } from './nats-subjects.js';
+import { natsSubjects } from './nats-subjects.js';
 import type { Heartbeat, ProcessBeat, QueryMessage, QueryReply } from './nats-subjects.js';
-import { offerRequest, REQUEST_PARTS_HEADER } from './request-upload.js';
+import { offerRequest } from './request-upload.js';
 import type { RequestUpload } from './request-upload.js';
-import { CREDIT_HEADER, DEFAULT_CREDIT, DEFAULT_STALL_MS, formatCredit } from './stream-credit.js';
+import { DEFAULT_CREDIT, DEFAULT_STALL_MS, formatCredit } from './stream-credit.js';
 import type { CreditLimits, CreditMessage } from './stream-credit.js';
 
 /** Settings of the NATS transport. */
@@ -71,7 +71,6 @@ export class NatsTransport extends ComponentTransport {
   private state: 'up' | 'draining' = 'up';
   private connection: NatsConnection | undefined;
   private connected = false;
-  private readonly connectionLost = new Set<() => void>();
   private readonly maxMessageBytes: number;
   /** Bytes of stream items arriving in parts held at once, across this process's calls. */
   private readonly largeItems: ByteBudget;
@@ -81,15 +80,18 @@ export class NatsTransport extends ComponentTransport {
   /** The processes whose calls this one serves, by their beats; and this process's own beat. */
   private readonly callers: CallerLiveness;
   private processBeat: NodeJS.Timeout | undefined;
-  /** The credit this process offers as a caller, and its header; undefined when it does not pace. */
+  /** The credit this process offers as a caller; undefined when it does not pace. */
   private readonly credit: CreditLimits | undefined;
-  private readonly creditHeader: string | undefined;
+  /** The fields every request packet of this process ends with (`RequestPacket`). */
+  private readonly packetTail: string;
   /** Where the replies of this process's calls come. */
   private readonly replies = new ReplyInbox();
+  private readonly inFlight: CallsInFlight;
+  private readonly startTimeoutMs: number;
 
   constructor(
     private readonly options: NatsTransportOptions,
-    private readonly resolver: RequestIdResolver,
+    resolver: RequestIdResolver,
   ) {
     super();
     this.heartbeatMs = options.heartbeatMs ?? 1000;
@@ -107,7 +109,10 @@ export class NatsTransport extends ComponentTransport {
     this.callers = new CallerLiveness(this.heartbeatMs * 2);
     const pacing = options.pacing === false ? undefined : options.pacing;
     this.credit = options.pacing === false ? undefined : { ...DEFAULT_CREDIT, ...pacing };
-    this.creditHeader = this.credit && formatCredit(this.credit);
+    const credit = this.credit && `,"credit":${JSON.stringify(formatCredit(this.credit))}`;
+    this.packetTail = `,"caller":${JSON.stringify(this.processId)}${credit ?? ''},"batch":true`;
+    this.startTimeoutMs = options.startTimeoutMs ?? 5000;
+    this.inFlight = new CallsInFlight(this.registry, this.startTimeoutMs);
     this.server = new NatsEndpointServer(options.url, resolver, this.maxMessageBytes, this.callers, {
       subject: natsSubjects.credit(TRANSPORT_NAMESPACE, this.processId),
       stallMs: pacing?.stallMs ?? DEFAULT_STALL_MS,
@@ -136,7 +141,7 @@ export class NatsTransport extends ComponentTransport {
       if (connected === this.connected) return;
       this.logger[connected ? 'log' : 'error'](`NATS at ${this.options.url} ${connected ? 'reconnected' : 'lost'}`);
       this.connected = connected;
-      if (!connected) for (const listener of [...this.connectionLost]) listener();
+      if (!connected) this.inFlight.busLost();
     });
     this.registry.onGone((instanceId) => this.logger.log(`instance ${instanceId} gone (it left, or fell silent)`));
     connection.subscribe(natsSubjects.discovery(TRANSPORT_NAMESPACE), {
@@ -308,6 +313,7 @@ export class NatsTransport extends ComponentTransport {
     this.publishRaw(natsSubjects.liveness(TRANSPORT_NAMESPACE), { processId: this.processId, leaving: true });
     await this.connection?.flush().catch(() => undefined);
     this.callers.close();
+    this.inFlight.close();
     this.registry.close();
     this.replies.close();
     await this.client.close();
@@ -336,49 +342,47 @@ export class NatsTransport extends ComponentTransport {
       instance === undefined
         ? natsSubjects.endpoint(call.component, call.endpoint)
         : natsSubjects.instanceEndpoint(call.component, instance, call.endpoint);
-    const headers = this.headersOf(call);
-    const { json, upload } = this.serialise(call, headers, where);
-    // The call's own id is the packet's.
-    const packet = requestPacket(subject, upload === undefined ? json : 'null', call.callId);
-    const connection = this.connection!;
-    const responses = this.replies.request((replyTo) =>
-      connection.publish(subject, packet, { reply: replyTo, headers }),
-    );
-    const cancel = () => this.publishRaw(natsSubjects.cancel(call.component), { callId: call.callId });
-    const signal = runInStore(call.store, () => getRequestSignal());
-    const onConnectionLost = (listener: () => void) => {
-      this.connectionLost.add(listener);
-      return () => this.connectionLost.delete(listener);
-    };
-    const startTimeoutMs = this.options.startTimeoutMs ?? 5000;
-    const assembler = new ItemAssembler(this.maxMessageBytes, this.largeItems);
+    const { json, upload } = this.serialise(call, where);
     const callId = call.callId;
-    const acknowledge = (subject: string, read: number) =>
-      this.publishRaw(subject, { callId, read } satisfies CreditMessage);
-    const stream = natsCallStream({
-      responses,
-      registry: this.registry,
-      instance,
-      startTimeoutMs,
+    const signal = requestSignalOf(call.store);
+    const natsCall = new NatsCall({
       where,
-      cancel,
-      signal,
-      onConnectionLost,
-      assembler,
+      instance,
+      startTimeoutMs: this.startTimeoutMs,
+      cancel: () => this.publishRaw(natsSubjects.cancel(call.component), { callId }),
+      assembler: () => new ItemAssembler(this.maxMessageBytes, this.largeItems),
       credit: this.credit,
-      acknowledge,
+      acknowledge: (subject, read) => this.publishRaw(subject, { callId, read } satisfies CreditMessage),
       onServingInstance: call.span && ((instanceId) => call.span!.setAttribute('threadline.instance_id', instanceId)),
+      onEnd: (ended) => {
+        this.inFlight.delete(ended, signal);
+        this.replies.forget(replyTo);
+        upload?.close();
+      },
     });
-    return upload === undefined ? stream : closingUpload(stream, upload);
+    this.inFlight.add(natsCall, signal);
+    const replyTo = this.replies.open(natsCall);
+    // The call's own id is the packet's.
+    const packet = requestPacket(
+      subject,
+      upload === undefined ? json : 'null',
+      callId,
+      this.packetFields(call, upload),
+    );
+    try {
+      this.connection!.publish(subject, packet, { reply: replyTo });
+    } catch (error) {
+      natsCall.fail(error);
+    }
+    return natsCall;
   }
 
   /**
    * The request's JSON; when it is too large for one message, it is offered in parts for the serving
-   * instance to pull, and the message carries only where to find them.
+   * instance to pull, and the packet carries only where to find them.
    */
   private serialise(
     call: OutgoingCall,
-    headers: ReturnType<typeof natsHeaders>,
     where: Pick<OutgoingCall, 'requestId'> & { component: string; endpoint: string },
   ): { json: string; upload?: RequestUpload } {
     const dataBytes = dataBytesPerMessage(maxPayloadOf(this.connection));
@@ -388,26 +392,20 @@ export class NatsTransport extends ComponentTransport {
     if (bytes.byteLength <= dataBytes) return { json };
     if (bytes.byteLength > this.maxMessageBytes)
       throw new EndpointError({ ...where, ...tooLargeMessage(bytes.byteLength, this.maxMessageBytes) });
-    const upload = offerRequest(this.connection!, bytes, dataBytes);
-    headers.set(REQUEST_PARTS_HEADER, upload.header);
-    return { json, upload };
+    return { json, upload: offerRequest(this.connection!, bytes, dataBytes) };
   }
 
-  /**
-   * The request id, the trace context, the call id, the calling process, the deadline and the credit
-   * offered, as message headers.
-   */
-  private headersOf(call: OutgoingCall) {
-    const headers = natsHeaders();
-    for (const [name, value] of Object.entries(runInStore(call.store, () => outboundTracingHeaders())))
-      headers.set(name, value);
-    headers.set(this.resolver.header, call.requestId);
-    headers.set(CALL_ID_HEADER, call.callId);
-    headers.set(CALLER_HEADER, this.processId);
+  /** The JSON of a call's packet fields beside Nest's three (`RequestPacket`), each with its leading comma. */
+  private packetFields(call: OutgoingCall, upload: RequestUpload | undefined): string {
+    const traceparent = outboundTraceparentOf(call.store);
     const deadline = deadlineOf(call.store);
-    if (deadline !== undefined) headers.set(DEADLINE_HEADER, String(deadline));
-    if (this.creditHeader !== undefined) headers.set(CREDIT_HEADER, this.creditHeader);
-    return headers;
+    return (
+      `,"requestId":${JSON.stringify(call.requestId)}` +
+      (traceparent === undefined ? '' : `,"traceparent":"${traceparent}"`) +
+      (deadline === undefined ? '' : `,"deadline":${deadline}`) +
+      (upload === undefined ? '' : `,"parts":${JSON.stringify(upload.header)}`) +
+      this.packetTail
+    );
   }
 
   private announce(state: 'up' | 'draining' | 'leaving'): void {
@@ -419,15 +417,6 @@ export class NatsTransport extends ComponentTransport {
 
   private publishRaw(subject: string, payload: unknown): void {
     if (this.connected) this.connection?.publish(subject, JSON.stringify(payload));
-  }
-}
-
-/** The call's stream, which stops serving the request's parts when it ends, however it ends. */
-async function* closingUpload(stream: AsyncGenerator<unknown>, upload: RequestUpload): AsyncGenerator<unknown> {
-  try {
-    yield* stream;
-  } finally {
-    upload.close();
   }
 }
 

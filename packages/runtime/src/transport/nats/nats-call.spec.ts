@@ -1,0 +1,189 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { DeadlineExceededError } from '@threadline/tracing';
+import { ByteBudget } from './byte-budget.js';
+import { NO_RESPONDERS } from './call-packets.js';
+import { CallsInFlight } from './calls-in-flight.js';
+import { InstanceRegistry } from './instance-registry.js';
+import { ItemAssembler, itemFrames } from './item-parts.js';
+import { NatsCall } from './nats-call.js';
+
+describe('NatsCall', () => {
+  let registry: InstanceRegistry;
+  let inFlight: CallsInFlight;
+  beforeEach(() => {
+    vi.useFakeTimers();
+    registry = new InstanceRegistry(1000);
+    registry.heard('worker', 'worker-a', 'up');
+    registry.heard('worker', 'worker-b', 'up');
+    inFlight = new CallsInFlight(registry, 5000);
+  });
+  afterEach(() => {
+    inFlight.close();
+    registry.close();
+    vi.useRealTimers();
+  });
+
+  function call(instance: string | undefined, signal?: AbortSignal) {
+    const cancel = vi.fn();
+    const ended = vi.fn();
+    const stream = new NatsCall({
+      where: { requestId: 'req-1', component: 'worker', endpoint: 'generate' },
+      instance,
+      startTimeoutMs: 5000,
+      cancel,
+      assembler: () => new ItemAssembler(1 << 20, new ByteBudget(1 << 20)),
+      onEnd: (done) => {
+        inFlight.delete(done, signal);
+        ended();
+      },
+    });
+    inFlight.add(stream, signal);
+    return { stream, cancel, ended, next: stream.next() };
+  }
+
+  it('reads a unary answer that came with its start and its end in one go, and cancels nothing', async () => {
+    const { stream, next, cancel, ended } = call(undefined);
+    stream.frame({ kind: 'start', instanceId: 'worker-a' });
+    stream.frame({ kind: 'item', value: { text: 'ok' } });
+    stream.complete();
+    await expect(next).resolves.toEqual({ value: { text: 'ok' }, done: false });
+    await expect(stream.next()).resolves.toEqual({ value: undefined, done: true });
+    expect(cancel).not.toHaveBeenCalled();
+    expect(ended).toHaveBeenCalledTimes(1);
+  });
+
+  it('gives the items that came before a failure first, then the failure; a callee failure cancels nothing', async () => {
+    const { stream, next, cancel } = call(undefined);
+    stream.frame({ kind: 'start', instanceId: 'worker-a' });
+    stream.frame({ kind: 'item', value: 1 });
+    stream.frame({ kind: 'item', value: 2 });
+    stream.fail({ message: 'worker full', status: 429, code: 'queue_full' });
+    stream.frame({ kind: 'item', value: 3 });
+    await expect(next).resolves.toEqual({ value: 1, done: false });
+    await expect(stream.next()).resolves.toEqual({ value: 2, done: false });
+    await expect(stream.next()).rejects.toMatchObject({ status: 429, code: 'queue_full', requestId: 'req-1' });
+    await expect(stream.next()).resolves.toMatchObject({ done: true });
+    expect(cancel).not.toHaveBeenCalled();
+  });
+
+  it('puts an item sent in parts back together', async () => {
+    const { stream, next } = call(undefined);
+    stream.frame({ kind: 'start', instanceId: 'worker-a' });
+    const value = { text: 'z'.repeat(5000) };
+    const frames = itemFrames(value, 1024);
+    expect(frames.length).toBeGreaterThan(1);
+    for (const frame of frames) stream.frame(frame);
+    await expect(next).resolves.toEqual({ value, done: false });
+  });
+
+  it('cancels the call when the consumer stops before the callee ended, once', async () => {
+    const { stream, next, cancel, ended } = call(undefined);
+    stream.frame({ kind: 'item', value: 1 });
+    await next;
+    await stream.return();
+    await stream.return();
+    expect(cancel).toHaveBeenCalledTimes(1);
+    expect(ended).toHaveBeenCalledTimes(1);
+    await expect(stream.next()).resolves.toMatchObject({ done: true });
+  });
+
+  it('fails with cancelled (499) or the deadline (504) when the request signal aborts, every call of it', async () => {
+    const cancelled = new AbortController();
+    const first = call(undefined, cancelled.signal);
+    const done = call(undefined, cancelled.signal);
+    done.stream.complete();
+    await done.next;
+    const sibling = call(undefined, cancelled.signal);
+    cancelled.abort(new Error('client gone'));
+    await expect(first.next).rejects.toMatchObject({ status: 499, code: 'cancelled' });
+    await expect(sibling.next).rejects.toMatchObject({ status: 499, code: 'cancelled' });
+    expect(first.cancel).toHaveBeenCalledTimes(1);
+    expect(done.cancel).not.toHaveBeenCalled();
+    const late = new AbortController();
+    const second = call(undefined, late.signal);
+    late.abort(new DeadlineExceededError());
+    await expect(second.next).rejects.toMatchObject({ status: 504 });
+  });
+
+  it('fails with no_instance_answered when no instance takes the call in time, not before', async () => {
+    const { next } = call(undefined);
+    let settled = false;
+    void next.catch(() => undefined).finally(() => (settled = true));
+    await vi.advanceTimersByTimeAsync(4900);
+    expect(settled).toBe(false);
+    const failure = expect(next).rejects.toMatchObject({
+      status: 503,
+      code: 'no_instance_answered',
+      message: 'No instance of worker took the call within 5000 ms.',
+    });
+    await vi.advanceTimersByTimeAsync(400);
+    await failure;
+  });
+
+  it('fails a call sent to an instance that never took it with instance_gone, long before the start timeout', async () => {
+    const { next, cancel } = call('worker-a');
+    const failure = expect(next).rejects.toMatchObject({
+      status: 503,
+      code: 'instance_gone',
+      requestId: 'req-1',
+      message: 'worker instance worker-a went away before taking the call.',
+    });
+    // Silent for longer than the expiry: the sweep drops it, well within the start timeout.
+    registry.heard('worker', 'worker-b', 'up');
+    await vi.advanceTimersByTimeAsync(1300);
+    expect(registry.isAlive('worker-a')).toBe(false);
+    await failure;
+    // The callee is told to stop, by the call's own id (the transport's cancel closes over it).
+    expect(cancel).toHaveBeenCalledTimes(1);
+  });
+
+  it('fails a call mid-stream when its serving instance leaves, and every call when the bus is lost', async () => {
+    const { stream, next: first } = call(undefined);
+    const other = call(undefined);
+    stream.frame({ kind: 'start', instanceId: 'worker-b' });
+    stream.frame({ kind: 'item', value: 'token' });
+    await expect(first).resolves.toEqual({ value: 'token', done: false });
+    const second = stream.next();
+    registry.heard('worker', 'worker-b', 'leaving');
+    await expect(second).rejects.toMatchObject({
+      code: 'instance_gone',
+      message: 'worker instance worker-b went away while serving the call.',
+    });
+    inFlight.busLost();
+    await expect(other.next).rejects.toMatchObject({ status: 503, code: 'bus_lost' });
+  });
+
+  it('fails at once when nothing listens on its subject: instance_gone for a named instance, cancelling nothing', async () => {
+    const named = call('worker-a');
+    named.stream.fail(NO_RESPONDERS);
+    await expect(named.next).rejects.toMatchObject({
+      status: 503,
+      code: 'instance_gone',
+      message: 'worker instance worker-a went away before taking the call.',
+    });
+    expect(named.cancel).not.toHaveBeenCalled();
+    const any = call(undefined);
+    any.stream.fail(NO_RESPONDERS);
+    await expect(any.next).rejects.toMatchObject({ status: 503, code: 'component_unavailable' });
+  });
+
+  it('leaves alone a call to another instance, one not taken yet, and one its callee has ended', async () => {
+    const toB = call('worker-b');
+    const toAny = call(undefined);
+    const ended = call(undefined);
+    ended.stream.frame({ kind: 'start', instanceId: 'worker-a' });
+    ended.stream.frame({ kind: 'item', value: 'last' });
+    ended.stream.complete();
+    let settled = false;
+    void Promise.allSettled([toB.next, toAny.next]).then(() => (settled = true));
+    registry.heard('worker', 'worker-a', 'leaving');
+    await vi.advanceTimersByTimeAsync(10);
+    expect(settled).toBe(false);
+    await expect(ended.next).resolves.toEqual({ value: 'last', done: false });
+    await expect(ended.stream.next()).resolves.toMatchObject({ done: true });
+    toB.stream.complete();
+    toAny.stream.complete();
+    await expect(toB.next).resolves.toMatchObject({ done: true });
+    await expect(toAny.next).resolves.toMatchObject({ done: true });
+  });
+});

@@ -1,0 +1,261 @@
+import { DeadlineExceededError } from '@threadline/tracing';
+import { EndpointError } from '../../endpoint.error.js';
+import type { EndpointErrorData } from '../../endpoint.error.js';
+import { NO_RESPONDERS } from './call-packets.js';
+import type { ReplyHandler } from './call-packets.js';
+import { frameBytes } from './item-parts.js';
+import type { ItemAssembler } from './item-parts.js';
+import type { WireFrame } from './nats-subjects.js';
+import { CreditReader } from './stream-credit.js';
+import type { CreditLimits } from './stream-credit.js';
+
+export interface NatsCallOptions {
+  where: Pick<EndpointErrorData, 'requestId' | 'component' | 'endpoint'>;
+  /**
+   * The instance the call was sent to, when it named one: the registry dropping it fails the call
+   * before any instance took it, as it fails a call that instance is serving.
+   */
+  instance?: string | undefined;
+  /** How long the call waits for an instance to take it (the transport's sweep checks `checkStarted`). */
+  startTimeoutMs: number;
+  /** Tells the serving instance to stop; called when the consumer stops before the callee ended. */
+  cancel: () => void;
+  /** Puts back together the items that arrive in parts; made when the first part comes. */
+  assembler: () => ItemAssembler;
+  /** The credit offered with the call; undefined when it offered none. */
+  credit?: CreditLimits | undefined;
+  /** Sends an acknowledgement (frames read in all) to the subject the serving instance named. */
+  acknowledge?: (subject: string, read: number) => void;
+  /** Told which instance took the call, when it says so. */
+  onServingInstance?: ((instanceId: string) => void) | undefined;
+  /** Called once when the call is over, however it ended: releases what the caller holds for it. */
+  onEnd: (call: NatsCall) => void;
+}
+
+/** An item as it arrived: its value, and the frames and bytes pacing counts for it. */
+interface Arrived {
+  value: unknown;
+  frames: number;
+  bytes: number;
+}
+
+const DONE: IteratorResult<unknown> = { done: true, value: undefined };
+
+/**
+ * The caller's side of one call over NATS: it takes the call's replies (`ReplyHandler`) and is the
+ * async iterator of the endpoint's items. It never hangs on a peer that is gone: the transport tells it
+ * when no instance took it in time, when an instance leaves the registry or when the bus is lost,
+ * and it ends with a 503 EndpointError naming the request. Items that came before a failure are read
+ * first. An iterator object rather than an async generator over a queue: a unary call is two `next()`s.
+ */
+export class NatsCall implements ReplyHandler, AsyncIterableIterator<unknown> {
+  private readonly arrived: Array<Arrived | undefined> = [];
+  private head = 0;
+  /** The consumer waiting for the next item, when none has arrived. */
+  private waiter: { resolve: (result: IteratorResult<unknown>) => void; reject: (error: unknown) => void } | undefined;
+  /** The item handed out last: asking for the next one is what says it was read. */
+  private handedOut: Arrived | undefined;
+  private failure: { error: unknown } | undefined;
+  /** The callee ended the call (its last reply came), normally or not. */
+  private calleeEnded = false;
+  private over = false;
+  private started = false;
+  private servingInstance: string | undefined;
+  /** Set when the serving instance paces the call: it then waits for acknowledgements. */
+  private reader: CreditReader | undefined;
+  private assembler: ItemAssembler | undefined;
+  /** Frames and bytes of the parts of the item being put together. */
+  private partFrames = 0;
+  private partBytes = 0;
+  /** When the call fails if no instance has taken it, in `performance.now()` milliseconds. */
+  private readonly startBy: number;
+
+  constructor(private readonly options: NatsCallOptions) {
+    this.servingInstance = options.instance;
+    this.startBy = performance.now() + options.startTimeoutMs;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<unknown>> {
+    if (this.handedOut !== undefined) {
+      this.reader?.consumed(this.handedOut.frames, this.handedOut.bytes);
+      this.handedOut = undefined;
+    }
+    if (this.over) return Promise.resolve(DONE);
+    if (this.head < this.arrived.length) return Promise.resolve({ value: this.take().value, done: false });
+    if (this.failure !== undefined) {
+      this.end();
+      return Promise.reject(this.failure.error);
+    }
+    if (this.calleeEnded) {
+      this.end();
+      return Promise.resolve(DONE);
+    }
+    return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
+  }
+
+  /** The consumer stops: a call the callee has not ended is cancelled. */
+  return(): Promise<IteratorResult<unknown>> {
+    this.end();
+    return Promise.resolve(DONE);
+  }
+
+  frame(frame: WireFrame): void {
+    if (this.calleeEnded || this.failure !== undefined) return;
+    if (frame.kind === 'item') {
+      const bytes = frameBytes(frame);
+      this.reader?.received(1, bytes);
+      this.arrive({ value: frame.value, frames: 1, bytes });
+    } else if (frame.kind === 'part') {
+      try {
+        this.partFrames++;
+        this.partBytes += frameBytes(frame);
+        this.reader?.received(1, frameBytes(frame));
+        const item = (this.assembler ??= this.options.assembler()).add(frame);
+        if (item !== undefined) {
+          this.arrive({ value: item.value, frames: this.partFrames, bytes: this.partBytes });
+          this.partFrames = this.partBytes = 0;
+        }
+      } catch (failure) {
+        this.failHere(EndpointError.from(failure, this.options.where));
+      }
+    } else {
+      this.started = true;
+      this.servingInstance = frame.instanceId;
+      const { credit, acknowledge } = this.options;
+      const subject = frame.credit;
+      if (subject !== undefined && credit !== undefined && acknowledge !== undefined)
+        this.reader = new CreditReader(credit, (read) => acknowledge(subject, read));
+      this.options.onServingInstance?.(frame.instanceId);
+    }
+  }
+
+  /** The callee failed the call (its error as it came over the wire), or nothing listened for it. */
+  fail(error: unknown): void {
+    if (this.calleeEnded || this.failure !== undefined) return;
+    this.calleeEnded = true;
+    if (error !== NO_RESPONDERS) this.failWith(fromWire(error, this.options.where));
+    else {
+      const { where, instance } = this.options;
+      // The instance the call named has stopped listening (killed, left): gone, whatever the registry says yet.
+      const [message, code] =
+        instance === undefined
+          ? [`No instance of ${where.component} is listening for calls.`, 'component_unavailable']
+          : [`${where.component} instance ${instance} went away before taking the call.`, 'instance_gone'];
+      this.failWith(new EndpointError({ ...where, message, status: 503, code }));
+    }
+  }
+
+  complete(): void {
+    if (this.calleeEnded || this.failure !== undefined) return;
+    this.calleeEnded = true;
+    if (this.waiter !== undefined) {
+      const { resolve } = this.waiter;
+      this.waiter = undefined;
+      this.end();
+      resolve(DONE);
+    }
+  }
+
+  /** Fails the call if no instance has taken it by its start deadline. */
+  checkStarted(now: number): void {
+    if (this.started || now < this.startBy) return;
+    const { where, startTimeoutMs } = this.options;
+    this.unavailable(
+      `No instance of ${where.component} took the call within ${startTimeoutMs} ms.`,
+      'no_instance_answered',
+    );
+  }
+
+  /** An instance left the registry: the call fails if it was sent to it or served by it. */
+  instanceGone(instanceId: string): void {
+    if (instanceId !== this.servingInstance) return;
+    const when = this.started ? 'while serving the call' : 'before taking the call';
+    this.unavailable(`${this.options.where.component} instance ${instanceId} went away ${when}.`, 'instance_gone');
+  }
+
+  /**
+   * The caller's request was cancelled (its signal aborted with `reason`): across processes the callee
+   * does not share the signal, so the call fails here and its callee is told to stop. A deadline that
+   * passed says so (a 504), whoever notices it first.
+   */
+  cancelled(reason: unknown): void {
+    const { where } = this.options;
+    this.failHere(
+      reason instanceof DeadlineExceededError
+        ? EndpointError.from(reason, where)
+        : new EndpointError({ ...where, message: 'The request was cancelled.', status: 499, code: 'cancelled' }),
+    );
+  }
+
+  busLost(): void {
+    this.unavailable('The connection to the message bus was lost during the call.', 'bus_lost');
+  }
+
+  private unavailable(message: string, code: string): void {
+    this.failHere(new EndpointError({ ...this.options.where, message, status: 503, code }));
+  }
+
+  /** A failure noticed on this side (cancelled, peer gone, bus lost): none counts once the callee ended. */
+  private failHere(error: unknown): void {
+    if (!this.calleeEnded) this.failWith(error);
+  }
+
+  private arrive(item: Arrived): void {
+    if (this.waiter === undefined) {
+      this.arrived.push(item);
+      return;
+    }
+    const { resolve } = this.waiter;
+    this.waiter = undefined;
+    this.handedOut = item;
+    resolve({ value: item.value, done: false });
+  }
+
+  private take(): Arrived {
+    const item = this.arrived[this.head]!;
+    this.arrived[this.head++] = undefined;
+    if (this.head === this.arrived.length) {
+      this.arrived.length = 0;
+      this.head = 0;
+    }
+    this.handedOut = item;
+    return item;
+  }
+
+  /** Only the first failure counts; a consumer waiting hears of it at once, else after the items queued. */
+  private failWith(error: unknown): void {
+    if (this.failure !== undefined || this.over) return;
+    this.failure = { error };
+    if (this.waiter !== undefined) {
+      const { reject } = this.waiter;
+      this.waiter = undefined;
+      this.end();
+      reject(error);
+    }
+  }
+
+  private end(): void {
+    if (this.over) return;
+    this.over = true;
+    this.assembler?.release();
+    this.options.onEnd(this);
+    if (!this.calleeEnded) this.options.cancel();
+  }
+}
+
+/** An error as it arrives from the wire (an EndpointError's JSON, or a transport failure) as an EndpointError. */
+function fromWire(error: unknown, where: NatsCallOptions['where']): EndpointError {
+  const data = error as Partial<EndpointErrorData> | undefined;
+  if (data && typeof data.message === 'string' && typeof data.status === 'number' && typeof data.code === 'string') {
+    return new EndpointError({ ...where, ...data } as EndpointErrorData);
+  }
+  const failure = EndpointError.from(error, where);
+  // A failure of the transport itself (the connection lost, the client closed) means "unavailable".
+  return failure.status === 500
+    ? new EndpointError({ ...failure.toJSON(), status: 503, code: 'transport_error' })
+    : failure;
+}
