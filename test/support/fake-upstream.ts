@@ -173,3 +173,73 @@ export function scriptedStream(script: StreamScript): UpstreamAnswer {
     res.end('data: [DONE]\n\n');
   };
 }
+
+/** How `pacedAnswer` answers: `words` words, one a chunk, every `intervalMs`. */
+export interface PacedAnswerOptions {
+  words: number;
+  intervalMs: number;
+}
+
+/** The whole text `pacedAnswer` gives any prompt, as the chunks it streams: ` w1`, ` w2`… */
+export function pacedWords(words: number): string[] {
+  return Array.from({ length: words }, (_, i) => ` w${i + 1}`);
+}
+
+/**
+ * A slow upstream that streams the same answer (`pacedWords`) to every streamed request of either API,
+ * a word a chunk at a steady pace (at most `max_tokens` words, then `length`), so that a test can stop
+ * the engine's process in the middle. Like a real model server asked to continue, it goes on after the
+ * part of its answer that the request already holds: the end of a completions prompt, or a chat's final
+ * assistant message sent with `continue_final_message`. It stops writing when the connection closes.
+ */
+export function pacedAnswer(options: PacedAnswerOptions): UpstreamAnswer {
+  const words = pacedWords(options.words);
+  return (req, res, body) => {
+    const chat = req.url === '/v1/chat/completions';
+    const request = body as {
+      prompt?: unknown;
+      messages?: Array<{ role: string; content: string }>;
+      continue_final_message?: boolean;
+      max_tokens?: number;
+    };
+    const last = request.messages?.at(-1);
+    const held =
+      chat && request.continue_final_message === true && last?.role === 'assistant'
+        ? last.content
+        : typeof request.prompt === 'string'
+          ? request.prompt
+          : '';
+    // The longest head of the answer the request ends with: the words already given.
+    let start = words.length;
+    while (start > 0 && !held.endsWith(words.slice(0, start).join(''))) start--;
+    const end = Math.min(words.length, start + (request.max_tokens ?? words.length));
+    const base = {
+      id: 'up-paced',
+      object: chat ? 'chat.completion.chunk' : 'text_completion',
+      created: 0,
+      model: MODEL,
+    };
+    const chunk = (text: string, finish: string | null) =>
+      `data: ${JSON.stringify({
+        ...base,
+        choices: [
+          chat
+            ? { index: 0, delta: { content: text }, finish_reason: finish }
+            : { index: 0, text, finish_reason: finish },
+        ],
+      })}\n\n`;
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.flushHeaders();
+    let next = start;
+    const timer = setInterval(() => {
+      if (next < end) {
+        res.write(chunk(words[next++]!, null));
+        return;
+      }
+      clearInterval(timer);
+      res.write(chunk('', end === words.length ? 'stop' : 'length'));
+      res.end('data: [DONE]\n\n');
+    }, options.intervalMs);
+    res.on('close', () => clearInterval(timer));
+  };
+}

@@ -106,7 +106,8 @@ export async function* migratingGeneration(
           // Whatever follows the last token (the stream's end) is not worth a move.
           if (finished) continue;
           const output = next.value as GenerateOutput;
-          generated.push(...output.tokenIds);
+          // Kept on one array, without a copy: the continuation is made of it only when a move happens.
+          for (const id of output.tokenIds) generated.push(id);
           finished = output.finishReason !== undefined;
           // A continuation's cached tokens count the carried ones: the prompt's were reported at first.
           yield generated.length > output.tokenIds.length && output.cachedTokens !== undefined

@@ -13,6 +13,7 @@ import type {
   ProcessorEvent,
   ProcessorRequest,
   PromptBlocks,
+  RouteRequest,
 } from '../protocol/pipeline.types.js';
 import { RouterComponent } from '../router/router.component.js';
 import { WorkerComponent } from '../worker/worker.component.js';
@@ -108,11 +109,17 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
     // The block ids go along only when computed with the ids: a short prompt's requests stay as they were.
     if (blocks !== undefined) generate.blocks = blocks;
     if (request.output !== undefined) generate.output = request.output;
+    const route = async (choice: RouteRequest) => (await unary(this.router.route(choice))).workerId;
+    const { migrationLimit: limit } = this.config;
+    if (limit === 0) {
+      // Nothing can move: the worker's stream as it comes, without a layer that watches for its failure.
+      const workerId = await route(blocks === undefined ? { tokenIds: promptIds } : { tokenIds: promptIds, blocks });
+      return AdmittedTokens.of(this.worker.generate(generate, { instance: workerId }));
+    }
     const calls: GenerationCalls = {
-      route: async (route) => (await unary(this.router.route(route))).workerId,
+      route,
       generate: (continued, workerId) => this.worker.generate(continued, { instance: workerId }),
     };
-    const { migrationLimit: limit } = this.config;
     return AdmittedTokens.of(migratingGeneration(generate, calls, { limit, signal, logger: this.logger }));
   }
 

@@ -1,0 +1,124 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { IncrementalDetokenizer } from '../../../src/llm/processor/incremental-detokenizer.js';
+import { Tokenizer } from '../../../src/llm/processor/tokenizer.js';
+import { forRequest, generationEnd, handling, NO_HANG_MS, startSplitPipeline, within } from '../../support/cluster.js';
+import type { Cluster } from '../../support/cluster.js';
+import { longSeed, mockerTokens } from '../../support/mocker-text.js';
+import { describeWithNats } from '../../support/nats-server.js';
+import { COMPLETIONS, completionBody } from '../../support/requests.js';
+import { errorEvents, openStream, serviceChunks } from '../../support/sse.js';
+import { waitFor } from '../../support/wait-for.js';
+
+/**
+ * Distributed mode, request migration when a worker's drain outlasts its shutdown grace (frontend |
+ * processor,router | worker-a | worker-b, round-robin, a grace of 1 s): SIGTERM to a worker serving
+ * streams of 3 s and more. At the end of the grace its calls stop with `instance_shutting_down`, and
+ * each of its streams goes on on the other worker: the client sees no error, the undisturbed answer
+ * and every token counted once.
+ */
+
+const GRACE_MS = 1000;
+const STREAMS = 6;
+
+interface CompletionChunk {
+  id: string;
+  choices: Array<{ text: string; finish_reason: string | null }>;
+  usage?: { prompt_tokens: number; completion_tokens: number } | null;
+}
+
+const tokenizer = new Tokenizer();
+
+/** The mocker's whole answer to a completions `prompt` with `seed`, as text and tokens. */
+function undisturbed(prompt: string, seed: number) {
+  const tokens = mockerTokens(tokenizer.encode(prompt), seed);
+  const detokenizer = new IncrementalDetokenizer(tokenizer);
+  return { text: detokenizer.push(tokens) + detokenizer.flush(), tokens: tokens.length };
+}
+
+describeWithNats('distributed over NATS: request migration when a drain outlasts the shutdown grace', () => {
+  let cluster: Cluster;
+  const workerNames = ['worker-a', 'worker-b'];
+
+  beforeAll(async () => {
+    cluster = await startSplitPipeline(workerNames, {
+      worker: { THREADLINE_SHUTDOWN_GRACE_MS: String(GRACE_MS) },
+      // 30 ms a token: an answer of 100 tokens or more streams for 3 s or more, well past the grace.
+      common: { MOCKER_DECODE_MS_PER_TOKEN: '30', THREADLINE_ROUTER: 'round-robin' },
+    });
+  }, 120_000);
+  afterAll(() => cluster?.stop(), 30_000);
+
+  it('SIGTERM to a worker with streams longer than its grace: they stop at the grace and finish on the other worker', async () => {
+    const streams = await Promise.all(
+      Array.from({ length: STREAMS }, async (_, i) => {
+        const id = `drain-move-${i}`;
+        const prompt = `a story longer than a shutdown grace, number ${i}`;
+        const { seed } = longSeed(prompt, 100);
+        const body = completionBody(prompt, { stream: true, seed, stream_options: { include_usage: true } });
+        const reader = await openStream(cluster.url, COMPLETIONS, body, id, 30_000);
+        return { id, expected: undisturbed(prompt, seed), reader };
+      }),
+    );
+    await Promise.all(streams.map(({ reader }) => reader.until((r) => r.dataCount >= 3, 10_000, '3 data events')));
+    const victim = cluster.get('worker-a');
+    const survivor = cluster.get('worker-b');
+    const onVictim = streams.filter(({ id }) => handling(victim, id, 'worker.generate').length > 0).map(({ id }) => id);
+    expect(onVictim.length, 'streams on the worker to stop').toBeGreaterThan(0);
+    expect(onVictim.length, 'streams on the other worker').toBeLessThan(STREAMS);
+
+    const sigterm = Date.now();
+    victim.signal('SIGTERM');
+    // At the end of the grace, not before: the worker stops what still runs and says so.
+    const stopping = await victim.waitForLine(
+      (line) => String(line.msg).endsWith('still running at the end of the shutdown grace period'),
+      GRACE_MS + 5000,
+    );
+    expect(Date.now() - sigterm).toBeGreaterThanOrEqual(GRACE_MS - 100);
+    expect(stopping.msg).toBe(
+      `stopping ${onVictim.length} call(s) still running at the end of the shutdown grace period`,
+    );
+
+    const processor = cluster.get('processor-router');
+    for (const { id, expected, reader } of streams) {
+      const body = await reader.toEnd(20_000);
+      expect(errorEvents(body), `${id}: ${body.slice(-300)}`).toEqual([]);
+      const chunks = serviceChunks<CompletionChunk>(body);
+      expect(new Set(chunks.map((chunk) => chunk.id))).toEqual(new Set([`cmpl-${id}`]));
+      const choices = chunks.flatMap((chunk) => chunk.choices);
+      expect(choices.map((choice) => choice.text).join(''), id).toBe(expected.text);
+      expect(choices.filter((choice) => choice.finish_reason !== null).map((choice) => choice.finish_reason)).toEqual([
+        'stop',
+      ]);
+      expect(chunks.at(-1)!.usage?.completion_tokens, id).toBe(expected.tokens);
+
+      const moves = forRequest(processor, id).filter((line) => String(line.msg).startsWith('request migrated from '));
+      if (!onVictim.includes(id)) {
+        expect(moves, id).toEqual([]);
+        continue;
+      }
+      // Stopped by the drain on the victim (its engine saw the call cancelled), carried on by the survivor.
+      expect(moves, id).toHaveLength(1);
+      expect(moves[0]).toMatchObject({
+        from: victim.instanceIds[0],
+        to: survivor.instanceIds[0],
+        reason: 'instance_shutting_down',
+      });
+      const carried = moves[0]!.tokensCarried as number;
+      expect(carried, id).toBeGreaterThanOrEqual(3);
+      expect(carried, id).toBeLessThan(expected.tokens);
+      expect(generationEnd(victim, id)?.msg, id).toMatch(/^generation stopped after \d+ of \d+ tokens/);
+      await waitFor(
+        () =>
+          forRequest(survivor, id).some(
+            (line) => line.msg === `continuing a migrated generation after ${carried} tokens`,
+          ) || undefined,
+        5000,
+      );
+    }
+
+    expect(await within(victim.exited, NO_HANG_MS, `${victim.name} exiting after SIGTERM`)).toEqual({
+      code: 0,
+      signal: null,
+    });
+  }, 60_000);
+});
