@@ -84,7 +84,7 @@ export interface ServerPacing {
  * The serving side of the NATS transport, on the connection Nest's NATS server opens: each endpoint of
  * each local instance is a subscription, on the component's queue-group subject and on the instance's
  * own subject, answered in Nest's framing (`call-packets.ts`); a paced call waits for credit. A
- * call runs in a fresh context whose id comes from the message headers (the same policy as HTTP), with
+ * call runs in a fresh context whose id comes from its packet (or its headers; the same policy as HTTP), with
  * an AbortSignal that a cancel message for its call id aborts.
  */
 export class NatsEndpointServer {

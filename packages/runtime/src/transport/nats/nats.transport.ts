@@ -56,9 +56,10 @@ const TRANSPORT_NAMESPACE = 'threadline';
 
 /**
  * Calls between processes over NATS, on connections @nestjs/microservices' NATS client and server open,
- * in their framing but sent and read here (`call-packets.ts`). The request id travels in a header, each call has its own id by which a cancel message stops it, instances announce
- * themselves by heartbeats (so routers see who is alive and calls to a dead instance fail instead of
- * hanging), and events are broadcast subjects.
+ * in their framing but sent and read here (`call-packets.ts`). The request id travels in the call's
+ * packet, each call has its own id by which a cancel message stops it, instances announce themselves by
+ * heartbeats (so routers see who is alive and calls to a dead instance fail instead of hanging), and
+ * events are broadcast subjects.
  */
 export class NatsTransport extends ComponentTransport {
   private readonly logger = new Logger('Runtime');
