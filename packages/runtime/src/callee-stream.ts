@@ -1,13 +1,21 @@
 import { Logger } from '@nestjs/common';
 import { DeadlineExceededError, getRequestSignal, isRequestCancelled } from '@threadline/tracing';
 import {
+  END_SPAN_WITH_ITERATION,
+  IterationSpans,
   deadlineOf,
   getCurrentTraceparent,
   isThenable,
   runInStore,
   snapshotContext,
 } from '@threadline/tracing/internal';
-import type { ContextSnapshot, RequestStore, Span } from '@threadline/tracing/internal';
+import type {
+  ContextSnapshot,
+  RequestStore,
+  Span,
+  SpanEndingHost,
+  SpanItemObserver,
+} from '@threadline/tracing/internal';
 import { EndpointError } from './endpoint.error.js';
 import type { EndpointErrorData } from './endpoint.error.js';
 import { toAsyncIterable } from './stream-conversion.js';
@@ -21,8 +29,10 @@ type Where = Pick<EndpointErrorData, 'requestId' | 'component' | 'endpoint'>;
  * context, whoever pulls (its log lines carry its component and the request id); a failure comes out as
  * an EndpointError; start and end are logged at debug level. An iterator object, not a wrapped generator.
  */
-export class CalleeStream implements AsyncIterableIterator<unknown> {
+export class CalleeStream implements SpanEndingHost<unknown> {
   private inner: AsyncIterator<unknown> | undefined;
+  /** The caller's spans around this stream (its `client` span), ended with it rather than by a wrapper. */
+  private callerSpans: IterationSpans<unknown> | undefined;
   private unary: 'pending' | 'given' | undefined;
   private finished = false;
   private items = 0;
@@ -51,6 +61,11 @@ export class CalleeStream implements AsyncIterableIterator<unknown> {
     return this;
   }
 
+  [END_SPAN_WITH_ITERATION](span: Span, onItem?: SpanItemObserver<unknown>): boolean {
+    if (this.finished) return false;
+    return (this.callerSpans ??= new IterationSpans()).add(span, onItem);
+  }
+
   next(): Promise<IteratorResult<unknown>> {
     if (this.finished) return Promise.resolve({ done: true, value: undefined });
     let step: Promise<IteratorResult<unknown>>;
@@ -66,7 +81,11 @@ export class CalleeStream implements AsyncIterableIterator<unknown> {
           const overdue = this.overdue();
           if (overdue !== undefined) throw this.fail(overdue);
           this.finish('ended');
-        } else this.items++;
+          this.callerSpans?.done();
+        } else {
+          this.items++;
+          this.callerSpans?.item(result.value);
+        }
         return result;
       },
       (error: unknown) => {
@@ -77,6 +96,7 @@ export class CalleeStream implements AsyncIterableIterator<unknown> {
 
   /** The caller stops early (a client gone, a stop sequence): the callee's stream is stopped too. */
   async return(value?: unknown): Promise<IteratorResult<unknown>> {
+    this.callerSpans?.cancelled();
     if (!this.finished) {
       this.finish('cancelled');
       const inner = this.inner;
@@ -130,6 +150,8 @@ export class CalleeStream implements AsyncIterableIterator<unknown> {
     }
     if (!cancelled) this.span?.recordFailure(failure);
     this.finish(cancelled ? 'cancelled' : 'failed');
+    // The caller's spans fail with what the caller gets, cancelled or not, as a wrapper's would.
+    this.callerSpans?.failed(failure);
     return failure;
   }
 

@@ -47,4 +47,52 @@ describe('endSpanWithIterator', () => {
     expect(spans[0]).toMatchObject({ status: 'unset', attributes: { 'threadline.cancelled': true } });
     expect(await source.next()).toEqual({ done: true, value: undefined });
   });
+
+  describe('around an iterator it returned', () => {
+    function twice(source: AsyncGenerator<number>) {
+      const store = createStore('req');
+      const inner = endSpanWithIterator(source, startSpan('inner', 'internal', undefined, store)!, (item, span) =>
+        span.setAttribute('last', item),
+      );
+      const outer = endSpanWithIterator(inner, startSpan('outer', 'client', undefined, store)!, (item, span) =>
+        span.setAttribute('seen', item),
+      );
+      return { inner, outer };
+    }
+
+    it('adds no layer: the same iterator ends both spans, innermost first', async () => {
+      const { inner, outer } = twice(numbers());
+      expect(outer).toBe(inner);
+      for await (const item of outer) void item;
+      expect(spans.map((span) => [span.name, span.attributes.last ?? span.attributes.seen])).toEqual([
+        ['inner', 2],
+        ['outer', 2],
+      ]);
+    });
+
+    it('fails both with the error, and cancels both (outermost first) when the consumer stops', async () => {
+      await expect(async () => {
+        for await (const item of twice(numbers(new Error('broke'))).outer) void item;
+      }).rejects.toThrow('broke');
+      expect(spans.map((span) => [span.name, span.statusMessage])).toEqual([
+        ['inner', 'broke'],
+        ['outer', 'broke'],
+      ]);
+      spans = [];
+      for await (const item of twice(numbers()).outer) if (item === 1) break;
+      expect(spans.map((span) => [span.name, span.attributes['threadline.cancelled']])).toEqual([
+        ['outer', true],
+        ['inner', true],
+      ]);
+    });
+
+    it('wraps anew once the iteration is over', async () => {
+      const { outer } = twice(numbers());
+      for await (const item of outer) void item;
+      const late = endSpanWithIterator(outer, startSpan('late', 'client', undefined, createStore('req'))!);
+      expect(late).not.toBe(outer);
+      expect(await late.next()).toEqual({ done: true, value: undefined });
+      expect(spans.map((span) => span.name)).toEqual(['inner', 'outer', 'late']);
+    });
+  });
 });

@@ -1,27 +1,98 @@
 import type { Span } from './span.js';
 
 /**
+ * The method by which an async iterator takes spans to end with its own iteration, as
+ * `endSpanWithIterator` would around it: it returns `false` (having taken nothing) once its iteration
+ * is over. An iterator that already settles each step (the runtime's callee streams) spares a span
+ * around it a promise per item this way.
+ */
+export const END_SPAN_WITH_ITERATION = Symbol('threadline.endSpanWithIteration');
+
+/** What `onItem` of `endSpanWithIterator` is: it sees each item on its way, to record it on the span. */
+export type SpanItemObserver<T> = (item: T, span: Span) => void;
+
+/** An iterator that ends spans with its own iteration (see `END_SPAN_WITH_ITERATION`). */
+export interface SpanEndingHost<T> extends AsyncIterableIterator<T> {
+  [END_SPAN_WITH_ITERATION](span: Span, onItem?: SpanItemObserver<T>): boolean;
+}
+
+/**
  * Ends `span` with the iteration of `iterator`: at its end, at its error (the span then failed), or when
  * its consumer stops early (`threadline.cancelled`). `onItem` sees each item on its way, to record on
- * the span what the stream says. One iterator object, so an item crosses a single layer.
+ * the span what the stream says. An iterator that can end spans itself (`END_SPAN_WITH_ITERATION`: the
+ * runtime's callee streams, or an iterator this returned) takes the span and is returned as it is, so
+ * spans around one stream add no layer per item; any other is wrapped in one iterator object.
  */
 export function endSpanWithIterator<T>(
   iterator: AsyncIterator<T>,
   span: Span,
-  onItem?: (item: T, span: Span) => void,
+  onItem?: SpanItemObserver<T>,
 ): AsyncIterableIterator<T> {
-  return new SpanEndingIterator(iterator, span, onItem);
+  const host = iterator as Partial<SpanEndingHost<T>>;
+  if (host[END_SPAN_WITH_ITERATION]?.(span, onItem) === true) return host as SpanEndingHost<T>;
+  const wrapper = new SpanEndingIterator(iterator);
+  wrapper[END_SPAN_WITH_ITERATION](span, onItem);
+  return wrapper;
 }
 
-class SpanEndingIterator<T> implements AsyncIterableIterator<T> {
-  constructor(
-    private readonly inner: AsyncIterator<T>,
-    private readonly span: Span,
-    private readonly onItem: ((item: T, span: Span) => void) | undefined,
-  ) {}
+interface RidingSpan<T> {
+  span: Span;
+  onItem: SpanItemObserver<T> | undefined;
+}
+
+/**
+ * The spans an iteration ends, in the order they were added (innermost first): what a stack of
+ * `endSpanWithIterator` wrappers would do to them, done by whoever iterates.
+ */
+export class IterationSpans<T> {
+  private readonly spans: Array<RidingSpan<T>> = [];
+  private over = false;
+
+  /** Adds `span`; `false` once the iteration is over (the span is not taken). */
+  add(span: Span, onItem?: SpanItemObserver<T>): boolean {
+    if (this.over) return false;
+    this.spans.push({ span, onItem });
+    return true;
+  }
+
+  /** An item on its way to the consumer. */
+  item(item: T): void {
+    for (const riding of this.spans) riding.onItem?.(item, riding.span);
+  }
+
+  /** The iteration ended. */
+  done(): void {
+    this.over = true;
+    for (const riding of this.spans) riding.span.end();
+  }
+
+  /** The iteration failed with `error`, the error its consumer gets. */
+  failed(error: unknown): void {
+    this.over = true;
+    for (const riding of this.spans) if (!riding.span.isEnded) riding.span.recordFailure(error).end();
+  }
+
+  /** The consumer stopped early: the outermost span first, as the wrappers' `return()` would reach them. */
+  cancelled(): void {
+    this.over = true;
+    for (let i = this.spans.length - 1; i >= 0; i--) {
+      const { span } = this.spans[i]!;
+      if (!span.isEnded) span.setAttribute('threadline.cancelled', true).end();
+    }
+  }
+}
+
+class SpanEndingIterator<T> implements SpanEndingHost<T> {
+  private readonly spans = new IterationSpans<T>();
+
+  constructor(private readonly inner: AsyncIterator<T>) {}
 
   [Symbol.asyncIterator](): this {
     return this;
+  }
+
+  [END_SPAN_WITH_ITERATION](span: Span, onItem?: SpanItemObserver<T>): boolean {
+    return this.spans.add(span, onItem);
   }
 
   next(): Promise<IteratorResult<T>> {
@@ -35,10 +106,7 @@ class SpanEndingIterator<T> implements AsyncIterableIterator<T> {
   }
 
   return(value?: unknown): Promise<IteratorResult<T>> {
-    if (!this.span.isEnded) {
-      this.span.setAttribute('threadline.cancelled', true);
-      this.span.end();
-    }
+    this.spans.cancelled();
     return this.inner.return?.(value) ?? Promise.resolve({ done: true, value: value as T });
   }
 
@@ -48,13 +116,13 @@ class SpanEndingIterator<T> implements AsyncIterableIterator<T> {
   }
 
   private readonly settle = (result: IteratorResult<T>): IteratorResult<T> => {
-    if (result.done) this.span.end();
-    else this.onItem?.(result.value, this.span);
+    if (result.done) this.spans.done();
+    else this.spans.item(result.value);
     return result;
   };
 
   private readonly fail = (error: unknown): never => {
-    if (!this.span.isEnded) this.span.recordFailure(error).end();
+    this.spans.failed(error);
     throw error;
   };
 }

@@ -34,10 +34,8 @@ export class CallerLiveness {
     let watchers = this.watchers.get(processId);
     if (watchers === undefined) this.watchers.set(processId, (watchers = new Set()));
     watchers.add(onGone);
-    return () => {
-      watchers.delete(onGone);
-      if (watchers.size === 0 && this.watchers.get(processId) === watchers) this.watchers.delete(processId);
-    };
+    // The set stays while its process lives (one per calling process), so a caller's next call reuses it.
+    return () => watchers.delete(onGone);
   }
 
   close(): void {

@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DeadlineExceededError } from '@threadline/tracing';
+import { addSpanRecorder, DeadlineExceededError } from '@threadline/tracing';
+import type { FinishedSpan } from '@threadline/tracing';
+import { createStore, endSpanWithIterator, startSpan } from '@threadline/tracing/internal';
 import { ByteBudget } from './byte-budget.js';
 import { NO_RESPONDERS } from './call-packets.js';
 import { CallsInFlight } from './calls-in-flight.js';
@@ -185,5 +187,42 @@ describe('NatsCall', () => {
     toAny.stream.complete();
     await expect(toB.next).resolves.toMatchObject({ done: true });
     await expect(toAny.next).resolves.toMatchObject({ done: true });
+  });
+
+  it('ends the client spans around it with its own iteration, without a wrapper: done, failed, cancelled', async () => {
+    const finished: FinishedSpan[] = [];
+    const stopRecording = addSpanRecorder({ onEnd: (span) => finished.push(span) });
+    try {
+      const traced = (name: string) => {
+        const { stream, next } = call(undefined);
+        const span = startSpan(name, 'client', undefined, createStore('req-1'))!;
+        const iterator = endSpanWithIterator(stream, span, (item, itemSpan) =>
+          itemSpan.setAttribute('last', String(item)),
+        );
+        expect(iterator).toBe(stream);
+        return { stream, next };
+      };
+      const done = traced('done');
+      done.stream.frame({ kind: 'item', value: 'a' });
+      done.stream.complete();
+      await done.next;
+      await done.stream.next();
+      const failed = traced('failed');
+      failed.stream.fail({ message: 'no', status: 503, code: 'x' });
+      await failed.next.catch(() => undefined);
+      const cancelled = traced('cancelled');
+      cancelled.stream.frame({ kind: 'item', value: 'b' });
+      await cancelled.next;
+      await cancelled.stream.return();
+      expect(
+        finished.map((span) => [span.name, span.status, span.attributes.last, span.attributes['threadline.cancelled']]),
+      ).toEqual([
+        ['done', 'unset', 'a', undefined],
+        ['failed', 'error', undefined, undefined],
+        ['cancelled', 'unset', 'b', true],
+      ]);
+    } finally {
+      stopRecording();
+    }
   });
 });

@@ -1,4 +1,6 @@
 import { DeadlineExceededError } from '@threadline/tracing';
+import { END_SPAN_WITH_ITERATION, IterationSpans } from '@threadline/tracing/internal';
+import type { Span, SpanEndingHost, SpanItemObserver } from '@threadline/tracing/internal';
 import { EndpointError } from '../../endpoint.error.js';
 import type { EndpointErrorData } from '../../endpoint.error.js';
 import { NO_RESPONDERS } from './call-packets.js';
@@ -48,8 +50,10 @@ const DONE: IteratorResult<unknown> = { done: true, value: undefined };
  * and it ends with a 503 EndpointError naming the request. Items that came before a failure are read
  * first. An iterator object rather than an async generator over a queue: a unary call is two `next()`s.
  */
-export class NatsCall implements ReplyHandler, AsyncIterableIterator<unknown> {
+export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
   private readonly arrived: Array<Arrived | undefined> = [];
+  /** The caller's spans around this call (its `client` span), ended with its iteration. */
+  private spans: IterationSpans<unknown> | undefined;
   private head = 0;
   /** The consumer waiting for the next item, when none has arrived. */
   private waiter: { resolve: (result: IteratorResult<unknown>) => void; reject: (error: unknown) => void } | undefined;
@@ -87,11 +91,11 @@ export class NatsCall implements ReplyHandler, AsyncIterableIterator<unknown> {
     if (this.over) return Promise.resolve(DONE);
     if (this.head < this.arrived.length) return Promise.resolve({ value: this.take().value, done: false });
     if (this.failure !== undefined) {
-      this.end();
+      this.end(this.failure);
       return Promise.reject(this.failure.error);
     }
     if (this.calleeEnded) {
-      this.end();
+      this.end('done');
       return Promise.resolve(DONE);
     }
     return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
@@ -99,8 +103,14 @@ export class NatsCall implements ReplyHandler, AsyncIterableIterator<unknown> {
 
   /** The consumer stops: a call the callee has not ended is cancelled. */
   return(): Promise<IteratorResult<unknown>> {
-    this.end();
+    this.end('cancelled');
     return Promise.resolve(DONE);
+  }
+
+  /** Takes `span` to end with this call's iteration, rather than a wrapper around it adding a step per item. */
+  [END_SPAN_WITH_ITERATION](span: Span, onItem?: SpanItemObserver<unknown>): boolean {
+    if (this.over) return false;
+    return (this.spans ??= new IterationSpans()).add(span, onItem);
   }
 
   frame(frame: WireFrame): void {
@@ -155,7 +165,7 @@ export class NatsCall implements ReplyHandler, AsyncIterableIterator<unknown> {
     if (this.waiter !== undefined) {
       const { resolve } = this.waiter;
       this.waiter = undefined;
-      this.end();
+      this.end('done');
       resolve(DONE);
     }
   }
@@ -212,6 +222,7 @@ export class NatsCall implements ReplyHandler, AsyncIterableIterator<unknown> {
     const { resolve } = this.waiter;
     this.waiter = undefined;
     this.handedOut = item;
+    this.spans?.item(item.value);
     resolve({ value: item.value, done: false });
   }
 
@@ -223,6 +234,7 @@ export class NatsCall implements ReplyHandler, AsyncIterableIterator<unknown> {
       this.head = 0;
     }
     this.handedOut = item;
+    this.spans?.item(item.value);
     return item;
   }
 
@@ -233,14 +245,18 @@ export class NatsCall implements ReplyHandler, AsyncIterableIterator<unknown> {
     if (this.waiter !== undefined) {
       const { reject } = this.waiter;
       this.waiter = undefined;
-      this.end();
+      this.end(this.failure);
       reject(error);
     }
   }
 
-  private end(): void {
+  /** The call is over for its consumer: it read the end or the failure, or stopped. */
+  private end(outcome: 'done' | 'cancelled' | { error: unknown }): void {
     if (this.over) return;
     this.over = true;
+    if (outcome === 'done') this.spans?.done();
+    else if (outcome === 'cancelled') this.spans?.cancelled();
+    else this.spans?.failed(outcome.error);
     this.assembler?.release();
     this.options.onEnd(this);
     if (!this.calleeEnded) this.options.cancel();
