@@ -89,6 +89,13 @@ describe('NatsCall', () => {
     await expect(stream.next()).resolves.toMatchObject({ done: true });
   });
 
+  it('ends a next() still waiting when the consumer stops', async () => {
+    const { stream, next, cancel } = call(undefined);
+    await stream.return();
+    await expect(next).resolves.toEqual({ value: undefined, done: true });
+    expect(cancel).toHaveBeenCalledTimes(1);
+  });
+
   it('fails with cancelled (499) or the deadline (504) when the request signal aborts, every call of it', async () => {
     const cancelled = new AbortController();
     const first = call(undefined, cancelled.signal);

@@ -101,9 +101,12 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
     return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
   }
 
-  /** The consumer stops: a call the callee has not ended is cancelled. */
+  /** The consumer stops: a call the callee has not ended is cancelled, and a `next()` still waiting ends. */
   return(): Promise<IteratorResult<unknown>> {
     this.end('cancelled');
+    const waiting = this.waiter;
+    this.waiter = undefined;
+    waiting?.resolve(DONE);
     return Promise.resolve(DONE);
   }
 
