@@ -1,3 +1,4 @@
+import { IncrementalDetokenizer } from '../../src/llm/processor/incremental-detokenizer.js';
 import { Tokenizer } from '../../src/llm/processor/tokenizer.js';
 import { MockText } from '../../src/llm/worker/mocker/mock-text.js';
 
@@ -18,4 +19,32 @@ export function longSeed(prompt: string, minTokens: number): { seed: number; len
     if (length >= minTokens) return { seed, length };
   }
   throw new Error(`no seed gives ${minTokens} tokens`);
+}
+
+/** A chunk of a streamed completion, as the migration tests read it. */
+export interface CompletionChunk {
+  id: string;
+  choices: Array<{ text: string; finish_reason: string | null }>;
+  usage?: { prompt_tokens: number; completion_tokens: number } | null;
+}
+
+let sharedTokenizer: Tokenizer | undefined;
+
+/**
+ * What an undisturbed run answers to a completions `prompt` with `seed`: the mocker's text, up to
+ * `maxTokens`, its token counts and its finish reason.
+ */
+export function undisturbed(prompt: string, seed: number, maxTokens = Number.POSITIVE_INFINITY) {
+  const tokenizer = (sharedTokenizer ??= new Tokenizer());
+  const promptIds = tokenizer.encode(prompt);
+  const all = mockerTokens(promptIds, seed);
+  const tokens = all.slice(0, maxTokens);
+  const detokenizer = new IncrementalDetokenizer(tokenizer);
+  const text = detokenizer.push(tokens) + detokenizer.flush();
+  return {
+    text,
+    tokens: tokens.length,
+    promptTokens: promptIds.length,
+    finish: all.length > maxTokens ? 'length' : 'stop',
+  };
 }

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { IncrementalDetokenizer } from '../../../src/llm/processor/incremental-detokenizer.js';
-import { Tokenizer } from '../../../src/llm/processor/tokenizer.js';
 import { forRequest, generationEnd, handling, NO_HANG_MS, startSplitPipeline, within } from '../../support/cluster.js';
 import type { Cluster } from '../../support/cluster.js';
-import { longSeed, mockerTokens } from '../../support/mocker-text.js';
+import { longSeed, undisturbed } from '../../support/mocker-text.js';
+import type { CompletionChunk } from '../../support/mocker-text.js';
 import { describeWithNats } from '../../support/nats-server.js';
 import { COMPLETIONS, completionBody } from '../../support/requests.js';
 import { errorEvents, openStream, serviceChunks } from '../../support/sse.js';
@@ -19,21 +18,6 @@ import { waitFor } from '../../support/wait-for.js';
 
 const GRACE_MS = 1000;
 const STREAMS = 6;
-
-interface CompletionChunk {
-  id: string;
-  choices: Array<{ text: string; finish_reason: string | null }>;
-  usage?: { prompt_tokens: number; completion_tokens: number } | null;
-}
-
-const tokenizer = new Tokenizer();
-
-/** The mocker's whole answer to a completions `prompt` with `seed`, as text and tokens. */
-function undisturbed(prompt: string, seed: number) {
-  const tokens = mockerTokens(tokenizer.encode(prompt), seed);
-  const detokenizer = new IncrementalDetokenizer(tokenizer);
-  return { text: detokenizer.push(tokens) + detokenizer.flush(), tokens: tokens.length };
-}
 
 describeWithNats('distributed over NATS: request migration when a drain outlasts the shutdown grace', () => {
   let cluster: Cluster;

@@ -1,7 +1,5 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { IncrementalDetokenizer } from '../../../src/llm/processor/incremental-detokenizer.js';
-import { Tokenizer } from '../../../src/llm/processor/tokenizer.js';
 import {
   forRequest,
   handling,
@@ -14,7 +12,8 @@ import {
   within,
 } from '../../support/cluster.js';
 import type { Cluster } from '../../support/cluster.js';
-import { longSeed, mockerTokens } from '../../support/mocker-text.js';
+import { longSeed, undisturbed } from '../../support/mocker-text.js';
+import type { CompletionChunk } from '../../support/mocker-text.js';
 import { describeWithNats } from '../../support/nats-server.js';
 import { untilServing } from '../../support/service-process.js';
 import type { ComponentProcess, SpawnedService } from '../../support/service-process.js';
@@ -34,14 +33,6 @@ import { waitFor } from '../../support/wait-for.js';
 const STREAMS = 50;
 /** Every other stream stops at max_tokens, the others at their natural end (100 tokens or more). */
 const MAX_TOKENS = 60;
-
-interface CompletionChunk {
-  id: string;
-  choices: Array<{ text: string; finish_reason: string | null }>;
-  usage?: { prompt_tokens: number; completion_tokens: number } | null;
-}
-
-const tokenizer = new Tokenizer();
 
 /** Streams that ask for a tool call, whose arguments (a forecast of eight days) take a few seconds to stream. */
 const TOOL_STREAMS = 8;
@@ -83,21 +74,6 @@ interface ToolChunk {
 }
 interface ToolCompletion {
   choices: Array<{ message: { tool_calls: Array<{ id: string; function: { name: string; arguments: string } }> } }>;
-}
-
-/** What an undisturbed run answers: the mocker's text for the prompt and seed, up to `maxTokens`. */
-function undisturbed(prompt: string, seed: number, maxTokens: number) {
-  const promptIds = tokenizer.encode(prompt);
-  const all = mockerTokens(promptIds, seed);
-  const tokens = all.slice(0, maxTokens);
-  const detokenizer = new IncrementalDetokenizer(tokenizer);
-  const text = detokenizer.push(tokens) + detokenizer.flush();
-  return {
-    text,
-    tokens: tokens.length,
-    promptTokens: promptIds.length,
-    finish: all.length > maxTokens ? 'length' : 'stop',
-  };
 }
 
 const isWarn = (line: { level: number }) => line.level === 40;
