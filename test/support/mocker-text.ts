@@ -1,6 +1,8 @@
+import { expect } from 'vitest';
 import { IncrementalDetokenizer } from '../../src/llm/processor/incremental-detokenizer.js';
 import { Tokenizer } from '../../src/llm/processor/tokenizer.js';
 import { MockText } from '../../src/llm/worker/mocker/mock-text.js';
+import { errorEvents, serviceChunks } from './sse.js';
 
 /** What the mocker answers to a prompt of `promptIds` with `seed`, computed from its own MockText: the token ids. */
 export function mockerTokens(promptIds: readonly number[], seed: number): number[] {
@@ -47,4 +49,23 @@ export function undisturbed(prompt: string, seed: number, maxTokens = Number.POS
     promptTokens: promptIds.length,
     finish: all.length > maxTokens ? 'length' : 'stop',
   };
+}
+
+/**
+ * Checks the body of request `id`'s completion stream against its undisturbed answer: no error event,
+ * one completion id, exactly the expected text, one finish reason, and the usage counted once.
+ */
+export function expectUndisturbedStream(body: string, id: string, expected: ReturnType<typeof undisturbed>): void {
+  expect(errorEvents(body), `${id}: ${body.slice(-300)}`).toEqual([]);
+  const chunks = serviceChunks<CompletionChunk>(body);
+  expect(new Set(chunks.map((chunk) => chunk.id))).toEqual(new Set([`cmpl-${id}`]));
+  const choices = chunks.flatMap((chunk) => chunk.choices);
+  expect(choices.map((choice) => choice.text).join(''), id).toBe(expected.text);
+  expect(choices.filter((choice) => choice.finish_reason !== null).map((choice) => choice.finish_reason)).toEqual([
+    expected.finish,
+  ]);
+  expect(chunks.at(-1)!.usage, id).toMatchObject({
+    prompt_tokens: expected.promptTokens,
+    completion_tokens: expected.tokens,
+  });
 }

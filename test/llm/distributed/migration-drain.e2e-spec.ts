@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { forRequest, generationEnd, handling, NO_HANG_MS, startSplitPipeline, within } from '../../support/cluster.js';
 import type { Cluster } from '../../support/cluster.js';
-import { longSeed, undisturbed } from '../../support/mocker-text.js';
-import type { CompletionChunk } from '../../support/mocker-text.js';
+import { expectUndisturbedStream, longSeed, undisturbed } from '../../support/mocker-text.js';
 import { describeWithNats } from '../../support/nats-server.js';
 import { COMPLETIONS, completionBody } from '../../support/requests.js';
-import { errorEvents, openStream, serviceChunks } from '../../support/sse.js';
+import { openStream } from '../../support/sse.js';
 import { waitFor } from '../../support/wait-for.js';
 
 /**
@@ -64,16 +63,7 @@ describeWithNats('distributed over NATS: request migration when a drain outlasts
 
     const processor = cluster.get('processor-router');
     for (const { id, expected, reader } of streams) {
-      const body = await reader.toEnd(20_000);
-      expect(errorEvents(body), `${id}: ${body.slice(-300)}`).toEqual([]);
-      const chunks = serviceChunks<CompletionChunk>(body);
-      expect(new Set(chunks.map((chunk) => chunk.id))).toEqual(new Set([`cmpl-${id}`]));
-      const choices = chunks.flatMap((chunk) => chunk.choices);
-      expect(choices.map((choice) => choice.text).join(''), id).toBe(expected.text);
-      expect(choices.filter((choice) => choice.finish_reason !== null).map((choice) => choice.finish_reason)).toEqual([
-        'stop',
-      ]);
-      expect(chunks.at(-1)!.usage?.completion_tokens, id).toBe(expected.tokens);
+      expectUndisturbedStream(await reader.toEnd(20_000), id, expected);
 
       const moves = forRequest(processor, id).filter((line) => String(line.msg).startsWith('request migrated from '));
       if (!onVictim.includes(id)) {

@@ -12,8 +12,7 @@ import {
   within,
 } from '../../support/cluster.js';
 import type { Cluster } from '../../support/cluster.js';
-import { longSeed, undisturbed } from '../../support/mocker-text.js';
-import type { CompletionChunk } from '../../support/mocker-text.js';
+import { expectUndisturbedStream, longSeed, undisturbed } from '../../support/mocker-text.js';
 import { describeWithNats } from '../../support/nats-server.js';
 import { untilServing } from '../../support/service-process.js';
 import type { ComponentProcess, SpawnedService } from '../../support/service-process.js';
@@ -137,19 +136,7 @@ describeWithNats('distributed over NATS: request migration when a worker dies mi
     );
 
     for (const { id, expected, reader } of streams) {
-      const body = await reader.toEnd(30_000);
-      expect(errorEvents(body), `${id}: ${body.slice(-300)}`).toEqual([]);
-      const chunks = serviceChunks<CompletionChunk>(body);
-      expect(new Set(chunks.map((chunk) => chunk.id))).toEqual(new Set([`cmpl-${id}`]));
-      const choices = chunks.flatMap((chunk) => chunk.choices);
-      expect(choices.map((choice) => choice.text).join(''), id).toBe(expected.text);
-      expect(choices.filter((choice) => choice.finish_reason !== null).map((choice) => choice.finish_reason)).toEqual([
-        expected.finish,
-      ]);
-      expect(chunks.at(-1)!.usage, id).toMatchObject({
-        prompt_tokens: expected.promptTokens,
-        completion_tokens: expected.tokens,
-      });
+      expectUndisturbedStream(await reader.toEnd(30_000), id, expected);
     }
 
     // One warn per moved stream, naming the workers and the tokens carried; the survivor says it continued.
