@@ -90,7 +90,8 @@ export interface ServerPacing {
 export class NatsEndpointServer {
   private readonly logger = new Logger('Runtime');
   private readonly server: ServerNats;
-  private readonly active = new Map<string, AbortController>();
+  /** The calls in flight, by call id: their cancellation, whose signal is made only if asked for. */
+  private readonly active = new Map<string, RequestCancellation>();
   /** The credit windows of the paced calls in flight, by call id. */
   private readonly windows = new Map<string, CreditWindow>();
   private readonly turns = new RoundRobin();
@@ -165,8 +166,8 @@ export class NatsEndpointServer {
     // read as a string: Nest's NatsStatus is an ambient const enum, which isolatedModules cannot refer to.
     this.server.status.subscribe((status: string) => {
       if (status !== 'disconnected') return;
-      for (const controller of this.active.values())
-        controller.abort(new Error('The connection to the message bus was lost.'));
+      for (const cancellation of this.active.values())
+        cancellation.abort(new Error('The connection to the message bus was lost.'));
     });
     for (const queue of byAddress.keys()) {
       const { identity } = byAddress.get(queue)![0]!;
@@ -197,7 +198,7 @@ export class NatsEndpointServer {
     while (this.active.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     if (this.active.size > 0) {
       this.logger.warn(`stopping ${this.active.size} call(s) still running at the end of the shutdown grace period`);
-      for (const controller of this.active.values()) controller.abort(new ShuttingDownError());
+      for (const cancellation of this.active.values()) cancellation.abort(new ShuttingDownError());
       const flushBy = Date.now() + 1000;
       while (this.active.size > 0 && Date.now() < flushBy) await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -235,10 +236,11 @@ export class NatsEndpointServer {
     const requestId = this.resolver.resolve(header === undefined ? packet.requestId : header(this.resolver.header));
     // The packet's id is the call's: its caller cancels it by that id.
     const callId = packet.id;
-    const controller = new AbortController();
-    this.active.set(callId, controller);
+    // The call's own cancellation: a cancel message, its deadline, its caller gone or a shutdown abort it.
+    const cancellation = new RequestCancellation();
+    this.active.set(callId, cancellation);
     const traceparent = parseTraceparent(header === undefined ? packet.traceparent : header(TRACEPARENT_HEADER));
-    const store = createStore(requestId, RequestCancellation.following(controller.signal), traceparent);
+    const store = createStore(requestId, cancellation, traceparent);
     const deadline = typeof packet.deadline === 'number' ? packet.deadline : Number.NaN;
     if (Number.isFinite(deadline)) setDeadlineOf(store, deadline);
     const caller = packet.caller;
@@ -259,32 +261,35 @@ export class NatsEndpointServer {
     // Beyond what a timer can wait (weeks), a deadline is as good as none.
     const deadlineTimer =
       untilDeadline < 2 ** 31
-        ? setTimeout(() => controller.abort(new DeadlineExceededError()), Math.max(0, untilDeadline))
+        ? setTimeout(() => cancellation.abort(new DeadlineExceededError()), Math.max(0, untilDeadline))
         : undefined;
     const stopWatching =
       typeof caller === 'string'
-        ? this.callers.watch(caller, () => controller.abort(new CallerGoneError(caller)))
+        ? this.callers.watch(caller, () => cancellation.abort(new CallerGoneError(caller)))
         : undefined;
     void (async () => {
       try {
-        const limits = {
-          maxMessageBytes: this.maxMessageBytes,
-          budget: this.largeRequests,
-          signal: controller.signal,
-        };
-        const request = parts === undefined ? data : await downloadRequest(connection, parts, limits);
+        const request =
+          parts === undefined
+            ? data
+            : await downloadRequest(connection, parts, {
+                maxMessageBytes: this.maxMessageBytes,
+                budget: this.largeRequests,
+                signal: cancellation.signal,
+              });
         items = invokeEndpoint(local, endpoint, request, store, callId)[Symbol.asyncIterator]();
         for (let next = await items.next(); !next.done; next = await items.next()) {
           for (const frame of itemFrames(next.value, dataBytesPerMessage(maxPayloadOf(connection)))) {
             if (window !== undefined) {
               // Paced: wait for the caller to read enough of what was sent before sending more.
-              if (!window.hasRoom()) await window.room(controller.signal);
+              if (!window.hasRoom()) await window.room(cancellation.signal);
               window.sent(frameBytes(frame));
             }
             replies.frame(frame);
           }
         }
-        if (controller.signal.reason instanceof ShuttingDownError) throw controller.signal.reason;
+        if (cancellation.aborted && cancellation.signal.reason instanceof ShuttingDownError)
+          throw cancellation.signal.reason;
         replies.complete();
       } catch (error) {
         if (error instanceof StuckReaderError) {
@@ -295,7 +300,7 @@ export class NatsEndpointServer {
               unread: window?.outstanding,
             }),
           );
-          controller.abort(error);
+          cancellation.abort(error);
         }
         const failure =
           error instanceof StuckReaderError
