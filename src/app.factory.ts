@@ -33,9 +33,7 @@ export async function createApp(config: AppConfig, llm: LlmConfig): Promise<Nest
     await traces?.shutdown();
     throw error;
   });
-  // Nest closes the HTTP server last, after its shutdown hooks: the spans of the calls drained while the
-  // app closes go out too. A process that serves no HTTP closes the (idle) server all the same.
-  if (traces !== undefined) adapter.getInstance().addHook('onClose', () => traces.shutdown());
+  if (traces !== undefined) stopAfterClose(app, () => traces.shutdown());
   app.useLogger(app.get(TracingLogger));
   // From here on lines go out as they are written: a start-up that waits (for NATS, say) must say so.
   app.flushLogs();
@@ -47,6 +45,27 @@ export async function createApp(config: AppConfig, llm: LlmConfig): Promise<Nest
   });
   void adapter.getInstance().register(fastifyCors, corsOptions(config.corsOrigins, config.tracing.header));
   return app;
+}
+
+/**
+ * Runs `stop` once the app has closed, whether or not closing failed. Nest closes the HTTP server before
+ * it runs the shutdown hooks, and the components drain their calls in theirs: the span export must stop
+ * after both, or the spans of the calls drained at shutdown are lost (in a process without HTTP, the
+ * server's close is immediate).
+ */
+function stopAfterClose(app: NestFastifyApplication, stop: () => Promise<void>): void {
+  // The app is a proxy that ignores assignments to its methods and looks them up on each call: the
+  // wrapper is defined on it, around the class's own close.
+  type Close = (this: NestFastifyApplication, ...args: Parameters<NestFastifyApplication['close']>) => Promise<void>;
+  const { close } = Object.getPrototypeOf(app) as { close: Close };
+  async function closeThenStop(this: NestFastifyApplication, ...args: Parameters<Close>): Promise<void> {
+    try {
+      await close.apply(this, args);
+    } finally {
+      await stop();
+    }
+  }
+  Object.defineProperty(app, 'close', { value: closeThenStop, configurable: true, writable: true });
 }
 
 /**

@@ -3,7 +3,7 @@ import { OTLPTraceExporter as ProtobufTraceExporter } from '@opentelemetry/expor
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { getCurrentStore, incomingTraceparentOf } from '../request-context.js';
+import { setEntrySampler } from '../spans/span-context.js';
 import { addSpanRecorder } from '../spans/span-recorders.js';
 import type { FinishedSpan } from '../spans/span-types.js';
 import { addSpanLogFields } from '../tracing-logger.factory.js';
@@ -48,10 +48,12 @@ export function startOtlpExport(options: OtlpExportOptions = {}): OtlpExport | u
       ? new JsonTraceExporter({ url: config.url })
       : new ProtobufTraceExporter({ url: config.url });
   const processor = new BatchSpanProcessor(exporter);
-  const sampled = createTraceSampler(config);
+  // The sampler decides where a request enters this process, and the spans carry its decision (passed
+  // on in their traceparent): a trace is decided once, where it starts, for every process it reaches.
+  const removeSampler = setEntrySampler(createTraceSampler(config));
   const removeRecorder = addSpanRecorder({
     onEnd(span: FinishedSpan): void {
-      if (!sampled(span.traceId, incomingTraceparentNow())) return;
+      if (span.sampled === false) return;
       processor.onEnd(toReadableSpan(span, resource));
     },
   });
@@ -62,15 +64,10 @@ export function startOtlpExport(options: OtlpExportOptions = {}): OtlpExport | u
     forceFlush: () => processor.forceFlush(),
     shutdown: () =>
       (stopped ??= (async () => {
+        removeSampler();
         removeRecorder();
         removeLogFields();
         await processor.shutdown();
       })()),
   };
-}
-
-/** The `traceparent` the running request came in with: its sampled flag is the caller's decision. */
-function incomingTraceparentNow(): string | undefined {
-  const store = getCurrentStore();
-  return store === undefined ? undefined : incomingTraceparentOf(store);
 }

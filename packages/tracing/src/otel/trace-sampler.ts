@@ -10,9 +10,10 @@ import type { Sampler } from '@opentelemetry/sdk-trace-base';
 import type { OtlpExportConfig } from './otlp-config.js';
 
 /**
- * Whether the spans of a trace are exported. The decision rests on the trace id and on the sampled flag
- * of the `traceparent` the request came in with, both the same in every process the request reaches, so
- * every process of a trace decides alike and a trace is exported whole or not at all.
+ * Whether a trace is sampled, decided where a request enters the process from the trace id and the
+ * sampled flag of the `traceparent` it came in with (none for a trace that starts there). The spans carry
+ * the decision and pass it on, so a parent-based sampler downstream follows the process where the trace
+ * started, and every process of a trace exports it whole or not at all.
  */
 export type TraceSampler = (traceId: string, incomingTraceparent: string | undefined) => boolean;
 

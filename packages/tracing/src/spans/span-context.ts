@@ -26,9 +26,44 @@ function parentIn(store: RequestStore): SpanParent {
   if (current !== undefined) return current.asParent();
   const incoming = incomingTraceparentOf(store);
   // A stored traceparent was validated on the way in: `00-<trace id>-<parent id>-<flags>`.
-  if (incoming !== undefined)
-    return { traceId: incoming.slice(3, 35), parentSpanId: incoming.slice(36, 52), flags: incoming.slice(53, 55) };
-  return { traceId: newTraceId(), flags: '01' };
+  if (incoming !== undefined) {
+    const traceId = incoming.slice(3, 35);
+    const flags = incoming.slice(53, 55);
+    return {
+      traceId,
+      parentSpanId: incoming.slice(36, 52),
+      flags: sampler === undefined ? flags : withSampledFlag(flags, sampler(traceId, incoming)),
+    };
+  }
+  const traceId = newTraceId();
+  return { traceId, flags: sampler === undefined || sampler(traceId, undefined) ? '01' : '00' };
+}
+
+/**
+ * Whether a trace is sampled, decided where a request enters this process: from the trace id and the
+ * caller's `traceparent` (none for a trace that starts here).
+ */
+export type EntrySampler = (traceId: string, incomingTraceparent: string | undefined) => boolean;
+
+let sampler: EntrySampler | undefined;
+
+/**
+ * Makes `decide` set the sampled flag of the spans a request starts in this process, which they carry
+ * and pass on in their `traceparent`; returns the function that removes it. The OTLP export sets its
+ * sampler here, so that the process where a trace starts decides for every process it reaches. Without
+ * one, a trace that starts here is sampled and a caller's flags are passed on as they came.
+ */
+export function setEntrySampler(decide: EntrySampler): () => void {
+  sampler = decide;
+  return () => {
+    if (sampler === decide) sampler = undefined;
+  };
+}
+
+/** `flags` with the sampled bit (the lowest) set or cleared, the other bits kept. */
+function withSampledFlag(flags: string, sampled: boolean): string {
+  const bits = Number.parseInt(flags, 16);
+  return (sampled ? bits | 1 : bits & ~1).toString(16).padStart(2, '0');
 }
 
 /** The span current in the running request, to add attributes or events to it. */

@@ -36,6 +36,11 @@ export interface FinishedSpan {
   status: SpanStatus;
   statusMessage?: string;
   requestId: string;
+  /**
+   * `false` when its trace is not sampled (the sampled flag of its `traceparent` is clear): the OTLP
+   * export leaves it out; absent when it is sampled.
+   */
+  sampled?: false;
 }
 
 /** Receives every span of this process as it ends. `onEnd` runs on the request's path: keep it quick. @publicApi */

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { outboundTracingHeaders } from '../outbound-headers.js';
 import { createStore, getCurrentTraceparent, runInStore } from '../request-context.js';
-import { getCurrentSpan, startSpan, storeWithSpan } from './span-context.js';
+import { getCurrentSpan, setEntrySampler, startSpan, storeWithSpan } from './span-context.js';
 import { addSpanRecorder } from './span-recorders.js';
 import type { FinishedSpan } from './span-types.js';
 
@@ -111,5 +111,31 @@ describe('spans', () => {
     remove();
     expect(startSpan('work', 'internal', undefined, createStore('req-6'))).toBeUndefined();
     expect(spans).toEqual([]);
+  });
+
+  it('carry the entry sampler’s decision in their flags, to their children and the next hop', () => {
+    const spans = record();
+    const seen: Array<[string, string | undefined]> = [];
+    removers.push(
+      setEntrySampler((traceId, incoming) => {
+        seen.push([traceId, incoming]);
+        return incoming === undefined;
+      }),
+    );
+    // A trace that starts here: sampled, as decided.
+    const root = startSpan('GET /', 'server', {}, createStore('req-root'))!;
+    expect(root.traceparent.endsWith('-01')).toBe(true);
+    // A caller's sampled trace, not sampled here: the flag is cleared for the spans and what they pass on.
+    const entry = startSpan('GET /', 'server', {}, createStore('req-in', undefined, INCOMING))!;
+    const child = startSpan('work', 'internal', {}, storeWithSpan(createStore('req-in'), entry))!;
+    expect(entry.traceparent.endsWith('-00')).toBe(true);
+    expect(child.traceparent.endsWith('-00')).toBe(true);
+    // Only a request's first span asks.
+    expect(seen).toEqual([
+      [root.traceId, undefined],
+      ['0af7651916cd43dd8448eb211c80319c', INCOMING],
+    ]);
+    for (const span of [child, entry, root]) span.end();
+    expect(spans.map((span) => span.sampled)).toEqual([false, false, undefined]);
   });
 });

@@ -10,7 +10,7 @@ export function spanClock(): number {
 export interface SpanParent {
   traceId: string;
   parentSpanId?: string;
-  /** Two hex digits, passed on unchanged (the caller's sampling decision). */
+  /** Two hex digits, the W3C trace flags: the lowest bit says whether the trace is sampled. */
   flags: string;
 }
 
@@ -104,6 +104,12 @@ export class Span {
     };
     if (this.parent.parentSpanId !== undefined) finished.parentSpanId = this.parent.parentSpanId;
     if (this.statusMessage !== undefined) finished.statusMessage = this.statusMessage;
+    if (!isSampled(this.parent.flags)) finished.sampled = false;
     recordSpan(finished);
   }
+}
+
+/** Whether W3C trace flags (two hex digits) have the sampled bit set. */
+function isSampled(flags: string): boolean {
+  return (Number.parseInt(flags, 16) & 1) === 1;
 }
