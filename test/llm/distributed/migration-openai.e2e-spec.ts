@@ -45,7 +45,7 @@ describeWithNats('distributed over NATS: request migration with the openai engin
 
   beforeAll(async () => {
     upstream = await startFakeUpstream(pacedAnswer({ words: WORDS.length, intervalMs: 60 }), { maxModelLen: 8192 });
-    // Every process reads the engine: the Processor sends a Worker what its engine reads.
+    // Every process is given the engine and its upstream, as a deployment would be.
     const common = { THREADLINE_ENGINE: 'openai', UPSTREAM_URL: upstream.url, THREADLINE_ROUTER: 'round-robin' };
     cluster = await startSplitPipeline(workerNames, { common });
   }, 120_000);
