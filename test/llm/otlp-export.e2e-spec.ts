@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAppConfig } from '../../src/config/app.config.js';
-import { nats, sleep, startCluster, warmUp } from '../support/cluster.js';
-import type { Cluster } from '../support/cluster.js';
+import { sleep } from '../support/cluster.js';
+import { exportingCluster } from '../support/exporting-cluster.js';
 import { describeWithNats } from '../support/nats-server.js';
 import { startOtlpCollector } from '../support/otlp-collector.js';
 import type { CollectedSpan, OtlpCollector } from '../support/otlp-collector.js';
@@ -130,34 +130,23 @@ describe('OTLP export from the service in one process', () => {
 });
 
 describeWithNats('OTLP export from the service over NATS, one process per component', () => {
-  let collector: OtlpCollector;
-  let cluster: Cluster;
   const names = ['frontend', 'processor', 'router', 'worker'];
-  beforeAll(async () => {
-    collector = await startOtlpCollector();
-    cluster = await startCluster(
-      await nats(),
-      names.map((name) => ({ name, components: name, env: { OTEL_SERVICE_NAME: `threadline-${name}` } })),
-      // A short batch delay: the spans go out while the test waits, not only at shutdown.
-      { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_BSP_SCHEDULE_DELAY: '100' },
-    );
-    await warmUp(cluster, ['worker']);
-  }, 120_000);
-  afterAll(async () => {
-    await cluster?.stop();
-    await collector?.close();
-  }, 30_000);
+  const suite = exportingCluster(
+    names.map((name) => ({ name, components: name, env: { OTEL_SERVICE_NAME: `threadline-${name}` } })),
+    // A short batch delay: the spans go out while the test waits, not only at shutdown.
+    { OTEL_BSP_SCHEDULE_DELAY: '100' },
+  );
 
   it('each process exports its spans of the caller’s trace, under its own service.name', async () => {
     const { traceId, traceparent } = newTrace();
-    await chat(cluster.url, 'otlp-nats-1', traceparent);
+    await chat(suite.cluster.url, 'otlp-nats-1', traceparent);
     await waitFor(() => {
-      const found = collector.trace(traceId);
+      const found = suite.collector.trace(traceId);
       return new Set(found.map(componentOf).filter(Boolean)).size === names.length ? true : undefined;
     }, 10_000).catch(() => false);
     // The last batches of the other processes, sent within their short delay.
     await sleep(500);
-    const spans = collector.trace(traceId);
+    const spans = suite.collector.trace(traceId);
     expectWholeTrace(spans, 'otlp-nats-1');
     // A component's server span comes from its own process, under that process's service.name.
     const misplaced = spans.filter(

@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { nats, sleep, startCluster, warmUp } from '../support/cluster.js';
-import type { Cluster } from '../support/cluster.js';
+import { expect, it } from 'vitest';
+import { sleep } from '../support/cluster.js';
+import { exportingCluster } from '../support/exporting-cluster.js';
 import { describeWithNats } from '../support/nats-server.js';
-import { startOtlpCollector } from '../support/otlp-collector.js';
 import type { CollectedSpan, OtlpCollector } from '../support/otlp-collector.js';
 import { longSeed } from '../support/mocker-text.js';
 import { CHAT, COMPLETIONS, chatBody, completionBody, request } from '../support/requests.js';
@@ -50,35 +49,24 @@ function spansOf(collector: OtlpCollector, id: string): CollectedSpan[] {
 }
 
 describeWithNats('a ratio sampler over NATS, one process per component', () => {
-  let collector: OtlpCollector;
-  let cluster: Cluster;
-  beforeAll(async () => {
-    collector = await startOtlpCollector();
-    cluster = await startCluster(
-      await nats(),
-      COMPONENTS.map((name) => ({ name, components: name, env: { OTEL_SERVICE_NAME: `threadline-${name}` } })),
-      {
-        OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
-        OTEL_BSP_SCHEDULE_DELAY: '100',
-        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
-        OTEL_TRACES_SAMPLER_ARG: '0.5',
-      },
-    );
-    await warmUp(cluster, ['worker']);
-  }, 120_000);
-  afterAll(async () => {
-    await cluster?.stop();
-    await collector?.close();
-  }, 30_000);
+  const suite = exportingCluster(
+    COMPONENTS.map((name) => ({ name, components: name, env: { OTEL_SERVICE_NAME: `threadline-${name}` } })),
+    {
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.5',
+    },
+  );
 
   it('exports each trace the Frontend starts from every process or from none', async () => {
     const ids = Array.from({ length: 40 }, (_, i) => `ratio-${i}`);
-    for (let i = 0; i < ids.length; i += 8) await Promise.all(ids.slice(i, i + 8).map((id) => chat(cluster.url, id)));
+    for (let i = 0; i < ids.length; i += 8)
+      await Promise.all(ids.slice(i, i + 8).map((id) => chat(suite.cluster.url, id)));
     // The spans of every process go out within their short batch delay.
-    await settled(collector);
-    const exported = ids.filter((id) => spansOf(collector, id).length > 0);
+    await settled(suite.collector);
+    const exported = ids.filter((id) => spansOf(suite.collector, id).length > 0);
     const partial = exported.flatMap((id) => {
-      const spans = spansOf(collector, id);
+      const spans = spansOf(suite.collector, id);
       const components = componentsOf(spans);
       const traces = new Set(spans.map((span) => span.traceId));
       return components.size === COMPONENTS.length && traces.size === 1 ? [] : [{ id, components: [...components] }];
@@ -96,55 +84,45 @@ describeWithNats('a ratio sampler over NATS, one process per component', () => {
     const traceparent = (i: number, flags: string) =>
       `00-5c${(i + 1).toString(16).padStart(30, '0')}-${caller}-${flags}`;
     await Promise.all([
-      ...unsampled.map((id, i) => chat(cluster.url, id, { traceparent: traceparent(i, '00') })),
-      ...sampled.map((id, i) => chat(cluster.url, id, { traceparent: traceparent(i + 100, '01') })),
+      ...unsampled.map((id, i) => chat(suite.cluster.url, id, { traceparent: traceparent(i, '00') })),
+      ...sampled.map((id, i) => chat(suite.cluster.url, id, { traceparent: traceparent(i + 100, '01') })),
     ]);
-    await settled(collector);
-    expect(unsampled.flatMap((id) => spansOf(collector, id))).toEqual([]);
-    for (const id of sampled) expect([...componentsOf(spansOf(collector, id))].sort()).toEqual([...COMPONENTS].sort());
+    await settled(suite.collector);
+    expect(unsampled.flatMap((id) => spansOf(suite.collector, id))).toEqual([]);
+    for (const id of sampled)
+      expect([...componentsOf(spansOf(suite.collector, id))].sort()).toEqual([...COMPONENTS].sort());
   }, 60_000);
 });
 
 describeWithNats('a process that serves over NATS alone, stopped', () => {
-  let collector: OtlpCollector;
-  let cluster: Cluster;
   const prompt = 'a story long enough to stop the worker in the middle of';
   const { seed } = longSeed(prompt, 60);
-  beforeAll(async () => {
-    collector = await startOtlpCollector();
-    cluster = await startCluster(
-      await nats(),
-      [
-        { name: 'front', components: 'frontend,processor,router', env: { OTEL_BSP_SCHEDULE_DELAY: '100' } },
-        // The worker holds its spans far longer than the test: only its shutdown can send them.
-        {
-          name: 'worker',
-          components: 'worker',
-          env: { OTEL_BSP_SCHEDULE_DELAY: '600000', THREADLINE_SHUTDOWN_GRACE_MS: '10000' },
-        },
-      ],
-      // 20 ms a token: the stream below is still running when the worker is told to stop.
-      { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, MOCKER_DECODE_MS_PER_TOKEN: '20' },
-    );
-    await warmUp(cluster, ['worker']);
-  }, 120_000);
-  afterAll(async () => {
-    await cluster?.stop();
-    await collector?.close();
-  }, 30_000);
+  const suite = exportingCluster(
+    [
+      { name: 'front', components: 'frontend,processor,router', env: { OTEL_BSP_SCHEDULE_DELAY: '100' } },
+      // The worker holds its spans far longer than the test: only its shutdown can send them.
+      {
+        name: 'worker',
+        components: 'worker',
+        env: { OTEL_BSP_SCHEDULE_DELAY: '600000', THREADLINE_SHUTDOWN_GRACE_MS: '10000' },
+      },
+    ],
+    // 20 ms a token: the stream below is still running when the worker is told to stop.
+    { MOCKER_DECODE_MS_PER_TOKEN: '20' },
+  );
 
   it('sends the spans still in its batch, and those of the calls it drains, when it gets SIGTERM', async () => {
-    await chat(cluster.url, 'worker-flush-done');
+    await chat(suite.cluster.url, 'worker-flush-done');
     const body = completionBody(prompt, { max_tokens: 60, stream: true, seed });
-    const reader = await openStream(cluster.url, COMPLETIONS, body, 'worker-flush-drained', 30_000);
+    const reader = await openStream(suite.cluster.url, COMPLETIONS, body, 'worker-flush-drained', 30_000);
     await reader.until((r) => r.dataCount >= 3, 10_000, '3 data events');
-    const worker = cluster.get('worker');
-    expect(componentsOf(spansOf(collector, 'worker-flush-done')).has('worker')).toBe(false);
+    const worker = suite.cluster.get('worker');
+    expect(componentsOf(spansOf(suite.collector, 'worker-flush-done')).has('worker')).toBe(false);
     worker.signal('SIGTERM');
     const text = await reader.toEnd(20_000);
     expect(text.trim().endsWith('data: [DONE]'), text.slice(-300)).toBe(true);
     expect(await worker.exited).toEqual({ code: 0, signal: null });
-    expect(componentsOf(spansOf(collector, 'worker-flush-done')).has('worker')).toBe(true);
-    expect(componentsOf(spansOf(collector, 'worker-flush-drained')).has('worker')).toBe(true);
+    expect(componentsOf(spansOf(suite.collector, 'worker-flush-done')).has('worker')).toBe(true);
+    expect(componentsOf(spansOf(suite.collector, 'worker-flush-drained')).has('worker')).toBe(true);
   }, 60_000);
 });
