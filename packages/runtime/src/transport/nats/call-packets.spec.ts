@@ -59,7 +59,7 @@ describe('ReplySender, to a caller that reads batches', () => {
   });
 });
 
-describe('ReplySender, to a caller that reads one frame per message (a Nest client)', () => {
+describe('ReplySender, to a caller that reads one frame per message', () => {
   it('sends what is ready in one turn together, the end marked on the last reply, as Nest frames it', async () => {
     const { message, sent } = fakeMessage();
     const replies = new ReplySender(message, 'call-1', false, 1_000_000);

@@ -6,7 +6,7 @@ import type { WireFrame } from './nats-subjects.js';
 /**
  * The messages of a call, in the JSON framing of @nestjs/microservices' NATS transport: a request
  * `{ pattern, data, id }`, replies `{ id, response }`, the last one marked `isDisposed`, or
- * `{ id, err, isDisposed }`. A Nest client can call an endpoint, and a Nest server could answer a call.
+ * `{ id, err, isDisposed }`, each reply's `response` one of the runtime's frames (`WireFrame`).
  * Sent and read here directly, for what Nest's layers cost on every call: a subscription made and
  * dropped per call on the caller, and one message per reply on the callee.
  *
@@ -14,7 +14,7 @@ import type { WireFrame } from './nats-subjects.js';
  * fields), instead of headers that each call would encode and decode: the request id and trace context,
  * the calling process, the deadline, the credit it offers, where a request too large for one message
  * waits, and `batch`, saying it reads replies that carry several frames at once (`responses`). A call
- * without `requestId` (a Nest client's) has its id and trace context read from its headers.
+ * without `requestId` (another client's) has its id and trace context read from its headers.
  */
 export interface RequestPacket {
   pattern: string;
