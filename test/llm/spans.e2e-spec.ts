@@ -3,6 +3,7 @@ import { addSpanRecorder } from '@threadline/tracing';
 import type { FinishedSpan } from '@threadline/tracing';
 import { describeWithNats, startNatsServer } from '../support/nats-server.js';
 import type { NatsServer } from '../support/nats-server.js';
+import { longSeed } from '../support/mocker-text.js';
 import { startPipeline } from '../support/pipeline-app.js';
 import type { PipelineApp } from '../support/pipeline-app.js';
 import { chatBody, completionBody } from '../support/requests.js';
@@ -135,5 +136,41 @@ describeWithNats('spans of the pipeline, its calls over NATS', () => {
         await nats?.stop();
       },
     };
+  });
+});
+
+describe('spans of a stream its client leaves, in one process', () => {
+  let pipeline: PipelineApp;
+  const spans: FinishedSpan[] = [];
+  let remove: () => void = () => undefined;
+  beforeAll(async () => {
+    // A few ms a token: a long stream lasts long enough for its client to leave in the middle.
+    pipeline = await startPipeline({ MOCKER_DECODE_MS_PER_TOKEN: '5' });
+    remove = addSpanRecorder({ onEnd: (span) => spans.push(span) });
+  }, 30_000);
+  afterAll(async () => {
+    remove();
+    await pipeline.close();
+  });
+
+  it('a stream its client leaves: the generation span ends, counting the tokens made before it stopped', async () => {
+    const prompt = 'a story long enough to leave in the middle of';
+    const { seed, length } = longSeed(prompt, 100);
+    const client = new AbortController();
+    const response = await fetch(`${pipeline.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'llm-spans-left' },
+      body: JSON.stringify(completionBody(prompt, { max_tokens: 150, stream: true, seed })),
+      signal: client.signal,
+    });
+    const reader = response.body!.getReader();
+    for (let chunk = 0; chunk < 3; chunk++) await reader.read();
+    client.abort();
+    await waitUntil(() => spans.some((span) => span.name === 'gen_ai.generate'));
+    const generation = only(spans, 'gen_ai.generate', 'internal');
+    expect(generation.attributes['gen_ai.usage.output_tokens']).toBeGreaterThan(0);
+    expect(generation.attributes['gen_ai.usage.output_tokens']).toBeLessThan(Math.min(length, 150));
+    await waitUntil(() => spans.some((span) => span.kind === 'server' && span.name === 'POST /v1/completions'));
+    expect(only(spans, 'POST /v1/completions', 'server').attributes['threadline.cancelled']).toBe(true);
   });
 });

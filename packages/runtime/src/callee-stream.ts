@@ -3,6 +3,7 @@ import { DeadlineExceededError, getRequestSignal, isRequestCancelled } from '@th
 import {
   END_SPAN_WITH_ITERATION,
   IterationSpans,
+  unwrapSpanEnding,
   deadlineOf,
   getCurrentTraceparent,
   isThenable,
@@ -33,6 +34,8 @@ export class CalleeStream implements SpanEndingHost<unknown> {
   private inner: AsyncIterator<unknown> | undefined;
   /** The caller's spans around this stream (its `client` span), ended with it rather than by a wrapper. */
   private callerSpans: IterationSpans<unknown> | undefined;
+  /** The spans the endpoint's own stream was wrapped to end (its generation span, say), ended here instead. */
+  private innerSpans: IterationSpans<unknown> | undefined;
   private unary: 'pending' | 'given' | undefined;
   private finished = false;
   private items = 0;
@@ -78,12 +81,14 @@ export class CalleeStream implements SpanEndingHost<unknown> {
       (result) => {
         if (result.done) {
           // A stream that ends quietly once its deadline stopped it is cut short, not complete.
+          this.innerSpans?.done();
           const overdue = this.overdue();
           if (overdue !== undefined) throw this.fail(overdue);
           this.finish('ended');
           this.callerSpans?.done();
         } else {
           this.items++;
+          this.innerSpans?.item(result.value);
           this.callerSpans?.item(result.value);
         }
         return result;
@@ -99,6 +104,7 @@ export class CalleeStream implements SpanEndingHost<unknown> {
     this.callerSpans?.cancelled();
     if (!this.finished) {
       this.finish('cancelled');
+      this.innerSpans?.cancelled();
       const inner = this.inner;
       if (inner?.return !== undefined) await runInStore(this.store, () => inner.return!(value));
     }
@@ -122,6 +128,11 @@ export class CalleeStream implements SpanEndingHost<unknown> {
         });
       }
       this.inner = toAsyncIterable(result)[Symbol.asyncIterator]();
+      const unwrapped = unwrapSpanEnding(this.inner);
+      if (unwrapped !== undefined) {
+        this.inner = unwrapped.source;
+        this.innerSpans = unwrapped.spans;
+      }
     }
     return this.inner!.next();
   }
@@ -135,6 +146,8 @@ export class CalleeStream implements SpanEndingHost<unknown> {
   }
 
   private fail(error: unknown): EndpointError {
+    // The endpoint's own spans fail with its error as it came, as their wrapper's would.
+    this.innerSpans?.failed(error);
     const failure = EndpointError.from(error, this.where);
     // Once the request is cancelled, failures are its echo (aborted waits), not faults to report; an
     // expected refusal is reported once, by whoever answers the client.

@@ -36,7 +36,12 @@ export { parseTraceparent } from './traceparent.js';
 export { Span, spanClock } from './spans/span.js';
 export { getCurrentSpan, startSpan, storeWithSpan } from './spans/span-context.js';
 export { isRecordingSpans } from './spans/span-recorders.js';
-export { END_SPAN_WITH_ITERATION, IterationSpans, endSpanWithIterator } from './spans/span-iterator.js';
+export {
+  END_SPAN_WITH_ITERATION,
+  IterationSpans,
+  endSpanWithIterator,
+  unwrapSpanEnding,
+} from './spans/span-iterator.js';
 export type { SpanEndingHost, SpanItemObserver } from './spans/span-iterator.js';
 // The OTEL_* variables read without loading OpenTelemetry: the service checks them at start-up.
 export { OtlpConfigError, readOtlpExportConfig } from './otel/otlp-config.js';

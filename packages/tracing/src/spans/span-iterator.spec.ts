@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createStore } from '../request-context.js';
 import { startSpan } from './span-context.js';
-import { endSpanWithIterator } from './span-iterator.js';
+import { endSpanWithIterator, unwrapSpanEnding } from './span-iterator.js';
 import { addSpanRecorder } from './span-recorders.js';
 import type { FinishedSpan } from './span-types.js';
 
@@ -93,6 +93,28 @@ describe('endSpanWithIterator', () => {
       expect(late).not.toBe(outer);
       expect(await late.next()).toEqual({ done: true, value: undefined });
       expect(spans.map((span) => span.name)).toEqual(['inner', 'outer', 'late']);
+    });
+  });
+
+  describe('unwrapSpanEnding', () => {
+    it('hands an unread wrapper’s source and spans over, once; the taker ends them as the wrapper would', async () => {
+      const source = numbers();
+      const wrapper = traced(source);
+      const taken = unwrapSpanEnding(wrapper)!;
+      expect(taken.source).toBe(source);
+      expect(unwrapSpanEnding(wrapper)).toBeUndefined();
+      for (let step = await taken.source.next(); !step.done; step = await taken.source.next())
+        taken.spans.item(step.value);
+      taken.spans.done();
+      expect(spans).toHaveLength(1);
+      expect(spans[0]).toMatchObject({ name: 'stream', status: 'unset', attributes: { last: 2 } });
+    });
+
+    it('leaves a wrapper that was read, and any other iterator', async () => {
+      const wrapper = traced(numbers());
+      await wrapper.next();
+      expect(unwrapSpanEnding(wrapper)).toBeUndefined();
+      expect(unwrapSpanEnding(numbers())).toBeUndefined();
     });
   });
 });

@@ -82,10 +82,30 @@ export class IterationSpans<T> {
   }
 }
 
+/**
+ * When `iterator` is a wrapper `endSpanWithIterator` made and nobody has read it yet: the iterator it
+ * wraps and the spans it was to end, handed over (the wrapper is then spent). An iterator that ends
+ * spans itself (the runtime's callee stream) reads the source directly and ends those spans as the
+ * wrapper would have, innermost first, sparing a step per item.
+ */
+export function unwrapSpanEnding<T>(
+  iterator: AsyncIterator<T>,
+): { source: AsyncIterator<T>; spans: IterationSpans<T> } | undefined {
+  return iterator instanceof SpanEndingIterator ? (iterator as SpanEndingIterator<T>).handOver() : undefined;
+}
+
 class SpanEndingIterator<T> implements SpanEndingHost<T> {
   private readonly spans = new IterationSpans<T>();
+  /** Read, or handed over: from then on it is this iterator's own. */
+  private taken = false;
 
   constructor(private readonly inner: AsyncIterator<T>) {}
+
+  handOver(): { source: AsyncIterator<T>; spans: IterationSpans<T> } | undefined {
+    if (this.taken) return undefined;
+    this.taken = true;
+    return { source: this.inner, spans: this.spans };
+  }
 
   [Symbol.asyncIterator](): this {
     return this;
@@ -96,6 +116,7 @@ class SpanEndingIterator<T> implements SpanEndingHost<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
+    this.taken = true;
     let step: Promise<IteratorResult<T>>;
     try {
       step = this.inner.next();
@@ -106,11 +127,13 @@ class SpanEndingIterator<T> implements SpanEndingHost<T> {
   }
 
   return(value?: unknown): Promise<IteratorResult<T>> {
+    this.taken = true;
     this.spans.cancelled();
     return this.inner.return?.(value) ?? Promise.resolve({ done: true, value: value as T });
   }
 
   throw(error?: unknown): Promise<IteratorResult<T>> {
+    this.taken = true;
     if (this.inner.throw === undefined) return this.fail(error);
     return this.inner.throw(error).then(this.settle, this.fail);
   }
