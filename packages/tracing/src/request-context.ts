@@ -220,7 +220,11 @@ export type ContextSnapshot = <A, R>(fn: (arg: A) => R, arg: A) => R;
  * "Streams"). Like any AsyncResource, it also restores the other AsyncLocalStorages as they were.
  */
 export function snapshotContext(store: RequestStore): ContextSnapshot {
-  const resource = cls.runWith(store, () => new AsyncResource('threadline.request-context'));
+  // Taken where `store` is current already (an endpoint's stream made inside its call), as it is.
+  const resource =
+    cls.get() === store
+      ? new AsyncResource('threadline.request-context')
+      : cls.runWith(store, () => new AsyncResource('threadline.request-context'));
   return (fn, arg) => resource.runInAsyncScope(fn, undefined, arg);
 }
 

@@ -116,6 +116,15 @@ function deliver(handler: ReplyHandler, { response, responses, err, isDisposed }
   else if (isDisposed === true) handler.complete();
 }
 
+/** The JSON of frames sent again and again (an instance's start frame), made once. */
+const frameJson = new WeakMap<WireFrame, string>();
+
+/** `frame` with its JSON made once, for a frame that every call of an instance sends alike. */
+export function constantFrame<F extends WireFrame>(frame: F): F {
+  frameJson.set(frame, JSON.stringify(frame));
+  return frame;
+}
+
 /**
  * The replies of one call on the callee, sent together at the end of the current turn of microtasks:
  * to a caller that reads batches, the start frame, an item ready at once and the end of a unary call
@@ -140,8 +149,10 @@ export class ReplySender {
   }
 
   frame(response: WireFrame): void {
-    const json = itemJson.get(response);
-    if (json === undefined) this.queue(JSON.stringify(response));
+    const whole = frameJson.get(response);
+    const json = whole === undefined ? itemJson.get(response) : undefined;
+    if (whole !== undefined) this.queue(whole);
+    else if (json === undefined) this.queue(JSON.stringify(response));
     else {
       // The item's JSON, as itemFrames made it: not serialised again.
       const size = response.kind === 'item' && response.size !== undefined ? `,"size":${response.size}` : '';

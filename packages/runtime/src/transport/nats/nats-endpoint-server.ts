@@ -16,7 +16,7 @@ import { invokeEndpoint } from '../../endpoint-invoker.js';
 import type { LocalInstance } from '../../local-instance.js';
 import { RoundRobin } from '../../round-robin.js';
 import { ByteBudget } from './byte-budget.js';
-import { ReplySender } from './call-packets.js';
+import { constantFrame, ReplySender } from './call-packets.js';
 import type { RequestPacket } from './call-packets.js';
 import type { CallerLiveness } from './caller-liveness.js';
 import { frameBytes, itemFrames } from './item-parts.js';
@@ -25,7 +25,7 @@ import { dataBytesPerMessage, maxPayloadOf } from './nats-message-size.js';
 import { natsSubjects } from './nats-subjects.js';
 import { downloadRequest, RequestDownloadError } from './request-download.js';
 import { parseRequestParts } from './request-upload.js';
-import type { CancelMessage } from './nats-subjects.js';
+import type { CancelMessage, WireFrame } from './nats-subjects.js';
 import { CreditWindow, parseCredit, StuckReaderError } from './stream-credit.js';
 import type { CreditMessage } from './stream-credit.js';
 
@@ -92,6 +92,8 @@ export class NatsEndpointServer {
   private readonly server: ServerNats;
   /** The calls in flight, by call id: their cancellation, whose signal is made only if asked for. */
   private readonly active = new Map<string, RequestCancellation>();
+  /** Each local instance's start frames, their JSON made once. */
+  private readonly startFrames = new Map<string, { unpaced: WireFrame; paced: WireFrame }>();
   /** The credit windows of the paced calls in flight, by call id. */
   private readonly windows = new Map<string, CreditWindow>();
   private readonly turns = new RoundRobin();
@@ -205,6 +207,19 @@ export class NatsEndpointServer {
     await this.server.close();
   }
 
+  /** The first frame of a call `instanceId` serves: who serves it, and where a paced call's acknowledgements go. */
+  private startFrame(instanceId: string, paced: boolean): WireFrame {
+    let frames = this.startFrames.get(instanceId);
+    if (frames === undefined) {
+      frames = {
+        unpaced: constantFrame({ kind: 'start', instanceId }),
+        paced: constantFrame({ kind: 'start', instanceId, credit: this.pacing.subject }),
+      };
+      this.startFrames.set(instanceId, frames);
+    }
+    return paced ? frames.paced : frames.unpaced;
+  }
+
   private cancel(callId: string): void {
     this.active.get(callId)?.abort(new Error('The caller cancelled the call.'));
   }
@@ -250,11 +265,8 @@ export class NatsEndpointServer {
     const connection = this.server.unwrap<NatsConnection>();
     const credit = parseCredit(packet.credit);
     const window = credit === undefined ? undefined : new CreditWindow(credit, this.pacing.stallMs);
-    if (window === undefined) replies.frame({ kind: 'start', instanceId: local.instanceId });
-    else {
-      this.windows.set(callId, window);
-      replies.frame({ kind: 'start', instanceId: local.instanceId, credit: this.pacing.subject });
-    }
+    if (window !== undefined) this.windows.set(callId, window);
+    replies.frame(this.startFrame(local.instanceId, window !== undefined));
     let items: AsyncIterator<unknown> | undefined;
     // The call stops when its deadline passes or its caller goes; both are the call's cancellation.
     const untilDeadline = deadline - Date.now();
