@@ -48,8 +48,7 @@ export function getCurrentComponent(): string | undefined {
  */
 export function getRequestSignal(): AbortSignal | undefined {
   const store = getCurrentStore();
-  if (store === undefined) return undefined;
-  return cancellationOf(store).signal;
+  return store === undefined ? undefined : requestSignalOf(store);
 }
 
 /** Whether the current request has been cancelled (its client gone, its caller cancelled). @publicApi */
@@ -134,8 +133,7 @@ export function createStore(id: string, cancellation?: RequestCancellation, trac
  */
 export function getCurrentTraceparent(): string | undefined {
   const store = getCurrentStore();
-  if (store === undefined) return undefined;
-  return store[SPAN]?.traceparent ?? store[TRACEPARENT];
+  return store === undefined ? undefined : outboundTraceparentOf(store);
 }
 
 /** The `traceparent` to pass on from `store`: `getCurrentTraceparent()` for a store that is not current. */

@@ -143,7 +143,8 @@ export class ReplySender {
     private readonly message: Msg,
     id: string,
     private readonly batch: boolean,
-    private readonly maxBytes: number,
+    /** The most bytes of frames one message carries: the serving instance cuts items to it. */
+    readonly maxBytes: number,
   ) {
     this.head = `{"id":${JSON.stringify(id)}`;
   }

@@ -56,7 +56,7 @@ type ArrivedPacket = Partial<RequestPacket> & { id: string };
 type Route = (packet: ArrivedPacket, message: Msg, replies: CallReplies) => void;
 
 /** Where a call's frames go: its `ReplySender`, called directly rather than through an Observable per call. */
-type CallReplies = Pick<ReplySender, 'frame' | 'fail' | 'complete'>;
+type CallReplies = Pick<ReplySender, 'frame' | 'fail' | 'complete' | 'maxBytes'>;
 
 /** Why a call still running when the grace period of a shutdown ends was stopped. */
 class ShuttingDownError extends Error {
@@ -291,7 +291,7 @@ export class NatsEndpointServer {
               });
         items = invokeEndpoint(local, endpoint, request, store, callId)[Symbol.asyncIterator]();
         for (let next = await items.next(); !next.done; next = await items.next()) {
-          for (const frame of itemFrames(next.value, dataBytesPerMessage(maxPayloadOf(connection)))) {
+          for (const frame of itemFrames(next.value, replies.maxBytes)) {
             if (window !== undefined) {
               // Paced: wait for the caller to read enough of what was sent before sending more.
               if (!window.hasRoom()) await window.room(cancellation.signal);

@@ -19,15 +19,6 @@ export const natsSubjects = {
   credit: (namespace: string, serverId: string) => `${namespace}._credit.${serverId}`,
 };
 
-/** The header that carries a call's own id, by which it is cancelled. */
-export const CALL_ID_HEADER = 'threadline-call-id';
-
-/** The header that carries a call's deadline, in epoch milliseconds: the callee stops the call then. */
-export const DEADLINE_HEADER = 'threadline-deadline';
-
-/** The header that names the calling process: the callee stops the call if that process goes silent. */
-export const CALLER_HEADER = 'threadline-caller';
-
 /** A process saying it is alive (every process, callers included), or that it is leaving. */
 export interface ProcessBeat {
   processId: string;

@@ -2,11 +2,11 @@ import { createInbox } from '@nats-io/transport-node';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 
 /**
- * The header that replaces a request too large for one message: `<inbox> <bytes> <parts>`. The serving
- * instance (whichever of the queue group took the call) pulls the parts from the caller's inbox, one
- * request each; the caller holds the serialised request only while the call runs.
+ * A request too large for one message stays with its caller, and its packet says where instead
+ * (`parts`: `<inbox> <bytes> <parts>`). The serving instance (whichever of the queue group took the
+ * call) pulls the parts from the caller's inbox, one request each; the caller holds the serialised
+ * request only while the call runs.
  */
-export const REQUEST_PARTS_HEADER = 'threadline-request-parts';
 
 /** Where and how big a request sent in parts is. */
 export interface RequestParts {
@@ -15,7 +15,7 @@ export interface RequestParts {
   parts: number;
 }
 
-/** An offered request: its parts header, and the function that stops serving its parts. */
+/** An offered request: where its parts wait (the packet's `parts`), and the function that stops serving them. */
 export interface RequestUpload {
   header: string;
   close(): void;
@@ -35,7 +35,7 @@ export function offerRequest(connection: NatsConnection, data: Uint8Array, partB
   return { header: `${inbox} ${data.byteLength} ${parts}`, close: () => subscription.unsubscribe() };
 }
 
-/** The parts header as data, or undefined when it is not one this transport wrote. */
+/** A packet's `parts` as data, or undefined when it is not one this transport wrote. */
 export function parseRequestParts(header: string | undefined): RequestParts | undefined {
   const [inbox, bytes, parts] = (header ?? '').split(' ');
   const size = Number(bytes);

@@ -1,16 +1,13 @@
 /**
  * Pacing of a streamed call by its caller's acknowledgements (credit-based flow control). The caller
- * offers, in the `threadline-credit` header, how far the callee may run ahead of what it has read: at
+ * offers, in its request packet's `credit`, how far the callee may run ahead of what it has read: at
  * most `frames` frames and `bytes` bytes sent and not yet acknowledged. The callee names in its start
  * frame where acknowledgements go; the caller acknowledges in batches as it reads. A callee left waiting
  * for credit with no acknowledgement for a while has a caller that stopped reading: it stops the call.
  *
- * A peer that knows nothing of this works as before: a callee without the header sends freely, and a
+ * A peer that knows nothing of this works as before: a callee offered no credit sends freely, and a
  * caller that gets no acknowledgement subject in the start frame sends no acknowledgements.
  */
-
-/** The header by which a caller offers to acknowledge what it reads: `<frames> <bytes>`. */
-export const CREDIT_HEADER = 'threadline-credit';
 
 /** How far a callee may run ahead of what its caller has read. */
 export interface CreditLimits {
@@ -36,10 +33,10 @@ export function formatCredit(limits: CreditLimits): string {
   return `${limits.frames} ${limits.bytes}`;
 }
 
-/** The last header parsed: a process's callers mostly offer one and the same credit. */
+/** The last offer parsed: a process's callers mostly offer one and the same credit. */
 let lastParsed: { header: string; limits: CreditLimits | undefined } | undefined;
 
-/** The limits a caller offers, or undefined when the header is absent or not understood (no pacing). */
+/** The limits a caller offers (`<frames> <bytes>`), or undefined when absent or not understood (no pacing). */
 export function parseCredit(header: unknown): CreditLimits | undefined {
   if (typeof header !== 'string') return undefined;
   if (lastParsed?.header === header) return lastParsed.limits;
