@@ -157,7 +157,6 @@ describeWithNats('streams over NATS paced by their callers’ acknowledgements',
     try {
       const headers = natsHeaders();
       headers.set('x-request-id', 'pacing-old-caller');
-      headers.set('threadline-call-id', 'old-caller-call');
       const record = new NatsRecordBuilder({ count: 300, size: 0 }).setHeaders(headers).build();
       const frames = await firstValueFrom(
         client
