@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, preParsingHookHandler, RouteOptions } from 'fastify';
-import type { Socket } from 'node:net';
 import { Transform } from 'node:stream';
 import type { OpenAIErrorBody } from '../llm/frontend/openai-error.js';
 import type { BufferedBodyBudget } from './buffered-body-budget.js';
@@ -9,14 +8,14 @@ const BUSY_CODE = 'request_bodies_at_capacity';
 
 /**
  * What becomes of the unread rest of a refused body once the answer is out: read and dropped by Node
- * (`drain`, the connection stays usable), left unread (`leave`), or the connection closed (`close`).
+ * (`drain`, the connection stays usable), or never read, the connection closed (`close`).
  */
-type UnreadBody = 'drain' | 'leave' | 'close';
+type UnreadBody = 'drain' | 'close';
 
 /** Answers a request whose body does not fit. */
 type Refuse = (request: FastifyRequest, reply: FastifyReply, unread: UnreadBody) => void;
 
-/** A refused body up to this size is drained, so that its connection stays usable; a larger one is left. */
+/** A refused body up to this size is drained, so that its connection stays usable; a larger one's is closed. */
 const DRAIN_MAX_BYTES = 64 * 1024;
 
 /**
@@ -24,16 +23,14 @@ const DRAIN_MAX_BYTES = 64 * 1024;
  * arrives until its response closes (the parsed body lives that long), and one that would pass the
  * cap is answered at once with a 503, `Retry-After` and an OpenAI error body, before any of it is read.
  * A body of known length is counted whole; a chunked one chunk by chunk, and refused mid-way, with its
- * connection closed, if it outgrows what is left. Only routes that take a body pay for the hook. A
- * connection left with the unread rest of a refused body is closed after `lingerMs`.
+ * connection closed, if it outgrows what is left. Only routes that take a body pay for the hook.
  */
 export function installBodyBudget(
   fastify: FastifyInstance,
   budget: BufferedBodyBudget,
   retryAfterSeconds: number,
-  lingerMs: number,
 ): void {
-  const refuse = busyRefusal(budget, retryAfterSeconds, lingerMs);
+  const refuse = busyRefusal(budget, retryAfterSeconds);
   fastify.addHook('onRoute', (route: RouteOptions) => {
     const methods = [route.method].flat();
     if (!methods.some((method) => !BODYLESS.has(method.toUpperCase()))) return;
@@ -43,7 +40,7 @@ export function installBodyBudget(
       if (length > 0) {
         // A body over the route's limit is Fastify's to refuse (413): none of it will be buffered.
         if (length > bodyLimit) return done(null, payload);
-        if (!budget.tryTake(length)) return refuse(request, reply, length <= DRAIN_MAX_BYTES ? 'drain' : 'leave');
+        if (!budget.tryTake(length)) return refuse(request, reply, length <= DRAIN_MAX_BYTES ? 'drain' : 'close');
         reply.raw.once('close', () => budget.giveBack(length));
         return done(null, payload);
       }
@@ -79,35 +76,24 @@ function countedChunks(
   return counted;
 }
 
-function busyRefusal(budget: BufferedBodyBudget, retryAfterSeconds: number, lingerMs: number): Refuse {
+function busyRefusal(budget: BufferedBodyBudget, retryAfterSeconds: number): Refuse {
   return (request, reply, unread) => {
     request.log.warn(
       { status: 503, code: BUSY_CODE, heldBytes: budget.heldBytes, limit: budget.limit },
       'request refused: request bodies held at their limit',
     );
     if (unread === 'close') {
+      // Reading a large body to drop it costs what reading it would. Left unread, the connection can
+      // carry no other request: `Connection: close` says so, so that the client's next request takes a
+      // new connection instead of waiting behind the unread body, and the connection is closed once the
+      // answer is out. The request stops asking for data, so that Node does not read the body meanwhile.
       void reply.header('connection', 'close');
-      // Node would read the rest of the body (and drop it) until the client stops sending: once the
-      // answer is out, the connection is closed instead, so the unread body costs nothing.
-      reply.raw.once('finish', () => request.raw.socket.destroy());
-    } else if (unread === 'leave') {
-      // Draining a large body costs what reading it would, and closing would bring its client back at
-      // once on a new connection (Node accepts one a turn of its event loop): left unread, the connection
-      // waits and its client sends nothing more, until it gives up or `lingerMs` pass. The request stops
-      // asking for data, so that Node does not read the body to drop it once the answer is out.
       request.raw._read = () => {};
       request.raw.socket.pause();
-      reply.raw.once('finish', () => leaveUntil(request.raw.socket, lingerMs));
+      reply.raw.once('finish', () => request.raw.socket.destroy());
     }
     void reply.code(503).header('retry-after', String(retryAfterSeconds)).send(busyBody(request.id, retryAfterSeconds));
   };
-}
-
-/** Closes `socket` after `ms`, unless it closes first. */
-function leaveUntil(socket: Socket, ms: number): void {
-  const timer = setTimeout(() => socket.destroy(), ms);
-  timer.unref();
-  socket.once('close', () => clearTimeout(timer));
 }
 
 function busyBody(requestId: string, retryAfterSeconds: number): OpenAIErrorBody {

@@ -28,11 +28,5 @@ export function requestTimeoutOptions({ requestTimeoutMs }: HttpLimits) {
  */
 export function applyHttpLimits(fastify: FastifyInstance, limits: HttpLimits, retryAfterSeconds: number): void {
   fastify.server.maxConnections = limits.maxConnections;
-  // A connection left with the rest of a refused body is closed when that body would have timed out.
-  installBodyBudget(
-    fastify,
-    new BufferedBodyBudget(limits.maxBufferedBodyBytes),
-    retryAfterSeconds,
-    limits.requestTimeoutMs,
-  );
+  installBodyBudget(fastify, new BufferedBodyBudget(limits.maxBufferedBodyBytes), retryAfterSeconds);
 }
