@@ -63,7 +63,7 @@ export class Tokenizer {
   private readonly strictDecoder = new TextDecoder('utf-8', { fatal: true });
 
   constructor() {
-    tokenBytes(); // load the byte table at start-up, not on the first request
+    longestTokenBytes(); // load the byte table and find its longest token at start-up, not on the first request
   }
 
   /** Token ids of plain text: any special-token markers in it are encoded as text. Linear in its length. */
