@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, preParsingHookHandler, RouteOptions } from 'fastify';
+import type { Socket } from 'node:net';
 import { Transform } from 'node:stream';
 import type { OpenAIErrorBody } from '../llm/frontend/openai-error.js';
 import type { BufferedBodyBudget } from './buffered-body-budget.js';
@@ -85,14 +86,36 @@ function busyRefusal(budget: BufferedBodyBudget, retryAfterSeconds: number): Ref
     if (unread === 'close') {
       // Reading a large body to drop it costs what reading it would. Left unread, the connection can
       // carry no other request: `Connection: close` says so, so that the client's next request takes a
-      // new connection instead of waiting behind the unread body, and the connection is closed once the
-      // answer is out. The request stops asking for data, so that Node does not read the body meanwhile.
+      // new connection instead of waiting behind the unread body. The request stops asking for data, so
+      // that Node does not read the body while the answer goes out.
       void reply.header('connection', 'close');
       request.raw._read = () => {};
       request.raw.socket.pause();
-      reply.raw.once('finish', () => request.raw.socket.destroy());
+      closeWhenAnswered(request.raw.socket);
     }
     void reply.code(503).header('retry-after', String(retryAfterSeconds)).send(busyBody(request.id, retryAfterSeconds));
+  };
+}
+
+/**
+ * How long a connection refused with its body unread is kept once the answer is out, unless its client
+ * closes it first: time enough for the answer to reach the client and be read.
+ */
+const LINGER_MS = 2000;
+
+/**
+ * Ends `socket` once the answer is out, without reading the rest of the body. Node ends a `Connection:
+ * close` response's connection with `destroySoon()`: closed at once with the body still arriving, the
+ * connection is reset by the kernel, and the reset can reach the client before it has read its answer.
+ * So the connection is half-closed instead, still reading nothing, and closed `LINGER_MS` later. A
+ * client that takes the answer and goes costs nothing more; one that goes on sending is held back.
+ */
+function closeWhenAnswered(socket: Socket): void {
+  socket.destroySoon = () => {
+    socket.end();
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
   };
 }
 
