@@ -15,7 +15,7 @@
  *
  *   npm run bench:instructions   (3 rounds, about 25 minutes)     npm run bench:instructions -- --quick   (1 round)
  *   npm run bench:instructions -- --variants=express-threadline   (these and their platforms' plain Nest and floor; prints, writes nothing)
- *   npm run bench:instructions -- --keep-dumps   (keeps callgrind's files and prints where, for callgrind_annotate)
+ *   npm run bench:instructions -- --keep-dumps   (keeps callgrind's files, with a table of instructions per request by function, JavaScript named)
  *
  * Needs valgrind (`apt-get install valgrind`); without it, it says so and writes nothing.
  */
@@ -24,6 +24,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeFunctionTable } from './support/callgrind-functions.js';
 import { difference, HTTP_PLATFORMS, platformOf } from './support/http-platforms.js';
 import { publishReport, spreadNote } from './support/report.js';
 import {
@@ -75,6 +76,8 @@ async function instructionsPerRequest(variant: string, headers: Record<string, s
       '--instr-atstart=no',
       `--callgrind-out-file=${join(dir, 'out')}`,
       process.execPath,
+      // V8's perf map names the JavaScript it compiles, for the dump's table by function.
+      ...(keepDumps ? ['--perf-basic-prof'] : []),
       SERVER,
       variant,
     ],
@@ -95,9 +98,12 @@ async function instructionsPerRequest(variant: string, headers: Record<string, s
     execFileSync('callgrind_control', ['--instr=on', String(child.pid)], { stdio: 'ignore' });
     await load(url, headers, COUNTED);
     execFileSync('callgrind_control', ['--dump', String(child.pid)], { stdio: 'ignore' });
-    const dumps = readdirSync(dir).map((name) => readFileSync(join(dir, name), 'utf8'));
-    const counts = dumps.map((text) => Number(/^summary: (\d+)/m.exec(text)?.[1] ?? 0));
-    return Math.max(...counts) / COUNTED;
+    const dumps = readdirSync(dir).map((name) => join(dir, name));
+    const counts = dumps.map((path) => Number(/^summary: (\d+)/m.exec(readFileSync(path, 'utf8'))?.[1] ?? 0));
+    const most = Math.max(...counts);
+    if (keepDumps)
+      console.error(`by function: ${writeFunctionTable(dumps[counts.indexOf(most)]!, child.pid!, COUNTED, dir)}`);
+    return most / COUNTED;
   } finally {
     child.kill('SIGKILL');
     if (keepDumps)
