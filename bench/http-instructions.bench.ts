@@ -76,8 +76,9 @@ async function instructionsPerRequest(variant: string, headers: Record<string, s
       '--instr-atstart=no',
       `--callgrind-out-file=${join(dir, 'out')}`,
       process.execPath,
-      // V8's perf map names the JavaScript it compiles, for the dump's table by function.
-      ...(keepDumps ? ['--perf-basic-prof'] : []),
+      // V8's perf map names the JavaScript it compiles, for the dump's table by function (the log
+      // V8 writes beside it goes with the dumps, not into the working directory).
+      ...(keepDumps ? ['--perf-basic-prof', '--no-logfile-per-isolate', `--logfile=${join(dir, 'v8.log')}`] : []),
       SERVER,
       variant,
     ],
@@ -98,7 +99,9 @@ async function instructionsPerRequest(variant: string, headers: Record<string, s
     execFileSync('callgrind_control', ['--instr=on', String(child.pid)], { stdio: 'ignore' });
     await load(url, headers, COUNTED);
     execFileSync('callgrind_control', ['--dump', String(child.pid)], { stdio: 'ignore' });
-    const dumps = readdirSync(dir).map((name) => join(dir, name));
+    const dumps = readdirSync(dir)
+      .filter((name) => name.startsWith('out'))
+      .map((name) => join(dir, name));
     const counts = dumps.map((path) => Number(/^summary: (\d+)/m.exec(readFileSync(path, 'utf8'))?.[1] ?? 0));
     const most = Math.max(...counts);
     if (keepDumps)
