@@ -211,7 +211,7 @@ describe('a body over 64 KiB refused at capacity is left unread, and its connect
     await pipeline.close();
   });
 
-  it('the client gets its 503 at once with `Connection: close`, and the connection is closed soon after', async () => {
+  it('the client gets its 503 at once with `Connection: close`, and the connection is closed soon after, without a reset', async () => {
     const head = [
       `POST ${CHAT} HTTP/1.1`,
       'Host: localhost',
@@ -224,7 +224,8 @@ describe('a body over 64 KiB refused at capacity is left unread, and its connect
     const socket = connect(portOf(pipeline), '127.0.0.1');
     const received: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => received.push(chunk));
-    socket.on('error', () => {});
+    const errors: string[] = [];
+    socket.on('error', (error: NodeJS.ErrnoException) => errors.push(error.code ?? error.message));
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     await new Promise<void>((resolve) => socket.once('connect', resolve));
     socket.write(Buffer.concat([Buffer.from(head, 'latin1'), Buffer.alloc(LARGE, 'a')]));
@@ -237,6 +238,9 @@ describe('a body over 64 KiB refused at capacity is left unread, and its connect
     expect(await health(pipeline)).toBe(200);
     // Well before the 20 s request timeout: the unread body does not keep the connection.
     await within(closed, 5000, 'the connection of the refused body to close');
+    // And closed without a reset: closed at once with the body unread, the kernel resets the connection,
+    // which can reach a client before it has read its answer.
+    expect(errors).toEqual([]);
   });
 
   /** One request through `agent`: its status, or the code of the error it failed with. */
