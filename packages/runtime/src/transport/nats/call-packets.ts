@@ -150,15 +150,14 @@ export class ReplySender {
   }
 
   frame(response: WireFrame): void {
-    const whole = frameJson.get(response);
-    const json = whole === undefined ? itemJson.get(response) : undefined;
-    if (whole !== undefined) this.queue(whole);
-    else if (json === undefined) this.queue(JSON.stringify(response));
-    else {
-      // The item's JSON, as itemFrames made it: not serialised again.
-      const size = response.kind === 'item' && response.size !== undefined ? `,"size":${response.size}` : '';
-      this.queue(`{"kind":"item","value":${json}${size}}`);
+    const json = itemJson.get(response);
+    if (json === undefined) {
+      this.queue(frameJson.get(response) ?? JSON.stringify(response));
+      return;
     }
+    // The item's JSON, as itemFrames made it: not serialised again.
+    const size = response.kind === 'item' && response.size !== undefined ? `,"size":${response.size}` : '';
+    this.queue(`{"kind":"item","value":${json}${size}}`);
   }
 
   fail(err: unknown): void {
