@@ -3,7 +3,7 @@ import { O200K_TOKEN_SPLIT_REGEX } from 'gpt-tokenizer/encodingParams/constants'
 import { describe, expect, it } from 'vitest';
 import { encodeBounded, MAX_PIECE_CHARS } from './bounded-bpe.mjs';
 import { mulberry32 } from '../worker/mocker/mock-text.js';
-import { tokenBytes } from './token-bytes.js';
+import { bytesOfToken } from './token-bytes.js';
 
 /** gpt-tokenizer's own, unbounded encoding, special-token markers as text. */
 function unbounded(text: string): number[] {
@@ -11,7 +11,7 @@ function unbounded(text: string): number[] {
 }
 
 function decodeIds(ids: number[]): string {
-  return Buffer.concat(ids.map((id) => tokenBytes()[id]!)).toString('utf8');
+  return Buffer.concat(ids.map((id) => bytesOfToken(id)!)).toString('utf8');
 }
 
 function longestPiece(text: string): number {

@@ -5,7 +5,7 @@ import { encodeBounded } from './bounded-bpe.mjs';
 import { TEXT } from './tokenizer.worker.mjs';
 import { chatTemplateParts } from './chat-template.js';
 import type { TemplatePart } from './chat-template.js';
-import { longestTokenBytes, tokenBytes } from './token-bytes.js';
+import { bytesOfToken, longestTokenBytes } from './token-bytes.js';
 
 /**
  * The chat template's special tokens and their ids. Looked up one at a time: gpt-tokenizer 4 finds a
@@ -79,7 +79,7 @@ export class Tokenizer {
 
   /** The bytes of a token; `undefined` for special tokens, which have text but no bytes. */
   bytesOf(tokenId: number): Uint8Array | undefined {
-    return tokenBytes()[tokenId];
+    return bytesOfToken(tokenId);
   }
 
   /**
