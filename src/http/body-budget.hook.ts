@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { Transform } from 'node:stream';
 import type { OpenAIErrorBody } from '../llm/frontend/openai-error.js';
 import type { BufferedBodyBudget } from './buffered-body-budget.js';
+import { PacedSocketCloser } from './paced-socket-closer.js';
 
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const BUSY_CODE = 'request_bodies_at_capacity';
@@ -78,6 +79,7 @@ function countedChunks(
 }
 
 function busyRefusal(budget: BufferedBodyBudget, retryAfterSeconds: number): Refuse {
+  const closer = new PacedSocketCloser();
   return (request, reply, unread) => {
     request.log.warn(
       { status: 503, code: BUSY_CODE, heldBytes: budget.heldBytes, limit: budget.limit },
@@ -91,7 +93,7 @@ function busyRefusal(budget: BufferedBodyBudget, retryAfterSeconds: number): Ref
       void reply.header('connection', 'close');
       request.raw._read = () => {};
       request.raw.socket.pause();
-      closeWhenAnswered(request.raw.socket);
+      closeWhenAnswered(request.raw.socket, closer);
     }
     void reply.code(503).header('retry-after', String(retryAfterSeconds)).send(busyBody(request.id, retryAfterSeconds));
   };
@@ -107,13 +109,14 @@ const LINGER_MS = 2000;
  * Ends `socket` once the answer is out, without reading the rest of the body. Node ends a `Connection:
  * close` response's connection with `destroySoon()`: closed at once with the body still arriving, the
  * connection is reset by the kernel, and the reset can reach the client before it has read its answer.
- * So the connection is half-closed instead, still reading nothing, and closed `LINGER_MS` later. A
- * client that takes the answer and goes costs nothing more; one that goes on sending is held back.
+ * So the connection is half-closed instead, still reading nothing, and closed `LINGER_MS` later, by
+ * `closer`. A client that takes the answer and goes costs nothing more; one that goes on sending is
+ * held back.
  */
-function closeWhenAnswered(socket: Socket): void {
+function closeWhenAnswered(socket: Socket, closer: PacedSocketCloser): void {
   socket.destroySoon = () => {
     socket.end();
-    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    const timer = setTimeout(() => closer.close(socket), LINGER_MS);
     timer.unref();
     socket.once('close', () => clearTimeout(timer));
   };
