@@ -46,17 +46,21 @@ interface RidingSpan<T> {
  */
 export class IterationSpans<T> {
   private readonly spans: Array<RidingSpan<T>> = [];
+  /** Whether any span watches the items: most ride on a stream only to end with it. */
+  private observed = false;
   private over = false;
 
   /** Adds `span`; `false` once the iteration is over (the span is not taken). */
   add(span: Span, onItem?: SpanItemObserver<T>): boolean {
     if (this.over) return false;
     this.spans.push({ span, onItem });
+    if (onItem !== undefined) this.observed = true;
     return true;
   }
 
   /** An item on its way to the consumer. */
   item(item: T): void {
+    if (!this.observed) return;
     for (const riding of this.spans) riding.onItem?.(item, riding.span);
   }
 
