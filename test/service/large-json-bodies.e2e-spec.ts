@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OFFLOAD_MIN_BYTES } from '../../src/http/json-body-parser.js';
 import { waitForLine } from '../support/log-capture.js';
@@ -86,6 +87,30 @@ describe('a large JSON body is parsed in a thread, with the answers of a small o
     const { error } = JSON.parse(reply.text) as ErrorBody;
     expect(error).toMatchObject({ code: 'context_length_exceeded', param: 'messages' });
     expect(error.message).toContain('(request id large-too-long)');
+  });
+
+  it('a large body sent in many chunks of no declared length is put back together in the thread, in order', async () => {
+    const json = padded(CHAT_JSON);
+    const whole = await send(pipeline.url, CHAT, json, { id: 'large-whole' });
+    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request(
+        `${pipeline.url}${CHAT}`,
+        { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } },
+        (res) => {
+          let answer = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (answer += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: answer }));
+        },
+      );
+      req.on('error', reject);
+      // Uneven pieces, each a write of its own, so that the body arrives in many chunks.
+      for (let at = 0, piece = 1000; at < json.length; at += piece, piece = 1000 + ((piece * 7) % 30_000))
+        req.write(json.slice(at, at + piece));
+      req.end();
+    });
+    expect(status, text).toBe(200);
+    expect(comparable({ ...whole, status, text }, '')).toEqual(comparable(whole, ''));
   });
 
   it.runIf(process.platform === 'linux')(
