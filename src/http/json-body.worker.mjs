@@ -8,9 +8,9 @@ const SUSPECT_CONSTRUCTOR =
   /"(?:c|\\u0063)(?:o|\\u006[Ff])(?:n|\\u006[Ee])(?:s|\\u0073)(?:t|\\u0074)(?:r|\\u0072)(?:u|\\u0075)(?:c|\\u0063)(?:t|\\u0074)(?:o|\\u006[Ff])(?:r|\\u0072)"\s*:/;
 
 /**
- * A JSON body, given as the chunks it arrived in, parsed as Fastify's default parser does with `onProtoPoisoning` and
- * `onConstructorPoisoning` at `error`: UTF-8, a leading byte order mark skipped, and a body holding a
- * `__proto__` key or a `constructor` key with a `prototype` refused. `{ ok: false }` for a body that
+ * A JSON body, given as the chunks it arrived in, parsed as Fastify's default parser does with
+ * `onProtoPoisoning` and `onConstructorPoisoning` at `error`: UTF-8, a leading byte order mark skipped,
+ * and a body holding a `__proto__` key or a `constructor` key with a `prototype` refused. `{ ok: false }` for a body that
  * is not JSON or is refused, so that no error has to cross back from the thread.
  */
 export function parseJsonBody(chunks) {

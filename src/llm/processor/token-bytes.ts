@@ -18,14 +18,6 @@ interface TokenByteTable {
 
 let table: TokenByteTable | undefined;
 
-/**
- * The UTF-8 bytes of each o200k_base token, from the rank file the `gpt-tokenizer` package ships.
- *
- * Why not the package's `decode()`: it feeds every call through one module-wide `TextDecoder` in
- * streaming mode, so decoding tokens that end inside a character leaves those bytes behind, and they
- * corrupt the next `decode()` call, whichever request makes it. Decoding bytes with a TextDecoder of
- * our own per stream avoids that shared state.
- */
 function tokenByteTable(): TokenByteTable {
   table ??= loadTable();
   return table;
@@ -60,7 +52,15 @@ function loadTable(): TokenByteTable {
   return { bytes: new Uint8Array(bytes.buffer, 0, used), starts, lengths, longest };
 }
 
-/** The UTF-8 bytes of token `id` (a view of the table, not to be written to); `undefined` for a special token. */
+/**
+ * The UTF-8 bytes of o200k_base token `id`, from the rank file the `gpt-tokenizer` package ships (a view
+ * of the table, not to be written to); `undefined` for a special token.
+ *
+ * Why not the package's `decode()`: it feeds every call through one module-wide `TextDecoder` in
+ * streaming mode, so decoding tokens that end inside a character leaves those bytes behind, and they
+ * corrupt the next `decode()` call, whichever request makes it. Decoding bytes with a TextDecoder of
+ * our own per stream avoids that shared state.
+ */
 export function bytesOfToken(id: number): Uint8Array | undefined {
   const { bytes, starts, lengths } = tokenByteTable();
   const length = lengths[id];
