@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { Transform } from 'node:stream';
 import type { OpenAIErrorBody } from '../llm/frontend/openai-error.js';
 import type { BufferedBodyBudget } from './buffered-body-budget.js';
-import { PacedSocketCloser } from './paced-socket-closer.js';
+import { LingeringConnections } from './lingering-connections.js';
 
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const BUSY_CODE = 'request_bodies_at_capacity';
@@ -21,18 +21,31 @@ type Refuse = (request: FastifyRequest, reply: FastifyReply, unread: UnreadBody)
 const DRAIN_MAX_BYTES = 64 * 1024;
 
 /**
+ * How long a connection refused with its body unread is kept once the answer is out, at most: time
+ * enough for the answer to reach the client and be read.
+ */
+const LINGER_MS = 2000;
+
+/** The share of MAX_CONNECTIONS that refused connections kept open after their answer may hold. */
+const LINGERING_SHARE = 1 / 4;
+
+/**
  * Holds the request bodies being buffered to `budget`: each body is counted from the moment its head
  * arrives until its response closes (the parsed body lives that long), and one that would pass the
  * cap is answered at once with a 503, `Retry-After` and an OpenAI error body, before any of it is read.
  * A body of known length is counted whole; a chunked one chunk by chunk, and refused mid-way, with its
  * connection closed, if it outgrows what is left. Only routes that take a body pay for the hook.
+ * `maxConnections` is the server's cap: refused connections kept open after their answer hold at most
+ * a quarter of it.
  */
 export function installBodyBudget(
   fastify: FastifyInstance,
   budget: BufferedBodyBudget,
   retryAfterSeconds: number,
+  maxConnections: number,
 ): void {
-  const refuse = busyRefusal(budget, retryAfterSeconds);
+  const lingering = new LingeringConnections(Math.max(1, Math.floor(maxConnections * LINGERING_SHARE)), LINGER_MS);
+  const refuse = busyRefusal(budget, retryAfterSeconds, lingering);
   fastify.addHook('onRoute', (route: RouteOptions) => {
     const methods = [route.method].flat();
     if (!methods.some((method) => !BODYLESS.has(method.toUpperCase()))) return;
@@ -78,8 +91,7 @@ function countedChunks(
   return counted;
 }
 
-function busyRefusal(budget: BufferedBodyBudget, retryAfterSeconds: number): Refuse {
-  const closer = new PacedSocketCloser();
+function busyRefusal(budget: BufferedBodyBudget, retryAfterSeconds: number, lingering: LingeringConnections): Refuse {
   return (request, reply, unread) => {
     request.log.warn(
       { status: 503, code: BUSY_CODE, heldBytes: budget.heldBytes, limit: budget.limit },
@@ -93,32 +105,23 @@ function busyRefusal(budget: BufferedBodyBudget, retryAfterSeconds: number): Ref
       void reply.header('connection', 'close');
       request.raw._read = () => {};
       request.raw.socket.pause();
-      closeWhenAnswered(request.raw.socket, closer);
+      closeWhenAnswered(request.raw.socket, lingering);
     }
     void reply.code(503).header('retry-after', String(retryAfterSeconds)).send(busyBody(request.id, retryAfterSeconds));
   };
 }
 
 /**
- * How long a connection refused with its body unread is kept once the answer is out, unless its client
- * closes it first: time enough for the answer to reach the client and be read.
- */
-const LINGER_MS = 2000;
-
-/**
  * Ends `socket` once the answer is out, without reading the rest of the body. Node ends a `Connection:
  * close` response's connection with `destroySoon()`: closed at once with the body still arriving, the
  * connection is reset by the kernel, and the reset can reach the client before it has read its answer.
- * So the connection is half-closed instead, still reading nothing, and closed `LINGER_MS` later, by
- * `closer`. A client that takes the answer and goes costs nothing more; one that goes on sending is
- * held back.
+ * So the connection is half-closed instead, still reading nothing, and held by `lingering`, which
+ * closes it `LINGER_MS` later, or sooner when too many are held. One that goes on sending is held back.
  */
-function closeWhenAnswered(socket: Socket, closer: PacedSocketCloser): void {
+function closeWhenAnswered(socket: Socket, lingering: LingeringConnections): void {
   socket.destroySoon = () => {
     socket.end();
-    const timer = setTimeout(() => closer.close(socket), LINGER_MS);
-    timer.unref();
-    socket.once('close', () => clearTimeout(timer));
+    lingering.hold(socket);
   };
 }
 

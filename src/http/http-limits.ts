@@ -28,5 +28,10 @@ export function requestTimeoutOptions({ requestTimeoutMs }: HttpLimits) {
  */
 export function applyHttpLimits(fastify: FastifyInstance, limits: HttpLimits, retryAfterSeconds: number): void {
   fastify.server.maxConnections = limits.maxConnections;
-  installBodyBudget(fastify, new BufferedBodyBudget(limits.maxBufferedBodyBytes), retryAfterSeconds);
+  installBodyBudget(
+    fastify,
+    new BufferedBodyBudget(limits.maxBufferedBodyBytes),
+    retryAfterSeconds,
+    limits.maxConnections,
+  );
 }

@@ -275,3 +275,51 @@ describe('a body over 64 KiB refused at capacity is left unread, and its connect
     }
   });
 });
+
+describe('connections refused with their body unread never take the slots that other clients need', () => {
+  const BUDGET = 2 << 20;
+  const MAX_CONNECTIONS = 40;
+  // More refusals, one after another, than the cap: each connection is kept a while after its answer.
+  const REFUSED = 3 * MAX_CONNECTIONS;
+  let pipeline: PipelineApp;
+  let held: OpenRawRequest | undefined;
+  beforeAll(async () => {
+    pipeline = await startPipeline({
+      MAX_BODY_BYTES: String(BUDGET),
+      MAX_BUFFERED_BODY_BYTES: String(BUDGET),
+      MAX_CONNECTIONS: String(MAX_CONNECTIONS),
+      REQUEST_BODY_TIMEOUT_MS: '20000',
+    });
+    held = await openRawRequest(portOf(pipeline), chatHead('held-whole-budget', BUDGET));
+    await waitForLines(pipeline.logs, (l) => l.msg === 'incoming request' && l.requestId === 'held-whole-budget');
+  });
+  afterAll(async () => {
+    held?.destroy();
+    await pipeline.close();
+  });
+
+  /** One large body refused at capacity: the status of its answer, or what its connection failed with. */
+  const refusedBody = (id: string) =>
+    new Promise<string>((resolve) => {
+      const socket = connect(portOf(pipeline), '127.0.0.1');
+      let answer = '';
+      const done = (outcome: string) => {
+        socket.destroy();
+        resolve(outcome);
+      };
+      socket.on('data', (chunk: Buffer) => {
+        answer += chunk.toString('latin1');
+        if (answer.includes('\r\n\r\n')) done(answer.split(' ')[1]!);
+      });
+      socket.on('error', (error: NodeJS.ErrnoException) => done(error.code ?? error.message));
+      socket.on('close', () => done(answer === '' ? 'closed unanswered' : answer.split(' ')[1]!));
+      socket.write(Buffer.concat([Buffer.from(chatHead(id, 1 << 20), 'latin1'), Buffer.alloc(64 << 10, 'a')]));
+    });
+
+  it(`${REFUSED} refusals in a row, more than MAX_CONNECTIONS, each get their 503, and a new client is served`, async () => {
+    const outcomes: string[] = [];
+    for (let i = 0; i < REFUSED; i++) outcomes.push(await refusedBody(`refused-${i}`));
+    expect(outcomes.filter((outcome) => outcome !== '503')).toEqual([]);
+    expect(await health(pipeline)).toBe(200);
+  });
+});
