@@ -1,3 +1,4 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { Inject, Logger } from '@nestjs/common';
 import { Component, ComponentEvents, Endpoint, InjectComponent } from '@threadline/runtime';
 import type { ComponentClient, OnComponentStart, OnComponentStop } from '@threadline/runtime';
@@ -14,6 +15,9 @@ import { WorkerComponent } from '../worker/worker.component.js';
 import { KvIndex } from './kv-index.js';
 import { createRoutingPolicy } from './routing-policy.js';
 import type { RoutingPolicy } from './routing-policy.js';
+
+/** Block ids of a prompt past which its look-up in the workers' caches waits for a turn of the event loop. */
+const LOOKUPS_PER_TURN = 1024;
 
 /**
  * Chooses the worker for each request among the workers running now: by KV-cache overlap against load
@@ -58,6 +62,9 @@ export class RouterComponent implements OnComponentStart, OnComponentStop {
       throw new CapacityError(`${which} at capacity; retry later.`, 429, RATE_LIMIT_CODE);
     }
     const hashes = promptBlockHashes(request.tokenIds, this.config.mocker.blockSize, request.blocks);
+    // A long prompt's thousands of block ids took a while to come by: other requests get a turn before
+    // they are looked up in each worker's cache.
+    if (hashes.length > LOOKUPS_PER_TURN) await yieldToLoop();
     const candidates = open.map((workerId) => ({
       workerId,
       hitRate: hashes.length === 0 ? 0 : this.index.overlapBlocks(workerId, hashes) / hashes.length,

@@ -192,8 +192,12 @@ export class MockerEngine extends RequestTracingMixin() implements LlmEngine, Pr
     signal: AbortSignal,
   ): Promise<number> {
     const hashes = promptBlockHashes(request.tokenIds, this.config.blockSize, request.blocks);
+    // A long prompt's look-up, and each slice of its caching, in turns of the event loop of their own.
+    const long = hashes.length > BLOCKS_PER_TURN;
+    if (long) await yieldToLoop();
     const hitBlocks = this.cache.prefixHits(hashes);
     this.meter?.prefixLookup(hitBlocks, hashes.length);
+    if (long) await yieldToLoop();
     await this.storeBlocks(hashes);
     if (request.prefilled !== undefined) return request.prefilled.cachedTokens;
     const cachedTokens = hitBlocks * this.config.blockSize;
