@@ -76,6 +76,8 @@ type PromptKind = (typeof PROMPTS)[number];
 interface Answer {
   status: number; // 0: the request failed
   ms: number;
+  /** It went out on a connection of its own, opened for it, not on one kept alive. */
+  newConnection?: boolean;
 }
 
 interface FloodResult {
@@ -89,6 +91,8 @@ interface Sample {
   adversarial: Array<Answer & { prompt: PromptKind }>;
   /** What the flood's requests got, in the large-bodies scenario's adversary run. */
   flood?: FloodResult;
+  /** The slowest `GET /health` answered, and whether it had to open a connection. */
+  slowestHealth?: Required<Pick<Answer, 'ms' | 'newConnection'>>;
   /** The server's peak resident memory during the window, in bytes. */
   peakRssBytes: number;
   /** CPU the rest of the machine used during the window (not the server, not this process), in cores. */
@@ -166,7 +170,9 @@ function send(
       },
       (res) => {
         res.on('data', () => {});
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - due }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, ms: performance.now() - due, newConnection: !req.reusedSocket }),
+        );
         res.on('error', () => resolve({ status: 0, ms: performance.now() - due }));
       },
     );
@@ -208,10 +214,12 @@ async function load(
           ? send(agent, port, 'POST', '/v1/chat/completions', SMALL_CHAT, due)
           : send(agent, port, 'GET', '/health', undefined, due);
       pending.push(
-        answer.then(({ status, ms: latency }) => {
+        answer.then(({ status, ms: latency, newConnection = false }) => {
           if (record === undefined) return;
           if (status === 200) record.latencies[kind].push(latency);
           else record.failed[kind]++;
+          if (status === 200 && kind === 'health' && !(latency <= (record.slowestHealth?.ms ?? -1)))
+            record.slowestHealth = { ms: latency, newConnection };
         }),
       );
     }
@@ -329,7 +337,8 @@ async function main(): Promise<void> {
             ).join(', ') +
             hostile +
             (sample.flood === undefined ? '' : `; flood: ${statuses(floodAnswers(sample.flood))}`) +
-            `; health max ${ms(Math.max(...sample.latencies.health))} ms; peak RSS ${mib(sample.peakRssBytes)} MiB` +
+            `; health max ${ms(Math.max(...sample.latencies.health))} ms` +
+            `${sample.slowestHealth?.newConnection === true ? ' (on a new connection)' : ''}; peak RSS ${mib(sample.peakRssBytes)} MiB` +
             `; other processes ${sample.othersCores.toFixed(2)} cores`,
         );
       }
@@ -366,10 +375,12 @@ async function main(): Promise<void> {
       const healthMax = spread(adversarySamples.map((s) => Math.max(...s.latencies.health)));
       const peakRss = spread(adversarySamples.map((s) => s.peakRssBytes / 2 ** 20));
       const floods = adversarySamples.map((s) => s.flood!);
+      const onNewConnection = adversarySamples.filter((s) => s.slowestHealth?.newConnection === true).length;
       floodRows.push([
         statuses(floods.flatMap(floodAnswers)),
         ms(median(floods.flatMap((f) => f.ms))),
         formatSpread(healthMax, ms),
+        `${onNewConnection} of ${adversarySamples.length}`,
         formatSpread(peakRss, (value) => value.toFixed(0)),
         `${goalVerdict(healthMax, { atMost: HEALTH_MAX_GOAL_MS }, String)}; ${goalVerdict(peakRss, { atMost: RSS_GOAL_MIB }, String)}`,
       ]);
@@ -434,13 +445,16 @@ async function main(): Promise<void> {
     '',
     `Large bodies: ${FLOOD_CONNECTIONS} chat requests of ${(FLOOD_BODY_BYTES / 2 ** 20).toFixed(1)} MiB each kept in flight by another process ` +
       `(each sent again once answered) through the window, at the default limits (MAX_BUFFERED_BODY_BYTES, MAX_CONNECTIONS, THREADLINE_MAX_MODEL_LEN): ` +
-      `what they got (all rounds), their median latency, the slowest \`GET /health\` of each round and the server's peak resident memory in each round (MiB), as median [min to max]:`,
+      `what they got (all rounds), their median latency, the slowest \`GET /health\` of each round and the server's peak resident memory in each round (MiB), as median [min to max]. ` +
+      `The steady load's client keeps its connections alive and opens one more when all are busy; a request on a new connection waits in the kernel's queue of connections ` +
+      `not yet accepted, behind the flood's, and Node accepts one connection a turn of its event loop.`,
     '',
     table(
       [
         'answers',
         'median (ms)',
         '`GET /health` slowest (ms)',
+        'rounds whose slowest `GET /health` opened a connection',
         'peak RSS (MiB)',
         'goals: slowest `GET /health` (ms); peak RSS (MiB)',
       ],
