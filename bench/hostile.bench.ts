@@ -367,7 +367,8 @@ async function main(): Promise<void> {
         of('adversary', kind, 99),
         formatSpread(ratio, (value) => value.toFixed(2)),
         `${failed('alone', kind)} / ${failed('adversary', kind)}`,
-        goalVerdict(ratio, { atMost: 2 }),
+        // The 2x goal is the 1 MiB prompt's; the flood has goals of its own (its table, below).
+        scenario.adversary === 'prompts' ? goalVerdict(ratio, { atMost: 2 }) : "none (the flood's: below)",
       ]);
     }
     const adversarySamples = samples.get(key(scenario.name, 'adversary'))!;
