@@ -19,12 +19,12 @@ function fakeSocket(name: string, destroyed: string[]): Socket {
 describe('LingeringConnections', () => {
   it('closes each held connection once its time is up', async () => {
     const destroyed: string[] = [];
-    const lingering = new LingeringConnections(10, 30);
+    const lingering = new LingeringConnections(10, 200);
     lingering.hold(fakeSocket('a', destroyed));
     await sleep(5);
     expect(destroyed).toEqual([]);
     expect(lingering.size).toBe(1);
-    await sleep(60);
+    await sleep(400);
     expect(destroyed).toEqual(['a']);
     expect(lingering.size).toBe(0);
   });

@@ -3,9 +3,9 @@ import { PacedSocketCloser } from './paced-socket-closer.js';
 
 /**
  * Connections refused with their body unread, kept open a while after their answer (see
- * `closeWhenAnswered`), and closed when their time is up, when their client closes them, or when too
- * many are held: the server reads nothing more from them, so it cannot see their client leave, and each
- * holds one of the MAX_CONNECTIONS slots until it is closed. Past `limit`, the oldest is closed at once:
+ * `closeWhenAnswered`), and closed when their time is up or when too many are held, unless they close
+ * first (reset by their client): the server reads nothing more from them, so it cannot see a client
+ * that simply leaves, and each holds one of the MAX_CONNECTIONS slots until it is closed. Past `limit`, the oldest is closed at once:
  * a client refused over and over, as fast as it can reconnect, must not fill the slots that everyone
  * else's connections need. Closing is paced (`PacedSocketCloser`).
  */
