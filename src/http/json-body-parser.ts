@@ -45,7 +45,16 @@ export function installJsonBodyParser(adapter: FastifyAdapter, bodyLimit: number
     });
     const owned = chunks.map(ownBytes);
     pool.run(owned, { transferList: owned.map((chunk) => chunk.buffer as ArrayBuffer) }).then(
-      (parsed) => (parsed.ok ? done(null, parsed.value) : done(new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY())),
+      (parsed) => {
+        if (!parsed.ok) return done(new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY());
+        // The promise piscina resolves with `parsed` was made when the body was queued, and one that
+        // waited through a young-generation collection is old. A young collection takes what old objects
+        // point to as live, dead or not: `parsed`, and the body's megabytes with it, would move to the old
+        // generation and wait there for a full collection. Taken out of `parsed`, the body dies young.
+        const { value } = parsed;
+        parsed.value = undefined;
+        done(null, value);
+      },
       (error: Error) => done(error),
     );
   };
