@@ -43,6 +43,27 @@ async function health(pipeline: PipelineApp): Promise<number> {
   return (await fetch(`${pipeline.url}/health`)).status;
 }
 
+/**
+ * A pipeline whose body budget is `budget` bytes (and its largest body too), with `heldBytes` of it
+ * held by a body announced and not sent, request id `heldId`; `env` adds to its settings.
+ */
+async function pipelineWithBodyHeld(
+  budget: number,
+  heldId: string,
+  heldBytes: number,
+  env: Record<string, string> = {},
+): Promise<{ pipeline: PipelineApp; held: OpenRawRequest }> {
+  const pipeline = await startPipeline({
+    MAX_BODY_BYTES: String(budget),
+    MAX_BUFFERED_BODY_BYTES: String(budget),
+    REQUEST_BODY_TIMEOUT_MS: '20000',
+    ...env,
+  });
+  const held = await openRawRequest(portOf(pipeline), chatHead(heldId, heldBytes));
+  await waitForLines(pipeline.logs, (l) => l.msg === 'incoming request' && l.requestId === heldId);
+  return { pipeline, held };
+}
+
 describe('slow requests are cut with a 408 while new clients are served', () => {
   const SLOW = 50;
   let pipeline: PipelineApp;
@@ -197,14 +218,8 @@ describe('a body over 64 KiB refused at capacity is left unread, and its connect
   let pipeline: PipelineApp;
   let held: OpenRawRequest | undefined;
   beforeAll(async () => {
-    pipeline = await startPipeline({
-      MAX_BODY_BYTES: String(BUDGET),
-      MAX_BUFFERED_BODY_BYTES: String(BUDGET),
-      REQUEST_BODY_TIMEOUT_MS: '20000',
-    });
     // A body announced and not sent holds three quarters of the budget.
-    held = await openRawRequest(portOf(pipeline), chatHead('held-large', HELD));
-    await waitForLines(pipeline.logs, (l) => l.msg === 'incoming request' && l.requestId === 'held-large');
+    ({ pipeline, held } = await pipelineWithBodyHeld(BUDGET, 'held-large', HELD));
   });
   afterAll(async () => {
     held?.destroy();
@@ -284,14 +299,9 @@ describe('connections refused with their body unread never take the slots that o
   let pipeline: PipelineApp;
   let held: OpenRawRequest | undefined;
   beforeAll(async () => {
-    pipeline = await startPipeline({
-      MAX_BODY_BYTES: String(BUDGET),
-      MAX_BUFFERED_BODY_BYTES: String(BUDGET),
+    ({ pipeline, held } = await pipelineWithBodyHeld(BUDGET, 'held-whole-budget', BUDGET, {
       MAX_CONNECTIONS: String(MAX_CONNECTIONS),
-      REQUEST_BODY_TIMEOUT_MS: '20000',
-    });
-    held = await openRawRequest(portOf(pipeline), chatHead('held-whole-budget', BUDGET));
-    await waitForLines(pipeline.logs, (l) => l.msg === 'incoming request' && l.requestId === 'held-whole-budget');
+    }));
   });
   afterAll(async () => {
     held?.destroy();
