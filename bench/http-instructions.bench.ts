@@ -11,9 +11,11 @@
  * time (one connection), so that the count does not depend on how requests happen to batch.
  *
  * Plain Nest, Threadline and the header-only floor, on Fastify and on Express (support/http-platforms.ts);
- * every difference is within one platform.
+ * every difference is within one platform. And Threadline with the tracing package as it was before
+ * spans (support/tracing-before-spans.ts builds it from git), for the goal that with export off,
+ * today's package stays within 1 % of it.
  *
- *   npm run bench:instructions   (3 rounds, about 25 minutes)     npm run bench:instructions -- --quick   (1 round)
+ *   npm run bench:instructions   (3 rounds, about 35 minutes)     npm run bench:instructions -- --quick   (1 round)
  *   npm run bench:instructions -- --variants=express-threadline   (these and their platforms' plain Nest and floor; prints, writes nothing)
  *   npm run bench:instructions -- --keep-dumps   (keeps callgrind's files, with a table of instructions per request by function, JavaScript named)
  *
@@ -26,10 +28,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeFunctionTable } from './support/callgrind-functions.js';
 import { difference, HTTP_PLATFORMS, platformOf } from './support/http-platforms.js';
+import { buildTracingBeforeSpans, TRACING_BEFORE_SPANS_COMMIT } from './support/tracing-before-spans.js';
 import { publishReport, spreadNote } from './support/report.js';
 import {
   comparison,
   formatSpread,
+  goalVerdict,
   median,
   signed,
   spread,
@@ -41,12 +45,20 @@ import {
 const VARIANTS_FLAG = '--variants=';
 const variantsArg = process.argv.find((arg) => arg.startsWith(VARIANTS_FLAG));
 const asked = variantsArg?.slice(VARIANTS_FLAG.length).split(',');
-/** Each platform's plain Nest, Threadline and header-only floor (or those asked for, with their platform's two references). */
-const VARIANTS = HTTP_PLATFORMS.filter(
+/**
+ * Each platform's plain Nest, Threadline, Threadline before spans and header-only floor (or those asked
+ * for, with their platform's two references).
+ */
+const ALL_VARIANTS = HTTP_PLATFORMS.filter(
   (platform) => asked === undefined || asked.some((variant) => platformOf(variant) === platform),
 ).flatMap((platform) =>
   asked === undefined
-    ? [platform.baseline, platform.variants.find((variant) => variant.endsWith('threadline'))!, platform.floor]
+    ? [
+        platform.baseline,
+        platform.variants.find((variant) => variant.endsWith('threadline'))!,
+        platform.beforeSpans,
+        platform.floor,
+      ]
     : [
         platform.baseline,
         ...asked.filter(
@@ -65,6 +77,8 @@ const ROUNDS = quick ? 1 : 3;
 const WARM_UP = 30_000; // fewer, and the counts still include V8 compiling (about 85 % more at 15,000)
 const COUNTED = quick ? 3_000 : 6_000;
 const SERVER = new URL('./servers/http-variant.js', import.meta.url).pathname;
+/** The size of each semi-space of V8's young generation a server reaches under load (Node 24, 64-bit). */
+const SEMI_SPACE_MIB = 16;
 
 /** Instructions per request of one server, from a fresh process under callgrind. */
 async function instructionsPerRequest(variant: string, headers: Record<string, string>): Promise<number> {
@@ -76,6 +90,11 @@ async function instructionsPerRequest(variant: string, headers: Record<string, s
       '--instr-atstart=no',
       `--callgrind-out-file=${join(dir, 'out')}`,
       process.execPath,
+      // The young generation at the size V8 gives it within a server's first thousands of requests
+      // outside valgrind. Under valgrind V8 leaves it at 1 or 2 MiB in some fresh processes and not in
+      // others, whatever the server: those collect eight times as often, and count some 6,000 more
+      // instructions a request that the server does not cost.
+      `--min-semi-space-size=${SEMI_SPACE_MIB}`,
       // V8's perf map names the JavaScript it compiles, for the dump's table by function (the log
       // V8 writes beside it goes with the dumps, not into the working directory).
       ...(keepDumps ? ['--perf-basic-prof', '--no-logfile-per-isolate', `--logfile=${join(dir, 'v8.log')}`] : []),
@@ -127,10 +146,15 @@ async function main(): Promise<void> {
     console.log('bench:instructions needs valgrind (apt-get install valgrind); skipped.');
     return;
   }
+  const unbuilt = ALL_VARIANTS.some((variant) => variant.endsWith('-before-spans'))
+    ? buildTracingBeforeSpans()
+    : undefined;
+  if (unbuilt !== undefined) console.error(`The tracing package before spans is not counted: ${unbuilt}.`);
+  const counted = ALL_VARIANTS.filter((variant) => unbuilt === undefined || !variant.endsWith('-before-spans'));
   const samples = new Map<string, number[]>();
   for (let round = 1; round <= ROUNDS; round++) {
     for (const scenario of SCENARIOS) {
-      for (const variant of VARIANTS) {
+      for (const variant of counted) {
         const count = await instructionsPerRequest(variant, scenario.headers);
         const key = `${scenario.name}|${variant}`;
         samples.set(key, [...(samples.get(key) ?? []), count]);
@@ -142,7 +166,7 @@ async function main(): Promise<void> {
   }
   const rows: string[][] = [];
   for (const platform of HTTP_PLATFORMS) {
-    const variants = VARIANTS.filter((variant) => platformOf(variant) === platform);
+    const variants = counted.filter((variant) => platformOf(variant) === platform);
     if (variants.length === 0) continue;
     for (const scenario of SCENARIOS) {
       const baseline = samples.get(`${scenario.name}|${platform.baseline}`)!;
@@ -176,12 +200,13 @@ async function main(): Promise<void> {
     ],
     rows,
   );
+  const exportOff = exportOffTable(samples, counted);
   const note = spreadNote(
     ROUNDS,
     'a difference or ratio between two servers ranges over every pairing of their rounds (rounds are not paired), so it reaches across 0 (or 1.000) exactly where their rounds overlap',
   );
   if (variantsArg) {
-    console.log([results, '', note].join('\n'));
+    console.log([results, '', ...(exportOff === undefined ? [] : [exportOff, '']), note].join('\n'));
     return;
   }
   publishReport('http-instructions', `npm run bench:instructions${quick ? ' -- --quick' : ''}`, [
@@ -192,12 +217,63 @@ async function main(): Promise<void> {
       'every difference is within one platform: "vs plain Nest" against `nest` or `express-nest`, "vs header-only floor" against ' +
       '`header-hook` (a Fastify onRequest hook) or `express-header` (an Express middleware) that only sets a generated UUID header. ' +
       '"plain Nest ÷ server" is the throughput a server ' +
-      "would have against the same platform's plain Nest if time went with instructions alone (it does not quite: memory and the kernel count too).",
+      "would have against the same platform's plain Nest if time went with instructions alone (it does not quite: memory and the kernel count too). " +
+      `Every server runs with V8's young generation at its full size from the start (--min-semi-space-size=${SEMI_SPACE_MIB}), ` +
+      'the size it reaches within its first thousands of requests outside valgrind; under valgrind V8 left it at 1 or 2 MiB in some fresh ' +
+      'processes and not in others, whatever the server, and those counted some 6,000 more instructions a request.',
     '',
     results,
     '',
+    ...(exportOff === undefined
+      ? [
+          `The tracing package before spans could not be built here (${unbuilt}): the export-off goal is not counted.`,
+          '',
+        ]
+      : [
+          "**Export off.** `threadline` and `express-threadline` are today's package with no span recorder registered (no " +
+            'endpoint set, no timeline), the path every request takes with export off. `-before-spans` is the same server with ' +
+            `\`@threadline/tracing\` as it was before it made spans (commit ${TRACING_BEFORE_SPANS_COMMIT.slice(0, 7)}, built from git by ` +
+            '`bench/support/tracing-before-spans.ts`), counted in the same rounds.',
+          '',
+          exportOff,
+          '',
+        ]),
     note,
   ]);
+}
+
+/** Today's Threadline against the one before spans, on each platform where both were counted. */
+function exportOffTable(samples: Map<string, number[]>, counted: readonly string[]): string | undefined {
+  const rows: string[][] = [];
+  for (const platform of HTTP_PLATFORMS) {
+    const today = platform.variants.find((variant) => variant.endsWith('threadline'))!;
+    if (!counted.includes(today) || !counted.includes(platform.beforeSpans)) continue;
+    for (const scenario of SCENARIOS) {
+      const now = samples.get(`${scenario.name}|${today}`)!;
+      const before = samples.get(`${scenario.name}|${platform.beforeSpans}`)!;
+      const ratio = unpairedRatio(now, before);
+      rows.push([
+        platform.name,
+        scenario.name,
+        formatSpread(spread(now), (value) => String(Math.round(value))),
+        formatSpread(spread(before), (value) => String(Math.round(value))),
+        formatSpread(ratio, (value) => value.toFixed(3)),
+        goalVerdict(ratio, { atMost: 1.01 }, (value) => value.toFixed(2)),
+      ]);
+    }
+  }
+  if (rows.length === 0) return undefined;
+  return table(
+    [
+      'platform',
+      'incoming X-Request-Id',
+      'Threadline, export off',
+      'Threadline before spans',
+      'export off ÷ before spans',
+      'goal (within 1 %)',
+    ],
+    rows,
+  );
 }
 
 await main();

@@ -6,6 +6,8 @@
  *   nest-again       the baseline again, in a process of its own: how far apart two identical servers
  *                    measure in the same run, the noise every other ratio carries
  *   threadline       the same with RequestTracingModule (default options, no per-request log line)
+ *   threadline-before-spans  the same with `@threadline/tracing` as it was before it made spans
+ *                    (support/tracing-before-spans.ts, which builds it): the "export off" reference
  *   nestjs-cls       the nestjs-cls recipe: ClsModule middleware (mount, idGenerator from the header)
  *                    and a global interceptor that sets the response header
  *   fastify-context  the context at the Fastify layer: genReqId + @fastify/request-context + an
@@ -19,6 +21,7 @@
  * and the same on NestJS 12 + Express 5 (`@nestjs/platform-express`, Nest's default platform):
  *   express-nest         plain Nest on Express, no request id (the Express baseline)
  *   express-threadline   RequestTracingModule, the same options as `threadline`
+ *   express-threadline-before-spans  the same with the tracing package before spans, as on Fastify
  *   express-nestjs-cls   the recipe of `nestjs-cls`, unchanged: ClsModule's middleware mounted (on Express,
  *                        a native Express middleware), the same idGenerator and the same header interceptor
  *   express-header       the Express floor: an Express middleware, used before the routes, that only sets a
@@ -43,6 +46,7 @@ import type { AddressInfo } from 'node:net';
 import { tap } from 'rxjs';
 import { v4 as uuidv4 } from 'uuid';
 import { getCurrentRequestId, RequestTracingModule } from '@threadline/tracing';
+import { TRACING_BEFORE_SPANS_ENTRY } from '../support/tracing-before-spans.js';
 
 @Controller()
 class PingController {
@@ -65,7 +69,16 @@ class ClsHeaderInterceptor implements NestInterceptor {
 
 const silent = new Writable({ write: (_chunk, _encoding, done) => done() });
 
-function variantModule(variant: string): DynamicModule {
+/** The tracing module a traced variant imports: today's, or the one before spans. */
+type TracingModule = Pick<typeof RequestTracingModule, 'forRoot'>;
+
+/** The tracing module of a `-before-spans` variant, loaded from its build; undefined for the others. */
+async function tracingModuleOf(variant: string): Promise<TracingModule | undefined> {
+  if (!variant.endsWith('-before-spans')) return undefined;
+  return ((await import(TRACING_BEFORE_SPANS_ENTRY)) as { RequestTracingModule: TracingModule }).RequestTracingModule;
+}
+
+function variantModule(variant: string, tracing: TracingModule = RequestTracingModule): DynamicModule {
   switch (variant) {
     case 'nest':
     case 'nest-again':
@@ -77,10 +90,12 @@ function variantModule(variant: string): DynamicModule {
       return { module: class BareModule {}, controllers: [PingController] };
     case 'threadline':
     case 'threadline-otlp':
+    case 'threadline-before-spans':
     case 'express-threadline':
+    case 'express-threadline-before-spans':
       return {
         module: class TracedModule {},
-        imports: [RequestTracingModule.forRoot({ logDestination: silent, logLevel: 'warn' })],
+        imports: [tracing.forRoot({ logDestination: silent, logLevel: 'warn' })],
         controllers: [PingController],
       };
     case 'nestjs-cls':
@@ -109,7 +124,7 @@ function variantModule(variant: string): DynamicModule {
 
 /** The Express variants: Nest's default platform, with its default options. */
 async function expressApp(variant: string): Promise<NestExpressApplication> {
-  @Module({ imports: [variantModule(variant)] })
+  @Module({ imports: [variantModule(variant, await tracingModuleOf(variant))] })
   class BenchModule {}
   const app = await NestFactory.create<NestExpressApplication>(BenchModule, new ExpressAdapter(), { logger: false });
   if (variant === 'express-header') {
@@ -157,7 +172,7 @@ async function main(): Promise<void> {
       done();
     });
   }
-  @Module({ imports: [variantModule(variant)] })
+  @Module({ imports: [variantModule(variant, await tracingModuleOf(variant))] })
   class BenchModule {}
   const app = await NestFactory.create<NestFastifyApplication>(BenchModule, adapter, { logger: false });
   await app.listen(0, '127.0.0.1');

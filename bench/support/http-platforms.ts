@@ -15,6 +15,8 @@ export interface HttpPlatform {
   floor: string;
   /** Every server of the req/s benchmark on this platform, baseline first. */
   variants: readonly string[];
+  /** Threadline with the tracing package before spans (bench:instructions' "export off" reference). */
+  beforeSpans: string;
 }
 
 export const HTTP_PLATFORMS: readonly HttpPlatform[] = [
@@ -23,17 +25,21 @@ export const HTTP_PLATFORMS: readonly HttpPlatform[] = [
     baseline: 'nest',
     floor: 'header-hook',
     variants: ['nest', 'threadline', 'nestjs-cls', 'fastify-context', 'header-hook', 'nest-again'],
+    beforeSpans: 'threadline-before-spans',
   },
   {
     name: 'Express',
     baseline: 'express-nest',
     floor: 'express-header',
     variants: ['express-nest', 'express-threadline', 'express-nestjs-cls', 'express-header'],
+    beforeSpans: 'express-threadline-before-spans',
   },
 ];
 
 export function platformOf(variant: string): HttpPlatform {
-  const platform = HTTP_PLATFORMS.find((candidate) => candidate.variants.includes(variant));
+  const platform = HTTP_PLATFORMS.find(
+    (candidate) => candidate.variants.includes(variant) || candidate.beforeSpans === variant,
+  );
   if (platform === undefined) throw new Error(`unknown HTTP variant ${variant}`);
   return platform;
 }
