@@ -45,6 +45,26 @@ describe('SseResponse', () => {
     expect(received).toContain('data: [DONE]');
   });
 
+  it('sends the events written in one turn as one chunk, and the next turn in another', async () => {
+    const one = await serveOne();
+    server = one.server;
+    const out = new SseResponse(one.response);
+    out.open({});
+    let received = '';
+    one.client.on('data', (data: Buffer) => (received += data.toString('latin1')));
+    one.client.resume();
+    for (const text of ['a', 'b', 'c']) expect(out.write(`data: ${text}\n\n`)).toBe(true);
+    await new Promise((resolve) => setImmediate(resolve));
+    out.write('data: d\n\n');
+    out.end('data: [DONE]\n\n');
+    await new Promise((resolve) => one.client.once('end', resolve));
+    const body = received.slice(received.indexOf('\r\n\r\n') + 4);
+    // Chunked encoding: each chunk is its size in hex, CRLF, the bytes, CRLF.
+    expect(body).toBe(
+      '1b\r\ndata: a\n\ndata: b\n\ndata: c\n\n\r\n' + '17\r\ndata: d\n\ndata: [DONE]\n\n\r\n' + '0\r\n\r\n',
+    );
+  });
+
   it('wakes a writer waiting on a full socket when the client goes away, and writes nothing after', async () => {
     const one = await serveOne();
     server = one.server;

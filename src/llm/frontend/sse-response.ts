@@ -7,10 +7,17 @@ export type ReplyHeaders = Record<string, string | number | string[] | undefined
  * A server-sent-events response written straight to the socket, as a bare Node server would: no
  * stream object between the pipeline and the socket, so a streamed token crosses no more layers than
  * it has to. Waits when the socket is full; `closed` tells the writer the client has gone.
+ *
+ * The events written in one turn of the event loop (a worker hands on several tokens a turn) go to the
+ * response as one chunk at its end, when Node would send them in one socket write anyway: one chunk
+ * of the chunked encoding instead of one per event, which costs Node and the kernel less per token.
  */
 export class SseResponse {
   private gone = false;
   private waiting: (() => void) | undefined;
+  /** The events written in this turn, not yet handed to the response. */
+  private pending = '';
+  private flushQueued = false;
 
   constructor(private readonly response: ServerResponse) {
     const wake = () => {
@@ -43,7 +50,24 @@ export class SseResponse {
 
   /** Writes `chunk`; `false` when the socket is full and the writer should wait for `drained()`. */
   write(chunk: string): boolean {
-    return this.closed || this.response.write(chunk);
+    if (this.closed) return true;
+    this.pending += chunk;
+    // Enough to fill the socket's buffer goes now: what it answers is what the writer must hear.
+    if (this.pending.length >= this.response.writableHighWaterMark) return this.flush();
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      // A tick queued from a microtask runs once the microtasks queued meanwhile have run too.
+      queueMicrotask(() => process.nextTick(() => this.flush()));
+    }
+    return !this.response.writableNeedDrain;
+  }
+
+  /** Hands the events written so far to the response; what its `write` answers. */
+  private flush(): boolean {
+    this.flushQueued = false;
+    const chunk = this.pending;
+    this.pending = '';
+    return chunk === '' || this.closed || this.response.write(chunk);
   }
 
   /** Resolves once the socket has room again, or the client has gone. */
@@ -53,6 +77,8 @@ export class SseResponse {
   }
 
   end(chunk: string): void {
-    if (!this.closed) this.response.end(chunk);
+    const pending = this.pending;
+    this.pending = '';
+    if (!this.closed) this.response.end(pending + chunk);
   }
 }
