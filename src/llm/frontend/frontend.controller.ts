@@ -156,7 +156,7 @@ async function streamEvents(
 
 /** The SSE chunk for one processor event, if the client gets one for it. */
 function eventChunk(event: ProcessorEvent, response: OpenAIResponseBuilder, accepted: Accepted): string | undefined {
-  if (event.type === 'text') return data(response.textChunk(event));
+  if (event.type === 'text') return response.textEvent(event);
   if (event.type === 'tool_call') return data(response.toolCallChunk(event));
   if (event.type === 'finish') return data(response.finishChunk(event));
   if (event.type === 'usage' && accepted.includeUsage) return data(response.usageChunk(event));

@@ -2,6 +2,10 @@ import type { ApiKind, FinishReason, GeneratedLogprob, ProcessorEvent } from '..
 
 type UsageEvent = Extract<ProcessorEvent, { type: 'usage' }>;
 type TextEvent = Extract<ProcessorEvent, { type: 'text' }>;
+
+/** Stand-ins for a text chunk's choice index and text, to find where they go in its JSON. */
+const INDEX_MARK = 987_654_321;
+const TEXT_MARK = '\u0001text\u0001';
 type ToolCallEvent = Extract<ProcessorEvent, { type: 'tool_call' }>;
 type FinishEvent = Extract<ProcessorEvent, { type: 'finish' }>;
 
@@ -93,6 +97,7 @@ export class OpenAIResponseBuilder {
   private readonly created = Math.floor(Date.now() / 1000);
   /** Completions: where each streamed choice's next text starts, for `text_offset`. */
   private readonly offsets = new Map<number, number>();
+  private textEventParts: [string, string, string] | undefined;
 
   constructor(
     private readonly api: ApiKind,
@@ -108,6 +113,30 @@ export class OpenAIResponseBuilder {
     if (this.api !== 'chat') return [];
     const delta = this.opening === undefined ? { role: 'assistant' } : { role: 'assistant', content: this.opening };
     return Array.from({ length: n }, (_, index) => this.chunk([{ index, delta, logprobs: null, finish_reason: null }]));
+  }
+
+  /**
+   * `data: <textChunk(event) as JSON>` and its blank line, the SSE event of a text chunk. Without
+   * log-probabilities, only the choice's index and text change from one token to the next: the rest
+   * is rendered once, and each token costs the JSON of its text alone.
+   */
+  textEvent(event: TextEvent): string {
+    if (event.logprobs !== undefined) return `data: ${JSON.stringify(this.textChunk(event))}\n\n`;
+    const [head, middle, tail] = (this.textEventParts ??= this.renderTextEventParts());
+    return `${head}${event.choice}${middle}${JSON.stringify(event.text)}${tail}`;
+  }
+
+  /** What `textEvent` puts around a chunk's choice index and text: the JSON of a chunk split at them. */
+  private renderTextEventParts(): [string, string, string] {
+    const json = `data: ${JSON.stringify(this.textChunk({ type: 'text', choice: INDEX_MARK, text: TEXT_MARK }))}\n\n`;
+    // The choices come last in a chunk: the marks' last places are theirs, whatever the id or model hold.
+    const index = json.lastIndexOf(String(INDEX_MARK));
+    const text = json.lastIndexOf(JSON.stringify(TEXT_MARK));
+    return [
+      json.slice(0, index),
+      json.slice(index + String(INDEX_MARK).length, text),
+      json.slice(text + JSON.stringify(TEXT_MARK).length),
+    ];
   }
 
   textChunk(event: TextEvent): object {
