@@ -204,6 +204,12 @@ export class NatsEndpointServer {
       const flushBy = Date.now() + 1000;
       while (this.active.size > 0 && Date.now() < flushBy) await new Promise((resolve) => setTimeout(resolve, 20));
     }
+    // The instance's leaving is announced next, on another connection, and a caller that hears of it
+    // fails the calls it still waits for: a round trip first makes sure nats-server has passed on every
+    // reply sent on this one (closing the connection does not wait for that).
+    await Promise.resolve()
+      .then(() => this.server.unwrap<NatsConnection>().flush())
+      .catch(() => undefined);
     await this.server.close();
   }
 
