@@ -2,12 +2,12 @@ import type { ApiKind, FinishReason, GeneratedLogprob, ProcessorEvent } from '..
 
 type UsageEvent = Extract<ProcessorEvent, { type: 'usage' }>;
 type TextEvent = Extract<ProcessorEvent, { type: 'text' }>;
+type ToolCallEvent = Extract<ProcessorEvent, { type: 'tool_call' }>;
+type FinishEvent = Extract<ProcessorEvent, { type: 'finish' }>;
 
 /** Stand-ins for a text chunk's choice index and text, to find where they go in its JSON. */
 const INDEX_MARK = 987_654_321;
 const TEXT_MARK = '\u0001text\u0001';
-type ToolCallEvent = Extract<ProcessorEvent, { type: 'tool_call' }>;
-type FinishEvent = Extract<ProcessorEvent, { type: 'finish' }>;
 
 /** One choice of a whole (non-streamed) response, as its events add up. */
 export class CollectedChoice {
