@@ -53,12 +53,7 @@ const ALL_VARIANTS = HTTP_PLATFORMS.filter(
   (platform) => asked === undefined || asked.some((variant) => platformOf(variant) === platform),
 ).flatMap((platform) =>
   asked === undefined
-    ? [
-        platform.baseline,
-        platform.variants.find((variant) => variant.endsWith('threadline'))!,
-        platform.beforeSpans,
-        platform.floor,
-      ]
+    ? [platform.baseline, platform.threadline, platform.beforeSpans, platform.floor]
     : [
         platform.baseline,
         ...asked.filter(
@@ -246,7 +241,7 @@ async function main(): Promise<void> {
 function exportOffTable(samples: Map<string, number[]>, counted: readonly string[]): string | undefined {
   const rows: string[][] = [];
   for (const platform of HTTP_PLATFORMS) {
-    const today = platform.variants.find((variant) => variant.endsWith('threadline'))!;
+    const today = platform.threadline;
     if (!counted.includes(today) || !counted.includes(platform.beforeSpans)) continue;
     for (const scenario of SCENARIOS) {
       const now = samples.get(`${scenario.name}|${today}`)!;

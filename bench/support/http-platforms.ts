@@ -13,6 +13,8 @@ export interface HttpPlatform {
   baseline: string;
   /** The header-only floor on this platform. */
   floor: string;
+  /** Threadline on this platform. */
+  threadline: string;
   /** Every server of the req/s benchmark on this platform, baseline first. */
   variants: readonly string[];
   /** Threadline with the tracing package before spans (bench:instructions' "export off" reference). */
@@ -24,6 +26,7 @@ export const HTTP_PLATFORMS: readonly HttpPlatform[] = [
     name: 'Fastify',
     baseline: 'nest',
     floor: 'header-hook',
+    threadline: 'threadline',
     variants: ['nest', 'threadline', 'nestjs-cls', 'fastify-context', 'header-hook', 'nest-again'],
     beforeSpans: 'threadline-before-spans',
   },
@@ -31,6 +34,7 @@ export const HTTP_PLATFORMS: readonly HttpPlatform[] = [
     name: 'Express',
     baseline: 'express-nest',
     floor: 'express-header',
+    threadline: 'express-threadline',
     variants: ['express-nest', 'express-threadline', 'express-nestjs-cls', 'express-header'],
     beforeSpans: 'express-threadline-before-spans',
   },
