@@ -1,5 +1,4 @@
 import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { OTLPTraceExporter as ProtobufTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
@@ -9,6 +8,7 @@ import type { FinishedSpan } from '../spans/span-types.js';
 import { addSpanLogFields } from '../tracing-logger.factory.js';
 import { readOtlpExportConfig } from './otlp-config.js';
 import type { OtlpExportConfig } from './otlp-config.js';
+import { createProtobufSpanExporter } from './otlp-protobuf-exporter.js';
 import { toReadableSpan } from './readable-span.js';
 import { createTraceSampler } from './trace-sampler.js';
 
@@ -46,7 +46,7 @@ export function startOtlpExport(options: OtlpExportOptions = {}): OtlpExport | u
   const exporter: SpanExporter =
     config.protocol === 'http/json'
       ? new JsonTraceExporter({ url: config.url })
-      : new ProtobufTraceExporter({ url: config.url });
+      : createProtobufSpanExporter(config.url);
   const processor = new BatchSpanProcessor(exporter);
   // The sampler decides where a request enters this process, and the spans carry its decision (passed
   // on in their traceparent): a trace is decided once, where it starts, for every process it reaches.

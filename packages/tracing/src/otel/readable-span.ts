@@ -18,6 +18,11 @@ export function toReadableSpan(span: FinishedSpan, resource: Resource): Readable
   return new ExportedSpan(span, resource);
 }
 
+/** The span `span` was made from by `toReadableSpan`, if it was. */
+export function finishedSpanOf(span: ReadableSpan): FinishedSpan | undefined {
+  return span instanceof ExportedSpan ? span.finished : undefined;
+}
+
 /**
  * A finished span in the shape of the SDK's `ReadableSpan`. The batch processor holds spans for seconds,
  * long enough for the garbage collector to move them out of its young generation, which costs for every
@@ -34,6 +39,10 @@ class ExportedSpan implements ReadableSpan {
     private readonly span: FinishedSpan,
     readonly resource: Resource,
   ) {}
+
+  get finished(): FinishedSpan {
+    return this.span;
+  }
 
   get name(): string {
     return this.span.name;
