@@ -43,7 +43,12 @@ const CONNECTIONS = 50;
 const STREAM_ROUNDS = quick ? 2 : 5;
 const STREAM_CONCURRENCY = 64;
 const STREAM_MAX_TOKENS = 500;
-const STREAM_BATCHES = quick ? 2 : 8;
+/**
+ * Batches each server gets before it is measured. A fresh process takes about a dozen batches to reach
+ * its steady CPU per request (its JIT still at work): measured sooner, the figures are mostly warm-up's.
+ */
+const STREAM_WARM_UP_BATCHES = quick ? 2 : 16;
+const STREAM_BATCHES = quick ? 2 : 24;
 /**
  * No spans at all (timeline and export off); the timeline alone (the default on a loopback address:
  * spans made and kept in the ring); the timeline and export over OTLP.
@@ -244,7 +249,10 @@ async function timelineOn(url: string): Promise<boolean> {
   return res.status === 200;
 }
 
-async function measureStreaming(sink: Sink): Promise<Map<StreamVariant, StreamSample[]>> {
+async function measureStreaming(
+  sink: Sink,
+  serverCpu: number | undefined,
+): Promise<Map<StreamVariant, StreamSample[]>> {
   const requests = Array.from({ length: STREAM_CONCURRENCY }, (_, i) =>
     longestAnswer(`Tell me story number ${i} about the sea.`, STREAM_MAX_TOKENS),
   );
@@ -256,10 +264,11 @@ async function measureStreaming(sink: Sink): Promise<Map<StreamVariant, StreamSa
       for (const variant of STREAM_VARIANTS) {
         const env: NodeJS.ProcessEnv = { ...PIPELINE_ENV, THREADLINE_DEBUG_ROUTES: String(variant !== 'no spans') };
         if (variant === 'timeline + export') env.OTEL_EXPORTER_OTLP_ENDPOINT = sink.endpoint(`${round}/stream`);
-        servers.set(variant, await startServerProcess(SERVICE, [], env));
+        servers.set(variant, await startServerProcess(SERVICE, [], env, [], serverCpu));
       }
       const measured = new Map<StreamVariant, number>();
-      for (const server of servers.values()) for (let i = 0; i < 2; i++) await batch(`http://127.0.0.1:${server.port}`);
+      for (const server of servers.values())
+        for (let i = 0; i < STREAM_WARM_UP_BATCHES; i++) await batch(`http://127.0.0.1:${server.port}`);
       // Rotate which goes first, so none always gets the cooler machine.
       const order = STREAM_VARIANTS.map((_, i) => STREAM_VARIANTS[(i + round) % STREAM_VARIANTS.length]!);
       for (const variant of order) {
@@ -272,7 +281,7 @@ async function measureStreaming(sink: Sink): Promise<Map<StreamVariant, StreamSa
           throw new Error(`${variant}: the timeline is not as set`);
       }
       await sleep(EXPORT_WAIT_MS);
-      const served = (2 + STREAM_BATCHES) * STREAM_CONCURRENCY;
+      const served = (STREAM_WARM_UP_BATCHES + STREAM_BATCHES) * STREAM_CONCURRENCY;
       for (const variant of STREAM_VARIANTS) {
         const cpu = measured.get(variant)!;
         const sample = {
@@ -380,7 +389,7 @@ async function main(): Promise<void> {
   const sink = await startSink();
   try {
     const http = await measureTinyRoute(sink, serverCpu);
-    const streams = await measureStreaming(sink);
+    const streams = await measureStreaming(sink, serverCpu);
     const memory = await measureMemory();
     report(http, streams, memory, serverCpu);
   } finally {
@@ -492,9 +501,12 @@ function report(
       `at once (max_tokens ${STREAM_MAX_TOKENS}; ${streamTokens}), read to the end with fetch. Three processes, fresh each round: ` +
       'no spans at all (`THREADLINE_DEBUG_ROUTES=false`, no export), the request timeline alone (`THREADLINE_DEBUG_ROUTES=true`, ' +
       'its default on a loopback address: every span made and kept in its ring), and the timeline with export ' +
-      '(`OTEL_EXPORTER_OTLP_ENDPOINT` set). Each is warmed up with 2 batches, then measured over ' +
-      `${STREAM_BATCHES} batches, in an order that rotates by round; ${STREAM_ROUNDS} rounds. As in bench:stream the servers are not pinned to a CPU ` +
-      "(the pipeline's tokenizer threads use both).",
+      '(`OTEL_EXPORTER_OTLP_ENDPOINT` set). Each is warmed up with ' +
+      `${STREAM_WARM_UP_BATCHES} batches (a fresh process reaches its steady CPU per request after about a dozen; the ring of the timeline is full by then), ` +
+      `then measured over ${STREAM_BATCHES} batches, in an order that rotates by round; ${STREAM_ROUNDS} rounds. ` +
+      (serverCpu === undefined
+        ? 'The servers are not pinned to a CPU (taskset is not available).'
+        : `Every server (its tokenizer threads included) ran on CPU ${serverCpu} only and the load generator and the sink on CPU 0.`),
     '',
     table(
       [
