@@ -1,5 +1,5 @@
 import { endSpanWithIterator, isRecordingSpans, spanClock, startSpan } from '@threadline/tracing/internal';
-import type { Span } from '@threadline/tracing/internal';
+import type { SpanItemObserver } from '@threadline/tracing/internal';
 import type { GenerateRequest, WorkerOutput } from '../protocol/pipeline.types.js';
 
 /**
@@ -25,13 +25,22 @@ export function traceGeneration(
   // A migrated generation: its prompt carries the tokens another worker produced before it was lost.
   if (request.continuation !== undefined)
     span.setAttribute('threadline.migration.tokens_carried', request.continuation.generatedTokens);
-  return endSpanWithIterator(tokens[Symbol.asyncIterator](), span, countTokens);
+  return endSpanWithIterator(tokens[Symbol.asyncIterator](), span, tokenCounter());
 }
 
-function countTokens(output: WorkerOutput, span: Span): void {
-  if (!('tokenIds' in output) || output.tokenIds.length === 0) return;
-  const produced = span.attributes['gen_ai.usage.output_tokens'] as number;
-  if (produced === 0) span.addEvent('gen_ai.first_token', undefined, spanClock());
-  span.setAttribute('gen_ai.usage.output_tokens', produced + output.tokenIds.length);
-  if (output.cachedTokens !== undefined) span.setAttribute('gen_ai.usage.cache_read_input_tokens', output.cachedTokens);
+/**
+ * Counts the tokens of each output on the span as it passes. The count is kept here and each output's
+ * is written to the span's attributes by a fixed name: `setAttribute`, which takes any name, would make
+ * every output pay for a store by a name it cannot predict.
+ */
+function tokenCounter(): SpanItemObserver<WorkerOutput> {
+  let produced = 0;
+  return (output, span) => {
+    if (!('tokenIds' in output) || output.tokenIds.length === 0 || span.isEnded) return;
+    if (produced === 0) span.addEvent('gen_ai.first_token', undefined, spanClock());
+    produced += output.tokenIds.length;
+    const attributes = span.attributes;
+    attributes['gen_ai.usage.output_tokens'] = produced;
+    if (output.cachedTokens !== undefined) attributes['gen_ai.usage.cache_read_input_tokens'] = output.cachedTokens;
+  };
 }

@@ -84,12 +84,17 @@ const INT64_MIN = -(2 ** 63);
 const INT64_LIMIT = 2 ** 63;
 
 /**
- * The sizes the sizing pass works out, in the order the writing pass needs them: a message's size comes
- * before the sizes of what it holds, so the sizing pass reserves its place and fills it in once known.
+ * What the sizing pass works out, in the order the writing pass needs it: sizes (a message's size comes
+ * before the sizes of what it holds, so the sizing pass reserves its place and fills it in once known)
+ * and the UTF-8 of each text. A text met again in the same request (attribute names, a request's id on
+ * each of its spans) is encoded once.
  */
 class SizeList {
   private readonly values: number[] = [];
+  private readonly texts: Uint8Array[] = [];
+  private readonly encoded = new Map<string, Uint8Array>();
   private next = 0;
+  private nextText = 0;
   unencodable = false;
 
   push(value: number): number {
@@ -109,11 +114,26 @@ class SizeList {
   take(): number {
     return this.values[this.next++]!;
   }
+
+  /** Adds `text`'s UTF-8 for the writing pass; returns its length. */
+  text(text: string): number {
+    let bytes = this.encoded.get(text);
+    if (bytes === undefined) {
+      bytes = textEncoder.encode(text);
+      this.encoded.set(text, bytes);
+    }
+    this.texts.push(bytes);
+    return bytes.length;
+  }
+
+  takeText(): Uint8Array {
+    return this.texts[this.nextText++]!;
+  }
 }
 
 function spanSize(span: FinishedSpan, sizes: SizeList): number {
   const place = sizes.reserve();
-  const nameLength = sizes.push(utf8Length(span.name));
+  const nameLength = sizes.text(span.name);
   let size = fieldSize(TRACE_ID_BYTES) + fieldSize(SPAN_ID_BYTES) + fieldSize(nameLength);
   if (span.parentSpanId !== undefined) size += fieldSize(SPAN_ID_BYTES);
   size += 2 + 9 + 9; // kind, start and end times
@@ -122,7 +142,7 @@ function spanSize(span: FinishedSpan, sizes: SizeList): number {
   size += 2 + 2 + 2; // dropped attributes, events and links: none
   const statusPlace = sizes.reserve();
   let statusSize = 2;
-  if (span.statusMessage) statusSize += fieldSize(sizes.push(utf8Length(span.statusMessage)));
+  if (span.statusMessage) statusSize += fieldSize(sizes.text(span.statusMessage));
   size += fieldSize(sizes.fill(statusPlace, statusSize));
   size += 2 + 4; // flags
   return sizes.fill(place, size);
@@ -130,7 +150,7 @@ function spanSize(span: FinishedSpan, sizes: SizeList): number {
 
 function eventSize(event: SpanEvent, sizes: SizeList): number {
   const place = sizes.reserve();
-  let size = 9 + fieldSize(sizes.push(utf8Length(event.name))) + 2;
+  let size = 9 + fieldSize(sizes.text(event.name)) + 2;
   if (event.attributes !== undefined) size += attributesSize(event.attributes, sizes);
   return sizes.fill(place, size);
 }
@@ -144,8 +164,7 @@ function eventSize(event: SpanEvent, sizes: SizeList): number {
 function attributesSize(attributes: Readonly<Record<string, unknown>>, sizes: SizeList, requestId?: string): number {
   let size = 0;
   let hasRequestId = false;
-  for (const key in attributes) {
-    if (!Object.hasOwn(attributes, key)) continue;
+  for (const key of Object.keys(attributes)) {
     let value = attributes[key];
     if (requestId !== undefined && key === 'x_request_id') {
       value = requestId;
@@ -159,7 +178,7 @@ function attributesSize(attributes: Readonly<Record<string, unknown>>, sizes: Si
 
 function keyValueSize(key: string, value: unknown, sizes: SizeList): number {
   const place = sizes.reserve();
-  const keyLength = sizes.push(utf8Length(key));
+  const keyLength = sizes.text(key);
   const valuePlace = sizes.reserve();
   const valueSize = sizes.fill(valuePlace, anyValueSize(value, sizes));
   return fieldSize(sizes.fill(place, fieldSize(keyLength) + fieldSize(valueSize)));
@@ -168,7 +187,7 @@ function keyValueSize(key: string, value: unknown, sizes: SizeList): number {
 function anyValueSize(value: unknown, sizes: SizeList): number {
   switch (typeof value) {
     case 'string':
-      return fieldSize(sizes.push(utf8Length(value)));
+      return fieldSize(sizes.text(value));
     case 'boolean':
       return 2;
     case 'number':
@@ -275,6 +294,17 @@ class ProtobufOut {
     return this;
   }
 
+  /** A text's UTF-8, after its length. */
+  text(bytes: Uint8Array): this {
+    this.varint(bytes.length);
+    if (bytes.length < 64) for (const byte of bytes) this.bytes[this.pos++] = byte;
+    else {
+      this.bytes.set(bytes, this.pos);
+      this.pos += bytes.length;
+    }
+    return this;
+  }
+
   /** Lower- or upper-case hex digits as the bytes they spell. */
   hexBytes(hex: string): this {
     this.varint(hex.length >> 1);
@@ -303,11 +333,11 @@ class ProtobufOut {
 
   span(span: FinishedSpan, sizes: SizeList): void {
     this.varint(sizes.take());
-    const nameLength = sizes.take();
+    const name = sizes.takeText();
     this.tag(FIELD_1_LEN).hexBytes(span.traceId);
     this.tag(FIELD_2_LEN).hexBytes(span.spanId);
     if (span.parentSpanId !== undefined) this.tag(FIELD_4_LEN).hexBytes(span.parentSpanId);
-    this.tag(FIELD_5_LEN).string(span.name, nameLength);
+    this.tag(FIELD_5_LEN).text(name);
     this.tag(FIELD_6_VARINT).varint(KIND_NUMBERS[span.kind]);
     this.tag(FIELD_7_FIXED64).epochNanos(span.startTime);
     this.tag(FIELD_8_FIXED64).epochNanos(span.endTime);
@@ -317,8 +347,7 @@ class ProtobufOut {
     this.tag(FIELD_12_VARINT).varint(0);
     this.tag(FIELD_14_VARINT).varint(0);
     this.tag(FIELD_15_LEN).varint(sizes.take());
-    const messageLength = span.statusMessage ? sizes.take() : 0;
-    if (span.statusMessage) this.tag(FIELD_2_LEN).string(span.statusMessage, messageLength);
+    if (span.statusMessage) this.tag(FIELD_2_LEN).text(sizes.takeText());
     this.tag(FIELD_3_VARINT).varint(STATUS_NUMBERS[span.status]);
     this.bytes[this.pos++] = FIELD_16_FIXED32[0];
     this.bytes[this.pos++] = FIELD_16_FIXED32[1];
@@ -328,9 +357,9 @@ class ProtobufOut {
 
   event(event: SpanEvent, sizes: SizeList): void {
     this.varint(sizes.take());
-    const nameLength = sizes.take();
+    const name = sizes.takeText();
     this.tag(FIELD_1_FIXED64).epochNanos(event.time);
-    this.tag(FIELD_2_LEN).string(event.name, nameLength);
+    this.tag(FIELD_2_LEN).text(name);
     if (event.attributes !== undefined) this.attributes(event.attributes, FIELD_3_LEN, undefined, sizes);
     this.tag(FIELD_4_VARINT).varint(0);
   }
@@ -342,26 +371,22 @@ class ProtobufOut {
     sizes: SizeList,
   ): void {
     let hasRequestId = false;
-    for (const key in attributes) {
-      if (!Object.hasOwn(attributes, key)) continue;
+    for (const key of Object.keys(attributes)) {
       let value = attributes[key];
       if (requestId !== undefined && key === 'x_request_id') {
         value = requestId;
         hasRequestId = true;
       }
-      this.keyValue(key, value, tag, sizes);
+      this.keyValue(value, tag, sizes);
     }
-    if (requestId !== undefined && !hasRequestId) this.keyValue('x_request_id', requestId, tag, sizes);
+    if (requestId !== undefined && !hasRequestId) this.keyValue(requestId, tag, sizes);
   }
 
-  private keyValue(key: string, value: unknown, tag: number, sizes: SizeList): void {
-    const pairSize = sizes.take();
-    const keyLength = sizes.take();
-    const valueSize = sizes.take();
-    this.tag(tag).varint(pairSize);
-    this.tag(FIELD_1_LEN).string(key, keyLength);
-    this.tag(FIELD_2_LEN).varint(valueSize);
-    if (typeof value === 'string') this.tag(FIELD_1_LEN).string(value, sizes.take());
+  private keyValue(value: unknown, tag: number, sizes: SizeList): void {
+    this.tag(tag).varint(sizes.take());
+    this.tag(FIELD_1_LEN).text(sizes.takeText());
+    this.tag(FIELD_2_LEN).varint(sizes.take());
+    if (typeof value === 'string') this.tag(FIELD_1_LEN).text(sizes.takeText());
     else if (typeof value === 'boolean') this.tag(FIELD_2_VARINT).varint(value ? 1 : 0);
     else if (isInt64(value as number)) this.tag(FIELD_3_VARINT).int64(value as number);
     else {

@@ -1,9 +1,12 @@
 import { recordSpan } from './span-recorders.js';
 import type { FinishedSpan, SpanAttributes, SpanEvent, SpanKind, SpanStatus } from './span-types.js';
 
+// Read once: the process's time origin does not change, and reading it is a call into Node each time.
+const TIME_ORIGIN = performance.timeOrigin;
+
 /** Now, in milliseconds since the epoch, at the resolution of `performance.now()`. */
 export function spanClock(): number {
-  return performance.timeOrigin + performance.now();
+  return TIME_ORIGIN + performance.now();
 }
 
 /** Where a span sits in its trace: the trace, its parent, and the parent's trace flags. */
