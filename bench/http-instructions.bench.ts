@@ -22,11 +22,7 @@
  * Needs valgrind (`apt-get install valgrind`); without it, it says so and writes nothing.
  */
 import autocannon from 'autocannon';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { writeFunctionTable } from './support/callgrind-functions.js';
+import { hasValgrind, SEMI_SPACE_MIB, startUnderCallgrind } from './support/callgrind-process.js';
 import { difference, HTTP_PLATFORMS, platformOf } from './support/http-platforms.js';
 import { buildTracingBeforeSpans, TRACING_BEFORE_SPANS_COMMIT } from './support/tracing-before-spans.js';
 import { publishReport, spreadNote } from './support/report.js';
@@ -72,62 +68,17 @@ const ROUNDS = quick ? 1 : 3;
 const WARM_UP = 30_000; // fewer, and the counts still include V8 compiling (about 85 % more at 15,000)
 const COUNTED = quick ? 3_000 : 6_000;
 const SERVER = new URL('./servers/http-variant.js', import.meta.url).pathname;
-/** The size of each semi-space of V8's young generation a server reaches under load (Node 24, 64-bit). */
-const SEMI_SPACE_MIB = 16;
 
 /** Instructions per request of one server, from a fresh process under callgrind. */
 async function instructionsPerRequest(variant: string, headers: Record<string, string>): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'threadline-callgrind-'));
-  const child = spawn(
-    'valgrind',
-    [
-      '--tool=callgrind',
-      '--instr-atstart=no',
-      `--callgrind-out-file=${join(dir, 'out')}`,
-      process.execPath,
-      // The young generation at the size V8 gives it within a server's first thousands of requests
-      // outside valgrind. Under valgrind V8 leaves it at 1 or 2 MiB in some fresh processes and not in
-      // others, whatever the server: those collect eight times as often, and count some 6,000 more
-      // instructions a request that the server does not cost.
-      `--min-semi-space-size=${SEMI_SPACE_MIB}`,
-      // V8's perf map names the JavaScript it compiles, for the dump's table by function (the log
-      // V8 writes beside it goes with the dumps, not into the working directory).
-      ...(keepDumps ? ['--perf-basic-prof', '--no-logfile-per-isolate', `--logfile=${join(dir, 'v8.log')}`] : []),
-      SERVER,
-      variant,
-    ],
-    { stdio: ['ignore', 'pipe', 'ignore'] },
-  );
+  const label = `${variant} (${Object.keys(headers).length > 0 ? 'incoming id' : 'no incoming id'})`;
+  const server = await startUnderCallgrind(SERVER, [variant], { keepDumps, label });
   try {
-    const port = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        const match = /READY (\d+)/.exec(out);
-        if (match) resolve(match[1]!);
-      });
-      child.once('exit', (code) => reject(new Error(`${variant} exited with ${code} before it was ready`)));
-    });
-    const url = `http://127.0.0.1:${port}/ping`;
+    const url = `http://127.0.0.1:${server.port}/ping`;
     await load(url, headers, WARM_UP);
-    execFileSync('callgrind_control', ['--instr=on', String(child.pid)], { stdio: 'ignore' });
-    await load(url, headers, COUNTED);
-    execFileSync('callgrind_control', ['--dump', String(child.pid)], { stdio: 'ignore' });
-    const dumps = readdirSync(dir)
-      .filter((name) => name.startsWith('out'))
-      .map((name) => join(dir, name));
-    const counts = dumps.map((path) => Number(/^summary: (\d+)/m.exec(readFileSync(path, 'utf8'))?.[1] ?? 0));
-    const most = Math.max(...counts);
-    if (keepDumps)
-      console.error(`by function: ${writeFunctionTable(dumps[counts.indexOf(most)]!, child.pid!, COUNTED, dir)}`);
-    return most / COUNTED;
+    return await server.count(() => load(url, headers, COUNTED), COUNTED);
   } finally {
-    child.kill('SIGKILL');
-    if (keepDumps)
-      console.error(
-        `callgrind files of ${variant} (${Object.keys(headers).length > 0 ? 'incoming id' : 'no incoming id'}) kept in ${dir}`,
-      );
-    else rmSync(dir, { recursive: true, force: true });
+    server.stop();
   }
 }
 
@@ -137,7 +88,7 @@ async function load(url: string, headers: Record<string, string>, amount: number
 }
 
 async function main(): Promise<void> {
-  if (spawnSync('valgrind', ['--version']).status !== 0) {
+  if (!hasValgrind()) {
     console.log('bench:instructions needs valgrind (apt-get install valgrind); skipped.');
     return;
   }

@@ -24,11 +24,12 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { longestAnswer, stream } from './support/completion-stream.js';
+import { hasValgrind, startUnderCallgrind } from './support/callgrind-process.js';
 import { pinLoadGeneratorAwayFromServers } from './support/cpu-pinning.js';
 import { publishReport, spreadNote } from './support/report.js';
 import { startServerProcess } from './support/server-process.js';
 import type { ServerProcess } from './support/server-process.js';
-import { comparison, formatSpread, goalVerdict, signed, spread, table } from './support/stats.js';
+import { comparison, formatSpread, goalVerdict, signed, spread, table, unpairedRatio } from './support/stats.js';
 import type { Spread } from './support/stats.js';
 
 const quick = process.argv.includes('--quick');
@@ -49,6 +50,10 @@ const STREAM_MAX_TOKENS = 500;
  */
 const STREAM_WARM_UP_BATCHES = quick ? 2 : 16;
 const STREAM_BATCHES = quick ? 2 : 24;
+/** The same phase counted in instructions under callgrind: rounds, batches of warm-up, batches counted. */
+const COUNT_ROUNDS = quick ? 1 : 3;
+const COUNT_WARM_UP_BATCHES = quick ? 2 : 16;
+const COUNT_BATCHES = quick ? 1 : 4;
 /**
  * No spans at all (timeline and export off); the timeline alone (the default on a loopback address:
  * spans made and kept in the ring); the timeline and export over OTLP.
@@ -249,23 +254,35 @@ async function timelineOn(url: string): Promise<boolean> {
   return res.status === 200;
 }
 
+/** One batch of the streamed phase: STREAM_CONCURRENCY completions at once, each read to its end. */
+function streamBatcher(): (url: string) => Promise<unknown> {
+  const requests = Array.from({ length: STREAM_CONCURRENCY }, (_, i) =>
+    longestAnswer(`Tell me story number ${i} about the sea.`, STREAM_MAX_TOKENS),
+  );
+  return (url) => Promise.all(requests.map((request) => stream(url, 'threadline', request)));
+}
+
+/** The service's environment for `variant`, its spans exported to the sink under `sinkName`. */
+function streamEnv(variant: StreamVariant, sink: Sink, sinkName: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...PIPELINE_ENV, THREADLINE_DEBUG_ROUTES: String(variant !== 'no spans') };
+  if (variant === 'timeline + export') env.OTEL_EXPORTER_OTLP_ENDPOINT = sink.endpoint(sinkName);
+  return env;
+}
+
 async function measureStreaming(
   sink: Sink,
   serverCpu: number | undefined,
 ): Promise<Map<StreamVariant, StreamSample[]>> {
-  const requests = Array.from({ length: STREAM_CONCURRENCY }, (_, i) =>
-    longestAnswer(`Tell me story number ${i} about the sea.`, STREAM_MAX_TOKENS),
-  );
-  const batch = (url: string) => Promise.all(requests.map((request) => stream(url, 'threadline', request)));
+  const batch = streamBatcher();
   const samples = new Map<StreamVariant, StreamSample[]>(STREAM_VARIANTS.map((variant) => [variant, []]));
   for (let round = 1; round <= STREAM_ROUNDS; round++) {
     const servers = new Map<StreamVariant, ServerProcess>();
     try {
-      for (const variant of STREAM_VARIANTS) {
-        const env: NodeJS.ProcessEnv = { ...PIPELINE_ENV, THREADLINE_DEBUG_ROUTES: String(variant !== 'no spans') };
-        if (variant === 'timeline + export') env.OTEL_EXPORTER_OTLP_ENDPOINT = sink.endpoint(`${round}/stream`);
-        servers.set(variant, await startServerProcess(SERVICE, [], env, [], serverCpu));
-      }
+      for (const variant of STREAM_VARIANTS)
+        servers.set(
+          variant,
+          await startServerProcess(SERVICE, [], streamEnv(variant, sink, `${round}/stream`), [], serverCpu),
+        );
       const measured = new Map<StreamVariant, number>();
       for (const server of servers.values())
         for (let i = 0; i < STREAM_WARM_UP_BATCHES; i++) await batch(`http://127.0.0.1:${server.port}`);
@@ -299,6 +316,43 @@ async function measureStreaming(
     }
   }
   return samples;
+}
+
+/**
+ * The streamed pipeline's instructions per request in each variant, each server in a fresh process
+ * under callgrind (`undefined` without valgrind): the same figure as the timed one, without the noise of
+ * a shared machine. Fresh processes are not paired, so a ratio ranges over every pairing of rounds.
+ */
+async function countStreaming(
+  sink: Sink,
+  serverCpu: number | undefined,
+): Promise<Map<StreamVariant, number[]> | undefined> {
+  if (!hasValgrind()) return undefined;
+  const batch = streamBatcher();
+  const counts = new Map<StreamVariant, number[]>(STREAM_VARIANTS.map((variant) => [variant, []]));
+  for (let round = 1; round <= COUNT_ROUNDS; round++) {
+    for (const variant of STREAM_VARIANTS) {
+      const server = await startUnderCallgrind(SERVICE, [], {
+        env: streamEnv(variant, sink, `${round}/counted`),
+        label: `the streamed pipeline, ${variant}`,
+        cpu: serverCpu,
+      });
+      try {
+        const url = `http://127.0.0.1:${server.port}`;
+        for (let i = 0; i < COUNT_WARM_UP_BATCHES; i++) await batch(url);
+        const count = await server.count(async () => {
+          for (let i = 0; i < COUNT_BATCHES; i++) await batch(url);
+        }, COUNT_BATCHES * STREAM_CONCURRENCY);
+        counts.get(variant)!.push(count);
+        console.error(
+          `streams counted, round ${round}/${COUNT_ROUNDS} ${variant}: ${Math.round(count)} instructions/req`,
+        );
+      } finally {
+        server.stop();
+      }
+    }
+  }
+  return counts;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -390,16 +444,53 @@ async function main(): Promise<void> {
   try {
     const http = await measureTinyRoute(sink, serverCpu);
     const streams = await measureStreaming(sink, serverCpu);
+    const counted = await countStreaming(sink, serverCpu);
     const memory = await measureMemory();
-    report(http, streams, memory, serverCpu);
+    report(http, streams, counted, memory, serverCpu);
   } finally {
     sink.close();
   }
 }
 
+/** The report's part on the streamed pipeline counted in instructions. */
+function countedSection(counted: Map<StreamVariant, number[]> | undefined): string[] {
+  const heading = '**The streamed pipeline, counted in instructions.** ';
+  if (counted === undefined) return [`${heading}Not counted: valgrind is not installed.`, ''];
+  const of = (variant: StreamVariant) => counted.get(variant)!;
+  const timelineRatio = unpairedRatio(of('timeline'), of('no spans'));
+  const exportRatio = unpairedRatio(of('timeline + export'), of('no spans'));
+  return [
+    heading +
+      `The same three servers, each in a fresh process under valgrind's callgrind, which counts the instructions a process executes (all its threads) ` +
+      `whatever else the machine does: ${COUNT_WARM_UP_BATCHES} batches uncounted, then ${COUNT_BATCHES} batches (${n(COUNT_BATCHES * STREAM_CONCURRENCY)} requests) counted; ` +
+      `${COUNT_ROUNDS} rounds. Under valgrind the service runs some 50 times slower, so its turns of the event loop hold other mixes of work than at full speed: ` +
+      'a check of the timed figures, not a replacement for them.',
+    '',
+    table(
+      ['measure', ...STREAM_VARIANTS, 'timeline ÷ no spans', 'timeline + export ÷ no spans', 'goal'],
+      [
+        [
+          'instructions/request',
+          ...STREAM_VARIANTS.map((variant) => formatSpread(spread(of(variant)), (value) => n(Math.round(value)))),
+          comparison(timelineRatio, 1, (value) => value.toFixed(3)),
+          comparison(exportRatio, 1, (value) => value.toFixed(3)),
+          `spans add ≤ 15 %: ${goalVerdict(exportRatio, { atMost: 1.15 })}`,
+        ],
+      ],
+    ),
+    '',
+    spreadNote(
+      COUNT_ROUNDS,
+      "a ratio ranges over every pairing of two servers' rounds (fresh processes are not paired)",
+    ),
+    '',
+  ];
+}
+
 function report(
   http: Map<HttpVariant, HttpSample[]>,
   streams: Map<StreamVariant, StreamSample[]>,
+  counted: Map<StreamVariant, number[]> | undefined,
   memory: { samples: MemorySample[]; kept: number; rps: number },
   serverCpu: number | undefined,
 ): void {
@@ -544,6 +635,7 @@ function report(
     '',
     spreadNote(STREAM_ROUNDS, 'a ratio ranges over each round\'s own ratio against its own "no spans"'),
     '',
+    ...countedSection(counted),
     '**Memory with the timeline on.** ' +
       `The same service with \`THREADLINE_DEBUG_ROUTES=true\` (its ring of the default 1,000 most recent requests), export off, started with --expose-gc; ` +
       `${n(MEMORY_REQUESTS)} non-streamed chat completions (max_tokens ${MEMORY_MAX_TOKENS}) from autocannon -c ${CONNECTIONS}, each with an X-Request-Id of its own, ` +
@@ -568,10 +660,8 @@ function report(
       'recorder is registered, so no span is started: where one would start, the request path only checks that no recorder is registered. ' +
       'That is the `threadline` server of the tiny route above and of bench:instructions (`bench/results/http-instructions.md`), ' +
       'which is already the export-off path and needs no row of its own. ' +
-      '"Export off within 1 % of today\'s instructions per request" needs a count of the code before spans in the same run: counts of ' +
-      'one server move by a few percent between runs, more than 1 %, so comparing with an older table cannot show it. It would take ' +
-      'a build of the previous tracing package served as a variant beside `threadline`, counted under callgrind in the same rounds, ' +
-      'and enough rounds that the two ranges separate at 1 %.',
+      '"Export off within 1 % of the instructions per request before spans" is measured there: bench:instructions counts the tracing ' +
+      'package as it was before spans (`threadline-before-spans`, built from git) in the same rounds, in its table "export off ÷ before spans".',
   ]);
 }
 
