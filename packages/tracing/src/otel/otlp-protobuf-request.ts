@@ -20,27 +20,27 @@ export function encodeExportTraceRequest(
 ): Uint8Array | undefined {
   const sizes = new SizeList();
   const resourceSize = attributesSize(resource.attributes, sizes) + 2;
-  let scopeSize = fieldSize(utf8Length(scope.name));
-  if (scope.version) scopeSize += fieldSize(utf8Length(scope.version));
+  let scopeSize = fieldSize(sizes.text(scope.name));
+  if (scope.version) scopeSize += fieldSize(sizes.text(scope.version));
   let scopeSpansSize = fieldSize(scopeSize);
   for (const span of spans) scopeSpansSize += fieldSize(spanSize(span, sizes));
-  if (scope.schemaUrl) scopeSpansSize += fieldSize(utf8Length(scope.schemaUrl));
+  if (scope.schemaUrl) scopeSpansSize += fieldSize(sizes.text(scope.schemaUrl));
   let resourceSpansSize = fieldSize(resourceSize) + fieldSize(scopeSpansSize);
-  if (resource.schemaUrl) resourceSpansSize += fieldSize(utf8Length(resource.schemaUrl));
+  if (resource.schemaUrl) resourceSpansSize += fieldSize(sizes.text(resource.schemaUrl));
   if (sizes.unencodable) return undefined;
 
-  const out = new ProtobufOut(fieldSize(resourceSpansSize));
+  const out = new ProtobufOut(fieldSize(resourceSpansSize), sizes);
   out.tag(FIELD_1_LEN).varint(resourceSpansSize);
   out.tag(FIELD_1_LEN).varint(resourceSize);
-  out.attributes(resource.attributes, FIELD_1_LEN, undefined, sizes);
+  out.attributes(resource.attributes, FIELD_1_LEN);
   out.tag(FIELD_2_VARINT).varint(0);
   out.tag(FIELD_2_LEN).varint(scopeSpansSize);
   out.tag(FIELD_1_LEN).varint(scopeSize);
-  out.tag(FIELD_1_LEN).string(scope.name);
-  if (scope.version) out.tag(FIELD_2_LEN).string(scope.version);
-  for (const span of spans) out.tag(FIELD_2_LEN).span(span, sizes);
-  if (scope.schemaUrl) out.tag(FIELD_3_LEN).string(scope.schemaUrl);
-  if (resource.schemaUrl) out.tag(FIELD_3_LEN).string(resource.schemaUrl);
+  out.tag(FIELD_1_LEN).text();
+  if (scope.version) out.tag(FIELD_2_LEN).text();
+  for (const span of spans) out.tag(FIELD_2_LEN).span(span);
+  if (scope.schemaUrl) out.tag(FIELD_3_LEN).text();
+  if (resource.schemaUrl) out.tag(FIELD_3_LEN).text();
   return out.bytes;
 }
 
@@ -156,24 +156,38 @@ function eventSize(event: SpanEvent, sizes: SizeList): number {
 }
 
 /**
- * The size of `attributes` as repeated `KeyValue` fields, their tags included (one byte: every field that
- * holds attributes has a number below 16). For a span, `requestId`
- * is the value of `x_request_id`, there even if something removed it, as the span's `attributes` getter
- * has it for the SDK.
+ * Calls `visit` with each attribute of `attributes` in order. For a span, `requestId` is the value of
+ * `x_request_id`, there even if something removed it (last, then), as the span's `attributes` getter has
+ * it for the SDK. `context` is handed on so that the visitors need no closure per call.
  */
-function attributesSize(attributes: Readonly<Record<string, unknown>>, sizes: SizeList, requestId?: string): number {
-  let size = 0;
+function forEachAttribute<C>(
+  attributes: Readonly<Record<string, unknown>>,
+  requestId: string | undefined,
+  context: C,
+  visit: (context: C, key: string, value: unknown) => void,
+): void {
   let hasRequestId = false;
   for (const key of Object.keys(attributes)) {
-    let value = attributes[key];
     if (requestId !== undefined && key === 'x_request_id') {
-      value = requestId;
       hasRequestId = true;
-    }
-    size += keyValueSize(key, value, sizes);
+      visit(context, key, requestId);
+    } else visit(context, key, attributes[key]);
   }
-  if (requestId !== undefined && !hasRequestId) size += keyValueSize('x_request_id', requestId, sizes);
-  return size;
+  if (requestId !== undefined && !hasRequestId) visit(context, 'x_request_id', requestId);
+}
+
+/**
+ * The size of `attributes` as repeated `KeyValue` fields, their tags included (one byte: every field that
+ * holds attributes has a number below 16); `requestId` as `forEachAttribute` takes it.
+ */
+function attributesSize(attributes: Readonly<Record<string, unknown>>, sizes: SizeList, requestId?: string): number {
+  const total = { sizes, size: 0 };
+  forEachAttribute(attributes, requestId, total, addKeyValueSize);
+  return total.size;
+}
+
+function addKeyValueSize(total: { sizes: SizeList; size: number }, key: string, value: unknown): void {
+  total.size += keyValueSize(key, value, total.sizes);
 }
 
 function keyValueSize(key: string, value: unknown, sizes: SizeList): number {
@@ -234,11 +248,6 @@ function int64Words(value: number): [number, number] {
   return [low, high];
 }
 
-function utf8Length(text: string): number {
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return Buffer.byteLength(text, 'utf8');
-  return text.length;
-}
-
 const HEX_VALUES = new Uint8Array(128);
 for (let digit = 0; digit < 16; digit++) {
   HEX_VALUES['0123456789abcdef'.charCodeAt(digit)] = digit;
@@ -247,13 +256,16 @@ for (let digit = 0; digit < 16; digit++) {
 
 const textEncoder = new TextEncoder();
 
-/** The request's bytes, written front to back into a buffer of the size the sizing pass found. */
+/** The request's bytes, written front to back into a buffer of the size the sizing pass found, as `sizes` plans. */
 class ProtobufOut {
   readonly bytes: Uint8Array;
   private readonly view: DataView;
   private pos = 0;
 
-  constructor(size: number) {
+  constructor(
+    size: number,
+    private readonly sizes: SizeList,
+  ) {
     this.bytes = new Uint8Array(size);
     this.view = new DataView(this.bytes.buffer);
   }
@@ -284,18 +296,9 @@ class ProtobufOut {
     return this;
   }
 
-  string(text: string, length = utf8Length(text)): this {
-    this.varint(length);
-    if (length === text.length) {
-      for (let i = 0; i < length; i++) this.bytes[this.pos++] = text.charCodeAt(i);
-    } else {
-      this.pos += textEncoder.encodeInto(text, this.bytes.subarray(this.pos, this.pos + length)).written;
-    }
-    return this;
-  }
-
-  /** A text's UTF-8, after its length. */
-  text(bytes: Uint8Array): this {
+  /** The plan's next text: its UTF-8, after its length. */
+  text(): this {
+    const bytes = this.sizes.takeText();
     this.varint(bytes.length);
     if (bytes.length < 64) for (const byte of bytes) this.bytes[this.pos++] = byte;
     else {
@@ -331,23 +334,22 @@ class ProtobufOut {
     return this;
   }
 
-  span(span: FinishedSpan, sizes: SizeList): void {
-    this.varint(sizes.take());
-    const name = sizes.takeText();
+  span(span: FinishedSpan): void {
+    this.varint(this.sizes.take());
     this.tag(FIELD_1_LEN).hexBytes(span.traceId);
     this.tag(FIELD_2_LEN).hexBytes(span.spanId);
     if (span.parentSpanId !== undefined) this.tag(FIELD_4_LEN).hexBytes(span.parentSpanId);
-    this.tag(FIELD_5_LEN).text(name);
+    this.tag(FIELD_5_LEN).text();
     this.tag(FIELD_6_VARINT).varint(KIND_NUMBERS[span.kind]);
     this.tag(FIELD_7_FIXED64).epochNanos(span.startTime);
     this.tag(FIELD_8_FIXED64).epochNanos(span.endTime);
-    this.attributes(span.attributes, FIELD_9_LEN, span.requestId, sizes);
+    this.attributes(span.attributes, FIELD_9_LEN, span.requestId);
     this.tag(FIELD_10_VARINT).varint(0);
-    for (const event of span.events) this.tag(FIELD_11_LEN).event(event, sizes);
+    for (const event of span.events) this.tag(FIELD_11_LEN).event(event);
     this.tag(FIELD_12_VARINT).varint(0);
     this.tag(FIELD_14_VARINT).varint(0);
-    this.tag(FIELD_15_LEN).varint(sizes.take());
-    if (span.statusMessage) this.tag(FIELD_2_LEN).text(sizes.takeText());
+    this.tag(FIELD_15_LEN).varint(this.sizes.take());
+    if (span.statusMessage) this.tag(FIELD_2_LEN).text();
     this.tag(FIELD_3_VARINT).varint(STATUS_NUMBERS[span.status]);
     this.bytes[this.pos++] = FIELD_16_FIXED32[0];
     this.bytes[this.pos++] = FIELD_16_FIXED32[1];
@@ -355,38 +357,23 @@ class ProtobufOut {
     this.pos += 4;
   }
 
-  event(event: SpanEvent, sizes: SizeList): void {
-    this.varint(sizes.take());
-    const name = sizes.takeText();
+  event(event: SpanEvent): void {
+    this.varint(this.sizes.take());
     this.tag(FIELD_1_FIXED64).epochNanos(event.time);
-    this.tag(FIELD_2_LEN).text(name);
-    if (event.attributes !== undefined) this.attributes(event.attributes, FIELD_3_LEN, undefined, sizes);
+    this.tag(FIELD_2_LEN).text();
+    if (event.attributes !== undefined) this.attributes(event.attributes, FIELD_3_LEN);
     this.tag(FIELD_4_VARINT).varint(0);
   }
 
-  attributes(
-    attributes: Readonly<Record<string, unknown>> | SpanAttributes,
-    tag: number,
-    requestId: string | undefined,
-    sizes: SizeList,
-  ): void {
-    let hasRequestId = false;
-    for (const key of Object.keys(attributes)) {
-      let value = attributes[key];
-      if (requestId !== undefined && key === 'x_request_id') {
-        value = requestId;
-        hasRequestId = true;
-      }
-      this.keyValue(value, tag, sizes);
-    }
-    if (requestId !== undefined && !hasRequestId) this.keyValue(requestId, tag, sizes);
+  attributes(attributes: Readonly<Record<string, unknown>> | SpanAttributes, tag: number, requestId?: string): void {
+    forEachAttribute(attributes, requestId, { out: this, tag }, writeKeyValue);
   }
 
-  private keyValue(value: unknown, tag: number, sizes: SizeList): void {
-    this.tag(tag).varint(sizes.take());
-    this.tag(FIELD_1_LEN).text(sizes.takeText());
-    this.tag(FIELD_2_LEN).varint(sizes.take());
-    if (typeof value === 'string') this.tag(FIELD_1_LEN).text(sizes.takeText());
+  keyValue(value: unknown, tag: number): void {
+    this.tag(tag).varint(this.sizes.take());
+    this.tag(FIELD_1_LEN).text();
+    this.tag(FIELD_2_LEN).varint(this.sizes.take());
+    if (typeof value === 'string') this.tag(FIELD_1_LEN).text();
     else if (typeof value === 'boolean') this.tag(FIELD_2_VARINT).varint(value ? 1 : 0);
     else if (isInt64(value as number)) this.tag(FIELD_3_VARINT).int64(value as number);
     else {
@@ -395,4 +382,8 @@ class ProtobufOut {
       this.pos += 8;
     }
   }
+}
+
+function writeKeyValue(at: { out: ProtobufOut; tag: number }, _key: string, value: unknown): void {
+  at.out.keyValue(value, at.tag);
 }
