@@ -102,6 +102,24 @@ describe('encodeExportTraceRequest', () => {
     expect(ownBytes(spans, resource).equals(sdkBytes(spans, resource))).toBe(true);
   });
 
+  it('writes every length in as few bytes as it takes, whatever room was first left for it', () => {
+    // A small span (its message under 128 bytes), texts whose UTF-8 is longer than their characters
+    // across the one-byte edge, an event whose attributes pass 127 bytes, ASCII of 127 and 128 bytes.
+    const tiny = span({ name: 'a', requestId: 'r', attributes: { x_request_id: 'r' } });
+    const wide = span({
+      attributes: {
+        x_request_id: REQUEST_ID,
+        ['é'.repeat(70)]: 'ü'.repeat(100),
+        a127: 'a'.repeat(127),
+        a128: 'b'.repeat(128),
+      },
+      events: [{ name: 'e', time: 1796123052654.4263, attributes: { text: 'z'.repeat(200) } }],
+    });
+    for (const spans of [[tiny], [tiny, wide], [wide]]) {
+      expect(ownBytes(spans, resource).equals(sdkBytes(spans, resource))).toBe(true);
+    }
+  });
+
   it('declines a value no Threadline span holds, for the SDK serializer to write', () => {
     const odd = span({ attributes: { x_request_id: REQUEST_ID, list: ['a', 'b'] as unknown as string } });
     expect(encodeExportTraceRequest([odd], resource, INSTRUMENTATION_SCOPE)).toBeUndefined();

@@ -1,13 +1,13 @@
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
-import type { FinishedSpan, SpanAttributes, SpanEvent } from '../spans/span-types.js';
+import type { FinishedSpan, SpanEvent } from '../spans/span-types.js';
 
 /**
  * Threadline's finished spans as an OTLP `ExportTraceServiceRequest` in protobuf, the bytes the SDK's
  * `ProtobufTraceSerializer` writes for the same spans, field for field. That serializer reads a span
  * through the `ReadableSpan` getters, twice (it sizes the message, then writes it), and makes its times,
- * contexts and ids as it goes. Our spans have one flat shape, so this reads their fields directly, sizes
- * every message once and writes it once: the part of the export that runs for every span, on the
+ * contexts and ids as it goes. Our spans have one flat shape, so this reads their fields directly and
+ * writes each message once, front to back: the part of the export that runs for every span, on the
  * request path's thread. bench:observability measures what it saves.
  *
  * `undefined` when an attribute holds a value no Threadline span makes (an array, bytes, an object): the
@@ -18,31 +18,31 @@ export function encodeExportTraceRequest(
   resource: Resource,
   scope: InstrumentationScope,
 ): Uint8Array | undefined {
-  const sizes = new SizeList();
-  const resourceSize = attributesSize(resource.attributes, sizes) + 2;
-  let scopeSize = fieldSize(sizes.text(scope.name));
-  if (scope.version) scopeSize += fieldSize(sizes.text(scope.version));
-  let scopeSpansSize = fieldSize(scopeSize);
-  for (const span of spans) scopeSpansSize += fieldSize(spanSize(span, sizes));
-  if (scope.schemaUrl) scopeSpansSize += fieldSize(sizes.text(scope.schemaUrl));
-  let resourceSpansSize = fieldSize(resourceSize) + fieldSize(scopeSpansSize);
-  if (resource.schemaUrl) resourceSpansSize += fieldSize(sizes.text(resource.schemaUrl));
-  if (sizes.unencodable) return undefined;
-
-  const out = new ProtobufOut(fieldSize(resourceSpansSize), sizes);
-  out.tag(FIELD_1_LEN).varint(resourceSpansSize);
-  out.tag(FIELD_1_LEN).varint(resourceSize);
-  out.attributes(resource.attributes, FIELD_1_LEN);
+  const out = new ProtobufOut(spans.length * BYTES_PER_SPAN_GUESS + 1024);
+  const resourceSpans = out.tag(FIELD_1_LEN).begin(3);
+  const resourceMessage = out.tag(FIELD_1_LEN).begin(1);
+  out.attributes(resource.attributes, FIELD_1_LEN, undefined);
   out.tag(FIELD_2_VARINT).varint(0);
-  out.tag(FIELD_2_LEN).varint(scopeSpansSize);
-  out.tag(FIELD_1_LEN).varint(scopeSize);
-  out.tag(FIELD_1_LEN).text();
-  if (scope.version) out.tag(FIELD_2_LEN).text();
-  for (const span of spans) out.tag(FIELD_2_LEN).span(span);
-  if (scope.schemaUrl) out.tag(FIELD_3_LEN).text();
-  if (resource.schemaUrl) out.tag(FIELD_3_LEN).text();
-  return out.bytes;
+  out.end(resourceMessage);
+  const scopeSpans = out.tag(FIELD_2_LEN).begin(3);
+  const scopeMessage = out.tag(FIELD_1_LEN).begin(1);
+  out.tag(FIELD_1_LEN).text(scope.name);
+  if (scope.version) out.tag(FIELD_2_LEN).text(scope.version);
+  out.end(scopeMessage);
+  for (const span of spans) {
+    const spanMessage = out.tag(FIELD_2_LEN).begin(2);
+    out.span(span);
+    out.end(spanMessage);
+  }
+  if (scope.schemaUrl) out.tag(FIELD_3_LEN).text(scope.schemaUrl);
+  out.end(scopeSpans);
+  if (resource.schemaUrl) out.tag(FIELD_3_LEN).text(resource.schemaUrl);
+  out.end(resourceSpans);
+  return out.unencodable ? undefined : out.written();
 }
+
+/** Room to start with, per span: most pipeline spans take 250 to 400 bytes; the buffer grows when it must. */
+const BYTES_PER_SPAN_GUESS = 400;
 
 // Tags: a field's number and wire type (0 varint, 1 fixed64, 2 length-delimited, 5 fixed32).
 const FIELD_1_FIXED64 = (1 << 3) | 1;
@@ -76,146 +76,18 @@ const STATUS_NUMBERS = { unset: 0, ok: 1, error: 2 } as const;
  */
 const SPAN_FLAGS = 0x01 | 0x100;
 
-const TRACE_ID_BYTES = 16;
-const SPAN_ID_BYTES = 8;
 const TWO_POW_32 = 0x1_0000_0000;
 /** Integers in this range go out as `int_value`, the others as `double_value`, as the SDK decides. */
 const INT64_MIN = -(2 ** 63);
 const INT64_LIMIT = 2 ** 63;
 
-/**
- * What the sizing pass works out, in the order the writing pass needs it: sizes (a message's size comes
- * before the sizes of what it holds, so the sizing pass reserves its place and fills it in once known)
- * and the UTF-8 of each text. A text met again in the same request (attribute names, a request's id on
- * each of its spans) is encoded once.
- */
-class SizeList {
-  private readonly values: number[] = [];
-  private readonly texts: Uint8Array[] = [];
-  private readonly encoded = new Map<string, Uint8Array>();
-  private next = 0;
-  private nextText = 0;
-  unencodable = false;
-
-  push(value: number): number {
-    this.values.push(value);
-    return value;
-  }
-
-  reserve(): number {
-    return this.values.push(0) - 1;
-  }
-
-  fill(place: number, value: number): number {
-    this.values[place] = value;
-    return value;
-  }
-
-  take(): number {
-    return this.values[this.next++]!;
-  }
-
-  /** Adds `text`'s UTF-8 for the writing pass; returns its length. */
-  text(text: string): number {
-    let bytes = this.encoded.get(text);
-    if (bytes === undefined) {
-      bytes = textEncoder.encode(text);
-      this.encoded.set(text, bytes);
-    }
-    this.texts.push(bytes);
-    return bytes.length;
-  }
-
-  takeText(): Uint8Array {
-    return this.texts[this.nextText++]!;
-  }
+const HEX_VALUES = new Uint8Array(128);
+for (let digit = 0; digit < 16; digit++) {
+  HEX_VALUES['0123456789abcdef'.charCodeAt(digit)] = digit;
+  HEX_VALUES['0123456789ABCDEF'.charCodeAt(digit)] = digit;
 }
 
-function spanSize(span: FinishedSpan, sizes: SizeList): number {
-  const place = sizes.reserve();
-  const nameLength = sizes.text(span.name);
-  let size = fieldSize(TRACE_ID_BYTES) + fieldSize(SPAN_ID_BYTES) + fieldSize(nameLength);
-  if (span.parentSpanId !== undefined) size += fieldSize(SPAN_ID_BYTES);
-  size += 2 + 9 + 9; // kind, start and end times
-  size += attributesSize(span.attributes, sizes, span.requestId);
-  for (const event of span.events) size += fieldSize(eventSize(event, sizes));
-  size += 2 + 2 + 2; // dropped attributes, events and links: none
-  const statusPlace = sizes.reserve();
-  let statusSize = 2;
-  if (span.statusMessage) statusSize += fieldSize(sizes.text(span.statusMessage));
-  size += fieldSize(sizes.fill(statusPlace, statusSize));
-  size += 2 + 4; // flags
-  return sizes.fill(place, size);
-}
-
-function eventSize(event: SpanEvent, sizes: SizeList): number {
-  const place = sizes.reserve();
-  let size = 9 + fieldSize(sizes.text(event.name)) + 2;
-  if (event.attributes !== undefined) size += attributesSize(event.attributes, sizes);
-  return sizes.fill(place, size);
-}
-
-/**
- * Calls `visit` with each attribute of `attributes` in order. For a span, `requestId` is the value of
- * `x_request_id`, there even if something removed it (last, then), as the span's `attributes` getter has
- * it for the SDK. `context` is handed on so that the visitors need no closure per call.
- */
-function forEachAttribute<C>(
-  attributes: Readonly<Record<string, unknown>>,
-  requestId: string | undefined,
-  context: C,
-  visit: (context: C, key: string, value: unknown) => void,
-): void {
-  let hasRequestId = false;
-  for (const key of Object.keys(attributes)) {
-    if (requestId !== undefined && key === 'x_request_id') {
-      hasRequestId = true;
-      visit(context, key, requestId);
-    } else visit(context, key, attributes[key]);
-  }
-  if (requestId !== undefined && !hasRequestId) visit(context, 'x_request_id', requestId);
-}
-
-/**
- * The size of `attributes` as repeated `KeyValue` fields, their tags included (one byte: every field that
- * holds attributes has a number below 16); `requestId` as `forEachAttribute` takes it.
- */
-function attributesSize(attributes: Readonly<Record<string, unknown>>, sizes: SizeList, requestId?: string): number {
-  const total = { sizes, size: 0 };
-  forEachAttribute(attributes, requestId, total, addKeyValueSize);
-  return total.size;
-}
-
-function addKeyValueSize(total: { sizes: SizeList; size: number }, key: string, value: unknown): void {
-  total.size += keyValueSize(key, value, total.sizes);
-}
-
-function keyValueSize(key: string, value: unknown, sizes: SizeList): number {
-  const place = sizes.reserve();
-  const keyLength = sizes.text(key);
-  const valuePlace = sizes.reserve();
-  const valueSize = sizes.fill(valuePlace, anyValueSize(value, sizes));
-  return fieldSize(sizes.fill(place, fieldSize(keyLength) + fieldSize(valueSize)));
-}
-
-function anyValueSize(value: unknown, sizes: SizeList): number {
-  switch (typeof value) {
-    case 'string':
-      return fieldSize(sizes.text(value));
-    case 'boolean':
-      return 2;
-    case 'number':
-      return isInt64(value) ? 1 + int64VarintSize(value) : 9;
-    default:
-      sizes.unencodable = true;
-      return 0;
-  }
-}
-
-/** A tag of one byte, then a length and that many bytes. */
-function fieldSize(length: number): number {
-  return 1 + varintSize(length) + length;
-}
+const textEncoder = new TextEncoder();
 
 function varintSize(value: number): number {
   return value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x20_0000 ? 3 : value < 0x1000_0000 ? 4 : 5;
@@ -223,18 +95,6 @@ function varintSize(value: number): number {
 
 function isInt64(value: number): boolean {
   return Number.isInteger(value) && value >= INT64_MIN && value < INT64_LIMIT;
-}
-
-function int64VarintSize(value: number): number {
-  if (value >= 0 && value < TWO_POW_32) return varintSize(value);
-  let [low, high] = int64Words(value);
-  let size = 1;
-  while (high > 0 || low > 0x7f) {
-    low = ((low >>> 7) | (high << 25)) >>> 0;
-    high >>>= 7;
-    size++;
-  }
-  return size;
 }
 
 /** An integer's 64 bits (two's complement for a negative one), as the low and high 32. */
@@ -248,39 +108,53 @@ function int64Words(value: number): [number, number] {
   return [low, high];
 }
 
-const HEX_VALUES = new Uint8Array(128);
-for (let digit = 0; digit < 16; digit++) {
-  HEX_VALUES['0123456789abcdef'.charCodeAt(digit)] = digit;
-  HEX_VALUES['0123456789ABCDEF'.charCodeAt(digit)] = digit;
-}
-
-const textEncoder = new TextEncoder();
-
-/** The request's bytes, written front to back into a buffer of the size the sizing pass found, as `sizes` plans. */
+/**
+ * The request's bytes, written front to back in one pass. A message's length comes before the message,
+ * so `begin` leaves the number of bytes its length usually takes, and `end` writes the length there
+ * once the message is written, moving the message when the length took another number of bytes (a
+ * protobuf length is always written in as few bytes as it can be, as the SDK writes it).
+ */
 class ProtobufOut {
-  readonly bytes: Uint8Array;
-  private readonly view: DataView;
+  private bytes: Uint8Array;
+  private view: DataView;
   private pos = 0;
+  unencodable = false;
 
-  constructor(
-    size: number,
-    private readonly sizes: SizeList,
-  ) {
-    this.bytes = new Uint8Array(size);
-    this.view = new DataView(this.bytes.buffer);
+  constructor(capacity: number) {
+    // Not zeroed: every byte handed out is written first.
+    this.bytes = Buffer.allocUnsafeSlow(capacity);
+    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
+  }
+
+  /** What was written. */
+  written(): Uint8Array {
+    return this.bytes.subarray(0, this.pos);
+  }
+
+  /** Makes room for `more` bytes. */
+  private room(more: number): void {
+    if (this.pos + more <= this.bytes.length) return;
+    const grown = Buffer.allocUnsafeSlow(Math.max(this.bytes.length * 2, this.pos + more));
+    grown.set(this.bytes.subarray(0, this.pos));
+    this.bytes = grown;
+    this.view = new DataView(grown.buffer, grown.byteOffset, grown.byteLength);
   }
 
   tag(tag: number): this {
+    this.room(16);
     this.bytes[this.pos++] = tag;
     return this;
   }
 
   varint(value: number): this {
+    const bytes = this.bytes;
+    let pos = this.pos;
     while (value > 0x7f) {
-      this.bytes[this.pos++] = (value & 0x7f) | 0x80;
+      bytes[pos++] = (value & 0x7f) | 0x80;
       value >>>= 7;
     }
-    this.bytes[this.pos++] = value;
+    bytes[pos++] = value;
+    this.pos = pos;
     return this;
   }
 
@@ -296,24 +170,71 @@ class ProtobufOut {
     return this;
   }
 
-  /** The plan's next text: its UTF-8, after its length. */
-  text(): this {
-    const bytes = this.sizes.takeText();
-    this.varint(bytes.length);
-    if (bytes.length < 64) for (const byte of bytes) this.bytes[this.pos++] = byte;
-    else {
-      this.bytes.set(bytes, this.pos);
-      this.pos += bytes.length;
+  /**
+   * Starts a length-delimited message whose length is expected to take `lengthBytes` bytes; returns
+   * what `end` needs. The tag is written before.
+   */
+  begin(lengthBytes: number): number {
+    this.room(lengthBytes);
+    const start = this.pos;
+    this.pos += lengthBytes;
+    return start * 8 + lengthBytes;
+  }
+
+  /** Ends the message `begin` started: writes its length, moving the message if the length takes other room. */
+  end(begun: number): void {
+    const reserved = begun & 7;
+    const start = (begun - reserved) / 8;
+    const length = this.pos - start - reserved;
+    const needed = varintSize(length);
+    if (needed !== reserved) {
+      this.room(needed - reserved);
+      this.bytes.copyWithin(start + needed, start + reserved, this.pos);
+      this.pos += needed - reserved;
     }
+    const end = this.pos;
+    this.pos = start;
+    this.varint(length);
+    this.pos = end;
+  }
+
+  /** `text` in UTF-8, after its length. */
+  text(text: string): this {
+    const length = text.length;
+    this.room(length * 3 + 5);
+    const bytes = this.bytes;
+    const lengthBytes = varintSize(length);
+    const start = this.pos + lengthBytes;
+    let pos = start;
+    for (let i = 0; i < length; i++) {
+      const code = text.charCodeAt(i);
+      if (code >= 0x80) {
+        // Outside ASCII: the encoder's UTF-8 (a lone surrogate as U+FFFD, as the SDK's serializer has it).
+        pos = start + textEncoder.encodeInto(text, bytes.subarray(start)).written;
+        break;
+      }
+      bytes[pos++] = code;
+    }
+    const written = pos - start;
+    if (varintSize(written) !== lengthBytes) {
+      this.bytes.copyWithin(start + varintSize(written) - lengthBytes, start, pos);
+    }
+    this.varint(written);
+    this.pos += written;
     return this;
   }
 
   /** Lower- or upper-case hex digits as the bytes they spell. */
   hexBytes(hex: string): this {
-    this.varint(hex.length >> 1);
-    for (let i = 0; i < hex.length; i += 2) {
-      this.bytes[this.pos++] = (HEX_VALUES[hex.charCodeAt(i)]! << 4) | HEX_VALUES[hex.charCodeAt(i + 1)]!;
+    const length = hex.length;
+    this.room(length);
+    this.varint(length >> 1);
+    const bytes = this.bytes;
+    let pos = this.pos;
+    for (let i = 0; i < length; i += 2) {
+      bytes[pos++] = (HEX_VALUES[hex.charCodeAt(i)]! << 4) | HEX_VALUES[hex.charCodeAt(i + 1)]!;
     }
+    this.pos = pos;
     return this;
   }
 
@@ -335,55 +256,78 @@ class ProtobufOut {
   }
 
   span(span: FinishedSpan): void {
-    this.varint(this.sizes.take());
     this.tag(FIELD_1_LEN).hexBytes(span.traceId);
     this.tag(FIELD_2_LEN).hexBytes(span.spanId);
     if (span.parentSpanId !== undefined) this.tag(FIELD_4_LEN).hexBytes(span.parentSpanId);
-    this.tag(FIELD_5_LEN).text();
+    this.tag(FIELD_5_LEN).text(span.name);
     this.tag(FIELD_6_VARINT).varint(KIND_NUMBERS[span.kind]);
     this.tag(FIELD_7_FIXED64).epochNanos(span.startTime);
     this.tag(FIELD_8_FIXED64).epochNanos(span.endTime);
     this.attributes(span.attributes, FIELD_9_LEN, span.requestId);
     this.tag(FIELD_10_VARINT).varint(0);
-    for (const event of span.events) this.tag(FIELD_11_LEN).event(event);
+    for (const event of span.events) {
+      const eventMessage = this.tag(FIELD_11_LEN).begin(1);
+      this.event(event);
+      this.end(eventMessage);
+    }
     this.tag(FIELD_12_VARINT).varint(0);
     this.tag(FIELD_14_VARINT).varint(0);
-    this.tag(FIELD_15_LEN).varint(this.sizes.take());
-    if (span.statusMessage) this.tag(FIELD_2_LEN).text();
+    const status = this.tag(FIELD_15_LEN).begin(1);
+    if (span.statusMessage) this.tag(FIELD_2_LEN).text(span.statusMessage);
     this.tag(FIELD_3_VARINT).varint(STATUS_NUMBERS[span.status]);
-    this.bytes[this.pos++] = FIELD_16_FIXED32[0];
+    this.end(status);
+    this.tag(FIELD_16_FIXED32[0]);
     this.bytes[this.pos++] = FIELD_16_FIXED32[1];
     this.view.setUint32(this.pos, SPAN_FLAGS, true);
     this.pos += 4;
   }
 
   event(event: SpanEvent): void {
-    this.varint(this.sizes.take());
     this.tag(FIELD_1_FIXED64).epochNanos(event.time);
-    this.tag(FIELD_2_LEN).text();
-    if (event.attributes !== undefined) this.attributes(event.attributes, FIELD_3_LEN);
+    this.tag(FIELD_2_LEN).text(event.name);
+    if (event.attributes !== undefined) this.attributes(event.attributes, FIELD_3_LEN, undefined);
     this.tag(FIELD_4_VARINT).varint(0);
   }
 
-  attributes(attributes: Readonly<Record<string, unknown>> | SpanAttributes, tag: number, requestId?: string): void {
-    forEachAttribute(attributes, requestId, { out: this, tag }, writeKeyValue);
-  }
-
-  keyValue(value: unknown, tag: number): void {
-    this.tag(tag).varint(this.sizes.take());
-    this.tag(FIELD_1_LEN).text();
-    this.tag(FIELD_2_LEN).varint(this.sizes.take());
-    if (typeof value === 'string') this.tag(FIELD_1_LEN).text();
-    else if (typeof value === 'boolean') this.tag(FIELD_2_VARINT).varint(value ? 1 : 0);
-    else if (isInt64(value as number)) this.tag(FIELD_3_VARINT).int64(value as number);
-    else {
-      this.tag(FIELD_4_DOUBLE);
-      this.view.setFloat64(this.pos, value as number, true);
-      this.pos += 8;
+  /**
+   * `attributes` as repeated `KeyValue` fields of number `tag`. For a span, `requestId` is the value of
+   * `x_request_id`, there even if something removed it (last, then), as the span's `attributes` getter
+   * has it for the SDK.
+   */
+  attributes(attributes: Readonly<Record<string, unknown>>, tag: number, requestId: string | undefined): void {
+    let hasRequestId = false;
+    for (const key in attributes) {
+      if (requestId !== undefined && key === 'x_request_id') {
+        hasRequestId = true;
+        this.keyValue(tag, key, requestId);
+      } else this.keyValue(tag, key, attributes[key]);
     }
+    if (requestId !== undefined && !hasRequestId) this.keyValue(tag, 'x_request_id', requestId);
   }
-}
 
-function writeKeyValue(at: { out: ProtobufOut; tag: number }, _key: string, value: unknown): void {
-  at.out.keyValue(value, at.tag);
+  keyValue(tag: number, key: string, value: unknown): void {
+    const keyValue = this.tag(tag).begin(1);
+    this.tag(FIELD_1_LEN).text(key);
+    const anyValue = this.tag(FIELD_2_LEN).begin(1);
+    switch (typeof value) {
+      case 'string':
+        this.tag(FIELD_1_LEN).text(value);
+        break;
+      case 'boolean':
+        this.tag(FIELD_2_VARINT).varint(value ? 1 : 0);
+        break;
+      case 'number':
+        if (isInt64(value)) this.tag(FIELD_3_VARINT).int64(value);
+        else {
+          this.tag(FIELD_4_DOUBLE);
+          this.view.setFloat64(this.pos, value, true);
+          this.pos += 8;
+        }
+        break;
+      default:
+        this.unencodable = true;
+    }
+    this.end(anyValue);
+    this.end(keyValue);
+  }
 }
