@@ -64,9 +64,9 @@ export class CalleeStream implements SpanEndingHost<unknown> {
     return this;
   }
 
-  [END_SPAN_WITH_ITERATION](span: Span, onItem?: SpanItemObserver<unknown>): boolean {
+  [END_SPAN_WITH_ITERATION](span: Span, observer?: SpanItemObserver<unknown>): boolean {
     if (this.finished) return false;
-    return (this.callerSpans ??= new IterationSpans()).add(span, onItem);
+    return (this.callerSpans ??= new IterationSpans()).add(span, observer);
   }
 
   next(): Promise<IteratorResult<unknown>> {

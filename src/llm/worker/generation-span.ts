@@ -1,5 +1,5 @@
 import { endSpanWithIterator, isRecordingSpans, spanClock, startSpan } from '@threadline/tracing/internal';
-import type { SpanItemObserver } from '@threadline/tracing/internal';
+import type { Span, SpanItemObserver } from '@threadline/tracing/internal';
 import type { GenerateRequest, WorkerOutput } from '../protocol/pipeline.types.js';
 
 /**
@@ -25,22 +25,27 @@ export function traceGeneration(
   // A migrated generation: its prompt carries the tokens another worker produced before it was lost.
   if (request.continuation !== undefined)
     span.setAttribute('threadline.migration.tokens_carried', request.continuation.generatedTokens);
-  return endSpanWithIterator(tokens[Symbol.asyncIterator](), span, tokenCounter());
+  return endSpanWithIterator(tokens[Symbol.asyncIterator](), span, new TokenCounter());
 }
 
 /**
- * Counts the tokens of each output on the span as it passes. The count is kept here and each output's
- * is written to the span's attributes by a fixed name: `setAttribute`, which takes any name, would make
- * every output pay for a store by a name it cannot predict.
+ * Counts the tokens of the outputs as they pass and writes the count to the span once, when the stream
+ * is over; marks the first token with an event and records the cached prompt tokens when they come.
  */
-function tokenCounter(): SpanItemObserver<WorkerOutput> {
-  let produced = 0;
-  return (output, span) => {
-    if (!('tokenIds' in output) || output.tokenIds.length === 0 || span.isEnded) return;
-    if (produced === 0) span.addEvent('gen_ai.first_token', undefined, spanClock());
-    produced += output.tokenIds.length;
-    const attributes = span.attributes;
-    attributes['gen_ai.usage.output_tokens'] = produced;
-    if (output.cachedTokens !== undefined) attributes['gen_ai.usage.cache_read_input_tokens'] = output.cachedTokens;
-  };
+class TokenCounter implements SpanItemObserver<WorkerOutput> {
+  private produced = 0;
+
+  onItem(output: WorkerOutput, span: Span): void {
+    if (!('tokenIds' in output)) return;
+    const count = output.tokenIds.length;
+    if (count === 0) return;
+    if (this.produced === 0) span.addEvent('gen_ai.first_token', undefined, spanClock());
+    this.produced += count;
+    if (output.cachedTokens !== undefined)
+      span.setAttribute('gen_ai.usage.cache_read_input_tokens', output.cachedTokens);
+  }
+
+  onIterationEnd(span: Span): void {
+    span.setAttribute('gen_ai.usage.output_tokens', this.produced);
+  }
 }

@@ -3,7 +3,6 @@ import type { RequestStore } from '../request-context.js';
 import { newSpanId, newTraceId } from './span-ids.js';
 import { isRecordingSpans } from './span-recorders.js';
 import { Span } from './span.js';
-import type { SpanParent } from './span.js';
 import type { SpanAttributes, SpanKind } from './span-types.js';
 
 /**
@@ -18,25 +17,23 @@ export function startSpan(
   store: RequestStore | undefined = getCurrentStore(),
 ): Span | undefined {
   if (!isRecordingSpans() || store === undefined) return undefined;
-  return new Span(name, kind, newSpanId(), parentIn(store), requestIdOf(store), attributes);
-}
-
-function parentIn(store: RequestStore): SpanParent {
+  const requestId = requestIdOf(store);
   const current = spanOf(store);
-  if (current !== undefined) return current.asParent();
+  if (current !== undefined) {
+    const { traceId, spanId, traceFlags } = current;
+    return new Span(name, kind, newSpanId(), traceId, spanId, traceFlags, requestId, attributes);
+  }
   const incoming = incomingTraceparentOf(store);
   // A stored traceparent was validated on the way in: `00-<trace id>-<parent id>-<flags>`.
   if (incoming !== undefined) {
     const traceId = incoming.slice(3, 35);
     const flags = incoming.slice(53, 55);
-    return {
-      traceId,
-      parentSpanId: incoming.slice(36, 52),
-      flags: sampler === undefined ? flags : withSampledFlag(flags, sampler(traceId, incoming)),
-    };
+    const traceFlags = sampler === undefined ? flags : withSampledFlag(flags, sampler(traceId, incoming));
+    return new Span(name, kind, newSpanId(), traceId, incoming.slice(36, 52), traceFlags, requestId, attributes);
   }
   const traceId = newTraceId();
-  return { traceId, flags: sampler === undefined || sampler(traceId, undefined) ? '01' : '00' };
+  const traceFlags = sampler === undefined || sampler(traceId, undefined) ? '01' : '00';
+  return new Span(name, kind, newSpanId(), traceId, undefined, traceFlags, requestId, attributes);
 }
 
 /**

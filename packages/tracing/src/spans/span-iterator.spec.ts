@@ -22,7 +22,7 @@ async function* numbers(fail?: Error): AsyncGenerator<number> {
 
 function traced(source: AsyncGenerator<number>) {
   const span = startSpan('stream', 'client', undefined, createStore('req'))!;
-  return endSpanWithIterator(source, span, (item, itemSpan) => itemSpan.setAttribute('last', item));
+  return endSpanWithIterator(source, span, { onItem: (item, itemSpan) => void itemSpan.setAttribute('last', item) });
 }
 
 describe('endSpanWithIterator', () => {
@@ -48,15 +48,36 @@ describe('endSpanWithIterator', () => {
     expect(await source.next()).toEqual({ done: true, value: undefined });
   });
 
+  it('lets the observer write what it counted before the span ends, however the iteration ends', async () => {
+    const counted = (source: AsyncGenerator<number>) => {
+      let count = 0;
+      const span = startSpan('counted', 'internal', undefined, createStore('req'))!;
+      return endSpanWithIterator(source, span, {
+        onItem: () => void count++,
+        onIterationEnd: (ended) => void ended.setAttribute('count', count),
+      });
+    };
+    for await (const item of counted(numbers())) void item;
+    await expect(async () => {
+      for await (const item of counted(numbers(new Error('broke')))) void item;
+    }).rejects.toThrow('broke');
+    for await (const item of counted(numbers())) if (item === 1) break;
+    expect(spans.map((span) => [span.status, span.attributes.count])).toEqual([
+      ['unset', 2],
+      ['error', 2],
+      ['unset', 1],
+    ]);
+  });
+
   describe('around an iterator it returned', () => {
     function twice(source: AsyncGenerator<number>) {
       const store = createStore('req');
-      const inner = endSpanWithIterator(source, startSpan('inner', 'internal', undefined, store)!, (item, span) =>
-        span.setAttribute('last', item),
-      );
-      const outer = endSpanWithIterator(inner, startSpan('outer', 'client', undefined, store)!, (item, span) =>
-        span.setAttribute('seen', item),
-      );
+      const inner = endSpanWithIterator(source, startSpan('inner', 'internal', undefined, store)!, {
+        onItem: (item, span) => void span.setAttribute('last', item),
+      });
+      const outer = endSpanWithIterator(inner, startSpan('outer', 'client', undefined, store)!, {
+        onItem: (item, span) => void span.setAttribute('seen', item),
+      });
       return { inner, outer };
     }
 

@@ -8,17 +8,27 @@ import type { Span } from './span.js';
  */
 export const END_SPAN_WITH_ITERATION = Symbol('threadline.endSpanWithIteration');
 
-/** What `onItem` of `endSpanWithIterator` is: it sees each item on its way, to record it on the span. */
-export type SpanItemObserver<T> = (item: T, span: Span) => void;
+/**
+ * What `endSpanWithIterator` can be given to record on its span what a stream's items say. An object of
+ * one class, not a function: it is called for every item, and a method of a class the caller always
+ * passes is one the compiler can inline there, where a closure made per stream is called as a function
+ * each time.
+ */
+export interface SpanItemObserver<T> {
+  /** Sees each item on its way to the consumer: keep it to counting; write to the span in `onIterationEnd`. */
+  onItem(item: T, span: Span): void;
+  /** The iteration is over (it ended, failed or was stopped), and the span is about to end. */
+  onIterationEnd?(span: Span): void;
+}
 
 /** An iterator that ends spans with its own iteration (see `END_SPAN_WITH_ITERATION`). */
 export interface SpanEndingHost<T> extends AsyncIterableIterator<T> {
-  [END_SPAN_WITH_ITERATION](span: Span, onItem?: SpanItemObserver<T>): boolean;
+  [END_SPAN_WITH_ITERATION](span: Span, observer?: SpanItemObserver<T>): boolean;
 }
 
 /**
  * Ends `span` with the iteration of `iterator`: at its end, at its error (the span then failed), or when
- * its consumer stops early (`threadline.cancelled`). `onItem` sees each item on its way, to record on
+ * its consumer stops early (`threadline.cancelled`). `observer` sees each item on its way, to record on
  * the span what the stream says. An iterator that can end spans itself (`END_SPAN_WITH_ITERATION`: the
  * runtime's callee streams, or an iterator this returned) takes the span and is returned as it is, so
  * spans around one stream add no layer per item; any other is wrapped in one iterator object.
@@ -26,18 +36,18 @@ export interface SpanEndingHost<T> extends AsyncIterableIterator<T> {
 export function endSpanWithIterator<T>(
   iterator: AsyncIterator<T>,
   span: Span,
-  onItem?: SpanItemObserver<T>,
+  observer?: SpanItemObserver<T>,
 ): AsyncIterableIterator<T> {
   const host = iterator as Partial<SpanEndingHost<T>>;
-  if (host[END_SPAN_WITH_ITERATION]?.(span, onItem) === true) return host as SpanEndingHost<T>;
+  if (host[END_SPAN_WITH_ITERATION]?.(span, observer) === true) return host as SpanEndingHost<T>;
   const wrapper = new SpanEndingIterator(iterator);
-  wrapper[END_SPAN_WITH_ITERATION](span, onItem);
+  wrapper[END_SPAN_WITH_ITERATION](span, observer);
   return wrapper;
 }
 
-interface RidingSpan<T> {
+interface ObservedSpan<T> {
   span: Span;
-  onItem: SpanItemObserver<T> | undefined;
+  observer: SpanItemObserver<T>;
 }
 
 /**
@@ -45,44 +55,53 @@ interface RidingSpan<T> {
  * `endSpanWithIterator` wrappers would do to them, done by whoever iterates.
  */
 export class IterationSpans<T> {
-  private readonly spans: Array<RidingSpan<T>> = [];
-  /** Whether any span watches the items: most ride on a stream only to end with it. */
-  private observed = false;
+  private readonly spans: Span[] = [];
+  /** The spans whose items are watched, if any are: most ride on a stream only to end with it. */
+  private observed: Array<ObservedSpan<T>> | undefined;
   private over = false;
 
   /** Adds `span`; `false` once the iteration is over (the span is not taken). */
-  add(span: Span, onItem?: SpanItemObserver<T>): boolean {
+  add(span: Span, observer?: SpanItemObserver<T>): boolean {
     if (this.over) return false;
-    this.spans.push({ span, onItem });
-    if (onItem !== undefined) this.observed = true;
+    this.spans.push(span);
+    if (observer !== undefined) (this.observed ??= []).push({ span, observer });
     return true;
   }
 
   /** An item on its way to the consumer. */
   item(item: T): void {
-    if (!this.observed) return;
-    for (const riding of this.spans) riding.onItem?.(item, riding.span);
+    const observed = this.observed;
+    if (observed === undefined) return;
+    // Not for-of: this runs for every item of every stream, and V8 does not compile the iteration away here.
+    // eslint-disable-next-line @typescript-eslint/prefer-for-of
+    for (let i = 0; i < observed.length; i++) observed[i]!.observer.onItem(item, observed[i]!.span);
   }
 
   /** The iteration ended. */
   done(): void {
-    this.over = true;
-    for (const riding of this.spans) riding.span.end();
+    this.finish();
+    for (const span of this.spans) span.end();
   }
 
   /** The iteration failed with `error`, the error its consumer gets. */
   failed(error: unknown): void {
-    this.over = true;
-    for (const riding of this.spans) if (!riding.span.isEnded) riding.span.recordFailure(error).end();
+    this.finish();
+    for (const span of this.spans) if (!span.isEnded) span.recordFailure(error).end();
   }
 
   /** The consumer stopped early: the outermost span first, as the wrappers' `return()` would reach them. */
   cancelled(): void {
-    this.over = true;
+    this.finish();
     for (let i = this.spans.length - 1; i >= 0; i--) {
-      const { span } = this.spans[i]!;
+      const span = this.spans[i]!;
       if (!span.isEnded) span.setAttribute('threadline.cancelled', true).end();
     }
+  }
+
+  private finish(): void {
+    if (this.over) return;
+    this.over = true;
+    for (const { span, observer } of this.observed ?? []) observer.onIterationEnd?.(span);
   }
 }
 
@@ -115,8 +134,8 @@ class SpanEndingIterator<T> implements SpanEndingHost<T> {
     return this;
   }
 
-  [END_SPAN_WITH_ITERATION](span: Span, onItem?: SpanItemObserver<T>): boolean {
-    return this.spans.add(span, onItem);
+  [END_SPAN_WITH_ITERATION](span: Span, observer?: SpanItemObserver<T>): boolean {
+    return this.spans.add(span, observer);
   }
 
   next(): Promise<IteratorResult<T>> {

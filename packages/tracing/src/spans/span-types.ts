@@ -32,7 +32,8 @@ export interface FinishedSpan {
   startTime: number;
   endTime: number;
   attributes: SpanAttributes;
-  events: SpanEvent[];
+  /** In the order they were added; read-only (a span without events shares one empty array). */
+  events: readonly SpanEvent[];
   status: SpanStatus;
   statusMessage?: string;
   requestId: string;

@@ -138,4 +138,25 @@ describe('spans', () => {
     for (const span of [child, entry, root]) span.end();
     expect(spans.map((span) => span.sampled)).toEqual([false, false, undefined]);
   });
+
+  it('read the sampled bit of any flags a caller sent, other bits set or not', () => {
+    const spans = record();
+    const flags = ['00', '01', '02', '03', '0a', '0b', 'fe', 'ff', '09', '08'];
+    for (const [i, flag] of flags.entries()) {
+      const traceparent = `00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-${flag}`;
+      startSpan('GET /', 'server', undefined, createStore(`req-${i}`, undefined, traceparent))!.end();
+    }
+    expect(spans.map((span) => span.sampled ?? true)).toEqual([
+      false,
+      true,
+      false,
+      true,
+      false,
+      true,
+      false,
+      true,
+      true,
+      false,
+    ]);
+  });
 });

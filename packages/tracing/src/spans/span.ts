@@ -9,13 +9,8 @@ export function spanClock(): number {
   return TIME_ORIGIN + performance.now();
 }
 
-/** Where a span sits in its trace: the trace, its parent, and the parent's trace flags. */
-export interface SpanParent {
-  traceId: string;
-  parentSpanId?: string;
-  /** Two hex digits, the W3C trace flags: the lowest bit says whether the trace is sampled. */
-  flags: string;
-}
+/** A span's events while it has none: one array for all of them, never written to. */
+const NO_EVENTS: readonly SpanEvent[] = Object.freeze([]);
 
 /**
  * A span being recorded. Ending it hands a `FinishedSpan` to the recorders; changes after that are
@@ -24,35 +19,33 @@ export interface SpanParent {
 export class Span {
   readonly startTime = spanClock();
   readonly attributes: SpanAttributes;
-  private readonly events: SpanEvent[] = [];
+  private events: SpanEvent[] | undefined;
   private status: SpanStatus = 'unset';
   private statusMessage: string | undefined;
   private ended = false;
   private header: string | undefined;
 
+  /**
+   * `parentSpanId` is the parent's span id (the caller's, from its `traceparent`, for a request's first
+   * span in this process), `traceFlags` the W3C trace flags, two hex digits: the lowest bit says whether
+   * the trace is sampled.
+   */
   constructor(
     public name: string,
     readonly kind: SpanKind,
     readonly spanId: string,
-    private readonly parent: SpanParent,
+    readonly traceId: string,
+    readonly parentSpanId: string | undefined,
+    readonly traceFlags: string,
     readonly requestId: string,
     attributes?: SpanAttributes,
   ) {
     this.attributes = { x_request_id: requestId, ...attributes };
   }
 
-  get traceId(): string {
-    return this.parent.traceId;
-  }
-
   /** This span as the parent of the next hop, a W3C `traceparent`. */
   get traceparent(): string {
-    return (this.header ??= `00-${this.parent.traceId}-${this.spanId}-${this.parent.flags}`);
-  }
-
-  /** Where a child of this span sits. */
-  asParent(): SpanParent {
-    return { traceId: this.parent.traceId, parentSpanId: this.spanId, flags: this.parent.flags };
+    return (this.header ??= `00-${this.traceId}-${this.spanId}-${this.traceFlags}`);
   }
 
   get isEnded(): boolean {
@@ -70,7 +63,7 @@ export class Span {
   }
 
   addEvent(name: string, attributes?: SpanAttributes, time: number = spanClock()): this {
-    if (!this.ended) this.events.push(attributes === undefined ? { name, time } : { name, time, attributes });
+    if (!this.ended) (this.events ??= []).push(attributes === undefined ? { name, time } : { name, time, attributes });
     return this;
   }
 
@@ -94,25 +87,27 @@ export class Span {
     if (this.ended) return;
     this.ended = true;
     const finished: FinishedSpan = {
-      traceId: this.parent.traceId,
+      traceId: this.traceId,
       spanId: this.spanId,
       name: this.name,
       kind: this.kind,
       startTime: this.startTime,
       endTime,
       attributes: this.attributes,
-      events: this.events,
+      events: this.events ?? NO_EVENTS,
       status: this.status,
       requestId: this.requestId,
     };
-    if (this.parent.parentSpanId !== undefined) finished.parentSpanId = this.parent.parentSpanId;
+    if (this.parentSpanId !== undefined) finished.parentSpanId = this.parentSpanId;
     if (this.statusMessage !== undefined) finished.statusMessage = this.statusMessage;
-    if (!isSampled(this.parent.flags)) finished.sampled = false;
+    if (!isSampled(this.traceFlags)) finished.sampled = false;
     recordSpan(finished);
   }
 }
 
-/** Whether W3C trace flags (two hex digits) have the sampled bit set. */
+/** Whether W3C trace flags (two hex digits) have the sampled bit, the lowest bit of the second digit, set. */
 function isSampled(flags: string): boolean {
-  return (Number.parseInt(flags, 16) & 1) === 1;
+  const digit = flags.charCodeAt(1);
+  // '0' to '9' are 0x30 to 0x39, even to odd as their values; 'a' (0x61) and 'A' (0x41) are 10: flipped.
+  return ((digit <= 0x39 ? digit : digit + 1) & 1) === 1;
 }

@@ -203,9 +203,9 @@ describe('NatsCall', () => {
       const traced = (name: string) => {
         const { stream, next } = call(undefined);
         const span = startSpan(name, 'client', undefined, createStore('req-1'))!;
-        const iterator = endSpanWithIterator(stream, span, (item, itemSpan) =>
-          itemSpan.setAttribute('last', String(item)),
-        );
+        const iterator = endSpanWithIterator(stream, span, {
+          onItem: (item, itemSpan) => void itemSpan.setAttribute('last', String(item)),
+        });
         expect(iterator).toBe(stream);
         return { stream, next };
       };

@@ -111,9 +111,9 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
   }
 
   /** Takes `span` to end with this call's iteration, rather than a wrapper around it adding a step per item. */
-  [END_SPAN_WITH_ITERATION](span: Span, onItem?: SpanItemObserver<unknown>): boolean {
+  [END_SPAN_WITH_ITERATION](span: Span, observer?: SpanItemObserver<unknown>): boolean {
     if (this.over) return false;
-    return (this.spans ??= new IterationSpans()).add(span, onItem);
+    return (this.spans ??= new IterationSpans()).add(span, observer);
   }
 
   frame(frame: WireFrame): void {
