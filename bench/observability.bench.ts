@@ -41,18 +41,25 @@ const HTTP_WARM_UP = quick ? 5_000 : 20_000;
 const HTTP_REQUESTS = quick ? 10_000 : 40_000;
 const CONNECTIONS = 50;
 
-const STREAM_ROUNDS = quick ? 2 : 5;
+const STREAM_ROUNDS = quick ? 2 : 10;
 const STREAM_CONCURRENCY = 64;
 const STREAM_MAX_TOKENS = 500;
 /**
- * Batches each server gets before it is measured. A fresh process takes about a dozen batches to reach
- * its steady CPU per request (its JIT still at work): measured sooner, the figures are mostly warm-up's.
+ * Batches each server gets before it is measured. A fresh process's CPU per request falls for some
+ * thirty batches: V8 is still compiling (with `--trace-opt`, about 750 functions compiled in the first
+ * 8 batches, 130 in the next 8, 60 in the next, then a few dozen every 8 from batch 32 on, with spans
+ * or without). Measured sooner, the figures hold the servers' warm-up more than their work.
  */
-const STREAM_WARM_UP_BATCHES = quick ? 2 : 16;
+const STREAM_WARM_UP_BATCHES = quick ? 2 : 32;
 const STREAM_BATCHES = quick ? 2 : 24;
+/**
+ * The measured batches go in slices, the servers taking turns slice by slice, so that what the machine
+ * does meanwhile falls on the three alike.
+ */
+const STREAM_SLICES = quick ? 1 : 6;
 /** The same phase counted in instructions under callgrind: rounds, batches of warm-up, batches counted. */
 const COUNT_ROUNDS = quick ? 1 : 3;
-const COUNT_WARM_UP_BATCHES = quick ? 2 : 16;
+const COUNT_WARM_UP_BATCHES = quick ? 2 : 32;
 const COUNT_BATCHES = quick ? 1 : 4;
 /**
  * No spans at all (timeline and export off); the timeline alone (the default on a loopback address:
@@ -283,18 +290,22 @@ async function measureStreaming(
           variant,
           await startServerProcess(SERVICE, [], streamEnv(variant, sink, `${round}/stream`), [], serverCpu),
         );
-      const measured = new Map<StreamVariant, number>();
+      const measured = new Map<StreamVariant, number>(STREAM_VARIANTS.map((variant) => [variant, 0]));
       for (const server of servers.values())
         for (let i = 0; i < STREAM_WARM_UP_BATCHES; i++) await batch(`http://127.0.0.1:${server.port}`);
-      // Rotate which goes first, so none always gets the cooler machine.
-      const order = STREAM_VARIANTS.map((_, i) => STREAM_VARIANTS[(i + round) % STREAM_VARIANTS.length]!);
-      for (const variant of order) {
-        const server = servers.get(variant)!;
-        const url = `http://127.0.0.1:${server.port}`;
-        const cpuBefore = server.cpuMicros();
-        for (let i = 0; i < STREAM_BATCHES; i++) await batch(url);
-        measured.set(variant, server.cpuMicros() - cpuBefore);
-        if ((await timelineOn(url)) !== (variant !== 'no spans'))
+      for (let slice = 0; slice < STREAM_SLICES; slice++) {
+        // Rotate which goes first, so none always gets the cooler machine.
+        const turn = round + slice;
+        const order = STREAM_VARIANTS.map((_, i) => STREAM_VARIANTS[(i + turn) % STREAM_VARIANTS.length]!);
+        for (const variant of order) {
+          const server = servers.get(variant)!;
+          const cpuBefore = server.cpuMicros();
+          for (let i = 0; i < STREAM_BATCHES / STREAM_SLICES; i++) await batch(`http://127.0.0.1:${server.port}`);
+          measured.set(variant, measured.get(variant)! + server.cpuMicros() - cpuBefore);
+        }
+      }
+      for (const [variant, server] of servers) {
+        if ((await timelineOn(`http://127.0.0.1:${server.port}`)) !== (variant !== 'no spans'))
           throw new Error(`${variant}: the timeline is not as set`);
       }
       await sleep(EXPORT_WAIT_MS);
@@ -593,8 +604,8 @@ function report(
       'no spans at all (`THREADLINE_DEBUG_ROUTES=false`, no export), the request timeline alone (`THREADLINE_DEBUG_ROUTES=true`, ' +
       'its default on a loopback address: every span made and kept in its ring), and the timeline with export ' +
       '(`OTEL_EXPORTER_OTLP_ENDPOINT` set). Each is warmed up with ' +
-      `${STREAM_WARM_UP_BATCHES} batches (a fresh process reaches its steady CPU per request after about a dozen; the ring of the timeline is full by then), ` +
-      `then measured over ${STREAM_BATCHES} batches, in an order that rotates by round; ${STREAM_ROUNDS} rounds. ` +
+      `${STREAM_WARM_UP_BATCHES} batches (a fresh process is still compiling for some thirty; the ring of the timeline is full by then), ` +
+      `then measured over ${STREAM_BATCHES} batches in ${STREAM_SLICES} slices, the three servers taking turns slice by slice in an order that rotates; ${STREAM_ROUNDS} rounds. ` +
       (serverCpu === undefined
         ? 'The servers are not pinned to a CPU (taskset is not available).'
         : `Every server (its tokenizer threads included) ran on CPU ${serverCpu} only and the load generator and the sink on CPU 0.`),
