@@ -16,7 +16,7 @@
  * body and drops them; each exporting server has a path of its own, so the report can say how many
  * spans per request reached it (a BatchSpanProcessor drops what its queue cannot hold).
  *
- *   npm run bench:observability               (about 10 minutes, half of them the million requests for memory)
+ *   npm run bench:observability               (about 20 minutes: a third the callgrind count, a third the million requests)
  *   npm run bench:observability -- --quick    (about 2 minutes: 2 short rounds, 20,000 requests for memory)
  */
 import autocannon from 'autocannon';
@@ -57,10 +57,15 @@ const STREAM_BATCHES = quick ? 2 : 24;
  * does meanwhile falls on the three alike.
  */
 const STREAM_SLICES = quick ? 1 : 6;
-/** The same phase counted in instructions under callgrind: rounds, batches of warm-up, batches counted. */
+/**
+ * The same phase counted in instructions under callgrind: rounds, batches of warm-up, batches counted.
+ * V8 still compiles a function now and then after the warm-up (one that runs once a batch, as the
+ * export's, reaches its turn late), and one compilation in a window of a few batches is thousands of
+ * instructions a request: eight batches spread it thinner than four did.
+ */
 const COUNT_ROUNDS = quick ? 1 : 3;
 const COUNT_WARM_UP_BATCHES = quick ? 2 : 32;
-const COUNT_BATCHES = quick ? 1 : 4;
+const COUNT_BATCHES = quick ? 1 : 8;
 /**
  * No spans at all (timeline and export off); the timeline alone (the default on a loopback address:
  * spans made and kept in the ring); the timeline and export over OTLP.
