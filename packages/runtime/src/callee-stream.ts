@@ -36,8 +36,6 @@ export class CalleeStream implements SpanEndingHost<unknown> {
   private callerSpans: IterationSpans<unknown> | undefined;
   /** The spans the endpoint's own stream was wrapped to end (its generation span, say), ended here instead. */
   private innerSpans: IterationSpans<unknown> | undefined;
-  /** Whether a span watches the items (most only end with the stream): the one check per item otherwise. */
-  private itemsWatched = false;
   private unary: 'pending' | 'given' | undefined;
   private finished = false;
   private items = 0;
@@ -68,7 +66,6 @@ export class CalleeStream implements SpanEndingHost<unknown> {
 
   [END_SPAN_WITH_ITERATION](span: Span, observer?: SpanItemObserver<unknown>): boolean {
     if (this.finished) return false;
-    if (observer !== undefined) this.itemsWatched = true;
     return (this.callerSpans ??= new IterationSpans()).add(span, observer);
   }
 
@@ -91,7 +88,8 @@ export class CalleeStream implements SpanEndingHost<unknown> {
           this.callerSpans?.done();
         } else {
           this.items++;
-          if (this.itemsWatched) this.showItem(result.value);
+          this.innerSpans?.item(result.value);
+          this.callerSpans?.item(result.value);
         }
         return result;
       },
@@ -134,16 +132,9 @@ export class CalleeStream implements SpanEndingHost<unknown> {
       if (unwrapped !== undefined) {
         this.inner = unwrapped.source;
         this.innerSpans = unwrapped.spans;
-        if (unwrapped.spans.watchesItems) this.itemsWatched = true;
       }
     }
     return this.inner!.next();
-  }
-
-  /** An item on its way to the caller, shown to the spans that watch items. */
-  private showItem(item: unknown): void {
-    this.innerSpans?.item(item);
-    this.callerSpans?.item(item);
   }
 
   /** The deadline's error, when the call's deadline has passed and cancelled it. */

@@ -68,11 +68,6 @@ export class IterationSpans<T> {
     return true;
   }
 
-  /** Whether a span was added with an observer, which `item` calls. */
-  get watchesItems(): boolean {
-    return this.observed !== undefined;
-  }
-
   /** An item on its way to the consumer. */
   item(item: T): void {
     const observed = this.observed;
