@@ -16,20 +16,25 @@
  *     FLOOD_BODY_BYTES each kept in flight by another process (support/large-body-flood.ts), at the
  *     default limits. Goals: `GET /health` answers within 100 ms throughout (its slowest answer) and
  *     the server's resident memory stays under 1 GiB (its peak, read from /proc every 50 ms).
+ *   - overload: a fresh server each round and no steady load: 10,000 small chat completions and 1,000
+ *     `GET /health` probes among them, all sent at once by another process (support/overload-scenario.ts).
+ *     Goal: a refusal's p99 at most 2x that of `GET /health` in the same flood.
  * Every run's warm-up sends one prompt of each kind, in both runs, so both measure a server whose
  * tokenizer thread has started. The servers are not pinned to a CPU: on 2 cores the tokenizer thread
  * needs the core the event loop is not on.
  *
  *   npm run bench:hostile               (5 rounds)     npm run bench:hostile -- --quick   (1 round, short)
- *   npm run bench:hostile -- --scenario tokenized      (one scenario, printed only: refused, tokenized, "large bodies")
+ *   npm run bench:hostile -- --scenario tokenized      (one scenario, printed only: refused, tokenized, "large bodies", overload)
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { publishReport, spreadNote } from './support/report.js';
+import { measureOverload, overloadLine, overloadReport } from './support/overload-scenario.js';
+import type { OverloadSample } from './support/overload-scenario.js';
 import { cpuMicros, startServerProcess } from './support/server-process.js';
-import { formatSpread, goalVerdict, median, spread, table } from './support/stats.js';
+import { formatSpread, goalVerdict, median, percentile, spread, table } from './support/stats.js';
 
 const quick = process.argv.includes('--quick');
 /** `--scenario <name>`: that scenario alone (a look at one case; the report then holds only it). */
@@ -63,6 +68,7 @@ const SCENARIOS = [
   { name: 'refused', env: {}, adversary: 'prompts' },
   { name: 'tokenized', env: { THREADLINE_MAX_MODEL_LEN: '1000000' }, adversary: 'prompts' },
   { name: 'large bodies', env: {}, adversary: 'flood' },
+  { name: 'overload', env: {}, adversary: 'overload' },
 ] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const CHOSEN = SCENARIOS.filter((scenario) => onlyScenario === undefined || scenario.name === onlyScenario);
@@ -291,13 +297,6 @@ async function measure(scenario: Scenario, run: Run): Promise<Sample> {
   }
 }
 
-/** The `p`-th percentile (0-100) of `values`, nearest rank. */
-function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
 const ms = (value: number) => (value >= 100 ? value.toFixed(0) : value.toFixed(1));
 const mib = (bytes: number) => Math.round(bytes / 2 ** 20).toLocaleString('en-US');
 
@@ -319,8 +318,15 @@ function statuses(answers: readonly Answer[]): string {
 async function main(): Promise<void> {
   const samples = new Map<string, Sample[]>();
   const key = (scenario: string, run: Run) => `${scenario}/${run}`;
+  const overloadSamples: OverloadSample[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
     for (const scenario of CHOSEN) {
+      if (scenario.adversary === 'overload') {
+        const sample = await measureOverload(SERVER, BASE_ENV);
+        overloadSamples.push(sample);
+        console.error(`round ${round}/${ROUNDS} overload: ${overloadLine(sample)}`);
+        continue;
+      }
       // Alternate which run goes first, so neither always gets the cooler machine.
       for (const run of round % 2 === 1 ? RUNS : [...RUNS].reverse()) {
         const sample = await measure(scenario, run);
@@ -349,6 +355,7 @@ async function main(): Promise<void> {
   const hostileRows: string[][] = [];
   const floodRows: string[][] = [];
   for (const scenario of CHOSEN) {
+    if (scenario.adversary === 'overload') continue;
     // Per round: the runs of a round were interleaved, so a ratio is taken round by round.
     const perRound = (run: Run, kind: Kind, p: number) =>
       samples.get(key(scenario.name, run))!.map((s) => percentile(s.latencies[kind], p));
@@ -461,6 +468,9 @@ async function main(): Promise<void> {
       ],
       floodRows,
     ),
+    ...(overloadSamples.length === 0
+      ? []
+      : ['', ...overloadReport(overloadSamples, spreadNote(ROUNDS, 'the ratio is taken round by round'))]),
   ]);
 }
 
