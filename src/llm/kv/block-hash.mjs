@@ -1,6 +1,7 @@
 // The KV block ids of a prompt, in one place for the event loop (router, mocker) and the tokenizer
 // threads alike. Plain JavaScript, so that a thread loads it as it is from dist/ and from src/.
 import { hash } from 'node:crypto';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
 /** The characters of one block id. */
 export const BLOCK_HASH_CHARS = 22;
@@ -45,8 +46,13 @@ export function packedBlockHashes(tokenIds, blockSize) {
 /** The block ids of a `packedBlockHashes` string. */
 export function unpackBlockHashes(packed) {
   const hashes = new Array(packed.length / BLOCK_HASH_CHARS);
-  for (let i = 0; i < hashes.length; i++) hashes[i] = packed.slice(i * BLOCK_HASH_CHARS, (i + 1) * BLOCK_HASH_CHARS);
+  unpackHashesInto(hashes, packed, 0, hashes.length);
   return hashes;
+}
+
+/** The ids of blocks `from` to `end` (excluded) of `packed`, into `hashes` at the same places. */
+function unpackHashesInto(hashes, packed, from, end) {
+  for (let i = from; i < end; i++) hashes[i] = packed.slice(i * BLOCK_HASH_CHARS, (i + 1) * BLOCK_HASH_CHARS);
 }
 
 /**
@@ -62,6 +68,26 @@ function unpackedHashesOf(blocks) {
     unpackedBlocks.set(blocks, hashes);
   }
   return hashes;
+}
+
+/** Block ids a turn of the event loop unpacks (well under a millisecond). */
+const HASHES_PER_TURN = 4096;
+
+/**
+ * Unpacks `blocks`' ids ahead of `promptBlockHashes`, HASHES_PER_TURN at a time with a turn of the
+ * event loop between: a long prompt's tens of thousands would otherwise hold up every other request
+ * for milliseconds at once.
+ */
+export async function unpackBlockHashesInTurns(blocks) {
+  if (unpackedBlocks.has(blocks)) return;
+  const count = blocks.hashes.length / BLOCK_HASH_CHARS;
+  if (count <= HASHES_PER_TURN) return;
+  const hashes = new Array(count);
+  for (let from = 0; from < count; from += HASHES_PER_TURN) {
+    await yieldToLoop();
+    unpackHashesInto(hashes, blocks.hashes, from, Math.min(count, from + HASHES_PER_TURN));
+  }
+  unpackedBlocks.set(blocks, Object.freeze(hashes));
 }
 
 /**

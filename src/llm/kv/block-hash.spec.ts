@@ -1,6 +1,12 @@
 import { hash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { blockHashes, packedBlockHashes, promptBlockHashes, unpackBlockHashes } from './block-hash.mjs';
+import {
+  blockHashes,
+  packedBlockHashes,
+  promptBlockHashes,
+  unpackBlockHashes,
+  unpackBlockHashesInTurns,
+} from './block-hash.mjs';
 
 /** The definition as it was first written (block-hash.ts): the reused-buffer version must equal it. */
 function reference(tokenIds: readonly number[], blockSize: number): string[] {
@@ -44,5 +50,27 @@ describe('blockHashes', () => {
     expect(promptBlockHashes(ids, 32, sent)).toEqual(reference(ids, 32)); // another block size
     expect(promptBlockHashes(ids.slice(0, 500), 16, sent)).toEqual(reference(ids.slice(0, 500), 16)); // not this prompt's
     expect(promptBlockHashes(ids, 16, undefined)).toEqual(reference(ids, 16));
+  });
+
+  it("unpacks a long prompt's sent ids a slice a turn of the event loop, for promptBlockHashes to find ready", async () => {
+    const blocks = 10_000;
+    const tokenIds = new Array<number>(blocks * 16).fill(1);
+    const packed = Array.from({ length: blocks }, (_, i) => String(i).padStart(22, '0')).join('');
+    const sent = { blockSize: 16, hashes: packed };
+    let turns = 0;
+    let unpacking = true;
+    const tick = () => {
+      if (!unpacking) return;
+      turns++;
+      setImmediate(tick);
+    };
+    setImmediate(tick);
+    await unpackBlockHashesInTurns(sent);
+    unpacking = false;
+    expect(turns).toBeGreaterThanOrEqual(2);
+    const hashes = promptBlockHashes(tokenIds, 16, sent);
+    expect(hashes).toEqual(unpackBlockHashes(packed));
+    expect(Object.isFrozen(hashes)).toBe(true);
+    expect(promptBlockHashes(tokenIds, 16, sent)).toBe(hashes); // unpacked once
   });
 });

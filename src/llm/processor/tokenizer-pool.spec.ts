@@ -4,7 +4,9 @@ import { CapacityError } from '../protocol/capacity.error.js';
 import { blockHashes, packedBlockHashes, unpackBlockHashes } from '../kv/block-hash.mjs';
 import { encodeBounded } from './bounded-bpe.mjs';
 import { INLINE_MAX_WORK, tokenizingWork, TokenizerPool } from './tokenizer-pool.js';
-import { TEXT } from './tokenizer.worker.mjs';
+import { valueSymbol } from 'piscina';
+import encodeTextsPacked, { encodeTexts, TEXT, unpackInSteps } from './tokenizer.worker.mjs';
+import type { EncodeTask, PackedTexts } from './tokenizer.worker.mjs';
 
 const CJK = '我们的服务需要在任何输入下保持响应能力并且快速拒绝不合理的请求这是一个长句子没有标点符号';
 const PROSE = 'The quick brown fox jumps over the lazy dog, then writes an essay about request ids. ';
@@ -28,6 +30,40 @@ describe('tokenizingWork', () => {
     expect(tokenizingWork(['abc', 'de'])).toBe(5);
     expect(tokenizingWork(['é'])).toBe(5);
     expect(tokenizingWork(['语'])).toBe(9);
+  });
+});
+
+describe('unpackInSteps', () => {
+  /** What a thread sends back, as the pool receives it (outside a thread, `move` leaves it wrapped). */
+  function packed(task: EncodeTask): PackedTexts {
+    const result = encodeTextsPacked(task) as PackedTexts | Record<symbol, PackedTexts>;
+    return typeof result === 'object' && !(result instanceof Int32Array) ? result[valueSymbol]! : result;
+  }
+
+  /** Every step of `steps`, then what it returned. */
+  function drain<T>(steps: Generator<void, T, void>): { steps: number; value: T } {
+    let count = 0;
+    for (;;) {
+      const step = steps.next();
+      if (step.done === true) return { steps: count, value: step.value };
+      count++;
+    }
+  }
+
+  it("copies a thread's answer out a slice a step, to what encodeTexts gives, with or without a template", () => {
+    const texts = [prose(5000), CJK.repeat(20)];
+    const plain = all(texts);
+    const unpacked = drain(unpackInSteps(packed(plain), 100));
+    expect(unpacked.value).toEqual(encodeTexts(plain));
+    expect(unpacked.steps).toBeGreaterThan(plain.texts.length);
+    const prompt = { ...plain, template: [200003, TEXT, 200004, TEXT], blockSize: 16 };
+    const ids = packed(prompt);
+    const expected = encodeTexts(prompt);
+    const inSteps = drain(unpackInSteps(ids, 100));
+    expect(inSteps.value).toEqual(expected);
+    expect(inSteps.steps).toBe(Math.ceil(expected.promptIds!.length / 100) - 1);
+    expect(drain(unpackInSteps(ids, Number.POSITIVE_INFINITY))).toEqual({ steps: 0, value: expected });
+    expect(drain(unpackInSteps(7, 100))).toEqual({ steps: 0, value: { count: 7 } });
   });
 });
 

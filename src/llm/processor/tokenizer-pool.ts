@@ -2,7 +2,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { Piscina } from 'piscina';
 import { CapacityError, RATE_LIMIT_CODE } from '../protocol/capacity.error.js';
 import { Slots } from './slots.js';
-import { encodeTexts, unpack } from './tokenizer.worker.mjs';
+import { encodeTexts, unpackInSteps } from './tokenizer.worker.mjs';
 import type { EncodedTexts, EncodeTask, PackedTexts } from './tokenizer.worker.mjs';
 
 /**
@@ -22,6 +22,9 @@ export function tokenizingWork(texts: readonly string[]): number {
  * the event loop's core, and every other request would wait that much longer.
  */
 const THREAD_NICE_INCREMENT = 10;
+
+/** Token ids a turn of the event loop copies out of what a thread sent back (well under a millisecond). */
+const IDS_PER_TURN = 32_768;
 
 /** Long prompts that may wait for a thread, per thread; beyond that a prompt is refused with a 429. */
 const WAITING_PER_THREAD = 16;
@@ -68,22 +71,30 @@ export class TokenizerPool {
       throw new CapacityError('Too many long prompts are being tokenized; retry later.', 429, RATE_LIMIT_CODE);
     }
     await this.threads.acquire(signal);
-    let encoded: EncodedTexts;
+    let packed: PackedTexts;
     try {
-      // A turn of the event loop before handing the texts over, and after taking the ids back: each
-      // costs a long prompt's size on the event loop, so other requests get in between.
+      // A turn of the event loop before handing the texts over: that costs a long prompt's size on the
+      // event loop, so other requests get in first.
       await yieldToLoop();
-      const packed = await this.pool.run(task);
-      signal?.throwIfAborted();
-      encoded = unpack(packed);
+      packed = await this.pool.run(task);
     } finally {
       this.threads.release();
     }
-    await yieldToLoop();
-    return encoded;
+    signal?.throwIfAborted();
+    return unpackInTurns(packed);
   }
 
   async close(): Promise<void> {
     await this.pool?.destroy();
+  }
+}
+
+/** What a thread sent back, copied out a slice a turn of the event loop, so that other requests get in. */
+async function unpackInTurns(packed: PackedTexts): Promise<EncodedTexts> {
+  const steps = unpackInSteps(packed, IDS_PER_TURN);
+  for (;;) {
+    await yieldToLoop();
+    const step = steps.next();
+    if (step.done === true) return step.value;
   }
 }

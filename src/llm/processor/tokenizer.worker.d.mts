@@ -28,4 +28,5 @@ export type PackedTexts = number | Int32Array;
 
 export declare function encodeTexts(task: EncodeTask): EncodedTexts;
 export default function encodeTextsPacked(task: EncodeTask): PackedTexts;
-export declare function unpack(result: PackedTexts): EncodedTexts;
+/** `result` as `encodeTexts` returns it; each step copies at most `idsPerStep` ids. */
+export declare function unpackInSteps(result: PackedTexts, idsPerStep: number): Generator<void, EncodedTexts, void>;

@@ -77,30 +77,45 @@ function encodePromptPacked({ texts, keepUpTo, template, blockSize }) {
   return move(packed);
 }
 
-/** What `encodeTextsPacked` returned, as `encodeTexts` returns it. */
-export function unpack(result) {
+/**
+ * What `encodeTextsPacked` returned, as `encodeTexts` returns it, a step at a time: each step copies at
+ * most `idsPerStep` ids into JS arrays, and the generator returns the result. A long prompt's ids take
+ * milliseconds to copy; the caller takes a turn of the event loop between steps, so that other requests
+ * get in.
+ */
+export function* unpackInSteps(result, idsPerStep) {
   if (typeof result === 'number') return { count: result };
-  if (result[0] === -1) return unpackPrompt(result);
+  if (result[0] === -1) return yield* unpackPromptInSteps(result, idsPerStep);
   const texts = result[0];
   const ids = [];
   let at = 1 + texts;
   for (let index = 0; index < texts; index++) {
     const textIds = new Array(result[1 + index]);
-    for (let i = 0; i < textIds.length; i++) textIds[i] = result[at + i];
+    yield* copyInSteps(result, at, textIds, 0, textIds.length, idsPerStep);
     ids.push(textIds);
     at += textIds.length;
   }
   return { count: at - 1 - texts, ids };
 }
 
-function unpackPrompt(result) {
+function* unpackPromptInSteps(result, idsPerStep) {
   const [, count, length, hashChars] = result;
   // A preallocated array filled by index: the fastest way to a JS array here (not Array.from, nor push).
   const promptIds = new Array(length);
-  for (let i = 0; i < length; i++) promptIds[i] = result[HEADER + i];
+  yield* copyInSteps(result, HEADER, promptIds, 0, length, idsPerStep);
   if (hashChars < 0) return { count, promptIds };
   const blockHashes = Buffer.from(result.buffer, result.byteOffset + 4 * (HEADER + length), hashChars).toString(
     'latin1',
   );
   return { count, promptIds, blockHashes };
+}
+
+/** Copies `length` ids from `source[from…]` to `target[to…]`, yielding after every `perStep`. */
+function* copyInSteps(source, from, target, to, length, perStep) {
+  for (let done = 0; done < length;) {
+    const end = Math.min(length, done + perStep);
+    for (let i = done; i < end; i++) target[to + i] = source[from + i];
+    done = end;
+    if (done < length) yield;
+  }
 }
