@@ -19,6 +19,9 @@
  *   - overload: a fresh server each round and no steady load: 10,000 small chat completions and 1,000
  *     `GET /health` probes among them, all sent at once by another process (support/overload-scenario.ts).
  *     Goal: a refusal's p99 at most 2x that of `GET /health` in the same flood.
+ *   - slow bodies: a fresh server with its open-file limit at 4096 and no steady load: 4,200 connections
+ *     sending their bodies a byte a second (support/slow-body-scenario.ts), and a new client every 100 ms.
+ *     Goal: new clients are served again within the body timeout.
  * Every run's warm-up sends one prompt of each kind, in both runs, so both measure a server whose
  * tokenizer thread has started. The servers are not pinned to a CPU: on 2 cores the tokenizer thread
  * needs the core the event loop is not on.
@@ -33,6 +36,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { publishReport, spreadNote } from './support/report.js';
 import { measureOverload, overloadLine, overloadReport } from './support/overload-scenario.js';
 import type { OverloadSample } from './support/overload-scenario.js';
+import { measureSlowBodies, slowBodyLine, slowBodyReport } from './support/slow-body-scenario.js';
+import type { SlowBodySample } from './support/slow-body-scenario.js';
 import { cpuMicros, startServerProcess } from './support/server-process.js';
 import { formatSpread, goalVerdict, median, percentile, spread, table } from './support/stats.js';
 
@@ -69,6 +74,7 @@ const SCENARIOS = [
   { name: 'tokenized', env: { THREADLINE_MAX_MODEL_LEN: '1000000' }, adversary: 'prompts' },
   { name: 'large bodies', env: {}, adversary: 'flood' },
   { name: 'overload', env: {}, adversary: 'overload' },
+  { name: 'slow bodies', env: {}, adversary: 'slow bodies' },
 ] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const CHOSEN = SCENARIOS.filter((scenario) => onlyScenario === undefined || scenario.name === onlyScenario);
@@ -319,12 +325,19 @@ async function main(): Promise<void> {
   const samples = new Map<string, Sample[]>();
   const key = (scenario: string, run: Run) => `${scenario}/${run}`;
   const overloadSamples: OverloadSample[] = [];
+  const slowBodySamples: SlowBodySample[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
     for (const scenario of CHOSEN) {
       if (scenario.adversary === 'overload') {
         const sample = await measureOverload(SERVER, BASE_ENV);
         overloadSamples.push(sample);
         console.error(`round ${round}/${ROUNDS} overload: ${overloadLine(sample)}`);
+        continue;
+      }
+      if (scenario.adversary === 'slow bodies') {
+        const sample = await measureSlowBodies(SERVER, BASE_ENV);
+        slowBodySamples.push(sample);
+        console.error(`round ${round}/${ROUNDS} slow bodies: ${slowBodyLine(sample)}`);
         continue;
       }
       // Alternate which run goes first, so neither always gets the cooler machine.
@@ -355,7 +368,7 @@ async function main(): Promise<void> {
   const hostileRows: string[][] = [];
   const floodRows: string[][] = [];
   for (const scenario of CHOSEN) {
-    if (scenario.adversary === 'overload') continue;
+    if (scenario.adversary === 'overload' || scenario.adversary === 'slow bodies') continue;
     // Per round: the runs of a round were interleaved, so a ratio is taken round by round.
     const perRound = (run: Run, kind: Kind, p: number) =>
       samples.get(key(scenario.name, run))!.map((s) => percentile(s.latencies[kind], p));
@@ -471,6 +484,9 @@ async function main(): Promise<void> {
     ...(overloadSamples.length === 0
       ? []
       : ['', ...overloadReport(overloadSamples, spreadNote(ROUNDS, 'the ratio is taken round by round'))]),
+    ...(slowBodySamples.length === 0
+      ? []
+      : ['', ...slowBodyReport(slowBodySamples, spreadNote(ROUNDS, 'figures are taken round by round'))]),
   ]);
 }
 
