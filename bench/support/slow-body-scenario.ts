@@ -138,7 +138,7 @@ export function slowBodyReport(samples: readonly SlowBodySample[], spreadNote: s
       [
         'slow connections held (408 when cut)',
         'closed as they arrived (beyond MAX_CONNECTIONS)',
-        'last slow connection cut (s)',
+        "last slow connection cut, from the flood's first connection (s)",
         'new clients served in the body timeout',
         'new clients served again (s)',
         'goal (s)',
