@@ -12,7 +12,10 @@
  * prompts and seeds are chosen for the longest answers, and the bare server is asked for exactly as
  * many tokens as the pipeline streams (checked on every stream). The servers alternate round by
  * round; the table reports medians of rounds with their range, and each round's ratio pipeline / bare,
- * whose range the goals (≥ 0.5 for tokens/s) are judged on.
+ * whose range the goals (≥ 0.5 for tokens/s) are judged on. A third server, the pipeline with no
+ * tokenizer threads (THREADLINE_TOKENIZER_THREADS=0: every prompt tokenized on the event loop, as before
+ * long prompts moved to threads), gives the same-run check that the threads cost ordinary prompts
+ * nothing (goal: tokens/s with the default threads ≥ 0.95 of it).
  *
  *   npm run bench:stream               (3 rounds)     npm run bench:stream -- --quick   (1 round)
  */
@@ -39,9 +42,11 @@ const PIPELINE_ENV = {
   LOG_LEVEL: 'error',
   LOG_REQUESTS: 'false',
 };
+const PIPELINE = new URL('./servers/threadline-service.js', import.meta.url).pathname;
 const SERVERS = [
-  { name: 'pipeline', script: new URL('./servers/threadline-service.js', import.meta.url).pathname, env: PIPELINE_ENV },
+  { name: 'pipeline', script: PIPELINE, env: PIPELINE_ENV },
   { name: 'bare', script: new URL('./servers/sse-bare.js', import.meta.url).pathname, env: {} },
+  { name: 'no-threads', script: PIPELINE, env: { ...PIPELINE_ENV, THREADLINE_TOKENIZER_THREADS: '0' } },
 ] as const;
 type ServerName = (typeof SERVERS)[number]['name'];
 
@@ -103,8 +108,9 @@ async function main(): Promise<void> {
   );
   const samples = new Map<ServerName, Sample[]>(SERVERS.map((s) => [s.name, []]));
   for (let round = 1; round <= ROUNDS; round++) {
-    // Alternate which server goes first, so neither always gets the cooler machine.
-    for (const server of round % 2 === 1 ? SERVERS : [...SERVERS].reverse()) {
+    // Rotate which server goes first, so none always gets the cooler machine.
+    const shift = (round - 1) % SERVERS.length;
+    for (const server of [...SERVERS.slice(shift), ...SERVERS.slice(0, shift)]) {
       const sample = await measure(server, single, concurrent);
       samples.get(server.name)!.push(sample);
       console.error(
@@ -115,20 +121,29 @@ async function main(): Promise<void> {
     }
   }
   const of = (name: ServerName, key: keyof Sample) => samples.get(name)!.map((s) => s[key]);
-  const row = (label: string, key: keyof Sample, digits: number, goal: Goal) => {
-    const pipeline = of('pipeline', key);
-    const bare = of('bare', key);
-    // Paired: each round's pipeline against the bare server of the same round.
-    const ratio = spread(pipeline.map((value, round) => value / bare[round]!));
+  /** `a` against `b`, each round against the other of the same round. */
+  const row = (a: ServerName, b: ServerName, label: string, key: keyof Sample, digits: number, goal?: Goal) => {
+    const ours = of(a, key);
+    const theirs = of(b, key);
+    const ratio = spread(ours.map((value, round) => value / theirs[round]!));
     const format = (value: number) => value.toFixed(digits);
     return [
       label,
-      formatSpread(spread(pipeline), format),
-      formatSpread(spread(bare), format),
+      formatSpread(spread(ours), format),
+      formatSpread(spread(theirs), format),
       formatSpread(ratio, (value) => value.toFixed(2)),
-      goalVerdict(ratio, goal),
+      goal === undefined ? '' : goalVerdict(ratio, goal),
     ];
   };
+  const rows = (a: ServerName, b: ServerName, tokensGoal: Goal, cpuGoal?: Goal) =>
+    (
+      [
+        ['tokens/s, one stream', 'singleTokensPerSecond', 0, tokensGoal],
+        [`tokens/s, ${CONCURRENCY} concurrent streams`, 'concurrentTokensPerSecond', 0, tokensGoal],
+        ['server CPU µs/token, one stream', 'singleCpuMicrosPerToken', 2, cpuGoal],
+        [`server CPU µs/token, ${CONCURRENCY} concurrent streams`, 'concurrentCpuMicrosPerToken', 2, cpuGoal],
+      ] as const
+    ).map(([label, key, digits, goal]) => row(a, b, label, key, digits, goal));
   const concurrentTokens = concurrent.map((r) => r.tokens);
   publishReport('streaming', `npm run bench:stream${quick ? ' -- --quick' : ''}`, [
     '### Streaming: the pipeline against bare Fastify',
@@ -143,12 +158,17 @@ async function main(): Promise<void> {
     '',
     table(
       ['measure', 'pipeline', 'bare Fastify', 'pipeline / bare', 'goal'],
-      [
-        row('tokens/s, one stream', 'singleTokensPerSecond', 0, { atLeast: 0.5 }),
-        row(`tokens/s, ${CONCURRENCY} concurrent streams`, 'concurrentTokensPerSecond', 0, { atLeast: 0.5 }),
-        row('server CPU µs/token, one stream', 'singleCpuMicrosPerToken', 2, { atMost: 2 }),
-        row(`server CPU µs/token, ${CONCURRENCY} concurrent streams`, 'concurrentCpuMicrosPerToken', 2, { atMost: 2 }),
-      ],
+      rows('pipeline', 'bare', { atLeast: 0.5 }, { atMost: 2 }),
+    ),
+    '',
+    `Tokenizer threads: the same pipeline with its default tokenizer threads (\`pipeline\`, as above) and with none ` +
+      `(\`THREADLINE_TOKENIZER_THREADS=0\`: every prompt tokenized on the event loop, as before long prompts moved to threads), ` +
+      `in the same rounds. Its prompts are ordinary ones, short enough to be tokenized inline either way: the goal is that the ` +
+      `threads cost them nothing (tokens/s at least 0.95 of the pipeline without them).`,
+    '',
+    table(
+      ['measure', 'default threads', 'no threads', 'default / none', 'goal'],
+      rows('pipeline', 'no-threads', { atLeast: 0.95 }),
     ),
     '',
     spreadNote(ROUNDS, '"pipeline / bare" ranges over each round\'s own ratio'),
