@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { valueSymbol } from 'piscina';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CapacityError } from '../protocol/capacity.error.js';
 import { blockHashes, packedBlockHashes, unpackBlockHashes } from '../kv/block-hash.mjs';
 import { encodeBounded } from './bounded-bpe.mjs';
 import { INLINE_MAX_WORK, tokenizingWork, TokenizerPool } from './tokenizer-pool.js';
-import { valueSymbol } from 'piscina';
 import encodeTextsPacked, { encodeTexts, TEXT, unpackInSteps } from './tokenizer.worker.mjs';
 import type { EncodeTask, PackedTexts } from './tokenizer.worker.mjs';
 
