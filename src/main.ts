@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { createApp } from './app.factory.js';
 import { loadAppConfig } from './config/app.config.js';
+import { listenOptions } from './http/http-limits.js';
 import { loadLlmConfig } from './llm/llm.config.js';
 import { installTestStall } from './test-stall.js';
 
@@ -8,7 +9,8 @@ async function main(): Promise<void> {
   const config = loadAppConfig();
   const app = await createApp(config, loadLlmConfig());
   // Only the Frontend serves HTTP; a process of other components serves them over NATS alone.
-  if (config.runtime.components.includes('frontend')) await app.listen(config.port, config.host);
+  if (config.runtime.components.includes('frontend'))
+    await app.listen(listenOptions(config.port, config.host, config.httpLimits));
   else await app.init();
   installTestStall();
   // A stop asked for is a clean exit: finish (or stop) the work in flight, close, exit 0.

@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { createApp } from '../../src/app.factory.js';
 import { loadAppConfig } from '../../src/config/app.config.js';
+import { listenOptions } from '../../src/http/http-limits.js';
 import { loadLlmConfig } from '../../src/llm/llm.config.js';
 
 async function main(): Promise<void> {
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
     console.log('READY 0');
     return;
   }
-  await app.listen(0, '127.0.0.1');
+  await app.listen(listenOptions(0, '127.0.0.1', config.httpLimits));
   console.log(`READY ${(app.getHttpServer().address() as AddressInfo).port}`);
 }
 

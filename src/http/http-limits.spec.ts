@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { requestTimeoutOptions } from './http-limits.js';
+import { listenOptions, requestTimeoutOptions } from './http-limits.js';
 
 describe('requestTimeoutOptions', () => {
   const limits = (requestTimeoutMs: number) => ({
@@ -23,5 +23,12 @@ describe('requestTimeoutOptions', () => {
 
   it('gives the head at most a minute, as Node would otherwise give the body that long', () => {
     expect(requestTimeoutOptions(limits(600_000)).http.headersTimeout).toBe(60_000);
+  });
+});
+
+describe('listenOptions', () => {
+  it("queues as many connections not yet accepted as MAX_CONNECTIONS allows open, not Node's 511", () => {
+    const limits = { requestTimeoutMs: 30_000, maxConnections: 2048, maxBufferedBodyBytes: 2 ** 24 };
+    expect(listenOptions(8080, '0.0.0.0', limits)).toEqual({ port: 8080, host: '0.0.0.0', backlog: 2048 });
   });
 });

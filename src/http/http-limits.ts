@@ -25,6 +25,20 @@ export function requestTimeoutOptions({ requestTimeoutMs }: HttpLimits) {
 }
 
 /**
+ * Where the Frontend listens, with a queue of connections not yet accepted as long as MAX_CONNECTIONS
+ * (the kernel caps it at net.core.somaxconn). Node's default, 511, makes the kernel drop the connections
+ * of a larger burst, and their clients try again only after a second, then three, then seven: under a
+ * flood of new clients, a health check would wait on that rather than on the server.
+ */
+export function listenOptions(
+  port: number,
+  host: string,
+  { maxConnections }: HttpLimits,
+): { port: number; host: string; backlog: number } {
+  return { port, host, backlog: maxConnections };
+}
+
+/**
  * The limits on what the server holds at once: connections beyond the cap are closed as they arrive
  * (their file descriptors stay free for the rest), and request bodies are held to their budget, a
  * body beyond it answered with a 503 and `Retry-After: retryAfterSeconds`. Call before the routes are
