@@ -27,7 +27,7 @@
  * needs the core the event loop is not on.
  *
  *   npm run bench:hostile               (5 rounds)     npm run bench:hostile -- --quick   (1 round, short)
- *   npm run bench:hostile -- --scenario tokenized      (one scenario, printed only: refused, tokenized, "large bodies", overload)
+ *   npm run bench:hostile -- --scenario tokenized      (one scenario, printed only: refused, tokenized, "large bodies", overload, "slow bodies")
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';

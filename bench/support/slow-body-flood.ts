@@ -42,8 +42,7 @@ function open(): Promise<void> {
     socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
     socket.on('error', () => {});
     socket.on('close', () => {
-      outcome.status = answer.startsWith('HTTP/1.1 ') ? Number(answer.slice(9, 12)) : 0;
-      if (!outcome.opened) outcome.status = undefined;
+      if (outcome.opened) outcome.status = answer.startsWith('HTTP/1.1 ') ? Number(answer.slice(9, 12)) : 0;
       outcome.closedAtMs = performance.now() - started;
       settled();
     });

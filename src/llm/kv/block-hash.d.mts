@@ -20,15 +20,16 @@ export declare function packedBlockHashes(tokenIds: ArrayLike<number>, blockSize
 /** The block ids of a `packedBlockHashes` string. */
 export declare function unpackBlockHashes(packed: string): string[];
 
-/**
- * Unpacks `blocks`' ids for `promptBlockHashes` (which then finds them ready), a slice a turn of the
- * event loop.
- */
-export declare function unpackBlockHashesInTurns(blocks: PromptBlocks): Promise<void>;
-
 /** The prompt's block ids: `blocks` when they fit `tokenIds` and `blockSize`, else computed from `tokenIds`. */
 export declare function promptBlockHashes(
   tokenIds: readonly number[],
   blockSize: number,
   blocks: PromptBlocks | undefined,
 ): readonly string[];
+
+/** `promptBlockHashes`, with a long prompt's sent ids unpacked a slice a turn of the event loop. */
+export declare function promptBlockHashesInTurns(
+  tokenIds: readonly number[],
+  blockSize: number,
+  blocks: PromptBlocks | undefined,
+): Promise<readonly string[]>;

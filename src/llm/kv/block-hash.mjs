@@ -74,14 +74,13 @@ function unpackedHashesOf(blocks) {
 const HASHES_PER_TURN = 4096;
 
 /**
- * Unpacks `blocks`' ids ahead of `promptBlockHashes`, HASHES_PER_TURN at a time with a turn of the
- * event loop between: a long prompt's tens of thousands would otherwise hold up every other request
- * for milliseconds at once.
+ * `blocks`' ids unpacked and kept for `promptBlockHashes`, HASHES_PER_TURN at a time with a turn of the
+ * event loop between: a long prompt's tens of thousands would otherwise hold up every other request for
+ * milliseconds at once.
  */
-export async function unpackBlockHashesInTurns(blocks) {
-  if (unpackedBlocks.has(blocks)) return;
+async function unpackInTurns(blocks) {
   const count = blocks.hashes.length / BLOCK_HASH_CHARS;
-  if (count <= HASHES_PER_TURN) return;
+  if (unpackedBlocks.has(blocks) || count <= HASHES_PER_TURN) return;
   const hashes = new Array(count);
   for (let from = 0; from < count; from += HASHES_PER_TURN) {
     await yieldToLoop();
@@ -90,17 +89,25 @@ export async function unpackBlockHashesInTurns(blocks) {
   unpackedBlocks.set(blocks, Object.freeze(hashes));
 }
 
+/** Whether `blocks` were computed for these token ids and this block size. */
+function fits(tokenIds, blockSize, blocks) {
+  return (
+    blocks !== undefined &&
+    blocks.blockSize === blockSize &&
+    blocks.hashes.length === Math.floor(tokenIds.length / blockSize) * BLOCK_HASH_CHARS
+  );
+}
+
 /**
  * The block ids of a prompt: those sent along with it (`blocks`, computed once by the Processor) when
  * they were computed for the same block size, else computed here from `tokenIds`.
  */
 export function promptBlockHashes(tokenIds, blockSize, blocks) {
-  if (
-    blocks !== undefined &&
-    blocks.blockSize === blockSize &&
-    blocks.hashes.length === Math.floor(tokenIds.length / blockSize) * BLOCK_HASH_CHARS
-  ) {
-    return unpackedHashesOf(blocks);
-  }
-  return blockHashes(tokenIds, blockSize);
+  return fits(tokenIds, blockSize, blocks) ? unpackedHashesOf(blocks) : blockHashes(tokenIds, blockSize);
+}
+
+/** `promptBlockHashes`, with a long prompt's sent ids unpacked a slice a turn of the event loop. */
+export async function promptBlockHashesInTurns(tokenIds, blockSize, blocks) {
+  if (fits(tokenIds, blockSize, blocks)) await unpackInTurns(blocks);
+  return promptBlockHashes(tokenIds, blockSize, blocks);
 }

@@ -4,8 +4,8 @@ import {
   blockHashes,
   packedBlockHashes,
   promptBlockHashes,
+  promptBlockHashesInTurns,
   unpackBlockHashes,
-  unpackBlockHashesInTurns,
 } from './block-hash.mjs';
 
 /** The definition as it was first written (block-hash.ts): the reused-buffer version must equal it. */
@@ -65,10 +65,9 @@ describe('blockHashes', () => {
       setImmediate(tick);
     };
     setImmediate(tick);
-    await unpackBlockHashesInTurns(sent);
+    const hashes = await promptBlockHashesInTurns(tokenIds, 16, sent);
     unpacking = false;
     expect(turns).toBeGreaterThanOrEqual(2);
-    const hashes = promptBlockHashes(tokenIds, 16, sent);
     expect(hashes).toEqual(unpackBlockHashes(packed));
     expect(Object.isFrozen(hashes)).toBe(true);
     expect(promptBlockHashes(tokenIds, 16, sent)).toBe(hashes); // unpacked once

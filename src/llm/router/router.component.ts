@@ -3,7 +3,7 @@ import { Inject, Logger } from '@nestjs/common';
 import { Component, ComponentEvents, Endpoint, InjectComponent } from '@threadline/runtime';
 import type { ComponentClient, OnComponentStart, OnComponentStop } from '@threadline/runtime';
 import { getCurrentSpan } from '@threadline/tracing/internal';
-import { promptBlockHashes, unpackBlockHashesInTurns } from '../kv/block-hash.mjs';
+import { promptBlockHashesInTurns } from '../kv/block-hash.mjs';
 import { KV_EVENTS_TOPIC } from '../kv/kv-events.js';
 import type { KvEvent } from '../kv/kv-events.js';
 import { LLM_CONFIG } from '../llm.config.js';
@@ -61,8 +61,7 @@ export class RouterComponent implements OnComponentStart, OnComponentStop {
       const which = workerIds.length === 1 ? 'The worker is' : `All ${workerIds.length} workers are`;
       throw new CapacityError(`${which} at capacity; retry later.`, 429, RATE_LIMIT_CODE);
     }
-    if (request.blocks !== undefined) await unpackBlockHashesInTurns(request.blocks);
-    const hashes = promptBlockHashes(request.tokenIds, this.config.mocker.blockSize, request.blocks);
+    const hashes = await promptBlockHashesInTurns(request.tokenIds, this.config.mocker.blockSize, request.blocks);
     // A long prompt's thousands of block ids took a while to come by: other requests get a turn before
     // they are looked up in each worker's cache.
     if (hashes.length > LOOKUPS_PER_TURN) await yieldToLoop();

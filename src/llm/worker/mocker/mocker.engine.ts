@@ -1,6 +1,6 @@
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import { RequestTracingMixin, Traced } from '@threadline/tracing';
-import { promptBlockHashes, unpackBlockHashesInTurns } from '../../kv/block-hash.mjs';
+import { promptBlockHashes, promptBlockHashesInTurns } from '../../kv/block-hash.mjs';
 import type { PromptBlocks } from '../../kv/block-hash.mjs';
 import { KvBlockCache } from '../../kv/kv-block-cache.js';
 import type { KvEvent, WorkerLoad } from '../../kv/kv-events.js';
@@ -191,8 +191,7 @@ export class MockerEngine extends RequestTracingMixin() implements LlmEngine, Pr
     request: Pick<GenerateRequest, 'tokenIds' | 'blocks' | 'prefilled'>,
     signal: AbortSignal,
   ): Promise<number> {
-    if (request.blocks !== undefined) await unpackBlockHashesInTurns(request.blocks);
-    const hashes = promptBlockHashes(request.tokenIds, this.config.blockSize, request.blocks);
+    const hashes = await promptBlockHashesInTurns(request.tokenIds, this.config.blockSize, request.blocks);
     // A long prompt's look-up, and each slice of its caching, in turns of the event loop of their own.
     const long = hashes.length > BLOCKS_PER_TURN;
     if (long) await yieldToLoop();
