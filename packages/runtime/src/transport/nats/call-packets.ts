@@ -1,7 +1,7 @@
 import { createInbox } from '@nats-io/transport-node';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { itemJson } from './item-parts.js';
-import type { WireFrame } from './nats-subjects.js';
+import { FRAME_JSON } from './nats-subjects.js';
+import type { SerialisedFrame, WireFrame } from './nats-subjects.js';
 
 /**
  * The messages of a call, in the JSON framing of @nestjs/microservices' NATS transport: a request
@@ -116,13 +116,9 @@ function deliver(handler: ReplyHandler, { response, responses, err, isDisposed }
   else if (isDisposed === true) handler.complete();
 }
 
-/** The JSON of frames sent again and again (an instance's start frame), made once. */
-const frameJson = new WeakMap<WireFrame, string>();
-
 /** `frame` with its JSON made once, for a frame that every call of an instance sends alike. */
-export function constantFrame<F extends WireFrame>(frame: F): F {
-  frameJson.set(frame, JSON.stringify(frame));
-  return frame;
+export function constantFrame<F extends WireFrame>(frame: F): F & { readonly [FRAME_JSON]: string } {
+  return { ...frame, [FRAME_JSON]: JSON.stringify(frame) };
 }
 
 /**
@@ -149,15 +145,8 @@ export class ReplySender {
     this.head = `{"id":${JSON.stringify(id)}`;
   }
 
-  frame(response: WireFrame): void {
-    const json = itemJson.get(response);
-    if (json === undefined) {
-      this.queue(frameJson.get(response) ?? JSON.stringify(response));
-      return;
-    }
-    // The item's JSON, as itemFrames made it: not serialised again.
-    const size = response.kind === 'item' && response.size !== undefined ? `,"size":${response.size}` : '';
-    this.queue(`{"kind":"item","value":${json}${size}}`);
+  frame(response: SerialisedFrame): void {
+    this.queue(response[FRAME_JSON] ?? JSON.stringify(response));
   }
 
   fail(err: unknown): void {

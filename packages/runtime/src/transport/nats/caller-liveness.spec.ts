@@ -3,49 +3,58 @@ import { CallerLiveness } from './caller-liveness.js';
 
 describe('CallerLiveness', () => {
   let liveness: CallerLiveness;
+  let gone: string[];
   beforeEach(() => {
     vi.useFakeTimers();
     liveness = new CallerLiveness(1000);
+    gone = [];
+    liveness.onGone((processId) => gone.push(processId));
   });
   afterEach(() => {
     liveness.close();
     vi.useRealTimers();
   });
 
-  it('tells the watchers of a caller that falls silent, once, and not those of one that keeps beating', () => {
-    const silent = vi.fn();
-    const beating = vi.fn();
+  it('reports a caller that falls silent, once, and not one that keeps beating', () => {
     liveness.heard('a', false);
     liveness.heard('b', false);
-    liveness.watch('a', silent);
-    liveness.watch('b', beating);
     for (let ms = 0; ms < 3000; ms += 250) {
       liveness.heard('b', false);
       vi.advanceTimersByTime(250);
     }
-    expect(silent).toHaveBeenCalledTimes(1);
-    expect(beating).not.toHaveBeenCalled();
+    expect(gone).toEqual(['a']);
   });
 
-  it('tells them at once when the caller says it leaves; a watch stopped hears nothing', () => {
-    const watcher = vi.fn();
-    const stopped = vi.fn();
+  it('reports a caller at once when it says it leaves', () => {
     liveness.heard('a', false);
-    liveness.watch('a', watcher);
-    liveness.watch('a', stopped)();
     liveness.heard('a', true);
-    expect(watcher).toHaveBeenCalledTimes(1);
-    expect(stopped).not.toHaveBeenCalled();
+    expect(gone).toEqual(['a']);
   });
 
-  it('gives a caller not heard of yet the expiry from the watch', () => {
-    const watcher = vi.fn();
-    liveness.watch('new', watcher);
+  it('gives a caller not heard of yet the expiry from its first call', () => {
+    liveness.expect('new');
     vi.advanceTimersByTime(900);
     liveness.heard('new', false);
     vi.advanceTimersByTime(900);
-    expect(watcher).not.toHaveBeenCalled();
+    expect(gone).toEqual([]);
     vi.advanceTimersByTime(300);
-    expect(watcher).toHaveBeenCalledTimes(1);
+    expect(gone).toEqual(['new']);
+  });
+
+  it('does not restart the expiry of a caller already heard of when it calls', () => {
+    liveness.heard('a', false);
+    vi.advanceTimersByTime(900);
+    liveness.expect('a');
+    vi.advanceTimersByTime(300);
+    expect(gone).toEqual(['a']);
+  });
+
+  it('gives a caller that went and calls again a new expiry', () => {
+    liveness.heard('a', true);
+    liveness.expect('a');
+    vi.advanceTimersByTime(900);
+    expect(gone).toEqual(['a']);
+    vi.advanceTimersByTime(300);
+    expect(gone).toEqual(['a', 'a']);
   });
 });

@@ -2,16 +2,17 @@ import { AwakeClock } from './awake-clock.js';
 
 /**
  * Which calling processes are alive, from the beats every process sends (frontends and other callers
- * that serve no instance among them): a callee watches the caller of each call it serves and stops the
- * call when that caller says it leaves or falls silent for `expiryMs`, so that no work goes on for a
- * caller that was killed. Silence is measured on a clock that stands still while this process is
- * stalled (`AwakeClock`): the beats that came meanwhile are still unread then.
+ * that serve no instance among them): a callee stops the calls of a caller that says it leaves or falls
+ * silent for `expiryMs`, so that no work goes on for a caller that was killed. Silence is measured on a
+ * clock that stands still while this process is stalled (`AwakeClock`): the beats that came meanwhile
+ * are still unread then. A call only says whose it is (`expect`); the callee finds the calls of a
+ * process when it goes, which is rare, rather than each call registering a watch of its own.
  */
 export class CallerLiveness {
   private readonly lastHeard = new Map<string, number>();
-  private readonly watchers = new Map<string, Set<() => void>>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly clock: AwakeClock;
+  private listener: ((processId: string) => void) | undefined;
 
   constructor(private readonly expiryMs: number) {
     const sweepMs = Math.max(20, Math.floor(expiryMs / 20));
@@ -20,28 +21,28 @@ export class CallerLiveness {
     this.sweeper.unref();
   }
 
+  /** Calls `listener` with each process that leaves or falls silent, once per going. */
+  onGone(listener: (processId: string) => void): void {
+    this.listener = listener;
+  }
+
   heard(processId: string, leaving: boolean): void {
     if (leaving) this.gone(processId);
     else this.lastHeard.set(processId, this.clock.now());
   }
 
   /**
-   * Calls `onGone` once, when `processId` leaves or falls silent; returns the function that stops
-   * watching. A caller not heard of yet (its first beat still on its way) gets `expiryMs` from now.
+   * A call from `processId` starts: a caller not heard of yet (its first beat still on its way, or gone
+   * already) gets `expiryMs` from now to be heard.
    */
-  watch(processId: string, onGone: () => void): () => void {
+  expect(processId: string): void {
     if (!this.lastHeard.has(processId)) this.lastHeard.set(processId, this.clock.now());
-    let watchers = this.watchers.get(processId);
-    if (watchers === undefined) this.watchers.set(processId, (watchers = new Set()));
-    watchers.add(onGone);
-    // The set stays while its process lives (one per calling process), so a caller's next call reuses it.
-    return () => watchers.delete(onGone);
   }
 
   close(): void {
     clearInterval(this.sweeper);
     this.lastHeard.clear();
-    this.watchers.clear();
+    this.listener = undefined;
   }
 
   private sweep(): void {
@@ -51,9 +52,6 @@ export class CallerLiveness {
 
   private gone(processId: string): void {
     this.lastHeard.delete(processId);
-    const watchers = this.watchers.get(processId);
-    if (watchers === undefined) return;
-    this.watchers.delete(processId);
-    for (const onGone of [...watchers]) onGone();
+    this.listener?.(processId);
   }
 }

@@ -1,13 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { ByteBudget } from './byte-budget.js';
 import { ItemAssembler, itemFrames } from './item-parts.js';
+import { FRAME_JSON } from './nats-subjects.js';
 import type { WireFrame } from './nats-subjects.js';
 
 type Part = Extract<WireFrame, { kind: 'part' }>;
 
 describe('stream items larger than one NATS message', () => {
-  it('sends an item that fits as one item frame', () => {
-    expect(itemFrames({ tokenIds: [1, 2, 3] }, 1024)).toEqual([{ kind: 'item', value: { tokenIds: [1, 2, 3] } }]);
+  it('sends an item that fits as one item frame, which carries its JSON', () => {
+    expect(itemFrames({ tokenIds: [1, 2, 3] }, 1024)).toEqual([
+      { kind: 'item', value: { tokenIds: [1, 2, 3] }, [FRAME_JSON]: '{"kind":"item","value":{"tokenIds":[1,2,3]}}' },
+    ]);
+    expect(itemFrames(undefined, 1024)).toEqual([{ kind: 'item', value: undefined, [FRAME_JSON]: '{"kind":"item"}' }]);
   });
 
   it('splits a larger item into parts no larger than the limit and puts it back together', () => {

@@ -1,23 +1,24 @@
 import type { ByteBudget } from './byte-budget.js';
 import { tooLargeMessage } from './nats-message-size.js';
-import type { WireFrame } from './nats-subjects.js';
+import { FRAME_JSON } from './nats-subjects.js';
+import type { SerialisedFrame, WireFrame } from './nats-subjects.js';
 import { SIZED_FRAME_BYTES } from './stream-credit.js';
 
 /**
  * The frames of one stream item: the item itself when its JSON fits `dataBytes`, else its JSON's UTF-8
  * bytes in base64 `part` frames (base64 so that a part's size on the wire is known: JSON escaping could
  * grow a slice of text six-fold), the last one marked. The reply subject keeps them in order. A large
- * item says its size, which pacing counts (`frameBytes`).
+ * item says its size, which pacing counts (`frameBytes`). An item frame carries its JSON (`FRAME_JSON`).
  */
-export function itemFrames(value: unknown, dataBytes: number): WireFrame[] {
+export function itemFrames(value: unknown, dataBytes: number): SerialisedFrame[] {
   const json = JSON.stringify(value);
   // Every character of a JSON text is at most 3 UTF-8 bytes: most items are decided without encoding.
   if (json === undefined || json.length * 3 <= dataBytes || Buffer.byteLength(json) <= dataBytes) {
-    if (json === undefined) return [{ kind: 'item', value }];
-    const frame: WireFrame =
-      json.length >= SIZED_FRAME_BYTES ? { kind: 'item', value, size: json.length } : { kind: 'item', value };
-    itemJson.set(frame, json);
-    return [frame];
+    if (json === undefined) return [{ kind: 'item', value, [FRAME_JSON]: '{"kind":"item"}' }];
+    if (json.length < SIZED_FRAME_BYTES)
+      return [{ kind: 'item', value, [FRAME_JSON]: `{"kind":"item","value":${json}}` }];
+    const size = json.length;
+    return [{ kind: 'item', value, size, [FRAME_JSON]: `{"kind":"item","value":${json},"size":${size}}` }];
   }
   const bytes = Buffer.from(json, 'utf8');
   const partBytes = Math.floor((dataBytes * 3) / 4);
@@ -28,9 +29,6 @@ export function itemFrames(value: unknown, dataBytes: number): WireFrame[] {
   }
   return frames;
 }
-
-/** The JSON of the item frames `itemFrames` made: a frame sent is not serialised a second time. */
-export const itemJson = new WeakMap<WireFrame, string>();
 
 /**
  * Why the parts of an item could not be put together: its message, status and code become the fields of

@@ -72,6 +72,13 @@ class CallerGoneError extends Error {
   }
 }
 
+/** A call being served. */
+interface ActiveCall {
+  cancellation: RequestCancellation;
+  /** The process that made it, when it said. */
+  caller: string | undefined;
+}
+
 /** How this process paces the streams its callers offer to acknowledge. */
 export interface ServerPacing {
   /** Where their acknowledgements come: this process's own subject. */
@@ -90,8 +97,8 @@ export interface ServerPacing {
 export class NatsEndpointServer {
   private readonly logger = new Logger('Runtime');
   private readonly server: ServerNats;
-  /** The calls in flight, by call id: their cancellation, whose signal is made only if asked for. */
-  private readonly active = new Map<string, RequestCancellation>();
+  /** The calls in flight, by call id: their cancellation (its signal made only if asked for) and calling process. */
+  private readonly active = new Map<string, ActiveCall>();
   /** Each local instance's start frames, their JSON made once. */
   private readonly startFrames = new Map<string, { unpaced: WireFrame; paced: WireFrame }>();
   /** The credit windows of the paced calls in flight, by call id. */
@@ -111,6 +118,10 @@ export class NatsEndpointServer {
     private readonly pacing: ServerPacing,
   ) {
     this.largeRequests = new ByteBudget(maxMessageBytes * 4);
+    callers.onGone((processId) => {
+      for (const { cancellation, caller } of this.active.values())
+        if (caller === processId) cancellation.abort(new CallerGoneError(processId));
+    });
     this.server = new ServerNats({
       servers: url,
       name: `threadline-server-${process.pid}`,
@@ -168,7 +179,7 @@ export class NatsEndpointServer {
     // read as a string: Nest's NatsStatus is an ambient const enum, which isolatedModules cannot refer to.
     this.server.status.subscribe((status: string) => {
       if (status !== 'disconnected') return;
-      for (const cancellation of this.active.values())
+      for (const { cancellation } of this.active.values())
         cancellation.abort(new Error('The connection to the message bus was lost.'));
     });
     for (const queue of byAddress.keys()) {
@@ -200,7 +211,7 @@ export class NatsEndpointServer {
     while (this.active.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     if (this.active.size > 0) {
       this.logger.warn(`stopping ${this.active.size} call(s) still running at the end of the shutdown grace period`);
-      for (const cancellation of this.active.values()) cancellation.abort(new ShuttingDownError());
+      for (const { cancellation } of this.active.values()) cancellation.abort(new ShuttingDownError());
       const flushBy = Date.now() + 1000;
       while (this.active.size > 0 && Date.now() < flushBy) await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -227,7 +238,7 @@ export class NatsEndpointServer {
   }
 
   private cancel(callId: string): void {
-    this.active.get(callId)?.abort(new Error('The caller cancelled the call.'));
+    this.active.get(callId)?.cancellation.abort(new Error('The caller cancelled the call.'));
   }
 
   /** A call as it arrives: its packet read, its frames sent back as they come (`call-packets.ts`). */
@@ -259,12 +270,13 @@ export class NatsEndpointServer {
     const callId = packet.id;
     // The call's own cancellation: a cancel message, its deadline, its caller gone or a shutdown abort it.
     const cancellation = new RequestCancellation();
-    this.active.set(callId, cancellation);
+    const caller = typeof packet.caller === 'string' ? packet.caller : undefined;
+    if (caller !== undefined) this.callers.expect(caller);
+    this.active.set(callId, { cancellation, caller });
     const traceparent = parseTraceparent(header === undefined ? packet.traceparent : header(TRACEPARENT_HEADER));
     const store = createStore(requestId, cancellation, traceparent);
     const deadline = typeof packet.deadline === 'number' ? packet.deadline : Number.NaN;
     if (Number.isFinite(deadline)) setDeadlineOf(store, deadline);
-    const caller = packet.caller;
     const where = { requestId, component: local.identity.name, endpoint };
     const parts = parseRequestParts(typeof packet.parts === 'string' ? packet.parts : undefined);
     const data = packet.data;
@@ -274,16 +286,12 @@ export class NatsEndpointServer {
     if (window !== undefined) this.windows.set(callId, window);
     replies.frame(this.startFrame(local.instanceId, window !== undefined));
     let items: AsyncIterator<unknown> | undefined;
-    // The call stops when its deadline passes or its caller goes; both are the call's cancellation.
+    // The call stops when its deadline passes or its caller goes (see the constructor); both abort its cancellation.
     const untilDeadline = deadline - Date.now();
     // Beyond what a timer can wait (weeks), a deadline is as good as none.
     const deadlineTimer =
       untilDeadline < 2 ** 31
         ? setTimeout(() => cancellation.abort(new DeadlineExceededError()), Math.max(0, untilDeadline))
-        : undefined;
-    const stopWatching =
-      typeof caller === 'string'
-        ? this.callers.watch(caller, () => cancellation.abort(new CallerGoneError(caller)))
         : undefined;
     void (async () => {
       try {
@@ -333,7 +341,6 @@ export class NatsEndpointServer {
         void items?.return?.(undefined);
       } finally {
         clearTimeout(deadlineTimer);
-        stopWatching?.();
         this.active.delete(callId);
         if (window !== undefined) {
           window.close();

@@ -36,6 +36,16 @@ export type WireFrame =
   | { kind: 'part'; data: string; last: boolean };
 
 /**
+ * Where a frame made to be sent keeps its JSON, made once (`itemFrames`, `constantFrame`): replies
+ * send that text rather than serialise the frame again. A symbol key, which JSON.stringify skips, and a
+ * property of the frame rather than an entry of a WeakMap, whose upkeep costs more than the JSON itself.
+ */
+export const FRAME_JSON = Symbol('threadline.frameJson');
+
+/** A frame that may carry its own JSON. */
+export type SerialisedFrame = WireFrame & { readonly [FRAME_JSON]?: string };
+
+/**
  * A discovery message: an instance announcing itself (`up`), finishing its calls before it stops
  * (`draining`: alive, but takes no new calls), or gone (`leaving`); or a newcomer asking every
  * instance to announce itself now (`probe`).
