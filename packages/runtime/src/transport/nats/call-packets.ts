@@ -2,6 +2,7 @@ import { createInbox } from '@nats-io/transport-node';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { FRAME_JSON } from './nats-subjects.js';
 import type { SerialisedFrame, WireFrame } from './nats-subjects.js';
+import { utf8Payload } from './utf8-payload.js';
 
 /**
  * The messages of a call, in the JSON framing of @nestjs/microservices' NATS transport: a request
@@ -211,7 +212,7 @@ export class ReplySender {
 
   private send(packet: string): void {
     try {
-      this.message.respond(packet);
+      this.message.respond(utf8Payload(packet));
     } catch {
       // The connection is closing, or a reply is over max_payload: the caller's own watch (instance gone,
       // bus lost) ends its call.

@@ -27,6 +27,7 @@ import { offerRequest } from './request-upload.js';
 import type { RequestUpload } from './request-upload.js';
 import { DEFAULT_CREDIT, DEFAULT_STALL_MS, formatCredit } from './stream-credit.js';
 import type { CreditLimits, CreditMessage } from './stream-credit.js';
+import { utf8Payload } from './utf8-payload.js';
 
 /** Settings of the NATS transport. */
 export interface NatsTransportOptions {
@@ -371,7 +372,7 @@ export class NatsTransport extends ComponentTransport {
       this.packetFields(call, upload),
     );
     try {
-      this.connection!.publish(subject, packet, { reply: replyTo });
+      this.connection!.publish(subject, utf8Payload(packet), { reply: replyTo });
     } catch (error) {
       natsCall.fail(error);
     }
@@ -417,7 +418,7 @@ export class NatsTransport extends ComponentTransport {
   }
 
   private publishRaw(subject: string, payload: unknown): void {
-    if (this.connected) this.connection?.publish(subject, JSON.stringify(payload));
+    if (this.connected) this.connection?.publish(subject, utf8Payload(JSON.stringify(payload)));
   }
 }
 
