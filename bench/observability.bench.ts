@@ -16,7 +16,7 @@
  * body and drops them; each exporting server has a path of its own, so the report can say how many
  * spans per request reached it (a BatchSpanProcessor drops what its queue cannot hold).
  *
- *   npm run bench:observability               (about 20 minutes: a third the callgrind count, a third the million requests)
+ *   npm run bench:observability               (about 25 minutes: a third the callgrind count, a third the million requests)
  *   npm run bench:observability -- --quick    (about 2 minutes: 2 short rounds, 20,000 requests for memory)
  */
 import autocannon from 'autocannon';
@@ -45,12 +45,12 @@ const STREAM_ROUNDS = quick ? 2 : 10;
 const STREAM_CONCURRENCY = 64;
 const STREAM_MAX_TOKENS = 500;
 /**
- * Batches each server gets before it is measured. A fresh process's CPU per request falls for some
- * thirty batches: V8 is still compiling (with `--trace-opt`, about 750 functions compiled in the first
- * 8 batches, 130 in the next 8, 60 in the next, then a few dozen every 8 from batch 32 on, with spans
- * or without). Measured sooner, the figures hold the servers' warm-up more than their work.
+ * Batches each server gets before it is measured, so that it is measured in its steady state. Code that
+ * runs once a request reaches V8's optimising compiler only after thousands of requests: with
+ * `--trace-opt`, about 750 functions are compiled in the first 8 batches, still two dozen in batches 32
+ * to 56 (some 50 µs of compiling a request, a little more with spans), two or three after batch 100.
  */
-const STREAM_WARM_UP_BATCHES = quick ? 2 : 32;
+const STREAM_WARM_UP_BATCHES = quick ? 2 : 100;
 const STREAM_BATCHES = quick ? 2 : 24;
 /**
  * The measured batches go in slices, the servers taking turns slice by slice, so that what the machine
@@ -609,7 +609,7 @@ function report(
       'no spans at all (`THREADLINE_DEBUG_ROUTES=false`, no export), the request timeline alone (`THREADLINE_DEBUG_ROUTES=true`, ' +
       'its default on a loopback address: every span made and kept in its ring), and the timeline with export ' +
       '(`OTEL_EXPORTER_OTLP_ENDPOINT` set). Each is warmed up with ' +
-      `${STREAM_WARM_UP_BATCHES} batches (a fresh process is still compiling for some thirty; the ring of the timeline is full by then), ` +
+      `${STREAM_WARM_UP_BATCHES} batches (a fresh process is still compiling code that runs once a request for some sixty; the ring of the timeline is full by then), ` +
       `then measured over ${STREAM_BATCHES} batches in ${STREAM_SLICES} slices, the three servers taking turns slice by slice in an order that rotates; ${STREAM_ROUNDS} rounds. ` +
       (serverCpu === undefined
         ? 'The servers are not pinned to a CPU (taskset is not available).'
