@@ -60,19 +60,34 @@ describe('ReplySender, to a caller that reads batches', () => {
 });
 
 describe('ReplySender, to a caller that reads one frame per message', () => {
-  it('sends what is ready in one turn together, the end marked on the last reply, as Nest frames it', async () => {
+  it('sends what is ready in one turn together, the end at once and marked on the last reply, as Nest frames it', async () => {
     const { message, sent } = fakeMessage();
     const replies = new ReplySender(message, 'call-1', false, 1_000_000);
     replies.frame({ kind: 'start', instanceId: 'w-1' });
     await Promise.resolve(); // an endpoint's answer, a few microtasks later
     await Promise.resolve();
     replies.frame({ kind: 'item', value: 42 });
-    replies.complete();
     expect(sent).toEqual([]);
-    await turn();
+    replies.complete();
     expect(sent).toEqual([
       { id: 'call-1', response: { kind: 'start', instanceId: 'w-1' } },
       { id: 'call-1', response: { kind: 'item', value: 42 }, isDisposed: true },
+    ]);
+    await turn();
+    expect(sent).toHaveLength(2);
+  });
+
+  it('sends the frames of a turn at its end when the call goes on', async () => {
+    const { message, sent } = fakeMessage();
+    const replies = new ReplySender(message, 'call-5', false, 1_000_000);
+    replies.frame({ kind: 'start', instanceId: 'w-1' });
+    replies.frame({ kind: 'item', value: 1 });
+    await Promise.resolve();
+    expect(sent).toEqual([]);
+    await turn();
+    expect(sent).toEqual([
+      { id: 'call-5', response: { kind: 'start', instanceId: 'w-1' } },
+      { id: 'call-5', response: { kind: 'item', value: 1 } },
     ]);
   });
 

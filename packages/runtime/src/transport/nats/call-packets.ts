@@ -123,10 +123,11 @@ export function constantFrame<F extends WireFrame>(frame: F): F & { readonly [FR
 }
 
 /**
- * The replies of one call on the callee, sent together at the end of the current turn of microtasks:
- * to a caller that reads batches, the start frame, an item ready at once and the end of a unary call
- * leave as one message; to another, as one message each, in one socket write. A batch holds at most
- * `maxBytes` of frames (each frame fits one message: `item-parts.ts`).
+ * The replies of one call on the callee, sent together at the end of the current turn of microtasks, or
+ * at once when the call ends (nothing can follow its end): to a caller that reads batches, the start
+ * frame, an item ready at once and the end of a unary call leave as one message; to another, as one
+ * message each, in one socket write. A batch holds at most `maxBytes` of frames (each frame fits one
+ * message: `item-parts.ts`).
  */
 export class ReplySender {
   /** The JSON of the frames waiting for the end of the turn. */
@@ -152,12 +153,12 @@ export class ReplySender {
 
   fail(err: unknown): void {
     this.end = `,"err":${JSON.stringify(err) ?? 'null'},"isDisposed":true`;
-    this.schedule();
+    this.flush();
   }
 
   complete(): void {
     this.end = ',"isDisposed":true';
-    this.schedule();
+    this.flush();
   }
 
   private queue(frame: string): void {

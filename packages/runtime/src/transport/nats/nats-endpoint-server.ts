@@ -77,6 +77,8 @@ interface ActiveCall {
   cancellation: RequestCancellation;
   /** The process that made it, when it said. */
   caller: string | undefined;
+  /** Its credit window, when its caller paces it. */
+  window: CreditWindow | undefined;
 }
 
 /** How this process paces the streams its callers offer to acknowledge. */
@@ -101,8 +103,6 @@ export class NatsEndpointServer {
   private readonly active = new Map<string, ActiveCall>();
   /** Each local instance's start frames, their JSON made once. */
   private readonly startFrames = new Map<string, { unpaced: WireFrame; paced: WireFrame }>();
-  /** The credit windows of the paced calls in flight, by call id. */
-  private readonly windows = new Map<string, CreditWindow>();
   private readonly turns = new RoundRobin();
   /** What each subject serves, and the subscriptions to the component subjects, shared by a queue group. */
   private readonly routes: Array<{ subject: string; queue?: string; run: Route }> = [];
@@ -194,7 +194,7 @@ export class NatsEndpointServer {
       callback: (error, message) => {
         if (error !== null) return;
         const credit = message.json<CreditMessage>();
-        this.windows.get(credit.callId)?.acknowledge(credit.read);
+        this.active.get(credit.callId)?.window?.acknowledge(credit.read);
       },
     });
   }
@@ -272,7 +272,9 @@ export class NatsEndpointServer {
     const cancellation = new RequestCancellation();
     const caller = typeof packet.caller === 'string' ? packet.caller : undefined;
     if (caller !== undefined) this.callers.expect(caller);
-    this.active.set(callId, { cancellation, caller });
+    const credit = parseCredit(packet.credit);
+    const window = credit === undefined ? undefined : new CreditWindow(credit, this.pacing.stallMs);
+    this.active.set(callId, { cancellation, caller, window });
     const traceparent = parseTraceparent(header === undefined ? packet.traceparent : header(TRACEPARENT_HEADER));
     const store = createStore(requestId, cancellation, traceparent);
     const deadline = typeof packet.deadline === 'number' ? packet.deadline : Number.NaN;
@@ -281,9 +283,6 @@ export class NatsEndpointServer {
     const parts = parseRequestParts(typeof packet.parts === 'string' ? packet.parts : undefined);
     const data = packet.data;
     const connection = this.server.unwrap<NatsConnection>();
-    const credit = parseCredit(packet.credit);
-    const window = credit === undefined ? undefined : new CreditWindow(credit, this.pacing.stallMs);
-    if (window !== undefined) this.windows.set(callId, window);
     replies.frame(this.startFrame(local.instanceId, window !== undefined));
     let items: AsyncIterator<unknown> | undefined;
     // The call stops when its deadline passes or its caller goes (see the constructor); both abort its cancellation.
@@ -342,10 +341,7 @@ export class NatsEndpointServer {
       } finally {
         clearTimeout(deadlineTimer);
         this.active.delete(callId);
-        if (window !== undefined) {
-          window.close();
-          this.windows.delete(callId);
-        }
+        window?.close();
       }
     })();
   }

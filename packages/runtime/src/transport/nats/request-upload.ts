@@ -37,7 +37,8 @@ export function offerRequest(connection: NatsConnection, data: Uint8Array, partB
 
 /** A packet's `parts` as data, or undefined when it is not one this transport wrote. */
 export function parseRequestParts(header: string | undefined): RequestParts | undefined {
-  const [inbox, bytes, parts] = (header ?? '').split(' ');
+  if (header === undefined) return undefined;
+  const [inbox, bytes, parts] = header.split(' ');
   const size = Number(bytes);
   const count = Number(parts);
   if (!inbox || !Number.isSafeInteger(size) || size < 0 || !Number.isSafeInteger(count) || count < 1) return undefined;
