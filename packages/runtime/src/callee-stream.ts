@@ -71,6 +71,14 @@ export class CalleeStream implements SpanEndingHost<unknown> {
 
   next(): Promise<IteratorResult<unknown>> {
     if (this.finished) return Promise.resolve({ done: true, value: undefined });
+    // A unary endpoint's answer was its one item: it ends here, without entering the callee again.
+    if (this.unary === 'given') {
+      try {
+        return Promise.resolve(this.ended({ done: true, value: undefined }));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     let step: Promise<IteratorResult<unknown>>;
     try {
       step = this.inCallee(CalleeStream.stepOf, this);
@@ -79,24 +87,27 @@ export class CalleeStream implements SpanEndingHost<unknown> {
     }
     return step.then(
       (result) => {
-        if (result.done) {
-          // A stream that ends quietly once its deadline stopped it is cut short, not complete.
-          this.innerSpans?.done();
-          const overdue = this.overdue();
-          if (overdue !== undefined) throw this.fail(overdue);
-          this.finish('ended');
-          this.callerSpans?.done();
-        } else {
-          this.items++;
-          this.innerSpans?.item(result.value);
-          this.callerSpans?.item(result.value);
-        }
+        if (result.done) return this.ended(result);
+        this.items++;
+        this.innerSpans?.item(result.value);
+        this.callerSpans?.item(result.value);
         return result;
       },
       (error: unknown) => {
         throw this.fail(error);
       },
     );
+  }
+
+  /** The endpoint's stream ended: its spans end, unless its deadline stopped it (then it fails). */
+  private ended(result: IteratorResult<unknown>): IteratorResult<unknown> {
+    // A stream that ends quietly once its deadline stopped it is cut short, not complete.
+    this.innerSpans?.done();
+    const overdue = this.overdue();
+    if (overdue !== undefined) throw this.fail(overdue);
+    this.finish('ended');
+    this.callerSpans?.done();
+    return result;
   }
 
   /** The caller stops early (a client gone, a stop sequence): the callee's stream is stopped too. */
@@ -116,7 +127,6 @@ export class CalleeStream implements SpanEndingHost<unknown> {
   }
 
   private step(): Promise<IteratorResult<unknown>> {
-    if (this.unary === 'given') return Promise.resolve({ done: true, value: undefined });
     if (this.inner === undefined && this.unary === undefined) {
       const result = this.start();
       if (isThenable(result)) {
