@@ -39,6 +39,12 @@ const PIPELINE_ROUNDS = quick ? 1 : 3;
 const SEQUENTIAL_STREAMS = quick ? 30 : 200;
 const CONCURRENCY = 64;
 const CONCURRENT_BATCHES = quick ? 2 : 6;
+/**
+ * Batches of concurrent streams each pipeline gets before they are measured: code that runs once a
+ * request reaches V8's optimising compiler only after thousands of requests (bench:observability
+ * measured it), and the processes of a layout, fresh each round, are otherwise measured partly compiled.
+ */
+const CONCURRENT_WARM_UP_BATCHES = quick ? 1 : 40;
 const PAYLOAD = { text: 'x'.repeat(64) };
 
 const SERVICE = new URL('./servers/threadline-service.js', import.meta.url).pathname;
@@ -223,6 +229,9 @@ async function measurePipeline(
     }
     const singleCpu = (pipeline.cpuMicros() - cpuBefore) / singleTokens;
 
+    for (let b = 0; b < CONCURRENT_WARM_UP_BATCHES; b++)
+      await Promise.all(concurrent.map((request) => stream(pipeline.url, layout, request)));
+
     cpuBefore = pipeline.cpuMicros();
     const started = performance.now();
     let concurrentTokens = 0;
@@ -350,7 +359,7 @@ async function main(): Promise<void> {
     'Frontend, Processor+Router and two Workers (the mocker, no prefill or decode delay) in four processes on ' +
       'a nats-server of their own, against the same pipeline in one process (two workers, in-process calls). ' +
       `One stream: ${SEQUENTIAL_STREAMS} completions one after another, median tokens/s of a stream; ${CONCURRENCY} streams: ` +
-      `${CONCURRENT_BATCHES} batches of ${CONCURRENCY} concurrent completions, total tokens/s. CPU per token: every ` +
+      `${CONCURRENT_BATCHES} batches of ${CONCURRENCY} concurrent completions after ${CONCURRENT_WARM_UP_BATCHES} batches of warm-up, total tokens/s. CPU per token: every ` +
       `process of the pipeline, nats-server included. Median of ${PIPELINE_ROUNDS} rounds, fresh processes for each.`,
     '',
     table(
