@@ -123,14 +123,19 @@ export function constantFrame<F extends WireFrame>(frame: F): F & { readonly [FR
 }
 
 /**
- * The replies of one call on the callee, sent together at the end of the current turn of microtasks, or
- * at once when the call ends (nothing can follow its end): to a caller that reads batches, the start
- * frame, an item ready at once and the end of a unary call leave as one message; to another, as one
- * message each, in one socket write. A batch holds at most `maxBytes` of frames (each frame fits one
- * message: `item-parts.ts`).
+ * The replies of one call on the callee, sent together once the I/O the event loop has taken in has been
+ * handled (in a `setImmediate` shared by every call, so that the messages of all of them leave in one
+ * socket write), or at once when the call ends (nothing can follow its end): to a caller that reads
+ * batches, the start frame, an item ready at once and the end of a unary call leave as one message; to
+ * another, as one message each. Waiting for the I/O rather than for the end of the microtasks lets the
+ * items a stream makes from several messages read in one turn (a Processor's from its Workers) go as one
+ * message. A batch holds at most `maxBytes` of frames (each frame fits one message: `item-parts.ts`).
  */
 export class ReplySender {
-  /** The JSON of the frames waiting for the end of the turn. */
+  /** The senders with frames waiting, flushed together. */
+  private static readonly waiting: ReplySender[] = [];
+
+  /** The JSON of the frames waiting to be sent. */
   private queued: string[] = [];
   /** How the call ended, once it did: the fields that close its last reply. */
   private end: string | undefined;
@@ -169,8 +174,12 @@ export class ReplySender {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    // A tick queued from a microtask runs once the microtasks queued meanwhile have run too.
-    queueMicrotask(() => process.nextTick(() => this.flush()));
+    if (ReplySender.waiting.push(this) === 1) setImmediate(ReplySender.flushWaiting);
+  }
+
+  private static flushWaiting(this: void): void {
+    // A sender whose flush has it queue again (its stream goes on) waits for the next round.
+    for (const sender of ReplySender.waiting.splice(0)) sender.flush();
   }
 
   private flush(): void {

@@ -43,6 +43,38 @@ describe('NatsCall', () => {
     return { stream, cancel, ended, next: stream.next() };
   }
 
+  /** A paced call offering 8 frames of credit: acknowledgements are due once 4 arrived and 2 were read. */
+  function pacedCall() {
+    const acknowledged: number[] = [];
+    const stream = new NatsCall({
+      where: { requestId: 'req-1', component: 'worker', endpoint: 'generate' },
+      instance: undefined,
+      startTimeoutMs: 5000,
+      cancel: vi.fn(),
+      assembler: () => new ItemAssembler(1 << 20, new ByteBudget(1 << 20)),
+      credit: { frames: 8, bytes: 1 << 20 },
+      acknowledge: (_subject, read) => acknowledged.push(read),
+      onEnd: () => undefined,
+    });
+    stream.frame({ kind: 'start', instanceId: 'worker-a', credit: 'credit-subject' });
+    return { stream, acknowledged };
+  }
+
+  it('acknowledges what it reads of a paced stream the callee has not ended', async () => {
+    const { stream, acknowledged } = pacedCall();
+    for (let n = 0; n < 6; n++) stream.frame({ kind: 'item', value: n });
+    for (let n = 0; n < 4; n++) await stream.next();
+    expect(acknowledged).toEqual([2]);
+  });
+
+  it('sends no acknowledgement once the callee has ended the call: nothing more will come', async () => {
+    const { stream, acknowledged } = pacedCall();
+    for (let n = 0; n < 6; n++) stream.frame({ kind: 'item', value: n });
+    stream.complete();
+    for (let n = 0; n < 7; n++) await stream.next();
+    expect(acknowledged).toEqual([]);
+  });
+
   it('reads a unary answer that came with its start and its end in one go, and cancels nothing', async () => {
     const { stream, next, cancel, ended } = call(undefined);
     stream.frame({ kind: 'start', instanceId: 'worker-a' });

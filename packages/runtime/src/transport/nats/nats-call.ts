@@ -85,7 +85,8 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
 
   next(): Promise<IteratorResult<unknown>> {
     if (this.handedOut !== undefined) {
-      this.reader?.consumed(this.handedOut.frames, this.handedOut.bytes);
+      // Once the callee has ended the call it sends nothing more: credit would be wasted on it.
+      if (!this.calleeEnded) this.reader?.consumed(this.handedOut.frames, this.handedOut.bytes);
       this.handedOut = undefined;
     }
     if (this.over) return Promise.resolve(DONE);
