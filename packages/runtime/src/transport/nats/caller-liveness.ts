@@ -12,7 +12,7 @@ export class CallerLiveness {
   private readonly lastHeard = new Map<string, number>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly clock: AwakeClock;
-  private listener: ((processId: string) => void) | undefined;
+  private readonly goneListeners = new Set<(processId: string) => void>();
 
   constructor(private readonly expiryMs: number) {
     const sweepMs = Math.max(20, Math.floor(expiryMs / 20));
@@ -21,9 +21,10 @@ export class CallerLiveness {
     this.sweeper.unref();
   }
 
-  /** Calls `listener` with each process that leaves or falls silent, once per going. */
-  onGone(listener: (processId: string) => void): void {
-    this.listener = listener;
+  /** Calls `listener` with each process that leaves or falls silent; returns the function that stops it. */
+  onGone(listener: (processId: string) => void): () => void {
+    this.goneListeners.add(listener);
+    return () => this.goneListeners.delete(listener);
   }
 
   heard(processId: string, leaving: boolean): void {
@@ -42,7 +43,7 @@ export class CallerLiveness {
   close(): void {
     clearInterval(this.sweeper);
     this.lastHeard.clear();
-    this.listener = undefined;
+    this.goneListeners.clear();
   }
 
   private sweep(): void {
@@ -52,6 +53,6 @@ export class CallerLiveness {
 
   private gone(processId: string): void {
     this.lastHeard.delete(processId);
-    this.listener?.(processId);
+    for (const listener of this.goneListeners) listener(processId);
   }
 }
