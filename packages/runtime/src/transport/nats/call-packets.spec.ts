@@ -122,6 +122,50 @@ describe('ReplySender, to a caller that reads one frame per message', () => {
   });
 });
 
+describe('ReplySender.begin', () => {
+  const paced = { kind: 'start', instanceId: 'w-1', credit: 'acks.w-1' } as const;
+  const unpaced = { kind: 'start', instanceId: 'w-1' } as const;
+
+  it('sends the start frame without pacing when the first message also ends the call', async () => {
+    const { message, sent } = fakeMessage();
+    const replies = new ReplySender(message, 'call-1', true, 1_000_000);
+    replies.begin(paced, unpaced);
+    await Promise.resolve();
+    replies.frame(itemFrames({ text: 'ok' }, 1_000_000)[0]!);
+    replies.complete();
+    await turn();
+    expect(sent).toEqual([
+      { id: 'call-1', responses: [unpaced, { kind: 'item', value: { text: 'ok' } }], isDisposed: true },
+    ]);
+  });
+
+  it('offers pacing in the start frame of a call that goes on past its first message', async () => {
+    const { message, sent } = fakeMessage();
+    const replies = new ReplySender(message, 'call-2', true, 1_000_000);
+    replies.begin(paced, unpaced);
+    replies.frame({ kind: 'item', value: 1 });
+    await turn();
+    replies.frame({ kind: 'item', value: 2 });
+    replies.complete();
+    expect(sent).toEqual([
+      { id: 'call-2', responses: [paced, { kind: 'item', value: 1 }] },
+      { id: 'call-2', responses: [{ kind: 'item', value: 2 }], isDisposed: true },
+    ]);
+  });
+
+  it('to a caller that reads a frame a message, sends the unpaced start first when the call ends at once', () => {
+    const { message, sent } = fakeMessage();
+    const replies = new ReplySender(message, 'call-3', false, 1_000_000);
+    replies.begin(paced, unpaced);
+    replies.frame({ kind: 'item', value: 42 });
+    replies.complete();
+    expect(sent).toEqual([
+      { id: 'call-3', response: unpaced },
+      { id: 'call-3', response: { kind: 'item', value: 42 }, isDisposed: true },
+    ]);
+  });
+});
+
 describe('requestPacket', () => {
   it('is the JSON Nest sends for a request, with the fields Threadline adds', () => {
     expect(JSON.parse(requestPacket('a.b.c', '{"x":1}', 'id-1'))).toEqual({

@@ -137,6 +137,8 @@ export class ReplySender {
 
   /** The JSON of the frames waiting to be sent. */
   private queued: string[] = [];
+  /** The call's start frame until its first message: offering pacing, and not (see `begin`). */
+  private start: { paced: SerialisedFrame; unpaced: SerialisedFrame } | undefined;
   /** How the call ended, once it did: the fields that close its last reply. */
   private end: string | undefined;
   private scheduled = false;
@@ -150,6 +152,16 @@ export class ReplySender {
     readonly maxBytes: number,
   ) {
     this.head = `{"id":${JSON.stringify(id)}`;
+  }
+
+  /**
+   * The call's start frame, sent first: `paced` names where acknowledgements go, `unpaced` does not. A
+   * call whose first message is also its last (a unary answer ready within the turn, say) goes unpaced:
+   * nothing follows for its caller to acknowledge, so it keeps no count of what it read.
+   */
+  begin(paced: SerialisedFrame, unpaced: SerialisedFrame): void {
+    this.start = { paced, unpaced };
+    this.schedule();
   }
 
   frame(response: SerialisedFrame): void {
@@ -184,8 +196,9 @@ export class ReplySender {
 
   private flush(): void {
     this.scheduled = false;
-    const frames = this.queued;
     const end = this.end;
+    const frames = this.start === undefined ? this.queued : [this.startJson(end !== undefined), ...this.queued];
+    this.start = undefined;
     this.queued = [];
     this.end = undefined;
     if (this.batch) this.sendBatches(frames, end);
@@ -195,6 +208,11 @@ export class ReplySender {
       frames.forEach((frame, index) => this.send(`${this.head},"response":${frame}${index === last ? end : ''}}`));
       if (end !== undefined && last < 0) this.send(`${this.head}${end}}`);
     }
+  }
+
+  private startJson(lastMessage: boolean): string {
+    const frame = lastMessage ? this.start!.unpaced : this.start!.paced;
+    return frame[FRAME_JSON] ?? JSON.stringify(frame);
   }
 
   private sendBatches(frames: string[], end: string | undefined): void {

@@ -56,7 +56,7 @@ type ArrivedPacket = Partial<RequestPacket> & { id: string };
 type Route = (packet: ArrivedPacket, message: Msg, replies: CallReplies) => void;
 
 /** Where a call's frames go: its `ReplySender`, called directly rather than through an Observable per call. */
-type CallReplies = Pick<ReplySender, 'frame' | 'fail' | 'complete' | 'maxBytes'>;
+type CallReplies = Pick<ReplySender, 'begin' | 'frame' | 'fail' | 'complete' | 'maxBytes'>;
 
 /** Why a call still running when the grace period of a shutdown ends was stopped. */
 class ShuttingDownError extends Error {
@@ -224,8 +224,11 @@ export class NatsEndpointServer {
     await this.server.close();
   }
 
-  /** The first frame of a call `instanceId` serves: who serves it, and where a paced call's acknowledgements go. */
-  private startFrame(instanceId: string, paced: boolean): WireFrame {
+  /**
+   * The first frames a call `instanceId` serves may send: who serves it, and (`paced`) where its
+   * acknowledgements go.
+   */
+  private startFramesOf(instanceId: string): { unpaced: WireFrame; paced: WireFrame } {
     let frames = this.startFrames.get(instanceId);
     if (frames === undefined) {
       frames = {
@@ -234,7 +237,7 @@ export class NatsEndpointServer {
       };
       this.startFrames.set(instanceId, frames);
     }
-    return paced ? frames.paced : frames.unpaced;
+    return frames;
   }
 
   private cancel(callId: string): void {
@@ -283,7 +286,8 @@ export class NatsEndpointServer {
     const parts = parseRequestParts(typeof packet.parts === 'string' ? packet.parts : undefined);
     const data = packet.data;
     const connection = this.server.unwrap<NatsConnection>();
-    replies.frame(this.startFrame(local.instanceId, window !== undefined));
+    const start = this.startFramesOf(local.instanceId);
+    replies.begin(window === undefined ? start.unpaced : start.paced, start.unpaced);
     let items: AsyncIterator<unknown> | undefined;
     // The call stops when its deadline passes or its caller goes (see the constructor); both abort its cancellation.
     const untilDeadline = deadline - Date.now();
