@@ -41,6 +41,26 @@ export interface BusStatus {
 /** Answers one process-wide query; `undefined` means no answer from this process. */
 export type QueryHandler = (query: unknown) => unknown;
 
+const NO_OPTIONS: CallOptions = Object.freeze({});
+
+/**
+ * The stream `call()` returns, dispatched when it is iterated: a failure to dispatch (no instance, say)
+ * then surfaces where the caller iterates, as the stream's error. An object of a class, not a generator
+ * (which would add a hop per item) nor an object literal with a closure under `Symbol.asyncIterator`
+ * (V8 names a function defined under a computed key on every evaluation; bench:hop measures the call).
+ */
+class CallStream implements AsyncIterable<unknown> {
+  constructor(
+    private readonly transport: ComponentTransport,
+    private readonly call: OutgoingCall,
+    private readonly inSpan: boolean,
+  ) {}
+
+  [Symbol.asyncIterator](): AsyncIterator<unknown> {
+    return this.transport.open(this.call, this.inSpan);
+  }
+}
+
 /**
  * How component clients reach endpoints. The public `call()` is the same for every transport: it
  * attaches the request id (opening a context when the caller has none) and a per-call id; each
@@ -52,14 +72,16 @@ export abstract class ComponentTransport {
     component: ComponentIdentity,
     endpoint: string,
     request: unknown,
-    options: CallOptions = {},
+    options: CallOptions = NO_OPTIONS,
   ): AsyncIterable<unknown> {
     const store = getCurrentStore() ?? createStore(generateRequestId());
     const call = { component, endpoint, request, requestId: requestIdOf(store), callId: randomUuid(), options, store };
-    // Dispatched when iterated, so a failure to dispatch (no instance, say) surfaces where the caller
-    // iterates, as the stream's error; an object rather than a generator spares every item a hop.
-    if (!isRecordingSpans()) return { [Symbol.asyncIterator]: () => this.dispatch(call)[Symbol.asyncIterator]() };
-    return { [Symbol.asyncIterator]: () => this.dispatchInSpan(call) };
+    return new CallStream(this, call, isRecordingSpans());
+  }
+
+  /** Dispatches `call` as its stream is iterated (`CallStream`), in a `client` span when `inSpan`. */
+  open(call: OutgoingCall, inSpan: boolean): AsyncIterator<unknown> {
+    return inSpan ? this.dispatchInSpan(call) : this.dispatch(call)[Symbol.asyncIterator]();
   }
 
   /**
