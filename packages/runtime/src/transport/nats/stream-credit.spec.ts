@@ -44,6 +44,24 @@ describe('CreditWindow', () => {
     expect(window.hasRoom()).toBe(true);
   });
 
+  it('frees the bytes of a sized frame when that frame is read, not when frames before it are', () => {
+    const window = new CreditWindow({ frames: 100, bytes: 10_000 }, 1000);
+    window.sent(0);
+    window.sent(6000);
+    window.sent(0);
+    window.sent(6000);
+    expect(window.hasRoom()).toBe(false);
+    window.acknowledge(1);
+    expect(window.hasRoom()).toBe(false);
+    window.acknowledge(3);
+    expect(window.hasRoom()).toBe(true);
+    window.sent(6000);
+    expect(window.hasRoom()).toBe(false);
+    window.acknowledge(5);
+    expect(window.outstanding).toBe(0);
+    expect(window.hasRoom()).toBe(true);
+  });
+
   it('wakes a wait when an acknowledgement makes room, not before', async () => {
     const window = new CreditWindow({ frames: 2, bytes: 1_000_000 }, 1000);
     window.sent(0);

@@ -71,8 +71,11 @@ export class CreditWindow {
   private sentFrames = 0;
   private readFrames = 0;
   private outBytes = 0;
-  /** The sizes of the frames out, oldest first. */
-  private readonly sizes: number[] = [];
+  /**
+   * The frames out that count bytes (large items and their parts), by number, oldest first: most frames
+   * count by number alone, and keep no entry here.
+   */
+  private readonly sized: Array<{ frame: number; bytes: number }> = [];
   private waiting: { resolve: () => void; reject: (error: unknown) => void } | undefined;
   private stallTimer: NodeJS.Timeout | undefined;
 
@@ -89,15 +92,16 @@ export class CreditWindow {
   /** Counts a frame sent. */
   sent(bytes: number): void {
     this.sentFrames++;
+    if (bytes === 0) return;
     this.outBytes += bytes;
-    this.sizes.push(bytes);
+    this.sized.push({ frame: this.sentFrames, bytes });
   }
 
   /** The caller has read `read` frames in all (acknowledgements are cumulative: a late one changes nothing). */
   acknowledge(read: number): void {
     const upTo = Math.min(read, this.sentFrames);
     if (upTo <= this.readFrames) return;
-    for (let n = this.readFrames; n < upTo; n++) this.outBytes -= this.sizes.shift()!;
+    while (this.sized.length > 0 && this.sized[0]!.frame <= upTo) this.outBytes -= this.sized.shift()!.bytes;
     this.readFrames = upTo;
     const waiting = this.waiting;
     if (waiting === undefined) return;
