@@ -8,15 +8,16 @@
  *    servers/otel-auto-instrumentation.ts), what a user would install instead. Server CPU per request
  *    over a fixed number of requests from autocannon, in interleaved rounds of fresh processes.
  * 2. The whole pipeline (servers/threadline-service.ts) streaming completions as bench:stream's
- *    concurrent phase sends them: with no spans (timeline and export off), with the timeline alone (as it
- *    defaults on loopback) and with the timeline and export.
+ *    concurrent phase sends them: with no spans (timeline and export off), with export alone (as it runs
+ *    off loopback, where the timeline defaults to off), with the timeline alone (as it defaults on
+ *    loopback) and with the timeline and export.
  * 3. The service's memory with the timeline's ring on, sampled every tenth of N chat requests.
  *
  * Spans go to a sink in this process that accepts `POST …/v1/traces`, counts the spans in the protobuf
  * body and drops them; each exporting server has a path of its own, so the report can say how many
  * spans per request reached it (a BatchSpanProcessor drops what its queue cannot hold).
  *
- *   npm run bench:observability               (about 25 minutes: a third the callgrind count, a third the million requests)
+ *   npm run bench:observability               (about 35 minutes: a third the callgrind count, a third the million requests)
  *   npm run bench:observability -- --quick    (about 2 minutes: 2 short rounds, 20,000 requests for memory)
  */
 import autocannon from 'autocannon';
@@ -54,7 +55,7 @@ const STREAM_WARM_UP_BATCHES = quick ? 2 : 100;
 const STREAM_BATCHES = quick ? 2 : 24;
 /**
  * The measured batches go in slices, the servers taking turns slice by slice, so that what the machine
- * does meanwhile falls on the three alike.
+ * does meanwhile falls on them alike.
  */
 const STREAM_SLICES = quick ? 1 : 6;
 /**
@@ -67,11 +68,28 @@ const COUNT_ROUNDS = quick ? 1 : 3;
 const COUNT_WARM_UP_BATCHES = quick ? 2 : 32;
 const COUNT_BATCHES = quick ? 1 : 8;
 /**
- * No spans at all (timeline and export off); the timeline alone (the default on a loopback address:
- * spans made and kept in the ring); the timeline and export over OTLP.
+ * No spans at all (timeline and export off); export over OTLP alone, as a service exports by default
+ * where it listens on any other than a loopback address (the timeline is off there); the timeline alone
+ * (the default on a loopback address: spans made and kept in the ring); the timeline and export.
  */
-const STREAM_VARIANTS = ['no spans', 'timeline', 'timeline + export'] as const;
+const STREAM_VARIANTS = ['no spans', 'export', 'timeline', 'timeline + export'] as const;
 type StreamVariant = (typeof STREAM_VARIANTS)[number];
+const STREAM_LABELS: Record<StreamVariant, string> = {
+  'no spans': 'no spans',
+  export: 'export alone (the default off loopback)',
+  timeline: 'timeline alone (the default on loopback)',
+  'timeline + export': 'timeline + export',
+};
+/** Spans add at most 15 % CPU per request to the streamed pipeline: with spans ÷ no spans. */
+const SPANS_GOAL = { atMost: 1.15 };
+
+function keepsTimeline(variant: StreamVariant): boolean {
+  return variant === 'timeline' || variant === 'timeline + export';
+}
+
+function exportsSpans(variant: StreamVariant): boolean {
+  return variant === 'export' || variant === 'timeline + export';
+}
 /** bench:stream's pipeline: 2 mocker workers with no prefill or decode delay, 64 sequences decoding at once. */
 const PIPELINE_ENV = {
   THREADLINE_WORKERS: '2',
@@ -276,9 +294,14 @@ function streamBatcher(): (url: string) => Promise<unknown> {
 
 /** The service's environment for `variant`, its spans exported to the sink under `sinkName`. */
 function streamEnv(variant: StreamVariant, sink: Sink, sinkName: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...PIPELINE_ENV, THREADLINE_DEBUG_ROUTES: String(variant !== 'no spans') };
-  if (variant === 'timeline + export') env.OTEL_EXPORTER_OTLP_ENDPOINT = sink.endpoint(sinkName);
+  const env: NodeJS.ProcessEnv = { ...PIPELINE_ENV, THREADLINE_DEBUG_ROUTES: String(keepsTimeline(variant)) };
+  if (exportsSpans(variant)) env.OTEL_EXPORTER_OTLP_ENDPOINT = sink.endpoint(sinkName);
   return env;
+}
+
+/** The sink's name for what `variant` exports in round `round`: a path of its own for each server. */
+function streamSinkName(round: number, variant: StreamVariant): string {
+  return `${round}/stream-${STREAM_VARIANTS.indexOf(variant)}`;
 }
 
 async function measureStreaming(
@@ -293,7 +316,13 @@ async function measureStreaming(
       for (const variant of STREAM_VARIANTS)
         servers.set(
           variant,
-          await startServerProcess(SERVICE, [], streamEnv(variant, sink, `${round}/stream`), [], serverCpu),
+          await startServerProcess(
+            SERVICE,
+            [],
+            streamEnv(variant, sink, streamSinkName(round, variant)),
+            [],
+            serverCpu,
+          ),
         );
       const measured = new Map<StreamVariant, number>(STREAM_VARIANTS.map((variant) => [variant, 0]));
       for (const server of servers.values())
@@ -310,7 +339,7 @@ async function measureStreaming(
         }
       }
       for (const [variant, server] of servers) {
-        if ((await timelineOn(`http://127.0.0.1:${server.port}`)) !== (variant !== 'no spans'))
+        if ((await timelineOn(`http://127.0.0.1:${server.port}`)) !== keepsTimeline(variant))
           throw new Error(`${variant}: the timeline is not as set`);
       }
       await sleep(EXPORT_WAIT_MS);
@@ -319,7 +348,7 @@ async function measureStreaming(
         const cpu = measured.get(variant)!;
         const sample = {
           cpuMicrosPerRequest: cpu / (STREAM_BATCHES * STREAM_CONCURRENCY),
-          spansPerRequest: variant === 'timeline + export' ? sink.spans(`${round}/stream`) / served : 0,
+          spansPerRequest: exportsSpans(variant) ? sink.spans(streamSinkName(round, variant)) / served : 0,
         };
         samples.get(variant)!.push(sample);
         console.error(
@@ -473,27 +502,23 @@ function countedSection(counted: Map<StreamVariant, number[]> | undefined): stri
   const heading = '**The streamed pipeline, counted in instructions.** ';
   if (counted === undefined) return [`${heading}Not counted: valgrind is not installed.`, ''];
   const of = (variant: StreamVariant) => counted.get(variant)!;
-  const timelineRatio = unpairedRatio(of('timeline'), of('no spans'));
-  const exportRatio = unpairedRatio(of('timeline + export'), of('no spans'));
+  const rows = STREAM_VARIANTS.map((variant) => {
+    const ratio = unpairedRatio(of(variant), of('no spans'));
+    return [
+      STREAM_LABELS[variant],
+      formatSpread(spread(of(variant)), (value) => n(Math.round(value))),
+      variant === 'no spans' ? '1.000' : comparison(ratio, 1, (value) => value.toFixed(3)),
+      variant === 'no spans' ? '' : goalVerdict(ratio, SPANS_GOAL),
+    ];
+  });
   return [
     heading +
-      `The same three servers, each in a fresh process under valgrind's callgrind, which counts the instructions a process executes (all its threads) ` +
+      `The same ${STREAM_VARIANTS.length} servers, each in a fresh process under valgrind's callgrind, which counts the instructions a process executes (all its threads) ` +
       `whatever else the machine does: ${COUNT_WARM_UP_BATCHES} batches uncounted, then ${COUNT_BATCHES} batches (${n(COUNT_BATCHES * STREAM_CONCURRENCY)} requests) counted; ` +
       `${COUNT_ROUNDS} rounds. Under valgrind the service runs some 50 times slower, so its turns of the event loop hold other mixes of work than at full speed: ` +
       'a check of the timed figures, not a replacement for them.',
     '',
-    table(
-      ['measure', ...STREAM_VARIANTS, 'timeline ÷ no spans', 'timeline + export ÷ no spans', 'goal'],
-      [
-        [
-          'instructions/request',
-          ...STREAM_VARIANTS.map((variant) => formatSpread(spread(of(variant)), (value) => n(Math.round(value)))),
-          comparison(timelineRatio, 1, (value) => value.toFixed(3)),
-          comparison(exportRatio, 1, (value) => value.toFixed(3)),
-          `spans add ≤ 15 %: ${goalVerdict(exportRatio, { atMost: 1.15 })}`,
-        ],
-      ],
-    ),
+    table(['server', 'instructions/request', '÷ no spans', 'goal: spans add ≤ 15 %'], rows),
     '',
     spreadNote(
       COUNT_ROUNDS,
@@ -549,8 +574,17 @@ function report(
 
   const streamCpu = (variant: StreamVariant) => streams.get(variant)!.map((sample) => sample.cpuMicrosPerRequest);
   const noSpans = streamCpu('no spans');
-  const timelineRatio = paired(streamCpu('timeline'), noSpans, (a, b) => a / b);
-  const exportRatio = paired(streamCpu('timeline + export'), noSpans, (a, b) => a / b);
+  const streamRows = STREAM_VARIANTS.map((variant) => {
+    const ratio = paired(streamCpu(variant), noSpans, (a, b) => a / b);
+    const spansPerRequest = streams.get(variant)!.map((sample) => sample.spansPerRequest);
+    return [
+      STREAM_LABELS[variant],
+      formatSpread(spread(streamCpu(variant)), (value) => String(Math.round(value))),
+      variant === 'no spans' ? '1.000' : comparison(ratio, 1, (value) => value.toFixed(3)),
+      variant === 'no spans' ? '' : goalVerdict(ratio, SPANS_GOAL),
+      exportsSpans(variant) ? formatSpread(spread(spansPerRequest), (value) => value.toFixed(1)) : '—',
+    ];
+  });
   const streamTokens = streamTokensNote();
 
   const warm = memory.samples[0]!;
@@ -605,48 +639,20 @@ function report(
     '**The streamed pipeline.** ' +
       `The service of bench:stream (servers/threadline-service.ts: every component in one process, ${PIPELINE_ENV.THREADLINE_WORKERS} mocker workers with no prefill or decode delay), ` +
       `streaming completions as bench:stream's concurrent phase sends them: batches of ${STREAM_CONCURRENCY} \`POST /v1/completions\` with \`stream: true\` ` +
-      `at once (max_tokens ${STREAM_MAX_TOKENS}; ${streamTokens}), read to the end with fetch. Three processes, fresh each round: ` +
-      'no spans at all (`THREADLINE_DEBUG_ROUTES=false`, no export), the request timeline alone (`THREADLINE_DEBUG_ROUTES=true`, ' +
-      'its default on a loopback address: every span made and kept in its ring), and the timeline with export ' +
-      '(`OTEL_EXPORTER_OTLP_ENDPOINT` set). Each is warmed up with ' +
+      `at once (max_tokens ${STREAM_MAX_TOKENS}; ${streamTokens}), read to the end with fetch. ${STREAM_VARIANTS.length} processes, fresh each round: ` +
+      'no spans at all (`THREADLINE_DEBUG_ROUTES=false`, no export); export alone (`OTEL_EXPORTER_OTLP_ENDPOINT` set, ' +
+      '`THREADLINE_DEBUG_ROUTES=false`), as a service runs by default where it listens on any other than a loopback address; ' +
+      'the request timeline alone (`THREADLINE_DEBUG_ROUTES=true`, its default on a loopback address: every span made and kept ' +
+      'in its ring); and the timeline with export. Each is warmed up with ' +
       `${STREAM_WARM_UP_BATCHES} batches (a fresh process is still compiling code that runs once a request for some sixty; the ring of the timeline is full by then), ` +
-      `then measured over ${STREAM_BATCHES} batches in ${STREAM_SLICES} slices, the three servers taking turns slice by slice in an order that rotates; ${STREAM_ROUNDS} rounds. ` +
+      `then measured over ${STREAM_BATCHES} batches in ${STREAM_SLICES} slices, the servers taking turns slice by slice in an order that rotates; ${STREAM_ROUNDS} rounds. ` +
       (serverCpu === undefined
         ? 'The servers are not pinned to a CPU (taskset is not available).'
         : `Every server (its tokenizer threads included) ran on CPU ${serverCpu} only and the load generator and the sink on CPU 0.`),
     '',
     table(
-      [
-        'measure',
-        'no spans',
-        'timeline',
-        'timeline + export',
-        'timeline ÷ no spans',
-        'timeline + export ÷ no spans',
-        'goal',
-      ],
-      [
-        [
-          'server CPU µs/request',
-          ...STREAM_VARIANTS.map((variant) =>
-            formatSpread(spread(streamCpu(variant)), (value) => String(Math.round(value))),
-          ),
-          comparison(timelineRatio, 1, (value) => value.toFixed(3)),
-          comparison(exportRatio, 1, (value) => value.toFixed(3)),
-          `spans add ≤ 15 %: ${goalVerdict(exportRatio, { atMost: 1.15 })}`,
-        ],
-        [
-          'spans exported/request',
-          '—',
-          '—',
-          formatSpread(spread(streams.get('timeline + export')!.map((sample) => sample.spansPerRequest)), (value) =>
-            value.toFixed(1),
-          ),
-          '',
-          '',
-          '',
-        ],
-      ],
+      ['server', 'server CPU µs/request', '÷ no spans', 'goal: spans add ≤ 15 %', 'spans exported/request'],
+      streamRows,
     ),
     '',
     spreadNote(STREAM_ROUNDS, 'a ratio ranges over each round\'s own ratio against its own "no spans"'),
