@@ -90,6 +90,12 @@ function keepsTimeline(variant: StreamVariant): boolean {
 function exportsSpans(variant: StreamVariant): boolean {
   return variant === 'export' || variant === 'timeline + export';
 }
+
+/** A streamed server's cells "÷ no spans" and its goal's verdict, from its rounds' `ratio` to no spans. */
+function versusNoSpans(variant: StreamVariant, ratio: Spread): [string, string] {
+  if (variant === 'no spans') return ['1.000', ''];
+  return [comparison(ratio, 1, (value) => value.toFixed(3)), goalVerdict(ratio, SPANS_GOAL)];
+}
 /** bench:stream's pipeline: 2 mocker workers with no prefill or decode delay, 64 sequences decoding at once. */
 const PIPELINE_ENV = {
   THREADLINE_WORKERS: '2',
@@ -502,15 +508,11 @@ function countedSection(counted: Map<StreamVariant, number[]> | undefined): stri
   const heading = '**The streamed pipeline, counted in instructions.** ';
   if (counted === undefined) return [`${heading}Not counted: valgrind is not installed.`, ''];
   const of = (variant: StreamVariant) => counted.get(variant)!;
-  const rows = STREAM_VARIANTS.map((variant) => {
-    const ratio = unpairedRatio(of(variant), of('no spans'));
-    return [
-      STREAM_LABELS[variant],
-      formatSpread(spread(of(variant)), (value) => n(Math.round(value))),
-      variant === 'no spans' ? '1.000' : comparison(ratio, 1, (value) => value.toFixed(3)),
-      variant === 'no spans' ? '' : goalVerdict(ratio, SPANS_GOAL),
-    ];
-  });
+  const rows = STREAM_VARIANTS.map((variant) => [
+    STREAM_LABELS[variant],
+    formatSpread(spread(of(variant)), (value) => n(Math.round(value))),
+    ...versusNoSpans(variant, unpairedRatio(of(variant), of('no spans'))),
+  ]);
   return [
     heading +
       `The same ${STREAM_VARIANTS.length} servers, each in a fresh process under valgrind's callgrind, which counts the instructions a process executes (all its threads) ` +
@@ -575,13 +577,14 @@ function report(
   const streamCpu = (variant: StreamVariant) => streams.get(variant)!.map((sample) => sample.cpuMicrosPerRequest);
   const noSpans = streamCpu('no spans');
   const streamRows = STREAM_VARIANTS.map((variant) => {
-    const ratio = paired(streamCpu(variant), noSpans, (a, b) => a / b);
     const spansPerRequest = streams.get(variant)!.map((sample) => sample.spansPerRequest);
     return [
       STREAM_LABELS[variant],
       formatSpread(spread(streamCpu(variant)), (value) => String(Math.round(value))),
-      variant === 'no spans' ? '1.000' : comparison(ratio, 1, (value) => value.toFixed(3)),
-      variant === 'no spans' ? '' : goalVerdict(ratio, SPANS_GOAL),
+      ...versusNoSpans(
+        variant,
+        paired(streamCpu(variant), noSpans, (a, b) => a / b),
+      ),
       exportsSpans(variant) ? formatSpread(spread(spansPerRequest), (value) => value.toFixed(1)) : '—',
     ];
   });
