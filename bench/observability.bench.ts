@@ -17,7 +17,7 @@
  * body and drops them; each exporting server has a path of its own, so the report can say how many
  * spans per request reached it (a BatchSpanProcessor drops what its queue cannot hold).
  *
- *   npm run bench:observability               (about 35 minutes: a third the callgrind count, a third the million requests)
+ *   npm run bench:observability               (about 30 minutes: the streamed rounds and the callgrind count some 12 each, the million requests 6)
  *   npm run bench:observability -- --quick    (about 2 minutes: 2 short rounds, 20,000 requests for memory)
  */
 import autocannon from 'autocannon';
@@ -52,7 +52,13 @@ const STREAM_MAX_TOKENS = 500;
  * to 56 (some 50 µs of compiling a request, a little more with spans), two or three after batch 100.
  */
 const STREAM_WARM_UP_BATCHES = quick ? 2 : 100;
-const STREAM_BATCHES = quick ? 2 : 24;
+/**
+ * Batches each server is measured over: about 7,700 requests, so that every window holds a few of a
+ * service's full collections (Mark-Compact), which come every several thousand requests. A window of
+ * 24 batches held one or none, and the rounds moved with the collector more than with the spans
+ * (bench/README.md, "Steady state").
+ */
+const STREAM_BATCHES = quick ? 2 : 120;
 /**
  * The measured batches go in slices, the servers taking turns slice by slice, so that what the machine
  * does meanwhile falls on them alike.
@@ -68,14 +74,19 @@ const COUNT_ROUNDS = quick ? 1 : 3;
 const COUNT_WARM_UP_BATCHES = quick ? 2 : 32;
 const COUNT_BATCHES = quick ? 1 : 8;
 /**
- * No spans at all (timeline and export off); export over OTLP alone, as a service exports by default
- * where it listens on any other than a loopback address (the timeline is off there); the timeline alone
- * (the default on a loopback address: spans made and kept in the ring); the timeline and export.
+ * No spans at all (timeline and export off), and the same again in a second process: how far apart two
+ * identical servers read in one round, the noise every ratio to "no spans" carries; export over OTLP
+ * alone, as a service exports by default where it listens on any other than a loopback address (the
+ * timeline is off there); the timeline alone (the default on a loopback address: spans made and kept in
+ * the ring); the timeline and export.
  */
-const STREAM_VARIANTS = ['no spans', 'export', 'timeline', 'timeline + export'] as const;
+const STREAM_VARIANTS = ['no spans', 'no spans again', 'export', 'timeline', 'timeline + export'] as const;
 type StreamVariant = (typeof STREAM_VARIANTS)[number];
+/** The variants counted in instructions: callgrind's counts carry their own range of fresh processes. */
+const COUNTED_VARIANTS = STREAM_VARIANTS.filter((variant) => variant !== 'no spans again');
 const STREAM_LABELS: Record<StreamVariant, string> = {
   'no spans': 'no spans',
+  'no spans again': 'no spans, a second process (the noise)',
   export: 'export alone (the default off loopback)',
   timeline: 'timeline alone (the default on loopback)',
   'timeline + export': 'timeline + export',
@@ -94,6 +105,7 @@ function exportsSpans(variant: StreamVariant): boolean {
 /** A streamed server's cells "÷ no spans" and its goal's verdict, from its rounds' `ratio` to no spans. */
 function versusNoSpans(variant: StreamVariant, ratio: Spread): [string, string] {
   if (variant === 'no spans') return ['1.000', ''];
+  if (variant === 'no spans again') return [comparison(ratio, 1, (value) => value.toFixed(3)), ''];
   return [comparison(ratio, 1, (value) => value.toFixed(3)), goalVerdict(ratio, SPANS_GOAL)];
 }
 /** bench:stream's pipeline: 2 mocker workers with no prefill or decode delay, 64 sequences decoding at once. */
@@ -380,9 +392,9 @@ async function countStreaming(
 ): Promise<Map<StreamVariant, number[]> | undefined> {
   if (!hasValgrind()) return undefined;
   const batch = streamBatcher();
-  const counts = new Map<StreamVariant, number[]>(STREAM_VARIANTS.map((variant) => [variant, []]));
+  const counts = new Map<StreamVariant, number[]>(COUNTED_VARIANTS.map((variant) => [variant, []]));
   for (let round = 1; round <= COUNT_ROUNDS; round++) {
-    for (const variant of STREAM_VARIANTS) {
+    for (const variant of COUNTED_VARIANTS) {
       const server = await startUnderCallgrind(SERVICE, [], {
         env: streamEnv(variant, sink, `${round}/counted`),
         label: `the streamed pipeline, ${variant}`,
@@ -508,14 +520,14 @@ function countedSection(counted: Map<StreamVariant, number[]> | undefined): stri
   const heading = '**The streamed pipeline, counted in instructions.** ';
   if (counted === undefined) return [`${heading}Not counted: valgrind is not installed.`, ''];
   const of = (variant: StreamVariant) => counted.get(variant)!;
-  const rows = STREAM_VARIANTS.map((variant) => [
+  const rows = COUNTED_VARIANTS.map((variant) => [
     STREAM_LABELS[variant],
     formatSpread(spread(of(variant)), (value) => n(Math.round(value))),
     ...versusNoSpans(variant, unpairedRatio(of(variant), of('no spans'))),
   ]);
   return [
     heading +
-      `The same ${STREAM_VARIANTS.length} servers, each in a fresh process under valgrind's callgrind, which counts the instructions a process executes (all its threads) ` +
+      `The same servers but the second \`no spans\`, each in a fresh process under valgrind's callgrind, which counts the instructions a process executes (all its threads) ` +
       `whatever else the machine does: ${COUNT_WARM_UP_BATCHES} batches uncounted, then ${COUNT_BATCHES} batches (${n(COUNT_BATCHES * STREAM_CONCURRENCY)} requests) counted; ` +
       `${COUNT_ROUNDS} rounds. Under valgrind the service runs some 50 times slower, so its turns of the event loop hold other mixes of work than at full speed: ` +
       'a check of the timed figures, not a replacement for them.',
@@ -643,7 +655,8 @@ function report(
       `The service of bench:stream (servers/threadline-service.ts: every component in one process, ${PIPELINE_ENV.THREADLINE_WORKERS} mocker workers with no prefill or decode delay), ` +
       `streaming completions as bench:stream's concurrent phase sends them: batches of ${STREAM_CONCURRENCY} \`POST /v1/completions\` with \`stream: true\` ` +
       `at once (max_tokens ${STREAM_MAX_TOKENS}; ${streamTokens}), read to the end with fetch. ${STREAM_VARIANTS.length} processes, fresh each round: ` +
-      'no spans at all (`THREADLINE_DEBUG_ROUTES=false`, no export); export alone (`OTEL_EXPORTER_OTLP_ENDPOINT` set, ' +
+      'no spans at all (`THREADLINE_DEBUG_ROUTES=false`, no export), twice: a second process of it shows how far apart two identical ' +
+      'servers read in the same round, the noise every ratio to "no spans" carries; export alone (`OTEL_EXPORTER_OTLP_ENDPOINT` set, ' +
       '`THREADLINE_DEBUG_ROUTES=false`), as a service runs by default where it listens on any other than a loopback address; ' +
       'the request timeline alone (`THREADLINE_DEBUG_ROUTES=true`, its default on a loopback address: every span made and kept ' +
       'in its ring); and the timeline with export. Each is warmed up with ' +

@@ -102,6 +102,13 @@ describe('encodeExportTraceRequest', () => {
     expect(ownBytes(spans, resource).equals(sdkBytes(spans, resource))).toBe(true);
   });
 
+  it('reads ids in upper-case hex as the SDK does', () => {
+    const spans = [
+      span({ traceId: TRACE_ID.toUpperCase(), spanId: 'E9D3F8150540EBA1', parentSpanId: '8733C2B3F6E19B98' }),
+    ];
+    expect(ownBytes(spans, resource).equals(sdkBytes(spans, resource))).toBe(true);
+  });
+
   it('writes every length in as few bytes as it takes, whatever room was first left for it', () => {
     // A small span (its message under 128 bytes), texts whose UTF-8 is longer than their characters
     // across the one-byte edge, an event whose attributes pass 127 bytes, ASCII of 127 and 128 bytes.
