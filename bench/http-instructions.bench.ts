@@ -69,11 +69,10 @@ const ROUNDS = quick ? 1 : 3;
 /**
  * The warm-up: requests on each of its connections, one connection after another. A server's second
  * connection is one V8 has not seen: the objects of its socket and requests take other shapes than the
- * first one's, the code optimised for those deoptimises ("wrong map") and some eighty functions are
- * compiled again, and on the next connections still more, as they turn hot once more. Under valgrind
- * (`--trace-opt --trace-deopt`, Node 24) the fifth connection compiled one or two functions and the
- * sixth, the counted one, one. Counted on the second connection instead, as a single warm-up had it,
- * V8's compilers took a quarter to a third of a request's instructions, and the most of its spread.
+ * first one's, the code optimised for those deoptimises ("wrong map") and compiles again, and more
+ * turns hot again on the connections after it. By the fifth, `--trace-opt` shows next to nothing
+ * compiled, under valgrind as outside it; counted earlier, V8's compiling is much of a count and of its
+ * spread (bench/README.md, "Instruction counts").
  */
 const WARM_UP_CONNECTIONS = [20_000, 5_000, 5_000, 5_000, 5_000];
 const WARM_UP = WARM_UP_CONNECTIONS.reduce((sum, amount) => sum + amount, 0);
@@ -122,8 +121,8 @@ async function main(): Promise<void> {
       }
     }
   }
-  // Every figure sets V8's slow literal path apart (see InstructionCount.slowLiterals): it falls on fresh
-  // processes whatever their server, and one such process moved a server's count by a quarter.
+  // Every figure sets V8's slow literal path apart (see InstructionCount.slowLiterals): it falls on some
+  // fresh processes whatever their server, so it is noise to a comparison of servers.
   const samples = new Map([...processes].map(([key, counts]) => [key, counts.map(withoutSlowLiterals)]));
   const rows: string[][] = [];
   for (const platform of HTTP_PLATFORMS) {
@@ -176,7 +175,7 @@ async function main(): Promise<void> {
     '### HTTP: what request ids cost, in instructions',
     '',
     `The servers of the req/s table, each under valgrind's callgrind in a fresh process: ${WARM_UP} requests uncounted on ${WARM_UP_CONNECTIONS.length} connections one after another, then ` +
-      `${COUNTED} counted, one connection; median of ${ROUNDS} round(s). Plain Nest, Threadline and the header-only floor on each platform; ` +
+      `${COUNTED} counted on one more; median of ${ROUNDS} round(s). Plain Nest, Threadline and the header-only floor on each platform; ` +
       'every difference is within one platform: "vs plain Nest" against `nest` or `express-nest`, "vs header-only floor" against ' +
       '`header-hook` (a Fastify onRequest hook) or `express-header` (an Express middleware) that only sets a generated UUID header. ' +
       '"plain Nest ÷ server" is the throughput a server ' +

@@ -11,7 +11,7 @@ export interface InstructionCount {
    * Of `total`, what V8's runtime spent defining the properties of object literals one by one, with all
    * it calls (`Runtime_DefineKeyedOwnPropertyInLiteral`, inclusive). Some fresh processes, of any server,
    * plain Nest too, run Node's `process.nextTick` optimised with that call in place of the inline path:
-   * it makes each tick's object through the runtime, some 30,000 instructions a request more. Which
+   * it makes each tick's object through the runtime, at a cost that dwarfs a request id's. Which
    * processes do is not up to the server's code; the others count almost none here.
    */
   slowLiterals: number;
