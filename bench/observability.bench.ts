@@ -17,7 +17,7 @@
  * body and drops them; each exporting server has a path of its own, so the report can say how many
  * spans per request reached it (a BatchSpanProcessor drops what its queue cannot hold).
  *
- *   npm run bench:observability               (about 30 minutes: the streamed rounds and the callgrind count some 12 each, the million requests 6)
+ *   npm run bench:observability               (about 35 minutes: the streamed rounds some 17, the callgrind count 12, the million requests 6)
  *   npm run bench:observability -- --quick    (about 2 minutes: 2 short rounds, 20,000 requests for memory)
  */
 import autocannon from 'autocannon';
@@ -53,11 +53,11 @@ const STREAM_CONCURRENCY = 64;
 const STREAM_MAX_TOKENS = 500;
 /**
  * Batches each server gets before it is measured, so that it is measured in its steady state. Code that
- * runs once a request reaches V8's optimising compiler only after thousands of requests: with
- * `--trace-opt`, about 750 functions are compiled in the first 8 batches, still two dozen in batches 32
- * to 56 (some 50 µs of compiling a request, a little more with spans), two or three after batch 100.
+ * runs once a request reaches V8's optimising compiler only after thousands of requests, and between
+ * batches 160 and 180 a service compiles well over a hundred functions at once, with spans or without
+ * (bench/README.md, "Steady state"): a warm-up of 100 left that burst inside every server's window.
  */
-const STREAM_WARM_UP_BATCHES = quick ? 2 : 100;
+const STREAM_WARM_UP_BATCHES = quick ? 2 : 200;
 /**
  * Batches each server is measured over: about 7,700 requests, so that every window holds a few of a
  * service's full collections (Mark-Compact), which come every several thousand requests. A window of
@@ -667,7 +667,7 @@ function report(
       '`THREADLINE_DEBUG_ROUTES=false`), as a service runs by default where it listens on any other than a loopback address; ' +
       'the request timeline alone (`THREADLINE_DEBUG_ROUTES=true`, its default on a loopback address: every span made and kept ' +
       'in its ring); and the timeline with export. Each is warmed up with ' +
-      `${STREAM_WARM_UP_BATCHES} batches (a fresh process is still compiling code that runs once a request for some sixty; the ring of the timeline is full by then), ` +
+      `${STREAM_WARM_UP_BATCHES} batches (a fresh process is still compiling code that runs once a request for some sixty, and compiles a burst of some 140 functions between batches 160 and 180; the ring of the timeline is full by then), ` +
       `then measured over ${STREAM_BATCHES} batches in ${STREAM_SLICES} slices, the servers taking turns slice by slice in an order that rotates; ${STREAM_ROUNDS} rounds. ` +
       (serverCpu === undefined
         ? 'The servers are not pinned to a CPU (taskset is not available).'
