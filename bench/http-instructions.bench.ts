@@ -15,7 +15,7 @@
  * spans (support/tracing-before-spans.ts builds it from git), for the goal that with export off,
  * today's package stays within 1 % of it.
  *
- *   npm run bench:instructions   (3 rounds, about 35 minutes)     npm run bench:instructions -- --quick   (1 round)
+ *   npm run bench:instructions   (3 rounds, about 45 minutes)     npm run bench:instructions -- --quick   (1 round)
  *   npm run bench:instructions -- --variants=express-threadline   (these and their platforms' plain Nest and floor; prints, writes nothing)
  *   npm run bench:instructions -- --keep-dumps   (keeps callgrind's files, with a table of instructions per request by function, JavaScript named)
  *
