@@ -38,21 +38,38 @@ function nameAt(ranges: readonly CodeRange[], address: number): string | undefin
   return found !== undefined && address < found[0] + found[1] ? found[2] : undefined;
 }
 
+/**
+ * Every function of `dump` with its count, as `callgrind_annotate` names it (`???:` for what it has no
+ * file for, a JavaScript function as `???:0x<address>`): its own instructions, or with all it called
+ * when `inclusive`.
+ */
+export function annotatedCounts(dump: string, inclusive: boolean): Array<[name: string, count: number]> {
+  const annotated = execFileSync(
+    'callgrind_annotate',
+    ['--threshold=100', `--inclusive=${inclusive ? 'yes' : 'no'}`, dump],
+    {
+      maxBuffer: 1 << 28,
+    },
+  ).toString();
+  const counts: Array<[string, number]> = [];
+  for (const line of annotated.split('\n')) {
+    const match = /^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(.*)$/.exec(line);
+    if (match !== null && !match[2]!.startsWith('PROGRAM TOTALS'))
+      counts.push([match[2]!, Number(match[1]!.replace(/,/g, ''))]);
+  }
+  return counts;
+}
+
 /** Writes `<dir>/functions.tsv` for `dump` of process `pid`, `requests` requests counted; returns its path. */
 export function writeFunctionTable(dump: string, pid: number, requests: number, dir: string): string {
   const ranges = perfMap(pid);
-  const annotated = execFileSync('callgrind_annotate', ['--threshold=100', '--inclusive=no', dump], {
-    maxBuffer: 1 << 28,
-  }).toString();
   const perFunction = new Map<string, number>();
-  for (const line of annotated.split('\n')) {
-    const match = /^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(.*)$/.exec(line);
-    if (match === null || match[2]!.startsWith('PROGRAM TOTALS')) continue;
-    const address = /\?\?\?:0x([0-9a-f]+)/.exec(match[2]!);
-    const name = ((address && nameAt(ranges, parseInt(address[1]!, 16))) ?? match[2]!)
+  for (const [annotatedName, count] of annotatedCounts(dump, false)) {
+    const address = /\?\?\?:0x([0-9a-f]+)/.exec(annotatedName);
+    const name = ((address && nameAt(ranges, parseInt(address[1]!, 16))) ?? annotatedName)
       .replace(/\s*\[[^\]]*\]$/, '')
       .replace(/^\?\?\?:/, '');
-    perFunction.set(name, (perFunction.get(name) ?? 0) + Number(match[1]!.replace(/,/g, '')));
+    perFunction.set(name, (perFunction.get(name) ?? 0) + count);
   }
   const rows = [...perFunction]
     .sort((a, b) => b[1] - a[1])

@@ -2,7 +2,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeFunctionTable } from './callgrind-functions.js';
+import { annotatedCounts, writeFunctionTable } from './callgrind-functions.js';
 
 /** Instructions counted per unit of work (a request, say), every thread's. */
 export interface InstructionCount {
@@ -125,12 +125,7 @@ export async function startUnderCallgrind(
 
 /** The instructions of the function whose name starts with `name`, with all it called, in `dump` (0 if it never ran). */
 function inclusiveCount(dump: string, name: string): number {
-  const annotated = execFileSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', dump], {
-    maxBuffer: 1 << 28,
-  }).toString();
-  for (const line of annotated.split('\n')) {
-    const match = /^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(?:\?\?\?:)?(.*)$/.exec(line);
-    if (match?.[2]!.startsWith(name)) return Number(match[1]!.replace(/,/g, ''));
-  }
-  return 0;
+  return (
+    annotatedCounts(dump, true).find(([annotated]) => annotated.replace(/^\?\?\?:/, '').startsWith(name))?.[1] ?? 0
+  );
 }
