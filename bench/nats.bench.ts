@@ -7,7 +7,8 @@
  *   - the streamed pipeline (Frontend, Processor+Router, two Workers with the mocker) spread over four
  *     processes on NATS, paced and not, against the same pipeline in one process: tokens/s and CPU per
  *     token (every process of the pipeline, nats-server included) of one stream and of 64 at once.
- * Variants run interleaved within each round, in an order that rotates from round to round.
+ * Variants run interleaved within each round, in an order that rotates from round to round; the unary
+ * calls take turns in blocks of 100.
  *
  *   npm run bench:nats        npm run bench:nats -- --quick        (needs nats-server on PATH)
  *   npm run bench:nats -- --calls-only     the calls alone, printed, no pipeline and no report written
@@ -25,14 +26,19 @@ import type { StreamRequest } from './support/completion-stream.js';
 import { EchoComponent, RAW_SUBJECT, startEchoModule } from './support/nats-echo.js';
 import { startNatsServer } from './support/nats-server.js';
 import { publishReport, spreadNote } from './support/report.js';
-import { cpuMicros, startServerProcess } from './support/server-process.js';
+import { cpuMicros, startServerProcess, threadsCpuMicros } from './support/server-process.js';
 import type { ServerProcess } from './support/server-process.js';
 import { comparison, formatSpread, goalVerdict, median, spread, table } from './support/stats.js';
 import type { Goal } from './support/stats.js';
 
 const quick = process.argv.includes('--quick');
 const callsOnly = process.argv.includes('--calls-only');
-const CALLS = quick ? 500 : 3000;
+const CALLS = quick ? 600 : 3000;
+/**
+ * A round's calls of each variant, in blocks that take turns: the machine's load drifts over seconds, and
+ * a variant's calls made in one stretch of a second measured that drift as much as the variant.
+ */
+const UNARY_BLOCKS = quick ? 3 : 30;
 const ITEMS = quick ? 5000 : 50_000;
 const ROUNDS = quick ? 2 : 5;
 const PIPELINE_ROUNDS = quick ? 1 : 3;
@@ -73,20 +79,29 @@ interface Sample {
   cpu: number;
 }
 
+/** A unary variant's round: `value` its median round trip, `mean` the mean one (µs). */
+interface CallSample extends Sample {
+  mean: number;
+}
+
 /** CPU time of this process so far, in microseconds. */
 function ownCpu(): number {
   const { user, system } = process.cpuUsage();
   return user + system;
 }
 
-/** Runs `call` CALLS times one after another; its mean round trip, and CPU per call of this process and `peer`. */
-async function calls(call: () => Promise<unknown>, peer: number): Promise<Sample> {
-  for (let i = 0; i < 200; i++) await call(); // warm-up
-  const cpuBefore = ownCpu() + cpuMicros(peer);
-  const started = performance.now();
-  for (let i = 0; i < CALLS; i++) await call();
-  const micros = ((performance.now() - started) * 1000) / CALLS;
-  return { value: micros, cpu: (ownCpu() + cpuMicros(peer) - cpuBefore) / CALLS };
+/**
+ * Runs `call` `count` times one after another, each round trip (µs) pushed to `trips`; returns the CPU
+ * this process and `peer` used meanwhile (µs).
+ */
+async function callBlock(call: () => Promise<unknown>, count: number, peer: number, trips: number[]): Promise<number> {
+  const cpuBefore = ownCpu() + threadsCpuMicros(peer);
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    await call();
+    trips.push((performance.now() - started) * 1000);
+  }
+  return ownCpu() + threadsCpuMicros(peer) - cpuBefore;
 }
 
 /** One streamed call of ITEMS items: items/s, and CPU per item of this process and `peer`. */
@@ -142,27 +157,38 @@ async function unaryAndStreamed() {
     moleculer: () => broker.call('echo.echo', PAYLOAD, { requestID: requestId }),
     depends: () => unary(clientOf('paced').echo(PAYLOAD)),
   };
-  const unarySamples = new Map(UNARY.map((name) => [name, [] as Sample[]]));
+  const unarySamples = new Map(UNARY.map((name) => [name, [] as CallSample[]]));
   const streamSamples = new Map(PACING.map((name) => [name, [] as Sample[]]));
   // Round 0 is the warm-up, not recorded: with `--trace-opt`, this process compiled some 600 functions
   // in its first round and 70 more in its second, all three unary variants' code and the streams'.
   for (let round = 0; round <= ROUNDS; round++) {
-    for (const name of rotated(UNARY, round)) {
-      const sample =
-        name === 'depends'
-          ? await requestIds.run(() => calls(run.depends, callee.child.pid!), requestId)
-          : await calls(run[name], callee.child.pid!);
-      if (round > 0) unarySamples.get(name)!.push(sample);
+    const trips = new Map(UNARY.map((name) => [name, [] as number[]]));
+    const cpu = new Map(UNARY.map((name) => [name, 0]));
+    for (let block = 0; block < UNARY_BLOCKS; block++) {
+      for (const name of rotated(UNARY, round + block)) {
+        const one = () => callBlock(run[name], CALLS / UNARY_BLOCKS, callee.child.pid!, trips.get(name)!);
+        cpu.set(name, cpu.get(name)! + (name === 'depends' ? await requestIds.run(one, requestId) : await one()));
+      }
+    }
+    if (round > 0) {
+      for (const name of UNARY) {
+        const all = trips.get(name)!;
+        const mean = all.reduce((sum, trip) => sum + trip, 0) / all.length;
+        unarySamples.get(name)!.push({ value: median(all), mean, cpu: cpu.get(name)! / CALLS });
+      }
     }
     for (const pacing of rotated(PACING, round)) {
       const sample = await streamed(clientOf(pacing), requestIds, callee.child.pid!);
       if (round > 0) streamSamples.get(pacing)!.push(sample);
     }
     if (round === 0) continue;
-    const last = (name: string, samples: Map<string, Sample[]>) => samples.get(name)!.at(-1)!;
+    const last = <S extends Sample>(name: string, samples: Map<string, S[]>) => samples.get(name)!.at(-1)!;
     console.error(
       `round ${round}/${ROUNDS}: ` +
-        UNARY.map((name) => `${name} ${last(name, unarySamples).value.toFixed(0)} µs`).join(', ') +
+        UNARY.map((name) => {
+          const { value, mean } = last(name, unarySamples);
+          return `${name} ${value.toFixed(0)} µs (mean ${mean.toFixed(0)})`;
+        }).join(', ') +
         '; stream ' +
         PACING.map((name) => `${name} ${Math.round(last(name, streamSamples).value)} items/s`).join(', '),
     );
@@ -307,13 +333,14 @@ async function main(): Promise<void> {
 
   const micros = (value: number) => value.toFixed(0);
   const cpuMicrosFormat = (value: number) => value.toFixed(1);
-  const of = (name: (typeof UNARY)[number], key: keyof Sample) => unarySamples.get(name)!.map((s) => s[key]);
+  const of = (name: (typeof UNARY)[number], key: keyof CallSample) => unarySamples.get(name)!.map((s) => s[key]);
   const unaryRow = (label: string, name: (typeof UNARY)[number], goal?: Goal) => {
     const versusRaw = ratios(of(name, 'value'), of('raw', 'value'));
     const versusMoleculer = ratios(of(name, 'value'), of('moleculer', 'value'));
     return [
       label,
       formatSpread(spread(of(name, 'value')), micros),
+      formatSpread(spread(of(name, 'mean')), micros),
       formatSpread(spread(of(name, 'cpu')), cpuMicrosFormat),
       name === 'raw' ? '1.00' : comparison(versusRaw, 1, (value) => value.toFixed(2)),
       name === 'moleculer' ? '1.00' : comparison(versusMoleculer, 1, (value) => value.toFixed(2)),
@@ -344,12 +371,23 @@ async function main(): Promise<void> {
   publishReport('nats', `npm run bench:nats${quick ? ' -- --quick' : ''}`, [
     '### NATS: calls between two processes',
     '',
-    `${CALLS.toLocaleString('en')} sequential calls of a 64-byte payload per variant and round; the caller in the benchmark's ` +
-      'process, the callee in another, through a real nats-server on loopback. CPU is user+system time of both ' +
-      `processes per call. Median of ${ROUNDS} rounds after one unrecorded round of warm-up, the variants interleaved in a rotating order.`,
+    `${CALLS.toLocaleString('en')} sequential calls of a 64-byte payload per variant and round, in ${UNARY_BLOCKS} blocks of ` +
+      `${CALLS / UNARY_BLOCKS} that take turns, in an order that rotates from block to block; the caller in the benchmark's ` +
+      'process, the callee in another, through a real nats-server on loopback. A round gives each variant the median ' +
+      "and the mean of its calls' round trips, and its CPU per call: the time both processes spent on CPU " +
+      `(every thread of the callee, to the nanosecond). Median of ${ROUNDS} rounds after one unrecorded round of ` +
+      'warm-up; "vs raw" and "vs Moleculer" compare median round trips, and so does the goal.',
     '',
     table(
-      ['call', 'mean round trip (µs)', 'CPU per call (µs)', 'vs raw', 'vs Moleculer', 'goal (≤ Moleculer)'],
+      [
+        'call',
+        'median round trip (µs)',
+        'mean round trip (µs)',
+        'CPU per call (µs)',
+        'vs raw',
+        'vs Moleculer',
+        'goal (≤ Moleculer)',
+      ],
       [
         unaryRow('raw @nats-io/transport-node request/reply', 'raw'),
         unaryRow('Moleculer 0.15 `broker.call`, NATS transporter, requestID', 'moleculer'),
