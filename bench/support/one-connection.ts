@@ -11,15 +11,18 @@ export interface OneConnection {
  * One connection to `url`, kept open between `send()`s, so that a count can start on a connection the
  * server has already served: a server's code deoptimises and compiles again on the first requests of a
  * connection it has not seen (bench/README.md, "Instruction counts"). Throws if the connection closes
- * and a request would open another.
+ * and a request would open another. Its requests' heads are autocannon's, `Host` and `Connection`
+ * before `headers`: node:http writes the caller's headers first, and an `X-Request-Id` ahead of
+ * `Host` cost every server more instructions a request.
  */
 export function openConnection(url: string, headers: Record<string, string>): OneConnection {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const head = { Host: new URL(url).host, Connection: 'keep-alive', ...headers };
   let sent = 0;
   const one = () =>
     new Promise<void>((resolve, reject) => {
       const first = sent++ === 0;
-      const request = get(url, { agent, headers }, (response) => {
+      const request = get(url, { agent, headers: head }, (response) => {
         response.resume();
         if (!first && !request.reusedSocket) reject(new Error('the server closed the connection'));
         response.once('end', () =>
