@@ -78,10 +78,9 @@ const ROUNDS = quick ? 1 : 3;
  */
 const WARM_UP_CONNECTIONS = [20_000, 5_000, 5_000, 5_000, 5_000];
 /**
- * Requests on the counted connection before counting starts. Counted from its first request, some fresh
- * processes of any server (plain Nest too) compiled a function or two in the window, some 1,000
- * instructions a request more than the others (V8's compilers' share of the count, 276 instructions a
- * request in the others, was 1,020 in those).
+ * Requests on the counted connection before counting starts: counted from its first request, some fresh
+ * processes of any server (plain Nest too) compiled a function of Node's HTTP server inside the window.
+ * Warmed first, fewer of them do, not none (bench/README.md, "A compile on the counted connection").
  */
 const WARM_UP_COUNTED_CONNECTION = 2_000;
 const WARM_UP = WARM_UP_CONNECTIONS.reduce((sum, amount) => sum + amount, WARM_UP_COUNTED_CONNECTION);
