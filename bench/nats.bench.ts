@@ -28,7 +28,7 @@ import { startNatsServer } from './support/nats-server.js';
 import { publishReport, spreadNote } from './support/report.js';
 import { cpuMicros, startServerProcess, threadsCpuMicros } from './support/server-process.js';
 import type { ServerProcess } from './support/server-process.js';
-import { comparison, formatSpread, goalVerdict, median, spread, table } from './support/stats.js';
+import { comparison, formatSpread, goalVerdict, mean, median, spread, table } from './support/stats.js';
 import type { Goal } from './support/stats.js';
 
 const quick = process.argv.includes('--quick');
@@ -173,8 +173,7 @@ async function unaryAndStreamed() {
     if (round > 0) {
       for (const name of UNARY) {
         const all = trips.get(name)!;
-        const mean = all.reduce((sum, trip) => sum + trip, 0) / all.length;
-        unarySamples.get(name)!.push({ value: median(all), mean, cpu: cpu.get(name)! / CALLS });
+        unarySamples.get(name)!.push({ value: median(all), mean: mean(all), cpu: cpu.get(name)! / CALLS });
       }
     }
     for (const pacing of rotated(PACING, round)) {
@@ -186,8 +185,8 @@ async function unaryAndStreamed() {
     console.error(
       `round ${round}/${ROUNDS}: ` +
         UNARY.map((name) => {
-          const { value, mean } = last(name, unarySamples);
-          return `${name} ${value.toFixed(0)} µs (mean ${mean.toFixed(0)})`;
+          const sample = last(name, unarySamples);
+          return `${name} ${sample.value.toFixed(0)} µs (mean ${sample.mean.toFixed(0)})`;
         }).join(', ') +
         '; stream ' +
         PACING.map((name) => `${name} ${Math.round(last(name, streamSamples).value)} items/s`).join(', '),
