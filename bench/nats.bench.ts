@@ -91,34 +91,45 @@ function ownCpu(): number {
 }
 
 /**
+ * Starts counting the CPU this process and every thread of `peer` use, to the nanosecond the scheduler
+ * keeps; the returned function tells how much so far (µs). This process's CPU is read innermost, so
+ * that reading the peer's threads from /proc (some ten files) is left out of the count.
+ */
+function watchCpu(peer: number): () => number {
+  const peerBefore = threadsCpuMicros(peer);
+  const ownBefore = ownCpu();
+  return () => {
+    const own = ownCpu() - ownBefore;
+    return own + threadsCpuMicros(peer) - peerBefore;
+  };
+}
+
+/**
  * Runs `call` `count` times one after another, each round trip (µs) pushed to `trips`; returns the CPU
  * this process and `peer` used meanwhile (µs).
  */
 async function callBlock(call: () => Promise<unknown>, count: number, peer: number, trips: number[]): Promise<number> {
-  // This process's CPU is read innermost, so that reading the peer's threads from /proc (some ten
-  // files) is left out of the block's count.
-  const peerBefore = threadsCpuMicros(peer);
-  const ownBefore = ownCpu();
+  const cpuSpent = watchCpu(peer);
   for (let i = 0; i < count; i++) {
     const started = performance.now();
     await call();
     trips.push((performance.now() - started) * 1000);
   }
-  const own = ownCpu() - ownBefore;
-  return own + threadsCpuMicros(peer) - peerBefore;
+  return cpuSpent();
 }
 
 /** One streamed call of ITEMS items: items/s, and CPU per item of this process and `peer`. */
 async function streamed(client: ComponentClient<EchoComponent>, requestIds: RequestIdService, peer: number) {
-  const cpuBefore = ownCpu() + cpuMicros(peer);
+  const cpuSpent = watchCpu(peer);
   const started = performance.now();
   let received = 0;
   await requestIds.run(async () => {
     for await (const _ of client.items({ count: ITEMS })) received++;
   }, 'bench-nats-stream');
   const seconds = (performance.now() - started) / 1000;
+  const cpu = cpuSpent();
   if (received !== ITEMS) throw new Error(`streamed ${received} items, expected ${ITEMS}`);
-  return { value: received / seconds, cpu: (ownCpu() + cpuMicros(peer) - cpuBefore) / received };
+  return { value: received / seconds, cpu: cpu / received };
 }
 
 const UNARY = ['raw', 'moleculer', 'depends'] as const;
