@@ -1,6 +1,11 @@
-import type { Msg } from '@nats-io/transport-node';
-import { describe, expect, it } from 'vitest';
-import { ReplySender, requestPacket } from './call-packets.js';
+import { connect } from '@nats-io/transport-node';
+import type { Msg, NatsConnection } from '@nats-io/transport-node';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describeWithNats, startNatsServer } from '../../../../../test/support/nats-server.js';
+import type { NatsServer } from '../../../../../test/support/nats-server.js';
+import { waitUntil } from '../../../../../test/support/wait-for.js';
+import { NO_RESPONDERS, ReplyInbox, ReplySender, requestPacket } from './call-packets.js';
+import type { ReplyHandler } from './call-packets.js';
 import { itemFrames } from './item-parts.js';
 
 /** A received message that records what is sent back. */
@@ -180,5 +185,90 @@ describe('requestPacket', () => {
       deadline: 5,
       batch: true,
     });
+  });
+});
+
+describeWithNats('ReplyInbox, on a real nats-server', () => {
+  let server: NatsServer;
+  let caller: NatsConnection;
+  let callee: NatsConnection;
+  let inbox: ReplyInbox;
+  beforeAll(async () => {
+    server = await startNatsServer();
+    caller = await connect({ servers: server.url });
+    callee = await connect({ servers: server.url });
+  });
+  afterAll(async () => {
+    await caller?.close();
+    await callee?.close();
+    await server?.stop();
+  });
+  beforeEach(() => {
+    inbox = new ReplyInbox();
+    inbox.start(caller);
+  });
+  afterEach(() => inbox.close());
+
+  /** A handler that records what it hears, as `frame:<kind>`, `fail` and `complete`. */
+  function recorder(): ReplyHandler & { heard: unknown[] } {
+    const heard: unknown[] = [];
+    return {
+      heard,
+      frame: (frame) => heard.push(`frame:${frame.kind}`),
+      fail: (error) => heard.push(error === NO_RESPONDERS ? 'no responders' : 'fail'),
+      complete: () => heard.push('complete'),
+    };
+  }
+
+  /** Sends `packet` as a callee's reply on `subject`, and waits until the caller's connection has had it. */
+  async function reply(subject: string, packet: object): Promise<void> {
+    callee.publish(subject, JSON.stringify(packet));
+    await callee.flush();
+    await caller.flush();
+  }
+
+  const answer = (id: string) => ({ id, responses: [{ kind: 'item', value: 1 }], isDisposed: true });
+
+  it('gives the subject of a call its callee ended to the next call', async () => {
+    const first = recorder();
+    const subject = inbox.open(first, 'call-1');
+    await reply(subject, answer('call-1'));
+    expect(first.heard).toEqual(['frame:item', 'complete']);
+    inbox.forget(subject, true);
+    const second = recorder();
+    expect(inbox.open(second, 'call-2')).toBe(subject);
+    await reply(subject, answer('call-2'));
+    expect(second.heard).toEqual(['frame:item', 'complete']);
+    expect(first.heard).toHaveLength(2);
+  });
+
+  it('does not use again the subject of a call that ended unanswered: what comes later on it reaches no call', async () => {
+    const first = recorder();
+    const subject = inbox.open(first, 'call-1');
+    inbox.forget(subject, false);
+    const second = recorder();
+    const next = inbox.open(second, 'call-2');
+    expect(next).not.toBe(subject);
+    await reply(subject, answer('call-1'));
+    await reply(next, answer('call-2'));
+    expect(first.heard).toEqual([]);
+    expect(second.heard).toEqual(['frame:item', 'complete']);
+  });
+
+  it("drops a reply that names another call than the subject's", async () => {
+    const handler = recorder();
+    const subject = inbox.open(handler, 'call-2');
+    await reply(subject, answer('call-1'));
+    await reply(subject, answer('call-2'));
+    expect(handler.heard).toEqual(['frame:item', 'complete']);
+  });
+
+  it("tells a call that nobody listens on its subject, from the server's status, which names no call", async () => {
+    const handler = recorder();
+    const subject = inbox.open(handler, 'call-1');
+    caller.publish('threadline.nobody.listens', '{}', { reply: subject });
+    await caller.flush();
+    await waitUntil(() => handler.heard.length > 0);
+    expect(handler.heard).toEqual(['no responders']);
   });
 });

@@ -55,12 +55,18 @@ export interface ReplyHandler {
 }
 
 /**
- * One subscription for the replies of every call this process makes (`<inbox>.*`), each call on its own
- * token of it, instead of a subscription per call.
+ * One subscription for the replies of every call this process makes (`<inbox>.*`), each call on a token
+ * of it, instead of a subscription per call. A token whose call its callee ended is taken again by a
+ * later call: nats-server keeps the subjects it has matched in a cache, and a new reply subject for every
+ * call would be matched afresh, and cached, each time. A token whose call ended otherwise (cancelled,
+ * timed out, its instance gone) is not used again: a reply, or a "no responders" status, may still come
+ * on it. A reply that names another call than the token's is dropped.
  */
 export class ReplyInbox {
   private readonly prefix = createInbox();
-  private readonly calls = new Map<string, ReplyHandler>();
+  private readonly calls = new Map<string, { handler: ReplyHandler; callId: string }>();
+  /** Tokens whose calls were answered to their end, free for the next calls. */
+  private readonly free: string[] = [];
   private subscription: Subscription | undefined;
   private next = 0;
 
@@ -69,26 +75,32 @@ export class ReplyInbox {
     this.subscription = connection.subscribe(`${this.prefix}.*`, {
       callback: (error, message) => {
         if (error !== null) return;
-        const handler = this.calls.get(message.subject.slice(skip));
-        if (handler !== undefined) deliver(handler, replyOf(message));
+        const call = this.calls.get(message.subject.slice(skip));
+        if (call === undefined) return;
+        const reply = replyOf(message);
+        // A status from the server names no call: it is about the request sent on this token last.
+        if (reply.id === undefined || reply.id === call.callId) deliver(call.handler, reply);
       },
     });
   }
 
-  /** Sends the replies that come to the returned subject to `handler`, until `forget(subject)`. */
-  open(handler: ReplyHandler): string {
-    const token = (this.next++).toString(36);
-    this.calls.set(token, handler);
+  /** Sends the replies to call `callId` that come to the returned subject to `handler`, until `forget(subject)`. */
+  open(handler: ReplyHandler, callId: string): string {
+    const token = this.free.pop() ?? (this.next++).toString(36);
+    this.calls.set(token, { handler, callId });
     return `${this.prefix}.${token}`;
   }
 
-  forget(subject: string): void {
-    this.calls.delete(subject.slice(this.prefix.length + 1));
+  /** The call on `subject` is over; `answered`: its callee ended it, so nothing more comes on the subject. */
+  forget(subject: string, answered: boolean): void {
+    const token = subject.slice(this.prefix.length + 1);
+    if (this.calls.delete(token) && answered) this.free.push(token);
   }
 
   close(): void {
     this.subscription?.unsubscribe();
     this.calls.clear();
+    this.free.length = 0;
   }
 }
 

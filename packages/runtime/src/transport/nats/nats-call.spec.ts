@@ -84,6 +84,7 @@ describe('NatsCall', () => {
     await expect(stream.next()).resolves.toEqual({ value: undefined, done: true });
     expect(cancel).not.toHaveBeenCalled();
     expect(ended).toHaveBeenCalledTimes(1);
+    expect(stream.answered).toBe(true);
   });
 
   it('gives the items that came before a failure first, then the failure; a callee failure cancels nothing', async () => {
@@ -118,6 +119,7 @@ describe('NatsCall', () => {
     await stream.return();
     expect(cancel).toHaveBeenCalledTimes(1);
     expect(ended).toHaveBeenCalledTimes(1);
+    expect(stream.answered).toBe(false);
     await expect(stream.next()).resolves.toMatchObject({ done: true });
   });
 
@@ -203,6 +205,7 @@ describe('NatsCall', () => {
       message: 'worker instance worker-a went away before taking the call.',
     });
     expect(named.cancel).not.toHaveBeenCalled();
+    expect(named.stream.answered).toBe(true);
     const any = call(undefined);
     any.stream.fail(NO_RESPONDERS);
     await expect(any.next).rejects.toMatchObject({ status: 503, code: 'component_unavailable' });

@@ -79,6 +79,11 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
     this.startBy = performance.now() + options.startTimeoutMs;
   }
 
+  /** Whether the callee ended the call (its last reply came, or the server said nobody listens). */
+  get answered(): boolean {
+    return this.calleeEnded;
+  }
+
   [Symbol.asyncIterator](): this {
     return this;
   }

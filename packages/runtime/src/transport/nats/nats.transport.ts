@@ -358,12 +358,12 @@ export class NatsTransport extends ComponentTransport {
       onServingInstance: call.span && ((instanceId) => call.span!.setAttribute('threadline.instance_id', instanceId)),
       onEnd: (ended) => {
         this.inFlight.delete(ended, signal);
-        this.replies.forget(replyTo);
+        this.replies.forget(replyTo, ended.answered);
         upload?.close();
       },
     });
     this.inFlight.add(natsCall, signal);
-    const replyTo = this.replies.open(natsCall);
+    const replyTo = this.replies.open(natsCall, callId);
     // The call's own id is the packet's.
     const packet = requestPacket(
       subject,
