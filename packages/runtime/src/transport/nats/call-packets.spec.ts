@@ -209,10 +209,15 @@ describeWithNats('ReplyInbox, on a real nats-server', () => {
   });
   afterEach(() => inbox.close());
 
-  /** A handler that records what it hears, as `frame:<kind>`, `fail` and `complete`. */
-  function recorder(): ReplyHandler & { heard: unknown[] } {
+  /**
+   * The handler of call `callId`, which records what it hears, as `frame:<kind>`, `fail` and `complete`;
+   * `answered` says whether its callee ended it.
+   */
+  function recorder(callId: string): ReplyHandler & { heard: unknown[]; answered: boolean } {
     const heard: unknown[] = [];
     return {
+      callId,
+      answered: false,
       heard,
       frame: (frame) => heard.push(`frame:${frame.kind}`),
       fail: (error) => heard.push(error === NO_RESPONDERS ? 'no responders' : 'fail'),
@@ -230,24 +235,25 @@ describeWithNats('ReplyInbox, on a real nats-server', () => {
   const answer = (id: string) => ({ id, responses: [{ kind: 'item', value: 1 }], isDisposed: true });
 
   it('gives the subject of a call its callee ended to the next call', async () => {
-    const first = recorder();
-    const subject = inbox.open(first, 'call-1');
+    const first = recorder('call-1');
+    const subject = inbox.open(first);
     await reply(subject, answer('call-1'));
     expect(first.heard).toEqual(['frame:item', 'complete']);
-    inbox.forget(subject, true);
-    const second = recorder();
-    expect(inbox.open(second, 'call-2')).toBe(subject);
+    first.answered = true;
+    inbox.forget(subject);
+    const second = recorder('call-2');
+    expect(inbox.open(second)).toBe(subject);
     await reply(subject, answer('call-2'));
     expect(second.heard).toEqual(['frame:item', 'complete']);
     expect(first.heard).toHaveLength(2);
   });
 
   it('does not use again the subject of a call that ended unanswered: what comes later on it reaches no call', async () => {
-    const first = recorder();
-    const subject = inbox.open(first, 'call-1');
-    inbox.forget(subject, false);
-    const second = recorder();
-    const next = inbox.open(second, 'call-2');
+    const first = recorder('call-1');
+    const subject = inbox.open(first);
+    inbox.forget(subject);
+    const second = recorder('call-2');
+    const next = inbox.open(second);
     expect(next).not.toBe(subject);
     await reply(subject, answer('call-1'));
     await reply(next, answer('call-2'));
@@ -256,16 +262,16 @@ describeWithNats('ReplyInbox, on a real nats-server', () => {
   });
 
   it("drops a reply that names another call than the subject's", async () => {
-    const handler = recorder();
-    const subject = inbox.open(handler, 'call-2');
+    const handler = recorder('call-2');
+    const subject = inbox.open(handler);
     await reply(subject, answer('call-1'));
     await reply(subject, answer('call-2'));
     expect(handler.heard).toEqual(['frame:item', 'complete']);
   });
 
   it("tells a call that nobody listens on its subject, from the server's status, which names no call", async () => {
-    const handler = recorder();
-    const subject = inbox.open(handler, 'call-1');
+    const handler = recorder('call-1');
+    const subject = inbox.open(handler);
     caller.publish('threadline.nobody.listens', '{}', { reply: subject });
     await caller.flush();
     await waitUntil(() => handler.heard.length > 0);

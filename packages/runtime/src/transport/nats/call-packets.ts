@@ -49,6 +49,10 @@ export interface ReplyPacket {
 
 /** What a call does with its replies as they come: frames, then exactly one of `fail` or `complete`. */
 export interface ReplyHandler {
+  /** The call's own id: its callee's replies carry it. */
+  readonly callId: string;
+  /** Whether the callee has ended the call: nothing more comes for it. */
+  readonly answered: boolean;
   frame(frame: WireFrame): void;
   fail(error: unknown): void;
   complete(): void;
@@ -64,7 +68,7 @@ export interface ReplyHandler {
  */
 export class ReplyInbox {
   private readonly prefix = createInbox();
-  private readonly calls = new Map<string, { handler: ReplyHandler; callId: string }>();
+  private readonly calls = new Map<string, ReplyHandler>();
   /** Tokens whose calls were answered to their end, free for the next calls. */
   private readonly free: string[] = [];
   private subscription: Subscription | undefined;
@@ -75,26 +79,29 @@ export class ReplyInbox {
     this.subscription = connection.subscribe(`${this.prefix}.*`, {
       callback: (error, message) => {
         if (error !== null) return;
-        const call = this.calls.get(message.subject.slice(skip));
-        if (call === undefined) return;
+        const handler = this.calls.get(message.subject.slice(skip));
+        if (handler === undefined) return;
         const reply = replyOf(message);
         // A status from the server names no call: it is about the request sent on this token last.
-        if (reply.id === undefined || reply.id === call.callId) deliver(call.handler, reply);
+        if (reply.id === undefined || reply.id === handler.callId) deliver(handler, reply);
       },
     });
   }
 
-  /** Sends the replies to call `callId` that come to the returned subject to `handler`, until `forget(subject)`. */
-  open(handler: ReplyHandler, callId: string): string {
+  /** Sends the replies of `handler`'s call that come to the returned subject to it, until `forget(subject)`. */
+  open(handler: ReplyHandler): string {
     const token = this.free.pop() ?? (this.next++).toString(36);
-    this.calls.set(token, { handler, callId });
+    this.calls.set(token, handler);
     return `${this.prefix}.${token}`;
   }
 
-  /** The call on `subject` is over; `answered`: its callee ended it, so nothing more comes on the subject. */
-  forget(subject: string, answered: boolean): void {
+  /** The call on `subject` is over: its subject goes to a later call if its callee ended it. */
+  forget(subject: string): void {
     const token = subject.slice(this.prefix.length + 1);
-    if (this.calls.delete(token) && answered) this.free.push(token);
+    const handler = this.calls.get(token);
+    if (handler === undefined) return;
+    this.calls.delete(token);
+    if (handler.answered) this.free.push(token);
   }
 
   close(): void {

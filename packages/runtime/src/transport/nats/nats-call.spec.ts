@@ -29,6 +29,7 @@ describe('NatsCall', () => {
     const cancel = vi.fn();
     const ended = vi.fn();
     const stream = new NatsCall({
+      callId: 'call-1',
       where: { requestId: 'req-1', component: 'worker', endpoint: 'generate' },
       instance,
       startTimeoutMs: 5000,
@@ -47,6 +48,7 @@ describe('NatsCall', () => {
   function pacedCall() {
     const acknowledged: number[] = [];
     const stream = new NatsCall({
+      callId: 'call-1',
       where: { requestId: 'req-1', component: 'worker', endpoint: 'generate' },
       instance: undefined,
       startTimeoutMs: 5000,

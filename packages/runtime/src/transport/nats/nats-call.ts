@@ -12,6 +12,8 @@ import { CreditReader } from './stream-credit.js';
 import type { CreditLimits } from './stream-credit.js';
 
 export interface NatsCallOptions {
+  /** The call's own id, which its packet and its callee's replies carry. */
+  callId: string;
   where: Pick<EndpointErrorData, 'requestId' | 'component' | 'endpoint'>;
   /**
    * The instance the call was sent to, when it named one: the registry dropping it fails the call
@@ -77,6 +79,10 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
   constructor(private readonly options: NatsCallOptions) {
     this.servingInstance = options.instance;
     this.startBy = performance.now() + options.startTimeoutMs;
+  }
+
+  get callId(): string {
+    return this.options.callId;
   }
 
   /** Whether the callee ended the call (its last reply came, or the server said nobody listens). */

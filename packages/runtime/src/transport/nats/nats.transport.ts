@@ -348,6 +348,7 @@ export class NatsTransport extends ComponentTransport {
     const callId = call.callId;
     const signal = requestSignalOf(call.store);
     const natsCall = new NatsCall({
+      callId,
       where,
       instance,
       startTimeoutMs: this.startTimeoutMs,
@@ -358,12 +359,12 @@ export class NatsTransport extends ComponentTransport {
       onServingInstance: call.span && ((instanceId) => call.span!.setAttribute('threadline.instance_id', instanceId)),
       onEnd: (ended) => {
         this.inFlight.delete(ended, signal);
-        this.replies.forget(replyTo, ended.answered);
+        this.replies.forget(replyTo);
         upload?.close();
       },
     });
     this.inFlight.add(natsCall, signal);
-    const replyTo = this.replies.open(natsCall, callId);
+    const replyTo = this.replies.open(natsCall);
     // The call's own id is the packet's.
     const packet = requestPacket(
       subject,
