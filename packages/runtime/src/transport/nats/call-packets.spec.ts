@@ -203,9 +203,11 @@ describeWithNats('ReplyInbox, on a real nats-server', () => {
     await callee?.close();
     await server?.stop();
   });
-  beforeEach(() => {
+  beforeEach(async () => {
     inbox = new ReplyInbox();
     inbox.start(caller);
+    // The subscription is in place at the server before any reply is sent to it.
+    await caller.flush();
   });
   afterEach(() => inbox.close());
 
