@@ -21,7 +21,10 @@ const stopped = new Set<string>();
 @Component({ name: 'pacing-producer' })
 class Producer {
   @Endpoint()
-  async *count(request: { count: number; size: number }, context: EndpointContext): AsyncGenerator<{ n: number }> {
+  async *count(
+    request: { count: number; size: number },
+    context: EndpointContext,
+  ): AsyncGenerator<{ n: number; pad?: string }> {
     try {
       for (let n = 0; n < request.count; n++) {
         produced.set(context.requestId, n + 1);
@@ -135,6 +138,31 @@ describeWithNats('streams over NATS paced by their callers’ acknowledgements',
       ...Array.from({ length: 200 }, (_, n) => n),
     ]);
     expect(logs.contains('its caller read nothing')).toBe(false);
+  }, 20_000);
+
+  it('delivers items larger than the window (sent in parts) to a reader that waits for them', async () => {
+    // Each item is 5 MB, some 7 MB in parts (base64, seven messages): more bytes than the window.
+    const { client, requestIds } = await caller({ frames: 8, bytes: 3 * 1024 * 1024 });
+    const sizes: number[] = [];
+    await requestIds.run(async () => {
+      for await (const item of client.count({ count: 4, size: 5_000_000 })) sizes.push(item.pad?.length ?? 0);
+    }, 'pacing-large');
+    expect(sizes).toEqual([5_000_000, 5_000_000, 5_000_000, 5_000_000]);
+    expect(logs.contains('its caller read nothing')).toBe(false);
+  }, 20_000);
+
+  it('still holds items in parts back from a reader that stopped, and stops the call', async () => {
+    const { client, requestIds } = await caller({ frames: 8, bytes: 3 * 1024 * 1024 });
+    const iterator = requestIds.run(
+      () => client.count({ count: 1000, size: 5_000_000 })[Symbol.asyncIterator](),
+      'pacing-large-stuck',
+    );
+    expect((await iterator.next()).value).toMatchObject({ n: 0 });
+    await waitUntil(() => stopped.has('pacing-large-stuck'), 15_000);
+    // The item read, the one the callee was sending when its window filled, and one made but held.
+    expect(produced.get('pacing-large-stuck')).toBeLessThanOrEqual(3);
+    expect(logs.contains('its caller read nothing')).toBe(true);
+    await iterator.return?.();
   }, 20_000);
 
   it('keeps a slow reader’s stream going: reading at all is progress', async () => {

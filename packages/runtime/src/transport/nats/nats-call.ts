@@ -70,9 +70,11 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
   /** Set when the serving instance paces the call: it then waits for acknowledgements. */
   private reader: CreditReader | undefined;
   private assembler: ItemAssembler | undefined;
-  /** Frames and bytes of the parts of the item being put together. */
+  /** Frames and bytes of the parts of the item being put together, and of those, already counted as read. */
   private partFrames = 0;
   private partBytes = 0;
+  private partFramesRead = 0;
+  private partBytesRead = 0;
   /** When the call fails if no instance has taken it, in `performance.now()` milliseconds. */
   private readonly startBy: number;
 
@@ -110,7 +112,21 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
       this.end('done');
       return Promise.resolve(DONE);
     }
+    this.partsRead();
     return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
+  }
+
+  /**
+   * The consumer waits for an item that is coming in parts: the parts so far count as read. An item
+   * larger than the credit window could not be read otherwise, its callee waiting for acknowledgements
+   * of parts the caller cannot hand out before the last one comes. A consumer that is not waiting
+   * (stuck, or busy with the item before) acknowledges no parts: pacing still holds the stream back.
+   */
+  private partsRead(): void {
+    if (this.reader === undefined || this.partFrames === this.partFramesRead) return;
+    this.reader.consumed(this.partFrames - this.partFramesRead, this.partBytes - this.partBytesRead);
+    this.partFramesRead = this.partFrames;
+    this.partBytesRead = this.partBytes;
   }
 
   /** The consumer stops: a call the callee has not ended is cancelled, and a `next()` still waiting ends. */
@@ -141,9 +157,11 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
         this.reader?.received(1, frameBytes(frame));
         const item = (this.assembler ??= this.options.assembler()).add(frame);
         if (item !== undefined) {
-          this.arrive({ value: item.value, frames: this.partFrames, bytes: this.partBytes });
-          this.partFrames = this.partBytes = 0;
-        }
+          const frames = this.partFrames - this.partFramesRead;
+          const bytes = this.partBytes - this.partBytesRead;
+          this.partFrames = this.partBytes = this.partFramesRead = this.partBytesRead = 0;
+          this.arrive({ value: item.value, frames, bytes });
+        } else if (this.waiter !== undefined) this.partsRead();
       } catch (failure) {
         this.failHere(EndpointError.from(failure, this.options.where));
       }
