@@ -1,17 +1,16 @@
 import { ClientNats, NatsRecordBuilder, ServerNats } from '@nestjs/microservices';
-import { Test } from '@nestjs/testing';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { firstValueFrom, Observable, toArray } from 'rxjs';
 import type { TestingModule } from '@nestjs/testing';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { Component, Endpoint, EndpointError, getComponentToken, RuntimeModule } from '@threadline/runtime';
+import { Component, Endpoint, EndpointError, getComponentToken } from '@threadline/runtime';
 import type { ComponentClient, EndpointContext, NatsOptions } from '@threadline/runtime';
-import { createTracingLogger, RequestIdService, RequestTracingModule, TracingLogger } from '@threadline/tracing';
-import type { RequestTracingOptions } from '@threadline/tracing';
+import { RequestIdService } from '@threadline/tracing';
 import { LogCapture } from '../support/log-capture.js';
 import { describeWithNats, startNatsServer } from '../support/nats-server.js';
 import type { NatsServer } from '../support/nats-server.js';
+import { startNatsSide } from '../support/nats-side.js';
 import { waitUntil } from '../support/wait-for.js';
 
 /** What the producer made and whether its stream was stopped, by request id. */
@@ -48,23 +47,14 @@ class LegacyProducer {
 /** Every side's log lines (Nest's static logger is the process's, whichever module set it last). */
 const logs = new LogCapture();
 
-/** A process of its own, as far as the transport goes: its own connections, instance and caller id. */
-async function startSide(url: string, serve: boolean, pacing: NatsOptions['pacing']): Promise<TestingModule> {
-  const tracing: RequestTracingOptions = { logLevel: 'info', logDestination: logs };
-  const moduleRef = await Test.createTestingModule({
-    imports: [
-      RequestTracingModule.forRoot({ ...tracing, logger: createTracingLogger(tracing) }),
-      RuntimeModule.forRoot({
-        components: [Producer, LegacyProducer],
-        serve: serve ? [Producer] : [],
-        transport: 'nats',
-        nats: { url, shutdownGraceMs: 500, ...(pacing !== undefined && { pacing }) },
-      }),
-    ],
-  }).compile();
-  moduleRef.useLogger(moduleRef.get(TracingLogger));
-  await moduleRef.init();
-  return moduleRef;
+/** A side serving the producer, or calling it, offering `pacing`. */
+function startSide(url: string, serve: boolean, pacing: NatsOptions['pacing']): Promise<TestingModule> {
+  return startNatsSide({
+    components: [Producer, LegacyProducer],
+    serve: serve ? [Producer] : [],
+    nats: { url, shutdownGraceMs: 500, ...(pacing !== undefined && { pacing }) },
+    tracing: { logLevel: 'info', logDestination: logs },
+  });
 }
 
 describeWithNats('streams over NATS paced by their callers’ acknowledgements', () => {

@@ -1,20 +1,12 @@
-import { Test } from '@nestjs/testing';
 import type { TestingModule } from '@nestjs/testing';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { Component, Endpoint, EndpointError, getComponentToken, RuntimeModule, unary } from '@threadline/runtime';
+import { Component, Endpoint, EndpointError, getComponentToken, unary } from '@threadline/runtime';
 import type { ComponentClient, EndpointContext } from '@threadline/runtime';
-import {
-  createTracingLogger,
-  getCurrentRequestId,
-  RequestIdService,
-  RequestTracingModule,
-  setRequestDeadline,
-  TracingLogger,
-} from '@threadline/tracing';
-import type { RequestTracingOptions } from '@threadline/tracing';
+import { getCurrentRequestId, RequestIdService, setRequestDeadline } from '@threadline/tracing';
 import { LogCapture } from '../support/log-capture.js';
 import { describeWithNats, startNatsServer } from '../support/nats-server.js';
+import { startNatsSide } from '../support/nats-side.js';
 import type { NatsServer } from '../support/nats-server.js';
 import { waitUntil } from '../support/wait-for.js';
 
@@ -55,23 +47,14 @@ class Answerer {
 
 const logs = new LogCapture();
 
-/** One side of the test, a process of its own as far as the transport goes: serving `Answerer`, or calling it. */
-async function startSide(url: string, serve: boolean): Promise<TestingModule> {
-  const tracing: RequestTracingOptions = { logLevel: 'debug', logDestination: logs };
-  const moduleRef = await Test.createTestingModule({
-    imports: [
-      RequestTracingModule.forRoot({ ...tracing, logger: createTracingLogger(tracing) }),
-      RuntimeModule.forRoot({
-        components: [Answerer],
-        serve: serve ? [Answerer] : [],
-        transport: 'nats',
-        nats: { url, shutdownGraceMs: 500, pacing: { frames: 4, bytes: 64 * 1024 } },
-      }),
-    ],
-  }).compile();
-  moduleRef.useLogger(moduleRef.get(TracingLogger));
-  await moduleRef.init();
-  return moduleRef;
+/** One side of the test: serving `Answerer`, or calling it. */
+function startSide(url: string, serve: boolean): Promise<TestingModule> {
+  return startNatsSide({
+    components: [Answerer],
+    serve: serve ? [Answerer] : [],
+    nats: { url, shutdownGraceMs: 500, pacing: { frames: 4, bytes: 64 * 1024 } },
+    tracing: { logLevel: 'debug', logDestination: logs },
+  });
 }
 
 describeWithNats('unary endpoints over NATS', () => {
