@@ -1,10 +1,13 @@
 import { createServer } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
 import protobuf from 'protobufjs';
 
 /**
  * A real OTLP/HTTP endpoint for the tests: `POST /v1/traces` in http/json (parsed) or http/protobuf
- * (decoded with the part of the OTLP trace schema written below), every span kept, flattened.
+ * (decoded with the part of the OTLP trace schema written below), gzipped or not, every span kept,
+ * flattened, and each request's headers.
  */
 
 /** One span as the collector received it. */
@@ -28,6 +31,8 @@ export interface OtlpCollector {
   spans: CollectedSpan[];
   /** How many export requests arrived, whatever they held. */
   requests: number;
+  /** The HTTP headers of each export request, in the order they came. */
+  requestHeaders: IncomingHttpHeaders[];
   /** The spans of one trace. */
   trace(traceId: string): CollectedSpan[];
   close(): Promise<void>;
@@ -93,6 +98,7 @@ export async function startOtlpCollector(): Promise<OtlpCollector> {
     url: '',
     spans,
     requests: 0,
+    requestHeaders: [],
     trace: (traceId) => spans.filter((span) => span.traceId === traceId),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
@@ -105,9 +111,12 @@ export async function startOtlpCollector(): Promise<OtlpCollector> {
         return;
       }
       collector.requests++;
+      collector.requestHeaders.push(req.headers);
       const contentType = req.headers['content-type'] ?? '';
       try {
-        spans.push(...flatten(decode(Buffer.concat(chunks), contentType), contentType));
+        const body = Buffer.concat(chunks);
+        const unzipped = req.headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body;
+        spans.push(...flatten(decode(unzipped, contentType), contentType));
       } catch (error) {
         res.writeHead(400, { 'content-type': 'text/plain' }).end(String(error));
         return;

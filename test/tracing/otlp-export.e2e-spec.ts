@@ -8,6 +8,7 @@ import { startOtlpCollector } from '../support/otlp-collector.js';
 import type { OtlpCollector } from '../support/otlp-collector.js';
 import { PLATFORMS, startTestApp } from '../support/test-app.js';
 import type { TestApp } from '../support/test-app.js';
+import { waitUntil } from '../support/wait-for.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -140,12 +141,48 @@ describe('OTLP export of the spans (@threadline/tracing/otel)', () => {
     expect(collector.trace(high)).toEqual([]);
   });
 
+  for (const protocol of ['http/protobuf', 'http/json']) {
+    it(`sends the headers, compression and batches the SDK's own variables ask for, in ${protocol}`, async () => {
+      await serve({
+        OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+        OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
+        OTEL_EXPORTER_OTLP_HEADERS: 'x-tenant=acme, authorization=Bearer%20t0k3n',
+        OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: 'gzip',
+        OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '2',
+        OTEL_BSP_SCHEDULE_DELAY: '60000',
+      });
+      const ids = [`sdk-vars-${protocol}-1`, `sdk-vars-${protocol}-2`];
+      for (const id of ids) await get(id);
+      // Batches of two go when they are full, long before the scheduled delay.
+      const arrived = () => ids.every((id) => collector.spans.some((span) => span.attributes.x_request_id === id));
+      await waitUntil(arrived, 5000);
+      expect(collector.requestHeaders.at(-1)).toMatchObject({
+        'x-tenant': 'acme',
+        authorization: 'Bearer t0k3n',
+        'content-encoding': 'gzip',
+      });
+    });
+  }
+
   for (const [variable, value] of [
     ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc'],
     ['OTEL_TRACES_SAMPLER', 'sometimes'],
     ['OTEL_TRACES_SAMPLER_ARG', '1.5'],
     ['OTEL_EXPORTER_OTLP_ENDPOINT', 'not a url'],
     ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'ftp://127.0.0.1/v1/traces'],
+    // The SDK's own variables: it would fall back to its default, and nothing would say so.
+    ['OTEL_BSP_SCHEDULE_DELAY', 'soon'],
+    ['OTEL_BSP_EXPORT_TIMEOUT', '-1'],
+    ['OTEL_BSP_MAX_QUEUE_SIZE', '0'],
+    ['OTEL_BSP_MAX_EXPORT_BATCH_SIZE', '4096'],
+    ['OTEL_EXPORTER_OTLP_TIMEOUT', '10s'],
+    ['OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', '0'],
+    ['OTEL_EXPORTER_OTLP_COMPRESSION', 'zstd'],
+    ['OTEL_EXPORTER_OTLP_TRACES_COMPRESSION', 'GZIP'],
+    ['OTEL_EXPORTER_OTLP_HEADERS', 'api-key'],
+    ['OTEL_EXPORTER_OTLP_HEADERS', 'tenant=acme,=orphan'],
+    ['OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'bad header=1'],
+    ['OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'token=%E0%A4%A'],
   ] as const) {
     it(`refuses ${variable}=${JSON.stringify(value)}, naming the variable`, () => {
       const env: NodeJS.ProcessEnv = {

@@ -5,3 +5,4 @@ export { startOtlpExport } from './otlp-export.js';
 export type { OtlpExport, OtlpExportOptions } from './otlp-export.js';
 export { OtlpConfigError, readOtlpExportConfig } from './otlp-config.js';
 export type { OtlpExportConfig, OtlpProtocol, OtlpSamplerName } from './otlp-config.js';
+export type { OtlpSdkSettings } from './otlp-sdk-variables.js';

@@ -1,5 +1,10 @@
 // Reading the standard OpenTelemetry variables. This file imports no OpenTelemetry package, so a service
 // can check its configuration at start-up and load the SDK only when export is asked for.
+import { envValue as value, OtlpConfigError } from './otlp-env.js';
+import { readSdkVariables } from './otlp-sdk-variables.js';
+import type { OtlpSdkSettings } from './otlp-sdk-variables.js';
+
+export { OtlpConfigError };
 
 /** The OTLP encodings over HTTP that the export speaks. @publicApi */
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
@@ -23,17 +28,11 @@ export interface OtlpExportConfig {
   sampler: OtlpSamplerName;
   /** The ratio of the `*traceidratio` samplers, from 0 to 1. */
   ratio: number;
-}
-
-/** A standard OpenTelemetry variable holds a value that cannot work. @publicApi */
-export class OtlpConfigError extends Error {
-  constructor(
-    readonly variable: string,
-    readonly reason: string,
-  ) {
-    super(`${variable} ${reason}`);
-    this.name = 'OtlpConfigError';
-  }
+  /**
+   * The SDK's own settings, read from the same variables (`readOtlpExportConfig` always sets them);
+   * without them, the SDK reads its variables from `process.env`.
+   */
+  sdk?: OtlpSdkSettings;
 }
 
 const SAMPLERS: readonly OtlpSamplerName[] = [
@@ -47,7 +46,9 @@ const SAMPLERS: readonly OtlpSamplerName[] = [
 
 /**
  * Reads the standard variables: `undefined` when export is off (`OTEL_SDK_DISABLED=true`, or no endpoint
- * set), else what they ask for. A value that cannot work throws an `OtlpConfigError` naming its variable.
+ * set), else what they ask for, the SDK's own variables that apply to the export included (`OTEL_BSP_*`,
+ * the exporter's headers, timeout and compression). A value that cannot work throws an
+ * `OtlpConfigError` naming its variable.
  * @publicApi
  */
 export function readOtlpExportConfig(env: NodeJS.ProcessEnv = process.env): OtlpExportConfig | undefined {
@@ -55,16 +56,10 @@ export function readOtlpExportConfig(env: NodeJS.ProcessEnv = process.env): Otlp
   if (value(env, 'OTEL_SDK_DISABLED')?.toLowerCase() === 'true') return undefined;
   const url = tracesUrl(env);
   if (url === undefined) return undefined;
-  const config: OtlpExportConfig = { url, protocol: protocol(env), ...sampler(env) };
+  const config: OtlpExportConfig = { url, protocol: protocol(env), ...sampler(env), sdk: readSdkVariables(env) };
   const serviceName = value(env, 'OTEL_SERVICE_NAME');
   if (serviceName !== undefined) config.serviceName = serviceName;
   return config;
-}
-
-/** A variable's value; an empty one counts as unset, as the specification says. */
-function value(env: NodeJS.ProcessEnv, name: string): string | undefined {
-  const raw = env[name]?.trim();
-  return raw === undefined || raw === '' ? undefined : raw;
 }
 
 function tracesUrl(env: NodeJS.ProcessEnv): string | undefined {

@@ -1,4 +1,5 @@
 import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import type { CompressionAlgorithm, OTLPExporterNodeConfigBase } from '@opentelemetry/otlp-exporter-base';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
@@ -43,11 +44,16 @@ export function startOtlpExport(options: OtlpExportOptions = {}): OtlpExport | u
   const resource = defaultResource().merge(
     config.serviceName === undefined ? null : resourceFromAttributes({ 'service.name': config.serviceName }),
   );
+  const { batch, ...sending } = config.sdk ?? { batch: {} };
+  const sendTo: OTLPExporterNodeConfigBase = {
+    url: config.url,
+    ...(sending.headers !== undefined && { headers: sending.headers }),
+    ...(sending.timeoutMillis !== undefined && { timeoutMillis: sending.timeoutMillis }),
+    ...(sending.compression !== undefined && { compression: sending.compression as CompressionAlgorithm }),
+  };
   const exporter: SpanExporter =
-    config.protocol === 'http/json'
-      ? new JsonTraceExporter({ url: config.url })
-      : createProtobufSpanExporter(config.url);
-  const processor = new BatchSpanProcessor(exporter);
+    config.protocol === 'http/json' ? new JsonTraceExporter(sendTo) : createProtobufSpanExporter(sendTo);
+  const processor = new BatchSpanProcessor(exporter, batch);
   // The sampler decides where a request enters this process, and the spans carry its decision (passed
   // on in their traceparent): a trace is decided once, where it starts, for every process it reaches.
   const removeSampler = setEntrySampler(createTraceSampler(config));

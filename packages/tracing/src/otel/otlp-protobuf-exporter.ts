@@ -1,4 +1,5 @@
 import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
+import type { OTLPExporterNodeConfigBase } from '@opentelemetry/otlp-exporter-base';
 import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
 import { ProtobufTraceSerializer, TraceExporterMetricsHelper } from '@opentelemetry/otlp-transformer';
 import type { IExportTraceServiceResponse, ISerializer } from '@opentelemetry/otlp-transformer';
@@ -16,8 +17,8 @@ const COMPONENT_TYPE = 'otlp_http_span_exporter';
  * changed, the serializer: Threadline's spans are encoded from their own fields (see
  * `encodeExportTraceRequest`). Any other span goes to the SDK's serializer, and so does the answer.
  */
-export function createProtobufSpanExporter(url: string): SpanExporter {
-  const options = convertLegacyHttpOptions({ url }, 'TRACES', 'v1/traces', {
+export function createProtobufSpanExporter(config: OTLPExporterNodeConfigBase): SpanExporter {
+  const options = convertLegacyHttpOptions(config, 'TRACES', 'v1/traces', {
     'Content-Type': 'application/x-protobuf',
   });
   return new OTLPExporterBase(

@@ -1,0 +1,110 @@
+// The OpenTelemetry SDK's own variables that apply to the export: the batch processor's (`OTEL_BSP_*`)
+// and the exporter's headers, timeout and compression. Left to the SDK, they would be read from
+// `process.env` whatever environment the export was given, and a value it cannot use would fall back
+// to its default with a diagnostic nobody sees (no diag logger is set). They are read here instead,
+// from the same environment as the rest, and such a value stops start-up with the variable's name.
+// This file imports no OpenTelemetry package, like the rest of the configuration.
+import { envValue as value, OtlpConfigError } from './otlp-env.js';
+
+/** What the SDK's own variables ask of the export; a setting left out keeps the SDK's default. @publicApi */
+export interface OtlpSdkSettings {
+  /** The batch span processor's settings, from `OTEL_BSP_*`. */
+  batch: {
+    scheduledDelayMillis?: number;
+    exportTimeoutMillis?: number;
+    maxQueueSize?: number;
+    maxExportBatchSize?: number;
+  };
+  /** Sent with every export: `OTEL_EXPORTER_OTLP_HEADERS`, and `…_TRACES_HEADERS` over them. */
+  headers?: Record<string, string>;
+  /** `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT`. */
+  timeoutMillis?: number;
+  /** `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`, else `OTEL_EXPORTER_OTLP_COMPRESSION`. */
+  compression?: 'gzip' | 'none';
+}
+
+/** The batch processor's defaults, which `OTEL_BSP_*` replace. */
+const DEFAULT_MAX_QUEUE_SIZE = 2048;
+const DEFAULT_MAX_EXPORT_BATCH_SIZE = 512;
+
+/** Reads the SDK's variables; throws an `OtlpConfigError` naming one that holds a value it cannot use. */
+export function readSdkVariables(env: NodeJS.ProcessEnv): OtlpSdkSettings {
+  const batch: OtlpSdkSettings['batch'] = {};
+  const scheduledDelayMillis = wholeNumber(env, 'OTEL_BSP_SCHEDULE_DELAY', 0, 'milliseconds');
+  if (scheduledDelayMillis !== undefined) batch.scheduledDelayMillis = scheduledDelayMillis;
+  const exportTimeoutMillis = wholeNumber(env, 'OTEL_BSP_EXPORT_TIMEOUT', 0, 'milliseconds');
+  if (exportTimeoutMillis !== undefined) batch.exportTimeoutMillis = exportTimeoutMillis;
+  const maxQueueSize = wholeNumber(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 1, 'spans');
+  if (maxQueueSize !== undefined) batch.maxQueueSize = maxQueueSize;
+  const maxExportBatchSize = wholeNumber(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 1, 'spans');
+  if (maxExportBatchSize !== undefined) batch.maxExportBatchSize = maxExportBatchSize;
+  const queue = maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE;
+  if ((maxExportBatchSize ?? DEFAULT_MAX_EXPORT_BATCH_SIZE) > queue) {
+    // The SDK would quietly cut the batch to the queue.
+    throw new OtlpConfigError(
+      'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',
+      `must be at most the queue's size (OTEL_BSP_MAX_QUEUE_SIZE, ${queue}), got ${maxExportBatchSize}`,
+    );
+  }
+  const settings: OtlpSdkSettings = { batch };
+  const headers = {
+    ...headerList(env, 'OTEL_EXPORTER_OTLP_HEADERS'),
+    ...headerList(env, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS'),
+  };
+  if (Object.keys(headers).length > 0) settings.headers = headers;
+  const ownTimeout = wholeNumber(env, 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 1, 'milliseconds');
+  const timeoutMillis = ownTimeout ?? wholeNumber(env, 'OTEL_EXPORTER_OTLP_TIMEOUT', 1, 'milliseconds');
+  if (timeoutMillis !== undefined) settings.timeoutMillis = timeoutMillis;
+  const compression =
+    compressionOf(env, 'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION') ?? compressionOf(env, 'OTEL_EXPORTER_OTLP_COMPRESSION');
+  if (compression !== undefined) settings.compression = compression;
+  return settings;
+}
+
+function wholeNumber(env: NodeJS.ProcessEnv, variable: string, min: number, unit: string): number | undefined {
+  const given = value(env, variable);
+  if (given === undefined) return undefined;
+  const number = Number(given);
+  if (!/^\d+$/.test(given) || !Number.isSafeInteger(number) || number < min)
+    throw new OtlpConfigError(variable, `must be a whole number of ${unit} from ${min}, got ${JSON.stringify(given)}`);
+  return number;
+}
+
+function compressionOf(env: NodeJS.ProcessEnv, variable: string): 'gzip' | 'none' | undefined {
+  const given = value(env, variable);
+  if (given === undefined || given === 'gzip' || given === 'none') return given;
+  throw new OtlpConfigError(variable, `must be "gzip" or "none", got ${JSON.stringify(given)}`);
+}
+
+/**
+ * `key=value` entries separated by commas, keys and values percent-encoded where needed, as the
+ * specification writes headers (the W3C baggage format); an entry the SDK would drop is refused.
+ */
+function headerList(env: NodeJS.ProcessEnv, variable: string): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const given = value(env, variable);
+  if (given === undefined) return headers;
+  for (const entry of given.split(',')) {
+    if (entry.trim() === '') continue;
+    const separator = entry.indexOf('=');
+    const key = separator > 0 ? decoded(entry.slice(0, separator).trim()) : undefined;
+    const text = separator > 0 ? decoded(entry.slice(separator + 1).trim()) : undefined;
+    // A header's name is an HTTP token, and its value holds no line break: Node refuses any other.
+    if (!key || !text || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(key) || /[\r\n\0]/.test(text)) {
+      throw new OtlpConfigError(
+        variable,
+        `must be a list of key=value pairs separated by commas (a value percent-encoded where needed), got ${JSON.stringify(entry.trim())}`,
+      );
+    }
+    headers[key] = text;
+  }
+  return headers;
+}
+
+function decoded(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined;
+  }
+}
