@@ -21,6 +21,8 @@ export interface CollectedSpan {
   attributes: Record<string, unknown>;
   /** The resource's `service.name`. */
   serviceName: unknown;
+  /** All the resource's attributes. */
+  resource: Record<string, unknown>;
   /** The request's content type: which encoding it came in. */
   contentType: string;
 }
@@ -146,7 +148,8 @@ function flatten(request: OtlpRequest, contentType: string): CollectedSpan[] {
   const id = (value: string | undefined) =>
     value === undefined || value === '' ? undefined : json ? value : Buffer.from(value, 'base64').toString('hex');
   return (request.resourceSpans ?? []).flatMap((resourceSpans) => {
-    const serviceName = attributesOf(resourceSpans.resource?.attributes)['service.name'];
+    const resource = attributesOf(resourceSpans.resource?.attributes);
+    const serviceName = resource['service.name'];
     return (resourceSpans.scopeSpans ?? []).flatMap((scope) =>
       (scope.spans ?? []).map((span) => ({
         traceId: id(span.traceId)!,
@@ -156,6 +159,7 @@ function flatten(request: OtlpRequest, contentType: string): CollectedSpan[] {
         kind: span.kind ?? 0,
         attributes: attributesOf(span.attributes),
         serviceName,
+        resource,
         contentType,
       })),
     );

@@ -164,6 +164,24 @@ describe('OTLP export of the spans (@threadline/tracing/otel)', () => {
     });
   }
 
+  it('describes the resource with OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME winning for service.name', async () => {
+    await serve({
+      OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+      OTEL_RESOURCE_ATTRIBUTES:
+        'deployment.environment=staging, service.version=1.2.3,service.name=overridden,team=serving%20%26%20ops',
+      OTEL_SERVICE_NAME: 'frontend-eu',
+    });
+    await get('resource-attributes');
+    await running!.forceFlush();
+    const span = collector.spans.find((one) => one.attributes.x_request_id === 'resource-attributes');
+    expect(span?.resource).toMatchObject({
+      'deployment.environment': 'staging',
+      'service.version': '1.2.3',
+      'service.name': 'frontend-eu',
+      team: 'serving & ops',
+    });
+  });
+
   for (const [variable, value] of [
     ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc'],
     ['OTEL_TRACES_SAMPLER', 'sometimes'],
@@ -183,6 +201,7 @@ describe('OTLP export of the spans (@threadline/tracing/otel)', () => {
     ['OTEL_EXPORTER_OTLP_HEADERS', 'tenant=acme,=orphan'],
     ['OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'bad header=1'],
     ['OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'token=%E0%A4%A'],
+    ['OTEL_RESOURCE_ATTRIBUTES', 'deployment.environment'],
   ] as const) {
     it(`refuses ${variable}=${JSON.stringify(value)}, naming the variable`, () => {
       const env: NodeJS.ProcessEnv = {

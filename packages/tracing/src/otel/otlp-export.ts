@@ -41,10 +41,10 @@ export interface OtlpExport {
 export function startOtlpExport(options: OtlpExportOptions = {}): OtlpExport | undefined {
   const config = options.config ?? readOtlpExportConfig(options.env);
   if (config === undefined) return undefined;
-  const resource = defaultResource().merge(
-    config.serviceName === undefined ? null : resourceFromAttributes({ 'service.name': config.serviceName }),
-  );
-  const { batch, ...sending } = config.sdk ?? { batch: {} };
+  const { batch, resourceAttributes, ...sending } = config.sdk ?? { batch: {} };
+  const resource = defaultResource()
+    .merge(resourceAttributes === undefined ? null : resourceFromAttributes(resourceAttributes))
+    .merge(config.serviceName === undefined ? null : resourceFromAttributes({ 'service.name': config.serviceName }));
   const sendTo: OTLPExporterNodeConfigBase = {
     url: config.url,
     ...(sending.headers !== undefined && { headers: sending.headers }),

@@ -1,5 +1,5 @@
-// The OpenTelemetry SDK's own variables that apply to the export: the batch processor's (`OTEL_BSP_*`)
-// and the exporter's headers, timeout and compression. Left to the SDK, they would be read from
+// The OpenTelemetry SDK's own variables that apply to the export: the batch processor's (`OTEL_BSP_*`),
+// the exporter's headers, timeout and compression, and the resource's attributes. Left to the SDK, they would be read from
 // `process.env` whatever environment the export was given, and a value it cannot use would fall back
 // to its default with a diagnostic nobody sees (no diag logger is set). They are read here instead,
 // from the same environment as the rest, and such a value stops start-up with the variable's name.
@@ -21,6 +21,8 @@ export interface OtlpSdkSettings {
   timeoutMillis?: number;
   /** `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`, else `OTEL_EXPORTER_OTLP_COMPRESSION`. */
   compression?: 'gzip' | 'none';
+  /** The resource's attributes from `OTEL_RESOURCE_ATTRIBUTES` (`OTEL_SERVICE_NAME` wins for `service.name`). */
+  resourceAttributes?: Record<string, string>;
 }
 
 /** The batch processor's defaults, which `OTEL_BSP_*` replace. */
@@ -48,8 +50,8 @@ export function readSdkVariables(env: NodeJS.ProcessEnv): OtlpSdkSettings {
   }
   const settings: OtlpSdkSettings = { batch };
   const headers = {
-    ...headerList(env, 'OTEL_EXPORTER_OTLP_HEADERS'),
-    ...headerList(env, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS'),
+    ...pairList(env, 'OTEL_EXPORTER_OTLP_HEADERS', isHeader),
+    ...pairList(env, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS', isHeader),
   };
   if (Object.keys(headers).length > 0) settings.headers = headers;
   const ownTimeout = wholeNumber(env, 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 1, 'milliseconds');
@@ -58,6 +60,8 @@ export function readSdkVariables(env: NodeJS.ProcessEnv): OtlpSdkSettings {
   const compression =
     compressionOf(env, 'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION') ?? compressionOf(env, 'OTEL_EXPORTER_OTLP_COMPRESSION');
   if (compression !== undefined) settings.compression = compression;
+  const resourceAttributes = pairList(env, 'OTEL_RESOURCE_ATTRIBUTES', () => true);
+  if (Object.keys(resourceAttributes).length > 0) settings.resourceAttributes = resourceAttributes;
   return settings;
 }
 
@@ -78,27 +82,36 @@ function compressionOf(env: NodeJS.ProcessEnv, variable: string): 'gzip' | 'none
 
 /**
  * `key=value` entries separated by commas, keys and values percent-encoded where needed, as the
- * specification writes headers (the W3C baggage format); an entry the SDK would drop is refused.
+ * specification writes headers and resource attributes (the W3C baggage format); an entry the SDK would
+ * drop, or that `valid` refuses, is refused.
  */
-function headerList(env: NodeJS.ProcessEnv, variable: string): Record<string, string> {
-  const headers: Record<string, string> = {};
+function pairList(
+  env: NodeJS.ProcessEnv,
+  variable: string,
+  valid: (key: string, value: string) => boolean,
+): Record<string, string> {
+  const pairs: Record<string, string> = {};
   const given = value(env, variable);
-  if (given === undefined) return headers;
+  if (given === undefined) return pairs;
   for (const entry of given.split(',')) {
     if (entry.trim() === '') continue;
     const separator = entry.indexOf('=');
     const key = separator > 0 ? decoded(entry.slice(0, separator).trim()) : undefined;
     const text = separator > 0 ? decoded(entry.slice(separator + 1).trim()) : undefined;
-    // A header's name is an HTTP token, and its value holds no line break: Node refuses any other.
-    if (!key || !text || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(key) || /[\r\n\0]/.test(text)) {
+    if (!key || !text || !valid(key, text)) {
       throw new OtlpConfigError(
         variable,
         `must be a list of key=value pairs separated by commas (a value percent-encoded where needed), got ${JSON.stringify(entry.trim())}`,
       );
     }
-    headers[key] = text;
+    pairs[key] = text;
   }
-  return headers;
+  return pairs;
+}
+
+/** A header's name is an HTTP token, and its value holds no line break: Node refuses any other. */
+function isHeader(key: string, text: string): boolean {
+  return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(key) && !/[\r\n\0]/.test(text);
 }
 
 function decoded(text: string): string | undefined {
