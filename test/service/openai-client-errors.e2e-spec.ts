@@ -83,6 +83,24 @@ describe('requests Node refuses get OpenAI error bodies with an id from the serv
   afterAll(() => pipeline.close());
   beforeEach(() => pipeline.logs.clear());
 
+  it("a path Fastify's router refuses (a malformed percent-encoding, a model id over the length allowed): the OpenAI body, the id kept, one warn line", async () => {
+    const refusals = [
+      ['/v1/models/%ZZ', 400, 'bad_request', 'FST_ERR_BAD_URL'],
+      [`/v1/models/${'m'.repeat(200)}`, 414, 'uri_too_long', 'FST_ERR_MAX_PARAM_LENGTH'],
+    ] as const;
+    for (const [path, status, code, reason] of refusals) {
+      const id = `router-refused-${status}`;
+      const res = await fetch(`${pipeline.url}${path}`, { headers: { 'x-request-id': id } });
+      expect(res.status).toBe(status);
+      expect(res.headers.get('x-request-id')).toBe(id);
+      expect(await res.json()).toEqual({
+        error: { message: expect.any(String) as unknown, type: 'invalid_request_error', param: null, code },
+      });
+      const [line] = await waitForLines(pipeline.logs, (l) => l.msg === REFUSED && l.requestId === id);
+      expect(line).toMatchObject({ level: 40, reason, status });
+    }
+  });
+
   for (const c of CASES) {
     it(`${c.name}: ${c.status}, an OpenAI body with code ${c.code}, a UUIDv4 id and one warn line`, async () => {
       const res = await rawExchange(port, Buffer.from(c.bytes, 'latin1'));

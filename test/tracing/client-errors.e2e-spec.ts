@@ -25,6 +25,11 @@ class EchoController {
   echoBody(@Body() body: unknown) {
     return { body };
   }
+
+  @Get('items/:id')
+  item() {
+    return { ok: true };
+  }
 }
 
 const REFUSED = 'request refused by the HTTP server';
@@ -224,6 +229,50 @@ describe.each(PLATFORMS)('client errors answered with an id on %s', (platform) =
     const answers = await Promise.all(slow);
     expect(answers.map((answer) => answer.status)).toEqual(Array(10).fill(408));
   });
+});
+
+describe("requests Fastify's router refuses before any hook carry an id too", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ platform: 'fastify', controllers: [EchoController] });
+  });
+  afterAll(() => t.close());
+  beforeEach(() => t.logs.clear());
+
+  const ROUTER_CASES = [
+    {
+      name: 'a malformed percent-encoding in the path',
+      path: '/items/Zq61%ZZ',
+      status: 400,
+      reason: 'FST_ERR_BAD_URL',
+    },
+    {
+      name: 'a path parameter over maxParamLength',
+      path: `/items/Zq62${'a'.repeat(200)}`,
+      status: 414,
+      reason: 'FST_ERR_MAX_PARAM_LENGTH',
+    },
+  ];
+  for (const c of ROUTER_CASES) {
+    for (const sent of ['router-refused-1', 'bad id!']) {
+      it(`${c.name}, id ${JSON.stringify(sent)}: ${c.status}, the id ${sent.includes(' ') ? 'replaced' : 'kept'}, the JSON body, one warn line`, async () => {
+        const res = await rawRequest(t.port, requestHead('GET', c.path, [`X-Request-Id: ${sent}`]));
+        expect(res.status).toBe(c.status);
+        const id = res.headers['x-request-id'];
+        if (sent.includes(' ')) expect(id).toMatch(UUID_V4);
+        else expect(id).toBe(sent);
+        expect(res.headers['content-type']).toMatch(/^application\/json/);
+        expect(JSON.parse(res.body)).toEqual({
+          statusCode: c.status,
+          error: expect.any(String) as unknown,
+          message: expect.any(String) as unknown,
+        });
+        expect(res.body).not.toContain('Zq6');
+        const [line] = await waitForLines(t.logs, (l) => l.msg === REFUSED && l.requestId === id);
+        expect(line).toMatchObject({ level: 40, reason: c.reason, status: c.status });
+      });
+    }
+  }
 });
 
 describe("an app that answers client errors itself keeps its answer (Fastify's clientErrorHandler)", () => {

@@ -2,12 +2,30 @@ import { STATUS_CODES } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { clientErrorMessage, clientErrorStatus, defaultClientErrorBody, EXPECTATION_FAILED } from './client-error.js';
+import {
+  clientErrorMessage,
+  clientErrorStatus,
+  defaultClientErrorBody,
+  EXPECTATION_FAILED,
+  frameworkErrorMessage,
+} from './client-error.js';
 import type { ClientErrorBody, ClientErrorDetails, HttpClientError } from './client-error.js';
 import { storeOfResponse } from './http-request-context.js';
 import { requestIdOf } from './request-context.js';
 import type { RequestIdResolver } from './request-id.resolver.js';
 import { requestBoundLogger } from './tracing-logger.factory.js';
+
+/** A request Fastify refused before routing it, as its `frameworkErrors` handler sees it. */
+export interface RefusedRequest {
+  id: string;
+  remoteAddress: string | undefined;
+  reply: {
+    code(status: number): RefusedRequest['reply'];
+    header(name: string, value: string): RefusedRequest['reply'];
+    type(contentType: string): RefusedRequest['reply'];
+    send(payload: string): unknown;
+  };
+}
 
 /** Node keeps the response a connection is answering here; its own client-error answer looks there too. */
 type HttpSocket = Socket & { _httpMessage?: ServerResponse | null };
@@ -69,6 +87,27 @@ export class ClientErrorResponder {
     });
     response.end(payload);
     this.log(details, request.socket.remoteAddress);
+  }
+
+  /**
+   * Answers a request Fastify refused before any route or hook (its `frameworkErrors`), under the id
+   * Fastify generated for it by the policy: the configured body, one `warn` line.
+   */
+  answerFrameworkError(error: { statusCode?: number; code?: string }, request: RefusedRequest): void {
+    const status = error.statusCode ?? 400;
+    const reason = error.code ?? 'UNKNOWN';
+    const details: ClientErrorDetails = {
+      status,
+      reason,
+      message: frameworkErrorMessage(status, reason),
+      requestId: request.id,
+    };
+    request.reply
+      .code(status)
+      .header(this.resolver.header, details.requestId)
+      .type('application/json; charset=utf-8')
+      .send(this.payload(details));
+    this.log(details, request.remoteAddress);
   }
 
   private details(status: number, reason: string, requestId: string): ClientErrorDetails {

@@ -2,13 +2,18 @@ import { STATUS_CODES } from 'node:http';
 
 /**
  * A request the HTTP server refused before the application saw it: Node's parser found it malformed
- * or too large, it did not arrive in time, or it asked for an expectation the server cannot meet.
+ * or too large, it did not arrive in time, or it asked for an expectation the server cannot meet; or
+ * Fastify could not route it (a malformed percent-encoding in its path, a path parameter too long).
  * @publicApi
  */
 export interface ClientErrorDetails {
-  /** 400, 408, 413, 414, 417 or 431. */
+  /** 400, 408, 413, 414, 417 or 431 (or what Fastify's refusal says: 400, 414, 500). */
   status: number;
-  /** Why, as Node names it: `HPE_INVALID_METHOD`, `HPE_HEADER_OVERFLOW`, `ERR_HTTP_REQUEST_TIMEOUT`, `EXPECTATION_FAILED`... */
+  /**
+   * Why, as Node names it: `HPE_INVALID_METHOD`, `HPE_HEADER_OVERFLOW`, `ERR_HTTP_REQUEST_TIMEOUT`,
+   * `EXPECTATION_FAILED`...; or Fastify, for a request it refused before routing it: `FST_ERR_BAD_URL`,
+   * `FST_ERR_MAX_PARAM_LENGTH`.
+   */
   reason: string;
   /** A sentence for the client; it never quotes the request's bytes. */
   message: string;
@@ -58,6 +63,17 @@ const MESSAGES: Record<number, string> = {
   417: 'The only expectation supported is "Expect: 100-continue".',
   431: "The request's header fields are too large.",
 };
+
+/** Fastify's refusals of a request before any route or hook (its `frameworkErrors`), by code. */
+const FRAMEWORK_MESSAGES: Record<string, string> = {
+  FST_ERR_BAD_URL: "The request's path is not a valid URL: it holds a malformed percent-encoding.",
+  FST_ERR_MAX_PARAM_LENGTH: "A part of the request's path is longer than the server allows.",
+};
+
+/** The client's sentence for a request Fastify refused before routing it, `reason` its error's code. */
+export function frameworkErrorMessage(status: number, reason: string): string {
+  return FRAMEWORK_MESSAGES[reason] ?? `${STATUS_CODES[status] ?? 'Error'}: the server could not route the request.`;
+}
 
 /** The client's sentence for `status`; a 400 names the parser's reason, a fixed code such as `HPE_INVALID_METHOD`. */
 export function clientErrorMessage(status: number, reason: string): string {

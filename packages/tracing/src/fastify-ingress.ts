@@ -1,5 +1,6 @@
 import type {
   FastifyBaseLogger,
+  FastifyError,
   FastifyInstance,
   FastifyReply,
   FastifyRequest,
@@ -51,6 +52,7 @@ export function installFastifyIngress(
   const ensureIdHeader = responseIdHeader(header);
   removeDefaultClientErrorHandler(fastify.server);
   clientErrors.listen(fastify.server);
+  answerFrameworkErrors(fastify, header, clientErrors);
   fastify.setGenReqId((raw) => {
     const id = resolver.resolve(raw.headers[header]);
     if (ENTERED_CONTEXT_ENDS_WITH_CALLBACK) {
@@ -104,6 +106,40 @@ function removeDefaultClientErrorHandler(server: Server): void {
       server.removeListener('clientError', listener as (...args: unknown[]) => void);
   }
 }
+
+/**
+ * Fastify answers a request it cannot route (a malformed percent-encoding in its path, a path parameter
+ * over `maxParamLength`) before any hook runs, through its `frameworkErrors` option if it has one (Nest's
+ * adapter gives one that runs its security hook, then sends the error), else with its own body; either
+ * way without an id. Its API takes that option only at creation, but the router reads it from the
+ * instance's options each time, so it is wrapped there: the answer carries the id Fastify generated for
+ * the request by the policy, and when the error itself is what gets sent, the configured body instead.
+ * Should Fastify keep its options elsewhere one day, nothing is wrapped, and the tests of such requests fail.
+ */
+function answerFrameworkErrors(fastify: FastifyInstance, header: string, clientErrors: ClientErrorResponder): void {
+  const key = Object.getOwnPropertySymbols(fastify).find((symbol) => symbol.description === 'fastify.options');
+  const options = key === undefined ? undefined : (fastify as unknown as Record<symbol, unknown>)[key];
+  if (typeof options !== 'object' || options === null) return;
+  const settable = options as { frameworkErrors?: FrameworkErrorHandler | null };
+  const given = settable.frameworkErrors ?? undefined;
+  const answer = (error: FastifyError, request: FastifyRequest, reply: FastifyReply) =>
+    clientErrors.answerFrameworkError(error, { id: request.id, remoteAddress: request.ip, reply });
+  settable.frameworkErrors = (error, request, reply) => {
+    if (given === undefined) return answer(error, request, reply);
+    reply.header(header, request.id);
+    // Only for this reply, shadowing Reply's own `send` once: the error sent as it is becomes the configured body.
+    const own = reply as unknown as Record<string, unknown>;
+    own.send = (payload?: unknown) => {
+      delete own.send;
+      if (payload !== error) return reply.send(payload);
+      answer(error, request, reply);
+      return reply;
+    };
+    return given(error, request, reply);
+  };
+}
+
+type FrameworkErrorHandler = (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => void;
 
 /**
  * Whether Fastify was given a logger. Without one, Fastify's logger is a no-op whose children are
