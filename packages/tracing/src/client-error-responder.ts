@@ -96,12 +96,7 @@ export class ClientErrorResponder {
   answerFrameworkError(error: { statusCode?: number; code?: string }, request: RefusedRequest): void {
     const status = error.statusCode ?? 400;
     const reason = error.code ?? 'UNKNOWN';
-    const details: ClientErrorDetails = {
-      status,
-      reason,
-      message: frameworkErrorMessage(status, reason),
-      requestId: request.id,
-    };
+    const details = this.details(status, reason, request.id, frameworkErrorMessage(status, reason));
     request.reply
       .code(status)
       .header(this.resolver.header, details.requestId)
@@ -110,8 +105,13 @@ export class ClientErrorResponder {
     this.log(details, request.remoteAddress);
   }
 
-  private details(status: number, reason: string, requestId: string): ClientErrorDetails {
-    return { status, reason, message: clientErrorMessage(status, reason), requestId };
+  private details(
+    status: number,
+    reason: string,
+    requestId: string,
+    message = clientErrorMessage(status, reason),
+  ): ClientErrorDetails {
+    return { status, reason, message, requestId };
   }
 
   /** The configured body as JSON; the default one should the configured function fail, which must not end the process. */

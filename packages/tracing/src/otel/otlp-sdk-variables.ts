@@ -1,8 +1,8 @@
 // The OpenTelemetry SDK's own variables that apply to the export: the batch processor's (`OTEL_BSP_*`),
-// the exporter's headers, timeout and compression, and the resource's attributes. Left to the SDK, they would be read from
-// `process.env` whatever environment the export was given, and a value it cannot use would fall back
-// to its default with a diagnostic nobody sees (no diag logger is set). They are read here instead,
-// from the same environment as the rest, and such a value stops start-up with the variable's name.
+// the exporter's headers, timeout and compression, and the resource's attributes. Left to the SDK, they
+// would be read from `process.env` whatever environment the export was given, and a value it cannot use
+// would fall back to its default with a diagnostic nobody sees (no diag logger is set). They are read
+// here instead, from the same environment as the rest, and such a value stops start-up naming it.
 // This file imports no OpenTelemetry package, like the rest of the configuration.
 import { envValue as value, OtlpConfigError } from './otlp-env.js';
 
@@ -25,6 +25,14 @@ export interface OtlpSdkSettings {
   resourceAttributes?: Record<string, string>;
 }
 
+/** The batch processor's settings, each with its variable, its least value and its unit. */
+const BATCH_VARIABLES = [
+  ['scheduledDelayMillis', 'OTEL_BSP_SCHEDULE_DELAY', 0, 'milliseconds'],
+  ['exportTimeoutMillis', 'OTEL_BSP_EXPORT_TIMEOUT', 0, 'milliseconds'],
+  ['maxQueueSize', 'OTEL_BSP_MAX_QUEUE_SIZE', 1, 'spans'],
+  ['maxExportBatchSize', 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 1, 'spans'],
+] as const;
+
 /** The batch processor's defaults, which `OTEL_BSP_*` replace. */
 const DEFAULT_MAX_QUEUE_SIZE = 2048;
 const DEFAULT_MAX_EXPORT_BATCH_SIZE = 512;
@@ -32,20 +40,16 @@ const DEFAULT_MAX_EXPORT_BATCH_SIZE = 512;
 /** Reads the SDK's variables; throws an `OtlpConfigError` naming one that holds a value it cannot use. */
 export function readSdkVariables(env: NodeJS.ProcessEnv): OtlpSdkSettings {
   const batch: OtlpSdkSettings['batch'] = {};
-  const scheduledDelayMillis = wholeNumber(env, 'OTEL_BSP_SCHEDULE_DELAY', 0, 'milliseconds');
-  if (scheduledDelayMillis !== undefined) batch.scheduledDelayMillis = scheduledDelayMillis;
-  const exportTimeoutMillis = wholeNumber(env, 'OTEL_BSP_EXPORT_TIMEOUT', 0, 'milliseconds');
-  if (exportTimeoutMillis !== undefined) batch.exportTimeoutMillis = exportTimeoutMillis;
-  const maxQueueSize = wholeNumber(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 1, 'spans');
-  if (maxQueueSize !== undefined) batch.maxQueueSize = maxQueueSize;
-  const maxExportBatchSize = wholeNumber(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 1, 'spans');
-  if (maxExportBatchSize !== undefined) batch.maxExportBatchSize = maxExportBatchSize;
-  const queue = maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE;
-  if ((maxExportBatchSize ?? DEFAULT_MAX_EXPORT_BATCH_SIZE) > queue) {
+  for (const [setting, variable, min, unit] of BATCH_VARIABLES) {
+    const given = wholeNumber(env, variable, min, unit);
+    if (given !== undefined) batch[setting] = given;
+  }
+  const queue = batch.maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE;
+  if ((batch.maxExportBatchSize ?? DEFAULT_MAX_EXPORT_BATCH_SIZE) > queue) {
     // The SDK would quietly cut the batch to the queue.
     throw new OtlpConfigError(
       'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',
-      `must be at most the queue's size (OTEL_BSP_MAX_QUEUE_SIZE, ${queue}), got ${maxExportBatchSize}`,
+      `must be at most the queue's size (OTEL_BSP_MAX_QUEUE_SIZE, ${queue}), got ${batch.maxExportBatchSize}`,
     );
   }
   const settings: OtlpSdkSettings = { batch };
