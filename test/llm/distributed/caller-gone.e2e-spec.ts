@@ -110,6 +110,31 @@ describeWithNats(
       expect(started.length + refused.length, JSON.stringify({ started, refused })).toBeGreaterThan(0);
     }, 60_000);
 
+    it('a Frontend stalled past its callees’ patience answers its client a 503 it may retry, not a cancellation', async () => {
+      const frontend = cluster.get('frontend-a');
+      const id = 'frontend-stalled-1';
+      const pending = request(frontend.url!, COMPLETIONS, body(false), { id, signal: AbortSignal.timeout(30_000) });
+      const worker = await servingOf(workers(), id, 'worker.generate');
+      frontend.signal('SIGSTOP');
+      try {
+        // Past the two seconds of silence after which its callees stop its calls.
+        await worker.waitForLine(
+          (line) => line.requestId === id && /^generation (finished|stopped)/.test(String(line.msg)),
+          NO_HANG_MS,
+          `the end of ${id}'s generation`,
+        );
+        await sleep(500);
+      } finally {
+        frontend.signal('SIGCONT');
+      }
+      const res = await pending;
+      const text = await res.text();
+      expect(res.status, text).toBe(503);
+      const { error } = JSON.parse(text) as { error: { type: string; code: string; message: string } };
+      expect(error).toMatchObject({ type: 'server_error', code: 'caller_silent' });
+      expect(error.message).toContain(`(request id ${id})`);
+    }, 60_000);
+
     it('kill -9 of the processor stops its workers’ generations within 3 s', async () => {
       const id = 'processor-killed-1';
       const res = await request(cluster.url, COMPLETIONS, body(true), { id, signal: AbortSignal.timeout(30_000) });

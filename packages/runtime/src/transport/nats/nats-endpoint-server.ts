@@ -68,7 +68,7 @@ class ShuttingDownError extends Error {
 /** Why a call was stopped when the process that made it went silent or left. */
 class CallerGoneError extends Error {
   constructor(callerId: string) {
-    super(`The caller (process ${callerId}) is gone.`);
+    super(`The call was stopped: its caller (process ${callerId}) went silent or left.`);
   }
 }
 
@@ -331,14 +331,7 @@ export class NatsEndpointServer {
           );
           cancellation.abort(error);
         }
-        const failure =
-          error instanceof StuckReaderError
-            ? new EndpointError({ ...where, message: error.message, status: 503, code: 'reader_stalled' })
-            : error instanceof ShuttingDownError
-              ? new EndpointError({ ...where, message: error.message, status: 503, code: 'instance_shutting_down' })
-              : error instanceof RequestDownloadError
-                ? new EndpointError({ ...where, message: error.message, status: error.status, code: error.code })
-                : EndpointError.from(error, where);
+        const failure = failureOf(error, cancellation.aborted ? cancellation.signal.reason : undefined, where);
         replies.fail(failure.toJSON());
         // The endpoint may be suspended at an item (a stalled reader, an item too large): let it finish.
         void items?.return?.(undefined);
@@ -349,4 +342,23 @@ export class NatsEndpointServer {
       }
     })();
   }
+}
+
+/** What the caller is told of a call that failed with `error`, stopped on this side for `stoppedFor` if it was. */
+function failureOf(
+  error: unknown,
+  stoppedFor: unknown,
+  where: { requestId: string; component: string; endpoint: string },
+): EndpointError {
+  // A caller that was only silent (a long pause of its event loop) reads this once it resumes: its call
+  // was stopped on this side, a failure it may retry, not a cancellation of its own.
+  if (stoppedFor instanceof CallerGoneError)
+    return new EndpointError({ ...where, message: stoppedFor.message, status: 503, code: 'caller_silent' });
+  if (error instanceof StuckReaderError)
+    return new EndpointError({ ...where, message: error.message, status: 503, code: 'reader_stalled' });
+  if (error instanceof ShuttingDownError)
+    return new EndpointError({ ...where, message: error.message, status: 503, code: 'instance_shutting_down' });
+  if (error instanceof RequestDownloadError)
+    return new EndpointError({ ...where, message: error.message, status: error.status, code: error.code });
+  return EndpointError.from(error, where);
 }
