@@ -182,6 +182,16 @@ describe('OTLP export of the spans (@threadline/tracing/otel)', () => {
     });
   });
 
+  it('takes a queue smaller than the default batch as the batch, and names both values when a batch is larger', async () => {
+    const env = { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_BSP_MAX_QUEUE_SIZE: '100' };
+    const small = startOtlpExport({ env })!;
+    expect(small.config.sdk?.batch).toEqual({ maxQueueSize: 100, maxExportBatchSize: 100 });
+    await small.shutdown();
+    expect(() => startOtlpExport({ env: { ...env, OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '200' } })).toThrow(
+      `OTEL_BSP_MAX_EXPORT_BATCH_SIZE must be at most the queue's size (OTEL_BSP_MAX_QUEUE_SIZE, 100), got "200"`,
+    );
+  });
+
   for (const [variable, value] of [
     ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc'],
     ['OTEL_TRACES_SAMPLER', 'sometimes'],
@@ -193,6 +203,9 @@ describe('OTLP export of the spans (@threadline/tracing/otel)', () => {
     ['OTEL_BSP_EXPORT_TIMEOUT', '-1'],
     ['OTEL_BSP_MAX_QUEUE_SIZE', '0'],
     ['OTEL_BSP_MAX_EXPORT_BATCH_SIZE', '4096'],
+    // Past what a Node timer waits: it would fire at once, with a warning.
+    ['OTEL_BSP_SCHEDULE_DELAY', '3000000000'],
+    ['OTEL_EXPORTER_OTLP_TIMEOUT', '2147483648'],
     ['OTEL_EXPORTER_OTLP_TIMEOUT', '10s'],
     ['OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', '0'],
     ['OTEL_EXPORTER_OTLP_COMPRESSION', 'zstd'],

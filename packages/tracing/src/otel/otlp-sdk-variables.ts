@@ -45,11 +45,14 @@ export function readSdkVariables(env: NodeJS.ProcessEnv): OtlpSdkSettings {
     if (given !== undefined) batch[setting] = given;
   }
   const queue = batch.maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE;
-  if ((batch.maxExportBatchSize ?? DEFAULT_MAX_EXPORT_BATCH_SIZE) > queue) {
-    // The SDK would quietly cut the batch to the queue.
+  if (batch.maxExportBatchSize === undefined) {
+    // A queue smaller than the default batch: the batch is the queue, as the SDK makes it.
+    if (queue < DEFAULT_MAX_EXPORT_BATCH_SIZE) batch.maxExportBatchSize = queue;
+  } else if (batch.maxExportBatchSize > queue) {
+    // Set both ways: the SDK would quietly cut the batch to the queue.
     throw new OtlpConfigError(
       'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',
-      `must be at most the queue's size (OTEL_BSP_MAX_QUEUE_SIZE, ${queue}), got ${batch.maxExportBatchSize}`,
+      `must be at most the queue's size (OTEL_BSP_MAX_QUEUE_SIZE, ${queue}), got ${JSON.stringify(String(batch.maxExportBatchSize))}`,
     );
   }
   const settings: OtlpSdkSettings = { batch };
@@ -69,12 +72,18 @@ export function readSdkVariables(env: NodeJS.ProcessEnv): OtlpSdkSettings {
   return settings;
 }
 
+/** The longest a Node timer waits, in milliseconds: a longer one fires at once, with a warning. */
+const MAX_TIMER_MILLIS = 2 ** 31 - 1;
+
 function wholeNumber(env: NodeJS.ProcessEnv, variable: string, min: number, unit: string): number | undefined {
   const given = value(env, variable);
   if (given === undefined) return undefined;
   const number = Number(given);
-  if (!/^\d+$/.test(given) || !Number.isSafeInteger(number) || number < min)
-    throw new OtlpConfigError(variable, `must be a whole number of ${unit} from ${min}, got ${JSON.stringify(given)}`);
+  const max = unit === 'milliseconds' ? MAX_TIMER_MILLIS : Number.MAX_SAFE_INTEGER;
+  if (!/^\d+$/.test(given) || !Number.isSafeInteger(number) || number < min || number > max) {
+    const range = max === MAX_TIMER_MILLIS ? `from ${min} to ${max}` : `from ${min}`;
+    throw new OtlpConfigError(variable, `must be a whole number of ${unit} ${range}, got ${JSON.stringify(given)}`);
+  }
   return number;
 }
 
