@@ -23,12 +23,18 @@ export async function createApp(config: AppConfig, llm: LlmConfig): Promise<Nest
     loggerInstance: logger,
     logController,
     bodyLimit: config.bodyLimit,
+    // A request id of the policy's longest fits a path parameter (the timeline looks requests up by id),
+    // percent-encoded: three characters for each of its bytes.
+    routerOptions: { maxParamLength: 3 * config.tracing.maxLength },
     ...requestTimeoutOptions(config.httpLimits),
   });
   applyHttpLimits(adapter.getInstance(), config.httpLimits, llm.retryAfterSeconds);
   installJsonBodyParser(adapter, config.bodyLimit);
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, llm, logger), adapter, {
     bufferLogs: true,
+    // JSON alone (installed above): a form body gets a 415, not parsed into fields named by its text, and
+    // a page of another origin cannot start a generation with a form post, which needs no preflight.
+    bodyParser: false,
   }).catch(async (error: unknown) => {
     await traces?.shutdown();
     throw error;

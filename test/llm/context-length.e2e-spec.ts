@@ -153,11 +153,48 @@ describe(`a context of THREADLINE_MAX_MODEL_LEN=${LIMIT} tokens`, () => {
       { id: 'ctx-room-1' },
     );
     expect(fits.status, fits.text).toBe(200);
+    // The completion has the one token of room left, and no more: the context's end is its length.
+    expect(JSON.parse(fits.text)).toMatchObject({
+      choices: [{ finish_reason: 'length' }],
+      usage: { prompt_tokens: LIMIT - 1, completion_tokens: 1, total_tokens: LIMIT },
+    });
     const full = await send(pipeline.url, COMPLETIONS, { model: MODEL, prompt: promptOf(LIMIT) }, { id: 'ctx-full-1' });
     expect(expectContextLengthExceeded(full, 'ctx-full-1', 'prompt')).toBe(
       `This model's maximum context length is ${LIMIT} tokens. However, your prompt resulted in ${LIMIT} tokens, which leaves no room for the completion. ` +
         'Please reduce the length of the prompt. (request id ctx-full-1)',
     );
+  });
+
+  it('without max_tokens, ends a chat where the context ends, streamed or not', async () => {
+    for (const stream of [false, true]) {
+      const reply = await send(
+        pipeline.url,
+        CHAT,
+        {
+          model: MODEL,
+          messages: messagesOf(LIMIT - 3),
+          stream,
+          ...(stream && { stream_options: { include_usage: true } }),
+        },
+        { id: `ctx-default-${stream}` },
+      );
+      expect(reply.status, reply.text).toBe(200);
+      const usage = stream
+        ? (
+            JSON.parse(
+              reply.text
+                .split('\n\n')
+                .filter((event) => event.includes('"usage":{'))
+                .at(-1)!
+                .slice(6),
+            ) as {
+              usage: unknown;
+            }
+          ).usage
+        : (JSON.parse(reply.text) as { usage: unknown }).usage;
+      expect(usage).toMatchObject({ prompt_tokens: LIMIT - 3, completion_tokens: 3, total_tokens: LIMIT });
+      expect(reply.text).toContain('"finish_reason":"length"');
+    }
   });
 
   it('refuses a prompt whose size alone exceeds the context before tokenizing it, with the least it could be', async () => {

@@ -10,6 +10,7 @@ import type { PipelineApp } from '../support/pipeline-app.js';
 import { checkMetrics, itWithPromtool } from '../support/promtool.js';
 import { CHAT, MODEL, chatBody, request, send } from '../support/requests.js';
 import { serviceChunks } from '../support/sse.js';
+import { waitFor } from '../support/wait-for.js';
 
 /**
  * Prometheus metrics (docs/configuration.md, "Metrics"): `GET /metrics` on the service after streamed
@@ -46,6 +47,53 @@ async function chat(url: string, id: string, stream: boolean, headers: Record<st
   expect(last?.usage).toBeDefined();
   return last!.usage!;
 }
+
+describe('a request whose client leaves before its response is complete', () => {
+  let pipeline: PipelineApp;
+  beforeAll(async () => {
+    pipeline = await startPipeline({ MOCKER_DECODE_MS_PER_TOKEN: '50' });
+  });
+  afterAll(() => pipeline?.close());
+
+  it('is counted under status 499, streamed or not, and leaves nothing in flight', async () => {
+    const cases = [
+      { path: CHAT, body: chatBody('leave early', { max_tokens: 100 }), endpoint: 'chat_completions' },
+      { path: CHAT, body: chatBody('leave early', { max_tokens: 100, stream: true }), endpoint: 'chat_completions' },
+      {
+        path: '/v1/responses',
+        body: { model: MODEL, input: 'leave early', max_output_tokens: 100, stream: true },
+        endpoint: 'responses',
+      },
+    ];
+    for (const [i, { path, body }] of cases.entries()) {
+      const leaving = new AbortController();
+      const sent = fetch(`${pipeline.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': `metrics-gone-${i}` },
+        body: JSON.stringify(body),
+        signal: leaving.signal,
+      });
+      if (body.stream === true) {
+        // The head and the first bytes come at once; the client leaves while the tokens come.
+        await (await sent).body!.getReader().read();
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        leaving.abort();
+      } else {
+        setTimeout(() => leaving.abort(), 300);
+        await expect(sent).rejects.toThrow();
+      }
+    }
+    const samples = await waitFor(async () => {
+      const scraped = parseSamples((await scrape(`${pipeline.url}/metrics`)).text);
+      return sumOf(scraped, 'threadline_inflight_requests', { model: MODEL }) === 0 ? scraped : undefined;
+    });
+    for (const endpoint of ['chat_completions', 'responses']) {
+      const expected = cases.filter((one) => one.endpoint === endpoint).length;
+      expect(sumOf(samples, 'threadline_requests_total', { model: MODEL, endpoint, status: '499' })).toBe(expected);
+      expect(sumOf(samples, 'threadline_requests_total', { model: MODEL, endpoint })).toBe(expected);
+    }
+  });
+});
 
 describe('GET /metrics on the service (one process)', () => {
   let pipeline: PipelineApp;

@@ -54,7 +54,7 @@ async function getJson<T>(url: string): Promise<{ status: number; body: T }> {
 /** The request's timeline once its HTTP span has ended (it ends as the response closes). */
 function timelineOnce(url: string, id: string, components = PIPELINE): Promise<Timeline> {
   return waitFor(async () => {
-    const { status, body } = await getJson<Timeline>(`${url}/debug/requests/${id}`);
+    const { status, body } = await getJson<Timeline>(`${url}/debug/requests/${encodeURIComponent(id)}`);
     const have = new Set(status === 200 ? body.spans.map((span) => span.component) : []);
     return components.every((component) => have.has(component)) &&
       body.spans.some((s) => s.kind === 'server' && s.name.startsWith('POST '))
@@ -135,6 +135,13 @@ describe('the request timeline, in one process', () => {
     expectWholeTimeline(timeline, 'timeline-spans-1');
     const router = timeline.spans.find((span) => span.name === 'router.route' && span.kind === 'server')!;
     expect(router.attributes['threadline.router.worker_id']).toBe(timeline.worker_id);
+  });
+
+  it("finds a request by an id of the policy's longest, slashes and all", async () => {
+    const id = 'a/'.repeat(64); // 128 characters, 256 in the path once encoded
+    await streamedChat(pipeline.url, id);
+    expectWholeTimeline(await timelineOnce(pipeline.url, id), id);
+    expect((await fetch(`${pipeline.url}/debug/requests/${encodeURIComponent(id)}/view`)).status).toBe(200);
   });
 
   it('answers an unknown id with a 404 and an OpenAI error body', async () => {

@@ -86,7 +86,7 @@ describe('requests Node refuses get OpenAI error bodies with an id from the serv
   it("a path Fastify's router refuses (a malformed percent-encoding, a model id over the length allowed): the OpenAI body, the id kept, one warn line", async () => {
     const refusals = [
       ['/v1/models/%ZZ', 400, 'bad_request', 'FST_ERR_BAD_URL'],
-      [`/v1/models/${'m'.repeat(200)}`, 414, 'uri_too_long', 'FST_ERR_MAX_PARAM_LENGTH'],
+      [`/v1/models/${'m'.repeat(400)}`, 414, 'uri_too_long', 'FST_ERR_MAX_PARAM_LENGTH'],
     ] as const;
     for (const [path, status, code, reason] of refusals) {
       const id = `router-refused-${status}`;

@@ -6,6 +6,7 @@ import { LogComponent, RequestId } from '@threadline/tracing';
 import { LLM_CONFIG } from '../llm.config.js';
 import type { LlmConfig } from '../llm.config.js';
 import { MetricsService } from '../../observability/metrics/metrics.service.js';
+import { CLIENT_CLOSED_REQUEST } from '../../observability/metrics/frontend.metrics.js';
 import type { RequestMeter } from '../../observability/metrics/frontend.metrics.js';
 import { ProcessorComponent } from '../processor/processor.component.js';
 import type { ApiKind, ProcessorEvent } from '../protocol/pipeline.types.js';
@@ -141,7 +142,8 @@ async function streamEvents(
       const chunk = eventChunk(next.value, response, accepted);
       if (chunk !== undefined && !out.write(chunk)) await out.drained();
     }
-    out.end('data: [DONE]\n\n');
+    if (out.closed) status = CLIENT_CLOSED_REQUEST;
+    else out.end('data: [DONE]\n\n');
   } catch (error) {
     // Headers are sent: the failure becomes an error event carrying the request id, then the stream ends.
     const failure = toOpenAIError(error, response.requestId);

@@ -14,6 +14,9 @@ interface FastifyLikeError {
   message?: string;
 }
 
+/** What a body of a type the service has no parser for is told: it reads JSON alone. */
+const BODY_MUST_BE_JSON = 'The request body must be JSON, sent with Content-Type: application/json.';
+
 /**
  * Maps any error to an HTTP status and an OpenAI error body. Client errors keep their message; a
  * server error's details stay in the log, and the body names the request id so the two can be joined.
@@ -24,7 +27,8 @@ export function toOpenAIError(
   error: unknown,
   requestId: string | undefined,
 ): { status: number; body: OpenAIErrorBody } {
-  const { status, message, param, code } = describe(error);
+  const { status, param, code, ...described } = describe(error);
+  const message = status === 415 ? BODY_MUST_BE_JSON : described.message;
   const withId = (detail: string) => `${detail} (request id ${requestId ?? 'unknown'})`;
   if (status >= 500) {
     const detail = status === 500 ? 'The server had an error while processing your request.' : message;
@@ -71,6 +75,7 @@ function textOf(message: unknown): string | undefined {
 function codeFor(status: number): string | null {
   if (status === 404) return 'not_found';
   if (status === 413) return 'request_too_large';
+  if (status === 415) return 'unsupported_media_type';
   if (status === 429) return RATE_LIMIT_CODE;
   return null;
 }

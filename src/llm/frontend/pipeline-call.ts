@@ -2,9 +2,10 @@ import type { Logger } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { EndpointError } from '@threadline/runtime';
 import type { ComponentClient } from '@threadline/runtime';
-import { setRequestDeadline } from '@threadline/tracing';
+import { DeadlineExceededError, getRequestSignal, isRequestCancelled, setRequestDeadline } from '@threadline/tracing';
 import type { LlmConfig } from '../llm.config.js';
 import type { MetricsService } from '../../observability/metrics/metrics.service.js';
+import { CLIENT_CLOSED_REQUEST } from '../../observability/metrics/frontend.metrics.js';
 import type { EndpointLabel, RequestMeter } from '../../observability/metrics/frontend.metrics.js';
 import type { ProcessorComponent } from '../processor/processor.component.js';
 import type { ApiKind, ProcessorEvent } from '../protocol/pipeline.types.js';
@@ -77,12 +78,18 @@ export async function servePipeline(deps: PipelineDeps, call: PipelineCall): Pro
         .catch((error: unknown) => logger.error({ msg: 'the stream could not be closed cleanly', err: error }));
       return;
     }
-    void reply.send(await rendering.collect(events, meter));
-    meter.end(200);
+    const body = await rendering.collect(events, meter);
+    meter.end(clientGone() ? CLIENT_CLOSED_REQUEST : 200);
+    void reply.send(body);
   } catch (error) {
-    meter.end(toOpenAIError(error, requestId).status);
+    meter.end(clientGone() ? CLIENT_CLOSED_REQUEST : toOpenAIError(error, requestId).status);
     throw error;
   }
+}
+
+/** Whether the request's client has gone (its request cancelled, not by its deadline). */
+function clientGone(): boolean {
+  return isRequestCancelled() && !(getRequestSignal()?.reason instanceof DeadlineExceededError);
 }
 
 /** A body refused here is refused as the Processor would: an EndpointError of this request. */

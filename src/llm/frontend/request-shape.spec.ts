@@ -26,6 +26,41 @@ describe('the request body the Frontend puts on the bus', () => {
     );
   });
 
+  it('refuses a value OpenAI would refuse in a field it drops, naming the field', () => {
+    const refused: Array<[string, unknown]> = [
+      ['user', 5],
+      ['user', {}],
+      ['store', 'yes'],
+      ['service_tier', 5],
+      ['prompt_cache_key', 5],
+      ['safety_identifier', []],
+      ['metadata', 5],
+      ['metadata', ['a']],
+      ['metadata', { key: 1 }],
+      ['metadata', { ['k'.repeat(65)]: 'v' }],
+      ['metadata', Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v']))],
+    ];
+    for (const [field, value] of refused) {
+      expect(() => requestForBus('chat', { model: 'm', [field]: value }), `${field}: ${JSON.stringify(value)}`).toThrow(
+        expect.objectContaining({ param: field, status: 400 }),
+      );
+    }
+    expect(() => requestForBus('completion', { model: 'm', user: 5 })).toThrow(
+      expect.objectContaining({ param: 'user' }),
+    );
+    const taken = { user: null, store: true, service_tier: 'auto', metadata: { k: 'v' }, safety_identifier: 's' };
+    expect(requestForBus('chat', { model: 'm', ...taken })).toEqual({ model: 'm' });
+  });
+
+  it('names a long unknown field by its start and length, not whole', () => {
+    const field = 'x'.repeat(100_000);
+    expect(() => requestForBus('chat', { model: 'm', [field]: 1 })).toThrow(
+      expect.objectContaining({
+        message: `Unrecognized request argument supplied: ${'x'.repeat(64)}… (100000 characters)`,
+      }),
+    );
+  });
+
   it("refuses a field OpenAI does not define (or not for this API) in OpenAI's words", () => {
     expect(() => requestForBus('chat', { model: 'm', prompt: 'p' })).toThrow(
       expect.objectContaining({ message: 'Unrecognized request argument supplied: prompt', status: 400 }),

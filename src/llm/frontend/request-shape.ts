@@ -1,5 +1,6 @@
 import type { ApiKind } from '../protocol/pipeline.types.js';
 import { InvalidRequestError } from '../protocol/invalid-request.error.js';
+import { fieldName, metadataOf } from './openai-fields.js';
 
 /**
  * Deeper than any OpenAI request needs (a message's content part is 4 levels down; JSON schemas in
@@ -39,10 +40,23 @@ const FIELDS: Record<ApiKind, ReadonlySet<string>> = {
   completion: new Set([...SHARED_FIELDS, 'prompt', 'logprobs']),
 };
 
-/** OpenAI's fields that ask nothing of a server without accounts or storage: accepted, and not sent on. */
-const NOTHING_TO_DO: Record<ApiKind, ReadonlySet<string>> = {
-  chat: new Set(['user', 'metadata', 'store', 'service_tier', 'prompt_cache_key', 'safety_identifier']),
-  completion: new Set(['user']),
+/** What OpenAI takes in a field this server accepts without acting on it (null is always taken). */
+type IgnoredShape = 'string' | 'boolean' | 'metadata';
+
+/**
+ * OpenAI's fields that ask nothing of a server without accounts or storage: accepted when OpenAI would
+ * take their value, and not sent on.
+ */
+const NOTHING_TO_DO: Record<ApiKind, ReadonlyMap<string, IgnoredShape>> = {
+  chat: new Map([
+    ['user', 'string'],
+    ['metadata', 'metadata'],
+    ['store', 'boolean'],
+    ['service_tier', 'string'],
+    ['prompt_cache_key', 'string'],
+    ['safety_identifier', 'string'],
+  ]),
+  completion: new Map([['user', 'string']]),
 };
 
 /** OpenAI's fields this server does not implement: refused, unless their value asks for nothing. */
@@ -84,7 +98,7 @@ export function requestForBus(api: ApiKind, body: unknown): unknown {
   const kept: Record<string, unknown> = {};
   for (const [field, value] of fields) {
     if (FIELDS[api].has(field)) kept[field] = value;
-    else if (NOTHING_TO_DO[api].has(field)) continue;
+    else if (NOTHING_TO_DO[api].has(field)) assertIgnoredShape(field, value, NOTHING_TO_DO[api].get(field)!);
     else if (NOT_IMPLEMENTED[api].has(field)) {
       if (!asksNothing(field, value)) {
         throw new InvalidRequestError(
@@ -94,9 +108,19 @@ export function requestForBus(api: ApiKind, body: unknown): unknown {
           'unsupported_parameter',
         );
       }
-    } else throw new InvalidRequestError(`Unrecognized request argument supplied: ${field}`);
+    } else throw new InvalidRequestError(`Unrecognized request argument supplied: ${fieldName(field)}`);
   }
   return kept;
+}
+
+/** Refuses, naming the field, a value OpenAI would refuse in a field this server does not act on. */
+function assertIgnoredShape(field: string, value: unknown, shape: IgnoredShape): void {
+  if (value === null) return;
+  if (shape === 'string' && typeof value !== 'string')
+    throw new InvalidRequestError(`${field} must be a string.`, field);
+  if (shape === 'boolean' && typeof value !== 'boolean')
+    throw new InvalidRequestError(`${field} must be a boolean.`, field);
+  if (shape === 'metadata') metadataOf(value, field);
 }
 
 /** A value that asks for no behaviour: absent, off, empty, or the one result `best_of` 1 gives. */

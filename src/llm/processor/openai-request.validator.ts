@@ -68,15 +68,14 @@ function messages(value: unknown): ChatMessage[] {
     if (typeof role !== 'string' || !ROLES.has(role as ChatMessage['role'])) {
       throw new InvalidRequestError(`${param}.role must be one of ${[...ROLES].join(', ')}.`, `${param}.role`);
     }
+    // An assistant's turn may be tool calls alone (its content null or absent); a tool's answer names the call it answers.
+    const calls = role === 'assistant' ? messageToolCalls(toolCalls, `${param}.tool_calls`) : undefined;
+    const callsOnly = calls !== undefined && calls.length > 0 && (content === null || content === undefined);
     const normalized: ChatMessage = {
       role: role as ChatMessage['role'],
-      content: messageContent(content, `${param}.content`),
+      content: callsOnly ? '' : messageContent(content, `${param}.content`, role === 'assistant'),
     };
-    // An assistant's turn may be tool calls (its content null); a tool's answer names the call it answers.
-    if (role === 'assistant') {
-      const calls = messageToolCalls(toolCalls, `${param}.tool_calls`);
-      if (calls !== undefined && calls.length > 0) normalized.tool_calls = calls;
-    }
+    if (calls !== undefined && calls.length > 0) normalized.tool_calls = calls;
     if (role === 'tool') {
       if (typeof toolCallId !== 'string' || toolCallId.length === 0) {
         throw new InvalidRequestError(`${param}.tool_call_id is required for a tool message.`, `${param}.tool_call_id`);
@@ -88,9 +87,16 @@ function messages(value: unknown): ChatMessage[] {
 }
 
 /** A message's content: a string, or an array of `{ type: 'text', text }` parts, joined. */
-function messageContent(content: unknown, param: string): string {
+function messageContent(content: unknown, param: string, assistant: boolean): string {
   if (typeof content === 'string') return content;
-  if (content === null || content === undefined) return '';
+  if (content === null || content === undefined) {
+    throw new InvalidRequestError(
+      assistant
+        ? `${param} is required unless the message has tool_calls.`
+        : `${param} is required: a string or an array of text parts.`,
+      param,
+    );
+  }
   if (Array.isArray(content)) {
     return content
       .map((part: unknown, i) => {
@@ -113,6 +119,7 @@ function prompt(value: unknown): string | number[] {
   if (Array.isArray(value) && value.length === 1 && typeof value[0] === 'string') return value[0];
   if (Array.isArray(value) && value.length > 0 && value.every((t) => Number.isInteger(t) && t >= 0))
     return value as number[];
+  if (Array.isArray(value) && value.length === 0) throw new InvalidRequestError('prompt must not be empty.', 'prompt');
   if (Array.isArray(value) && value.every((p) => typeof p === 'string')) {
     throw new InvalidRequestError('Batched prompts are not supported: send one prompt per request.', 'prompt');
   }

@@ -63,7 +63,9 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
   async *generate(request: ProcessorRequest, context: EndpointContext): AsyncGenerator<ProcessorEvent> {
     const normalized = validateOpenAIRequest(request.api, request.body, this.config.model);
     // Before any routing: a prompt that does not fit the context never reaches a worker.
-    const { ids: promptIds, blocks } = await this.prompts.encode(normalized, context.signal);
+    const { ids: promptIds, blocks, completionRoom } = await this.prompts.encode(normalized, context.signal);
+    // Without max_tokens, the completion may fill the rest of the context and no more (as vLLM's default).
+    normalized.sampling.maxTokens ??= completionRoom;
     this.logger.debug({
       msg: `${normalized.api} request: ${promptIds.length} prompt tokens`,
       n: normalized.sampling.n,

@@ -15,6 +15,8 @@ import { TokenizerPool } from './tokenizer-pool.js';
 export interface EncodedPrompt {
   ids: number[];
   blocks?: PromptBlocks;
+  /** The context left for the completion (at least 1): its length when the request sets none, as vLLM's. */
+  completionRoom: number;
 }
 
 /**
@@ -50,7 +52,7 @@ export class PromptEncoder {
     if (Array.isArray(request.prompt)) {
       this.tokenizer.checkIds(request.prompt, 'prompt');
       assertFitsContext(maxModelLen, { ...demand, promptTokens: request.prompt.length, atLeast: false });
-      return { ids: request.prompt };
+      return { ids: request.prompt, completionRoom: maxModelLen - request.prompt.length };
     }
     const parts: TemplatePart[] =
       request.messages !== undefined
@@ -66,9 +68,10 @@ export class PromptEncoder {
     assertFitsContext(maxModelLen, { ...demand, promptTokens: specials + encoded.count, atLeast: false });
     // The ids are there: the count fits the room.
     const ids = encoded.promptIds!;
+    const completionRoom = maxModelLen - ids.length;
     return encoded.blockHashes === undefined
-      ? { ids }
-      : { ids, blocks: { blockSize: this.blockSize, hashes: encoded.blockHashes } };
+      ? { ids, completionRoom }
+      : { ids, completionRoom, blocks: { blockSize: this.blockSize, hashes: encoded.blockHashes } };
   }
 
   /**

@@ -7,6 +7,9 @@ import { requestExemplar } from './request-exemplar.js';
 /** The API a request came through, as the `endpoint` label names it. */
 export type EndpointLabel = 'chat_completions' | 'completions' | 'responses' | 'embeddings';
 
+/** The `status` of a request whose client closed the connection before its response was complete (nginx's). */
+export const CLIENT_CLOSED_REQUEST = 499;
+
 /** What a request's meter reads from the pipeline's events (the Processor's, as the Frontend gets them). */
 export type MeteredEvent =
   | { type: 'accepted'; n: number }

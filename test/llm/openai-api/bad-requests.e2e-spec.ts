@@ -238,6 +238,39 @@ describe('bad requests: OpenAI error bodies, the right status, the request id', 
       message: 'temperature must be a number from 0 to 2.',
     },
     {
+      name: 'a user message without content',
+      body: { model: MODEL, messages: [{ role: 'user', content: null }] },
+      status: 400,
+      param: 'messages[0].content',
+      code: invalid,
+      message: 'messages[0].content is required: a string or an array of text parts.',
+    },
+    {
+      name: 'an assistant message with neither content nor tool calls',
+      body: { model: MODEL, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant' }] },
+      status: 400,
+      param: 'messages[1].content',
+      code: invalid,
+      message: 'messages[1].content is required unless the message has tool_calls.',
+    },
+    {
+      name: 'a field OpenAI takes and this server drops, of the wrong type',
+      body: chat({ user: 5 }),
+      status: 400,
+      param: 'user',
+      code: invalid,
+      message: 'user must be a string.',
+    },
+    {
+      name: 'an empty prompt list',
+      path: COMPLETIONS,
+      body: { model: MODEL, prompt: [] },
+      status: 400,
+      param: 'prompt',
+      code: invalid,
+      message: 'prompt must not be empty.',
+    },
+    {
       name: 'a token id outside the vocabulary',
       path: COMPLETIONS,
       body: { model: MODEL, prompt: [1, 2, 300000] },
@@ -254,6 +287,23 @@ describe('bad requests: OpenAI error bodies, the right status, the request id', 
     expect(res.requestId).toBe(id);
     const error = expectOpenAIError(res, status, { param, code });
     expect(error.message).toBe(message);
+  });
+
+  it('a form body (curl -d without a content type) → 415, its text neither parsed nor repeated', async () => {
+    const text = JSON.stringify(chat({ messages: [{ role: 'user', content: 'secret prompt' }] }));
+    for (const body of [text, 'model=threadline-mocker&prompt=hi']) {
+      const res = await send(pipeline.url, COMPLETIONS, body, {
+        id: 'form-1',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
+      expect(res.requestId).toBe('form-1');
+      expectOpenAIError(res, 415, {
+        param: null,
+        code: 'unsupported_media_type',
+        message: 'The request body must be JSON, sent with Content-Type: application/json.',
+      });
+      expect(res.text).not.toContain('secret');
+    }
   });
 
   it('without X-Request-Id an error still carries a generated UUIDv4', async () => {

@@ -1,3 +1,4 @@
+import { CLIENT_CLOSED_REQUEST } from '../../../observability/metrics/frontend.metrics.js';
 import type { RequestMeter } from '../../../observability/metrics/frontend.metrics.js';
 import type { FinishReason, GeneratedLogprob, ProcessorEvent } from '../../protocol/pipeline.types.js';
 import { toOpenAIError } from '../openai-error.js';
@@ -260,7 +261,10 @@ export class ResponsesRendering implements PipelineRendering {
         meter.event(next.value);
         for (const event of output.apply(next.value)) await write(event);
       }
-      if (out.closed) return;
+      if (out.closed) {
+        status = CLIENT_CLOSED_REQUEST;
+        return;
+      }
       if (output.usage === undefined) throw new Error('The processor stream ended without usage.');
       for (const event of output.close(itemStatus(output.reason))) await write(event);
       const response = this.finished(output);

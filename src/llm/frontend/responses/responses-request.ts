@@ -1,4 +1,5 @@
 import { InvalidRequestError } from '../../protocol/invalid-request.error.js';
+import { fieldName, metadataOf } from '../openai-fields.js';
 import type { ChatMessage, ToolCall } from '../../protocol/pipeline.types.js';
 import {
   optionalBoolean,
@@ -118,7 +119,12 @@ export function parseResponsesRequest(body: unknown): ResponsesRequest {
   if (!isObject(body)) throw new InvalidRequestError('The request body must be a JSON object.');
   for (const key of Object.keys(body)) {
     if (!PARAMETERS.has(key))
-      throw new InvalidRequestError(`Unrecognized request argument supplied: ${key}`, key, 400, 'unknown_parameter');
+      throw new InvalidRequestError(
+        `Unrecognized request argument supplied: ${fieldName(key)}`,
+        fieldName(key),
+        400,
+        'unknown_parameter',
+      );
   }
   const model = requiredString(body, 'model');
   const stream = optionalBoolean(body, 'stream') ?? false;
@@ -147,7 +153,7 @@ export function parseResponsesRequest(body: unknown): ResponsesRequest {
       top_p: topP ?? 1,
       parallel_tool_calls: optionalBoolean(body, 'parallel_tool_calls') ?? true,
       ...output.settings,
-      metadata: metadata(body.metadata),
+      metadata: metadataOf(body.metadata),
       user: optionalString(body, 'user') ?? null,
       safety_identifier: optionalString(body, 'safety_identifier') ?? null,
       prompt_cache_key: optionalString(body, 'prompt_cache_key') ?? null,
@@ -500,23 +506,6 @@ function streamOptions(value: unknown, stream: boolean): void {
     }
   }
   optionalBoolean(value, 'include_obfuscation', 'stream_options.include_obfuscation');
-}
-
-/** Up to 16 pairs of strings, keys of at most 64 characters and values of at most 512, as OpenAI takes them. */
-function metadata(value: unknown): Record<string, string> {
-  if (value === undefined || value === null) return {};
-  const entries = isObject(value) ? Object.entries(value) : undefined;
-  if (
-    entries === undefined ||
-    entries.length > 16 ||
-    entries.some(([key, v]) => key.length > 64 || typeof v !== 'string' || v.length > 512)
-  ) {
-    throw new InvalidRequestError(
-      'metadata must be an object of at most 16 string values, keys of at most 64 characters, values of at most 512.',
-      'metadata',
-    );
-  }
-  return value as Record<string, string>;
 }
 
 function optionalString(b: Body, key: string, param = key): string | undefined {

@@ -199,6 +199,18 @@ describe("the mocker's answers to tools and response formats", () => {
         request({ tools: [{ type: 'function', function: { name: 'f', parameters: huge } }], tool_choice: 'required' }),
       ),
     ).toThrow(expect.objectContaining({ param: 'tools[0].function.parameters', status: 400 }));
+    const endless = { $ref: '#' };
+    expect(() =>
+      mockAnswer(
+        PROMPT,
+        request({ response_format: { type: 'json_schema', json_schema: { name: 'e', schema: endless } } }),
+      ),
+    ).toThrow(
+      expect.objectContaining({
+        message: 'response_format.json_schema.schema refers to itself without end: no value can be checked against it.',
+        status: 400,
+      }),
+    );
   });
 });
 

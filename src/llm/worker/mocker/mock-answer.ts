@@ -115,8 +115,17 @@ function jsonValue(schema: Record<string, unknown>, param: string, random: () =>
     );
   }
   for (let attempt = 0; attempt < TRIES; attempt++) {
-    const value = generateSync(schema, { seed: Math.floor(random() * 0x7fffffff) + 1 });
-    if (validate(value)) return JSON.stringify(value);
+    try {
+      const value = generateSync(schema, { seed: Math.floor(random() * 0x7fffffff) + 1 });
+      if (validate(value)) return JSON.stringify(value);
+    } catch (error) {
+      // A schema whose references loop with nothing in between (`{"$ref": "#"}`) checks a value without end.
+      if (!(error instanceof RangeError)) throw error;
+      throw new InvalidRequestError(
+        `${param} refers to itself without end: no value can be checked against it.`,
+        param,
+      );
+    }
   }
   throw new InvalidRequestError(
     `The mocker could not generate a value valid against ${param}: ${schemaErrors(validate)}.`,

@@ -1,0 +1,33 @@
+import { InvalidRequestError } from '../protocol/invalid-request.error.js';
+
+/**
+ * Checks of request fields that the chat/completions, completions and Responses bodies share.
+ */
+
+/** OpenAI's limits on `metadata`: pairs, and characters of a key and of a value. */
+const METADATA = { pairs: 16, key: 64, value: 512 };
+
+/** The longest field name an error message repeats: a body's keys can be of any length. */
+const MAX_NAMED_FIELD = 64;
+
+/** `metadata` as OpenAI takes it: up to 16 pairs of strings, short keys and values; none when null or absent. */
+export function metadataOf(value: unknown, param = 'metadata'): Record<string, string> {
+  if (value === undefined || value === null) return {};
+  const entries = typeof value === 'object' && !Array.isArray(value) ? Object.entries(value) : undefined;
+  if (
+    entries === undefined ||
+    entries.length > METADATA.pairs ||
+    entries.some(([key, text]) => key.length > METADATA.key || typeof text !== 'string' || text.length > METADATA.value)
+  ) {
+    throw new InvalidRequestError(
+      `${param} must be an object of at most ${METADATA.pairs} string values, keys of at most ${METADATA.key} characters, values of at most ${METADATA.value}.`,
+      param,
+    );
+  }
+  return value as Record<string, string>;
+}
+
+/** A field's name as an error message repeats it: a long one cut, so that the answer and its log line stay small. */
+export function fieldName(field: string): string {
+  return field.length <= MAX_NAMED_FIELD ? field : `${field.slice(0, MAX_NAMED_FIELD)}… (${field.length} characters)`;
+}
