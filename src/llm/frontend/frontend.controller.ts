@@ -12,6 +12,7 @@ import { ProcessorComponent } from '../processor/processor.component.js';
 import type { ApiKind, ProcessorEvent } from '../protocol/pipeline.types.js';
 import { toOpenAIError } from './openai-error.js';
 import { CollectedChoice, OpenAIResponseBuilder, openingContent } from './openai-response.js';
+import { logRequestFailure } from './request-failure-log.js';
 import { requestForBus } from './request-shape.js';
 import { servePipeline } from './pipeline-call.js';
 import type { SseResponse } from './sse-response.js';
@@ -148,6 +149,7 @@ async function streamEvents(
     // Headers are sent: the failure becomes an error event carrying the request id, then the stream ends.
     const failure = toOpenAIError(error, response.requestId);
     status = failure.status;
+    logRequestFailure(error, failure.status, failure.body);
     out.end(data(failure.body));
   } finally {
     // A client gone mid-stream stops the pipeline (the request's signal has aborted already).

@@ -1,11 +1,11 @@
-import { Catch, Inject, Logger } from '@nestjs/common';
+import { Catch, Inject } from '@nestjs/common';
 import type { ArgumentsHost, ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { isExpectedError, isRequestCancelled, RequestIdService } from '@threadline/tracing';
+import { RequestIdService } from '@threadline/tracing';
 import { LLM_CONFIG } from '../llm.config.js';
 import type { LlmConfig } from '../llm.config.js';
 import { isRetryLater, toOpenAIError } from './openai-error.js';
-import type { OpenAIErrorBody } from './openai-error.js';
+import { logRequestFailure } from './request-failure-log.js';
 
 /** The `Retry-After` a refusal carries itself (an upstream's, passed on), if any. */
 function retryAfterOf(error: unknown): number | undefined {
@@ -20,8 +20,6 @@ function retryAfterOf(error: unknown): number | undefined {
  */
 @Catch()
 export class OpenAIErrorFilter implements ExceptionFilter {
-  private readonly logger = new Logger('Frontend');
-
   constructor(
     private readonly requestIds: RequestIdService,
     @Inject(LLM_CONFIG) private readonly config: LlmConfig,
@@ -30,7 +28,7 @@ export class OpenAIErrorFilter implements ExceptionFilter {
   catch(error: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const { status, body } = toOpenAIError(error, this.requestIds.id);
-    this.log(error, status, body);
+    logRequestFailure(error, status, body);
     if (reply.raw.headersSent) {
       // A stream already under way cannot change its status: end it; the client sees it cut short.
       reply.raw.end();
@@ -39,18 +37,5 @@ export class OpenAIErrorFilter implements ExceptionFilter {
     if (isRetryLater(status))
       void reply.header('retry-after', String(retryAfterOf(error) ?? this.config.retryAfterSeconds));
     void reply.status(status).send(body);
-  }
-
-  /**
-   * One line per failed request. An expected refusal (bad input, a full queue, nothing to serve it, the
-   * client gone) is a warning without a stack: under overload there are many, and they are not faults.
-   */
-  private log(error: unknown, status: number, body: OpenAIErrorBody): void {
-    const { message, code } = body.error;
-    if (isRequestCancelled())
-      this.logger.warn({ msg: `request ended: the client went away (${message})`, status, code });
-    else if (status < 500 || isExpectedError(error))
-      this.logger.warn({ msg: `request refused: ${message}`, status, code });
-    else this.logger.error({ msg: `request failed: ${message}`, err: error });
   }
 }

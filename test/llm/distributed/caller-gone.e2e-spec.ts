@@ -113,7 +113,13 @@ describeWithNats(
     it('a Frontend stalled past its callees’ patience answers its client a 503 it may retry, not a cancellation', async () => {
       const frontend = cluster.get('frontend-a');
       const id = 'frontend-stalled-1';
+      const streamId = 'frontend-stalled-2';
       const pending = request(frontend.url!, COMPLETIONS, body(false), { id, signal: AbortSignal.timeout(30_000) });
+      const streaming = request(frontend.url!, COMPLETIONS, body(true), {
+        id: streamId,
+        signal: AbortSignal.timeout(30_000),
+      });
+      await servingOf(workers(), streamId, 'worker.generate');
       const worker = await servingOf(workers(), id, 'worker.generate');
       frontend.signal('SIGSTOP');
       try {
@@ -133,6 +139,14 @@ describeWithNats(
       const { error } = JSON.parse(text) as { error: { type: string; code: string; message: string } };
       expect(error).toMatchObject({ type: 'server_error', code: 'caller_silent' });
       expect(error.message).toContain(`(request id ${id})`);
+      // The stream, under way, ends with that error as its last event, and the Frontend says so in a line.
+      const events = await (await streaming).text();
+      expect(events).toContain('"code":"caller_silent"');
+      expect(events).not.toContain('[DONE]');
+      const failed = await waitFor(() =>
+        forRequest(frontend, streamId).find((line) => String(line.msg).startsWith('request failed:')),
+      );
+      expect(String(failed.msg)).toContain('went silent or left');
     }, 60_000);
 
     it('kill -9 of the processor stops its workers’ generations within 3 s', async () => {

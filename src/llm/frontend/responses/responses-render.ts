@@ -3,6 +3,7 @@ import type { RequestMeter } from '../../../observability/metrics/frontend.metri
 import type { FinishReason, GeneratedLogprob, ProcessorEvent } from '../../protocol/pipeline.types.js';
 import { toOpenAIError } from '../openai-error.js';
 import type { PipelineRendering } from '../pipeline-call.js';
+import { logRequestFailure } from '../request-failure-log.js';
 import type { ReplyHeaders, SseResponse } from '../sse-response.js';
 import type { ResponseSettings } from './responses-request.js';
 
@@ -273,6 +274,7 @@ export class ResponsesRendering implements PipelineRendering {
       // Headers are sent: the failure is an `error` event carrying the request id, then `response.failed`.
       const failure = toOpenAIError(error, this.requestId);
       status = failure.status;
+      logRequestFailure(error, failure.status, failure.body);
       const { message, code, param } = failure.body.error;
       out.write(this.sse({ type: 'error', code, message, param }));
       const error_ = { code: code ?? 'server_error', message };
