@@ -21,6 +21,24 @@ describe('InstanceRegistry', () => {
     expect(registry.instances('processor')).toEqual([]);
   });
 
+  it("an instance a call found not listening takes no new calls, nor do its process's others, until each beats again", () => {
+    registry.heard('worker', 'worker-p-0', 'up', 'process-p');
+    registry.heard('worker', 'worker-p-1', 'up', 'process-p');
+    registry.heard('worker', 'worker-q-0', 'up', 'process-q');
+    registry.heard('worker', 'worker-old', 'up');
+    vi.advanceTimersByTime(100);
+    registry.unreachable('worker-p-0');
+    expect(registry.instances('worker')).toEqual(['worker-old', 'worker-q-0']);
+    // Not gone: calls in flight to them are left to the silence or the leaving that tells.
+    expect(registry.isAlive('worker-p-1')).toBe(true);
+    vi.advanceTimersByTime(100);
+    registry.heard('worker', 'worker-p-1', 'up', 'process-p');
+    expect(registry.instances('worker')).toEqual(['worker-old', 'worker-p-1', 'worker-q-0']);
+    // An instance whose process is not known is set aside alone.
+    registry.unreachable('worker-old');
+    expect(registry.instances('worker')).toEqual(['worker-p-1', 'worker-q-0']);
+  });
+
   it('a draining instance is alive but takes no new calls; heard up again, it takes them again', () => {
     registry.heard('worker', 'worker-a', 'up');
     registry.heard('worker', 'worker-a', 'draining');

@@ -7,9 +7,18 @@ import { AwakeClock } from './awake-clock.js';
  * every instance that goes, so calls in flight to it can fail instead of hanging.
  *
  * Silence is measured on a clock that stands still while this process is stalled (`AwakeClock`).
+ *
+ * An instance that a call found not listening (`unreachable`) takes no new calls until it is heard from
+ * again, and nor do the other instances of its process: they share its connection, so a process killed
+ * takes them all, and the next calls would only find them gone one by one before their silence shows.
  */
 export class InstanceRegistry {
-  private readonly lastSeen = new Map<string, { address: string; at: number; draining: boolean }>();
+  private readonly lastSeen = new Map<
+    string,
+    { address: string; at: number; draining: boolean; processId: string | undefined }
+  >();
+  /** When a call last found an instance (by id) or an instance of a process (by process id) not listening. */
+  private readonly unreachableSince = new Map<string, number>();
   private readonly goneListeners = new Set<(instanceId: string) => void>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly clock: AwakeClock;
@@ -21,18 +30,45 @@ export class InstanceRegistry {
     this.sweeper.unref();
   }
 
-  heard(address: string, instanceId: string, state: 'up' | 'draining' | 'leaving'): void {
+  /** An instance's heartbeat; `processId` names the process it runs in (older processes do not say). */
+  heard(address: string, instanceId: string, state: 'up' | 'draining' | 'leaving', processId?: string): void {
     if (state === 'leaving') this.remove(instanceId);
-    else this.lastSeen.set(instanceId, { address, at: this.clock.now(), draining: state === 'draining' });
+    else {
+      const draining = state === 'draining';
+      this.lastSeen.set(instanceId, { address, at: this.clock.now(), draining, processId });
+    }
+  }
+
+  /** A call to `instanceId` found nothing listening: it, and its process's others, wait for their next beat. */
+  unreachable(instanceId: string): void {
+    const now = this.clock.now();
+    this.unreachableSince.set(instanceId, now);
+    const processId = this.lastSeen.get(instanceId)?.processId;
+    if (processId !== undefined) this.unreachableSince.set(processId, now);
   }
 
   /** The instances of a component that take new calls. */
   instances(address: string): string[] {
     const now = this.clock.now();
     return [...this.lastSeen]
-      .filter(([, seen]) => seen.address === address && !seen.draining && now - seen.at <= this.expiryMs)
+      .filter(
+        ([id, seen]) =>
+          seen.address === address &&
+          !seen.draining &&
+          now - seen.at <= this.expiryMs &&
+          !this.unreachableAfter(id, seen),
+      )
       .map(([id]) => id)
       .sort();
+  }
+
+  /** Whether a call found the instance, or its process, not listening since its last heartbeat. */
+  private unreachableAfter(instanceId: string, seen: { at: number; processId: string | undefined }): boolean {
+    const since = Math.max(
+      this.unreachableSince.get(instanceId) ?? -Infinity,
+      seen.processId === undefined ? -Infinity : (this.unreachableSince.get(seen.processId) ?? -Infinity),
+    );
+    return since >= seen.at;
   }
 
   /** Every instance alive, of every component, draining ones included. */
@@ -54,12 +90,16 @@ export class InstanceRegistry {
   close(): void {
     clearInterval(this.sweeper);
     this.lastSeen.clear();
+    this.unreachableSince.clear();
     this.goneListeners.clear();
   }
 
   private sweep(): void {
     const now = this.clock.now();
     for (const [instanceId, seen] of this.lastSeen) if (now - seen.at > this.expiryMs) this.remove(instanceId);
+    // A suspicion older than any heartbeat that could still count is spent.
+    for (const [key, since] of this.unreachableSince)
+      if (now - since > this.expiryMs) this.unreachableSince.delete(key);
   }
 
   private remove(instanceId: string): void {

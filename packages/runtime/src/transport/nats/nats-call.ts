@@ -32,6 +32,8 @@ export interface NatsCallOptions {
   acknowledge?: (subject: string, read: number) => void;
   /** Told which instance took the call, when it says so. */
   onServingInstance?: ((instanceId: string) => void) | undefined;
+  /** Told when the instance the call named was found not listening (nats-server's "no responders"). */
+  onUnreachable?: ((instanceId: string) => void) | undefined;
   /** Called once when the call is over, however it ended: releases what the caller holds for it. */
   onEnd: (call: NatsCall) => void;
 }
@@ -184,6 +186,7 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
     else {
       const { where, instance } = this.options;
       // The instance the call named has stopped listening (killed, left): gone, whatever the registry says yet.
+      if (instance !== undefined) this.options.onUnreachable?.(instance);
       const [message, code] =
         instance === undefined
           ? [`No instance of ${where.component} is listening for calls.`, 'component_unavailable']

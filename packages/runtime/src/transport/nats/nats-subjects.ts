@@ -51,7 +51,8 @@ export type SerialisedFrame = WireFrame & { readonly [FRAME_JSON]?: string };
  * instance to announce itself now (`probe`).
  */
 export type Heartbeat =
-  { state: 'up' | 'draining' | 'leaving'; address: string; instanceId: string } | { state: 'probe' };
+  | { state: 'up' | 'draining' | 'leaving'; address: string; instanceId: string; processId?: string }
+  | { state: 'probe' };
 
 /** A cancellation: stop the call with this id. */
 export interface CancelMessage {

@@ -150,7 +150,10 @@ export class NatsTransport extends ComponentTransport {
       callback: (_error, message) => {
         const beat = message.json<Heartbeat>();
         if (beat.state === 'probe') this.announce(this.state);
-        else this.registry.heard(beat.address, beat.instanceId, beat.state);
+        else {
+          const processId = typeof beat.processId === 'string' ? beat.processId : undefined;
+          this.registry.heard(beat.address, beat.instanceId, beat.state, processId);
+        }
       },
     });
     for (const topic of this.queryHandlers.keys()) this.subscribeQueries(topic);
@@ -357,6 +360,7 @@ export class NatsTransport extends ComponentTransport {
       credit: this.credit,
       acknowledge: (subject, read) => this.publishRaw(subject, { callId, read } satisfies CreditMessage),
       onServingInstance: call.span && ((instanceId) => call.span!.setAttribute('threadline.instance_id', instanceId)),
+      onUnreachable: (instanceId) => this.registry.unreachable(instanceId),
       onEnd: (ended) => {
         this.inFlight.delete(ended, signal);
         this.replies.forget(replyTo);
@@ -413,7 +417,13 @@ export class NatsTransport extends ComponentTransport {
 
   private announce(state: 'up' | 'draining' | 'leaving'): void {
     for (const local of this.local) {
-      const beat: Heartbeat = { state, address: componentAddress(local.identity), instanceId: local.instanceId };
+      const { processId } = this;
+      const beat: Heartbeat = {
+        state,
+        address: componentAddress(local.identity),
+        instanceId: local.instanceId,
+        processId,
+      };
       this.publishRaw(natsSubjects.discovery(TRANSPORT_NAMESPACE), beat);
     }
   }
