@@ -118,13 +118,9 @@ const PART_KEYS: Record<string, ReadonlySet<string>> = {
 export function parseResponsesRequest(body: unknown): ResponsesRequest {
   if (!isObject(body)) throw new InvalidRequestError('The request body must be a JSON object.');
   for (const key of Object.keys(body)) {
-    if (!PARAMETERS.has(key))
-      throw new InvalidRequestError(
-        `Unrecognized request argument supplied: ${fieldName(key)}`,
-        fieldName(key),
-        400,
-        'unknown_parameter',
-      );
+    if (PARAMETERS.has(key)) continue;
+    const name = fieldName(key);
+    throw new InvalidRequestError(`Unrecognized request argument supplied: ${name}`, name, 400, 'unknown_parameter');
   }
   const model = requiredString(body, 'model');
   const stream = optionalBoolean(body, 'stream') ?? false;

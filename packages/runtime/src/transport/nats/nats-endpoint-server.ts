@@ -12,6 +12,7 @@ import {
   TRACEPARENT_HEADER,
 } from '@threadline/tracing/internal';
 import { EndpointError } from '../../endpoint.error.js';
+import type { EndpointErrorData } from '../../endpoint.error.js';
 import { invokeEndpoint } from '../../endpoint-invoker.js';
 import type { LocalInstance } from '../../local-instance.js';
 import { RoundRobin } from '../../round-robin.js';
@@ -348,7 +349,7 @@ export class NatsEndpointServer {
 function failureOf(
   error: unknown,
   stoppedFor: unknown,
-  where: { requestId: string; component: string; endpoint: string },
+  where: Pick<EndpointErrorData, 'requestId' | 'component' | 'endpoint'>,
 ): EndpointError {
   // A caller that was only silent (a long pause of its event loop) reads this once it resumes: its call
   // was stopped on this side, a failure it may retry, not a cancellation of its own.

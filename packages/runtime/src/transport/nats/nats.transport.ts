@@ -416,8 +416,8 @@ export class NatsTransport extends ComponentTransport {
   }
 
   private announce(state: 'up' | 'draining' | 'leaving'): void {
+    const { processId } = this;
     for (const local of this.local) {
-      const { processId } = this;
       const beat: Heartbeat = {
         state,
         address: componentAddress(local.identity),
