@@ -147,12 +147,15 @@ export class CalleeStream implements SpanEndingHost<unknown> {
     return this.inner!.next();
   }
 
-  /** The deadline's error, when the call's deadline has passed and cancelled it. */
+  /** The deadline's error, when the call's deadline has passed and the call was cancelled. */
   private overdue(): DeadlineExceededError | undefined {
     const deadline = deadlineOf(this.store);
     if (deadline === undefined || Date.now() < deadline) return undefined;
     const reason = runInStore(this.store, (): unknown => getRequestSignal()?.reason);
-    return reason instanceof DeadlineExceededError ? reason : undefined;
+    if (reason === undefined || reason instanceof DeadlineExceededError) return reason;
+    // Cancelled some other way once its deadline passed: its caller's cancel, sent when the caller's
+    // timer for the same deadline fired before this side's, is the usual one.
+    return new DeadlineExceededError();
   }
 
   private fail(error: unknown): EndpointError {
