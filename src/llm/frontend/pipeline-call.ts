@@ -2,7 +2,8 @@ import type { Logger } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { EndpointError } from '@threadline/runtime';
 import type { ComponentClient } from '@threadline/runtime';
-import { DeadlineExceededError, getRequestSignal, isRequestCancelled, setRequestDeadline } from '@threadline/tracing';
+import { setRequestDeadline } from '@threadline/tracing';
+import { isClientGone } from './client-gone.js';
 import type { LlmConfig } from '../llm.config.js';
 import type { MetricsService } from '../../observability/metrics/metrics.service.js';
 import { CLIENT_CLOSED_REQUEST } from '../../observability/metrics/frontend.metrics.js';
@@ -79,17 +80,12 @@ export async function servePipeline(deps: PipelineDeps, call: PipelineCall): Pro
       return;
     }
     const body = await rendering.collect(events, meter);
-    meter.end(clientGone() ? CLIENT_CLOSED_REQUEST : 200);
+    meter.end(isClientGone() ? CLIENT_CLOSED_REQUEST : 200);
     void reply.send(body);
   } catch (error) {
-    meter.end(clientGone() ? CLIENT_CLOSED_REQUEST : toOpenAIError(error, requestId).status);
+    meter.end(isClientGone() ? CLIENT_CLOSED_REQUEST : toOpenAIError(error, requestId).status);
     throw error;
   }
-}
-
-/** Whether the request's client has gone (its request cancelled, not by its deadline). */
-function clientGone(): boolean {
-  return isRequestCancelled() && !(getRequestSignal()?.reason instanceof DeadlineExceededError);
 }
 
 /** A body refused here is refused as the Processor would: an EndpointError of this request. */

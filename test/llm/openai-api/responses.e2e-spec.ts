@@ -405,6 +405,11 @@ describe('POST /v1/responses, limits of the service', () => {
       type: 'response.failed',
       response: { id: 'resp_resp-late-1', status: 'failed', error: { code: 'deadline_exceeded' } },
     });
+    // Its one line says the deadline passed: the client did not go away.
+    const loud = small.logs.forRequest('resp-late-1').filter((line) => line.level >= 40);
+    expect(loud.map((line) => [line.level, line.msg, line.code])).toEqual([
+      [40, expect.stringMatching(/^request refused: The request's deadline passed/), 'deadline_exceeded'],
+    ]);
   });
 
   it('the openai client raises the error event as an APIError', async () => {
