@@ -92,6 +92,9 @@ describe('a request whose client leaves before its response is complete', () => 
       expect(sumOf(samples, 'threadline_requests_total', { model: MODEL, endpoint, status: '499' })).toBe(expected);
       expect(sumOf(samples, 'threadline_requests_total', { model: MODEL, endpoint })).toBe(expected);
     }
+    // And each one's lines end with the access line that says so.
+    for (const i of cases.keys())
+      expect(pipeline.logs.forRequest(`metrics-gone-${i}`).map((line) => line.msg)).toContain('request aborted');
   });
 });
 

@@ -383,6 +383,22 @@ describe.each(PLATFORMS)("HTTP ingress on %s: the extent of a request's context"
     expect(seenAfterDisconnect.get(`${platform}-handler-signal-1`)).toEqual({ cancelled: true, signalAborted: true });
   });
 
+  it('a client that goes away before its response ends the request\'s lines with one "request aborted", with its id', async () => {
+    const id = `${platform}-aborted-line-1`;
+    const socket = openSocket();
+    socket.on('error', () => {});
+    socket.write(get('/until-cancelled', id, 'keep-alive'));
+    await waitUntil(() => signalsTakenByHandler.has(id), 2_000);
+    socket.destroy();
+    await waitUntil(() => seenAfterDisconnect.has(id), 2_000);
+    await waitUntil(() => t.logs.forRequest(id).some((line) => line.msg === 'request aborted'), 2_000);
+    const lines = t.logs.forRequest(id).map((line) => [line.level, line.msg]);
+    expect(lines).toEqual([
+      [30, 'incoming request'],
+      [30, 'request aborted'],
+    ]);
+  });
+
   it('a client that goes away cancels its request even when its code had not taken the signal yet', async () => {
     const socket = openSocket();
     socket.on('error', () => {});
@@ -547,5 +563,26 @@ describe.each(PLATFORMS)("HTTP ingress on %s: the extent of a request's context"
   it("after a response over a real socket, the caller's own code sees no id", async () => {
     await fetch(`${t.url}/id`, { headers: { 'x-request-id': 'fetch-leak-check' } }).then((r) => r.text());
     expect(getCurrentRequestId()).toBeUndefined();
+  });
+});
+
+describe.each(PLATFORMS)('HTTP ingress on %s, its request lines turned off', (platform) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ platform, controllers: [ContextController], requestLogging: false });
+  });
+  afterAll(() => t.close());
+
+  it('a client that goes away writes no "request aborted" either', async () => {
+    const id = `${platform}-quiet-aborted-1`;
+    const socket = connect(t.port, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.write(get('/until-cancelled', id, 'keep-alive'));
+    await waitUntil(() => signalsTakenByHandler.has(id), 2_000);
+    socket.destroy();
+    await waitUntil(() => seenAfterDisconnect.has(id), 2_000);
+    // The handler's answer, after the abort, is the last thing the request does.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(t.logs.forRequest(id)).toEqual([]);
   });
 });

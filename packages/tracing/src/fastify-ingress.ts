@@ -23,6 +23,7 @@ import { InvalidTracingOptionError } from './tracing.errors.js';
 import { followResponse, setHttpRoute, storeForRequest } from './http-request-context.js';
 import { LazyRequestLogger } from './tracing-logger.factory.js';
 import { responseIdHeader } from './response-id-header.js';
+import { setAbortedRequestLine } from './aborted-request-line.js';
 import { isRecordingSpans } from './spans/span-recorders.js';
 
 /**
@@ -76,6 +77,12 @@ export function installFastifyIngress(
     fastify.setChildLoggerFactory(
       (_fastifyLogger, bindings, options) => new LazyRequestLogger(logger, bindings, options),
     );
+    // Fastify ends a request's lines with "request completed" once its response is sent, and with nothing
+    // when the client leaves first: this line ends those, as pino-http's does on Express.
+    const logController = logControllerOf(fastify);
+    setAbortedRequestLine(fastify.server, (raw, store) => {
+      if (logController?.isLogDisabled(raw) !== true) runInStore(store, () => logger.info('request aborted'));
+    });
   }
   fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
     ensureIdHeader(reply, request.id);
@@ -140,6 +147,15 @@ function answerFrameworkErrors(fastify: FastifyInstance, header: string, clientE
 }
 
 type FrameworkErrorHandler = (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => void;
+
+/** Fastify's LogController (its `logController` option), which says whether a request's lines are written. */
+function logControllerOf(fastify: FastifyInstance): { isLogDisabled(request: IncomingMessage): boolean } | undefined {
+  const key = Object.getOwnPropertySymbols(fastify).find((symbol) => symbol.description === 'fastify.logController');
+  const controller = key === undefined ? undefined : (fastify as unknown as Record<symbol, unknown>)[key];
+  return typeof (controller as { isLogDisabled?: unknown } | undefined)?.isLogDisabled === 'function'
+    ? (controller as { isLogDisabled(request: IncomingMessage): boolean })
+    : undefined;
+}
 
 /**
  * Whether Fastify was given a logger. Without one, Fastify's logger is a no-op whose children are

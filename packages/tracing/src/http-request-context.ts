@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { abortedRequestLineOf } from './aborted-request-line.js';
 import { cancelStore, createStore, releaseCancellation, setSpanOf, spanOf } from './request-context.js';
 import type { RequestStore } from './request-context.js';
 import { ClientDisconnectedError } from './request-cancellation.js';
@@ -67,7 +68,10 @@ export function storeOfResponse(response: ServerResponse): RequestStore | undefi
 function settleOnClose(this: TracedResponse): void {
   const store = this[RESPONSE_STORE]!;
   if (this.writableFinished) releaseCancellation(store);
-  else cancelStore(store, new ClientDisconnectedError());
+  else {
+    cancelStore(store, new ClientDisconnectedError());
+    abortedRequestLineOf(this)?.(this.req, store);
+  }
   const span = spanOf(store);
   if (span?.kind === 'server') endHttpSpan(span, this);
 }
