@@ -1,4 +1,10 @@
-import type { ApiKind, ChatMessage, NormalizedRequest, SamplingParams } from '../protocol/pipeline.types.js';
+import type {
+  ApiKind,
+  ChatMessage,
+  GivenSampling,
+  NormalizedRequest,
+  SamplingParams,
+} from '../protocol/pipeline.types.js';
 import { InvalidRequestError } from '../protocol/invalid-request.error.js';
 import { messageToolCalls, outputSpec } from './output-spec.validator.js';
 
@@ -44,15 +50,24 @@ function sampling(b: Body, api: ApiKind): SamplingParams {
     api === 'chat'
       ? (optionalInteger(b, 'max_completion_tokens', 1) ?? optionalInteger(b, 'max_tokens', 1))
       : optionalInteger(b, 'max_tokens', 1);
-  optionalNumber(b, 'top_p', 0, 1);
-  optionalNumber(b, 'presence_penalty', -2, 2);
-  optionalNumber(b, 'frequency_penalty', -2, 2);
+  const given: GivenSampling = {};
+  const temperature = optionalNumber(b, 'temperature', 0, 2);
+  const topP = optionalNumber(b, 'top_p', 0, 1);
+  const presencePenalty = optionalNumber(b, 'presence_penalty', -2, 2);
+  const frequencyPenalty = optionalNumber(b, 'frequency_penalty', -2, 2);
+  const seed = optionalInteger(b, 'seed', Number.MIN_SAFE_INTEGER);
+  if (temperature !== undefined) given.temperature = temperature;
+  if (topP !== undefined) given.top_p = topP;
+  if (presencePenalty !== undefined) given.presence_penalty = presencePenalty;
+  if (frequencyPenalty !== undefined) given.frequency_penalty = frequencyPenalty;
+  if (seed !== undefined) given.seed = seed;
   return {
     maxTokens,
-    temperature: optionalNumber(b, 'temperature', 0, 2) ?? 1,
-    seed: optionalInteger(b, 'seed', Number.MIN_SAFE_INTEGER),
+    temperature: temperature ?? 1,
+    seed,
     stop: stop(b.stop),
     n: optionalInteger(b, 'n', 1, MAX_CHOICES) ?? 1,
+    given,
   };
 }
 

@@ -99,8 +99,9 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
     request: NormalizedRequest,
     signal: AbortSignal,
   ): Promise<AdmittedTokens> {
-    const { maxTokens, temperature, seed } = request.sampling;
-    const original = { messages: request.messages, prompt: request.prompt };
+    const { maxTokens, temperature, seed, given } = request.sampling;
+    const sampling = given.seed === undefined ? given : { ...given, seed: given.seed + index };
+    const original = { messages: request.messages, prompt: request.prompt, sampling };
     const generate: GenerateRequest = {
       tokenIds: promptIds,
       maxTokens,

@@ -77,6 +77,20 @@ export interface SamplingParams {
   stop: string[];
   /** Choices to generate. */
   n: number;
+  /** The sampling fields the client set, as it wrote them. */
+  given: GivenSampling;
+}
+
+/**
+ * The sampling fields a client set, only those: what an engine that forwards the request to another
+ * server sends on, leaving the rest to that server's defaults (a seed it was not given stays random).
+ */
+export interface GivenSampling {
+  temperature?: number;
+  top_p?: number;
+  presence_penalty?: number;
+  frequency_penalty?: number;
+  seed?: number;
 }
 
 /** The Frontend's call to the Processor: the API and the raw JSON body, which the Processor validates. */
@@ -101,7 +115,7 @@ export interface NormalizedRequest {
 }
 
 /** Why a choice ended, as OpenAI reports it. */
-export type FinishReason = 'stop' | 'length' | 'tool_calls';
+export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
 
 /** What the Processor streams back to the Frontend. */
 export type ProcessorEvent =
@@ -146,8 +160,11 @@ export interface GenerateRequest {
   maxTokens: number | undefined;
   temperature: number;
   seed: number | undefined;
-  /** The request as the client wrote it, for engines that forward text to another server. */
-  original: { messages?: ChatMessage[]; prompt?: string | number[] };
+  /**
+   * The request as the client wrote it, for engines that forward text to another server: its sampling
+   * fields too, with choice `i`'s seed at the client's seed plus `i`.
+   */
+  original: { messages?: ChatMessage[]; prompt?: string | number[]; sampling?: GivenSampling };
   /** Set when a Prefill worker already computed the prompt's KV cache (disaggregated serving). */
   prefilled?: PrefillResult;
   /** Tools, structured output and logprobs, when the client asked for them. */

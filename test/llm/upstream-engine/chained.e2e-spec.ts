@@ -32,7 +32,7 @@ import { waitFor } from '../../support/wait-for.js';
 const NOPE_REFUSED = {
   error: {
     message:
-      'The upstream model server refused the request: 404 The model `nope` does not exist. This server serves `threadline-mocker`.',
+      'The upstream model server refused the request (404): The model `nope` does not exist. This server serves `threadline-mocker`.',
     type: 'invalid_request_error',
     param: null,
     code: 'upstream_rejected',

@@ -291,10 +291,11 @@ export class ResponsesRendering implements PipelineRendering {
     }
   }
 
-  /** The response once every event is in: `incomplete` when the output hit its token limit. */
+  /** The response once every event is in: `incomplete` when the output hit its token limit or a content filter. */
   private finished(output: ResponseOutput) {
-    const status = output.reason === 'length' ? 'incomplete' : 'completed';
-    return this.response(status, output.bodies(itemStatus(output.reason)), output.usage!);
+    const incomplete = incompleteReason(output.reason);
+    const status = incomplete === undefined ? 'completed' : 'incomplete';
+    return this.response(status, output.bodies(itemStatus(output.reason)), output.usage!, null, incomplete);
   }
 
   /** The response object, its fields as OpenAI's, the request's settings echoed. */
@@ -303,6 +304,7 @@ export class ResponsesRendering implements PipelineRendering {
     output: object[],
     usage: UsageEvent | null,
     error: { code: string; message: string } | null = null,
+    incomplete: IncompleteReason = 'max_output_tokens',
   ) {
     const { settings } = this;
     const done = status === 'completed' || status === 'incomplete';
@@ -314,7 +316,7 @@ export class ResponsesRendering implements PipelineRendering {
       background: false,
       completed_at: done ? Math.floor(Date.now() / 1000) : null,
       error,
-      incomplete_details: status === 'incomplete' ? { reason: 'max_output_tokens' } : null,
+      incomplete_details: status === 'incomplete' ? { reason: incomplete } : null,
       instructions: settings.instructions,
       max_output_tokens: settings.max_output_tokens,
       max_tool_calls: null,
@@ -347,8 +349,16 @@ export class ResponsesRendering implements PipelineRendering {
   }
 }
 
+/** Why a response is `incomplete`, in the Responses API's words. */
+type IncompleteReason = 'max_output_tokens' | 'content_filter';
+
+function incompleteReason(reason: FinishReason): IncompleteReason | undefined {
+  if (reason === 'length') return 'max_output_tokens';
+  return reason === 'content_filter' ? reason : undefined;
+}
+
 function itemStatus(reason: FinishReason): ItemStatus {
-  return reason === 'length' ? 'incomplete' : 'completed';
+  return incompleteReason(reason) === undefined ? 'completed' : 'incomplete';
 }
 
 /** The Responses API's `usage` object. */

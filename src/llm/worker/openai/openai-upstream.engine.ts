@@ -18,7 +18,8 @@ import type {
 import { UpstreamFailureError } from '../../protocol/upstream-failure.error.js';
 import type { LlmEngine } from '../llm-engine.js';
 import { upstreamChat, upstreamPrompt } from './upstream-continuation.js';
-import { toUpstreamError, toUpstreamRefusal } from './upstream-error.js';
+import { toUpstreamRefusal, toUpstreamStreamError, upstreamCutOff, upstreamSilent } from './upstream-error.js';
+import { UpstreamSilence } from './upstream-silence.js';
 
 /**
  * Forwards generation to any OpenAI-compatible server (vLLM, SGLang, llama.cpp, Ollama, or another
@@ -53,28 +54,40 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
     try {
       upstream = await this.open(request, options);
     } catch (error) {
-      throw signal.aborted ? (signal.reason ?? error) : toUpstreamRefusal(error, this.config.url!);
+      throw signal.aborted ? (signal.reason ?? error) : toUpstreamRefusal(error, this.config.url!, this.config.apiKey);
     }
     const { chunks, controller } = upstream;
+    const silence = new UpstreamSilence(this.config.timeoutMs, () => controller.abort());
     let first = true;
+    let finished = false;
     try {
       yield ADMITTED;
+      // The silence counted is the upstream's: the time this stream's reader takes is not.
+      silence.heard();
       for await (const { text, finishReason, ...fields } of chunks) {
+        silence.heard();
         const tokenIds = text ? this.tokenizer.encode(text) : [];
-        if (tokenIds.length === 0 && finishReason === undefined && fields.toolCall === undefined) continue;
+        if (finishReason !== undefined) finished = true;
+        const empty = tokenIds.length === 0 && fields.toolCall === undefined && fields.logprobs === undefined;
+        if (empty && finishReason === undefined) continue;
         const item: GenerateOutput = first ? { tokenIds, finishReason, cachedTokens: 0 } : { tokenIds, finishReason };
         // A tool call's piece (its id and name, or more of its arguments), and logprobs: as the upstream sent them.
         yield { ...item, ...fields };
+        silence.heard();
         first = false;
       }
     } catch (error) {
-      if (!signal.aborted) throw toUpstreamError(error, this.config.url!);
+      if (!signal.aborted && !silence.broken) throw toUpstreamStreamError(error, this.config.url!, this.config.apiKey);
     } finally {
+      silence.stop();
       // A consumer that stops early (even right after ADMITTED) closes the upstream's response too.
       controller.abort();
     }
     // The SDK ends an aborted stream quietly, so a cancellation shows here, not as an error.
     if (signal.aborted) this.logWithRequestId('info', 'upstream generation stopped: request cancelled');
+    else if (silence.broken) throw upstreamSilent(this.config.url!, this.config.timeoutMs);
+    // Every choice of an OpenAI stream ends with its finish reason: one that ends without was cut off.
+    else if (!finished) throw upstreamCutOff(this.config.url!);
   }
 
   /**
@@ -95,7 +108,7 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
     try {
       response = await this.client.embeddings.create(body, { headers: outboundTracingHeaders(), signal });
     } catch (error) {
-      throw signal.aborted ? (signal.reason ?? error) : toUpstreamRefusal(error, this.config.url!);
+      throw signal.aborted ? (signal.reason ?? error) : toUpstreamRefusal(error, this.config.url!, this.config.apiKey);
     }
     const data = Array.isArray(response.data) ? [...response.data].sort((a, b) => a.index - b.index) : [];
     const embeddings = data.map((item) => upstreamVector(item.embedding as unknown));
@@ -123,8 +136,8 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
     const common = {
       model: this.config.model,
       max_tokens: request.maxTokens,
-      temperature: request.temperature,
-      seed: request.seed,
+      // The sampling fields the client set, and only those: the upstream's defaults hold for the rest.
+      ...request.original.sampling,
       stream: true as const,
     };
     const output = request.output ?? {};
@@ -253,7 +266,8 @@ function completionLogprobs(logprobs: OpenAI.CompletionChoice.Logprobs): Generat
 function finish(reason: string | null | undefined): FinishReason | undefined {
   if (reason === null || reason === undefined) return undefined;
   if (reason === 'tool_calls' || reason === 'function_call') return 'tool_calls';
-  return reason === 'length' ? 'length' : 'stop';
+  if (reason === 'length' || reason === 'content_filter') return reason;
+  return 'stop';
 }
 
 /** An upstream's vector in base64 (as sent, or encoded from its numbers); `undefined` when it is neither. */

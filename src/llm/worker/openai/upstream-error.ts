@@ -9,7 +9,7 @@ import { UpstreamFailureError } from '../../protocol/upstream-failure.error.js';
  * the upstream's `Retry-After` when it sent one (else the configured one). Anything else is as
  * `toUpstreamError` says.
  */
-export function toUpstreamRefusal(error: unknown, upstreamUrl: string): unknown {
+export function toUpstreamRefusal(error: unknown, upstreamUrl: string, apiKey?: string): unknown {
   if (error instanceof APIConnectionError && !(error instanceof APIConnectionTimeoutError)) {
     return new CapacityError(
       `The upstream model server at ${upstreamUrl} is unreachable: ${error.message}`,
@@ -21,7 +21,7 @@ export function toUpstreamRefusal(error: unknown, upstreamUrl: string): unknown 
     const retryAfter = retryAfterSeconds(error.headers);
     if (error.status === 429) {
       return new CapacityError(
-        `The upstream model server at ${upstreamUrl} is at capacity (429): ${error.message}`,
+        `The upstream model server at ${upstreamUrl} is at capacity (429)${detailOf(error, apiKey)}`,
         429,
         RATE_LIMIT_CODE,
         retryAfter,
@@ -29,14 +29,14 @@ export function toUpstreamRefusal(error: unknown, upstreamUrl: string): unknown 
     }
     if (error.status === 502 || error.status === 503 || error.status === 504) {
       return new CapacityError(
-        `The upstream model server at ${upstreamUrl} is unavailable (${error.status}): ${error.message}`,
+        `The upstream model server at ${upstreamUrl} is unavailable (${error.status})${detailOf(error, apiKey)}`,
         503,
         'upstream_unavailable',
         retryAfter,
       );
     }
   }
-  return toUpstreamError(error, upstreamUrl);
+  return toUpstreamError(error, upstreamUrl, apiKey);
 }
 
 /** `error instanceof APIError`, typed with the class's defaults: the check alone types its status and headers as `any`. */
@@ -55,10 +55,11 @@ export function retryAfterSeconds(headers: Headers | undefined, now = Date.now()
 
 /**
  * An upstream server's failure as the error our client gets: the upstream's own 4xx passes through
- * (the request was bad there too); its 5xx becomes 502, a timeout 504 and an unreachable server 503,
- * each with a message that says it was the upstream.
+ * (the request was bad there too), but for its 401 and 403, which refuse this service's credentials,
+ * not the client's (a 502); its 5xx becomes 502, a timeout 504 and an unreachable server 503, each
+ * with a message that says it was the upstream.
  */
-export function toUpstreamError(error: unknown, upstreamUrl: string): unknown {
+export function toUpstreamError(error: unknown, upstreamUrl: string, apiKey?: string): unknown {
   if (error instanceof APIConnectionTimeoutError) {
     return new UpstreamFailureError(
       `The upstream model server at ${upstreamUrl} did not answer in time.`,
@@ -78,18 +79,75 @@ export function toUpstreamError(error: unknown, upstreamUrl: string): unknown {
     if (error.status === undefined || error.status >= 500) {
       const status = error.status === undefined ? 'mid-stream' : String(error.status);
       return new UpstreamFailureError(
-        `The upstream model server at ${upstreamUrl} failed (${status}): ${error.message}`,
+        `The upstream model server at ${upstreamUrl} failed (${status})${detailOf(error, apiKey)}`,
+        502,
+        'upstream_error',
+      );
+    }
+    if (error.status === 401 || error.status === 403) {
+      return new UpstreamFailureError(
+        `The upstream model server at ${upstreamUrl} refused this service's credentials (${error.status}): check UPSTREAM_API_KEY.`,
         502,
         'upstream_error',
       );
     }
     // The upstream's `param` names a field of our request to it, not of the client's: left out.
     return new InvalidRequestError(
-      `The upstream model server refused the request: ${error.message}`,
+      `The upstream model server refused the request (${error.status})${detailOf(error, apiKey)}`,
       undefined,
       error.status,
       'upstream_rejected',
     );
   }
   return error;
+}
+
+/**
+ * A failure after the upstream's response head: its error event, or its stream broken off (the
+ * connection lost, a line that is not JSON), each the upstream's fault, a 502.
+ */
+export function toUpstreamStreamError(error: unknown, upstreamUrl: string, apiKey?: string): unknown {
+  const failure = toUpstreamError(error, upstreamUrl, apiKey);
+  if (failure !== error || !(error instanceof Error)) return failure;
+  return new UpstreamFailureError(
+    `The upstream model server at ${upstreamUrl} broke off its stream: ${error.message}`,
+    502,
+    'upstream_error',
+  );
+}
+
+/** The upstream's stream ended without a finish reason: its answer was cut off. */
+export function upstreamCutOff(upstreamUrl: string): UpstreamFailureError {
+  return new UpstreamFailureError(
+    `The upstream model server at ${upstreamUrl} ended its stream before its answer was complete.`,
+    502,
+    'upstream_error',
+  );
+}
+
+/** The upstream sent nothing for `timeoutMs` in the middle of its stream. */
+export function upstreamSilent(upstreamUrl: string, timeoutMs: number): UpstreamFailureError {
+  return new UpstreamFailureError(
+    `The upstream model server at ${upstreamUrl} sent nothing for ${timeoutMs} ms in the middle of its stream.`,
+    504,
+    'upstream_timeout',
+  );
+}
+
+/** The longest piece of an upstream's own error message passed on. */
+const MAX_DETAIL = 300;
+
+/**
+ * What the upstream said of its failure, for our message (`: <its message>`, or nothing): only the
+ * `message` of an OpenAI error body, never a body of another kind (an HTML page, a proxy's text, which
+ * may tell of the upstream's insides), with this service's API key, should the upstream repeat it,
+ * blanked out.
+ */
+function detailOf(error: APIError, apiKey: string | undefined): string {
+  const body: { message?: unknown } | undefined = error.error;
+  if (typeof body?.message !== 'string' || body.message.trim() === '') return '';
+  let message = body.message.trim();
+  if (apiKey !== undefined && apiKey.length > 0) message = message.split(apiKey).join('[redacted]');
+  if (message.length > MAX_DETAIL) message = `${message.slice(0, MAX_DETAIL)}…`;
+  return `: ${message}`;
 }
