@@ -62,7 +62,12 @@ export function installJsonBodyParser(adapter: FastifyAdapter, bodyLimit: number
   // here, it leaves the type alone, and the parser is replaced by one that reads the body's stream.
   adapter.useBodyParser('application/json', false, { bodyLimit });
   fastify.removeContentTypeParser('application/json');
+  // JSON alone: Fastify's own text/plain parser would take a body that a page of any origin may post
+  // without a preflight (a CORS "simple" type), and hand on a string where an object is read.
+  fastify.removeContentTypeParser('text/plain');
   fastify.addContentTypeParser('application/json', { bodyLimit }, (request, payload, done) => {
+    // A compressed body would be read as text: refused, as a type the server does not take.
+    if (!isIdentity(request.headers['content-encoding'])) return done(new errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE());
     readBodyChunks(request, payload, bodyLimit, (error, body) => {
       if (error !== null || body === undefined) done(error);
       else if (body.length < OFFLOAD_MIN_BYTES) void inline(request, Buffer.concat(body.chunks, body.length), done);
@@ -72,6 +77,11 @@ export function installJsonBodyParser(adapter: FastifyAdapter, bodyLimit: number
   fastify.addHook('onClose', async () => {
     await pool?.destroy();
   });
+}
+
+/** Whether a `Content-Encoding` header leaves the body as it is (none, or `identity`). */
+function isIdentity(encoding: string | undefined): boolean {
+  return encoding === undefined || encoding.trim() === '' || encoding.trim().toLowerCase() === 'identity';
 }
 
 /**

@@ -15,7 +15,8 @@ interface FastifyLikeError {
 }
 
 /** What a body of a type the service has no parser for is told: it reads JSON alone. */
-const BODY_MUST_BE_JSON = 'The request body must be JSON, sent with Content-Type: application/json.';
+const BODY_MUST_BE_JSON =
+  'The request body must be JSON, sent with Content-Type: application/json and no Content-Encoding.';
 
 /**
  * Maps any error to an HTTP status and an OpenAI error body. Client errors keep their message; a

@@ -289,21 +289,31 @@ describe('bad requests: OpenAI error bodies, the right status, the request id', 
     expect(error.message).toBe(message);
   });
 
-  it('a form body (curl -d without a content type) → 415, its text neither parsed nor repeated', async () => {
+  it('a form or text body (curl -d without a content type, a page without a preflight) → 415, its text neither parsed nor repeated', async () => {
     const text = JSON.stringify(chat({ messages: [{ role: 'user', content: 'secret prompt' }] }));
-    for (const body of [text, 'model=threadline-mocker&prompt=hi']) {
-      const res = await send(pipeline.url, COMPLETIONS, body, {
-        id: 'form-1',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      });
+    const cases = [
+      { body: text, headers: { 'content-type': 'application/x-www-form-urlencoded' } },
+      { body: 'model=threadline-mocker&prompt=hi', headers: { 'content-type': 'application/x-www-form-urlencoded' } },
+      { body: text, headers: { 'content-type': 'text/plain' } },
+      { body: text, headers: { 'content-type': 'text/plain;charset=UTF-8' } },
+      // JSON, but said to be compressed: read as it is, it would not be what the client meant.
+      { body: text, headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' } },
+    ];
+    for (const { body, headers } of cases) {
+      const res = await send(pipeline.url, COMPLETIONS, body, { id: 'form-1', headers });
       expect(res.requestId).toBe('form-1');
       expectOpenAIError(res, 415, {
         param: null,
         code: 'unsupported_media_type',
-        message: 'The request body must be JSON, sent with Content-Type: application/json.',
+        message: 'The request body must be JSON, sent with Content-Type: application/json and no Content-Encoding.',
       });
       expect(res.text).not.toContain('secret');
     }
+    // `identity` is no encoding at all.
+    const plain = await send(pipeline.url, CHAT, text, {
+      headers: { 'content-type': 'application/json', 'content-encoding': 'identity' },
+    });
+    expect(plain.status).toBe(200);
   });
 
   it('without X-Request-Id an error still carries a generated UUIDv4', async () => {
