@@ -1,5 +1,6 @@
 import { BadRequestException, ServiceUnavailableException } from '@nestjs/common';
 import { describe, expect, it } from 'vitest';
+import { ClientDisconnectedError, DeadlineExceededError } from '@threadline/tracing';
 import { EndpointError } from './endpoint.error.js';
 
 const WHERE = { requestId: 'req-1', component: 'worker', endpoint: 'generate' };
@@ -53,6 +54,20 @@ describe('EndpointError', () => {
       const error = EndpointError.from(new Error('boom'), WHERE);
       expect(error.toJSON()).toMatchObject({ ...WHERE, message: 'boom', status: 500, code: 'internal_error' });
       expect(error.expected).toBeUndefined();
+    });
+
+    it("a request's cancellations as what they are, expected: its client gone a 499, its deadline a 504", () => {
+      // Work stopped by its client's leaving (a long prompt dropped after its tokenization) is no fault.
+      expect(EndpointError.from(new ClientDisconnectedError(), WHERE).toJSON()).toMatchObject({
+        status: 499,
+        code: 'cancelled',
+        expected: true,
+      });
+      expect(EndpointError.from(new DeadlineExceededError(), WHERE).toJSON()).toMatchObject({
+        status: 504,
+        code: 'deadline_exceeded',
+        expected: true,
+      });
     });
 
     it("a Nest HttpException's status (getStatus()), and a 4xx's code defaults to invalid_request_error", () => {

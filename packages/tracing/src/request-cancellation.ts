@@ -71,8 +71,16 @@ export class DeadlineExceededError extends Error {
   }
 }
 
-/** The reason a request's signal aborts when its HTTP client goes away before the response ends. @publicApi */
+/**
+ * The reason a request's signal aborts when its HTTP client goes away before the response ends: what
+ * work stopped by it fails with, nginx's 499 (nobody reads the answer; the status is for logs and metrics).
+ * @publicApi
+ */
 export class ClientDisconnectedError extends Error {
+  readonly status = 499;
+  readonly code = 'cancelled';
+  readonly expected = true;
+
   constructor() {
     super('The client disconnected before the response was complete.');
     this.name = 'ClientDisconnectedError';
