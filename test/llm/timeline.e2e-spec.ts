@@ -6,7 +6,7 @@ import type { Cluster } from '../support/cluster.js';
 import { describeWithNats } from '../support/nats-server.js';
 import { startPipeline } from '../support/pipeline-app.js';
 import type { PipelineApp } from '../support/pipeline-app.js';
-import { CHAT, chatBody, request } from '../support/requests.js';
+import { CHAT, MODEL, chatBody, request } from '../support/requests.js';
 import { waitFor } from '../support/wait-for.js';
 
 interface Summary {
@@ -127,6 +127,27 @@ describe('the request timeline, in one process', () => {
     expect(body.data[0]!.id).toBe('timeline-list-1');
     expect(body.data.every((summary) => !summary.route.includes('/debug/'))).toBe(true);
     expect(JSON.stringify(body)).not.toContain(PROMPT);
+  });
+
+  it('lists a request its client left before the answer under 499, as the metrics count it; its span holds no status never sent', async () => {
+    const leaving = new AbortController();
+    const sent = fetch(`${pipeline.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'timeline-gone-1' },
+      body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'leave' }], max_tokens: 2000 }),
+      signal: leaving.signal,
+    });
+    setTimeout(() => leaving.abort(), 100);
+    await expect(sent).rejects.toThrow();
+    const listed = await waitFor(async () => {
+      const { body } = await getJson<{ data: Summary[] }>(`${pipeline.url}/debug/requests?limit=5`);
+      return body.data.find((summary) => summary.id === 'timeline-gone-1');
+    });
+    expect(listed.status).toBe(499);
+    const { body } = await getJson<Timeline>(`${pipeline.url}/debug/requests/timeline-gone-1`);
+    const http = body.spans.find((span) => span.component === 'frontend' && span.kind === 'server');
+    expect(http?.attributes).toMatchObject({ 'threadline.cancelled': true });
+    expect(http?.attributes).not.toHaveProperty('http.response.status_code');
   });
 
   it('returns the spans of every component of the request', async () => {

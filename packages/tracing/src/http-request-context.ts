@@ -82,7 +82,8 @@ function endHttpSpan(span: Span, response: ServerResponse): void {
   const route = request?.route?.path;
   if (typeof route === 'string' && span.attributes['http.route'] === undefined)
     nameAfterRoute(span, `${request!.baseUrl ?? ''}${route}`);
-  span.setAttribute('http.response.status_code', response.statusCode);
+  // A response its client left before it began has no status: the one Node holds was never sent.
+  if (response.headersSent) span.setAttribute('http.response.status_code', response.statusCode);
   if (response.statusCode >= 500) span.setStatus('error');
   if (!response.writableFinished) span.setAttribute('threadline.cancelled', true);
   span.end();

@@ -2,6 +2,7 @@ import type { FinishedSpan } from '@threadline/tracing';
 import { componentOf, factsOf, isHttpSpan, mergeFacts } from './timeline-facts.js';
 import type { RequestFacts } from './timeline-facts.js';
 import type { ProcessSpans } from './timeline.service.js';
+import { CLIENT_CLOSED_REQUEST } from '../metrics/frontend.metrics.js';
 
 /** A line of `GET /debug/requests`: counts and times only, never the text of a prompt or a completion. */
 export interface RequestSummary {
@@ -38,7 +39,13 @@ export function summarize(id: string, http: FinishedSpan, facts: RequestFacts): 
   return {
     id,
     route: `${String(http.attributes['http.request.method'])} ${String(route)}`,
-    status: typeof status === 'number' ? status : null,
+    // A request its client left is listed as the metrics count it: 499 (nginx's), whatever was sent.
+    status:
+      http.attributes['threadline.cancelled'] === true
+        ? CLIENT_CLOSED_REQUEST
+        : typeof status === 'number'
+          ? status
+          : null,
     started_at: new Date(http.startTime).toISOString(),
     duration_ms: round(http.endTime - http.startTime),
     ttft_ms: facts.firstTokenAt === undefined ? null : round(facts.firstTokenAt - http.startTime),

@@ -291,7 +291,7 @@ describe('bad requests: OpenAI error bodies, the right status, the request id', 
 
   it('a form or text body (curl -d without a content type, a page without a preflight) → 415, its text neither parsed nor repeated', async () => {
     const text = JSON.stringify(chat({ messages: [{ role: 'user', content: 'secret prompt' }] }));
-    const cases = [
+    const cases: Array<{ body: string; headers: Record<string, string> }> = [
       { body: text, headers: { 'content-type': 'application/x-www-form-urlencoded' } },
       { body: 'model=threadline-mocker&prompt=hi', headers: { 'content-type': 'application/x-www-form-urlencoded' } },
       { body: text, headers: { 'content-type': 'text/plain' } },
