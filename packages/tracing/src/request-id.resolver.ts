@@ -8,6 +8,9 @@ import type { ResolvedTracingOptions } from './request-tracing.options.js';
 import { InvalidTracingOptionError } from './tracing.errors.js';
 import { TRACING_OPTIONS, TRACING_PINO } from './tracing.internal-constants.js';
 
+/** The length of the built-in generator's ids (UUIDs, with their dashes). */
+const UUID_LENGTH = 36;
+
 /**
  * Turns an incoming header value (HTTP or message) into the request's id: kept when the policy accepts
  * it and the options trust incoming ids, generated otherwise. A rejection writes one log line with the
@@ -22,6 +25,13 @@ export class RequestIdResolver {
     @Inject(TRACING_OPTIONS) private readonly options: ResolvedTracingOptions,
     @Inject(TRACING_PINO) private readonly logger: Logger,
   ) {
+    // A generated id travels like an incoming one, and each process it reaches holds it to the policy.
+    if (options.generateId === randomUuid && options.maxLength < UUID_LENGTH) {
+      throw new InvalidTracingOptionError(
+        'maxLength',
+        `it is ${options.maxLength}, shorter than the ${UUID_LENGTH} characters of the UUIDs generated for requests without an id, which every process they reach must keep: set it to ${UUID_LENGTH} or more, or give a generateId whose ids fit`,
+      );
+    }
     const sample = options.generateId();
     if (!isValidRequestId(sample, options.maxLength)) {
       throw new InvalidTracingOptionError(
