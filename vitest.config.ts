@@ -16,7 +16,8 @@ export default defineConfig({
   test: {
     setupFiles: ['reflect-metadata'],
     testTimeout: 30_000,
-    hookTimeout: 30_000,
+    // As long as a service process may take to start (`startFromSource`): a loaded machine compiles slowly.
+    hookTimeout: 60_000,
     // Each file boots its own Nest apps on their own ports; two workers match the machines here.
     maxWorkers: 2,
     // The product's tests, and apart from them (counted on their own) the self-checks of the test helpers.

@@ -33,6 +33,8 @@ import { Tokenizer } from './tokenizer.js';
 interface UsageTally {
   completionTokens: number;
   cachedTokens: number;
+  /** The prompt's tokens as an engine counted them, when one did (`GenerateOutput.counted`). */
+  promptTokens?: number;
 }
 
 /**
@@ -81,7 +83,8 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
       yield { type: 'accepted', model, promptTokens: promptIds.length, stream, includeUsage, n: sampling.n };
       const tally: UsageTally = { completionTokens: 0, cachedTokens: 0 };
       yield* mergeStreams(workers.map((tokens, index) => this.choice(index, tokens, normalized, tally)));
-      yield { type: 'usage', promptTokens: promptIds.length, ...tally };
+      const { promptTokens = promptIds.length, completionTokens, cachedTokens } = tally;
+      yield { type: 'usage', promptTokens, completionTokens, cachedTokens };
     } finally {
       // A consumer gone before a choice began reading its worker would leave that worker's slot taken.
       for (const tokens of workers) void tokens.stop().catch(() => undefined);
@@ -142,9 +145,19 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
         ? { type: 'text', choice: index, text }
         : { type: 'text', choice: index, text, logprobs: entries };
     let reason: FinishReason = 'length';
+    // This choice's completion tokens as the tally holds them, until an engine's own count replaces them.
+    let completionTokens = 0;
     for await (const output of tokens) {
       tally.completionTokens += output.tokenIds.length;
+      completionTokens += output.tokenIds.length;
       if (output.cachedTokens !== undefined) tally.cachedTokens = Math.max(tally.cachedTokens, output.cachedTokens);
+      if (output.counted !== undefined) {
+        const { counted } = output;
+        tally.completionTokens += counted.completionTokens - completionTokens;
+        completionTokens = counted.completionTokens;
+        tally.promptTokens = counted.promptTokens;
+        if (counted.cachedTokens !== undefined) tally.cachedTokens = Math.max(tally.cachedTokens, counted.cachedTokens);
+      }
       if (output.finishReason !== undefined) reason = output.finishReason;
       // A tool call's arguments are not content: no stop sequence applies to them, and no logprobs.
       if (output.toolCall !== undefined) {

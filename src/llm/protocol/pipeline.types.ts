@@ -218,6 +218,18 @@ export interface GenerateOutput {
   toolCall?: { index: number; id?: string; name?: string };
   /** When asked for: the log-probability of each token generated, whose bytes add up to this item's text. */
   logprobs?: GeneratedLogprob[];
+  /**
+   * The tokens as the engine counted them, when it counts with another tokenizer than the pipeline's (an
+   * upstream server's usage), on the choice's last item: the choice's usage is this, not the pipeline's count.
+   */
+  counted?: CountedTokens;
+}
+
+/** An engine's own count of a choice's tokens. */
+export interface CountedTokens {
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens?: number;
 }
 
 /** How an embeddings response carries its vectors: JSON numbers, or little-endian float32 in base64. */

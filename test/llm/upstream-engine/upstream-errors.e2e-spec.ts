@@ -53,6 +53,7 @@ describe('an upstream that fails', () => {
           max_tokens: 7,
           seed: 70,
           stream: true,
+          stream_options: { include_usage: true },
           ...original,
         });
       });

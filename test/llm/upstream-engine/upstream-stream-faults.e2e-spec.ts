@@ -70,6 +70,21 @@ function faulty(req: IncomingMessage, res: ServerResponse, body: unknown): void 
     case 'filter':
       res.end(`${chunkOf(chat, '', 'content_filter')}data: [DONE]\n\n`);
       return;
+    case 'usage': {
+      // Counted by the upstream's own tokenizer, which is not the pipeline's: its usage is the answer's.
+      const usage = {
+        prompt_tokens: 30,
+        completion_tokens: 10,
+        total_tokens: 40,
+        prompt_tokens_details: { cached_tokens: 16 },
+      };
+      const object = chat ? 'chat.completion.chunk' : 'text_completion';
+      res.write(chunkOf(chat, '', 'length'));
+      res.end(
+        `data: ${JSON.stringify({ id: 'up', object, created: 0, model: MODEL, choices: [], usage })}\n\ndata: [DONE]\n\n`,
+      );
+      return;
+    }
     case 'lpempty':
       // A character of several tokens: the chunk of its first token has no text, but has its logprobs.
       res.write(chunkOf(chat, ' a', null, { content: [entry(' a', [32, 97])] }));
@@ -189,6 +204,29 @@ describe('the openai engine, an upstream misbehaving in the middle of its stream
       incomplete_details: { reason: 'content_filter' },
     });
   });
+
+  it.each([
+    { api: 'chat' as const, stream: false, n: 1 },
+    { api: 'completion' as const, stream: true, n: 2 },
+  ])(
+    "the usage is the upstream's own count, asked for with each request ($api, stream $stream, n $n)",
+    async ({ api, stream, n }) => {
+      const before = fake.received.length;
+      const extra = { n, max_tokens: 10, ...(stream && { stream, stream_options: { include_usage: true } }) };
+      const reply = await send(b.url, pathOf(api), body(api, 'usage', extra), { id: `usage-${api}` });
+      const usage = stream
+        ? (JSON.parse(serviceEvents(reply.text).at(-2)!) as { usage: unknown }).usage
+        : (JSON.parse(reply.text) as { usage: unknown }).usage;
+      expect(usage).toEqual({
+        prompt_tokens: 30,
+        completion_tokens: 10 * n,
+        total_tokens: 30 + 10 * n,
+        prompt_tokens_details: { cached_tokens: 16 },
+      });
+      for (const sent of fake.received.slice(before))
+        expect(sent.body).toMatchObject({ stream: true, stream_options: { include_usage: true } });
+    },
+  );
 
   it('logprobs sent on a chunk without text are kept: their bytes make the text', async () => {
     const reply = await send(b.url, CHAT, body('chat', 'lpempty', { logprobs: true }), { id: 'lpempty' });

@@ -6,6 +6,7 @@ import { ADMITTED } from '../../protocol/admission.js';
 import { encodeVector } from '../../protocol/embedding-vector.js';
 import type {
   ChatMessage,
+  CountedTokens,
   EmbedRequest,
   EmbedResult,
   FinishReason,
@@ -59,22 +60,30 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
     const { chunks, controller } = upstream;
     const silence = new UpstreamSilence(this.config.timeoutMs, () => controller.abort());
     let first = true;
-    let finished = false;
+    // The choice's last item, held until the stream's end, which brings the upstream's usage after it.
+    let last: GenerateOutput | undefined;
+    let counted: CountedTokens | undefined;
     try {
       yield ADMITTED;
       // The silence counted is the upstream's: the time this stream's reader takes is not.
       silence.heard();
-      for await (const { text, finishReason, ...fields } of chunks) {
+      for await (const { text, finishReason, usage, ...fields } of chunks) {
         silence.heard();
+        // A continuation's count would hold the answer's first part as prompt: the pipeline counts those.
+        if (usage !== undefined && request.continuation === undefined) counted = countedOf(usage);
+        if (last !== undefined) continue;
         const tokenIds = text ? this.tokenizer.encode(text) : [];
-        if (finishReason !== undefined) finished = true;
         const empty = tokenIds.length === 0 && fields.toolCall === undefined && fields.logprobs === undefined;
         if (empty && finishReason === undefined) continue;
         const item: GenerateOutput = first ? { tokenIds, finishReason, cachedTokens: 0 } : { tokenIds, finishReason };
+        first = false;
         // A tool call's piece (its id and name, or more of its arguments), and logprobs: as the upstream sent them.
+        if (finishReason !== undefined) {
+          last = { ...item, ...fields };
+          continue;
+        }
         yield { ...item, ...fields };
         silence.heard();
-        first = false;
       }
     } catch (error) {
       if (!signal.aborted && !silence.broken) throw toUpstreamStreamError(error, this.config.url!, this.config.apiKey);
@@ -87,7 +96,9 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
     if (signal.aborted) this.logWithRequestId('info', 'upstream generation stopped: request cancelled');
     else if (silence.broken) throw upstreamSilent(this.config.url!, this.config.timeoutMs);
     // Every choice of an OpenAI stream ends with its finish reason: one that ends without was cut off.
-    else if (!finished) throw upstreamCutOff(this.config.url!);
+    else if (last === undefined) throw upstreamCutOff(this.config.url!);
+    // With the upstream's usage, counted by its own tokenizer: what the client's usage says.
+    else yield counted === undefined ? last : { ...last, counted };
   }
 
   /**
@@ -139,6 +150,7 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
       // The sampling fields the client set, and only those: the upstream's defaults hold for the rest.
       ...request.original.sampling,
       stream: true as const,
+      stream_options: { include_usage: true },
     };
     const output = request.output ?? {};
     if (request.original.messages !== undefined) {
@@ -153,6 +165,8 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
       const chunks = (async function* (): AsyncGenerator<UpstreamPiece> {
         for await (const chunk of stream) {
           const choice = chunk.choices[0];
+          // The usage comes last, on a chunk of its own (of no choice).
+          if (chunk.usage) yield { text: '', usage: chunk.usage };
           if (!choice) continue;
           const finishReason = finish(choice.finish_reason);
           // Tool call deltas first: a chunk that ends the choice comes after its last piece.
@@ -176,6 +190,7 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
     const chunks = (async function* (): AsyncGenerator<UpstreamPiece> {
       for await (const chunk of stream) {
         const choice = chunk.choices[0];
+        if (chunk.usage) yield { text: '', usage: chunk.usage };
         if (!choice) continue;
         const piece: UpstreamPiece = { text: choice.text ?? '', finishReason: finish(choice.finish_reason) };
         const logprobs =
@@ -194,6 +209,18 @@ interface UpstreamPiece {
   finishReason?: FinishReason | undefined;
   toolCall?: NonNullable<GenerateOutput['toolCall']>;
   logprobs?: GeneratedLogprob[];
+  /** The upstream's count of the request's tokens, sent at the end of its stream. */
+  usage?: OpenAI.CompletionUsage;
+}
+
+/** The upstream's usage as the pipeline takes it; a count that is not a whole number is left out. */
+function countedOf(usage: OpenAI.CompletionUsage): CountedTokens | undefined {
+  const { prompt_tokens: prompt, completion_tokens: completion } = usage;
+  if (!Number.isSafeInteger(prompt) || !Number.isSafeInteger(completion)) return undefined;
+  const cached = usage.prompt_tokens_details?.cached_tokens;
+  const counted: CountedTokens = { promptTokens: prompt, completionTokens: completion };
+  if (typeof cached === 'number' && Number.isSafeInteger(cached)) counted.cachedTokens = cached;
+  return counted;
 }
 
 /** A message as the client sent it: a tool's result with the call it answers, an assistant's tool calls. */
