@@ -79,7 +79,7 @@ function messages(value: unknown): ChatMessage[] {
     const param = `messages[${i}]`;
     if (message === null || typeof message !== 'object')
       throw new InvalidRequestError(`${param} must be an object.`, param);
-    const { role, content, tool_calls: toolCalls, tool_call_id: toolCallId } = message as Body;
+    const { role, content, tool_calls: toolCalls, tool_call_id: toolCallId, name } = message as Body;
     if (typeof role !== 'string' || !ROLES.has(role as ChatMessage['role'])) {
       throw new InvalidRequestError(`${param}.role must be one of ${[...ROLES].join(', ')}.`, `${param}.role`);
     }
@@ -91,6 +91,10 @@ function messages(value: unknown): ChatMessage[] {
       content: callsOnly ? '' : messageContent(content, `${param}.content`, role === 'assistant'),
     };
     if (calls !== undefined && calls.length > 0) normalized.tool_calls = calls;
+    if (name !== undefined && name !== null) {
+      if (typeof name !== 'string') throw new InvalidRequestError(`${param}.name must be a string.`, `${param}.name`);
+      normalized.name = name;
+    }
     if (role === 'tool') {
       if (typeof toolCallId !== 'string' || toolCallId.length === 0) {
         throw new InvalidRequestError(`${param}.tool_call_id is required for a tool message.`, `${param}.tool_call_id`);

@@ -15,6 +15,8 @@ export interface ChatMessage {
   tool_calls?: ToolCall[];
   /** A `tool` message: the call it answers. */
   tool_call_id?: string;
+  /** The participant's name, as the client wrote it: passed on by the `openai` engine. */
+  name?: string;
 }
 
 /** A function the model may call, as OpenAI's `tools` declare it. */

@@ -240,6 +240,17 @@ describe('the openai engine, an upstream misbehaving in the middle of its stream
     expect(Buffer.from(bytes).toString('utf8')).toBe(' a日');
   });
 
+  it("passes a message's name on (a tool message has none to pass)", async () => {
+    const before = fake.received.length;
+    const messages = [
+      { role: 'system', content: 'You answer.', name: 'rules' },
+      { role: 'user', content: 'say it MODE:plain', name: 'alice' },
+    ];
+    const reply = await send(b.url, CHAT, { model: MODEL, messages }, { id: 'named' });
+    expect(reply.status, reply.text).toBe(200);
+    expect((fake.received[before]!.body as { messages: unknown }).messages).toEqual(messages);
+  });
+
   it('sends the sampling fields the client set, and only those: no seed or temperature of its own', async () => {
     const before = fake.received.length;
     await send(b.url, CHAT, body('chat', 'plain'), { id: 'sampling-none' });

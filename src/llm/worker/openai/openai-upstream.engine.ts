@@ -223,19 +223,24 @@ function countedOf(usage: OpenAI.CompletionUsage): CountedTokens | undefined {
   return counted;
 }
 
-/** A message as the client sent it: a tool's result with the call it answers, an assistant's tool calls. */
+/**
+ * A message as the client sent it: a tool's result with the call it answers, an assistant's tool calls,
+ * the participant's name (a tool message has none).
+ */
 function toUpstreamMessage(message: ChatMessage): OpenAI.ChatCompletionMessageParam {
   if (message.role === 'tool') {
     return { role: 'tool', content: message.content, tool_call_id: message.tool_call_id ?? '' };
   }
+  const named = message.name === undefined ? {} : { name: message.name };
   if (message.role === 'assistant' && message.tool_calls !== undefined) {
     return {
       role: 'assistant',
       content: message.content === '' ? null : message.content,
       tool_calls: message.tool_calls,
+      ...named,
     };
   }
-  return { role: message.role, content: message.content };
+  return { role: message.role, content: message.content, ...named };
 }
 
 /** Tools, tool_choice, response_format and logprobs, passed on as the client wrote them. */
