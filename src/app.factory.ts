@@ -11,6 +11,7 @@ import type { CorsOrigins } from './config/cors.config.js';
 import type { LlmConfig } from './llm/llm.config.js';
 import { applyHttpLimits, requestTimeoutOptions } from './http/http-limits.js';
 import { installJsonBodyParser } from './http/json-body-parser.js';
+import { HttpShutdownGrace } from './http/shutdown-grace.js';
 import { createTracingLogger, TracingLogger } from '@threadline/tracing';
 import type { OtlpExport } from '@threadline/tracing/otel';
 
@@ -39,7 +40,12 @@ export async function createApp(config: AppConfig, llm: LlmConfig): Promise<Nest
     await traces?.shutdown();
     throw error;
   });
-  if (traces !== undefined) stopAfterClose(app, () => traces.shutdown());
+  const grace = new HttpShutdownGrace(config.runtime.shutdownGraceMs, llm.retryAfterSeconds, logger);
+  aroundClose(
+    app,
+    () => grace.drain(),
+    () => traces?.shutdown(),
+  );
   app.useLogger(app.get(TracingLogger));
   // From here on lines go out as they are written: a start-up that waits (for NATS, say) must say so.
   app.flushLogs();
@@ -49,29 +55,35 @@ export async function createApp(config: AppConfig, llm: LlmConfig): Promise<Nest
     await traces?.shutdown();
     throw error;
   });
+  grace.install(adapter.getInstance());
   void adapter.getInstance().register(fastifyCors, corsOptions(config.corsOrigins, config.tracing.header));
   return app;
 }
 
 /**
- * Runs `stop` once the app has closed, whether or not closing failed. Nest closes the HTTP server before
- * it runs the shutdown hooks, and the components drain their calls in theirs: the span export must stop
- * after both, or the spans of the calls drained at shutdown are lost (in a process without HTTP, the
- * server's close is immediate).
+ * Runs `before` ahead of the app's close (the HTTP requests drained), and `after` once it has closed,
+ * whether or not closing failed. Nest closes the HTTP server before it runs the shutdown hooks, and the
+ * components drain their calls in theirs: the span export must stop after both, or the spans of the
+ * calls drained at shutdown are lost (in a process without HTTP, the server's close is immediate).
  */
-function stopAfterClose(app: NestFastifyApplication, stop: () => Promise<void>): void {
+function aroundClose(
+  app: NestFastifyApplication,
+  before: () => Promise<void>,
+  after: () => Promise<void> | undefined,
+): void {
   // The app is a proxy that ignores assignments to its methods and looks them up on each call: the
   // wrapper is defined on it, around the class's own close.
   type Close = (this: NestFastifyApplication, ...args: Parameters<NestFastifyApplication['close']>) => Promise<void>;
   const { close } = Object.getPrototypeOf(app) as { close: Close };
-  async function closeThenStop(this: NestFastifyApplication, ...args: Parameters<Close>): Promise<void> {
+  async function drainCloseStop(this: NestFastifyApplication, ...args: Parameters<Close>): Promise<void> {
     try {
+      await before();
       await close.apply(this, args);
     } finally {
-      await stop();
+      await after();
     }
   }
-  Object.defineProperty(app, 'close', { value: closeThenStop, configurable: true, writable: true });
+  Object.defineProperty(app, 'close', { value: drainCloseStop, configurable: true, writable: true });
 }
 
 /**

@@ -7,12 +7,13 @@ import { installTestStall } from './test-stall.js';
 
 async function main(): Promise<void> {
   const config = loadAppConfig();
-  const app = await createApp(config, loadLlmConfig());
+  const llm = loadLlmConfig();
+  installTestStall();
+  const app = await createApp(config, llm);
   // Only the Frontend serves HTTP; a process of other components serves them over NATS alone.
   if (config.runtime.components.includes('frontend'))
     await app.listen(listenOptions(config.port, config.host, config.httpLimits));
   else await app.init();
-  installTestStall();
   // A stop asked for is a clean exit: finish (or stop) the work in flight, close, exit 0.
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
@@ -28,7 +29,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  // A bad configuration value ends start-up with one readable line, not a stack trace.
+  // A bad configuration value ends start-up with one readable line, not a stack trace. The exit is
+  // forced: a port taken found at listen leaves METRICS_PORT's server, NATS and timers holding on.
   console.error(error instanceof Error ? `${error.name}: ${error.message}` : error);
-  process.exitCode = 1;
+  process.exit(1);
 });

@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { envWholeNumber } from './config/env-number.js';
 
 /**
  * For tests only, and only when `THREADLINE_TEST_STALL_MS` is set: SIGUSR2 blocks the event loop for
@@ -6,8 +7,7 @@ import { Logger } from '@nestjs/common';
  */
 export function installTestStall(env: NodeJS.ProcessEnv = process.env): void {
   if (env.THREADLINE_TEST_STALL_MS === undefined) return;
-  const ms = Number(env.THREADLINE_TEST_STALL_MS);
-  if (!Number.isInteger(ms) || ms <= 0) throw new Error('THREADLINE_TEST_STALL_MS must be a positive integer');
+  const ms = envWholeNumber(env, 'THREADLINE_TEST_STALL_MS', 0, 1, 3_600_000);
   const logger = new Logger('TestStall');
   process.on('SIGUSR2', () => {
     logger.warn(`stalling the event loop for ${ms} ms`);

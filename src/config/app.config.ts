@@ -3,6 +3,7 @@ import { tracingOptionsFromEnv } from '@threadline/tracing';
 import { resolveTracingOptions } from '@threadline/tracing/internal';
 import { ConfigError } from './config.error.js';
 import { envFlag } from './env-flag.js';
+import { envPort, envWholeNumber } from './env-number.js';
 import { loadHttpLimits } from './http-limits.config.js';
 import { loadTraceExport } from './traces.config.js';
 import { loadMetricsPort } from './metrics.config.js';
@@ -55,10 +56,10 @@ export interface AppConfig {
 
 /** Reads and checks the configuration; a bad value throws an error that names the variable. */
 export function loadAppConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
-  const bodyLimit = parseBodyLimit(env.MAX_BODY_BYTES ?? String(4 * 1024 * 1024));
-  const host = env.HOST ?? '127.0.0.1';
+  const bodyLimit = envWholeNumber(env, 'MAX_BODY_BYTES', 4 * 1024 * 1024, 1024, 1024 ** 3);
+  const host = parseHost(env.HOST ?? '127.0.0.1');
   return {
-    port: parsePort(env.PORT ?? '8080'),
+    port: envPort(env, 'PORT', 8080),
     host,
     requestLogging: envFlag(env, 'LOG_REQUESTS', true),
     bodyLimit,
@@ -72,23 +73,12 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   };
 }
 
-function parsePort(value: string): number {
-  const port = Number(value);
-  if (!/^\d+$/.test(value) || port > 65535) {
-    throw new ConfigError('PORT', `must be a port number from 0 to 65535, got ${JSON.stringify(value)}`);
+function parseHost(value: string): string {
+  // Node takes an empty host for "every address", the opposite of what an unset one means here.
+  if (!/^[^\s/]+$/.test(value)) {
+    throw new ConfigError('HOST', `must be a host name or an IP address, got ${JSON.stringify(value)}`);
   }
-  return port;
-}
-
-function parseBodyLimit(value: string): number {
-  const bytes = Number(value);
-  if (!/^\d+$/.test(value) || bytes < 1024 || bytes > 1024 ** 3) {
-    throw new ConfigError(
-      'MAX_BODY_BYTES',
-      `must be a whole number of bytes from 1024 to 1073741824, got ${JSON.stringify(value)}`,
-    );
-  }
-  return bytes;
+  return value;
 }
 
 function parseRuntime(env: NodeJS.ProcessEnv): RuntimeConfig {
@@ -97,7 +87,7 @@ function parseRuntime(env: NodeJS.ProcessEnv): RuntimeConfig {
     throw new ConfigError('THREADLINE_TRANSPORT', `must be "inprocess" or "nats", got ${JSON.stringify(transport)}`);
   }
   const natsUrl = env.NATS_URL ?? 'nats://127.0.0.1:4222';
-  if (!/^(nats|tls|wss?):\/\/[^\s]+$/.test(natsUrl)) {
+  if (!/^(nats|tls|wss?):\/\/[^\s]+$/.test(natsUrl) || !URL.canParse(natsUrl)) {
     throw new ConfigError(
       'NATS_URL',
       `must be a NATS URL such as nats://127.0.0.1:4222, got ${JSON.stringify(natsUrl)}`,
@@ -106,7 +96,8 @@ function parseRuntime(env: NodeJS.ProcessEnv): RuntimeConfig {
   const listed = (env.THREADLINE_COMPONENTS ?? 'all')
     .split(',')
     .map((name) => name.trim().toLowerCase())
-    .filter(Boolean);
+    .filter(Boolean)
+    .filter((name, index, names) => names.indexOf(name) === index);
   const allComponents = listed.length === 1 && listed[0] === 'all';
   const unknown = listed.filter((name) => !(COMPONENT_NAMES as readonly string[]).includes(name));
   if (!allComponents && (listed.length === 0 || unknown.length > 0)) {
@@ -121,12 +112,6 @@ function parseRuntime(env: NodeJS.ProcessEnv): RuntimeConfig {
       'lists only some components, which needs THREADLINE_TRANSPORT=nats to reach the others',
     );
   }
-  const grace = env.THREADLINE_SHUTDOWN_GRACE_MS ?? '10000';
-  if (!/^\d+$/.test(grace))
-    throw new ConfigError(
-      'THREADLINE_SHUTDOWN_GRACE_MS',
-      `must be a whole number of milliseconds, got ${JSON.stringify(grace)}`,
-    );
   const pacing = env.THREADLINE_STREAM_PACING ?? 'on';
   if (pacing !== 'on' && pacing !== 'off')
     throw new ConfigError('THREADLINE_STREAM_PACING', `must be "on" or "off", got ${JSON.stringify(pacing)}`);
@@ -135,7 +120,7 @@ function parseRuntime(env: NodeJS.ProcessEnv): RuntimeConfig {
     natsUrl,
     components: allComponents ? [...COMPONENT_NAMES] : (listed as ComponentName[]),
     allComponents,
-    shutdownGraceMs: Number(grace),
+    shutdownGraceMs: envWholeNumber(env, 'THREADLINE_SHUTDOWN_GRACE_MS', 10_000, 0, 3_600_000),
     streamPacing: pacing === 'on',
   };
 }

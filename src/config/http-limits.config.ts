@@ -1,4 +1,5 @@
 import { ConfigError } from './config.error.js';
+import { envWholeNumber } from './env-number.js';
 
 /** The HTTP server's limits at the door: how long a request may take to arrive, and how much it may hold at once. */
 export interface HttpLimits {
@@ -18,7 +19,7 @@ const DEFAULT_MAX_BUFFERED_BODY_BYTES = 16 * 1024 * 1024;
 
 /** Reads and checks the limits; `bodyLimit` is `MAX_BODY_BYTES`, which the buffer must hold at least once. */
 export function loadHttpLimits(env: NodeJS.ProcessEnv, bodyLimit: number): HttpLimits {
-  const maxBufferedBodyBytes = wholeNumber(
+  const maxBufferedBodyBytes = envWholeNumber(
     env,
     'MAX_BUFFERED_BODY_BYTES',
     DEFAULT_MAX_BUFFERED_BODY_BYTES,
@@ -33,18 +34,8 @@ export function loadHttpLimits(env: NodeJS.ProcessEnv, bodyLimit: number): HttpL
     );
   }
   return {
-    requestTimeoutMs: wholeNumber(env, 'REQUEST_BODY_TIMEOUT_MS', 30_000, 100, 3_600_000),
-    maxConnections: wholeNumber(env, 'MAX_CONNECTIONS', 2048, 1, 1_000_000),
+    requestTimeoutMs: envWholeNumber(env, 'REQUEST_BODY_TIMEOUT_MS', 30_000, 100, 3_600_000),
+    maxConnections: envWholeNumber(env, 'MAX_CONNECTIONS', 2048, 1, 1_000_000),
     maxBufferedBodyBytes,
   };
-}
-
-function wholeNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
-  const value = env[name];
-  if (value === undefined) return fallback;
-  const number = Number(value);
-  if (!/^\d+$/.test(value) || number < min || number > max) {
-    throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
-  }
-  return number;
 }

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { ConfigError } from './config.error.js';
+import { envWholeNumber } from './env-number.js';
 import { envFlag } from './env-flag.js';
 
 /** The built-in request timeline (docs/configuration.md, "Request timeline"). */
@@ -18,14 +18,7 @@ const MAX_REQUESTS = 100_000;
  */
 export function loadTimelineConfig(env: NodeJS.ProcessEnv, host: string): TimelineConfig {
   const enabled = envFlag(env, 'THREADLINE_DEBUG_ROUTES', isLoopback(host));
-  const raw = env.THREADLINE_TIMELINE_REQUESTS ?? '1000';
-  const requests = Number(raw);
-  if (!/^\d+$/.test(raw) || requests < 1 || requests > MAX_REQUESTS) {
-    throw new ConfigError(
-      'THREADLINE_TIMELINE_REQUESTS',
-      `must be a whole number of requests from 1 to ${MAX_REQUESTS}, got ${JSON.stringify(raw)}`,
-    );
-  }
+  const requests = envWholeNumber(env, 'THREADLINE_TIMELINE_REQUESTS', 1000, 1, MAX_REQUESTS);
   return { enabled, requests };
 }
 

@@ -18,13 +18,13 @@ describe('the context length and the tokenizer threads in the configuration', ()
   });
 
   it.each([
-    ['THREADLINE_MAX_MODEL_LEN', '0', 'must be a number from 1 to 100000000, got "0"'],
-    ['THREADLINE_MAX_MODEL_LEN', '8k', 'must be a number from 1 to 100000000, got "8k"'],
-    ['THREADLINE_MAX_MODEL_LEN', '4096.5', 'must be a whole number, got "4096.5"'],
-    ['THREADLINE_TOKENIZER_THREADS', '-1', 'must be a number from 0 to 64, got "-1"'],
-    ['THREADLINE_TOKENIZER_THREADS', 'auto', 'must be a number from 0 to 64, got "auto"'],
-    ['THREADLINE_REQUEST_TIMEOUT_MS', '0', 'must be a number from 1 to 86400000, got "0"'],
-    ['THREADLINE_REQUEST_TIMEOUT_MS', '5s', 'must be a number from 1 to 86400000, got "5s"'],
+    ['THREADLINE_MAX_MODEL_LEN', '0', 'must be a whole number from 1 to 100000000, got "0"'],
+    ['THREADLINE_MAX_MODEL_LEN', '8k', 'must be a whole number from 1 to 100000000, got "8k"'],
+    ['THREADLINE_MAX_MODEL_LEN', '4096.5', 'must be a whole number from 1 to 100000000, got "4096.5"'],
+    ['THREADLINE_TOKENIZER_THREADS', '-1', 'must be a whole number from 0 to 64, got "-1"'],
+    ['THREADLINE_TOKENIZER_THREADS', 'auto', 'must be a whole number from 0 to 64, got "auto"'],
+    ['THREADLINE_REQUEST_TIMEOUT_MS', '0', 'must be a whole number from 1 to 86400000, got "0"'],
+    ['THREADLINE_REQUEST_TIMEOUT_MS', '5s', 'must be a whole number from 1 to 86400000, got "5s"'],
   ])('stop start-up with a message naming %s when it is %j', (variable, value, reason) => {
     expect(() => loadLlmConfig({ [variable]: value })).toThrow(`Invalid configuration: ${variable} ${reason}`);
   });
@@ -45,9 +45,9 @@ describe('the migration limit in the configuration', () => {
   });
 
   it.each([
-    ['-1', 'must be a number from 0 to 100, got "-1"'],
-    ['two', 'must be a number from 0 to 100, got "two"'],
-    ['1.5', 'must be a whole number, got "1.5"'],
+    ['-1', 'must be a whole number from 0 to 100, got "-1"'],
+    ['two', 'must be a whole number from 0 to 100, got "two"'],
+    ['1.5', 'must be a whole number from 0 to 100, got "1.5"'],
   ])('stops start-up naming THREADLINE_MIGRATION_LIMIT when it is %j', (value, reason) => {
     expect(() => loadLlmConfig({ THREADLINE_MIGRATION_LIMIT: value })).toThrow(
       `Invalid configuration: THREADLINE_MIGRATION_LIMIT ${reason}`,

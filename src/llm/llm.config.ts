@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { ConfigError } from '../config/config.error.js';
 import { envFlag } from '../config/env-flag.js';
+import { envDecimal, envWholeNumber } from '../config/env-number.js';
 
 const ENGINE_KINDS = ['mocker', 'openai'] as const;
 const ROUTING_POLICY_KINDS = ['kv', 'round-robin', 'random'] as const;
@@ -86,34 +87,35 @@ export function loadLlmConfig(env: NodeJS.ProcessEnv = process.env): LlmConfig {
   const engine = oneOf(env, 'THREADLINE_ENGINE', ENGINE_KINDS, 'mocker');
   const config: LlmConfig = {
     model,
-    workers: integer(env, 'THREADLINE_WORKERS', 2, 1, 64),
+    workers: envWholeNumber(env, 'THREADLINE_WORKERS', 2, 1, 64),
     engine,
     router: oneOf(env, 'THREADLINE_ROUTER', ROUTING_POLICY_KINDS, 'kv'),
     mocker: {
-      prefillUsPerToken: number(env, 'MOCKER_PREFILL_US_PER_TOKEN', 20, 0, 1_000_000),
-      decodeMsPerToken: number(env, 'MOCKER_DECODE_MS_PER_TOKEN', 10, 0, 10_000),
-      maxRunning: integer(env, 'MOCKER_MAX_RUNNING', 16, 1, 4096),
-      maxWaiting: integer(env, 'MOCKER_MAX_WAITING', 256, 0, 1_000_000),
-      blockSize: integer(env, 'MOCKER_BLOCK_SIZE', 16, 1, 1024),
-      kvBlocks: integer(env, 'MOCKER_KV_BLOCKS', 8192, 1, 10_000_000),
+      prefillUsPerToken: envDecimal(env, 'MOCKER_PREFILL_US_PER_TOKEN', 20, 0, 1_000_000),
+      decodeMsPerToken: envDecimal(env, 'MOCKER_DECODE_MS_PER_TOKEN', 10, 0, 10_000),
+      maxRunning: envWholeNumber(env, 'MOCKER_MAX_RUNNING', 16, 1, 4096),
+      maxWaiting: envWholeNumber(env, 'MOCKER_MAX_WAITING', 256, 0, 1_000_000),
+      blockSize: envWholeNumber(env, 'MOCKER_BLOCK_SIZE', 16, 1, 1024),
+      kvBlocks: envWholeNumber(env, 'MOCKER_KV_BLOCKS', 8192, 1, 10_000_000),
     },
     disagg: {
       enabled: envFlag(env, 'THREADLINE_DISAGG', false),
-      prefillWorkers: integer(env, 'THREADLINE_PREFILL_WORKERS', 1, 1, 64),
-      thresholdTokens: integer(env, 'THREADLINE_DISAGG_THRESHOLD', 512, 0, 10_000_000),
-      maxPrefillQueue: integer(env, 'THREADLINE_MAX_PREFILL_QUEUE', 8, 1, 1_000_000),
+      prefillWorkers: envWholeNumber(env, 'THREADLINE_PREFILL_WORKERS', 1, 1, 64),
+      thresholdTokens: envWholeNumber(env, 'THREADLINE_DISAGG_THRESHOLD', 512, 0, 10_000_000),
+      maxPrefillQueue: envWholeNumber(env, 'THREADLINE_MAX_PREFILL_QUEUE', 8, 1, 1_000_000),
     },
     upstream: {
       url: env.UPSTREAM_URL === undefined ? undefined : url(env, 'UPSTREAM_URL'),
-      apiKey: env.UPSTREAM_API_KEY,
-      model: env.UPSTREAM_MODEL ?? model,
-      timeoutMs: integer(env, 'UPSTREAM_TIMEOUT_MS', 600_000, 1, 86_400_000),
+      // Empty is unset, as an env file's `UPSTREAM_API_KEY=` means.
+      apiKey: unlessEmpty(env.UPSTREAM_API_KEY),
+      model: unlessEmpty(env.UPSTREAM_MODEL) ?? model,
+      timeoutMs: envWholeNumber(env, 'UPSTREAM_TIMEOUT_MS', 600_000, 1, 86_400_000),
     },
-    retryAfterSeconds: integer(env, 'THREADLINE_RETRY_AFTER_SECONDS', 1, 1, 3600),
+    retryAfterSeconds: envWholeNumber(env, 'THREADLINE_RETRY_AFTER_SECONDS', 1, 1, 3600),
     // 8192: 16 running sequences (MOCKER_MAX_RUNNING) of a full context fill a mocker's KV cache exactly.
-    maxModelLen: integer(env, 'THREADLINE_MAX_MODEL_LEN', 8192, 1, 100_000_000),
+    maxModelLen: envWholeNumber(env, 'THREADLINE_MAX_MODEL_LEN', 8192, 1, 100_000_000),
     // A thread per core beyond the event loop's, at most 4.
-    tokenizerThreads: integer(
+    tokenizerThreads: envWholeNumber(
       env,
       'THREADLINE_TOKENIZER_THREADS',
       Math.max(1, Math.min(4, availableParallelism() - 1)),
@@ -121,8 +123,8 @@ export function loadLlmConfig(env: NodeJS.ProcessEnv = process.env): LlmConfig {
       64,
     ),
     // Generous: a long generation, queued behind others, fits; what it bounds is work nobody waits for.
-    requestTimeoutMs: integer(env, 'THREADLINE_REQUEST_TIMEOUT_MS', 300_000, 1, 86_400_000),
-    migrationLimit: integer(env, 'THREADLINE_MIGRATION_LIMIT', 3, 0, 100),
+    requestTimeoutMs: envWholeNumber(env, 'THREADLINE_REQUEST_TIMEOUT_MS', 300_000, 1, 86_400_000),
+    migrationLimit: envWholeNumber(env, 'THREADLINE_MIGRATION_LIMIT', 3, 0, 100),
   };
   if (engine === 'openai' && config.upstream.url === undefined) {
     throw new ConfigError(
@@ -147,32 +149,21 @@ function url(env: NodeJS.ProcessEnv, name: string): string {
   } catch {
     throw new ConfigError(name, `must be an http(s) URL, got ${JSON.stringify(value)}`);
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+  // The URL parser drops spaces at either end; a value holding one was not typed as meant.
+  if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || /\s/.test(value)) {
     throw new ConfigError(name, `must be an http(s) URL, got ${JSON.stringify(value)}`);
   }
   return value.replace(/\/+$/, '');
+}
+
+function unlessEmpty(value: string | undefined): string | undefined {
+  return value === '' ? undefined : value;
 }
 
 function text(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
   const value = env[name] ?? fallback;
   if (!/^[\w.:/-]{1,128}$/.test(value))
     throw new ConfigError(name, `must be 1-128 letters, digits or . _ : / -, got ${JSON.stringify(value)}`);
-  return value;
-}
-
-function number(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
-    throw new ConfigError(name, `must be a number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
-  }
-  return value;
-}
-
-function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
-  const value = number(env, name, fallback, min, max);
-  if (!Number.isInteger(value)) throw new ConfigError(name, `must be a whole number, got ${JSON.stringify(env[name])}`);
   return value;
 }
 

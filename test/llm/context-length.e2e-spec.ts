@@ -328,7 +328,7 @@ describe('with the openai engine', () => {
 describe('a bad THREADLINE_MAX_MODEL_LEN', () => {
   it('stops start-up with a message naming it', async () => {
     await expect(startFromSource({ THREADLINE_MAX_MODEL_LEN: 'lots' })).rejects.toThrow(
-      'Invalid configuration: THREADLINE_MAX_MODEL_LEN must be a number from 1 to 100000000, got "lots"',
+      'Invalid configuration: THREADLINE_MAX_MODEL_LEN must be a whole number from 1 to 100000000, got "lots"',
     );
   });
 });

@@ -1,3 +1,5 @@
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forRequest, nats, spawnTracked, startCluster, warmUp } from '../support/cluster.js';
 import type { Cluster } from '../support/cluster.js';
@@ -182,6 +184,24 @@ describe('METRICS_PORT', () => {
     expect(service.stderr()).toContain(
       'Invalid configuration: METRICS_PORT must be a port number from 0 to 65535, got "nine"',
     );
+  }, 60_000);
+
+  it('a Frontend whose port is taken exits, though its METRICS_PORT server had started', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    const service = spawnTracked('port-taken', { PORT: String(port), METRICS_PORT: '0' });
+    try {
+      const exit = await Promise.race([
+        service.exited,
+        new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 30_000)),
+      ]);
+      expect(exit).toEqual({ code: 1, signal: null });
+      expect(service.stderr()).toContain('EADDRINUSE');
+    } finally {
+      await service.stop();
+      taken.close();
+    }
   }, 60_000);
 });
 

@@ -101,10 +101,10 @@ export class CalleeStream implements SpanEndingHost<unknown> {
 
   /** The endpoint's stream ended: its spans end, unless its deadline stopped it (then it fails). */
   private ended(result: IteratorResult<unknown>): IteratorResult<unknown> {
-    // A stream that ends quietly once its deadline stopped it is cut short, not complete.
+    // A stream that ends quietly once its deadline or a shutdown stopped it is cut short, not complete.
     this.innerSpans?.done();
-    const overdue = this.overdue();
-    if (overdue !== undefined) throw this.fail(overdue);
+    const cutShort = this.cutShort();
+    if (cutShort !== undefined) throw this.fail(cutShort);
     this.finish('ended');
     this.callerSpans?.done();
     return result;
@@ -145,6 +145,21 @@ export class CalleeStream implements SpanEndingHost<unknown> {
       }
     }
     return this.inner!.next();
+  }
+
+  /**
+   * Why the call was stopped, when its caller must hear it: its deadline passed, or its request was
+   * stopped with a server-side failure (a 5xx marked expected: a shutdown's). Not a client that left
+   * (a 499) nor a caller's own cancel: nobody reads the answer then.
+   */
+  private cutShort(): unknown {
+    const overdue = this.overdue();
+    if (overdue !== undefined) return overdue;
+    const reason = runInStore(this.store, (): unknown =>
+      isRequestCancelled() ? getRequestSignal()?.reason : undefined,
+    );
+    const { status, expected } = (reason ?? {}) as { status?: unknown; expected?: unknown };
+    return typeof status === 'number' && status >= 500 && expected === true ? reason : undefined;
   }
 
   /** The deadline's error, when the call's deadline has passed and the call was cancelled. */

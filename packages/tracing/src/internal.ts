@@ -9,6 +9,7 @@ export { checkIncomingRequestId, isValidRequestId } from './request-id.policy.js
 export type { IncomingIdVerdict, RejectionReason } from './request-id.policy.js';
 export {
   ENTERED_CONTEXT_ENDS_WITH_CALLBACK,
+  cancelStore,
   createStore,
   deadlineOf,
   deriveStore,

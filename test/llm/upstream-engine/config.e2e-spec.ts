@@ -50,7 +50,7 @@ describe('the openai engine configuration', () => {
   it('UPSTREAM_TIMEOUT_MS out of range, and disaggregation with the openai engine, are refused by name', () => {
     expect(() =>
       loadLlmConfig({ THREADLINE_ENGINE: 'openai', UPSTREAM_URL: 'http://h/v1', UPSTREAM_TIMEOUT_MS: '0' }),
-    ).toThrow('Invalid configuration: UPSTREAM_TIMEOUT_MS must be a number from 1 to 86400000, got "0"');
+    ).toThrow('Invalid configuration: UPSTREAM_TIMEOUT_MS must be a whole number from 1 to 86400000, got "0"');
     expect(() =>
       loadLlmConfig({ THREADLINE_ENGINE: 'openai', UPSTREAM_URL: 'http://h/v1', THREADLINE_DISAGG: '1' }),
     ).toThrow(/^Invalid configuration: THREADLINE_DISAGG /);

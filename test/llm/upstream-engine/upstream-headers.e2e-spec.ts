@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { failing, withFakeUpstream } from '../../support/fake-upstream.js';
 import { CHAT, send } from '../../support/requests.js';
 import { storyBody, withEngine } from '../../support/upstream-engine.js';
@@ -14,6 +14,28 @@ describe('an upstream that fails', () => {
         expect((await send(b.url, CHAT, storyBody('chat', 32), { id: 'key-1' })).status).toBe(502);
       });
       expect(fake.received.map((r) => r.headers.authorization)).toEqual(['Bearer sk-upstream-test']);
+    });
+  });
+
+  describe("with the OpenAI SDK's own variables set in the environment", () => {
+    afterEach(() => vi.unstubAllEnvs());
+
+    it('sends none of them: an organization, project or admin key meant for OpenAI reaches no other server', async () => {
+      vi.stubEnv('OPENAI_ORG_ID', 'org-leak');
+      vi.stubEnv('OPENAI_PROJECT_ID', 'proj-leak');
+      vi.stubEnv('OPENAI_ADMIN_KEY', 'sk-admin-leak');
+      vi.stubEnv('OPENAI_API_KEY', 'sk-openai-leak');
+      await withFakeUpstream(failing(500, 'nope'), async (fake) => {
+        // An empty key is no key, as an env file's `UPSTREAM_API_KEY=` means, not a start-up failure.
+        await withEngine({ UPSTREAM_URL: fake.url, UPSTREAM_API_KEY: '' }, async (b) => {
+          expect((await send(b.url, CHAT, storyBody('chat', 32), { id: 'env-1' })).status).toBe(502);
+        });
+        expect(fake.received).toHaveLength(1);
+        const headers = fake.received[0]!.headers;
+        expect(JSON.stringify(headers)).not.toMatch(/leak/);
+        expect(headers['openai-organization']).toBeUndefined();
+        expect(headers['openai-project']).toBeUndefined();
+      });
     });
   });
 

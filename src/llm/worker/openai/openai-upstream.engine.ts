@@ -34,10 +34,14 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
 
   constructor(private readonly config: UpstreamConfig) {
     super();
-    // No retries: a retried stream could repeat tokens the client already has.
+    // No retries: a retried stream could repeat tokens the client already has. The SDK's own OPENAI_*
+    // variables are set aside: an organization or admin key meant for OpenAI goes to no other server.
     this.client = new OpenAI({
       baseURL: config.url,
       apiKey: config.apiKey ?? 'none',
+      adminAPIKey: null,
+      organization: null,
+      project: null,
       timeout: config.timeoutMs,
       maxRetries: 0,
     });

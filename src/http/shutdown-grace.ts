@@ -1,0 +1,91 @@
+import type { FastifyInstance } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { cancelStore, getCurrentStore } from '@threadline/tracing/internal';
+import type { RequestStore } from '@threadline/tracing/internal';
+import type { OpenAIErrorBody } from '../llm/frontend/openai-error.js';
+
+const SHUTTING_DOWN_CODE = 'shutting_down';
+
+/** How long requests stopped at the end of the grace get to send their last bytes before their sockets go. */
+const FLUSH_MS = 1000;
+
+/**
+ * The reason the requests still running at the end of a shutdown's grace are stopped: what their work
+ * fails with, and the error event a stream ends with. A 503, which a client may retry elsewhere.
+ */
+export class ShuttingDownError extends Error {
+  readonly status = 503;
+  readonly code = SHUTTING_DOWN_CODE;
+  readonly expected = true;
+
+  constructor() {
+    super('The server shut down before the request was complete; retry it.');
+    this.name = 'ShuttingDownError';
+  }
+}
+
+/**
+ * The HTTP side of a stop (SIGTERM): from its start, a new request is answered `503 shutting_down`
+ * with `Connection: close`; those in flight may finish for `graceMs` (THREADLINE_SHUTDOWN_GRACE_MS),
+ * and the rest are stopped through their requests' cancellation, so that a stream ends with an error
+ * event rather than a cut connection, and the process exits in bounded time. Fastify's own close would
+ * wait for every response, however long a generation runs.
+ */
+export class HttpShutdownGrace {
+  private readonly inFlight = new Map<ServerResponse, RequestStore | undefined>();
+  private closing = false;
+
+  constructor(
+    private readonly graceMs: number,
+    private readonly retryAfterSeconds: number,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Adds the hook that counts requests in and refuses them once the stop has begun; after the request-id hook. */
+  install(fastify: FastifyInstance): void {
+    fastify.addHook('onRequest', (request, reply, done) => {
+      if (this.closing) {
+        request.log.warn({ status: 503, code: SHUTTING_DOWN_CODE }, 'request refused: the service is shutting down');
+        void reply
+          .code(503)
+          .header('connection', 'close')
+          .header('retry-after', String(this.retryAfterSeconds))
+          .send(refusalBody(request.id));
+        return;
+      }
+      const response = reply.raw;
+      this.inFlight.set(response, getCurrentStore());
+      response.once('close', () => this.inFlight.delete(response));
+      done();
+    });
+  }
+
+  /** Refuses new requests, waits for those in flight up to the grace, then stops the rest. */
+  async drain(): Promise<void> {
+    this.closing = true;
+    if (await this.settled(this.graceMs)) return;
+    this.logger.warn(`stopping ${this.inFlight.size} request(s) still running at the end of the shutdown grace period`);
+    for (const store of this.inFlight.values()) if (store !== undefined) cancelStore(store, new ShuttingDownError());
+    if (await this.settled(FLUSH_MS)) return;
+    for (const response of this.inFlight.keys()) response.socket?.destroy();
+  }
+
+  /** Whether every request in flight has ended within `ms`. */
+  private async settled(ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (this.inFlight.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    return this.inFlight.size === 0;
+  }
+}
+
+function refusalBody(requestId: string): OpenAIErrorBody {
+  return {
+    error: {
+      message: `The server is shutting down; retry the request (request id ${requestId}).`,
+      type: 'server_error',
+      param: null,
+      code: SHUTTING_DOWN_CODE,
+    },
+  };
+}

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { startPipeline } from '../support/pipeline-app.js';
+import { CHAT, COMPLETIONS, chatBody, completionBody, send } from '../support/requests.js';
+import { errorEvents, openStream, serviceEvents } from '../support/sse.js';
+
+/**
+ * A stop (SIGTERM runs `app.close()`) in one process, over real sockets: streams in flight get
+ * THREADLINE_SHUTDOWN_GRACE_MS to finish, the rest end with an error event, new requests are refused.
+ */
+
+const SLOW = { MOCKER_DECODE_MS_PER_TOKEN: '40', LOG_LEVEL: 'debug' };
+
+/** A completion of thousands of tokens: minutes at SLOW's pace. */
+function longStream(): Record<string, unknown> {
+  return completionBody('a long story', { stream: true, max_tokens: 4000, seed: 1 });
+}
+
+describe('shutting down with requests in flight', () => {
+  it('a stream longer than the grace ends with a 503 shutting_down error event, and the close completes', async () => {
+    const pipeline = await startPipeline({ ...SLOW, THREADLINE_SHUTDOWN_GRACE_MS: '300' });
+    const stream = await openStream(pipeline.url, COMPLETIONS, longStream(), 'grace-cut', 60_000);
+    await stream.until((s) => s.dataCount >= 2, 10_000, 'two chunks');
+    const closed = pipeline.close();
+    const text = await stream.toEnd(20_000);
+    await closed;
+    const events = serviceEvents(text);
+    expect(events.at(-1)).not.toBe('[DONE]');
+    expect(errorEvents(text).map((e) => e.error.code)).toEqual(['shutting_down']);
+    const lines = pipeline.logs.forRequest('grace-cut');
+    // The generation itself was stopped, not only its stream.
+    expect(
+      lines.some((l) => /^generation stopped after \d+ of \d+ tokens: request cancelled$/.test(String(l.msg))),
+    ).toBe(true);
+    expect(lines.filter((l) => l.code === 'shutting_down').map((l) => [l.level, l.status])).toEqual([[40, 503]]);
+    expect(pipeline.logs.lines.some((l) => String(l.msg).startsWith('stopping 1 request(s) still running'))).toBe(true);
+  }, 60_000);
+
+  it('a stream that ends within the grace ends whole, and a request that comes meanwhile gets a 503 shutting_down', async () => {
+    const pipeline = await startPipeline({ ...SLOW, THREADLINE_SHUTDOWN_GRACE_MS: '30000' });
+    const body = chatBody('Tell me a short story.', { stream: true, max_tokens: 25 });
+    const stream = await openStream(pipeline.url, CHAT, body, 'grace-whole', 60_000);
+    await stream.until((s) => s.dataCount >= 2, 10_000, 'two chunks');
+    const closed = pipeline.close();
+    const late = await send(pipeline.url, CHAT, chatBody('hello'), {
+      id: 'grace-late',
+      headers: { connection: 'close' },
+    });
+    expect(late.status).toBe(503);
+    expect(late.requestId).toBe('grace-late');
+    expect(late.retryAfter).toBe('1');
+    expect(JSON.parse(late.text)).toEqual({
+      error: {
+        message: 'The server is shutting down; retry the request (request id grace-late).',
+        type: 'server_error',
+        param: null,
+        code: 'shutting_down',
+      },
+    });
+    expect(pipeline.logs.forRequest('grace-late').map((l) => [l.level, l.msg, l.code])).toContainEqual([
+      40,
+      'request refused: the service is shutting down',
+      'shutting_down',
+    ]);
+    const events = serviceEvents(await stream.toEnd(20_000));
+    await closed;
+    expect(events.at(-1)).toBe('[DONE]');
+    expect(events.filter((event) => event.startsWith('{"error"'))).toEqual([]);
+  }, 60_000);
+});
