@@ -55,8 +55,8 @@ export async function createApp(config: AppConfig, llm: LlmConfig): Promise<Nest
     await traces?.shutdown();
     throw error;
   });
-  grace.install(adapter.getInstance());
   void adapter.getInstance().register(fastifyCors, corsOptions(config.corsOrigins, config.tracing.header));
+  grace.install(adapter.getInstance());
   return app;
 }
 

@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from './app.factory.js';
 import { loadAppConfig } from './config/app.config.js';
 import { listenOptions } from './http/http-limits.js';
@@ -9,23 +11,46 @@ async function main(): Promise<void> {
   const config = loadAppConfig();
   const llm = loadLlmConfig();
   installTestStall();
+  const stop = stopOnSignals();
   const app = await createApp(config, llm);
+  stop.started(app);
   // Only the Frontend serves HTTP; a process of other components serves them over NATS alone.
   if (config.runtime.components.includes('frontend'))
     await app.listen(listenOptions(config.port, config.host, config.httpLimits));
   else await app.init();
-  // A stop asked for is a clean exit: finish (or stop) the work in flight, close, exit 0.
+}
+
+/**
+ * A stop asked for (SIGTERM, SIGINT) is a clean exit: finish (or stop) the work in flight, close, exit 0.
+ * Listened for from the start: a process still starting (waiting for NATS, say) has nothing to drain and
+ * exits at once. A second signal changes nothing: the stop under way is bounded by its grace already.
+ */
+function stopOnSignals(): { started(app: NestFastifyApplication): void } {
+  const logger = new Logger('Shutdown');
+  let app: NestFastifyApplication | undefined;
+  let asked: NodeJS.Signals | undefined;
+  const close = (started: NestFastifyApplication) =>
+    started.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error(error);
+        process.exit(1);
+      },
+    );
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      void app.close().then(
-        () => process.exit(0),
-        (error: unknown) => {
-          console.error(error);
-          process.exit(1);
-        },
-      );
+    process.on(signal, () => {
+      if (asked !== undefined) return logger.warn(`${signal} while stopping: the stop under way goes on`);
+      asked = signal;
+      if (app === undefined) process.exit(0);
+      logger.log(`${signal}: stopping`);
+      void close(app);
     });
   }
+  return {
+    started(created) {
+      app = created;
+    },
+  };
 }
 
 main().catch((error: unknown) => {

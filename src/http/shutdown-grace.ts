@@ -1,5 +1,4 @@
-import type { FastifyInstance } from 'fastify';
-import type { ServerResponse } from 'node:http';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { cancelStore, getCurrentStore } from '@threadline/tracing/internal';
 import type { RequestStore } from '@threadline/tracing/internal';
@@ -33,7 +32,7 @@ export class ShuttingDownError extends Error {
  * wait for every response, however long a generation runs.
  */
 export class HttpShutdownGrace {
-  private readonly inFlight = new Map<ServerResponse, RequestStore | undefined>();
+  private readonly inFlight = new Map<FastifyReply, RequestStore | undefined>();
   private closing = false;
 
   constructor(
@@ -42,23 +41,23 @@ export class HttpShutdownGrace {
     private readonly logger: Logger,
   ) {}
 
-  /** Adds the hook that counts requests in and refuses them once the stop has begun; after the request-id hook. */
+  /**
+   * Adds the hook that counts requests in and refuses them once the stop has begun. Call it after the
+   * CORS plugin is registered: it is added as a plugin of the root (not encapsulated), so that it runs
+   * after the CORS hook and its refusals carry CORS headers too (a page reads their status and id).
+   */
   install(fastify: FastifyInstance): void {
-    fastify.addHook('onRequest', (request, reply, done) => {
-      if (this.closing) {
-        request.log.warn({ status: 503, code: SHUTTING_DOWN_CODE }, 'request refused: the service is shutting down');
-        void reply
-          .code(503)
-          .header('connection', 'close')
-          .header('retry-after', String(this.retryAfterSeconds))
-          .send(refusalBody(request.id));
-        return;
-      }
-      const response = reply.raw;
-      this.inFlight.set(response, getCurrentStore());
-      response.once('close', () => this.inFlight.delete(response));
-      done();
-    });
+    const plugin = async (root: FastifyInstance) => {
+      root.addHook('onRequest', (request, reply, done) => {
+        if (this.closing) return this.refuse(reply, 'request refused: the service is shutting down');
+        this.inFlight.set(reply, getCurrentStore());
+        reply.raw.once('close', () => this.inFlight.delete(reply));
+        done();
+      });
+    };
+    // Fastify's documented alternative to fastify-plugin: the hook applies to every route.
+    Object.assign(plugin, { [Symbol.for('skip-override')]: true });
+    void fastify.register(plugin);
   }
 
   /** Refuses new requests, waits for those in flight up to the grace, then stops the rest. */
@@ -68,7 +67,21 @@ export class HttpShutdownGrace {
     this.logger.warn(`stopping ${this.inFlight.size} request(s) still running at the end of the shutdown grace period`);
     for (const store of this.inFlight.values()) if (store !== undefined) cancelStore(store, new ShuttingDownError());
     if (await this.settled(FLUSH_MS)) return;
-    for (const response of this.inFlight.keys()) response.socket?.destroy();
+    // What a cancellation could not end: a request whose body is still arriving, say (no handler runs yet).
+    for (const reply of this.inFlight.keys()) {
+      if (!reply.sent && !reply.raw.headersSent) this.refuse(reply, 'request stopped: the service shut down');
+    }
+    if (await this.settled(FLUSH_MS)) return;
+    for (const reply of this.inFlight.keys()) reply.raw.destroy();
+  }
+
+  private refuse(reply: FastifyReply, line: string): void {
+    reply.log.warn({ status: 503, code: SHUTTING_DOWN_CODE }, line);
+    void reply
+      .code(503)
+      .header('connection', 'close')
+      .header('retry-after', String(this.retryAfterSeconds))
+      .send(refusalBody(reply.request.id));
   }
 
   /** Whether every request in flight has ended within `ms`. */

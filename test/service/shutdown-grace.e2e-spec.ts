@@ -1,5 +1,9 @@
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { spawnTracked, within } from '../support/cluster.js';
 import { startPipeline } from '../support/pipeline-app.js';
+import { openRawRequest, requestHead } from '../support/raw-http.js';
 import { CHAT, COMPLETIONS, chatBody, completionBody, send } from '../support/requests.js';
 import { errorEvents, openStream, serviceEvents } from '../support/sse.js';
 
@@ -65,5 +69,67 @@ describe('shutting down with requests in flight', () => {
     await closed;
     expect(events.at(-1)).toBe('[DONE]');
     expect(events.filter((event) => event.startsWith('{"error"'))).toEqual([]);
+  }, 60_000);
+
+  it('a request whose body is still arriving at the end of the grace gets the 503 too, not a closed connection', async () => {
+    const pipeline = await startPipeline({ ...SLOW, THREADLINE_SHUTDOWN_GRACE_MS: '200' });
+    const port = Number(new URL(pipeline.url).port);
+    const head = requestHead('POST', CHAT, [
+      'Content-Type: application/json',
+      'Content-Length: 100',
+      'X-Request-Id: grace-upload',
+    ]);
+    const upload = await openRawRequest(port, Buffer.concat([head, Buffer.from('\r\n{"model":')]));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await pipeline.close();
+    const response = await upload.response;
+    expect(response.status).toBe(503);
+    expect(response.headers['x-request-id']).toBe('grace-upload');
+    expect(JSON.parse(response.body)).toMatchObject({ error: { code: 'shutting_down' } });
+    expect(pipeline.logs.forRequest('grace-upload').map((l) => [l.level, l.msg])).toContainEqual([
+      40,
+      'request stopped: the service shut down',
+    ]);
+    expect(pipeline.logs.lines.filter((l) => l.level >= 50).map((l) => l.msg)).toEqual([]);
+  }, 60_000);
+
+  it("a page's request refused while stopping carries the CORS headers, so the page can read it", async () => {
+    const pipeline = await startPipeline({ ...SLOW, THREADLINE_SHUTDOWN_GRACE_MS: '30000' });
+    const body = chatBody('Tell me a short story.', { stream: true, max_tokens: 25 });
+    const stream = await openStream(pipeline.url, CHAT, body, 'grace-cors-stream', 60_000);
+    await stream.until((s) => s.dataCount >= 2, 10_000, 'two chunks');
+    const closed = pipeline.close();
+    const origin = 'http://localhost:5173';
+    const late = await fetch(`${pipeline.url}${CHAT}`, {
+      method: 'POST',
+      headers: { origin, 'content-type': 'application/json', 'x-request-id': 'grace-cors' },
+      body: JSON.stringify(chatBody('hello')),
+    });
+    expect(late.status).toBe(503);
+    expect(late.headers.get('access-control-allow-origin')).toBe(origin);
+    expect(late.headers.get('access-control-expose-headers')).toContain('x-request-id');
+    await late.text();
+    await stream.toEnd(20_000);
+    await closed;
+  }, 60_000);
+});
+
+describe('a stop asked for while the process is still starting', () => {
+  it('SIGTERM while it waits for NATS: it exits 0 at once, not killed by the signal', async () => {
+    const unused = createServer();
+    await new Promise<void>((resolve) => unused.listen(0, '127.0.0.1', resolve));
+    const port = (unused.address() as AddressInfo).port;
+    await new Promise((resolve) => unused.close(resolve));
+    const service = spawnTracked('stop-while-starting', {
+      THREADLINE_TRANSPORT: 'nats',
+      NATS_URL: `nats://127.0.0.1:${port}`,
+    });
+    try {
+      await service.waitForLine((line) => String(line.msg).startsWith('cannot reach NATS at'), 30_000);
+      service.signal('SIGTERM');
+      expect(await within(service.exited, 10_000, 'the process to exit')).toEqual({ code: 0, signal: null });
+    } finally {
+      await service.stop();
+    }
   }, 60_000);
 });

@@ -20,6 +20,7 @@ import type {
 import { EndpointError } from './endpoint.error.js';
 import type { EndpointErrorData } from './endpoint.error.js';
 import { toAsyncIterable } from './stream-conversion.js';
+import { isToldStopReason } from './told-stop-reason.js';
 
 const logger = new Logger('Runtime');
 
@@ -147,19 +148,14 @@ export class CalleeStream implements SpanEndingHost<unknown> {
     return this.inner!.next();
   }
 
-  /**
-   * Why the call was stopped, when its caller must hear it: its deadline passed, or its request was
-   * stopped with a server-side failure (a 5xx marked expected: a shutdown's). Not a client that left
-   * (a 499) nor a caller's own cancel: nobody reads the answer then.
-   */
+  /** Why the call was stopped, when its caller must hear it (`isToldStopReason`). */
   private cutShort(): unknown {
     const overdue = this.overdue();
     if (overdue !== undefined) return overdue;
     const reason = runInStore(this.store, (): unknown =>
       isRequestCancelled() ? getRequestSignal()?.reason : undefined,
     );
-    const { status, expected } = (reason ?? {}) as { status?: unknown; expected?: unknown };
-    return typeof status === 'number' && status >= 500 && expected === true ? reason : undefined;
+    return isToldStopReason(reason) ? reason : undefined;
   }
 
   /** The deadline's error, when the call's deadline has passed and the call was cancelled. */

@@ -1,8 +1,8 @@
-import { DeadlineExceededError } from '@threadline/tracing';
 import { END_SPAN_WITH_ITERATION, IterationSpans } from '@threadline/tracing/internal';
 import type { Span, SpanEndingHost, SpanItemObserver } from '@threadline/tracing/internal';
 import { EndpointError } from '../../endpoint.error.js';
 import type { EndpointErrorData } from '../../endpoint.error.js';
+import { isToldStopReason } from '../../told-stop-reason.js';
 import { NO_RESPONDERS } from './call-packets.js';
 import type { ReplyHandler } from './call-packets.js';
 import { frameBytes } from './item-parts.js';
@@ -226,12 +226,12 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
   /**
    * The caller's request was cancelled (its signal aborted with `reason`): across processes the callee
    * does not share the signal, so the call fails here and its callee is told to stop. A deadline that
-   * passed says so (a 504), whoever notices it first.
+   * passed says so (a 504), whoever notices it first, and so does a server's stop (`isToldStopReason`).
    */
   cancelled(reason: unknown): void {
     const { where } = this.options;
     this.failHere(
-      reason instanceof DeadlineExceededError
+      isToldStopReason(reason)
         ? EndpointError.from(reason, where)
         : new EndpointError({ ...where, message: 'The request was cancelled.', status: 499, code: 'cancelled' }),
     );
