@@ -6,6 +6,9 @@ import type { OpenAIErrorBody } from '../llm/frontend/openai-error.js';
 
 const SHUTTING_DOWN_CODE = 'shutting_down';
 
+/** Answered while stopping: the process is alive (liveness), and a last scrape sees how the stop went. */
+const STILL_SERVED = new Set(['/health', '/metrics']);
+
 /** How long requests stopped at the end of the grace get to send their last bytes before their sockets go. */
 const FLUSH_MS = 1000;
 
@@ -26,10 +29,11 @@ export class ShuttingDownError extends Error {
 
 /**
  * The HTTP side of a stop (SIGTERM): from its start, a new request is answered `503 shutting_down`
- * with `Connection: close`; those in flight may finish for `graceMs` (THREADLINE_SHUTDOWN_GRACE_MS),
- * and the rest are stopped through their requests' cancellation, so that a stream ends with an error
- * event rather than a cut connection, and the process exits in bounded time. Fastify's own close would
- * wait for every response, however long a generation runs.
+ * with `Connection: close` (`/ready` too: no new work should come; `/health` and `/metrics` are still
+ * served). Those in flight may finish for `graceMs` (THREADLINE_SHUTDOWN_GRACE_MS); the rest are
+ * stopped through their requests' cancellation, so that a stream ends with an error event rather than
+ * a cut connection, and the process exits in bounded time. Fastify's own close would wait for every
+ * response, however long a generation runs.
  */
 export class HttpShutdownGrace {
   private readonly inFlight = new Map<FastifyReply, RequestStore | undefined>();
@@ -49,7 +53,8 @@ export class HttpShutdownGrace {
   install(fastify: FastifyInstance): void {
     const plugin = async (root: FastifyInstance) => {
       root.addHook('onRequest', (request, reply, done) => {
-        if (this.closing) return this.refuse(reply, 'request refused: the service is shutting down');
+        if (this.closing && !STILL_SERVED.has(request.routeOptions.url ?? ''))
+          return this.refuse(reply, 'request refused: the service is shutting down');
         this.inFlight.set(reply, getCurrentStore());
         reply.raw.once('close', () => this.inFlight.delete(reply));
         done();

@@ -65,6 +65,10 @@ describe('shutting down with requests in flight', () => {
       'request refused: the service is shutting down',
       'shutting_down',
     ]);
+    // Still alive, and still telling how the stop goes; not ready for new work.
+    expect((await fetch(`${pipeline.url}/health`)).status).toBe(200);
+    expect((await fetch(`${pipeline.url}/metrics`)).status).toBe(200);
+    expect((await fetch(`${pipeline.url}/ready`)).status).toBe(503);
     const events = serviceEvents(await stream.toEnd(20_000));
     await closed;
     expect(events.at(-1)).toBe('[DONE]');
