@@ -68,6 +68,8 @@ export class HttpShutdownGrace {
   /** Refuses new requests, waits for those in flight up to the grace, then stops the rest. */
   async drain(): Promise<void> {
     this.closing = true;
+    // Their connections carry no next request: it would only be refused.
+    for (const reply of this.inFlight.keys()) if (!reply.raw.headersSent) reply.raw.setHeader('connection', 'close');
     if (await this.settled(this.graceMs)) return;
     this.logger.warn(`stopping ${this.inFlight.size} request(s) still running at the end of the shutdown grace period`);
     for (const store of this.inFlight.values()) if (store !== undefined) cancelStore(store, new ShuttingDownError());

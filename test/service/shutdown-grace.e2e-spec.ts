@@ -1,9 +1,12 @@
+import { Agent, request as httpRequest } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { spawnTracked, within } from '../support/cluster.js';
 import { startPipeline } from '../support/pipeline-app.js';
 import { openRawRequest, requestHead } from '../support/raw-http.js';
+import { waitFor } from '../support/wait-for.js';
 import { CHAT, COMPLETIONS, chatBody, completionBody, send } from '../support/requests.js';
 import { errorEvents, openStream, serviceEvents } from '../support/sse.js';
 
@@ -73,6 +76,30 @@ describe('shutting down with requests in flight', () => {
     await closed;
     expect(events.at(-1)).toBe('[DONE]');
     expect(events.filter((event) => event.startsWith('{"error"'))).toEqual([]);
+  }, 60_000);
+
+  it('a response in flight when the stop begins tells its keep-alive client to take a new connection', async () => {
+    const pipeline = await startPipeline({ ...SLOW, THREADLINE_SHUTDOWN_GRACE_MS: '30000' });
+    const agent = new Agent({ keepAlive: true });
+    const answered = new Promise<{ status: number; headers: IncomingHttpHeaders }>((resolve, reject) => {
+      const sent = httpRequest(
+        `${pipeline.url}${CHAT}`,
+        { method: 'POST', agent, headers: { 'content-type': 'application/json', 'x-request-id': 'grace-keep-alive' } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers }));
+        },
+      );
+      sent.on('error', reject);
+      sent.end(JSON.stringify(chatBody('Tell me a short story.', { max_tokens: 25 })));
+    });
+    await waitFor(() => pipeline.logs.forRequest('grace-keep-alive').find((l) => l.msg === 'prefill done'), 10_000);
+    const closed = pipeline.close();
+    const { status, headers } = await answered;
+    await closed;
+    agent.destroy();
+    expect(status).toBe(200);
+    expect(headers.connection).toBe('close');
   }, 60_000);
 
   it('a request whose body is still arriving at the end of the grace gets the 503 too, not a closed connection', async () => {
