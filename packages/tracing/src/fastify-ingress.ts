@@ -28,8 +28,9 @@ import { isRecordingSpans } from './spans/span-recorders.js';
 
 /**
  * HTTP ingress on Fastify: the id is chosen once, in `genReqId`, where the request's context is also
- * entered without `run()` (Node ends it with the parser's callback); an `onRequest` hook sets the response
- * header and ties the context to the response. Without context frames, `firstHook` (Nest's adapter's
+ * entered without `run()` (Node ends it with the parser's callback); the adapter's first hook sets the
+ * response header, ahead of every other `onRequest` hook, and the module's `onRequest` hook ties the
+ * context to the response. Without context frames, `firstHook` (Nest's adapter's
  * `setOnRequestHook`) opens it with `run()` ahead of every other `onRequest` hook. Why, and the Node 22
  * path: docs/tracing.md, "Fastify".
  */
@@ -63,13 +64,20 @@ export function installFastifyIngress(
     }
     return id;
   });
-  if (!ENTERED_CONTEXT_ENDS_WITH_CALLBACK && firstHook !== undefined) {
-    // Nest middleware runs in @fastify/middie's onRequest hook, added when Nest creates the app, before
-    // the module's hook below: the adapter's own first hook is the one place that runs ahead of it.
-    firstHook((request, _reply, done) => {
+  // Nest middleware runs in @fastify/middie's onRequest hook, added when Nest creates the app, before
+  // the module's hook below, and so do the CORS hook and an app's own hooks: the adapter's own first
+  // hook is the one place that runs ahead of them all, where a response they answer gets its id header.
+  if (!ENTERED_CONTEXT_ENDS_WITH_CALLBACK) {
+    firstHook?.((request, reply, done) => {
+      ensureIdHeader(reply, request.id);
       const store = storeForRequest(request.id, request.raw);
       cls.share?.(request.raw, store);
       runInStore(store, done);
+    });
+  } else {
+    firstHook?.((request, reply, done) => {
+      ensureIdHeader(reply, request.id);
+      done();
     });
   }
   if (writesLogs(fastify.log)) {
@@ -85,6 +93,7 @@ export function installFastifyIngress(
     });
   }
   fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    // Done by the first hook, unless the app replaced it.
     ensureIdHeader(reply, request.id);
     const entered = getCurrentStore();
     const isOurs = entered !== undefined && requestIdOf(entered) === request.id;

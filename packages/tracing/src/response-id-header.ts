@@ -17,7 +17,7 @@ type WriteHeadHeaders = OutgoingHttpHeaders | readonly unknown[] | undefined;
 
 /**
  * Returns a function that makes sure a reply is sent with the header `name: <id>`, however its head gets
- * written (Fastify, a raw `writeHead()`, `write()` or `end()`). The id goes into Fastify's reply headers,
+ * written (Fastify, a raw `writeHead()`, `write()` or `end()`); a second call for the same reply does nothing. The id goes into Fastify's reply headers,
  * not `setHeader()`, to keep Node's fast path (docs/tracing.md, "Fastify"); the guard on the raw response
  * never changes a headers object it is given, which may be shared between responses.
  */
@@ -34,6 +34,8 @@ export function responseIdHeader(name: string): (reply: FastifyReply, id: string
     return nodeWriteHead.call(this, statusCode, reason, headers);
   }
   return (reply, id) => {
+    // Set already, by the first hook that ran (the adapter's, ahead of middleware and CORS).
+    if (reply.raw.writeHead === writeHeadWithId) return;
     reply.header(name, id);
     (reply.raw as StampedResponse)[RESPONSE_ID] = id;
     reply.raw.writeHead = writeHeadWithId;
