@@ -27,6 +27,7 @@ interface TimelineSpan {
   process: string;
   requestId: string;
   attributes: Record<string, unknown>;
+  status?: string;
 }
 
 interface Timeline {
@@ -195,6 +196,35 @@ describe('the request timeline, in one process', () => {
       const timeline = await timelineOnce(pipeline.url, 'timeline-view-1');
       await expectWaterfallPage(browser, pipeline.url, 'timeline-view-1', timeline);
     }, 30_000);
+  });
+});
+
+describe('the request timeline, of a stream that fails after its 200 head', () => {
+  let pipeline: PipelineApp;
+
+  beforeAll(async () => {
+    pipeline = await startPipeline({ MOCKER_DECODE_MS_PER_TOKEN: '20', THREADLINE_REQUEST_TIMEOUT_MS: '300' });
+  }, 30_000);
+  afterAll(() => pipeline.close());
+
+  it("lists it under its error event's status, as the metrics count it; its HTTP span failed, its head's 200 kept", async () => {
+    const res = await request(
+      pipeline.url,
+      '/v1/completions',
+      { model: MODEL, prompt: 'a long story', max_tokens: 4000, stream: true, seed: 1 },
+      { id: 'timeline-late-504' },
+    );
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('"code":"deadline_exceeded"');
+    const listed = await waitFor(async () => {
+      const { body } = await getJson<{ data: Summary[] }>(`${pipeline.url}/debug/requests?limit=5`);
+      return body.data.find((summary) => summary.id === 'timeline-late-504');
+    });
+    expect(listed.status).toBe(504);
+    const { body } = await getJson<Timeline>(`${pipeline.url}/debug/requests/timeline-late-504`);
+    const http = body.spans.find((span) => span.component === 'frontend' && span.kind === 'server');
+    expect(http?.status).toBe('error');
+    expect(http?.attributes).toMatchObject({ 'http.response.status_code': 200, 'threadline.status': 504 });
   });
 });
 

@@ -3,6 +3,7 @@ import type { OpenMetricsContentType, Registry } from 'prom-client';
 import { outboundTracingHeaders } from '@threadline/tracing';
 import { registerIn } from './register.js';
 import { requestExemplar } from './request-exemplar.js';
+import { currentHttpSpan, recordOutcome } from '../request-outcome-span.js';
 
 /** The API a request came through, as the `endpoint` label names it. */
 export type EndpointLabel = 'chat_completions' | 'completions' | 'responses' | 'embeddings';
@@ -108,6 +109,8 @@ export class RequestMeter {
   private choices = 1;
   private usage: Extract<MeteredEvent, { type: 'usage' }> | undefined;
   private ended = false;
+  /** The request's HTTP span, when spans are recorded: told how the request ended (the timeline, OTLP). */
+  private readonly span = currentHttpSpan();
 
   constructor(
     private readonly metrics: FrontendMetrics,
@@ -152,6 +155,10 @@ export class RequestMeter {
       metrics.inputTokens.inc({ model }, usage.promptTokens);
       metrics.outputTokens.inc({ model }, usage.completionTokens);
       metrics.cachedTokens.inc({ model }, usage.cachedTokens);
+    }
+    if (this.span !== undefined) {
+      const ttftMs = this.firstText === undefined ? undefined : this.firstText - this.started;
+      recordOutcome(this.span, { status, ttftMs, usage });
     }
   }
 }

@@ -3,6 +3,7 @@ import { componentOf, factsOf, isHttpSpan, mergeFacts } from './timeline-facts.j
 import type { RequestFacts } from './timeline-facts.js';
 import type { ProcessSpans } from './timeline.service.js';
 import { CLIENT_CLOSED_REQUEST } from '../metrics/frontend.metrics.js';
+import { OUTCOME } from '../request-outcome-span.js';
 
 /** A line of `GET /debug/requests`: counts and times only, never the text of a prompt or a completion. */
 export interface RequestSummary {
@@ -36,23 +37,47 @@ export interface RequestTimeline {
 export function summarize(id: string, http: FinishedSpan, facts: RequestFacts): RequestSummary {
   const route = http.attributes['http.route'] ?? http.attributes['url.path'];
   const status = http.attributes['http.response.status_code'];
+  const outcome = outcomeOf(http);
   return {
     id,
     route: `${String(http.attributes['http.request.method'])} ${String(route)}`,
-    // A request its client left is listed as the metrics count it: 499 (nginx's), whatever was sent.
+    // As the metrics count it: 499 (nginx's) for a request its client left, whatever was sent, and a
+    // stream's error event's status, not its head's.
     status:
       http.attributes['threadline.cancelled'] === true
         ? CLIENT_CLOSED_REQUEST
-        : typeof status === 'number'
-          ? status
-          : null,
+        : (outcome.status ?? (typeof status === 'number' ? status : null)),
     started_at: new Date(http.startTime).toISOString(),
     duration_ms: round(http.endTime - http.startTime),
-    ttft_ms: facts.firstTokenAt === undefined ? null : round(facts.firstTokenAt - http.startTime),
-    prompt_tokens: facts.promptTokens ?? null,
-    completion_tokens: facts.completionTokens ?? null,
+    ...counts(http, facts, http.startTime),
     worker_id: facts.workerId ?? null,
   };
+}
+
+/**
+ * TTFT and token counts: the Frontend's own, from its HTTP span, when it has them (what the client got,
+ * right across a move between workers, whose first worker's spans may be gone); else the workers'.
+ */
+function counts(
+  http: FinishedSpan | undefined,
+  facts: RequestFacts,
+  start: number,
+): Pick<RequestSummary, 'ttft_ms' | 'prompt_tokens' | 'completion_tokens'> {
+  const outcome = http === undefined ? {} : outcomeOf(http);
+  return {
+    ttft_ms: outcome.ttftMs ?? (facts.firstTokenAt === undefined ? null : round(facts.firstTokenAt - start)),
+    prompt_tokens: outcome.promptTokens ?? facts.promptTokens ?? null,
+    completion_tokens: outcome.completionTokens ?? facts.completionTokens ?? null,
+  };
+}
+
+function outcomeOf(http: FinishedSpan): Partial<Record<keyof typeof OUTCOME, number>> {
+  const outcome: Partial<Record<keyof typeof OUTCOME, number>> = {};
+  for (const [key, attribute] of Object.entries(OUTCOME) as Array<[keyof typeof OUTCOME, string]>) {
+    const value = http.attributes[attribute];
+    if (typeof value === 'number') outcome[key] = value;
+  }
+  return outcome;
 }
 
 /** The answers of every process, as one timeline. */
@@ -75,10 +100,8 @@ export function timelineOf(id: string, answers: readonly ProcessSpans[]): Reques
     trace_ids: [...new Set(spans.map((span) => span.traceId))],
     worker_id: facts.workerId ?? null,
     prefix_hit_rate: facts.prefixHitRate ?? null,
-    cached_tokens: facts.cachedTokens ?? null,
-    ttft_ms: facts.firstTokenAt === undefined ? null : round(facts.firstTokenAt - start),
-    prompt_tokens: facts.promptTokens ?? null,
-    completion_tokens: facts.completionTokens ?? null,
+    cached_tokens: (http === undefined ? undefined : outcomeOf(http).cachedTokens) ?? facts.cachedTokens ?? null,
+    ...counts(http, facts, start),
     spans,
   };
 }

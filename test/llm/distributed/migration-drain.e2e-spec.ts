@@ -94,5 +94,20 @@ describeWithNats('distributed over NATS: request migration when a drain outlasts
       code: 0,
       signal: null,
     });
+
+    // The timeline of a moved request counts what its client got, though the first worker's spans left
+    // with its process: the Frontend's own counts, not a sum of what the workers it reached saw.
+    const { data: listed } = (await (await fetch(`${cluster.url}/debug/requests?limit=${STREAMS}`)).json()) as {
+      data: Array<{ id: string; status: number; prompt_tokens: number; completion_tokens: number }>;
+    };
+    for (const { id, expected } of streams.filter(({ id }) => onVictim.includes(id))) {
+      const timeline = (await (await fetch(`${cluster.url}/debug/requests/${id}`)).json()) as Record<string, unknown>;
+      const counts = { prompt_tokens: expected.promptTokens, completion_tokens: expected.tokens };
+      expect(timeline, id).toMatchObject(counts);
+      expect(
+        listed.find((line) => line.id === id),
+        id,
+      ).toMatchObject({ ...counts, status: 200 });
+    }
   }, 60_000);
 });
