@@ -14,6 +14,7 @@ import { installJsonBodyParser } from './http/json-body-parser.js';
 import { HttpShutdownGrace } from './http/shutdown-grace.js';
 import { createTracingLogger, TracingLogger } from '@threadline/tracing';
 import type { OtlpExport } from '@threadline/tracing/otel';
+import { isServiceSelfRequest } from './observability/service-self-requests.js';
 
 /** Builds the application `npm start` serves (tests build the same one), initialised, not yet listening. */
 export async function createApp(config: AppConfig, llm: LlmConfig): Promise<NestFastifyApplication> {
@@ -112,5 +113,5 @@ function corsOptions(origins: CorsOrigins, idHeader: string): FastifyCorsOptions
 async function startTraceExport(config: AppConfig): Promise<OtlpExport | undefined> {
   if (config.traces === undefined) return undefined;
   const { startOtlpExport } = await import('@threadline/tracing/otel');
-  return startOtlpExport({ config: config.traces });
+  return startOtlpExport({ config: config.traces, ignore: isServiceSelfRequest });
 }

@@ -82,6 +82,23 @@ describe('OTLP export from the service in one process', () => {
     });
   }
 
+  it("exports no span of the service's probes and scrapes, which no one looks for as traces", async () => {
+    const pipeline = await startPipeline({ OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_SERVICE_NAME: 'probed' });
+    const { traceId, traceparent } = newTrace();
+    try {
+      for (const path of ['/metrics', '/health', '/ready', '/debug/requests']) {
+        const res = await fetch(`${pipeline.url}${path}`, { headers: { traceparent } });
+        expect(res.status, path).toBe(200);
+        await res.text();
+      }
+      await chat(pipeline.url, 'otlp-probed', traceparent);
+    } finally {
+      await pipeline.close();
+    }
+    const paths = collector.trace(traceId).map((span) => span.attributes['url.path']);
+    expect(paths.filter((path) => path !== undefined)).toEqual(['/v1/chat/completions']);
+  });
+
   for (const [what, env] of [
     ['no endpoint set', { OTEL_SERVICE_NAME: 'threadline-off' }],
     ['OTEL_SDK_DISABLED=true', { OTEL_SDK_DISABLED: 'true' }],

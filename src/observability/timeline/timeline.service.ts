@@ -5,7 +5,8 @@ import { ProcessQueries } from '@threadline/runtime';
 import { addSpanRecorder } from '@threadline/tracing';
 import type { FinishedSpan } from '@threadline/tracing';
 import { RequestRing } from './request-ring.js';
-import { factsOf, isHttpSpan, mergeFacts } from './timeline-facts.js';
+import { factsOf, mergeFacts } from './timeline-facts.js';
+import { isServiceSelfRequest } from '../service-self-requests.js';
 import type { RequestFacts } from './timeline-facts.js';
 
 export const TIMELINE_OPTIONS = Symbol('TIMELINE_OPTIONS');
@@ -27,9 +28,6 @@ export interface ProcessSpans {
 
 const SPANS_TOPIC = 'timeline.spans';
 const FACTS_TOPIC = 'timeline.facts';
-
-/** Requests about the service itself (probes, scrapes, these routes) are not the timeline's: they would push the work out. */
-const NOT_KEPT = /^\/(debug\/|metrics$|health$|ready$)/;
 
 /**
  * The request timeline of this process: a ring of the spans of its most recent requests, and the
@@ -76,7 +74,7 @@ export class TimelineService implements OnModuleInit, OnModuleDestroy {
   }
 
   private keep(span: FinishedSpan): void {
-    if (isHttpSpan(span) && NOT_KEPT.test(String(span.attributes['url.path']))) return;
+    if (isServiceSelfRequest(span)) return;
     this.ring.onEnd(span);
   }
 

@@ -19,6 +19,8 @@ export interface OtlpExportOptions {
   env?: NodeJS.ProcessEnv;
   /** What to export, already read (by `readOtlpExportConfig`); `env` is not read then. */
   config?: OtlpExportConfig;
+  /** Spans not to export, whatever the sampler says: a health probe's or a metrics scrape's, say. */
+  ignore?: (span: FinishedSpan) => boolean;
 }
 
 /** A running export. @publicApi */
@@ -59,7 +61,7 @@ export function startOtlpExport(options: OtlpExportOptions = {}): OtlpExport | u
   const removeSampler = setEntrySampler(createTraceSampler(config));
   const removeRecorder = addSpanRecorder({
     onEnd(span: FinishedSpan): void {
-      if (span.sampled === false) return;
+      if (span.sampled === false || options.ignore?.(span) === true) return;
       processor.onEnd(toReadableSpan(span, resource));
     },
   });
