@@ -28,9 +28,8 @@ import { isRecordingSpans } from './spans/span-recorders.js';
 
 /**
  * HTTP ingress on Fastify: the id is chosen once, in `genReqId`, where the request's context is also
- * entered without `run()` (Node ends it with the parser's callback); the adapter's first hook sets the
- * response header, ahead of every other `onRequest` hook, and the module's `onRequest` hook ties the
- * context to the response. Without context frames, `firstHook` (Nest's adapter's
+ * entered without `run()` (Node ends it with the parser's callback); an `onRequest` hook, put ahead of
+ * the others, sets the response header and ties the context to the response. Without context frames, `firstHook` (Nest's adapter's
  * `setOnRequestHook`) opens it with `run()` ahead of every other `onRequest` hook. Why, and the Node 22
  * path: docs/tracing.md, "Fastify".
  */
@@ -64,20 +63,15 @@ export function installFastifyIngress(
     }
     return id;
   });
-  // Nest middleware runs in @fastify/middie's onRequest hook, added when Nest creates the app, before
-  // the module's hook below, and so do the CORS hook and an app's own hooks: the adapter's own first
-  // hook is the one place that runs ahead of them all, where a response they answer gets its id header.
-  if (!ENTERED_CONTEXT_ENDS_WITH_CALLBACK) {
-    firstHook?.((request, reply, done) => {
+  if (!ENTERED_CONTEXT_ENDS_WITH_CALLBACK && firstHook !== undefined) {
+    // Nest middleware runs in @fastify/middie's onRequest hook, added when Nest creates the app, before
+    // the module's hook below, and so do the CORS hook and an app's own hooks: the adapter's own first
+    // hook is the one place that runs ahead of them all (and sets the id header of what they answer).
+    firstHook((request, reply, done) => {
       ensureIdHeader(reply, request.id);
       const store = storeForRequest(request.id, request.raw);
       cls.share?.(request.raw, store);
       runInStore(store, done);
-    });
-  } else {
-    firstHook?.((request, reply, done) => {
-      ensureIdHeader(reply, request.id);
-      done();
     });
   }
   if (writesLogs(fastify.log)) {
@@ -92,8 +86,7 @@ export function installFastifyIngress(
       if (logController?.isLogDisabled(raw) !== true) runInStore(store, () => logger.info('request aborted'));
     });
   }
-  fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
-    // Done by the first hook, unless the app replaced it.
+  const onRequest = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
     ensureIdHeader(reply, request.id);
     const entered = getCurrentStore();
     const isOurs = entered !== undefined && requestIdOf(entered) === request.id;
@@ -108,7 +101,23 @@ export function installFastifyIngress(
     if (isRecordingSpans()) setHttpRoute(store, request.routeOptions.url);
     if (isOurs) done();
     else runInStore(store, done);
-  });
+  };
+  // With context frames the context is open from genReqId on: the hook goes ahead of the hooks added
+  // before it (Nest middleware's, CORS's, the app's own), so that a response they answer has the id.
+  if (ENTERED_CONTEXT_ENDS_WITH_CALLBACK) addFirstOnRequestHook(fastify, onRequest);
+  else fastify.addHook('onRequest', onRequest);
+}
+
+/**
+ * Adds `hook` ahead of the `onRequest` hooks added so far. Fastify's API only appends; its hooks are
+ * kept in an array of the instance that routes copy when the app is ready, so the hook is put first
+ * there. Should Fastify keep them elsewhere one day, it is appended, and the tests of early answers fail.
+ */
+function addFirstOnRequestHook(fastify: FastifyInstance, hook: onRequestHookHandler): void {
+  const key = Object.getOwnPropertySymbols(fastify).find((symbol) => symbol.description === 'fastify.hooks');
+  const hooks = key === undefined ? undefined : (fastify as unknown as Record<symbol, { onRequest?: unknown }>)[key];
+  if (Array.isArray(hooks?.onRequest)) (hooks.onRequest as onRequestHookHandler[]).unshift(hook);
+  else fastify.addHook('onRequest', hook);
 }
 
 /**
