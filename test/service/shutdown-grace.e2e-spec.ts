@@ -5,10 +5,12 @@ import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { spawnTracked, within } from '../support/cluster.js';
 import { startPipeline } from '../support/pipeline-app.js';
+import type { PipelineApp } from '../support/pipeline-app.js';
 import { openRawRequest, requestHead } from '../support/raw-http.js';
 import { waitFor } from '../support/wait-for.js';
 import { CHAT, COMPLETIONS, chatBody, completionBody, send } from '../support/requests.js';
 import { errorEvents, openStream, serviceEvents } from '../support/sse.js';
+import type { SseReader } from '../support/sse.js';
 
 /**
  * A stop (SIGTERM runs `app.close()`) in one process, over real sockets: streams in flight get
@@ -20,6 +22,17 @@ const SLOW = { MOCKER_DECODE_MS_PER_TOKEN: '40', LOG_LEVEL: 'debug' };
 /** A completion of thousands of tokens: minutes at SLOW's pace. */
 function longStream(): Record<string, unknown> {
   return completionBody('a long story', { stream: true, max_tokens: 4000, seed: 1 });
+}
+
+/** A service whose stop has begun (a grace of 30 s) with a short stream `id` in flight, read up to its second chunk. */
+async function stoppingWithStream(
+  id: string,
+): Promise<{ pipeline: PipelineApp; stream: SseReader; closed: Promise<void> }> {
+  const pipeline = await startPipeline({ ...SLOW, THREADLINE_SHUTDOWN_GRACE_MS: '30000' });
+  const body = chatBody('Tell me a short story.', { stream: true, max_tokens: 25 });
+  const stream = await openStream(pipeline.url, CHAT, body, id, 60_000);
+  await stream.until((s) => s.dataCount >= 2, 10_000, 'two chunks');
+  return { pipeline, stream, closed: pipeline.close() };
 }
 
 describe('shutting down with requests in flight', () => {
@@ -43,11 +56,7 @@ describe('shutting down with requests in flight', () => {
   }, 60_000);
 
   it('a stream that ends within the grace ends whole, and a request that comes meanwhile gets a 503 shutting_down', async () => {
-    const pipeline = await startPipeline({ ...SLOW, THREADLINE_SHUTDOWN_GRACE_MS: '30000' });
-    const body = chatBody('Tell me a short story.', { stream: true, max_tokens: 25 });
-    const stream = await openStream(pipeline.url, CHAT, body, 'grace-whole', 60_000);
-    await stream.until((s) => s.dataCount >= 2, 10_000, 'two chunks');
-    const closed = pipeline.close();
+    const { pipeline, stream, closed } = await stoppingWithStream('grace-whole');
     const late = await send(pipeline.url, CHAT, chatBody('hello'), {
       id: 'grace-late',
       headers: { connection: 'close' },
@@ -125,11 +134,7 @@ describe('shutting down with requests in flight', () => {
   }, 60_000);
 
   it("a page's request refused while stopping carries the CORS headers, so the page can read it", async () => {
-    const pipeline = await startPipeline({ ...SLOW, THREADLINE_SHUTDOWN_GRACE_MS: '30000' });
-    const body = chatBody('Tell me a short story.', { stream: true, max_tokens: 25 });
-    const stream = await openStream(pipeline.url, CHAT, body, 'grace-cors-stream', 60_000);
-    await stream.until((s) => s.dataCount >= 2, 10_000, 'two chunks');
-    const closed = pipeline.close();
+    const { pipeline, stream, closed } = await stoppingWithStream('grace-cors-stream');
     const origin = 'http://localhost:5173';
     const late = await fetch(`${pipeline.url}${CHAT}`, {
       method: 'POST',
