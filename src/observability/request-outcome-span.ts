@@ -1,5 +1,6 @@
 import { getCurrentSpan } from '@threadline/tracing/internal';
 import type { Span } from '@threadline/tracing/internal';
+import { isHttpSpan } from './timeline/timeline-facts.js';
 
 /**
  * What the Frontend knows of a request once it is over, and no worker's span can tell once the request
@@ -24,7 +25,7 @@ export const OUTCOME = {
 /** The current request's HTTP `server` span, when spans are recorded and one is current. */
 export function currentHttpSpan(): Span | undefined {
   const span = getCurrentSpan();
-  return span?.kind === 'server' && span.attributes['http.request.method'] !== undefined ? span : undefined;
+  return span !== undefined && isHttpSpan(span) ? span : undefined;
 }
 
 /** Writes `outcome` on the request's HTTP span (a span that ended already, its client gone, takes nothing). */

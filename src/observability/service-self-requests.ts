@@ -1,4 +1,5 @@
 import type { FinishedSpan } from '@threadline/tracing';
+import { isHttpSpan } from './timeline/timeline-facts.js';
 
 /** Requests about the service itself: probes, scrapes, the timeline's own routes. */
 const ABOUT_THE_SERVICE = /^\/(debug\/|metrics$|health$|ready$)/;
@@ -8,9 +9,5 @@ const ABOUT_THE_SERVICE = /^\/(debug\/|metrics$|health$|ready$)/;
  * (they would push the work out) nor exported (a scrape every few seconds is no trace anyone looks for).
  */
 export function isServiceSelfRequest(span: FinishedSpan): boolean {
-  return (
-    span.kind === 'server' &&
-    span.attributes['http.request.method'] !== undefined &&
-    ABOUT_THE_SERVICE.test(String(span.attributes['url.path']))
-  );
+  return isHttpSpan(span) && ABOUT_THE_SERVICE.test(String(span.attributes['url.path']));
 }

@@ -29,8 +29,8 @@ import { isRecordingSpans } from './spans/span-recorders.js';
 /**
  * HTTP ingress on Fastify: the id is chosen once, in `genReqId`, where the request's context is also
  * entered without `run()` (Node ends it with the parser's callback); an `onRequest` hook, put ahead of
- * the others, sets the response header and ties the context to the response. Without context frames, `firstHook` (Nest's adapter's
- * `setOnRequestHook`) opens it with `run()` ahead of every other `onRequest` hook. Why, and the Node 22
+ * the others, sets the response header and ties the context to the response. Without context frames,
+ * `firstHook` (Nest's adapter's `setOnRequestHook`) opens it with `run()` ahead of every other `onRequest` hook. Why, and the Node 22
  * path: docs/tracing.md, "Fastify".
  */
 export function installFastifyIngress(

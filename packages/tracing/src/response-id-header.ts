@@ -17,8 +17,8 @@ type WriteHeadHeaders = OutgoingHttpHeaders | readonly unknown[] | undefined;
 
 /**
  * Returns a function that makes sure a reply is sent with the header `name: <id>`, however its head gets
- * written (Fastify, a raw `writeHead()`, `write()` or `end()`); a second call for the same reply does nothing. The id goes into Fastify's reply headers,
- * not `setHeader()`, to keep Node's fast path (docs/tracing.md, "Fastify"); the guard on the raw response
+ * written (Fastify, a raw `writeHead()`, `write()` or `end()`); a second call for the same reply does
+ * nothing. The id goes into Fastify's reply headers, not `setHeader()`, to keep Node's fast path (docs/tracing.md, "Fastify"); the guard on the raw response
  * never changes a headers object it is given, which may be shared between responses.
  */
 export function responseIdHeader(name: string): (reply: FastifyReply, id: string) => void {
@@ -34,7 +34,7 @@ export function responseIdHeader(name: string): (reply: FastifyReply, id: string
     return nodeWriteHead.call(this, statusCode, reason, headers);
   }
   return (reply, id) => {
-    // Set already, by the first hook that ran (the adapter's, ahead of middleware and CORS).
+    // Set already: on Node 22 by Nest's first hook, ahead of the module's (docs/tracing.md, "Fastify").
     if (reply.raw.writeHead === writeHeadWithId) return;
     reply.header(name, id);
     (reply.raw as StampedResponse)[RESPONSE_ID] = id;

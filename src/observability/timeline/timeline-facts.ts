@@ -16,7 +16,7 @@ export interface RequestFacts {
 export const TIMELINE_COMPONENTS = ['frontend', 'processor', 'router', 'worker', 'prefill'] as const;
 
 /** The HTTP `server` span: the Frontend's span of the request. */
-export function isHttpSpan(span: FinishedSpan): boolean {
+export function isHttpSpan(span: Pick<FinishedSpan, 'kind' | 'attributes'>): boolean {
   return span.kind === 'server' && span.attributes['http.request.method'] !== undefined;
 }
 

@@ -49,7 +49,7 @@ export function summarize(id: string, http: FinishedSpan, facts: RequestFacts): 
         : (outcome.status ?? (typeof status === 'number' ? status : null)),
     started_at: new Date(http.startTime).toISOString(),
     duration_ms: round(http.endTime - http.startTime),
-    ...counts(http, facts, http.startTime),
+    ...counts(outcome, facts, http.startTime),
     worker_id: facts.workerId ?? null,
   };
 }
@@ -59,11 +59,10 @@ export function summarize(id: string, http: FinishedSpan, facts: RequestFacts): 
  * right across a move between workers, whose first worker's spans may be gone); else the workers'.
  */
 function counts(
-  http: FinishedSpan | undefined,
+  outcome: Outcome,
   facts: RequestFacts,
   start: number,
 ): Pick<RequestSummary, 'ttft_ms' | 'prompt_tokens' | 'completion_tokens'> {
-  const outcome = http === undefined ? {} : outcomeOf(http);
   return {
     ttft_ms: outcome.ttftMs ?? (facts.firstTokenAt === undefined ? null : round(facts.firstTokenAt - start)),
     prompt_tokens: outcome.promptTokens ?? facts.promptTokens ?? null,
@@ -71,8 +70,11 @@ function counts(
   };
 }
 
-function outcomeOf(http: FinishedSpan): Partial<Record<keyof typeof OUTCOME, number>> {
-  const outcome: Partial<Record<keyof typeof OUTCOME, number>> = {};
+/** The request's outcome as its HTTP span holds it (`request-outcome-span.ts`). */
+type Outcome = Partial<Record<keyof typeof OUTCOME, number>>;
+
+function outcomeOf(http: FinishedSpan): Outcome {
+  const outcome: Outcome = {};
   for (const [key, attribute] of Object.entries(OUTCOME) as Array<[keyof typeof OUTCOME, string]>) {
     const value = http.attributes[attribute];
     if (typeof value === 'number') outcome[key] = value;
@@ -95,13 +97,14 @@ export function timelineOf(id: string, answers: readonly ProcessSpans[]): Reques
   const facts = mergeFacts(answers.map((answer) => factsOf(answer.spans)));
   const http = spans.find((span) => isHttpSpan(span));
   const start = http?.startTime ?? spans[0]?.startTime ?? 0;
+  const outcome = http === undefined ? {} : outcomeOf(http);
   return {
     id,
     trace_ids: [...new Set(spans.map((span) => span.traceId))],
     worker_id: facts.workerId ?? null,
     prefix_hit_rate: facts.prefixHitRate ?? null,
-    cached_tokens: (http === undefined ? undefined : outcomeOf(http).cachedTokens) ?? facts.cachedTokens ?? null,
-    ...counts(http, facts, start),
+    cached_tokens: outcome.cachedTokens ?? facts.cachedTokens ?? null,
+    ...counts(outcome, facts, start),
     spans,
   };
 }
