@@ -83,6 +83,15 @@ describe('OTLP export of the spans (@threadline/tracing/otel)', () => {
         const line = app!.logs.forRequest(id).find((entry) => entry.msg === 'working');
         expect(line?.trace_id).toBe(traceId);
         expect(spans.map((span) => span.spanId)).toContain(line?.span_id);
+        // So do the request's access lines, the first one written before any hook of the app ran.
+        const access = app!.logs
+          .forRequest(id)
+          .filter((entry) => /^(incoming request|request completed)$/.test(String(entry.msg)));
+        expect(access.map((entry) => entry.msg)).toEqual(['incoming request', 'request completed']);
+        for (const entry of access) {
+          expect(entry.trace_id).toBe(traceId);
+          expect(spans.map((span) => span.spanId)).toContain(entry.span_id);
+        }
       });
     }
   }

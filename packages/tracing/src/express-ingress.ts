@@ -52,7 +52,6 @@ export function installExpressIngress(
     followResponse(response, store);
     if (hasBody(request)) emitInStore(request, store);
     shareWithCls?.(request, store);
-    accessLog?.(request, response);
     return store;
   };
 
@@ -62,11 +61,16 @@ export function installExpressIngress(
     const ingress: RequestListener = (request, response) => {
       const store = open(request, response);
       // Entered without run() where Node ends the context with this callback (see request-context.ts).
+      // The access line is written in it, so that "incoming request" has the request's span too.
       if (ENTERED_CONTEXT_ENDS_WITH_CALLBACK) {
         enterStore(store);
+        accessLog?.(request, response);
         app(request, response);
       } else {
-        runInStore(store, () => app(request, response));
+        runInStore(store, () => {
+          accessLog?.(request, response);
+          app(request, response);
+        });
       }
     };
     server.removeListener('request', app);
@@ -74,12 +78,20 @@ export function installExpressIngress(
   }
 
   app.use(function requestContext(request, response, next) {
-    const store = storeOfResponse(response) ?? open(request, response);
+    const opened = storeOfResponse(response);
+    const store = opened ?? open(request, response);
+    const go =
+      opened !== undefined || accessLog === undefined
+        ? next
+        : () => {
+            accessLog(request, response);
+            next();
+          };
     // A context of this request is kept as it is: nestjs-cls's ClsMiddleware, mounted with app.use(),
     // runs the rest of the chain in a copy of it that holds what its setup set.
     const current = getCurrentStore();
-    if (current !== undefined && requestIdOf(current) === requestIdOf(store)) next();
-    else runInStore(store, next);
+    if (current !== undefined && requestIdOf(current) === requestIdOf(store)) go();
+    else runInStore(store, go);
   });
 }
 

@@ -17,10 +17,17 @@ import {
   requestIdOf,
   runInStore,
 } from './request-context.js';
+import type { RequestStore } from './request-context.js';
 import type { ShareWithCls } from './cls-store-sharing.js';
 import type { RequestIdResolver } from './request-id.resolver.js';
 import { InvalidTracingOptionError } from './tracing.errors.js';
-import { followResponse, setHttpRoute, storeForRequest } from './http-request-context.js';
+import {
+  followResponse,
+  keepStoreOnRequest,
+  setHttpRoute,
+  storeForRequest,
+  storeKeptOnRequest,
+} from './http-request-context.js';
 import { LazyRequestLogger } from './tracing-logger.factory.js';
 import { responseIdHeader } from './response-id-header.js';
 import { setAbortedRequestLine } from './aborted-request-line.js';
@@ -54,22 +61,27 @@ export function installFastifyIngress(
   removeDefaultClientErrorHandler(fastify.server);
   clientErrors.listen(fastify.server);
   answerFrameworkErrors(fastify, header, clientErrors);
+  const opensInFirstHook = !ENTERED_CONTEXT_ENDS_WITH_CALLBACK && firstHook !== undefined;
   fastify.setGenReqId((raw) => {
     const id = resolver.resolve(raw.headers[header]);
     if (ENTERED_CONTEXT_ENDS_WITH_CALLBACK) {
       const store = storeForRequest(id, raw);
       cls.share?.(raw, store);
       enterStore(store);
+    } else if (opensInFirstHook) {
+      // Made here, not in the hook, so that Fastify's "incoming request" line, written before any hook,
+      // has the request's span (`trace_id`) like every later line.
+      keepStoreOnRequest(raw, storeForRequest(id, raw));
     }
     return id;
   });
-  if (!ENTERED_CONTEXT_ENDS_WITH_CALLBACK && firstHook !== undefined) {
+  if (opensInFirstHook) {
     // Nest middleware runs in @fastify/middie's onRequest hook, added when Nest creates the app, before
     // the module's hook below, and so do the CORS hook and an app's own hooks: the adapter's own first
     // hook is the one place that runs ahead of them all (and sets the id header of what they answer).
     firstHook((request, reply, done) => {
       ensureIdHeader(reply, request.id);
-      const store = storeForRequest(request.id, request.raw);
+      const store = storeMadeFor(request) ?? storeForRequest(request.id, request.raw);
       cls.share?.(request.raw, store);
       runInStore(store, done);
     });
@@ -77,7 +89,7 @@ export function installFastifyIngress(
   if (writesLogs(fastify.log)) {
     // Fastify binds the id under its own label (`reqId` unless configured): the one binding it passes.
     fastify.setChildLoggerFactory(
-      (_fastifyLogger, bindings, options) => new LazyRequestLogger(logger, bindings, options),
+      (_fastifyLogger, bindings, options, raw) => new LazyRequestLogger(logger, bindings, options, raw),
     );
     // Fastify ends a request's lines with "request completed" once its response is sent, and with nothing
     // when the client leaves first: this line ends those, as pino-http's does on Express.
@@ -106,6 +118,12 @@ export function installFastifyIngress(
   // before it (Nest middleware's, CORS's, the app's own), so that a response they answer has the id.
   if (ENTERED_CONTEXT_ENDS_WITH_CALLBACK) addFirstOnRequestHook(fastify, onRequest);
   else fastify.addHook('onRequest', onRequest);
+}
+
+/** The context made for `request`'s id by the module's `genReqId`: none when another generator chose it. */
+function storeMadeFor(request: FastifyRequest): RequestStore | undefined {
+  const store = storeKeptOnRequest(request.raw);
+  return store !== undefined && requestIdOf(store) === request.id ? store : undefined;
 }
 
 /**

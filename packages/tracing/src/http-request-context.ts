@@ -10,8 +10,10 @@ import { isRecordingSpans } from './spans/span-recorders.js';
 import { parseTraceparent } from './traceparent.js';
 
 const RESPONSE_STORE = Symbol('threadline:response-store');
+const REQUEST_STORE = Symbol('threadline:request-store');
 
 type TracedResponse = ServerResponse & { [RESPONSE_STORE]?: RequestStore };
+type KeptRequest = IncomingMessage & { [REQUEST_STORE]?: RequestStore };
 type ExpressRequest = IncomingMessage & { route?: { path?: unknown }; baseUrl?: string };
 
 /** What both HTTP ingresses (Fastify, Express) do with a request's context once its id is chosen. */
@@ -34,6 +36,19 @@ function startHttpSpan(store: RequestStore, request: IncomingMessage): void {
   const attributes = { 'http.request.method': method, 'url.path': path };
   const span = startSpan(`${method} ${path}`, 'server', attributes, store);
   if (span !== undefined) setSpanOf(store, span);
+}
+
+/**
+ * Keeps `store` on the request it was made for, before any context is entered: on Fastify without context
+ * frames, from `genReqId` to the first hook, which enters it, and for the request's logger meanwhile.
+ */
+export function keepStoreOnRequest(request: IncomingMessage, store: RequestStore): void {
+  (request as KeptRequest)[REQUEST_STORE] = store;
+}
+
+/** The context `keepStoreOnRequest()` kept on `request`, if any. */
+export function storeKeptOnRequest(request: IncomingMessage): RequestStore | undefined {
+  return (request as KeptRequest)[REQUEST_STORE];
 }
 
 /** Names the request's span after the route that matched (`GET /users/:id`), once it is known. */

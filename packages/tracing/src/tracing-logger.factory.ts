@@ -1,6 +1,8 @@
+import type { IncomingMessage } from 'node:http';
 import pino from 'pino';
 import type { Level, Logger, LoggerOptions } from 'pino';
 import pretty from 'pino-pretty';
+import { storeKeptOnRequest } from './http-request-context.js';
 import { componentOf, getCurrentStore, spanOf } from './request-context.js';
 import type { RequestStore } from './request-context.js';
 import { resolveTracingOptions } from './request-tracing.options.js';
@@ -9,6 +11,14 @@ import { CLS_ID } from 'nestjs-cls';
 
 /** Marks a child logger that already carries `requestId` in its bindings (Fastify's per-request logger). */
 const BOUND_TO_REQUEST = Symbol('threadline:bound-to-request');
+
+/**
+ * The context of the request a bound logger's lines belong to, for its lines written outside any context
+ * (Fastify's "incoming request" on Node without context frames, written before the first hook opens it).
+ */
+const OWN_REQUEST_STORE = Symbol('threadline:request-store');
+
+type MarkedLogger = Logger & { [BOUND_TO_REQUEST]?: boolean; [OWN_REQUEST_STORE]?: RequestStore };
 
 /** How many span exports are on; while one is, lines written in a span carry its `trace_id` and `span_id`. */
 let spanFieldUsers = 0;
@@ -28,8 +38,8 @@ export function addSpanLogFields(): () => void {
 
 /** The log fields the current context contributes to every line written in it. */
 function contextFields(_merge: object, _level: number, logger: Logger): object {
-  if ((logger as Logger & { [BOUND_TO_REQUEST]?: boolean })[BOUND_TO_REQUEST])
-    return spanFieldUsers === 0 ? {} : spanFields(getCurrentStore(), {});
+  if ((logger as MarkedLogger)[BOUND_TO_REQUEST])
+    return spanFieldUsers === 0 ? {} : spanFields(getCurrentStore() ?? (logger as MarkedLogger)[OWN_REQUEST_STORE], {});
   const store = getCurrentStore();
   if (store === undefined) return {};
   const component = componentOf(store);
@@ -102,7 +112,7 @@ export function requestBoundLogger(logger: Logger, id: string, options: object =
  * none; pino's children inherit the mark (a child is made with `Object.create(parent)`).
  */
 export function markBoundToRequest(logger: Logger): Logger {
-  (logger as Logger & { [BOUND_TO_REQUEST]?: boolean })[BOUND_TO_REQUEST] = true;
+  (logger as MarkedLogger)[BOUND_TO_REQUEST] = true;
   return logger;
 }
 
@@ -120,6 +130,8 @@ export class LazyRequestLogger {
     /** Fastify's bindings: its one entry is the request id, under Fastify's label for it. */
     private readonly bindings: Record<string, unknown>,
     private readonly options: object,
+    /** The request, whose context may have been made before any is entered (`keepStoreOnRequest`). */
+    private readonly request?: IncomingMessage,
   ) {}
 
   get level(): string {
@@ -165,7 +177,14 @@ export class LazyRequestLogger {
   }
 
   private logger(): Logger {
-    return (this.bound ??= requestBoundLogger(this.root, String(Object.values(this.bindings)[0]), this.options));
+    return (this.bound ??= this.makeBound());
+  }
+
+  private makeBound(): Logger {
+    const bound = requestBoundLogger(this.root, String(Object.values(this.bindings)[0]), this.options);
+    const store = this.request === undefined ? undefined : storeKeptOnRequest(this.request);
+    if (store !== undefined) (bound as MarkedLogger)[OWN_REQUEST_STORE] = store;
+    return bound;
   }
 
   /** Passes Fastify's arguments on as they came: pino's overloads cannot take a spread of unknowns. */
