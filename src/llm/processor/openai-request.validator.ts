@@ -88,7 +88,8 @@ function messages(value: unknown): ChatMessage[] {
     const callsOnly = calls !== undefined && calls.length > 0 && (content === null || content === undefined);
     const normalized: ChatMessage = {
       role: role as ChatMessage['role'],
-      content: callsOnly ? '' : messageContent(content, `${param}.content`, role === 'assistant'),
+      content: '',
+      ...(!callsOnly && messageContent(content, `${param}.content`, role === 'assistant')),
     };
     if (calls !== undefined && calls.length > 0) normalized.tool_calls = calls;
     if (name !== undefined && name !== null) {
@@ -105,9 +106,12 @@ function messages(value: unknown): ChatMessage[] {
   });
 }
 
-/** A message's content: a string, or an array of `{ type: 'text', text }` parts, joined. */
-function messageContent(content: unknown, param: string, assistant: boolean): string {
-  if (typeof content === 'string') return content;
+/**
+ * A message's content: a string, or an array of `{ type: 'text', text }` parts, their texts joined by line
+ * breaks (what vLLM gives its chat template) and kept.
+ */
+function messageContent(content: unknown, param: string, assistant: boolean): Pick<ChatMessage, 'content' | 'parts'> {
+  if (typeof content === 'string') return { content };
   if (content === null || content === undefined) {
     throw new InvalidRequestError(
       assistant
@@ -117,18 +121,17 @@ function messageContent(content: unknown, param: string, assistant: boolean): st
     );
   }
   if (Array.isArray(content)) {
-    return content
-      .map((part: unknown, i) => {
-        const { type, text } = (part ?? {}) as Body;
-        if (type !== 'text' || typeof text !== 'string') {
-          throw new InvalidRequestError(
-            `${param}[${i}] must be a text part ({ "type": "text", "text": "..." }); other parts are not supported.`,
-            `${param}[${i}]`,
-          );
-        }
-        return text;
-      })
-      .join('');
+    const parts = content.map((part: unknown, i) => {
+      const { type, text } = (part ?? {}) as Body;
+      if (type !== 'text' || typeof text !== 'string') {
+        throw new InvalidRequestError(
+          `${param}[${i}] must be a text part ({ "type": "text", "text": "..." }); other parts are not supported.`,
+          `${param}[${i}]`,
+        );
+      }
+      return text;
+    });
+    return { content: parts.join('\n'), parts };
   }
   throw new InvalidRequestError(`${param} must be a string or an array of text parts.`, param);
 }

@@ -10,7 +10,10 @@ export type ApiKind = 'chat' | 'completion';
 /** A chat message after normalisation: text content only. */
 export interface ChatMessage {
   role: 'system' | 'developer' | 'user' | 'assistant' | 'tool';
+  /** The text; content given as text parts is their texts joined by line breaks, as vLLM joins them. */
   content: string;
+  /** The texts of the content's parts, when it came as parts: the `openai` engine passes them on as parts. */
+  parts?: string[];
   /** An assistant message's tool calls, as OpenAI writes them. */
   tool_calls?: ToolCall[];
   /** A `tool` message: the call it answers. */

@@ -212,24 +212,24 @@ describe('function tools', () => {
     });
     expect(second.output_text).toBe(chat.choices[0]!.message.content);
     expect(second.usage!.input_tokens).toBe(chat.usage!.prompt_tokens);
-    // An output given as text parts is the same output.
-    const parts = await client.responses.create({
-      model: MODEL,
-      input: [
-        { role: 'user', content: QUESTION },
-        { type: 'function_call', call_id: call!.call_id, name: call!.name, arguments: call!.arguments },
-        {
-          type: 'function_call_output',
-          call_id: call!.call_id,
-          output: [
-            { type: 'input_text', text: '{"temperature"' },
-            { type: 'input_text', text: ':21}' },
-          ],
-        },
-      ],
-      tools: [WEATHER],
-    });
-    expect(parts.output_text).toBe(second.output_text);
+    // An output given as text parts is their texts joined by a line break, as a message's parts are.
+    const withOutput = (output: string | Array<{ type: 'input_text'; text: string }>) =>
+      client.responses.create({
+        model: MODEL,
+        input: [
+          { role: 'user', content: QUESTION },
+          { type: 'function_call', call_id: call!.call_id, name: call!.name, arguments: call!.arguments },
+          { type: 'function_call_output', call_id: call!.call_id, output },
+        ],
+        tools: [WEATHER],
+      });
+    const parts = await withOutput([
+      { type: 'input_text', text: '{"temperature":' },
+      { type: 'input_text', text: '21}' },
+    ]);
+    const joined = await withOutput('{"temperature":\n21}');
+    expect(parts.output_text).toBe(joined.output_text);
+    expect(parts.usage!.input_tokens).toBe(joined.usage!.input_tokens);
   });
 });
 

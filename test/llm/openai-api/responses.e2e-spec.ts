@@ -153,7 +153,8 @@ describe('POST /v1/responses, not streamed', () => {
     });
     const messages = [
       { role: 'developer', content: 'You are terse.' },
-      { role: 'user', content: 'Capital of France?' },
+      // Text parts are one text joined by line breaks, as chat's are.
+      { role: 'user', content: 'Capital of \nFrance?' },
       { role: 'assistant', content: 'Paris.' },
       { role: 'user', content: 'And of Italy?' },
     ] satisfies ChatMessage[];

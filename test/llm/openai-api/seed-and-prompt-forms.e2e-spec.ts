@@ -108,4 +108,25 @@ describe('generation behaviour', () => {
       expect(b.json.choices[0]!.text).toBe(a.json.choices[0]!.text);
     });
   });
+
+  describe('chat content forms', () => {
+    it("text parts are one text, joined by line breaks as vLLM joins them: that text's answer and count", async () => {
+      const ask = (content: unknown) =>
+        postJson<ChatCompletion>(pipeline.url, CHAT, {
+          model: MODEL,
+          messages: [{ role: 'user', content }],
+          seed: 3,
+          max_tokens: 12,
+        });
+      const parts = await ask([
+        { type: 'text', text: 'Capital of' },
+        { type: 'text', text: 'France?' },
+      ]);
+      const joined = await ask('Capital of\nFrance?');
+      const run = await ask('Capital ofFrance?');
+      expect(parts.json.choices[0]!.message.content).toBe(joined.json.choices[0]!.message.content);
+      expect(parts.json.usage.prompt_tokens).toBe(joined.json.usage.prompt_tokens);
+      expect(parts.json.usage.prompt_tokens).not.toBe(run.json.usage.prompt_tokens);
+    });
+  });
 });

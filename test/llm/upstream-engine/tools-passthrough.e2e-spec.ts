@@ -30,7 +30,7 @@ const logprob = (token: string, value: number) => ({
 });
 
 describe('the openai engine: tools, structured output and logprobs', () => {
-  it('sends the parameters and the tool messages on unchanged, and returns the streamed tool call', async () => {
+  it('sends the parameters and the messages on unchanged (text parts as parts), and returns the streamed tool call', async () => {
     const script = scriptedStream({
       chat: [
         { delta: { role: 'assistant', content: null } },
@@ -58,7 +58,14 @@ describe('the openai engine: tools, structured output and logprobs', () => {
             ],
           },
           { role: 'tool', tool_call_id: 'call_0', content: '{"t":20}' },
-          { role: 'user', content: 'And Paris?' },
+          // Text parts go on as parts: the upstream joins them as it would for the client.
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'And' },
+              { type: 'text', text: 'Paris?' },
+            ],
+          },
         ];
         const responseFormat = {
           type: 'json_schema',

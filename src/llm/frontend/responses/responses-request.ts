@@ -11,7 +11,12 @@ import {
 type Body = Record<string, unknown>;
 
 /** A chat message as the chat/completions body carries it. */
-type ChatMessageBody = Pick<ChatMessage, 'role' | 'content' | 'tool_calls' | 'tool_call_id'>;
+/** A chat request's message, as the chat API takes it: its content a string or text parts. */
+type ChatMessageBody = Pick<ChatMessage, 'role' | 'tool_calls' | 'tool_call_id'> & { content: string | ChatTextPart[] };
+interface ChatTextPart {
+  type: 'text';
+  text: string;
+}
 
 /** A function tool as a response echoes it. */
 export interface FunctionToolSetting {
@@ -234,31 +239,29 @@ function functionOutputItem(item: Body, param: string, calls: ReadonlySet<string
   return { role: 'tool', content, tool_call_id: callId };
 }
 
-/** A message's content: a string, or text parts joined (`input_text`; `output_text` of an assistant's). */
-function messageContent(content: unknown, role: string, param: string): string {
+/** A message's content: a string, or text parts (`input_text`; `output_text` of an assistant's) as chat's. */
+function messageContent(content: unknown, role: string, param: string): string | ChatTextPart[] {
   if (typeof content === 'string') return content;
   return textParts(content, role, param);
 }
 
-function textParts(content: unknown, role: string, param: string): string {
+function textParts(content: unknown, role: string, param: string): ChatTextPart[] {
   if (!Array.isArray(content)) {
     throw new InvalidRequestError(`${param} must be a string or an array of text parts.`, param);
   }
-  return content
-    .map((part: unknown, i) => {
-      const partParam = `${param}[${i}]`;
-      const { type, text }: Body = isObject(part) ? part : {};
-      const keys = typeof type === 'string' ? PART_KEYS[type] : undefined;
-      if (keys === undefined || (type === 'output_text' && role !== 'assistant')) {
-        const kind = role === 'assistant' ? '`output_text` or `input_text`' : '`input_text`';
-        throw unsupported(partParam, `${partParam} must be a text part (${kind}); other content is not supported.`);
-      }
-      knownKeys(part as Body, keys, partParam);
-      if (typeof text !== 'string')
-        throw new InvalidRequestError(`${partParam}.text must be a string.`, `${partParam}.text`);
-      return text;
-    })
-    .join('');
+  return content.map((part: unknown, i): ChatTextPart => {
+    const partParam = `${param}[${i}]`;
+    const { type, text }: Body = isObject(part) ? part : {};
+    const keys = typeof type === 'string' ? PART_KEYS[type] : undefined;
+    if (keys === undefined || (type === 'output_text' && role !== 'assistant')) {
+      const kind = role === 'assistant' ? '`output_text` or `input_text`' : '`input_text`';
+      throw unsupported(partParam, `${partParam} must be a text part (${kind}); other content is not supported.`);
+    }
+    knownKeys(part as Body, keys, partParam);
+    if (typeof text !== 'string')
+      throw new InvalidRequestError(`${partParam}.text must be a string.`, `${partParam}.text`);
+    return { type: 'text', text };
+  });
 }
 
 /**

@@ -232,19 +232,21 @@ function countedOf(usage: OpenAI.CompletionUsage): CountedTokens | undefined {
  * the participant's name (a tool message has none).
  */
 function toUpstreamMessage(message: ChatMessage): OpenAI.ChatCompletionMessageParam {
+  // Text parts go on as parts: how they are joined is the upstream's choice, as if the client had called it.
+  const content = message.parts?.map((text) => ({ type: 'text' as const, text })) ?? message.content;
   if (message.role === 'tool') {
-    return { role: 'tool', content: message.content, tool_call_id: message.tool_call_id ?? '' };
+    return { role: 'tool', content, tool_call_id: message.tool_call_id ?? '' };
   }
   const named = message.name === undefined ? {} : { name: message.name };
   if (message.role === 'assistant' && message.tool_calls !== undefined) {
     return {
       role: 'assistant',
-      content: message.content === '' ? null : message.content,
+      content: content === '' ? null : content,
       tool_calls: message.tool_calls,
       ...named,
     };
   }
-  return { role: message.role, content: message.content, ...named };
+  return { role: message.role, content, ...named };
 }
 
 /** Tools, tool_choice, response_format and logprobs, passed on as the client wrote them. */
