@@ -10,8 +10,7 @@ import {
 
 type Body = Record<string, unknown>;
 
-/** A chat message as the chat/completions body carries it. */
-/** A chat request's message, as the chat API takes it: its content a string or text parts. */
+/** A chat message as the chat/completions body carries it: its content a string or text parts. */
 type ChatMessageBody = Pick<ChatMessage, 'role' | 'tool_calls' | 'tool_call_id'> & { content: string | ChatTextPart[] };
 interface ChatTextPart {
   type: 'text';
