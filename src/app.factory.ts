@@ -3,11 +3,9 @@ import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { LogController } from 'fastify';
 import fastifyCors from '@fastify/cors';
-import type { FastifyCorsOptions } from '@fastify/cors';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/app.config.js';
-import { isAllowedOrigin } from './config/cors.config.js';
-import type { CorsOrigins } from './config/cors.config.js';
+import { apiCorsOnFrameworkErrors, apiCorsOptions } from './http/api-cors.js';
 import type { LlmConfig } from './llm/llm.config.js';
 import { applyHttpLimits, requestTimeoutOptions } from './http/http-limits.js';
 import { installJsonBodyParser } from './http/json-body-parser.js';
@@ -28,6 +26,7 @@ export async function createApp(config: AppConfig, llm: LlmConfig): Promise<Nest
     // A request id of the policy's longest fits a path parameter (the timeline looks requests up by id),
     // percent-encoded: three characters for each of its bytes.
     routerOptions: { maxParamLength: 3 * config.tracing.maxLength },
+    frameworkErrors: apiCorsOnFrameworkErrors(config.corsOrigins, config.tracing.header),
     ...requestTimeoutOptions(config.httpLimits),
   });
   applyHttpLimits(adapter.getInstance(), config.httpLimits, llm.retryAfterSeconds);
@@ -56,7 +55,7 @@ export async function createApp(config: AppConfig, llm: LlmConfig): Promise<Nest
     await traces?.shutdown();
     throw error;
   });
-  void adapter.getInstance().register(fastifyCors, corsOptions(config.corsOrigins, config.tracing.header));
+  void adapter.getInstance().register(fastifyCors, apiCorsOptions(config.corsOrigins, config.tracing.header));
   grace.install(adapter.getInstance());
   return app;
 }
@@ -85,25 +84,6 @@ function aroundClose(
     }
   }
   Object.defineProperty(app, 'close', { value: drainCloseStop, configurable: true, writable: true });
-}
-
-/**
- * CORS for pages of the allowed origins, on the OpenAI API alone: the service's own routes (the request
- * timeline, metrics, readiness) stay out of reach of other origins' pages. A preflight is
- * answered with the headers it asks for (the OpenAI clients add their own as they change); a page may
- * read the request id and when to retry. Browsers resolve dot segments before they send a path.
- */
-function corsOptions(origins: CorsOrigins, idHeader: string): FastifyCorsOptions {
-  const api: FastifyCorsOptions = {
-    origin: origins.any
-      ? '*'
-      : (origin, callback) => callback(null, origin !== undefined && isAllowedOrigin(origins, origin)),
-    methods: ['GET', 'POST', 'OPTIONS'],
-    exposedHeaders: [idHeader, 'retry-after'],
-    maxAge: 600,
-  };
-  const none: FastifyCorsOptions = { origin: false };
-  return { delegator: (request, callback) => callback(null, request.url.startsWith('/v1/') ? api : none) };
 }
 
 /**

@@ -106,6 +106,23 @@ describe('CORS with the default origins (pages of this machine, any port)', () =
     expectNoCors(res);
   });
 
+  it.each([
+    ['a malformed percent-encoding', '/v1/models/%zz', 400],
+    ['a path parameter over its longest', `/v1/models/${'m'.repeat(2000)}`, 414],
+  ])("the router's own answer to %s carries the CORS headers, the id and the error body", async (_, path, status) => {
+    const { res, text } = await fromPage(pipeline.url, PAGE, path, undefined, 'cors-router-1');
+    expect(res.status, text).toBe(status);
+    expectReadableBy(res, PAGE);
+    expect(res.headers.get('vary')).toBe('Origin');
+    expect(res.headers.get('x-request-id')).toBe('cors-router-1');
+    expect((JSON.parse(text) as ErrorBody).error.type).toBe('invalid_request_error');
+    // Not for another origin, nor off the API.
+    expectNoCors((await fromPage(pipeline.url, 'https://example.com', path)).res);
+    const offApi = await fromPage(pipeline.url, PAGE, path.replace('/v1/models', '/debug/requests'));
+    expect(offApi.res.status).toBe(status);
+    expectNoCors(offApi.res);
+  });
+
   it('JSON: a completion carries the CORS headers and the id', async () => {
     const { res, text } = await fromPage(pipeline.url, PAGE, CHAT, chatBody('hello', { max_tokens: 3 }), 'cors-json-1');
     expect(res.status, text).toBe(200);

@@ -1,0 +1,56 @@
+import type { FastifyCorsOptions } from '@fastify/cors';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { isAllowedOrigin } from '../config/cors.config.js';
+import type { CorsOrigins } from '../config/cors.config.js';
+
+/** The OpenAI API's paths: the only ones open to other origins' pages. Browsers resolve dot segments first. */
+function isApiPath(url: string): boolean {
+  return url.startsWith('/v1/');
+}
+
+/** The response headers a page may read: the request id and when to retry. */
+function exposedHeaders(idHeader: string): string[] {
+  return [idHeader, 'retry-after'];
+}
+
+/**
+ * CORS for pages of the allowed origins, on the OpenAI API alone: the service's own routes (the request
+ * timeline, metrics, readiness) stay out of reach of other origins' pages. A preflight is answered with
+ * the headers it asks for (the OpenAI clients add their own as they change); a page may read the request
+ * id and when to retry.
+ */
+export function apiCorsOptions(origins: CorsOrigins, idHeader: string): FastifyCorsOptions {
+  const api: FastifyCorsOptions = {
+    origin: origins.any
+      ? '*'
+      : (origin, callback) => callback(null, origin !== undefined && isAllowedOrigin(origins, origin)),
+    methods: ['GET', 'POST', 'OPTIONS'],
+    exposedHeaders: exposedHeaders(idHeader),
+    maxAge: 600,
+  };
+  const none: FastifyCorsOptions = { origin: false };
+  return { delegator: (request, callback) => callback(null, isApiPath(request.url) ? api : none) };
+}
+
+/**
+ * Fastify's `frameworkErrors`: the router answers a path it cannot route (a malformed percent-encoding,
+ * 400; a path parameter over its longest, 414) before any hook runs, the CORS hook among them. The answer
+ * gets the headers the CORS hook gives any response to a page of an allowed origin, so that the page can
+ * read its status and its id instead of a network error; the error is then sent as Fastify would (the
+ * tracing module makes it the OpenAI-style body with the id).
+ */
+export function apiCorsOnFrameworkErrors(
+  origins: CorsOrigins,
+  idHeader: string,
+): (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => void {
+  const exposed = exposedHeaders(idHeader).join(', ');
+  return (error, request, reply) => {
+    const { origin } = request.headers;
+    if (isApiPath(request.url) && typeof origin === 'string' && isAllowedOrigin(origins, origin)) {
+      if (!origins.any) reply.header('vary', 'Origin');
+      reply.header('access-control-allow-origin', origins.any ? '*' : origin);
+      reply.header('access-control-expose-headers', exposed);
+    }
+    void reply.send(error);
+  };
+}
