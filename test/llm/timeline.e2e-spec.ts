@@ -32,6 +32,7 @@ interface TimelineSpan {
 
 interface Timeline {
   id: string;
+  status: number | null;
   worker_id: string | null;
   ttft_ms: number | null;
   spans: TimelineSpan[];
@@ -67,6 +68,7 @@ function timelineOnce(url: string, id: string, components = PIPELINE): Promise<T
 function expectWholeTimeline(timeline: Timeline, id: string): void {
   expect(new Set(timeline.spans.map((span) => span.component))).toEqual(new Set(PIPELINE));
   for (const span of timeline.spans) expect(span.requestId).toBe(id);
+  expect(timeline.status).toBe(200);
   expect(timeline.worker_id).toMatch(/^worker-/);
   expect(timeline.ttft_ms).toBeGreaterThan(0);
   expect(JSON.stringify(timeline)).not.toContain(PROMPT);
@@ -91,6 +93,7 @@ async function expectWaterfallPage(browser: Browser, url: string, id: string, ti
     const text = await page.$eval('body', (body) => body.innerText);
     expect(text).toContain(timeline.worker_id!);
     expect(text).toMatch(/TTFT\s+[\d.]+ ms/);
+    expect(text).toMatch(/Status\s+200/);
     expect(text).toContain(id);
     expect(text).not.toContain(PROMPT);
     // Self-contained: the page alone, nothing else fetched.
@@ -146,6 +149,7 @@ describe('the request timeline, in one process', () => {
     });
     expect(listed.status).toBe(499);
     const { body } = await getJson<Timeline>(`${pipeline.url}/debug/requests/timeline-gone-1`);
+    expect(body.status).toBe(499);
     const http = body.spans.find((span) => span.component === 'frontend' && span.kind === 'server');
     expect(http?.attributes).toMatchObject({ 'threadline.cancelled': true });
     expect(http?.attributes).not.toHaveProperty('http.response.status_code');
@@ -222,6 +226,7 @@ describe('the request timeline, of a stream that fails after its 200 head', () =
     });
     expect(listed.status).toBe(504);
     const { body } = await getJson<Timeline>(`${pipeline.url}/debug/requests/timeline-late-504`);
+    expect(body.status).toBe(504);
     const http = body.spans.find((span) => span.component === 'frontend' && span.kind === 'server');
     expect(http?.status).toBe('error');
     expect(http?.attributes).toMatchObject({ 'http.response.status_code': 200, 'threadline.status': 504 });

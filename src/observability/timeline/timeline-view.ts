@@ -24,6 +24,8 @@ export type TimelineSpan = FinishedSpan & { component: string; process: string; 
 /** `GET /debug/requests/:id`: the request's spans from every process, earliest first. */
 export interface RequestTimeline {
   id: string;
+  /** As in the list: the status the client got, 499 for a client that left (null without the Frontend's span). */
+  status: number | null;
   trace_ids: string[];
   worker_id: string | null;
   prefix_hit_rate: number | null;
@@ -36,22 +38,26 @@ export interface RequestTimeline {
 
 export function summarize(id: string, http: FinishedSpan, facts: RequestFacts): RequestSummary {
   const route = http.attributes['http.route'] ?? http.attributes['url.path'];
-  const status = http.attributes['http.response.status_code'];
   const outcome = outcomeOf(http);
   return {
     id,
     route: `${String(http.attributes['http.request.method'])} ${String(route)}`,
-    // As the metrics count it: 499 (nginx's) for a request its client left, whatever was sent, and a
-    // stream's error event's status, not its head's.
-    status:
-      http.attributes['threadline.cancelled'] === true
-        ? CLIENT_CLOSED_REQUEST
-        : (outcome.status ?? (typeof status === 'number' ? status : null)),
+    status: statusOf(http, outcome),
     started_at: new Date(http.startTime).toISOString(),
     duration_ms: round(http.endTime - http.startTime),
     ...counts(outcome, facts, http.startTime),
     worker_id: facts.workerId ?? null,
   };
+}
+
+/**
+ * The request's status as the metrics count it: 499 (nginx's) for a request its client left, whatever was
+ * sent, and a stream's error event's status, not its head's.
+ */
+function statusOf(http: FinishedSpan, outcome: Outcome): number | null {
+  if (http.attributes['threadline.cancelled'] === true) return CLIENT_CLOSED_REQUEST;
+  const sent = http.attributes['http.response.status_code'];
+  return outcome.status ?? (typeof sent === 'number' ? sent : null);
 }
 
 /**
@@ -100,6 +106,7 @@ export function timelineOf(id: string, answers: readonly ProcessSpans[]): Reques
   const outcome = http === undefined ? {} : outcomeOf(http);
   return {
     id,
+    status: http === undefined ? null : statusOf(http, outcome),
     trace_ids: [...new Set(spans.map((span) => span.traceId))],
     worker_id: facts.workerId ?? null,
     prefix_hit_rate: facts.prefixHitRate ?? null,
@@ -146,6 +153,7 @@ export function renderTimelinePage(timeline: RequestTimeline): string {
 </tr>`;
   });
   const facts: Array<[string, string]> = [
+    ['Status', timeline.status === null ? '—' : String(timeline.status)],
     ['Worker', timeline.worker_id ?? '—'],
     ['Cache hit rate', timeline.prefix_hit_rate === null ? '—' : `${fmt(timeline.prefix_hit_rate * 100)} %`],
     ['Cached prompt tokens', timeline.cached_tokens === null ? '—' : String(timeline.cached_tokens)],
