@@ -3,6 +3,7 @@ import type { ApiKind, FinishReason, GeneratedLogprob, ProcessorEvent } from '..
 type UsageEvent = Extract<ProcessorEvent, { type: 'usage' }>;
 type TextEvent = Extract<ProcessorEvent, { type: 'text' }>;
 type ToolCallEvent = Extract<ProcessorEvent, { type: 'tool_call' }>;
+type RefusalEvent = Extract<ProcessorEvent, { type: 'refusal' }>;
 type FinishEvent = Extract<ProcessorEvent, { type: 'finish' }>;
 
 /** Stand-ins for a text chunk's choice index and text, to find where they go in its JSON. */
@@ -12,6 +13,8 @@ const TEXT_MARK = '\u0001text\u0001';
 /** One choice of a whole (non-streamed) response, as its events add up. */
 export class CollectedChoice {
   text = '';
+  /** The model's refusal, when it declined (chat only). */
+  refusal: string | undefined;
   readonly toolCalls: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }> = [];
   /** Present when logprobs were asked for (the text events carry them). */
   logprobs: GeneratedLogprob[] | undefined;
@@ -21,6 +24,8 @@ export class CollectedChoice {
     if (event.type === 'text') {
       this.text += event.text;
       if (event.logprobs !== undefined) (this.logprobs ??= []).push(...event.logprobs);
+    } else if (event.type === 'refusal') {
+      this.refusal = (this.refusal ?? '') + event.text;
     } else if (event.type === 'tool_call') {
       const call = (this.toolCalls[event.index] ??= {
         id: '',
@@ -168,6 +173,11 @@ export class OpenAIResponseBuilder {
     return this.chunk([{ index: event.choice, delta: { tool_calls: [call] }, logprobs: null, finish_reason: null }]);
   }
 
+  /** A chat stream's refusal delta. */
+  refusalChunk(event: RefusalEvent): object {
+    return this.chunk([{ index: event.choice, delta: { refusal: event.text }, logprobs: null, finish_reason: null }]);
+  }
+
   finishChunk(event: FinishEvent): object {
     return this.api === 'chat'
       ? this.chunk([{ index: event.choice, delta: {}, logprobs: null, finish_reason: event.reason }])
@@ -181,7 +191,7 @@ export class OpenAIResponseBuilder {
 
   /** A whole (non-streamed) response from what each choice's events added up to. */
   completion(collected: readonly CollectedChoice[], usage: UsageEvent): object {
-    const choices = collected.map(({ text, toolCalls, logprobs, reason }, index) => {
+    const choices = collected.map(({ text, refusal = null, toolCalls, logprobs, reason }, index) => {
       const finish_reason = reason ?? 'length';
       if (this.api !== 'chat') {
         return {
@@ -191,12 +201,13 @@ export class OpenAIResponseBuilder {
           finish_reason,
         };
       }
-      // A turn of tool calls alone has no content, as OpenAI gives it.
+      // A turn of tool calls alone, or a refusal, has no content, as OpenAI gives it.
       const calls = toolCalls.filter((call) => call !== undefined);
+      const content = text === '' && (calls.length > 0 || refusal !== null) ? null : text;
       const message =
         calls.length === 0
-          ? { role: 'assistant', content: text, refusal: null }
-          : { role: 'assistant', content: text === '' ? null : text, refusal: null, tool_calls: calls };
+          ? { role: 'assistant', content, refusal }
+          : { role: 'assistant', content, refusal, tool_calls: calls };
       const chatLogprobs = logprobs === undefined ? null : { content: logprobs.map(chatLogprob), refusal: null };
       return { index, message, logprobs: chatLogprobs, finish_reason };
     });

@@ -91,3 +91,26 @@ export class ToolCallTexts {
     return this.calls.size;
   }
 }
+
+/** A choice's refusal, its tokens turned into text by a detokenizer of its own (it is not content). */
+export class RefusalText {
+  private detokenizer: IncrementalDetokenizer | undefined;
+
+  constructor(
+    private readonly tokenizer: Tokenizer,
+    private readonly choice: number,
+  ) {}
+
+  /** The event for more of the refusal's tokens, if they complete any text. */
+  push(tokenIds: readonly number[]): ProcessorEvent | undefined {
+    this.detokenizer ??= new IncrementalDetokenizer(this.tokenizer);
+    const text = this.detokenizer.push(tokenIds);
+    return text === '' ? undefined : { type: 'refusal', choice: this.choice, text };
+  }
+
+  /** The refusal's last characters, when a token ended inside one. */
+  *flush(): Generator<ProcessorEvent> {
+    const text = this.detokenizer?.flush();
+    if (text) yield { type: 'refusal', choice: this.choice, text };
+  }
+}

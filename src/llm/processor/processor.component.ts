@@ -18,7 +18,7 @@ import type {
 import { RouterComponent } from '../router/router.component.js';
 import { WorkerComponent } from '../worker/worker.component.js';
 import { admitAll, AdmittedTokens } from './admitted-tokens.js';
-import { LogprobAligner, ToolCallTexts } from './choice-events.js';
+import { LogprobAligner, RefusalText, ToolCallTexts } from './choice-events.js';
 import { IncrementalDetokenizer } from './incremental-detokenizer.js';
 import { mergeStreams } from './merge-streams.js';
 import { migratingGeneration } from './migrating-generation.js';
@@ -138,6 +138,7 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
     const detokenizer = new IncrementalDetokenizer(this.tokenizer);
     const stops = new StopMatcher(request.sampling.stop);
     const toolCalls = new ToolCallTexts(this.tokenizer, index);
+    const refusal = new RefusalText(this.tokenizer, index);
     // When asked for, every text event carries the entries of the tokens it completes (maybe none).
     const logprobs = request.output?.top_logprobs === undefined ? undefined : new LogprobAligner();
     const textEvent = (text: string, entries = logprobs?.take(text)): ProcessorEvent =>
@@ -165,17 +166,25 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
         if (event !== undefined) yield event;
         continue;
       }
+      // So is a refusal.
+      if (output.refusal === true) {
+        const event = refusal.push(output.tokenIds);
+        if (event !== undefined) yield event;
+        continue;
+      }
       logprobs?.add(output.logprobs);
       const { text, stopped } = stops.push(detokenizer.push(output.tokenIds));
       if (text) yield textEvent(text);
       // Leaving the loop stops the worker's stream: it generates no token past the stop sequence.
       if (stopped) {
         yield* toolCalls.flush();
+        yield* refusal.flush();
         yield { type: 'finish', choice: index, reason: 'stop' };
         return;
       }
     }
     yield* toolCalls.flush();
+    yield* refusal.flush();
     const tail = stops.push(detokenizer.flush());
     const rest = tail.stopped ? tail.text : tail.text + stops.flush();
     const entries =

@@ -128,6 +128,8 @@ export type ProcessorEvent =
   | { type: 'accepted'; model: string; promptTokens: number; stream: boolean; includeUsage: boolean; n: number }
   /** More text of one choice; with the log-probabilities of the tokens it completes when they were asked for. */
   | { type: 'text'; choice: number; text: string; logprobs?: GeneratedLogprob[] }
+  /** More of a choice's refusal: the model declined, saying why (an upstream model's `refusal`), instead of content. */
+  | { type: 'refusal'; choice: number; text: string }
   /** A tool call of one choice: the first event of call `index` has its id and name, each more of its arguments. */
   | { type: 'tool_call'; choice: number; index: number; id?: string; name?: string; arguments: string }
   /** One choice ended. */
@@ -221,6 +223,8 @@ export interface GenerateOutput {
   cachedTokens?: number;
   /** Set when the tokens are arguments of a tool call, not content: its id and name come on its first item. */
   toolCall?: { index: number; id?: string; name?: string };
+  /** Set when the tokens are the model's refusal, not content (an upstream model's `refusal`, passed on). */
+  refusal?: true;
   /** When asked for: the log-probability of each token generated, whose bytes add up to this item's text. */
   logprobs?: GeneratedLogprob[];
   /**

@@ -16,6 +16,7 @@ export type MeteredEvent =
   | { type: 'accepted'; n: number }
   | { type: 'text' }
   | { type: 'tool_call' }
+  | { type: 'refusal' }
   | { type: 'finish' }
   | { type: 'usage'; promptTokens: number; completionTokens: number; cachedTokens: number };
 
@@ -122,8 +123,8 @@ export class RequestMeter {
   }
 
   event(event: MeteredEvent): void {
-    // A tool call's arguments are output tokens too: the first one is the first token.
-    if (event.type === 'text' || event.type === 'tool_call') {
+    // A tool call's arguments and a refusal are output tokens too: the first one is the first token.
+    if (event.type === 'text' || event.type === 'tool_call' || event.type === 'refusal') {
       this.lastText = performance.now();
       this.firstText ??= this.lastText;
     } else if (event.type === 'usage') this.usage = event;

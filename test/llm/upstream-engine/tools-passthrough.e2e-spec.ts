@@ -110,6 +110,52 @@ describe('the openai engine: tools, structured output and logprobs', () => {
     });
   });
 
+  it("passes the upstream model's refusal on: chat's message.refusal (content null), streamed and not, and Responses' refusal part", async () => {
+    const REFUSAL = 'I cannot help with that.';
+    const script = scriptedStream({
+      chat: [
+        { delta: { role: 'assistant', content: null, refusal: '' } },
+        { delta: { refusal: 'I cannot' } },
+        { delta: { refusal: ' help with that.' } },
+      ],
+      finishReason: 'stop',
+    });
+    await withFakeUpstream(script, async (fake) => {
+      await withEngine({ UPSTREAM_URL: fake.url }, async (b) => {
+        const client = new OpenAI({ baseURL: `${b.url}/v1`, apiKey: 'test', maxRetries: 0 });
+        const body = { model: MODEL, messages: [{ role: 'user' as const, content: 'Something forbidden' }] };
+        const whole = await client.chat.completions.create(body);
+        expect(whole.choices[0]!.message).toMatchObject({ role: 'assistant', content: null, refusal: REFUSAL });
+        expect(whole.choices[0]!.finish_reason).toBe('stop');
+        expect(whole.usage!.completion_tokens).toBeGreaterThan(0);
+
+        const deltas: string[] = [];
+        const stream = client.chat.completions.stream(body);
+        stream.on('refusal.delta', ({ delta }) => deltas.push(delta));
+        const streamed = await stream.finalChatCompletion();
+        expect(streamed.choices[0]!.message.refusal).toBe(REFUSAL);
+        // The stream's opening chunk, sent before the model's first token, said `content: ''`: no more came.
+        expect(streamed.choices[0]!.message.content).toBe('');
+        expect(deltas.join('')).toBe(REFUSAL);
+
+        const response = await client.responses.create({ model: MODEL, input: 'Something forbidden' });
+        expect(response.status).toBe('completed');
+        const refused = [
+          { type: 'message', role: 'assistant', status: 'completed', content: [{ type: 'refusal', refusal: REFUSAL }] },
+        ];
+        expect(response.output).toMatchObject(refused);
+        expect(response.output_text).toBe('');
+        const events: string[] = [];
+        const responseStream = client.responses.stream({ model: MODEL, input: 'Something forbidden' });
+        responseStream.on('response.refusal.delta', ({ delta }) => events.push(delta));
+        responseStream.on('response.refusal.done', ({ refusal }) => events.push(`done: ${refusal}`));
+        const final = await responseStream.finalResponse();
+        expect(final.output).toMatchObject(refused);
+        expect(events).toEqual(['I cannot', ' help with that.', `done: ${REFUSAL}`]);
+      });
+    });
+  });
+
   it("returns the upstream's logprobs with its text, for chat and for completions", async () => {
     const chat = scriptedStream({
       chat: [

@@ -9,6 +9,7 @@ import type { ResponseSettings } from './responses-request.js';
 
 type UsageEvent = Extract<ProcessorEvent, { type: 'usage' }>;
 type TextEvent = Extract<ProcessorEvent, { type: 'text' }>;
+type RefusalEvent = Extract<ProcessorEvent, { type: 'refusal' }>;
 type ResponseStatus = 'in_progress' | 'completed' | 'incomplete' | 'failed';
 type ItemStatus = 'in_progress' | 'completed' | 'incomplete';
 
@@ -54,35 +55,54 @@ abstract class OutputItem {
   protected abstract closing(): StreamEvent[];
 }
 
-/** The assistant's message: one `output_text` part, grown by the text events, with their logprobs. */
+/**
+ * The assistant's message: one part, grown by its events: an `output_text` part by the text events, with
+ * their logprobs, or a `refusal` part by the refusal events (the model declined, saying why).
+ */
 class MessageItem extends OutputItem {
   private text = '';
   private readonly logprobs: GeneratedLogprob[] = [];
   private started = false;
 
-  opening(): StreamEvent[] {
-    this.started = true;
-    return [this.added(), { type: 'response.content_part.added', ...this.at(), part: part('', []) }];
+  constructor(
+    id: string,
+    outputIndex: number,
+    readonly refusal = false,
+  ) {
+    super(id, outputIndex);
   }
 
-  append(event: TextEvent): StreamEvent {
+  opening(): StreamEvent[] {
+    this.started = true;
+    return [this.added(), { type: 'response.content_part.added', ...this.at(), part: this.part('') }];
+  }
+
+  append(event: TextEvent | RefusalEvent): StreamEvent {
     this.text += event.text;
+    if (event.type === 'refusal') return { type: 'response.refusal.delta', ...this.at(), delta: event.text };
     this.logprobs.push(...(event.logprobs ?? []));
     const logprobs = (event.logprobs ?? []).map(eventLogprob);
     return { type: 'response.output_text.delta', ...this.at(), delta: event.text, logprobs };
   }
 
   protected closing(): StreamEvent[] {
+    const done = this.refusal
+      ? { type: 'response.refusal.done', ...this.at(), refusal: this.text }
+      : { type: 'response.output_text.done', ...this.at(), text: this.text, logprobs: this.logprobs.map(eventLogprob) };
     return [
       ...(this.started ? [] : this.opening()),
-      { type: 'response.output_text.done', ...this.at(), text: this.text, logprobs: this.logprobs.map(eventLogprob) },
-      { type: 'response.content_part.done', ...this.at(), part: part(this.text, this.logprobs) },
+      done,
+      { type: 'response.content_part.done', ...this.at(), part: this.part(this.text) },
     ];
   }
 
   protected shape(status: ItemStatus): object {
-    const content = status === 'in_progress' ? [] : [part(this.text, this.logprobs)];
+    const content = status === 'in_progress' ? [] : [this.part(this.text)];
     return { id: this.id, type: 'message', status, content, role: 'assistant' };
+  }
+
+  private part(text: string): object {
+    return this.refusal ? { type: 'refusal', refusal: text } : part(text, this.logprobs);
   }
 
   private at() {
@@ -144,7 +164,8 @@ function eventLogprob({ token, logprob, top }: GeneratedLogprob) {
 
 /**
  * The response's output as the pipeline's events build it, and the stream events that tell it: the
- * text is a `message` item, each tool call a `function_call` item, one item open at a time.
+ * text is a `message` item (a refusal one of its own), each tool call a `function_call` item, one item
+ * open at a time.
  */
 class ResponseOutput {
   private readonly items: OutputItem[] = [];
@@ -157,10 +178,11 @@ class ResponseOutput {
 
   /** The stream events for one of the pipeline's events (none for most). */
   apply(event: ProcessorEvent): StreamEvent[] {
-    if (event.type === 'text') {
+    if (event.type === 'text' || event.type === 'refusal') {
+      const refusal = event.type === 'refusal';
       const last = this.items.at(-1);
-      if (last instanceof MessageItem && last.open) return [last.append(event)];
-      const message = new MessageItem(this.itemId('msg'), this.items.length);
+      if (last instanceof MessageItem && last.open && last.refusal === refusal) return [last.append(event)];
+      const message = new MessageItem(this.itemId('msg'), this.items.length, refusal);
       const events = [...this.closeLast(), ...this.add(message).opening()];
       return [...events, message.append(event)];
     }

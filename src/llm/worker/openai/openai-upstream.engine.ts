@@ -173,8 +173,10 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
           if (chunk.usage) yield { text: '', usage: chunk.usage };
           if (!choice) continue;
           const finishReason = finish(choice.finish_reason);
-          // Tool call deltas first: a chunk that ends the choice comes after its last piece.
+          // Tool call deltas and a refusal first: a chunk that ends the choice comes after its last piece.
           for (const call of choice.delta?.tool_calls ?? []) yield toolCallPiece(call);
+          const refusal = choice.delta?.refusal;
+          if (refusal) yield { text: refusal, refusal: true };
           const logprobs = choice.logprobs?.content?.map(chatLogprob);
           const piece: UpstreamPiece = { text: choice.delta?.content ?? '', finishReason };
           if (logprobs !== undefined && logprobs.length > 0) piece.logprobs = logprobs;
@@ -212,6 +214,8 @@ interface UpstreamPiece {
   text: string;
   finishReason?: FinishReason | undefined;
   toolCall?: NonNullable<GenerateOutput['toolCall']>;
+  /** The text is the model's refusal, not content. */
+  refusal?: true;
   logprobs?: GeneratedLogprob[];
   /** The upstream's count of the request's tokens, sent at the end of its stream. */
   usage?: OpenAI.CompletionUsage;
