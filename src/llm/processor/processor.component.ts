@@ -37,6 +37,9 @@ interface UsageTally {
   promptTokens?: number;
 }
 
+/** The completions API's `max_tokens` when the client sets none. */
+const COMPLETIONS_DEFAULT_MAX_TOKENS = 16;
+
 /**
  * Validates and normalises an OpenAI request, applies the chat template, tokenises, has the Router pick
  * a worker for each choice, and turns the workers' tokens back into text, honouring stop sequences.
@@ -66,8 +69,10 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
     const normalized = validateOpenAIRequest(request.api, request.body, this.config.model);
     // Before any routing: a prompt that does not fit the context never reaches a worker.
     const { ids: promptIds, blocks, completionRoom } = await this.prompts.encode(normalized, context.signal);
-    // Without max_tokens, the completion may fill the rest of the context and no more (as vLLM's default).
-    normalized.sampling.maxTokens ??= completionRoom;
+    // Without max_tokens, a chat completion may fill the rest of the context and no more, a text
+    // completion 16 tokens of it (as OpenAI and vLLM default).
+    normalized.sampling.maxTokens ??=
+      normalized.api === 'chat' ? completionRoom : Math.min(COMPLETIONS_DEFAULT_MAX_TOKENS, completionRoom);
     this.logger.debug({
       msg: `${normalized.api} request: ${promptIds.length} prompt tokens`,
       n: normalized.sampling.n,

@@ -37,7 +37,12 @@ describeWithNats('distributed over NATS: request migration when a drain outlasts
         const id = `drain-move-${i}`;
         const prompt = `a story longer than a shutdown grace, number ${i}`;
         const { seed } = longSeed(prompt, 100);
-        const body = completionBody(prompt, { stream: true, seed, stream_options: { include_usage: true } });
+        const body = completionBody(prompt, {
+          max_tokens: 1000,
+          stream: true,
+          seed,
+          stream_options: { include_usage: true },
+        });
         const reader = await openStream(cluster.url, COMPLETIONS, body, id, 30_000);
         return { id, expected: undisturbed(prompt, seed), reader };
       }),

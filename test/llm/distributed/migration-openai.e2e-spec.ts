@@ -65,6 +65,7 @@ describeWithNats('distributed over NATS: request migration with the openai engin
       body: stream.chat
         ? chatBody(`Tell me the story called ${stream.id}.`, { stream: true, stream_options: { include_usage: true } })
         : completionBody(`The story called ${stream.id} begins:`, {
+            max_tokens: 1000,
             stream: true,
             stream_options: { include_usage: true },
           }),

@@ -102,14 +102,14 @@ describe('generation behaviour', () => {
       const { json } = await postJson<TextCompletion>(
         pipeline.url,
         COMPLETIONS,
-        completionBody(cprompt, { seed: 6, stop }),
+        completionBody(cprompt, { seed: 6, stop, max_tokens: 1000 }),
       );
       expect(json.choices[0]!.text).toBe(expected);
       expect(json.choices[0]!.finish_reason).toBe('stop');
       const { chunks } = await postStream<TextChunk>(
         pipeline.url,
         COMPLETIONS,
-        completionBody(cprompt, { seed: 6, stop }),
+        completionBody(cprompt, { seed: 6, stop, max_tokens: 1000 }),
       );
       expect(chunks.map((chunk) => chunk.choices[0]!.text).join('')).toBe(expected);
       expect(finishes(chunks)).toEqual([[0, 'stop']]);
