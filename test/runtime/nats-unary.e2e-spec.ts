@@ -12,6 +12,8 @@ import { waitUntil } from '../support/wait-for.js';
 
 /** How each call of `Answerer.slow` ended on the callee, by request id. */
 const slowCalls = new Map<string, 'aborted' | 'answered'>();
+/** What `getCurrentRequestId()` said in each `Answerer.slow` call's abort listener, by request id. */
+const abortListenerIds = new Map<string, string | undefined>();
 
 /** Endpoints that answer once (their methods return a promise): the callee takes their answer whole. */
 @Component({ name: 'unary-answerer' })
@@ -39,6 +41,8 @@ class Answerer {
   /** Answers after `ms`, whatever its signal says, and notes whether the signal was aborted by then. */
   @Endpoint()
   async slow(request: { ms: number }, context: EndpointContext): Promise<{ late: true }> {
+    const { requestId, signal } = context;
+    signal.addEventListener('abort', () => abortListenerIds.set(requestId, getCurrentRequestId()), { once: true });
     await sleep(request.ms);
     slowCalls.set(context.requestId, context.signal.aborted ? 'aborted' : 'answered');
     return { late: true };
@@ -123,6 +127,8 @@ describeWithNats('unary endpoints over NATS', () => {
     expect(failure).toMatchObject({ status: 504, code: 'deadline_exceeded', requestId: 'unary-late' });
     await waitUntil(() => slowCalls.has('unary-late'), 5000);
     expect(slowCalls.get('unary-late')).toBe('aborted');
+    // Its abort listener ran in the call's context: what it logs has the request id.
+    expect(abortListenerIds.get('unary-late')).toBe('unary-late');
     await waitUntil(() => endLine('unary-late', 'slow') !== undefined, 5000);
     expect(endLine('unary-late', 'slow')).toMatchObject({ msg: 'unary-answerer.slow cancelled', items: 1 });
   });

@@ -50,6 +50,8 @@ const abortsSeen = new Set<object>();
 const pollStarted = new Set<string>();
 /** What the code of a request whose client went away saw (`poll-cancelled`, `until-cancelled`), by id. */
 const seenAfterDisconnect = new Map<string, { cancelled: boolean; signalAborted: boolean | undefined }>();
+/** What `getCurrentRequestId()` said in each `until-cancelled` handler's abort listener, by id. */
+const idsInAbortListeners = new Map<string, string | undefined>();
 /** The signal each `until-cancelled` handler took, by id. */
 const signalsTakenByHandler = new Map<string, AbortSignal>();
 /** The id each stage of a `stages` request saw, in the order the stages ran. */
@@ -126,7 +128,16 @@ class ContextController {
     const id = getCurrentRequestId()!;
     const signal = getRequestSignal()!;
     signalsTakenByHandler.set(id, signal);
-    await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+    await new Promise((resolve) =>
+      signal.addEventListener(
+        'abort',
+        () => {
+          idsInAbortListeners.set(id, getCurrentRequestId());
+          resolve(undefined);
+        },
+        { once: true },
+      ),
+    );
     seenAfterDisconnect.set(id, { cancelled: isRequestCancelled(), signalAborted: getRequestSignal()?.aborted });
     return { cancelled: true };
   }
@@ -381,6 +392,8 @@ describe.each(PLATFORMS)("HTTP ingress on %s: the extent of a request's context"
     // And the handler, resuming in its context, sees its request cancelled.
     await waitUntil(() => seenAfterDisconnect.has(`${platform}-handler-signal-1`), 2_000);
     expect(seenAfterDisconnect.get(`${platform}-handler-signal-1`)).toEqual({ cancelled: true, signalAborted: true });
+    // Its abort listener ran in the request's context: the line it writes ("stopping: client gone") has the id.
+    expect(idsInAbortListeners.get(`${platform}-handler-signal-1`)).toBe(`${platform}-handler-signal-1`);
   });
 
   it('a client that goes away before its response ends the request\'s lines with one "request aborted", with its id', async () => {

@@ -103,7 +103,9 @@ export function cancellationOf(store: RequestStore): RequestCancellation {
 
 /** Cancels the request of `store`: its signal aborts with `reason`, at once or when first asked for. */
 export function cancelStore(store: RequestStore, reason: unknown): void {
-  cancellationOf(store).abort(reason);
+  // In the request's context: its signal's listeners run now, from wherever the cancellation came (a
+  // socket's close, a shutdown), and what they log or start belongs to the request.
+  runInStore(store, () => cancellationOf(store).abort(reason));
 }
 
 /**

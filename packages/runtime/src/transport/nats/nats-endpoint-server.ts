@@ -11,6 +11,7 @@ import {
   setDeadlineOf,
   TRACEPARENT_HEADER,
 } from '@threadline/tracing/internal';
+import type { RequestStore } from '@threadline/tracing/internal';
 import { EndpointError } from '../../endpoint.error.js';
 import type { EndpointErrorData } from '../../endpoint.error.js';
 import { invokeEndpoint } from '../../endpoint-invoker.js';
@@ -76,6 +77,8 @@ class CallerGoneError extends Error {
 /** A call being served. */
 interface ActiveCall {
   cancellation: RequestCancellation;
+  /** Its context, in which its cancellation's listeners run. */
+  store: RequestStore;
   /** The process that made it, when it said. */
   caller: string | undefined;
   /** Its credit window, when its caller paces it. */
@@ -120,8 +123,8 @@ export class NatsEndpointServer {
   ) {
     this.largeRequests = new ByteBudget(maxMessageBytes * 4);
     callers.onGone((processId) => {
-      for (const { cancellation, caller } of this.active.values())
-        if (caller === processId) cancellation.abort(new CallerGoneError(processId));
+      for (const call of this.active.values())
+        if (call.caller === processId) stopCall(call, new CallerGoneError(processId));
     });
     this.server = new ServerNats({
       servers: url,
@@ -180,8 +183,7 @@ export class NatsEndpointServer {
     // read as a string: Nest's NatsStatus is an ambient const enum, which isolatedModules cannot refer to.
     this.server.status.subscribe((status: string) => {
       if (status !== 'disconnected') return;
-      for (const { cancellation } of this.active.values())
-        cancellation.abort(new Error('The connection to the message bus was lost.'));
+      for (const call of this.active.values()) stopCall(call, new Error('The connection to the message bus was lost.'));
     });
     for (const queue of byAddress.keys()) {
       const { identity } = byAddress.get(queue)![0]!;
@@ -212,7 +214,7 @@ export class NatsEndpointServer {
     while (this.active.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     if (this.active.size > 0) {
       this.logger.warn(`stopping ${this.active.size} call(s) still running at the end of the shutdown grace period`);
-      for (const { cancellation } of this.active.values()) cancellation.abort(new ShuttingDownError());
+      for (const call of this.active.values()) stopCall(call, new ShuttingDownError());
       const flushBy = Date.now() + 1000;
       while (this.active.size > 0 && Date.now() < flushBy) await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -242,7 +244,8 @@ export class NatsEndpointServer {
   }
 
   private cancel(callId: string): void {
-    this.active.get(callId)?.cancellation.abort(new Error('The caller cancelled the call.'));
+    const call = this.active.get(callId);
+    if (call !== undefined) stopCall(call, new Error('The caller cancelled the call.'));
   }
 
   /** A call as it arrives: its packet read, its frames sent back as they come (`call-packets.ts`). */
@@ -278,9 +281,10 @@ export class NatsEndpointServer {
     if (caller !== undefined) this.callers.expect(caller);
     const credit = parseCredit(packet.credit);
     const window = credit === undefined ? undefined : new CreditWindow(credit, this.pacing.stallMs);
-    this.active.set(callId, { cancellation, caller, window });
     const traceparent = parseTraceparent(header === undefined ? packet.traceparent : header(TRACEPARENT_HEADER));
     const store = createStore(requestId, cancellation, traceparent);
+    const call: ActiveCall = { cancellation, store, caller, window };
+    this.active.set(callId, call);
     const deadline = typeof packet.deadline === 'number' ? packet.deadline : Number.NaN;
     if (Number.isFinite(deadline)) setDeadlineOf(store, deadline);
     const where = { requestId, component: local.identity.name, endpoint };
@@ -295,7 +299,7 @@ export class NatsEndpointServer {
     // Beyond what a timer can wait (weeks), a deadline is as good as none.
     const deadlineTimer =
       untilDeadline < 2 ** 31
-        ? setTimeout(() => cancellation.abort(new DeadlineExceededError()), Math.max(0, untilDeadline))
+        ? setTimeout(() => stopCall(call, new DeadlineExceededError()), Math.max(0, untilDeadline))
         : undefined;
     void (async () => {
       try {
@@ -330,7 +334,7 @@ export class NatsEndpointServer {
               unread: window?.outstanding,
             }),
           );
-          cancellation.abort(error);
+          stopCall(call, error);
         }
         const failure = failureOf(error, cancellation.aborted ? cancellation.signal.reason : undefined, where);
         replies.fail(failure.toJSON());
@@ -343,6 +347,11 @@ export class NatsEndpointServer {
       }
     })();
   }
+}
+
+/** Stops `call` for `reason`: its signal aborts in its context, so what its listeners log has its request id. */
+function stopCall(call: ActiveCall, reason: unknown): void {
+  runInStore(call.store, () => call.cancellation.abort(reason));
 }
 
 /** What the caller is told of a call that failed with `error`, stopped on this side for `stoppedFor` if it was. */
