@@ -24,7 +24,7 @@ export type { RequestTracing } from './request-tracing.mixin.js';
 
 export { createTracingLogger } from './tracing-logger.factory.js';
 export { TracingLogger } from './tracing-logger.service.js';
-export { outboundTracingHeaders } from './outbound-headers.js';
+export { addTracingMetadata, outboundTracingHeaders } from './outbound-headers.js';
 export { pinoHttpTracingOptions } from './pino-http-tracing.js';
 export { addSpanRecorder } from './spans/span-recorders.js';
 export type {

@@ -16,3 +16,15 @@ export function outboundTracingHeaders(): Record<string, string> {
   const traceparent = getCurrentTraceparent();
   return traceparent === undefined ? { [header]: id } : { [header]: id, [TRACEPARENT_HEADER]: traceparent };
 }
+
+/**
+ * A `ClientProxy#setOnDispatchHook()` hook for @nestjs/microservices transports that carry a packet's
+ * `metadata` rather than headers (TCP, Redis): adds `outboundTracingHeaders()` to each packet sent in a
+ * request, which the RPC ingress (`forRoot({ rpc: true })`) of the receiving app reads as headers.
+ * `client.setOnDispatchHook(addTracingMetadata)`.
+ * @publicApi
+ */
+export function addTracingMetadata(packet: { metadata?: Record<string, string> }): void {
+  const headers = outboundTracingHeaders();
+  for (const name in headers) (packet.metadata ??= {})[name] = headers[name]!;
+}

@@ -26,7 +26,7 @@ const SYSTEMS: Readonly<Record<string, string>> = {
 
 /**
  * RPC ingress for @nestjs/microservices message handlers: each runs, and its result stream is subscribed
- * to, in a fresh context whose id comes from the message's headers by the HTTP policy (docs/tracing.md,
+ * to, in a fresh context whose id comes from the message's headers (or metadata) by the HTTP policy (docs/tracing.md,
  * "RPC ingress"). When spans are recorded, each message handled gets a `server` span, a child of the
  * message's `traceparent`, ended when the handler's stream completes, fails or is unsubscribed from.
  * Registered by `RequestTracingModule.forRoot({ rpc: true })`; HTTP passes straight through.
@@ -50,11 +50,27 @@ export class RpcIngressInterceptor implements NestInterceptor {
     );
   }
 
-  private rpcStore(rpcContext: { getHeaders?: () => unknown } | undefined): RequestStore {
-    const headers = typeof rpcContext?.getHeaders === 'function' ? rpcContext.getHeaders() : undefined;
+  private rpcStore(rpcContext: RpcContextReaders | undefined): RequestStore {
+    const headers = headersOf(rpcContext);
     const traceparent = parseTraceparent(readHeader(headers, TRACEPARENT_HEADER));
     return createStore(this.resolver.resolve(readHeader(headers, this.resolver.header)), undefined, traceparent);
   }
+}
+
+/** What the transports' contexts may offer to read a message's headers with. */
+interface RpcContextReaders {
+  getHeaders?: () => unknown;
+  getMetadata?: () => unknown;
+}
+
+/**
+ * The message's headers: NATS, Kafka, MQTT and RabbitMQ carry headers; TCP and Redis carry the packet's
+ * `metadata` a client's dispatch hook attached (`addTracingMetadata`).
+ */
+function headersOf(rpcContext: RpcContextReaders | undefined): unknown {
+  if (typeof rpcContext?.getHeaders === 'function') return rpcContext.getHeaders();
+  if (typeof rpcContext?.getMetadata === 'function') return rpcContext.getMetadata();
+  return undefined;
 }
 
 /** The span's name: the handler's pattern, as written (an object pattern as JSON). */
