@@ -217,6 +217,8 @@ class TracedClassController {
 interface Counter {
   emitted: number;
   finalized: number;
+  /** The request id `finalize` ran under. */
+  finalizedUnder?: string | undefined;
 }
 const teardown: Record<'plain' | 'traced', Counter> = {
   plain: { emitted: 0, finalized: 0 },
@@ -231,6 +233,7 @@ function ticker(counter: Counter): Observable<MessageEvent> {
     }),
     finalize(() => {
       counter.finalized++;
+      counter.finalizedUnder = getCurrentRequestId();
     }),
   );
 }
@@ -539,6 +542,8 @@ describe.each(PLATFORMS)('@Traced() streams, promises and observables on %s', (p
     expect(counter.finalized).toBe(1);
 
     if (route === 'traced') {
+      // Its teardown ran in the request's context, though the socket's close unsubscribed it.
+      expect(counter.finalizedUnder).toBe(id);
       const lines = tracedLines(id, 'TeardownController.traced');
       expect(lines.map((line) => [line.msg, line.outcome])).toEqual([
         ['TeardownController.traced started', undefined],

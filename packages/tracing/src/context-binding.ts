@@ -90,7 +90,9 @@ class ContextBoundIterator<T> implements AsyncIterableIterator<T> {
 
 /**
  * Wraps an Observable so that it is subscribed to in `store`: its producer, and everything the producer
- * schedules, sees the request's context. Unsubscribing from the result unsubscribes from `source`.
+ * schedules, sees the request's context. Unsubscribing from the result unsubscribes from `source` in
+ * it too: a client gone unsubscribes from a socket's callback, and the source's teardown (`finalize`)
+ * belongs to the request.
  */
 export function bindObservable<T>(source: Observable<T>, store: RequestStore): Observable<T> {
   return runObservableInStore(() => source, store);
@@ -98,15 +100,16 @@ export function bindObservable<T>(source: Observable<T>, store: RequestStore): O
 
 /** Like `bindObservable()`, for a source that must itself be created inside the context. */
 export function runObservableInStore<T>(createSource: () => Observable<T>, store: RequestStore): Observable<T> {
-  return new Observable<T>((subscriber) =>
-    runInStore(store, () =>
+  return new Observable<T>((subscriber) => {
+    const inner = runInStore(store, () =>
       createSource().subscribe({
         next: (value) => subscriber.next(value),
         error: (error: unknown) => subscriber.error(error),
         complete: () => subscriber.complete(),
       }),
-    ),
-  );
+    );
+    return () => runInStore(store, () => inner.unsubscribe());
+  });
 }
 
 /**
