@@ -79,7 +79,7 @@ function messages(value: unknown): ChatMessage[] {
     const param = `messages[${i}]`;
     if (message === null || typeof message !== 'object')
       throw new InvalidRequestError(`${param} must be an object.`, param);
-    const { role, content, tool_calls: toolCalls, tool_call_id: toolCallId, name } = message as Body;
+    const { role, content, tool_calls: toolCalls, tool_call_id: toolCallId, name, refusal } = message as Body;
     if (typeof role !== 'string' || !ROLES.has(role as ChatMessage['role'])) {
       throw new InvalidRequestError(`${param}.role must be one of ${[...ROLES].join(', ')}.`, `${param}.role`);
     }
@@ -89,7 +89,7 @@ function messages(value: unknown): ChatMessage[] {
     const normalized: ChatMessage = {
       role: role as ChatMessage['role'],
       content: '',
-      ...(!callsOnly && messageContent(content, `${param}.content`, role === 'assistant')),
+      ...(!callsOnly && messageContent(content, `${param}.content`, role === 'assistant' ? refusal : NOT_ASSISTANT)),
     };
     if (calls !== undefined && calls.length > 0) normalized.tool_calls = calls;
     if (name !== undefined && name !== null) {
@@ -106,23 +106,31 @@ function messages(value: unknown): ChatMessage[] {
   });
 }
 
+/** What `messageContent` is given as the `refusal` of a message that is not an assistant's. */
+const NOT_ASSISTANT = Symbol('not an assistant message');
+
 /**
  * A message's content: a string, or an array of `{ type: 'text', text }` parts, their texts joined by line
- * breaks (what vLLM gives its chat template) and kept.
+ * breaks (what vLLM gives its chat template) and kept. An assistant's earlier answer, sent back as the
+ * API gave it, may be a refusal: a `{ type: 'refusal', refusal }` part, or its message's `refusal` with
+ * no content; its text is then the message's text.
  */
-function messageContent(content: unknown, param: string, assistant: boolean): Pick<ChatMessage, 'content' | 'parts'> {
+function messageContent(content: unknown, param: string, refusal: unknown): Pick<ChatMessage, 'content' | 'parts'> {
+  const assistant = refusal !== NOT_ASSISTANT;
   if (typeof content === 'string') return { content };
   if (content === null || content === undefined) {
+    if (assistant && typeof refusal === 'string') return { content: refusal };
     throw new InvalidRequestError(
       assistant
-        ? `${param} is required unless the message has tool_calls.`
+        ? `${param} is required unless the message has tool_calls or a refusal.`
         : `${param} is required: a string or an array of text parts.`,
       param,
     );
   }
   if (Array.isArray(content)) {
     const parts = content.map((part: unknown, i) => {
-      const { type, text } = (part ?? {}) as Body;
+      const { type, text, refusal: refused } = (part ?? {}) as Body;
+      if (assistant && type === 'refusal' && typeof refused === 'string') return refused;
       if (type !== 'text' || typeof text !== 'string') {
         throw new InvalidRequestError(
           `${param}[${i}] must be a text part ({ "type": "text", "text": "..." }); other parts are not supported.`,

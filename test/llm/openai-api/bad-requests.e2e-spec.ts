@@ -259,7 +259,7 @@ describe('bad requests: OpenAI error bodies, the right status, the request id', 
       status: 400,
       param: 'messages[1].content',
       code: invalid,
-      message: 'messages[1].content is required unless the message has tool_calls.',
+      message: 'messages[1].content is required unless the message has tool_calls or a refusal.',
     },
     {
       name: 'a field OpenAI takes and this server drops, of the wrong type',

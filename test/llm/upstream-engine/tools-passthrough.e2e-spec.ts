@@ -128,6 +128,17 @@ describe('the openai engine: tools, structured output and logprobs', () => {
         expect(whole.choices[0]!.message).toMatchObject({ role: 'assistant', content: null, refusal: REFUSAL });
         expect(whole.choices[0]!.finish_reason).toBe('stop');
         expect(whole.usage!.completion_tokens).toBeGreaterThan(0);
+        // Sent back as the conversation's history, as a client does, the refusal is the assistant's turn.
+        const asked = fake.received.length;
+        const next = await client.chat.completions.create({
+          ...body,
+          messages: [...body.messages, whole.choices[0]!.message, { role: 'user', content: 'Why not?' }],
+        });
+        expect(next.choices[0]!.message.refusal).toBe(REFUSAL);
+        expect((fake.received[asked]!.body as { messages: unknown[] }).messages[1]).toEqual({
+          role: 'assistant',
+          content: REFUSAL,
+        });
 
         const deltas: string[] = [];
         const stream = client.chat.completions.stream(body);
@@ -151,6 +162,15 @@ describe('the openai engine: tools, structured output and logprobs', () => {
         responseStream.on('response.refusal.done', ({ refusal }) => events.push(`done: ${refusal}`));
         const final = await responseStream.finalResponse();
         expect(final.output).toMatchObject(refused);
+        const again = await client.responses.create({
+          model: MODEL,
+          input: [
+            { role: 'user', content: 'Something forbidden' },
+            ...(response.output as OpenAI.Responses.ResponseInputItem[]),
+            { role: 'user', content: 'Why not?' },
+          ],
+        });
+        expect(again.output).toMatchObject(refused);
         expect(events).toEqual(['I cannot', ' help with that.', `done: ${REFUSAL}`]);
       });
     });

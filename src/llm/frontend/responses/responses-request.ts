@@ -11,7 +11,10 @@ import {
 type Body = Record<string, unknown>;
 
 /** A chat message as the chat/completions body carries it: its content a string or text parts. */
-type ChatMessageBody = Pick<ChatMessage, 'role' | 'tool_calls' | 'tool_call_id'> & { content: string | ChatTextPart[] };
+type ChatMessageBody = Pick<ChatMessage, 'role' | 'tool_calls' | 'tool_call_id'> & {
+  content: string | ChatContentPart[];
+};
+type ChatContentPart = ChatTextPart | { type: 'refusal'; refusal: string };
 interface ChatTextPart {
   type: 'text';
   text: string;
@@ -112,6 +115,7 @@ const LOGPROBS_INCLUDE = 'message.output_text.logprobs';
 const PART_KEYS: Record<string, ReadonlySet<string>> = {
   input_text: new Set(['type', 'text']),
   output_text: new Set(['type', 'text', 'annotations', 'logprobs']),
+  refusal: new Set(['type', 'refusal']),
 };
 
 /**
@@ -239,24 +243,30 @@ function functionOutputItem(item: Body, param: string, calls: ReadonlySet<string
 }
 
 /** A message's content: a string, or text parts (`input_text`; `output_text` of an assistant's) as chat's. */
-function messageContent(content: unknown, role: string, param: string): string | ChatTextPart[] {
+function messageContent(content: unknown, role: string, param: string): string | ChatContentPart[] {
   if (typeof content === 'string') return content;
   return textParts(content, role, param);
 }
 
-function textParts(content: unknown, role: string, param: string): ChatTextPart[] {
+function textParts(content: unknown, role: string, param: string): ChatContentPart[] {
   if (!Array.isArray(content)) {
     throw new InvalidRequestError(`${param} must be a string or an array of text parts.`, param);
   }
-  return content.map((part: unknown, i): ChatTextPart => {
+  return content.map((part: unknown, i): ChatContentPart => {
     const partParam = `${param}[${i}]`;
-    const { type, text }: Body = isObject(part) ? part : {};
+    const { type, text, refusal }: Body = isObject(part) ? part : {};
     const keys = typeof type === 'string' ? PART_KEYS[type] : undefined;
-    if (keys === undefined || (type === 'output_text' && role !== 'assistant')) {
-      const kind = role === 'assistant' ? '`output_text` or `input_text`' : '`input_text`';
+    if (keys === undefined || (type !== 'input_text' && role !== 'assistant')) {
+      const kind = role === 'assistant' ? '`output_text`, `refusal` or `input_text`' : '`input_text`';
       throw unsupported(partParam, `${partParam} must be a text part (${kind}); other content is not supported.`);
     }
     knownKeys(part as Body, keys, partParam);
+    // An earlier response's refusal, sent back as its output gave it: chat's refusal part.
+    if (type === 'refusal') {
+      if (typeof refusal !== 'string')
+        throw new InvalidRequestError(`${partParam}.refusal must be a string.`, `${partParam}.refusal`);
+      return { type: 'refusal', refusal };
+    }
     if (typeof text !== 'string')
       throw new InvalidRequestError(`${partParam}.text must be a string.`, `${partParam}.text`);
     return { type: 'text', text };
