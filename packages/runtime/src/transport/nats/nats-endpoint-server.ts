@@ -3,6 +3,7 @@ import { ServerNats } from '@nestjs/microservices';
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { DeadlineExceededError } from '@threadline/tracing';
 import {
+  cancelStore,
   createStore,
   parseTraceparent,
   RequestCancellation,
@@ -76,8 +77,7 @@ class CallerGoneError extends Error {
 
 /** A call being served. */
 interface ActiveCall {
-  cancellation: RequestCancellation;
-  /** Its context, in which its cancellation's listeners run. */
+  /** Its context, which holds its cancellation: stopped with `cancelStore`, its listeners run in it. */
   store: RequestStore;
   /** The process that made it, when it said. */
   caller: string | undefined;
@@ -124,7 +124,7 @@ export class NatsEndpointServer {
     this.largeRequests = new ByteBudget(maxMessageBytes * 4);
     callers.onGone((processId) => {
       for (const call of this.active.values())
-        if (call.caller === processId) stopCall(call, new CallerGoneError(processId));
+        if (call.caller === processId) cancelStore(call.store, new CallerGoneError(processId));
     });
     this.server = new ServerNats({
       servers: url,
@@ -183,7 +183,8 @@ export class NatsEndpointServer {
     // read as a string: Nest's NatsStatus is an ambient const enum, which isolatedModules cannot refer to.
     this.server.status.subscribe((status: string) => {
       if (status !== 'disconnected') return;
-      for (const call of this.active.values()) stopCall(call, new Error('The connection to the message bus was lost.'));
+      for (const call of this.active.values())
+        cancelStore(call.store, new Error('The connection to the message bus was lost.'));
     });
     for (const queue of byAddress.keys()) {
       const { identity } = byAddress.get(queue)![0]!;
@@ -214,7 +215,7 @@ export class NatsEndpointServer {
     while (this.active.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     if (this.active.size > 0) {
       this.logger.warn(`stopping ${this.active.size} call(s) still running at the end of the shutdown grace period`);
-      for (const call of this.active.values()) stopCall(call, new ShuttingDownError());
+      for (const call of this.active.values()) cancelStore(call.store, new ShuttingDownError());
       const flushBy = Date.now() + 1000;
       while (this.active.size > 0 && Date.now() < flushBy) await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -245,7 +246,7 @@ export class NatsEndpointServer {
 
   private cancel(callId: string): void {
     const call = this.active.get(callId);
-    if (call !== undefined) stopCall(call, new Error('The caller cancelled the call.'));
+    if (call !== undefined) cancelStore(call.store, new Error('The caller cancelled the call.'));
   }
 
   /** A call as it arrives: its packet read, its frames sent back as they come (`call-packets.ts`). */
@@ -283,7 +284,7 @@ export class NatsEndpointServer {
     const window = credit === undefined ? undefined : new CreditWindow(credit, this.pacing.stallMs);
     const traceparent = parseTraceparent(header === undefined ? packet.traceparent : header(TRACEPARENT_HEADER));
     const store = createStore(requestId, cancellation, traceparent);
-    const call: ActiveCall = { cancellation, store, caller, window };
+    const call: ActiveCall = { store, caller, window };
     this.active.set(callId, call);
     const deadline = typeof packet.deadline === 'number' ? packet.deadline : Number.NaN;
     if (Number.isFinite(deadline)) setDeadlineOf(store, deadline);
@@ -299,7 +300,7 @@ export class NatsEndpointServer {
     // Beyond what a timer can wait (weeks), a deadline is as good as none.
     const deadlineTimer =
       untilDeadline < 2 ** 31
-        ? setTimeout(() => stopCall(call, new DeadlineExceededError()), Math.max(0, untilDeadline))
+        ? setTimeout(() => cancelStore(call.store, new DeadlineExceededError()), Math.max(0, untilDeadline))
         : undefined;
     void (async () => {
       try {
@@ -334,7 +335,7 @@ export class NatsEndpointServer {
               unread: window?.outstanding,
             }),
           );
-          stopCall(call, error);
+          cancelStore(call.store, error);
         }
         const failure = failureOf(error, cancellation.aborted ? cancellation.signal.reason : undefined, where);
         replies.fail(failure.toJSON());
@@ -347,11 +348,6 @@ export class NatsEndpointServer {
       }
     })();
   }
-}
-
-/** Stops `call` for `reason`: its signal aborts in its context, so what its listeners log has its request id. */
-function stopCall(call: ActiveCall, reason: unknown): void {
-  runInStore(call.store, () => call.cancellation.abort(reason));
 }
 
 /** What the caller is told of a call that failed with `error`, stopped on this side for `stoppedFor` if it was. */
