@@ -88,8 +88,7 @@ function messages(value: unknown): ChatMessage[] {
     const callsOnly = calls !== undefined && calls.length > 0 && (content === null || content === undefined);
     const normalized: ChatMessage = {
       role: role as ChatMessage['role'],
-      content: '',
-      ...(!callsOnly && messageContent(content, `${param}.content`, role === 'assistant' ? refusal : NOT_ASSISTANT)),
+      ...(callsOnly ? { content: '' } : messageContent(content, `${param}.content`, role === 'assistant', refusal)),
     };
     if (calls !== undefined && calls.length > 0) normalized.tool_calls = calls;
     if (name !== undefined && name !== null) {
@@ -106,17 +105,18 @@ function messages(value: unknown): ChatMessage[] {
   });
 }
 
-/** What `messageContent` is given as the `refusal` of a message that is not an assistant's. */
-const NOT_ASSISTANT = Symbol('not an assistant message');
-
 /**
  * A message's content: a string, or an array of `{ type: 'text', text }` parts, their texts joined by line
  * breaks (what vLLM gives its chat template) and kept. An assistant's earlier answer, sent back as the
  * API gave it, may be a refusal: a `{ type: 'refusal', refusal }` part, or its message's `refusal` with
  * no content; its text is then the message's text.
  */
-function messageContent(content: unknown, param: string, refusal: unknown): Pick<ChatMessage, 'content' | 'parts'> {
-  const assistant = refusal !== NOT_ASSISTANT;
+function messageContent(
+  content: unknown,
+  param: string,
+  assistant: boolean,
+  refusal: unknown,
+): Pick<ChatMessage, 'content' | 'parts'> {
   if (typeof content === 'string') return { content };
   if (content === null || content === undefined) {
     if (assistant && typeof refusal === 'string') return { content: refusal };
