@@ -144,16 +144,29 @@ function messageContent(
   throw new InvalidRequestError(`${param} must be a string or an array of text parts.`, param);
 }
 
+/**
+ * A completion's prompt in any of OpenAI's four shapes, as long as it is one prompt: a string, token ids,
+ * or a batch of one of either (`["text"]`, `[[1, 2, 3]]`).
+ */
 function prompt(value: unknown): string | number[] {
   if (typeof value === 'string') return value;
-  if (Array.isArray(value) && value.length === 1 && typeof value[0] === 'string') return value[0];
-  if (Array.isArray(value) && value.length > 0 && value.every((t) => Number.isInteger(t) && t >= 0))
-    return value as number[];
-  if (Array.isArray(value) && value.length === 0) throw new InvalidRequestError('prompt must not be empty.', 'prompt');
-  if (Array.isArray(value) && value.every((p) => typeof p === 'string')) {
+  if (!Array.isArray(value)) throw new InvalidRequestError(PROMPT_SHAPE, 'prompt');
+  if (value.length === 0) throw new InvalidRequestError('prompt must not be empty.', 'prompt');
+  if (value.every(isTokenId)) return value;
+  const batch = value.every((p) => typeof p === 'string') || value.every((p) => Array.isArray(p) && p.every(isTokenId));
+  if (!batch) throw new InvalidRequestError(PROMPT_SHAPE, 'prompt');
+  if (value.length > 1) {
     throw new InvalidRequestError('Batched prompts are not supported: send one prompt per request.', 'prompt');
   }
-  throw new InvalidRequestError('prompt must be a string, or an array of token ids.', 'prompt');
+  const only = value[0]!;
+  if (Array.isArray(only) && only.length === 0) throw new InvalidRequestError('prompt must not be empty.', 'prompt');
+  return only;
+}
+
+const PROMPT_SHAPE = 'prompt must be a string, an array of token ids, or a batch of one of either.';
+
+function isTokenId(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= 0;
 }
 
 function stop(value: unknown): string[] {

@@ -107,6 +107,24 @@ describe('generation behaviour', () => {
       });
       expect(b.json.choices[0]!.text).toBe(a.json.choices[0]!.text);
     });
+
+    it('a batch of one list of token ids is those ids', async () => {
+      const ids = encode('hello world');
+      const a = await postJson<TextCompletion>(
+        pipeline.url,
+        COMPLETIONS,
+        completionBody(ids, { seed: 2, max_tokens: 5 }),
+      );
+      const b = await postJson<TextCompletion>(pipeline.url, COMPLETIONS, {
+        model: MODEL,
+        prompt: [ids],
+        seed: 2,
+        max_tokens: 5,
+      });
+      expect(b.res.status).toBe(200);
+      expect(b.json.choices[0]!.text).toBe(a.json.choices[0]!.text);
+      expect(b.json.usage.prompt_tokens).toBe(ids.length);
+    });
   });
 
   describe('chat content forms', () => {
