@@ -21,6 +21,15 @@ describe('the request body the Frontend puts on the bus', () => {
     );
     expect(requestForBus('chat', { model: 'm', logit_bias: {}, functions: [], audio: null })).toEqual({ model: 'm' });
     expect(requestForBus('completion', { model: 'm', echo: false, best_of: 1 })).toEqual({ model: 'm' });
+    expect(requestForBus('chat', { model: 'm', modalities: ['text'], verbosity: 'medium' })).toEqual({ model: 'm' });
+    for (const [field, value] of [
+      ['modalities', ['text', 'audio']],
+      ['verbosity', 'low'],
+    ] as const) {
+      expect(() => requestForBus('chat', { model: 'm', [field]: value })).toThrow(
+        expect.objectContaining({ param: field, code: 'unsupported_parameter' }),
+      );
+    }
     expect(() => requestForBus('completion', { model: 'm', best_of: 3 })).toThrow(
       expect.objectContaining({ param: 'best_of' }),
     );

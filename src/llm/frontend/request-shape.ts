@@ -123,10 +123,15 @@ function assertIgnoredShape(field: string, value: unknown, shape: IgnoredShape):
   if (shape === 'metadata') metadataOf(value, field);
 }
 
-/** A value that asks for no behaviour: absent, off, empty, or the one result `best_of` 1 gives. */
+/**
+ * A value that asks for no behaviour: absent, off, empty, or what the server does anyway (the one result
+ * `best_of` 1 gives, text output alone, OpenAI's default verbosity).
+ */
 function asksNothing(field: string, value: unknown): boolean {
   if (value === null || value === false) return true;
   if (field === 'best_of' && value === 1) return true;
+  if (field === 'verbosity' && value === 'medium') return true;
+  if (field === 'modalities' && Array.isArray(value) && value.every((modality) => modality === 'text')) return true;
   if (Array.isArray(value)) return value.length === 0;
   return typeof value === 'object' && Object.keys(value).length === 0;
 }
