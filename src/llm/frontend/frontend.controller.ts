@@ -90,7 +90,9 @@ export class FrontendController {
         // A body whose shape could hurt the hops after this one is refused here, in every layout.
         body: () => requestForBus(api, body),
         render: (accepted) => {
-          const response = new OpenAIResponseBuilder(api, requestId, accepted.model, openingContent(body));
+          const continuousUsage = accepted.continuousUsage === true ? accepted.promptTokens : undefined;
+          const opening = openingContent(body);
+          const response = new OpenAIResponseBuilder(api, requestId, accepted.model, opening, continuousUsage);
           return {
             collect: (events, meter) => collect(events, response, accepted, meter),
             stream: (out, headers, events, meter) => streamEvents(out, headers, events, response, accepted, meter),

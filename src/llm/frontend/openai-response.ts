@@ -109,6 +109,8 @@ export class OpenAIResponseBuilder {
     readonly requestId: string,
     private readonly model: string,
     private readonly opening: OpeningContent,
+    /** The prompt's tokens, when every chunk carries the usage so far (vLLM's `continuous_usage_stats`). */
+    private readonly continuousUsageOf?: number,
   ) {
     this.id = `${api === 'chat' ? 'chatcmpl' : 'cmpl'}-${requestId}`;
   }
@@ -117,7 +119,9 @@ export class OpenAIResponseBuilder {
   openingChunks(n: number): object[] {
     if (this.api !== 'chat') return [];
     const delta = this.opening === undefined ? { role: 'assistant' } : { role: 'assistant', content: this.opening };
-    return Array.from({ length: n }, (_, index) => this.chunk([{ index, delta, logprobs: null, finish_reason: null }]));
+    return Array.from({ length: n }, (_, index) =>
+      this.chunk([{ index, delta, logprobs: null, finish_reason: null }], 0),
+    );
   }
 
   /**
@@ -126,7 +130,8 @@ export class OpenAIResponseBuilder {
    * is rendered once, and each token costs the JSON of its text alone.
    */
   textEvent(event: TextEvent): string {
-    if (event.logprobs !== undefined) return `data: ${JSON.stringify(this.textChunk(event))}\n\n`;
+    if (event.logprobs !== undefined || this.continuousUsageOf !== undefined)
+      return `data: ${JSON.stringify(this.textChunk(event))}\n\n`;
     const [head, middle, tail] = (this.textEventParts ??= this.renderTextEventParts());
     return `${head}${event.choice}${middle}${JSON.stringify(event.text)}${tail}`;
   }
@@ -148,7 +153,10 @@ export class OpenAIResponseBuilder {
     if (this.api === 'chat') {
       const logprobs =
         event.logprobs === undefined ? null : { content: event.logprobs.map(chatLogprob), refusal: null };
-      return this.chunk([{ index: event.choice, delta: { content: event.text }, logprobs, finish_reason: null }]);
+      return this.chunk(
+        [{ index: event.choice, delta: { content: event.text }, logprobs, finish_reason: null }],
+        event.completionTokens,
+      );
     }
     let logprobs = null;
     if (event.logprobs !== undefined) {
@@ -156,7 +164,10 @@ export class OpenAIResponseBuilder {
       logprobs = completionLogprobs(event.logprobs, offset);
       this.offsets.set(event.choice, offset + event.logprobs.reduce((sum, entry) => sum + entry.token.length, 0));
     }
-    return this.chunk([{ index: event.choice, text: event.text, logprobs, finish_reason: null }]);
+    return this.chunk(
+      [{ index: event.choice, text: event.text, logprobs, finish_reason: null }],
+      event.completionTokens,
+    );
   }
 
   /** A chat stream's tool call delta: the first of a call has its id, type and name, each more of its arguments. */
@@ -170,18 +181,26 @@ export class OpenAIResponseBuilder {
             function: { name: event.name, arguments: event.arguments },
           }
         : { index: event.index, function: { arguments: event.arguments } };
-    return this.chunk([{ index: event.choice, delta: { tool_calls: [call] }, logprobs: null, finish_reason: null }]);
+    return this.chunk(
+      [{ index: event.choice, delta: { tool_calls: [call] }, logprobs: null, finish_reason: null }],
+      event.completionTokens,
+    );
   }
 
   /** A chat stream's refusal delta. */
   refusalChunk(event: RefusalEvent): object {
-    return this.chunk([{ index: event.choice, delta: { refusal: event.text }, logprobs: null, finish_reason: null }]);
+    return this.chunk(
+      [{ index: event.choice, delta: { refusal: event.text }, logprobs: null, finish_reason: null }],
+      event.completionTokens,
+    );
   }
 
   finishChunk(event: FinishEvent): object {
-    return this.api === 'chat'
-      ? this.chunk([{ index: event.choice, delta: {}, logprobs: null, finish_reason: event.reason }])
-      : this.chunk([{ index: event.choice, text: '', logprobs: null, finish_reason: event.reason }]);
+    const choice =
+      this.api === 'chat'
+        ? { index: event.choice, delta: {}, logprobs: null, finish_reason: event.reason }
+        : { index: event.choice, text: '', logprobs: null, finish_reason: event.reason };
+    return this.chunk([choice], event.completionTokens);
   }
 
   /** The last chunk when the client asked for `stream_options.include_usage`: no choices, the usage. */
@@ -215,8 +234,17 @@ export class OpenAIResponseBuilder {
     return { id: this.id, object, created: this.created, model: this.model, choices, usage: usageBody(usage) };
   }
 
-  private chunk(choices: object[]): object {
+  /** A chunk of `choices`; with the usage so far when every chunk carries it, its choice's `completionTokens` of it. */
+  private chunk(choices: object[], completionTokens?: number): object {
     const object = this.api === 'chat' ? 'chat.completion.chunk' : 'text_completion';
-    return { id: this.id, object, created: this.created, model: this.model, choices };
+    const chunk = { id: this.id, object, created: this.created, model: this.model, choices };
+    const prompt = this.continuousUsageOf;
+    if (prompt === undefined || completionTokens === undefined) return chunk;
+    const usage = {
+      prompt_tokens: prompt,
+      completion_tokens: completionTokens,
+      total_tokens: prompt + completionTokens,
+    };
+    return { ...chunk, usage };
   }
 }

@@ -1,6 +1,6 @@
 import type { ApiKind } from '../protocol/pipeline.types.js';
 import { InvalidRequestError } from '../protocol/invalid-request.error.js';
-import { fieldName, metadataOf } from './openai-fields.js';
+import { fieldName, metadataOf } from '../protocol/openai-fields.js';
 
 /**
  * Deeper than any OpenAI request needs (a message's content part is 4 levels down; JSON schemas in

@@ -1,4 +1,4 @@
-import type { GenerateOutput, GeneratedLogprob, ProcessorEvent } from '../protocol/pipeline.types.js';
+import type { ChoiceEvent, GenerateOutput, GeneratedLogprob, ProcessorEvent } from '../protocol/pipeline.types.js';
 import { IncrementalDetokenizer } from './incremental-detokenizer.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -49,7 +49,7 @@ export class ToolCallTexts {
   ) {}
 
   /** The event for a worker's output that belongs to tool call `output.toolCall.index`, if any. */
-  push(output: GenerateOutput & { toolCall: NonNullable<GenerateOutput['toolCall']> }): ProcessorEvent | undefined {
+  push(output: GenerateOutput & { toolCall: NonNullable<GenerateOutput['toolCall']> }): ChoiceEvent | undefined {
     const { index } = output.toolCall;
     let detokenizer = this.calls.get(index);
     if (detokenizer === undefined) {
@@ -80,7 +80,7 @@ export class ToolCallTexts {
   }
 
   /** The last characters of each call's arguments, when a token ended inside one. */
-  *flush(): Generator<ProcessorEvent> {
+  *flush(): Generator<ChoiceEvent> {
     for (const [index, detokenizer] of this.calls) {
       const text = detokenizer.flush();
       if (text) yield { type: 'tool_call', choice: this.choice, index, arguments: text };
@@ -102,14 +102,14 @@ export class RefusalText {
   ) {}
 
   /** The event for more of the refusal's tokens, if they complete any text. */
-  push(tokenIds: readonly number[]): ProcessorEvent | undefined {
+  push(tokenIds: readonly number[]): ChoiceEvent | undefined {
     this.detokenizer ??= new IncrementalDetokenizer(this.tokenizer);
     const text = this.detokenizer.push(tokenIds);
     return text === '' ? undefined : { type: 'refusal', choice: this.choice, text };
   }
 
   /** The refusal's last characters, when a token ended inside one. */
-  *flush(): Generator<ProcessorEvent> {
+  *flush(): Generator<ChoiceEvent> {
     const text = this.detokenizer?.flush();
     if (text) yield { type: 'refusal', choice: this.choice, text };
   }

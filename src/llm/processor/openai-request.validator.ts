@@ -6,6 +6,7 @@ import type {
   SamplingParams,
 } from '../protocol/pipeline.types.js';
 import { InvalidRequestError } from '../protocol/invalid-request.error.js';
+import { unrecognizedArgument } from '../protocol/openai-fields.js';
 import { messageToolCalls, outputSpec } from './output-spec.validator.js';
 
 const ROLES = new Set<ChatMessage['role']>(['system', 'developer', 'user', 'assistant', 'tool']);
@@ -24,25 +25,43 @@ export function validateOpenAIRequest(api: ApiKind, body: unknown, servedModel: 
   const b = body as Body;
   const model = servedModelOf(b, servedModel);
   const stream = optionalBoolean(b, 'stream') ?? false;
-  const streamOptions = b.stream_options;
-  if (
-    streamOptions !== undefined &&
-    streamOptions !== null &&
-    (typeof streamOptions !== 'object' || Array.isArray(streamOptions))
-  ) {
-    throw new InvalidRequestError('stream_options must be an object.', 'stream_options');
-  }
-  const includeUsage =
-    optionalBoolean((streamOptions ?? {}) as Body, 'include_usage', 'stream_options.include_usage') ?? false;
-  if (includeUsage && !stream) {
-    throw new InvalidRequestError('stream_options is only allowed when stream is true.', 'stream_options');
-  }
-  const normalized: NormalizedRequest = { api, model, stream, includeUsage, sampling: sampling(b, api) };
+  const { includeUsage, continuousUsage } = streamOptions(b.stream_options, stream);
+  const normalized: NormalizedRequest = {
+    api,
+    model,
+    stream,
+    includeUsage,
+    continuousUsage,
+    sampling: sampling(b, api),
+  };
   if (api === 'chat') normalized.messages = messages(b.messages);
   else normalized.prompt = prompt(b.prompt);
   const output = outputSpec(b, api);
   if (output !== undefined) normalized.output = output;
   return normalized;
+}
+
+const STREAM_OPTIONS = new Set(['include_usage', 'continuous_usage_stats']);
+
+/**
+ * `stream_options`: OpenAI's `include_usage`, and vLLM's `continuous_usage_stats`, which (with
+ * `include_usage`, as vLLM reads it) puts the usage so far on every chunk.
+ */
+function streamOptions(value: unknown, stream: boolean): Pick<NormalizedRequest, 'includeUsage' | 'continuousUsage'> {
+  if (value === undefined || value === null) return { includeUsage: false, continuousUsage: false };
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw new InvalidRequestError('stream_options must be an object.', 'stream_options');
+  for (const key of Object.keys(value)) {
+    if (!STREAM_OPTIONS.has(key)) throw unrecognizedArgument('stream_options', key);
+  }
+  const options = value as Body;
+  const includeUsage = optionalBoolean(options, 'include_usage', 'stream_options.include_usage') ?? false;
+  const continuous =
+    optionalBoolean(options, 'continuous_usage_stats', 'stream_options.continuous_usage_stats') ?? false;
+  if ((includeUsage || continuous) && !stream) {
+    throw new InvalidRequestError('stream_options is only allowed when stream is true.', 'stream_options');
+  }
+  return { includeUsage, continuousUsage: includeUsage && continuous };
 }
 
 function sampling(b: Body, api: ApiKind): SamplingParams {

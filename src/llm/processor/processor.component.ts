@@ -10,6 +10,7 @@ import type {
   FinishReason,
   GenerateRequest,
   NormalizedRequest,
+  ChoiceEvent,
   ProcessorEvent,
   ProcessorRequest,
   PromptBlocks,
@@ -77,7 +78,7 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
       msg: `${normalized.api} request: ${promptIds.length} prompt tokens`,
       n: normalized.sampling.n,
     });
-    const { model, stream, includeUsage, sampling } = normalized;
+    const { model, stream, includeUsage, continuousUsage, sampling } = normalized;
     // Accepted only once a worker has taken every choice, so that a refusal is still an HTTP status.
     const workers = await admitAll(
       Array.from({ length: sampling.n }, (_, index) =>
@@ -85,7 +86,16 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
       ),
     );
     try {
-      yield { type: 'accepted', model, promptTokens: promptIds.length, stream, includeUsage, n: sampling.n };
+      const accepted: ProcessorEvent = {
+        type: 'accepted',
+        model,
+        promptTokens: promptIds.length,
+        stream,
+        includeUsage,
+        n: sampling.n,
+      };
+      if (continuousUsage) accepted.continuousUsage = true;
+      yield accepted;
       const tally: UsageTally = { completionTokens: 0, cachedTokens: 0 };
       yield* mergeStreams(workers.map((tokens, index) => this.choice(index, tokens, normalized, tally)));
       const { promptTokens = promptIds.length, completionTokens, cachedTokens } = tally;
@@ -134,33 +144,46 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
     return AdmittedTokens.of(migratingGeneration(generate, calls, { limit, signal, logger: this.logger }));
   }
 
+  /** Choice `index`'s events; each with the choice's tokens so far when the client asked for continuous usage. */
   private async *choice(
     index: number,
     tokens: AdmittedTokens,
     request: NormalizedRequest,
     tally: UsageTally,
   ): AsyncGenerator<ProcessorEvent> {
+    const produced = { completionTokens: 0 };
+    const events = this.choiceEvents(index, tokens, request, tally, produced);
+    if (!request.continuousUsage) yield* events;
+    else for await (const event of events) yield { ...event, completionTokens: produced.completionTokens };
+  }
+
+  private async *choiceEvents(
+    index: number,
+    tokens: AdmittedTokens,
+    request: NormalizedRequest,
+    tally: UsageTally,
+    /** This choice's completion tokens as the tally holds them, until an engine's own count replaces them. */
+    produced: { completionTokens: number },
+  ): AsyncGenerator<ChoiceEvent> {
     const detokenizer = new IncrementalDetokenizer(this.tokenizer);
     const stops = new StopMatcher(request.sampling.stop);
     const toolCalls = new ToolCallTexts(this.tokenizer, index);
     const refusal = new RefusalText(this.tokenizer, index);
     // When asked for, every text event carries the entries of the tokens it completes (maybe none).
     const logprobs = request.output?.top_logprobs === undefined ? undefined : new LogprobAligner();
-    const textEvent = (text: string, entries = logprobs?.take(text)): ProcessorEvent =>
+    const textEvent = (text: string, entries = logprobs?.take(text)): ChoiceEvent =>
       entries === undefined
         ? { type: 'text', choice: index, text }
         : { type: 'text', choice: index, text, logprobs: entries };
     let reason: FinishReason = 'length';
-    // This choice's completion tokens as the tally holds them, until an engine's own count replaces them.
-    let completionTokens = 0;
     for await (const output of tokens) {
       tally.completionTokens += output.tokenIds.length;
-      completionTokens += output.tokenIds.length;
+      produced.completionTokens += output.tokenIds.length;
       if (output.cachedTokens !== undefined) tally.cachedTokens = Math.max(tally.cachedTokens, output.cachedTokens);
       if (output.counted !== undefined) {
         const { counted } = output;
-        tally.completionTokens += counted.completionTokens - completionTokens;
-        completionTokens = counted.completionTokens;
+        tally.completionTokens += counted.completionTokens - produced.completionTokens;
+        produced.completionTokens = counted.completionTokens;
         tally.promptTokens = counted.promptTokens;
         if (counted.cachedTokens !== undefined) tally.cachedTokens = Math.max(tally.cachedTokens, counted.cachedTokens);
       }

@@ -115,6 +115,8 @@ export interface NormalizedRequest {
   sampling: SamplingParams;
   stream: boolean;
   includeUsage: boolean;
+  /** vLLM's `stream_options.continuous_usage_stats` (with `include_usage`): every chunk carries the usage so far. */
+  continuousUsage: boolean;
   /** Tools, structured output and logprobs, when asked for. */
   output?: OutputSpec;
 }
@@ -122,20 +124,37 @@ export interface NormalizedRequest {
 /** Why a choice ended, as OpenAI reports it. */
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
 
+/** A choice's event when the client asked for continuous usage: the tokens the choice has generated so far. */
+export interface ChoiceCount {
+  completionTokens?: number;
+}
+
 /** What the Processor streams back to the Frontend. */
 export type ProcessorEvent =
   /** The request is valid and admitted; sent before any token, so errors can still be plain HTTP errors. */
-  | { type: 'accepted'; model: string; promptTokens: number; stream: boolean; includeUsage: boolean; n: number }
+  | {
+      type: 'accepted';
+      model: string;
+      promptTokens: number;
+      stream: boolean;
+      includeUsage: boolean;
+      /** Set when every chunk carries the usage so far (`NormalizedRequest.continuousUsage`). */
+      continuousUsage?: true;
+      n: number;
+    }
   /** More text of one choice; with the log-probabilities of the tokens it completes when they were asked for. */
-  | { type: 'text'; choice: number; text: string; logprobs?: GeneratedLogprob[] }
+  | ({ type: 'text'; choice: number; text: string; logprobs?: GeneratedLogprob[] } & ChoiceCount)
   /** More of a choice's refusal: the model declined, saying why (an upstream model's `refusal`), instead of content. */
-  | { type: 'refusal'; choice: number; text: string }
+  | ({ type: 'refusal'; choice: number; text: string } & ChoiceCount)
   /** A tool call of one choice: the first event of call `index` has its id and name, each more of its arguments. */
-  | { type: 'tool_call'; choice: number; index: number; id?: string; name?: string; arguments: string }
+  | ({ type: 'tool_call'; choice: number; index: number; id?: string; name?: string; arguments: string } & ChoiceCount)
   /** One choice ended. */
-  | { type: 'finish'; choice: number; reason: FinishReason }
+  | ({ type: 'finish'; choice: number; reason: FinishReason } & ChoiceCount)
   /** Token counts, after every choice ended. */
   | { type: 'usage'; promptTokens: number; completionTokens: number; cachedTokens: number };
+
+/** An event of one choice: its text, refusal, tool calls and end. */
+export type ChoiceEvent = Exclude<ProcessorEvent, { type: 'accepted' } | { type: 'usage' }>;
 
 /**
  * A prompt's KV block ids, computed once with its token ids (by the Processor's tokenizer thread, for a

@@ -121,6 +121,49 @@ describe('generation behaviour', () => {
       expect(res.text.endsWith(`data: ${JSON.stringify(last)}\n\ndata: [DONE]\n\n`)).toBe(true);
     });
 
+    it("vLLM's continuous_usage_stats: every chunk has the usage so far, its choice's tokens; the last chunk the whole", async () => {
+      const body = chatBody('Explain tides', { seed: 13, max_tokens: 6, n: 2 });
+      const { json } = await postJson<ChatCompletion>(pipeline.url, CHAT, body);
+      const { chunks } = await postStream<ChatChunk>(pipeline.url, CHAT, {
+        ...body,
+        stream_options: { include_usage: true, continuous_usage_stats: true },
+      });
+      const prompt = json.usage.prompt_tokens;
+      const last = chunks.at(-1)!;
+      expect(last.choices).toEqual([]);
+      expect(last.usage).toEqual(json.usage);
+      const seen = new Map<number, number>();
+      for (const chunk of chunks.slice(0, -1)) {
+        const choice = chunk.choices[0]!.index;
+        const produced = seen.get(choice) ?? 0;
+        if (chunk.choices[0]!.delta.content) seen.set(choice, produced + 1);
+        // One token a content chunk (the mocker's words are single tokens), none in the opening or closing chunk.
+        expect(chunk.usage).toEqual({
+          prompt_tokens: prompt,
+          completion_tokens: seen.get(choice) ?? 0,
+          total_tokens: prompt + (seen.get(choice) ?? 0),
+        });
+      }
+      expect([...seen.values()]).toEqual([6, 6]);
+
+      const completion = await postStream<TextChunk>(pipeline.url, COMPLETIONS, {
+        ...completionBody('Explain tides', { seed: 13, max_tokens: 4 }),
+        stream: true,
+        stream_options: { include_usage: true, continuous_usage_stats: true },
+      });
+      const counts = completion.chunks.slice(0, -1).map((chunk) => chunk.usage?.completion_tokens);
+      expect(counts.at(-1)).toBe(4);
+      expect(counts).toEqual([...counts].sort((a = 0, b = 0) => a - b));
+    });
+
+    it('continuous_usage_stats without include_usage changes nothing, as in vLLM', async () => {
+      const { chunks } = await postStream<ChatChunk>(pipeline.url, CHAT, {
+        ...chatBody('Explain tides', { max_tokens: 3 }),
+        stream_options: { continuous_usage_stats: true },
+      });
+      expect(chunks.some((chunk) => chunk.usage !== undefined)).toBe(false);
+    });
+
     it('without include_usage a stream carries no usage chunk', async () => {
       const { chunks } = await postStream<ChatChunk>(pipeline.url, CHAT, chatBody('Explain tides', { max_tokens: 3 }));
       expect(chunks.some((chunk) => chunk.usage !== undefined || chunk.choices.length === 0)).toBe(false);

@@ -1,5 +1,5 @@
 import { InvalidRequestError } from '../../protocol/invalid-request.error.js';
-import { fieldName, metadataOf } from '../openai-fields.js';
+import { fieldName, metadataOf, unrecognizedArgument } from '../../protocol/openai-fields.js';
 import type { ChatMessage, ToolCall } from '../../protocol/pipeline.types.js';
 import {
   optionalBoolean,
@@ -363,12 +363,7 @@ function functionTools(value: unknown): FunctionToolSetting[] {
     for (const [key, setting] of Object.entries(tool)) {
       if (TOOL_KEYS.has(key)) continue;
       if (!IDLE_TOOL_KEYS.has(key)) {
-        throw new InvalidRequestError(
-          `Unrecognized argument ${param}.${key}.`,
-          `${param}.${key}`,
-          400,
-          'unknown_parameter',
-        );
+        throw unrecognizedArgument(param, key);
       }
       if (setting !== null && setting !== undefined && setting !== false) {
         throw unsupported(`${param}.${key}`, `${param}.${key} is not supported by this server.`);
@@ -458,7 +453,7 @@ function text(value: unknown): TextFormatSetting {
     } else if (key === 'verbosity') {
       if (setting !== 'medium') throw unsupported('text.verbosity', 'text.verbosity must be `medium`.');
     } else {
-      throw new InvalidRequestError(`Unrecognized argument text.${key}.`, `text.${key}`, 400, 'unknown_parameter');
+      throw unrecognizedArgument('text', key);
     }
   }
   return format;
@@ -505,12 +500,7 @@ function streamOptions(value: unknown, stream: boolean): void {
   if (!isObject(value)) throw new InvalidRequestError('stream_options must be an object.', 'stream_options');
   for (const key of Object.keys(value)) {
     if (key !== 'include_obfuscation') {
-      throw new InvalidRequestError(
-        `Unrecognized argument stream_options.${key}.`,
-        `stream_options.${key}`,
-        400,
-        'unknown_parameter',
-      );
+      throw unrecognizedArgument('stream_options', key);
     }
   }
   optionalBoolean(value, 'include_obfuscation', 'stream_options.include_obfuscation');
@@ -540,12 +530,7 @@ function nonEmptyString(value: unknown, param: string): string {
 function knownKeys(object: Body, keys: ReadonlySet<string>, param: string): void {
   for (const key of Object.keys(object)) {
     if (!keys.has(key)) {
-      throw new InvalidRequestError(
-        `Unrecognized argument ${param}.${key}.`,
-        `${param}.${key}`,
-        400,
-        'unknown_parameter',
-      );
+      throw unrecognizedArgument(param, key);
     }
   }
 }

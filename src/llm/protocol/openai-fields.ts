@@ -1,4 +1,4 @@
-import { InvalidRequestError } from '../protocol/invalid-request.error.js';
+import { InvalidRequestError } from './invalid-request.error.js';
 
 /**
  * Checks of request fields that the chat/completions, completions and Responses bodies share.
@@ -30,4 +30,10 @@ export function metadataOf(value: unknown, param = 'metadata'): Record<string, s
 /** A field's name as an error message repeats it: a long one cut, so that the answer and its log line stay small. */
 export function fieldName(field: string): string {
   return field.length <= MAX_NAMED_FIELD ? field : `${field.slice(0, MAX_NAMED_FIELD)}… (${field.length} characters)`;
+}
+
+/** OpenAI's answer to a key it does not define inside `param`, the key cut as `fieldName` cuts it. */
+export function unrecognizedArgument(param: string, key: string): InvalidRequestError {
+  const name = `${param}.${fieldName(key)}`;
+  return new InvalidRequestError(`Unrecognized argument ${name}.`, name, 400, 'unknown_parameter');
 }
