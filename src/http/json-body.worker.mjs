@@ -11,7 +11,7 @@ const SUSPECT_CONSTRUCTOR =
  * A JSON body, given as the chunks it arrived in, parsed as Fastify's default parser does with
  * `onProtoPoisoning` and `onConstructorPoisoning` at `error`: UTF-8, a leading byte order mark skipped,
  * and a body holding a `__proto__` key or a `constructor` key with a `prototype` refused. `{ ok: false }` for a body that
- * is not JSON or is refused, so that no error has to cross back from the thread.
+ * is not JSON, `{ ok: false, poisoned: true }` for one refused, so that no error has to cross back from the thread.
  */
 export function parseJsonBody(chunks) {
   let text = Buffer.concat(chunks).toString('utf8');
@@ -24,7 +24,7 @@ export function parseJsonBody(chunks) {
   }
   if (value === null || typeof value !== 'object') return { ok: true, value };
   if (!SUSPECT_PROTO.test(text) && !SUSPECT_CONSTRUCTOR.test(text)) return { ok: true, value };
-  return poisoned(value) ? { ok: false } : { ok: true, value };
+  return poisoned(value) ? { ok: false, poisoned: true } : { ok: true, value };
 }
 
 function poisoned(root) {

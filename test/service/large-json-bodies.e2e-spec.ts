@@ -21,18 +21,29 @@ function padded(json: string): string {
 }
 
 const CHAT_JSON = JSON.stringify(chatBody('Say hello to the sea.', { max_tokens: 3 }));
+const NOT_JSON = "Body is not valid JSON but content-type is set to 'application/json'";
+/** A body that is JSON is not told it is not: the key it was refused for is named. */
+const POISONED =
+  'The body holds a `__proto__` key, or a `constructor` key holding `prototype`: no request takes them, and they are refused.';
 const CASES = [
-  { name: 'malformed JSON', json: '{"model": "threadline-mocker", "messages": [', status: 400 },
-  { name: 'a __proto__ key', json: CHAT_JSON.replace('{', '{"__proto__": {"polluted": true}, '), status: 400 },
+  { name: 'malformed JSON', json: '{"model": "threadline-mocker", "messages": [', status: 400, message: NOT_JSON },
+  {
+    name: 'a __proto__ key',
+    json: CHAT_JSON.replace('{', '{"__proto__": {"polluted": true}, '),
+    status: 400,
+    message: POISONED,
+  },
   {
     name: 'an escaped __proto__ key',
     json: CHAT_JSON.replace('{', '{"\\u005f_proto__": {"polluted": true}, '),
     status: 400,
+    message: POISONED,
   },
   {
     name: 'a constructor with a prototype',
-    json: CHAT_JSON.replace('{', '{"constructor": {"prototype": {"polluted": true}}, '),
+    json: CHAT_JSON.replace('{', '{"metadata": {"constructor": {"prototype": {"polluted": true}}}, '),
     status: 400,
+    message: POISONED,
   },
   { name: 'a body that is not an object', json: '[1, 2]', status: 400 },
   { name: 'a chat request', json: CHAT_JSON, status: 200 },
@@ -65,7 +76,9 @@ describe('a large JSON body is parsed in a thread, with the answers of a small o
     expect(large.requestId).toBe(`large-${slug}`);
     expect(comparable(large, `large-${slug}`)).toEqual(comparable(small, `small-${slug}`));
     if (c.status === 200) return;
-    expect((JSON.parse(large.text) as ErrorBody).error.type).toBe('invalid_request_error');
+    const { error } = JSON.parse(large.text) as ErrorBody;
+    expect(error.type).toBe('invalid_request_error');
+    if ('message' in c) expect(error.message).toBe(c.message);
     const lineOf = (id: string) =>
       waitForLine(pipeline.logs, (line) => line.requestId === id && line.level === 40, {
         what: `the warn line of ${id}`,
