@@ -238,11 +238,10 @@ export function optionalInteger(b: Body, key: string, min: number, max = Number.
   const value = b[key];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `from ${min} to ${max}`;
-    throw new InvalidRequestError(
-      `${key} must be a whole number ${min === Number.MIN_SAFE_INTEGER ? '' : range}`.trim() + '.',
-      key,
-    );
+    // Past 2^53 a JSON number is no longer read exactly: two seeds there could be one.
+    const range =
+      max === Number.MAX_SAFE_INTEGER && min !== Number.MIN_SAFE_INTEGER ? `at least ${min}` : `from ${min} to ${max}`;
+    throw new InvalidRequestError(`${key} must be a whole number ${range}.`, key);
   }
   return value;
 }
