@@ -57,7 +57,7 @@ describe('a request whose client leaves before its response is complete', () => 
   });
   afterAll(() => pipeline?.close());
 
-  it('is counted under status 499, streamed or not, and leaves nothing in flight', async () => {
+  it('is counted under status 499, streamed or not, leaves nothing in flight, and counts no tokens: it got no usage', async () => {
     const cases = [
       { path: CHAT, body: chatBody('leave early', { max_tokens: 100 }), endpoint: 'chat_completions' },
       { path: CHAT, body: chatBody('leave early', { max_tokens: 100, stream: true }), endpoint: 'chat_completions' },
@@ -94,6 +94,9 @@ describe('a request whose client leaves before its response is complete', () => 
       expect(sumOf(samples, 'threadline_requests_total', { model: MODEL, endpoint, status: '499' })).toBe(expected);
       expect(sumOf(samples, 'threadline_requests_total', { model: MODEL, endpoint })).toBe(expected);
     }
+    for (const tokens of ['threadline_input_tokens_total', 'threadline_output_tokens_total'])
+      expect(sumOf(samples, tokens, { model: MODEL })).toBe(0);
+    expect(sumOf(samples, 'threadline_inter_token_latency_seconds_count', { model: MODEL })).toBe(0);
     // And each one's lines end with the access line that says so.
     for (const i of cases.keys())
       expect(pipeline.logs.forRequest(`metrics-gone-${i}`).map((line) => line.msg)).toContain('request aborted');

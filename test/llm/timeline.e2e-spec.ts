@@ -133,7 +133,7 @@ describe('the request timeline, in one process', () => {
     expect(JSON.stringify(body)).not.toContain(PROMPT);
   });
 
-  it('lists a request its client left before the answer under 499, as the metrics count it; its span holds no status never sent', async () => {
+  it('lists a request its client left before the answer under 499, as the metrics count it; its span says 499, and holds no status never sent', async () => {
     const leaving = new AbortController();
     const sent = fetch(`${pipeline.url}/v1/chat/completions`, {
       method: 'POST',
@@ -151,8 +151,10 @@ describe('the request timeline, in one process', () => {
     const { body } = await getJson<Timeline>(`${pipeline.url}/debug/requests/timeline-gone-1`);
     expect(body.status).toBe(499);
     const http = body.spans.find((span) => span.component === 'frontend' && span.kind === 'server');
-    expect(http?.attributes).toMatchObject({ 'threadline.cancelled': true });
+    // What an OTLP backend gets: the outcome is on the span, written before the client's leaving ended it.
+    expect(http?.attributes).toMatchObject({ 'threadline.cancelled': true, 'threadline.status': 499 });
     expect(http?.attributes).not.toHaveProperty('http.response.status_code');
+    expect(http?.attributes).not.toHaveProperty('threadline.usage.completion_tokens');
   });
 
   it('returns the spans of every component of the request', async () => {

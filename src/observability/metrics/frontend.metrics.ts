@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { OpenMetricsContentType, Registry } from 'prom-client';
-import { outboundTracingHeaders } from '@threadline/tracing';
+import { ClientDisconnectedError, getRequestSignal, outboundTracingHeaders } from '@threadline/tracing';
 import { registerIn } from './register.js';
 import { requestExemplar } from './request-exemplar.js';
 import { currentHttpSpan, recordOutcome } from '../request-outcome-span.js';
@@ -79,8 +79,14 @@ export class FrontendMetrics {
     const tokens = (name: string, help: string) =>
       new Counter({ name, help, labelNames: ['model'] as const, registers });
     this.inputTokens = tokens('threadline_input_tokens_total', 'Prompt tokens of the requests answered.');
-    this.outputTokens = tokens('threadline_output_tokens_total', 'Completion tokens generated, every choice counted.');
-    this.cachedTokens = tokens('threadline_cached_tokens_total', 'Prompt tokens whose KV cache a worker already held.');
+    this.outputTokens = tokens(
+      'threadline_output_tokens_total',
+      'Completion tokens of the requests answered, every choice counted.',
+    );
+    this.cachedTokens = tokens(
+      'threadline_cached_tokens_total',
+      'Prompt tokens of the requests answered whose KV cache a worker already held.',
+    );
     registerIn(registry, [
       this.requests,
       this.inflight,
@@ -120,6 +126,18 @@ export class RequestMeter {
     private readonly requestId: string,
   ) {
     metrics.inflight.inc({ model });
+    // A client that leaves ends the request's HTTP span at once, while the pipeline is still stopping:
+    // the span is told the outcome then, or it would end without one.
+    if (this.span !== undefined) getRequestSignal()?.addEventListener('abort', this.clientGone, { once: true });
+  }
+
+  private readonly clientGone = (event: Event): void => {
+    if ((event.target as AbortSignal).reason instanceof ClientDisconnectedError && !this.ended)
+      recordOutcome(this.span!, { status: CLIENT_CLOSED_REQUEST, ttftMs: this.ttftMs() });
+  };
+
+  private ttftMs(): number | undefined {
+    return this.firstText === undefined ? undefined : this.firstText - this.started;
   }
 
   event(event: MeteredEvent): void {
@@ -135,7 +153,9 @@ export class RequestMeter {
   end(status: number): void {
     if (this.ended) return;
     this.ended = true;
-    const { metrics, model, endpoint, usage } = this;
+    const { metrics, model, endpoint } = this;
+    // Tokens count for the requests answered: a request that failed or whose client left got no usage.
+    const usage = status === 200 ? this.usage : undefined;
     const seconds = (since: number, until: number) => (until - since) / 1000;
     metrics.inflight.dec({ model });
     metrics.requests.inc({ model, endpoint, status: String(status) });
@@ -157,9 +177,6 @@ export class RequestMeter {
       metrics.outputTokens.inc({ model }, usage.completionTokens);
       metrics.cachedTokens.inc({ model }, usage.cachedTokens);
     }
-    if (this.span !== undefined) {
-      const ttftMs = this.firstText === undefined ? undefined : this.firstText - this.started;
-      recordOutcome(this.span, { status, ttftMs, usage });
-    }
+    if (this.span !== undefined) recordOutcome(this.span, { status, ttftMs: this.ttftMs(), usage });
   }
 }
