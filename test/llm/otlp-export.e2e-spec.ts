@@ -120,6 +120,15 @@ describe('OTLP export from the service in one process', () => {
     });
   }
 
+  it("reads the protocol's and sampler's names whatever their case, as the specification reads them", () => {
+    const config = loadAppConfig({
+      OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'HTTP/JSON',
+      OTEL_TRACES_SAMPLER: 'ALWAYS_OFF',
+    });
+    expect(config.traces).toMatchObject({ protocol: 'http/json', sampler: 'always_off' });
+  });
+
   it('a bad variable stops the configuration, naming it', () => {
     expect(() =>
       loadAppConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_TRACES_SAMPLER: 'sometimes' }),

@@ -94,10 +94,12 @@ function protocol(env: NodeJS.ProcessEnv): OtlpProtocol {
       ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'
       : 'OTEL_EXPORTER_OTLP_PROTOCOL';
   const given = value(env, variable) ?? 'http/protobuf';
-  if (given !== 'http/protobuf' && given !== 'http/json') {
+  // The specification reads enumerated values case-insensitively, as the sampler and compression are read.
+  const name = given.toLowerCase();
+  if (name !== 'http/protobuf' && name !== 'http/json') {
     throw new OtlpConfigError(variable, `must be "http/protobuf" or "http/json", got ${JSON.stringify(given)}`);
   }
-  return given;
+  return name;
 }
 
 function sampler(env: NodeJS.ProcessEnv): Pick<OtlpExportConfig, 'sampler' | 'ratio'> {
