@@ -4,7 +4,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadAppConfig } from '../../src/config/app.config.js';
-import { getCurrentRequestId, RequestTracingModule } from '@threadline/tracing';
+import { getCurrentRequestId, RequestTracingImportedTwiceError, RequestTracingModule } from '@threadline/tracing';
 import { LogCapture } from '../support/log-capture.js';
 import { UUID_V4 } from '../support/raw-http.js';
 import { PLATFORMS, startTestApp } from '../support/test-app.js';
@@ -102,6 +102,26 @@ describe.each(PLATFORMS)('RequestTracingModule options on %s', (platform) => {
     [{ generateId: () => 'has space' }, /"generateId"/],
   ])('stops start-up on a bad option %j', async (options, message) => {
     await expect(startTestApp({ platform, tracing: options as never })).rejects.toThrow(message);
+  });
+
+  it('stops start-up when imported twice with different options, and takes the same options twice as one import', async () => {
+    @Module({ imports: [RequestTracingModule.forRoot({ header: 'x-other-id' })] })
+    class FeatureModule {}
+    await expect(startTestApp({ platform, controllers: [IdController], imports: [FeatureModule] })).rejects.toThrow(
+      RequestTracingImportedTwiceError,
+    );
+
+    const destination = new LogCapture();
+    @Module({ imports: [RequestTracingModule.forRoot({ logDestination: destination })] })
+    class SameOptionsModule {}
+    t = await startTestApp({
+      platform,
+      controllers: [IdController],
+      tracingModule: RequestTracingModule.forRoot({ logDestination: destination }),
+      imports: [SameOptionsModule],
+    });
+    const res = await fetch(`${t.url}/id`, { headers: { 'x-request-id': 'once-1' } });
+    expect(await res.json()).toEqual({ id: 'once-1' });
   });
 
   it.runIf(platform === 'fastify')(

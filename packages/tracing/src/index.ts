@@ -38,4 +38,9 @@ export type {
 export { LogComponent } from './log-component.decorator.js';
 
 export { ClientDisconnectedError, DeadlineExceededError } from './request-cancellation.js';
-export { InvalidTracingOptionError, UnsupportedClsSetupError, UnsupportedHttpPlatformError } from './tracing.errors.js';
+export {
+  InvalidTracingOptionError,
+  RequestTracingImportedTwiceError,
+  UnsupportedClsSetupError,
+  UnsupportedHttpPlatformError,
+} from './tracing.errors.js';

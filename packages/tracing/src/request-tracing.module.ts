@@ -1,6 +1,6 @@
 import { Inject, Module } from '@nestjs/common';
 import type { DynamicModule, NestModule } from '@nestjs/common';
-import { APP_INTERCEPTOR, HttpAdapterHost, ModuleRef } from '@nestjs/core';
+import { APP_INTERCEPTOR, HttpAdapterHost, ModuleRef, ModulesContainer } from '@nestjs/core';
 import type { FastifyInstance, onRequestHookHandler } from 'fastify';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
@@ -25,7 +25,7 @@ import { resolveTracingOptions } from './request-tracing.options.js';
 import type { ResolvedTracingOptions } from './request-tracing.options.js';
 import { createTracingLogger } from './tracing-logger.factory.js';
 import { TracingLogger } from './tracing-logger.service.js';
-import { UnsupportedHttpPlatformError } from './tracing.errors.js';
+import { RequestTracingImportedTwiceError, UnsupportedHttpPlatformError } from './tracing.errors.js';
 import { tracingGlobals } from './tracing.globals.js';
 import { TRACING_OPTIONS, TRACING_PINO } from './tracing.internal-constants.js';
 
@@ -71,10 +71,18 @@ export class RequestTracingModule extends ConfigurableModuleClass implements Nes
     private readonly resolver: RequestIdResolver,
     @Inject(TRACING_OPTIONS) private readonly options: ResolvedTracingOptions,
     @Inject(TRACING_PINO) private readonly logger: Logger,
+    private readonly modules: ModulesContainer,
   ) {
     super();
     tracingGlobals.logger = logger;
     tracingGlobals.resolver = resolver;
+  }
+
+  /** The app's first import of this module (the one whose `configure` installs the ingress). */
+  private firstImport(): RequestTracingModule {
+    for (const module of this.modules.values())
+      if (module.metatype === RequestTracingModule) return module.instance as RequestTracingModule;
+    return this;
   }
 
   /**
@@ -83,6 +91,13 @@ export class RequestTracingModule extends ConfigurableModuleClass implements Nes
    * must be set first, and the Express ingress re-enters the context between parsers and routes.
    */
   configure(): void {
+    // Each import is a module of its own, and each would install the ingress: the first one does, and the
+    // others only if they ask for the same (an app's module and a feature module may both import it).
+    const first = this.firstImport();
+    if (first !== this) {
+      if (!sameOptions(first.options, this.options)) throw new RequestTracingImportedTwiceError();
+      return;
+    }
     const adapter = this.adapterHost.httpAdapter;
     const shareWithCls = clsStoreSharing(this.moduleRef);
     const clientErrors = new ClientErrorResponder(this.resolver, this.logger, this.options.clientErrorBody);
@@ -115,6 +130,13 @@ export class RequestTracingModule extends ConfigurableModuleClass implements Nes
         throw new UnsupportedHttpPlatformError(adapter.getType());
     }
   }
+}
+
+/** Whether two imports' options ask for the same, value by value (functions and streams by identity). */
+function sameOptions(a: ResolvedTracingOptions, b: ResolvedTracingOptions): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]) as Set<keyof ResolvedTracingOptions>;
+  for (const key of keys) if (a[key] !== b[key]) return false;
+  return true;
 }
 
 function withRpcInterceptor(module: DynamicModule, rpc: boolean): DynamicModule {

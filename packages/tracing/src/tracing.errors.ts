@@ -6,6 +6,21 @@ export class InvalidTracingOptionError extends Error {
   }
 }
 
+/**
+ * `RequestTracingModule` is imported twice with different options (two `forRoot()` calls, in the app's
+ * module and in a feature module, say): an app has one id policy and one header, and the two imports
+ * would each take a part of the request. Thrown as an HTTP app starts. @publicApi
+ */
+export class RequestTracingImportedTwiceError extends Error {
+  constructor() {
+    super(
+      'RequestTracingModule is imported more than once with different options: import it once, in the root ' +
+        'module (it is global, so every module sees its providers), and take its options from one place.',
+    );
+    this.name = 'RequestTracingImportedTwiceError';
+  }
+}
+
 /** The HTTP platform is neither Fastify nor Express, the two the ingress knows. @publicApi */
 export class UnsupportedHttpPlatformError extends Error {
   constructor(platform: string) {
