@@ -39,6 +39,27 @@ describe('InstanceRegistry', () => {
     expect(registry.instances('worker')).toEqual(['worker-p-1', 'worker-q-0']);
   });
 
+  it('takingCalls is instances() kept between changes: a new instance, a drain, a departure, a suspicion, a sweep', () => {
+    registry.heard('worker', 'worker-a', 'up', 'process-a');
+    expect(registry.takingCalls('worker')).toEqual(['worker-a']);
+    expect(registry.takingCalls('worker')).toBe(registry.takingCalls('worker'));
+    registry.heard('worker', 'worker-b', 'up', 'process-b');
+    expect(registry.takingCalls('worker')).toEqual(['worker-a', 'worker-b']);
+    registry.heard('worker', 'worker-b', 'draining', 'process-b');
+    expect(registry.takingCalls('worker')).toEqual(['worker-a']);
+    registry.heard('worker', 'worker-b', 'up', 'process-b');
+    registry.unreachable('worker-a');
+    expect(registry.takingCalls('worker')).toEqual(['worker-b']);
+    vi.advanceTimersByTime(10);
+    registry.heard('worker', 'worker-a', 'up', 'process-a');
+    expect(registry.takingCalls('worker')).toEqual(['worker-a', 'worker-b']);
+    registry.heard('worker', 'worker-b', 'leaving', 'process-b');
+    expect(registry.takingCalls('worker')).toEqual(['worker-a']);
+    // Silent past the expiry: out by the next sweep.
+    vi.advanceTimersByTime(1300);
+    expect(registry.takingCalls('worker')).toEqual([]);
+  });
+
   it('a draining instance is alive but takes no new calls; heard up again, it takes them again', () => {
     registry.heard('worker', 'worker-a', 'up');
     registry.heard('worker', 'worker-a', 'draining');

@@ -20,6 +20,8 @@ export class InstanceRegistry {
   /** When a call last found an instance (by id) or an instance of a process (by process id) not listening. */
   private readonly unreachableSince = new Map<string, number>();
   private readonly goneListeners = new Set<(instanceId: string) => void>();
+  /** `instances()` of each component as last computed, until something changes (`takingCalls`). */
+  private readonly taking = new Map<string, readonly string[]>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly clock: AwakeClock;
 
@@ -35,13 +37,17 @@ export class InstanceRegistry {
     if (state === 'leaving') this.remove(instanceId);
     else {
       const draining = state === 'draining';
+      const before = this.lastSeen.get(instanceId);
       this.lastSeen.set(instanceId, { address, at: this.clock.now(), draining, processId });
+      // A beat changes who takes calls when it is a new instance's, a change of state, or one that clears a suspicion.
+      if (before?.draining !== draining || this.unreachableSince.size > 0) this.taking.clear();
     }
   }
 
   /** A call to `instanceId` found nothing listening: it, and its process's others, wait for their next beat. */
   unreachable(instanceId: string): void {
     const now = this.clock.now();
+    this.taking.clear();
     this.unreachableSince.set(instanceId, now);
     const processId = this.lastSeen.get(instanceId)?.processId;
     if (processId !== undefined) this.unreachableSince.set(processId, now);
@@ -60,6 +66,19 @@ export class InstanceRegistry {
       )
       .map(([id]) => id)
       .sort();
+  }
+
+  /**
+   * `instances(address)` for a call to pick from, kept until a heartbeat, a departure or a suspicion changes
+   * it: one silent past the expiry drops out at the next sweep, a fraction of the expiry later.
+   */
+  takingCalls(address: string): readonly string[] {
+    let ids = this.taking.get(address);
+    if (ids === undefined) {
+      ids = this.instances(address);
+      this.taking.set(address, ids);
+    }
+    return ids;
   }
 
   /** Whether a call found the instance, or its process, not listening since its last heartbeat. */
@@ -92,6 +111,7 @@ export class InstanceRegistry {
     this.lastSeen.clear();
     this.unreachableSince.clear();
     this.goneListeners.clear();
+    this.taking.clear();
   }
 
   private sweep(): void {
@@ -100,10 +120,13 @@ export class InstanceRegistry {
     // A suspicion older than any heartbeat that could still count is spent.
     for (const [key, since] of this.unreachableSince)
       if (now - since > this.expiryMs) this.unreachableSince.delete(key);
+    // The cache holds no instance the next call could not take past this sweep.
+    this.taking.clear();
   }
 
   private remove(instanceId: string): void {
     if (!this.lastSeen.delete(instanceId)) return;
+    this.taking.clear();
     for (const listener of [...this.goneListeners]) listener(instanceId);
   }
 }

@@ -44,6 +44,67 @@ describe('NatsCall', () => {
     return { stream, cancel, ended, next: stream.next() };
   }
 
+  /** A call to `instance` that is sent again, as `call-2` to `worker-b`, if it fails before being taken. */
+  function resentCall(instance: string) {
+    const cancels: string[] = [];
+    const make = (callId: string, to: string, resend?: () => NatsCall): NatsCall => {
+      const stream = new NatsCall({
+        callId,
+        where: { requestId: 'req-1', component: 'worker', endpoint: 'generate' },
+        instance: to,
+        startTimeoutMs: 5000,
+        cancel: () => cancels.push(callId),
+        assembler: () => new ItemAssembler(1 << 20, new ByteBudget(1 << 20)),
+        onEnd: (done) => inFlight.delete(done, undefined),
+        resend,
+      });
+      inFlight.add(stream, undefined);
+      return stream;
+    };
+    let second: NatsCall | undefined;
+    const first = make('call-1', instance, () => (second = make('call-2', 'worker-b')));
+    return { first, second: () => second, cancels };
+  }
+
+  it('sent again when its instance goes before taking it: a next() waiting reads the new call, the old one is told to stop', async () => {
+    const { first, second, cancels } = resentCall('worker-a');
+    const next = first.next();
+    registry.heard('worker', 'worker-a', 'leaving');
+    expect(cancels).toEqual(['call-1']);
+    second()!.frame({ kind: 'start', instanceId: 'worker-b' });
+    second()!.frame({ kind: 'item', value: 'from b' });
+    // What the first instance sends late is not the call's any more.
+    first.frame({ kind: 'item', value: 'from a' });
+    second()!.complete();
+    expect(await next).toEqual({ value: 'from b', done: false });
+    expect(await first.next()).toEqual({ value: undefined, done: true });
+    expect(first.wasResent).toBe(true);
+  });
+
+  it('sent again when nothing listens on its instance, or none takes it in time; not once it was taken', async () => {
+    const unreachable = resentCall('worker-a');
+    unreachable.first.fail(NO_RESPONDERS);
+    expect(unreachable.second()).toBeDefined();
+    // Nobody took it: nobody to tell to stop.
+    expect(unreachable.cancels).toEqual([]);
+
+    // Alive by its heartbeats, but taking nothing.
+    const silent = resentCall('worker-a');
+    for (let ms = 0; ms < 5400; ms += 300) {
+      registry.heard('worker', 'worker-a', 'up');
+      vi.advanceTimersByTime(300);
+    }
+    expect(silent.second()).toBeDefined();
+    expect(silent.cancels).toEqual(['call-1']);
+
+    const taken = resentCall('worker-a');
+    taken.first.frame({ kind: 'start', instanceId: 'worker-a' });
+    const next = taken.first.next();
+    registry.heard('worker', 'worker-a', 'leaving');
+    await expect(next).rejects.toMatchObject({ code: 'instance_gone' });
+    expect(taken.second()).toBeUndefined();
+  });
+
   /** A paced call offering 8 frames of credit: acknowledgements are due once 4 arrived and 2 were read. */
   function pacedCall() {
     const acknowledged: number[] = [];

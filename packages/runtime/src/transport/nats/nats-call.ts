@@ -36,6 +36,12 @@ export interface NatsCallOptions {
   onUnreachable?: ((instanceId: string) => void) | undefined;
   /** Called once when the call is over, however it ended: releases what the caller holds for it. */
   onEnd: (call: NatsCall) => void;
+  /**
+   * Sends the call again, as a new call, when the instance it was sent to failed it before taking it
+   * (gone, not listening, not answering in time): absent, such a call fails. The new call's items are
+   * this one's.
+   */
+  resend?: (() => NatsCall) | undefined;
 }
 
 /** An item as it arrived: its value, and the frames and bytes pacing counts for it. */
@@ -79,6 +85,8 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
   private partBytesRead = 0;
   /** When the call fails if no instance has taken it, in `performance.now()` milliseconds. */
   private readonly startBy: number;
+  /** The call sent again in this one's place (`NatsCallOptions.resend`): this one's iteration is its. */
+  private successor: NatsCall | undefined;
 
   constructor(private readonly options: NatsCallOptions) {
     this.servingInstance = options.instance;
@@ -87,6 +95,11 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
 
   get callId(): string {
     return this.options.callId;
+  }
+
+  /** Whether the call was sent again in its place (`NatsCallOptions.resend`). */
+  get wasResent(): boolean {
+    return this.successor !== undefined;
   }
 
   /** Whether the callee ended the call (its last reply came, or the server said nobody listens). */
@@ -99,6 +112,7 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
   }
 
   next(): Promise<IteratorResult<unknown>> {
+    if (this.successor !== undefined) return this.successor.next();
     if (this.handedOut !== undefined) {
       // Once the callee has ended the call it sends nothing more: credit would be wasted on it.
       if (!this.calleeEnded) this.reader?.consumed(this.handedOut.frames, this.handedOut.bytes);
@@ -133,6 +147,7 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
 
   /** The consumer stops: a call the callee has not ended is cancelled, and a `next()` still waiting ends. */
   return(): Promise<IteratorResult<unknown>> {
+    if (this.successor !== undefined) return this.successor.return();
     this.end('cancelled');
     const waiting = this.waiter;
     this.waiter = undefined;
@@ -142,6 +157,7 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
 
   /** Takes `span` to end with this call's iteration, rather than a wrapper around it adding a step per item. */
   [END_SPAN_WITH_ITERATION](span: Span, observer?: SpanItemObserver<unknown>): boolean {
+    if (this.successor !== undefined) return this.successor[END_SPAN_WITH_ITERATION](span, observer);
     if (this.over) return false;
     return (this.spans ??= new IterationSpans()).add(span, observer);
   }
@@ -187,6 +203,7 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
       const { where, instance } = this.options;
       // The instance the call named has stopped listening (killed, left): gone, whatever the registry says yet.
       if (instance !== undefined) this.options.onUnreachable?.(instance);
+      if (this.resendInstead()) return;
       const [message, code] =
         instance === undefined
           ? [`No instance of ${where.component} is listening for calls.`, 'component_unavailable']
@@ -208,7 +225,7 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
 
   /** Fails the call if no instance has taken it by its start deadline. */
   checkStarted(now: number): void {
-    if (this.started || now < this.startBy) return;
+    if (this.started || now < this.startBy || this.resendInstead()) return;
     const { where, startTimeoutMs } = this.options;
     this.unavailable(
       `No instance of ${where.component} took the call within ${startTimeoutMs} ms.`,
@@ -218,7 +235,7 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
 
   /** An instance left the registry: the call fails if it was sent to it or served by it. */
   instanceGone(instanceId: string): void {
-    if (instanceId !== this.servingInstance) return;
+    if (instanceId !== this.servingInstance || this.resendInstead()) return;
     const when = this.started ? 'while serving the call' : 'before taking the call';
     this.unavailable(`${this.options.where.component} instance ${instanceId} went away ${when}.`, 'instance_gone');
   }
@@ -239,6 +256,24 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
 
   busLost(): void {
     this.unavailable('The connection to the message bus was lost during the call.', 'bus_lost');
+  }
+
+  /**
+   * Sends the call again in this one's place, if it may be (nothing of it came yet, and the consumer is
+   * still reading): this call ends, telling its callee to stop should it take it after all, and a `next()`
+   * waiting on it waits on the new call.
+   */
+  private resendInstead(): boolean {
+    if (this.started || this.over || this.failure !== undefined || this.options.resend === undefined) return false;
+    const successor = this.options.resend();
+    this.successor = successor;
+    if (this.spans !== undefined) successor.spans = this.spans;
+    this.spans = undefined;
+    const waiting = this.waiter;
+    this.waiter = undefined;
+    this.end('resent');
+    if (waiting !== undefined) successor.next().then(waiting.resolve, waiting.reject);
+    return true;
   }
 
   private unavailable(message: string, code: string): void {
@@ -287,12 +322,12 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
   }
 
   /** The call is over for its consumer: it read the end or the failure, or stopped. */
-  private end(outcome: 'done' | 'cancelled' | { error: unknown }): void {
+  private end(outcome: 'done' | 'cancelled' | 'resent' | { error: unknown }): void {
     if (this.over) return;
     this.over = true;
     if (outcome === 'done') this.spans?.done();
     else if (outcome === 'cancelled') this.spans?.cancelled();
-    else this.spans?.failed(outcome.error);
+    else if (outcome !== 'resent') this.spans?.failed(outcome.error);
     this.assembler?.release();
     this.options.onEnd(this);
     if (!this.calleeEnded) this.options.cancel();

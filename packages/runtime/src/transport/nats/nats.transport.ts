@@ -11,6 +11,7 @@ import type { LocalInstance } from '../../local-instance.js';
 import { ComponentTransport } from '../component-transport.js';
 import type { BusStatus, OutgoingCall, QueryHandler } from '../component-transport.js';
 import { componentAddress } from '../in-process.transport.js';
+import { RoundRobin } from '../../round-robin.js';
 import { ByteBudget } from './byte-budget.js';
 import { ReplyInbox, requestPacket } from './call-packets.js';
 import { CallerLiveness } from './caller-liveness.js';
@@ -52,6 +53,13 @@ export interface NatsTransportOptions {
   pacing?: false | (Partial<CreditLimits> & { stallMs?: number });
 }
 
+/** A call's request as sent, once for every instance it is sent to. */
+interface SentRequest {
+  where: Pick<OutgoingCall, 'requestId'> & { component: string; endpoint: string };
+  json: string;
+  upload: RequestUpload | undefined;
+}
+
 /** Subjects for discovery and events, shared by every namespace of the service. */
 const TRANSPORT_NAMESPACE = 'threadline';
 
@@ -90,6 +98,7 @@ export class NatsTransport extends ComponentTransport {
   private readonly replies = new ReplyInbox();
   private readonly inFlight: CallsInFlight;
   private readonly startTimeoutMs: number;
+  private readonly turns = new RoundRobin();
 
   constructor(
     private readonly options: NatsTransportOptions,
@@ -343,17 +352,49 @@ export class NatsTransport extends ComponentTransport {
         code: 'instance_unavailable',
       });
     }
+    const { json, upload } = this.serialise(call, where);
+    const sent = { where, json, upload };
+    return instance === undefined
+      ? this.sendInTurn(call, sent, new Set())
+      : this.send(call, sent, instance, call.callId);
+  }
+
+  /**
+   * A call that names no instance goes to the component's live instances in turn, as this process's
+   * registry knows them, rather than to its queue group: nats-server would keep handing calls to an
+   * instance whose process stalled (a blocked event loop, a long pause) until its own ping timeout,
+   * minutes later, where the registry drops it after three silent heartbeats. A call that instance
+   * fails before taking it goes to another, then to the queue group once none is left (a stall may end
+   * in time to serve it). One registry knows of none (it has only just started, say): the queue group.
+   */
+  private sendInTurn(call: OutgoingCall, sent: SentRequest, tried: Set<string>): NatsCall {
+    const address = componentAddress(call.component);
+    const live = this.registry.takingCalls(address);
+    const untried = tried.size === 0 ? live : live.filter((id) => !tried.has(id));
+    const instance = untried.length === 0 ? undefined : this.turns.pick(untried, address);
+    const callId = tried.size === 0 ? call.callId : `${call.callId}.${tried.size}`;
+    if (instance === undefined) return this.send(call, sent, undefined, callId);
+    return this.send(call, sent, instance, callId, () => this.sendInTurn(call, sent, tried.add(instance)));
+  }
+
+  /** Sends one call, to `instance` or (none named) to the component's queue group. */
+  private send(
+    call: OutgoingCall,
+    { where, json, upload }: SentRequest,
+    instance: string | undefined,
+    callId: string,
+    resend?: () => NatsCall,
+  ): NatsCall {
     const subject =
       instance === undefined
         ? natsSubjects.endpoint(call.component, call.endpoint)
         : natsSubjects.instanceEndpoint(call.component, instance, call.endpoint);
-    const { json, upload } = this.serialise(call, where);
-    const callId = call.callId;
     const signal = requestSignalOf(call.store);
     const natsCall = new NatsCall({
       callId,
       where,
       instance,
+      resend,
       startTimeoutMs: this.startTimeoutMs,
       cancel: () => this.publishRaw(natsSubjects.cancel(call.component), { callId }),
       assembler: () => new ItemAssembler(this.maxMessageBytes, this.largeItems),
@@ -364,7 +405,8 @@ export class NatsTransport extends ComponentTransport {
       onEnd: (ended) => {
         this.inFlight.delete(ended, signal);
         this.replies.forget(replyTo);
-        upload?.close();
+        // The request's parts stay offered to a call sent again in this one's place.
+        if (!ended.wasResent) upload?.close();
       },
     });
     this.inFlight.add(natsCall, signal);
