@@ -36,6 +36,9 @@ const FIELDS: Record<ApiKind, ReadonlySet<string>> = {
     'response_format',
     'logprobs',
     'top_logprobs',
+    // vLLM's, which its clients (and the `openai` engine, continuing a moved generation) send.
+    'add_generation_prompt',
+    'continue_final_message',
   ]),
   completion: new Set([...SHARED_FIELDS, 'prompt', 'logprobs']),
 };

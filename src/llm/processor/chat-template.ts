@@ -1,4 +1,4 @@
-import type { ChatMessage, ChatTool } from '../protocol/pipeline.types.js';
+import type { ChatMessage, ChatTemplateOptions, ChatTool } from '../protocol/pipeline.types.js';
 
 /** One part of a rendered conversation: a template marker (a special token) or plain text. */
 export type TemplatePart = { special: '<|im_start|>' | '<|im_end|>' } | { text: string };
@@ -7,8 +7,13 @@ export type TemplatePart = { special: '<|im_start|>' | '<|im_end|>' } | { text: 
  * A conversation in the ChatML template (`<|im_start|>role\ncontent<|im_end|>\n` per message, then
  * the assistant's turn opened), as the chat models of the o200k tokenizer family expect. The markers
  * are kept apart from the text, so text that spells a marker stays text: a user cannot forge a turn.
+ * `ending` (vLLM's parameters) leaves the assistant's turn unopened, or the last message open.
  */
-export function chatTemplateParts(messages: readonly ChatMessage[], tools?: readonly ChatTool[]): TemplatePart[] {
+export function chatTemplateParts(
+  messages: readonly ChatMessage[],
+  tools?: readonly ChatTool[],
+  ending?: ChatTemplateOptions,
+): TemplatePart[] {
   const parts: TemplatePart[] = [];
   // The tools the model may call come first, in a system turn of their own, as chat models see them.
   if (tools !== undefined && tools.length > 0) {
@@ -16,15 +21,12 @@ export function chatTemplateParts(messages: readonly ChatMessage[], tools?: read
     parts.push({ special: '<|im_start|>' }, { text: `system\n<tools>\n${list}\n</tools>` });
     parts.push({ special: '<|im_end|>' }, { text: '\n' });
   }
-  for (const message of messages) {
-    parts.push(
-      { special: '<|im_start|>' },
-      { text: `${message.role}\n${message.content}${toolCallsText(message)}` },
-      { special: '<|im_end|>' },
-      { text: '\n' },
-    );
+  for (const [index, message] of messages.entries()) {
+    parts.push({ special: '<|im_start|>' }, { text: `${message.role}\n${message.content}${toolCallsText(message)}` });
+    if (ending?.continueFinalMessage === true && index === messages.length - 1) return parts;
+    parts.push({ special: '<|im_end|>' }, { text: '\n' });
   }
-  parts.push({ special: '<|im_start|>' }, { text: 'assistant\n' });
+  if (ending?.addGenerationPrompt !== false) parts.push({ special: '<|im_start|>' }, { text: 'assistant\n' });
   return parts;
 }
 

@@ -1,6 +1,7 @@
 import type {
   ApiKind,
   ChatMessage,
+  ChatTemplateOptions,
   GivenSampling,
   NormalizedRequest,
   SamplingParams,
@@ -34,11 +35,36 @@ export function validateOpenAIRequest(api: ApiKind, body: unknown, servedModel: 
     continuousUsage,
     sampling: sampling(b, api),
   };
-  if (api === 'chat') normalized.messages = messages(b.messages);
-  else normalized.prompt = prompt(b.prompt);
+  if (api === 'chat') {
+    normalized.messages = messages(b.messages);
+    const template = chatTemplate(b, normalized.messages);
+    if (template !== undefined) normalized.chatTemplate = template;
+  } else normalized.prompt = prompt(b.prompt);
   const output = outputSpec(b, api);
   if (output !== undefined) normalized.output = output;
   return normalized;
+}
+
+/**
+ * vLLM's `add_generation_prompt` (default true) and `continue_final_message` (default false), as vLLM
+ * checks them: not both, and a message to continue that is the assistant's. Undefined for the defaults.
+ */
+function chatTemplate(b: Body, conversation: readonly ChatMessage[]): ChatTemplateOptions | undefined {
+  const addGenerationPrompt = optionalBoolean(b, 'add_generation_prompt') ?? true;
+  const continueFinalMessage = optionalBoolean(b, 'continue_final_message') ?? false;
+  if (addGenerationPrompt && continueFinalMessage) {
+    throw new InvalidRequestError(
+      'continue_final_message and add_generation_prompt cannot both be true: set add_generation_prompt to false.',
+      'continue_final_message',
+    );
+  }
+  if (continueFinalMessage && conversation.at(-1)?.role !== 'assistant') {
+    throw new InvalidRequestError(
+      "continue_final_message needs the last message to be the assistant's, to continue.",
+      'continue_final_message',
+    );
+  }
+  return addGenerationPrompt ? undefined : { addGenerationPrompt, continueFinalMessage };
 }
 
 const STREAM_OPTIONS = new Set(['include_usage', 'continuous_usage_stats']);

@@ -119,7 +119,8 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
   ): Promise<AdmittedTokens> {
     const { maxTokens, temperature, seed, given } = request.sampling;
     const sampling = given.seed === undefined ? given : { ...given, seed: given.seed + index };
-    const original = { messages: request.messages, prompt: request.prompt, sampling };
+    const original: GenerateRequest['original'] = { messages: request.messages, prompt: request.prompt, sampling };
+    if (request.chatTemplate !== undefined) original.chatTemplate = request.chatTemplate;
     const generate: GenerateRequest = {
       tokenIds: promptIds,
       maxTokens,

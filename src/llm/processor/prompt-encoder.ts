@@ -56,7 +56,7 @@ export class PromptEncoder {
     }
     const parts: TemplatePart[] =
       request.messages !== undefined
-        ? chatTemplateParts(request.messages, request.output?.tools)
+        ? chatTemplateParts(request.messages, request.output?.tools, request.chatTemplate)
         : [{ text: request.prompt ?? '' }];
     const enough = maxModelLen - (demand.completionTokens ?? 1);
     assertFitsContext(maxModelLen, { ...demand, promptTokens: fewestTokens(parts, enough), atLeast: true });

@@ -1,6 +1,6 @@
 import { decode, encode, ImEnd, ImStart } from 'gpt-tokenizer/encoding/o200k_base';
 import { InvalidRequestError } from '../protocol/invalid-request.error.js';
-import type { ChatMessage, ChatTool } from '../protocol/pipeline.types.js';
+import type { ChatMessage, ChatTemplateOptions, ChatTool } from '../protocol/pipeline.types.js';
 import { encodeBounded } from './bounded-bpe.mjs';
 import { TEXT } from './tokenizer.worker.mjs';
 import { chatTemplateParts } from './chat-template.js';
@@ -72,8 +72,8 @@ export class Tokenizer {
   }
 
   /** Token ids of a conversation in the chat template, its markers as special tokens. */
-  encodeChat(messages: readonly ChatMessage[], tools?: readonly ChatTool[]): number[] {
-    const parts = chatTemplateParts(messages, tools);
+  encodeChat(messages: readonly ChatMessage[], tools?: readonly ChatTool[], ending?: ChatTemplateOptions): number[] {
+    const parts = chatTemplateParts(messages, tools, ending);
     return joinTemplate(parts, templateTexts(parts).map(encodeBounded));
   }
 

@@ -104,12 +104,24 @@ export interface ProcessorRequest {
   body: unknown;
 }
 
+/**
+ * How a conversation's template ends (vLLM's chat parameters): by opening the assistant's turn
+ * (`add_generation_prompt`, the default), or by leaving the last message open for the model to go on
+ * with it (`continue_final_message`).
+ */
+export interface ChatTemplateOptions {
+  addGenerationPrompt: boolean;
+  continueFinalMessage: boolean;
+}
+
 /** A request once validated and normalised by the Processor. */
 export interface NormalizedRequest {
   api: ApiKind;
   model: string;
   /** Chat: the conversation. */
   messages?: ChatMessage[];
+  /** Chat: vLLM's `add_generation_prompt` and `continue_final_message`, when not their defaults. */
+  chatTemplate?: ChatTemplateOptions;
   /** Completions: the prompt as text, or as token ids. */
   prompt?: string | number[];
   sampling: SamplingParams;
@@ -190,7 +202,12 @@ export interface GenerateRequest {
    * The request as the client wrote it, for engines that forward text to another server: its sampling
    * fields too, with choice `i`'s seed at the client's seed plus `i`.
    */
-  original: { messages?: ChatMessage[]; prompt?: string | number[]; sampling?: GivenSampling };
+  original: {
+    messages?: ChatMessage[];
+    chatTemplate?: ChatTemplateOptions;
+    prompt?: string | number[];
+    sampling?: GivenSampling;
+  };
   /** Set when a Prefill worker already computed the prompt's KV cache (disaggregated serving). */
   prefilled?: PrefillResult;
   /** Tools, structured output and logprobs, when the client asked for them. */

@@ -1,10 +1,11 @@
 import { encode } from 'gpt-tokenizer/encoding/o200k_base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postJson } from '../../support/openai-api.js';
+import type { ChatMessage } from '../../../src/llm/protocol/pipeline.types.js';
+import { chatMLTokenIds, chatPromptTokens, postJson } from '../../support/openai-api.js';
 import type { ChatCompletion, TextCompletion } from '../../support/openai-api.js';
 import { startPipeline } from '../../support/pipeline-app.js';
 import type { PipelineApp } from '../../support/pipeline-app.js';
-import { CHAT, COMPLETIONS, MODEL, chatBody, completionBody } from '../../support/requests.js';
+import { CHAT, COMPLETIONS, MODEL, chatBody, completionBody, send } from '../../support/requests.js';
 
 /**
  * Determinism (the same prompt and seed give the same text, whichever worker serves it), the sampling
@@ -124,6 +125,48 @@ describe('generation behaviour', () => {
       expect(b.res.status).toBe(200);
       expect(b.json.choices[0]!.text).toBe(a.json.choices[0]!.text);
       expect(b.json.usage.prompt_tokens).toBe(ids.length);
+    });
+  });
+
+  describe("vLLM's chat template parameters", () => {
+    const conversation = [
+      { role: 'user', content: 'Capital of France?' },
+      { role: 'assistant', content: 'The capital' },
+    ];
+    const promptOf = (body: object) =>
+      postJson<ChatCompletion>(pipeline.url, CHAT, { model: MODEL, messages: conversation, max_tokens: 4, ...body });
+
+    it('continue_final_message with add_generation_prompt false: the last message is left open for the answer to go on', async () => {
+      const continued = await promptOf({ continue_final_message: true, add_generation_prompt: false });
+      expect(continued.res.status).toBe(200);
+      expect(continued.json.usage.prompt_tokens).toBe(
+        chatMLTokenIds('<|im_start|>user\nCapital of France?<|im_end|>\n<|im_start|>assistant\nThe capital').length,
+      );
+      const unopened = await promptOf({ add_generation_prompt: false });
+      expect(unopened.json.usage.prompt_tokens).toBe(
+        chatMLTokenIds('<|im_start|>user\nCapital of France?<|im_end|>\n<|im_start|>assistant\nThe capital<|im_end|>\n')
+          .length,
+      );
+      const usual = await promptOf({ add_generation_prompt: true, continue_final_message: false });
+      expect(usual.json.usage.prompt_tokens).toBe(chatPromptTokens(conversation as ChatMessage[]));
+    });
+
+    it("refuses both at once, and a final message to continue that is not the assistant's, as vLLM does", async () => {
+      const both = await send(pipeline.url, CHAT, {
+        model: MODEL,
+        messages: conversation,
+        continue_final_message: true,
+      });
+      expect(both.status).toBe(400);
+      expect(both.text).toContain('continue_final_message and add_generation_prompt cannot both be true');
+      const userLast = await send(pipeline.url, CHAT, {
+        model: MODEL,
+        messages: [{ role: 'user', content: 'hi' }],
+        continue_final_message: true,
+        add_generation_prompt: false,
+      });
+      expect(userLast.status).toBe(400);
+      expect(userLast.text).toContain("continue_final_message needs the last message to be the assistant's");
     });
   });
 

@@ -126,6 +126,28 @@ describe('Threadline (openai engine) in front of Threadline (mocker)', () => {
     },
   );
 
+  it("vLLM's continue_final_message reaches A: the same continued answer and prompt as A gives, streamed or not", async () => {
+    const body = {
+      model: MODEL,
+      messages: [
+        { role: 'user', content: 'Tell me a story.' },
+        { role: 'assistant', content: 'Once upon a time' },
+      ],
+      continue_final_message: true,
+      add_generation_prompt: false,
+      seed: 4,
+      max_tokens: 6,
+    };
+    const direct = answer('chat', false, await send(a.url, CHAT, body, { id: 'direct-continued' }));
+    const opened = answer('chat', false, await send(a.url, CHAT, { ...body, continue_final_message: false }));
+    expect(direct.usage!.prompt_tokens).toBeLessThan(opened.usage!.prompt_tokens);
+    for (const stream of [false, true]) {
+      const chained = answer('chat', stream, await send(b.url, CHAT, { ...body, ...streamed(stream) }));
+      expect(chained.text).toBe(direct.text);
+      expect(chained.usage!.prompt_tokens).toBe(direct.usage!.prompt_tokens);
+    }
+  });
+
   it('without an incoming id: B generates one, and A logs that same id', async () => {
     const viaB = await send(b.url, CHAT, storyBody('chat', 5, { max_tokens: 4 }));
     expect(viaB.requestId).toMatch(UUID_V4);

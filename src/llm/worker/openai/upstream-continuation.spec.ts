@@ -35,4 +35,23 @@ describe("the openai engine's request for a migrated generation", () => {
       add_generation_prompt: false,
     });
   });
+
+  it("chat: the client's own continue_final_message goes on, and a partial answer then ends its last message", () => {
+    const messages = [
+      { role: 'user' as const, content: 'Tell me' },
+      { role: 'assistant' as const, content: 'Well,' },
+    ];
+    const chatTemplate = { addGenerationPrompt: false, continueFinalMessage: true };
+    const ids = tokenizer.encodeChat(messages, undefined, chatTemplate);
+    expect(upstreamChat(messages, request({ messages, chatTemplate }, ids, false), tokenizer)).toEqual({
+      messages,
+      continue_final_message: true,
+      add_generation_prompt: false,
+    });
+    expect(upstreamChat(messages, request({ messages, chatTemplate }, ids, true), tokenizer)).toEqual({
+      messages: [messages[0], { role: 'assistant', content: 'Well, once upon a time' }],
+      continue_final_message: true,
+      add_generation_prompt: false,
+    });
+  });
 });

@@ -29,22 +29,42 @@ export function upstreamPrompt(request: GenerateRequest, tokenizer: Tokenizer): 
   return [...prompt, ...request.tokenIds.slice(request.continuation!.promptTokens)];
 }
 
+/** vLLM's chat parameters as the upstream request carries them. */
+interface TemplateParams {
+  continue_final_message?: boolean;
+  add_generation_prompt?: boolean;
+}
+
 /**
- * The chat request's messages, and for a continuation the partial assistant message after them with
- * vLLM's parameters that make the server go on with it rather than start a new turn
- * (`continue_final_message`, `add_generation_prompt: false`; SGLang reads them too). A server without
- * them refuses the request or answers anew.
+ * The chat request's messages with the client's own vLLM template parameters, and for a continuation
+ * the partial answer: after them as an assistant message with vLLM's parameters that make the server go
+ * on with it rather than start a new turn (`continue_final_message`, `add_generation_prompt: false`;
+ * SGLang reads them too), or, when the client's request already continued its last message, at the end
+ * of it. A server without them refuses the request or answers anew.
  */
 export function upstreamChat(
   messages: OpenAI.ChatCompletionMessageParam[],
   request: GenerateRequest,
   tokenizer: Tokenizer,
-): { messages: OpenAI.ChatCompletionMessageParam[]; continue_final_message?: true; add_generation_prompt?: false } {
+): { messages: OpenAI.ChatCompletionMessageParam[] } & TemplateParams {
+  const template = request.original.chatTemplate;
   const carried = carriedText(request, tokenizer);
-  if (carried === undefined) return { messages };
-  return {
-    messages: [...messages, { role: 'assistant', content: carried }],
-    continue_final_message: true,
-    add_generation_prompt: false,
-  };
+  if (carried === undefined) {
+    if (template === undefined) return { messages };
+    const params: TemplateParams = { add_generation_prompt: template.addGenerationPrompt };
+    if (template.continueFinalMessage) params.continue_final_message = true;
+    return { messages, ...params };
+  }
+  const continued = { continue_final_message: true, add_generation_prompt: false } as const;
+  const last = messages.at(-1);
+  if (template?.continueFinalMessage !== true || last?.role !== 'assistant')
+    return { messages: [...messages, { role: 'assistant', content: carried }], ...continued };
+  return { messages: [...messages.slice(0, -1), { ...last, content: textOf(last.content) + carried }], ...continued };
+}
+
+/** An assistant message's content as one text: its text parts joined by line breaks, as vLLM joins them. */
+function textOf(content: OpenAI.ChatCompletionAssistantMessageParam['content']): string {
+  if (typeof content === 'string') return content;
+  if (content === null || content === undefined) return '';
+  return content.map((part) => (part.type === 'text' ? part.text : part.refusal)).join('\n');
 }
