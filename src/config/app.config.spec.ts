@@ -83,4 +83,12 @@ describe('THREADLINE_COMPONENTS', () => {
       loadAppConfig({ THREADLINE_TRANSPORT: 'nats', THREADLINE_COMPONENTS: 'worker, worker' }).runtime.components,
     ).toEqual(['worker']);
   });
+
+  it('an empty name (a stray comma), or none at all, is refused, naming the variable', () => {
+    for (const value of ['worker,worker,', ',worker', 'worker,,router', '', ' ']) {
+      expect(() => loadAppConfig({ THREADLINE_TRANSPORT: 'nats', THREADLINE_COMPONENTS: value }), value).toThrow(
+        `Invalid configuration: THREADLINE_COMPONENTS must be "all" or a comma list of`,
+      );
+    }
+  });
 });

@@ -93,14 +93,12 @@ function parseRuntime(env: NodeJS.ProcessEnv): RuntimeConfig {
       `must be a NATS URL such as nats://127.0.0.1:4222, got ${JSON.stringify(natsUrl)}`,
     );
   }
-  const listed = (env.THREADLINE_COMPONENTS ?? 'all')
-    .split(',')
-    .map((name) => name.trim().toLowerCase())
-    .filter(Boolean)
-    .filter((name, index, names) => names.indexOf(name) === index);
+  // A name listed twice counts once; an empty one (`worker,`) is a typo, refused like an unknown one.
+  const names = (env.THREADLINE_COMPONENTS ?? 'all').split(',').map((name) => name.trim().toLowerCase());
+  const listed = names.filter((name, index) => names.indexOf(name) === index);
   const allComponents = listed.length === 1 && listed[0] === 'all';
   const unknown = listed.filter((name) => !(COMPONENT_NAMES as readonly string[]).includes(name));
-  if (!allComponents && (listed.length === 0 || unknown.length > 0)) {
+  if (!allComponents && unknown.length > 0) {
     throw new ConfigError(
       'THREADLINE_COMPONENTS',
       `must be "all" or a comma list of ${COMPONENT_NAMES.join(', ')}, got ${JSON.stringify(env.THREADLINE_COMPONENTS)}`,
