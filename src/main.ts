@@ -4,6 +4,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from './app.factory.js';
 import { loadAppConfig } from './config/app.config.js';
 import { listenOptions } from './http/http-limits.js';
+import { holdStartingPort } from './http/starting-port.js';
 import { loadLlmConfig } from './llm/llm.config.js';
 import { installTestStall } from './test-stall.js';
 
@@ -12,11 +13,17 @@ async function main(): Promise<void> {
   const llm = loadLlmConfig();
   installTestStall();
   const stop = stopOnSignals();
+  // Only the Frontend serves HTTP; a process of other components serves them over NATS alone.
+  const frontend = config.runtime.components.includes('frontend');
+  // Over NATS, the app is built once the bus answers: the port says meanwhile that the service is starting.
+  const starting =
+    frontend && config.runtime.transport === 'nats'
+      ? await holdStartingPort(config, config.runtime.natsUrl, config.tracing)
+      : undefined;
   const app = await createApp(config, llm);
   stop.started(app);
-  // Only the Frontend serves HTTP; a process of other components serves them over NATS alone.
-  if (config.runtime.components.includes('frontend'))
-    await app.listen(listenOptions(config.port, config.host, config.httpLimits));
+  await starting?.close();
+  if (frontend) await app.listen(listenOptions(config.port, config.host, config.httpLimits));
   else await app.init();
 }
 
