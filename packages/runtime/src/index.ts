@@ -7,6 +7,7 @@ export type { ComponentOptions } from './component.decorator.js';
 export { Endpoint } from './endpoint.decorator.js';
 export type { CallOptions, EndpointContext } from './endpoint-context.js';
 export { EndpointError } from './endpoint.error.js';
+export { InvalidRuntimeOptionError } from './runtime-options.check.js';
 export type { EndpointErrorData } from './endpoint.error.js';
 export { depends, getComponentToken, InjectComponent } from './depends.js';
 export type { InjectComponentOptions } from './depends.js';

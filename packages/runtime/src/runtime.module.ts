@@ -7,6 +7,7 @@ import { RuntimeReadiness } from './runtime-readiness.js';
 import { ComponentHost } from './component-host.js';
 import { depends, getComponentToken } from './depends.js';
 import { COMPONENT_TRANSPORT, RUNTIME_OPTIONS } from './runtime.internal-constants.js';
+import { checkRuntimeOptions } from './runtime-options.check.js';
 import type { RuntimeModuleOptions } from './runtime.options.js';
 import { createTransport } from './transport/transport.factory.js';
 
@@ -18,6 +19,7 @@ import { createTransport } from './transport/transport.factory.js';
 @Module({})
 export class RuntimeModule {
   static forRoot(options: RuntimeModuleOptions): DynamicModule {
+    checkRuntimeOptions(options);
     const clients = options.components.map((target) => depends(target));
     return {
       module: RuntimeModule,

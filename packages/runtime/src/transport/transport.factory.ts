@@ -16,8 +16,8 @@ export async function createTransport(
     case 'inprocess':
       return new InProcessTransport();
     case 'nats': {
-      if (options.nats === undefined)
-        throw new TypeError('RuntimeModule: transport "nats" needs the nats options (url).');
+      // Checked by `checkRuntimeOptions` as the module was defined.
+      if (options.nats === undefined) throw new TypeError('RuntimeModule: transport "nats" needs the nats options.');
       const { NatsTransport } = await import('./nats/nats.transport.js');
       return new NatsTransport({ shutdownGraceMs: 10_000, ...options.nats }, resolver);
     }
