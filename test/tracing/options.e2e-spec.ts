@@ -91,6 +91,27 @@ describe.each(PLATFORMS)('RequestTracingModule options on %s', (platform) => {
     expect(await res.json()).toEqual({ id: 'async-1' });
   });
 
+  it('forRootAsync: rpc from the factory, too late to register the RPC interceptor, stops start-up; given to forRootAsync itself, it is taken', async () => {
+    await expect(
+      startTestApp({
+        platform,
+        controllers: [IdController],
+        tracingModule: RequestTracingModule.forRootAsync({
+          useFactory: () => ({ rpc: true, logDestination: new LogCapture() }),
+        }),
+      }),
+    ).rejects.toThrow(/"rpc": it came from forRootAsync\(\)'s factory/);
+    t = await startTestApp({
+      platform,
+      controllers: [IdController],
+      tracingModule: RequestTracingModule.forRootAsync({
+        rpc: true,
+        useFactory: () => ({ rpc: true, logDestination: new LogCapture() }),
+      }),
+    });
+    expect((await fetch(`${t.url}/id`)).status).toBe(200);
+  });
+
   it.each([
     [{ header: 'bad header' }, /"header"/],
     [{ maxLength: 0 }, /"maxLength"/],

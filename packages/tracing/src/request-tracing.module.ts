@@ -25,9 +25,13 @@ import { resolveTracingOptions } from './request-tracing.options.js';
 import type { ResolvedTracingOptions } from './request-tracing.options.js';
 import { createTracingLogger } from './tracing-logger.factory.js';
 import { TracingLogger } from './tracing-logger.service.js';
-import { RequestTracingImportedTwiceError, UnsupportedHttpPlatformError } from './tracing.errors.js';
+import {
+  InvalidTracingOptionError,
+  RequestTracingImportedTwiceError,
+  UnsupportedHttpPlatformError,
+} from './tracing.errors.js';
 import { tracingGlobals } from './tracing.globals.js';
-import { TRACING_OPTIONS, TRACING_PINO } from './tracing.internal-constants.js';
+import { RPC_INTERCEPTOR_REGISTERED, TRACING_OPTIONS, TRACING_PINO } from './tracing.internal-constants.js';
 
 /**
  * Request ids done right in a Nest app, on Fastify or Express: import `RequestTracingModule.forRoot()` once (it is
@@ -39,8 +43,18 @@ import { TRACING_OPTIONS, TRACING_PINO } from './tracing.internal-constants.js';
   providers: [
     {
       provide: TRACING_OPTIONS,
-      inject: [MODULE_OPTIONS_TOKEN],
-      useFactory: (options: RequestTracingModuleOptions) => resolveTracingOptions(options),
+      inject: [MODULE_OPTIONS_TOKEN, { token: RPC_INTERCEPTOR_REGISTERED, optional: true }],
+      useFactory: (options: RequestTracingModuleOptions, rpcRegistered = false) => {
+        const resolved = resolveTracingOptions(options);
+        // forRootAsync's factory runs after the module was defined: too late to register the interceptor.
+        if (resolved.rpc && !rpcRegistered) {
+          throw new InvalidTracingOptionError(
+            'rpc',
+            "it came from forRootAsync()'s factory, too late to register the RPC interceptor: give it to forRootAsync() itself, forRootAsync({ rpc: true, useFactory, ... })",
+          );
+        }
+        return resolved;
+      },
     },
     {
       provide: TRACING_PINO,
@@ -143,6 +157,10 @@ function withRpcInterceptor(module: DynamicModule, rpc: boolean): DynamicModule 
   if (!rpc) return module;
   return {
     ...module,
-    providers: [...(module.providers ?? []), { provide: APP_INTERCEPTOR, useClass: RpcIngressInterceptor }],
+    providers: [
+      ...(module.providers ?? []),
+      { provide: APP_INTERCEPTOR, useClass: RpcIngressInterceptor },
+      { provide: RPC_INTERCEPTOR_REGISTERED, useValue: true },
+    ],
   };
 }

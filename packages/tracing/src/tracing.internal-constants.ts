@@ -1,6 +1,9 @@
 /** DI token of the normalised tracing options. Internal: not exported from the public API. */
 export const TRACING_OPTIONS = 'THREADLINE:TRACING_OPTIONS';
 
+/** DI token of whether the module registered its RPC interceptor (`rpc`, read as the module is defined). */
+export const RPC_INTERCEPTOR_REGISTERED = 'THREADLINE:RPC_INTERCEPTOR_REGISTERED';
+
 /** DI token of the pino root logger the module writes to. */
 export const TRACING_PINO = 'THREADLINE:TRACING_PINO';
 
