@@ -51,6 +51,7 @@ export class RouterComponent implements OnComponentStart, OnComponentStop {
   async route(request: RouteRequest): Promise<RouteDecision> {
     const running = await this.workers.instances();
     for (const known of this.index.workers()) if (!running.includes(known)) this.index.forget(known);
+    this.metrics.router.retain(running);
     // A request migrating away from workers that failed it is not sent back to them.
     const excluded = request.exclude ?? [];
     const workerIds = excluded.length === 0 ? running : running.filter((workerId) => !excluded.includes(workerId));

@@ -96,6 +96,11 @@ describe('MetricsService', () => {
     const samples = parseSamples((await metrics.render(false)).body);
     expect(sumOf(samples, 'threadline_router_decisions_total', { worker_id: 'worker-1', policy: 'kv' })).toBe(2);
     expect(sumOf(samples, 'threadline_router_decisions_total', { worker_id: 'worker-2', policy: 'kv' })).toBe(1);
+    // A worker gone (a restart gives its successor another id) takes its series with it.
+    metrics.router.retain(['worker-2']);
+    const after = (await metrics.render(false)).body;
+    expect(after).not.toContain('worker_id="worker-1"');
+    expect(sumOf(parseSamples(after), 'threadline_router_decisions_total', { worker_id: 'worker-2' })).toBe(1);
   });
 
   it("reads a mocker worker's load when scraped, and counts its prefix cache blocks and its refusals", async () => {
