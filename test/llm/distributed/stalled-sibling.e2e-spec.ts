@@ -8,7 +8,8 @@ import { describeWithNats } from '../../support/nats-server.js';
  * with its connection to nats-server open. nats-server would go on handing it calls to its queue groups
  * until its own ping timeout, minutes later: calls that name no instance go instead to the live instances
  * the caller's registry knows, and one that the stopped instance never took goes to the other, so every
- * request is answered, the first ones within the registry's expiry of three heartbeats.
+ * request is answered, the first ones within the registry's expiry of three heartbeats. Killed, it is
+ * found gone by the first call sent to it (nats-server says nobody listens), which goes to the other.
  */
 
 describeWithNats('a stopped sibling (frontend | processor,router ×2 | worker)', () => {
@@ -60,5 +61,19 @@ describeWithNats('a stopped sibling (frontend | processor,router ×2 | worker)',
       expect(after.map((outcome) => outcome.status)).toEqual([200, 200, 200, 200]);
     },
     NO_HANG_MS + 60_000,
+  );
+
+  it(
+    'answers every request after one processor-router process is killed: a call nothing listens for goes to the other',
+    async () => {
+      const killed = cluster.get('processor-router-b');
+      killed.signal('SIGKILL');
+      await killed.exited;
+      const outcomes: BurstOutcome[] = [];
+      for (let i = 0; i < 8; i++) outcomes.push(...(await burst(cluster.url, `sibling-killed-${i}`, 1)));
+      const failed = outcomes.filter((outcome) => outcome.status !== 200);
+      expect(failed, JSON.stringify(failed)).toEqual([]);
+    },
+    NO_HANG_MS + 30_000,
   );
 });
