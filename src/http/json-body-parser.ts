@@ -38,8 +38,8 @@ export function installJsonBodyParser(adapter: FastifyAdapter, bodyLimit: number
   // that failure alone, so that the client learns which it was.
   const parseInline = (request: FastifyRequest, text: Buffer, done: (error: Error | null, value?: unknown) => void) =>
     void inline(request, text, (error: Error | null, value?: unknown) => {
-      const poisoned = error !== null && (parseJsonBody([text]) as { poisoned?: true }).poisoned === true;
-      done(poisoned ? new PoisonedJsonBodyError() : error, value);
+      const parsed = error === null ? undefined : parseJsonBody([text]);
+      done(parsed?.ok === false && parsed.poisoned === true ? new PoisonedJsonBodyError() : error, value);
     });
   let pool: Piscina<Uint8Array[], ParsedJsonBody> | undefined;
   const parseInThread = (chunks: Buffer[], done: (error: Error | null, value?: unknown) => void) => {

@@ -3,6 +3,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createTracingLogger } from '@threadline/tracing';
 import { RequestIdResolver } from '@threadline/tracing/internal';
 import type { ResolvedTracingOptions } from '@threadline/tracing/internal';
+import { EndpointError } from '@threadline/runtime';
+import { toOpenAIError } from '../llm/frontend/openai-error.js';
 
 /** What the Frontend's port answers while its process starts, until `close()` hands the port to the app. */
 export interface StartingPort {
@@ -50,7 +52,17 @@ function answer(request: IncomingMessage, response: ServerResponse, resolver: Re
       ? { status: 'ok' }
       : path === '/ready'
         ? { status: 'error', info: {}, error: { nats: down }, details: { nats: down } }
-        : { error: { message: `${why}; retry shortly.`, type: 'server_error', param: null, code: 'starting' } };
+        : toOpenAIError(
+            new EndpointError({
+              message: `${why}; retry shortly.`,
+              status: 503,
+              code: 'starting',
+              requestId: id,
+              component: 'frontend',
+              endpoint: path ?? '/',
+            }),
+            id,
+          ).body;
   response.writeHead(path === '/health' ? 200 : 503, {
     'content-type': 'application/json; charset=utf-8',
     [resolver.header]: id,
