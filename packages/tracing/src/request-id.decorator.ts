@@ -5,10 +5,10 @@ import { addRequestIdParam } from './request-id-params.js';
 const NestRequestIdParam = createParamDecorator(() => getCurrentRequestId());
 
 /**
- * Marks a parameter that takes the request id. In a controller or message handler Nest fills it; in a
- * provider method the caller may pass an id, and when it passes nothing (`undefined`, `null`, `''`) the
- * current request's id is filled in — on a method (or class) that has `@Traced()`, or on any provider
- * method once `RequestTracingModule` has started.
+ * Marks a parameter that takes the request id. In a controller or message handler Nest fills it; on a
+ * provider method that has `@Traced()` (on the method or its class) the caller may pass an id, and when
+ * it passes nothing (`undefined`, `null`, `''`) the current request's id is filled in. A provider
+ * method without `@Traced()` gets what its caller passes.
  * @publicApi
  */
 export function RequestId(): ParameterDecorator {

@@ -1,4 +1,5 @@
 import { copyMethodMetadata } from 'nestjs-cls';
+import { logComponentWrapped, withLogComponent } from './log-component.decorator.js';
 import { getRequestIdParams } from './request-id-params.js';
 import { isTracedWrapper, traceMethod } from './traced-call.js';
 import { TRACED_ENDPOINT_METADATA } from './request-tracing.constants.js';
@@ -45,6 +46,10 @@ function traceClass(target: { prototype: object; name: string }): void {
 
 function wrap(method: AnyMethod, prototype: object, key: string | symbol, className: string): AnyMethod {
   if (isTracedWrapper(method)) return method;
+  // Under `@LogComponent()` (declared below this decorator): trace what it wraps and name the component
+  // outside, so that the traced call's own lines carry the name, whichever order the decorators are in.
+  const named = logComponentWrapped(method);
+  if (named !== undefined) return withLogComponent(wrap(named.method, prototype, key, className), named.name);
   const traced = traceMethod(method, `${className}.${String(key)}`, getRequestIdParams(prototype, key));
   copyMethodMetadata(method, traced);
   return traced;

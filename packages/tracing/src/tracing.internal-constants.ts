@@ -12,3 +12,6 @@ export const REQUEST_ID_PARAM_METADATA = 'THREADLINE:REQUEST_ID_PARAM';
 
 /** Marks a function that `@Traced()` produced, so that it is never wrapped twice. */
 export const TRACED_WRAPPER = Symbol.for('threadline:traced-wrapper');
+
+/** Marks a function that `@LogComponent()` produced, holding the method it wraps and the name it gives. */
+export const LOG_COMPONENT_WRAPPER = Symbol.for('threadline:log-component-wrapper');
