@@ -95,13 +95,31 @@ function toolList(value: unknown): ChatTool[] | undefined {
       checked.description = description;
     }
     if (parameters !== undefined && parameters !== null) {
-      compileSchema(parameters, `${at}.function.parameters`);
-      checked.parameters = parameters as Record<string, unknown>;
+      checked.parameters = argumentsSchema(parameters, `${at}.function.parameters`);
     }
     const strictness = optionalBoolean(strict, `${at}.function.strict`);
     if (strictness !== undefined) checked.strict = strictness;
     return { type: 'function', function: checked };
   });
+}
+
+/**
+ * A tool's `parameters`: a JSON Schema of the object its arguments are, as OpenAI requires (one without
+ * `type`, `{}` say, is taken as an object's). A call's arguments are always a JSON object.
+ */
+function argumentsSchema(value: unknown, param: string): Record<string, unknown> {
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidRequestError(`${param} must be a JSON Schema object.`, param);
+  }
+  compileSchema(value, param);
+  const { type } = value as Body;
+  if (type !== undefined && type !== 'object') {
+    throw new InvalidRequestError(
+      `${param} must be the JSON Schema of an object (a tool's arguments are one), not of type ${JSON.stringify(type)}.`,
+      param,
+    );
+  }
+  return type === undefined ? { properties: {}, ...(value as Body), type: 'object' } : (value as Body);
 }
 
 function toolChoice(value: unknown, tools: ChatTool[] | undefined): ToolChoice | undefined {

@@ -82,6 +82,24 @@ describe('tool calls', () => {
     expect(a.choices[0]!.message.tool_calls).toEqual(b.choices[0]!.message.tool_calls);
   });
 
+  it('a tool whose parameters are {} or absent is called with an object, {}', async () => {
+    const tools: OpenAI.ChatCompletionFunctionTool[] = [
+      { type: 'function', function: { name: 'no_schema' } },
+      { type: 'function', function: { name: 'empty_schema', parameters: {} } },
+    ];
+    for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+      const result = await client.chat.completions.create({
+        model: MODEL,
+        messages: ASK,
+        tools,
+        tool_choice: 'required',
+        seed,
+      });
+      const call = result.choices[0]!.message.tool_calls![0]! as OpenAI.ChatCompletionMessageFunctionToolCall;
+      expect(JSON.parse(call.function.arguments)).toEqual({});
+    }
+  });
+
   it('a named tool_choice calls that tool', async () => {
     for (const seed of [1, 2, 3]) {
       const result = await client.chat.completions.create({
@@ -487,6 +505,12 @@ describe('refused: wrong shapes, unsupported and unknown parameters', () => {
       param: 'tools[0].function.parameters',
     },
     { name: 'parameters not an object', body: chat({ tools: [tool('x')] }), param: 'tools[0].function.parameters' },
+    {
+      name: "parameters of another type than an object's",
+      body: chat({ tools: [tool({ type: 'string' })] }),
+      param: 'tools[0].function.parameters',
+      message: /must be the JSON Schema of an object .* not of type "string"/,
+    },
     {
       name: 'two tools of one name',
       body: chat({ tools: [tool({}), tool({})] }),
