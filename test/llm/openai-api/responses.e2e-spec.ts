@@ -63,6 +63,7 @@ describe('POST /v1/responses, not streamed', () => {
     expect(result.object).toBe('response');
     expect(result.status).toBe('completed');
     expect(result.incomplete_details).toBeNull();
+    expect(Math.abs(result.completed_at! - Date.now() / 1000)).toBeLessThan(60);
     expect(result.error).toBeNull();
     expect(result.model).toBe(MODEL);
     expect(Math.abs(result.created_at - Date.now() / 1000)).toBeLessThan(60);
@@ -171,6 +172,8 @@ describe('POST /v1/responses, not streamed', () => {
     );
     expect(result.status).toBe('incomplete');
     expect(result.incomplete_details).toEqual({ reason: 'max_output_tokens' });
+    // OpenAI's: "only present when the status is `completed`".
+    expect(result.completed_at).toBeNull();
     expect(result.output[0]).toMatchObject({ id: 'msg_resp-max-1', status: 'incomplete' });
     expect(result.usage!.output_tokens).toBe(5);
     expect(result).toMatchObject({ max_output_tokens: 5, temperature: 0.5, top_p: 0.9 });
@@ -282,6 +285,7 @@ describe('POST /v1/responses, streamed', () => {
     const last = events.at(-1)!.data as unknown as OpenAI.Responses.ResponseIncompleteEvent;
     expect(last.type).toBe('response.incomplete');
     expect(last.response.incomplete_details).toEqual({ reason: 'max_output_tokens' });
+    expect(last.response.completed_at).toBeNull();
     expect(last.response.usage!.output_tokens).toBe(3);
     expect(res.text).not.toContain('[DONE]');
   });

@@ -329,14 +329,14 @@ export class ResponsesRendering implements PipelineRendering {
     incomplete: IncompleteReason = 'max_output_tokens',
   ) {
     const { settings } = this;
-    const done = status === 'completed' || status === 'incomplete';
     return {
       id: this.id,
       object: 'response',
       created_at: this.createdAt,
       status,
       background: false,
-      completed_at: done ? Math.floor(Date.now() / 1000) : null,
+      // As OpenAI's: set only on a response that completed.
+      completed_at: status === 'completed' ? Math.floor(Date.now() / 1000) : null,
       error,
       incomplete_details: status === 'incomplete' ? { reason: incomplete } : null,
       instructions: settings.instructions,
