@@ -75,7 +75,12 @@ function toolList(value: unknown): ChatTool[] | undefined {
     const at = `tools[${i}]`;
     const { type, function: fn } = object(tool, at);
     if (type !== 'function') {
-      throw new InvalidRequestError(`${at}.type must be 'function': other tools are not supported.`, `${at}.type`);
+      throw new InvalidRequestError(
+        `${at}.type must be 'function': other tools are not supported.`,
+        `${at}.type`,
+        400,
+        'unsupported_parameter',
+      );
     }
     const { name, description, parameters, strict } = object(fn, `${at}.function`);
     if (typeof name !== 'string' || !NAME.test(name)) {
@@ -143,7 +148,12 @@ function toolChoice(value: unknown, tools: ChatTool[] | undefined): ToolChoice |
       return { type: 'function', function: { name } };
     }
     if (type === 'allowed_tools' || type === 'custom') {
-      throw new InvalidRequestError(`tool_choice of type '${type}' is not supported by this server.`, 'tool_choice');
+      throw new InvalidRequestError(
+        `tool_choice of type '${type}' is not supported by this server.`,
+        'tool_choice',
+        400,
+        'unsupported_parameter',
+      );
     }
   }
   throw new InvalidRequestError(

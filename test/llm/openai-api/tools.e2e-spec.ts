@@ -622,6 +622,18 @@ describe('refused: wrong shapes, unsupported and unknown parameters', () => {
     else if (message !== undefined) expect(error.message).toMatch(message);
   });
 
+  it("OpenAI's tools this server does not have are unsupported_parameter, as its other unbuilt features", async () => {
+    const allowedTools = { type: 'allowed_tools', allowed_tools: { mode: 'auto', tools: [] } };
+    for (const [body, param] of [
+      [chat({ tools: [{ type: 'web_search' }] }), 'tools[0].type'],
+      [chat({ tools: [tool({})], tool_choice: allowedTools }), 'tool_choice'],
+      [chat({ tools: [tool({})], tool_choice: { type: 'custom', custom: { name: 'f' } } }), 'tool_choice'],
+    ] as const) {
+      const error = expectOpenAIError(await send(pipeline.url, CHAT, body), 400, { param });
+      expect(error.code).toBe('unsupported_parameter');
+    }
+  });
+
   it('parameters with nothing to do here are accepted, and values that ask for nothing', async () => {
     const ok = await send(
       pipeline.url,
