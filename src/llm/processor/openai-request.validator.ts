@@ -7,10 +7,34 @@ import type {
   SamplingParams,
 } from '../protocol/pipeline.types.js';
 import { InvalidRequestError } from '../protocol/invalid-request.error.js';
-import { unrecognizedArgument } from '../protocol/openai-fields.js';
+import { knownKeys, unrecognizedArgument } from '../protocol/openai-fields.js';
 import { messageToolCalls, outputSpec } from './output-spec.validator.js';
 
 const ROLES = new Set<ChatMessage['role']>(['system', 'developer', 'user', 'assistant', 'tool']);
+/**
+ * The fields OpenAI defines on a message of each role. An assistant's also holds what an answer of this
+ * API carries, so that it can be sent back as it came (`annotations`; `audio` and `function_call` only
+ * null), and `parsed`, which the official client's `parse()` adds to it (the content again, not read).
+ */
+const MESSAGE_KEYS: Record<ChatMessage['role'], ReadonlySet<string>> = {
+  system: new Set(['role', 'content', 'name']),
+  developer: new Set(['role', 'content', 'name']),
+  user: new Set(['role', 'content', 'name']),
+  assistant: new Set([
+    'role',
+    'content',
+    'name',
+    'refusal',
+    'tool_calls',
+    'annotations',
+    'audio',
+    'function_call',
+    'parsed',
+  ]),
+  tool: new Set(['role', 'content', 'tool_call_id']),
+};
+const TEXT_PART_KEYS = new Set(['type', 'text']);
+const REFUSAL_PART_KEYS = new Set(['type', 'refusal']);
 const MAX_CHOICES = 16;
 
 type Body = Record<string, unknown>;
@@ -128,6 +152,18 @@ function messages(value: unknown): ChatMessage[] {
     if (typeof role !== 'string' || !ROLES.has(role as ChatMessage['role'])) {
       throw new InvalidRequestError(`${param}.role must be one of ${[...ROLES].join(', ')}.`, `${param}.role`);
     }
+    knownKeys(message as Body, MESSAGE_KEYS[role as ChatMessage['role']], param);
+    for (const earlier of ['audio', 'function_call'] as const) {
+      const value = (message as Body)[earlier];
+      if (value !== undefined && value !== null) {
+        throw new InvalidRequestError(
+          `${param}.${earlier} is not supported by this server.`,
+          `${param}.${earlier}`,
+          400,
+          'unsupported_parameter',
+        );
+      }
+    }
     // An assistant's turn may be tool calls alone (its content null or absent); a tool's answer names the call it answers.
     const calls = role === 'assistant' ? messageToolCalls(toolCalls, `${param}.tool_calls`) : undefined;
     const callsOnly = calls !== undefined && calls.length > 0 && (content === null || content === undefined);
@@ -175,13 +211,17 @@ function messageContent(
   if (Array.isArray(content)) {
     const parts = content.map((part: unknown, i) => {
       const { type, text, refusal: refused } = (part ?? {}) as Body;
-      if (assistant && type === 'refusal' && typeof refused === 'string') return refused;
+      if (assistant && type === 'refusal' && typeof refused === 'string') {
+        knownKeys(part as Body, REFUSAL_PART_KEYS, `${param}[${i}]`);
+        return refused;
+      }
       if (type !== 'text' || typeof text !== 'string') {
         throw new InvalidRequestError(
           `${param}[${i}] must be a text part ({ "type": "text", "text": "..." }); other parts are not supported.`,
           `${param}[${i}]`,
         );
       }
+      knownKeys(part as Body, TEXT_PART_KEYS, `${param}[${i}]`);
       return text;
     });
     return { content: parts.join('\n'), parts };

@@ -1,5 +1,6 @@
 import { compileSchema } from '../protocol/json-schema.js';
 import { InvalidRequestError } from '../protocol/invalid-request.error.js';
+import { knownKeys } from '../protocol/openai-fields.js';
 import type {
   ApiKind,
   ChatTool,
@@ -16,6 +17,20 @@ const NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 const MAX_TOOLS = 128;
 const MAX_TOP_LOGPROBS = 20;
 const MAX_COMPLETION_LOGPROBS = 5;
+/**
+ * The fields OpenAI defines on each object of tools and structured output. A tool call sent back may
+ * also hold its `index` (as a stream's deltas gave it) and `parsed_arguments` (which the official
+ * client's `parse()` adds: the arguments again, not read).
+ */
+const TOOL_KEYS = new Set(['type', 'function']);
+const FUNCTION_KEYS = new Set(['name', 'description', 'parameters', 'strict']);
+const TOOL_CALL_KEYS = new Set(['id', 'type', 'function', 'index']);
+const TOOL_CALL_FUNCTION_KEYS = new Set(['name', 'arguments', 'parsed_arguments']);
+const TOOL_CHOICE_KEYS = new Set(['type', 'function']);
+const NAME_KEYS = new Set(['name']);
+const FORMAT_KEYS = new Set(['type']);
+const JSON_SCHEMA_FORMAT_KEYS = new Set(['type', 'json_schema']);
+const JSON_SCHEMA_KEYS = new Set(['name', 'description', 'schema', 'strict']);
 
 /**
  * Tools, structured output and logprobs of a chat or completions body, checked and kept in OpenAI's
@@ -53,10 +68,12 @@ export function messageToolCalls(value: unknown, param: string): ToolCall[] | un
   return value.map((call: unknown, i) => {
     const at = `${param}[${i}]`;
     const { id, type, function: fn } = object(call, at);
+    knownKeys(call as Body, TOOL_CALL_KEYS, at);
     if (typeof id !== 'string' || id.length === 0)
       throw new InvalidRequestError(`${at}.id must be a non-empty string.`, `${at}.id`);
     if (type !== 'function') throw new InvalidRequestError(`${at}.type must be 'function'.`, `${at}.type`);
     const { name, arguments: args } = object(fn, `${at}.function`);
+    knownKeys(fn as Body, TOOL_CALL_FUNCTION_KEYS, `${at}.function`);
     if (typeof name !== 'string' || name.length === 0)
       throw new InvalidRequestError(`${at}.function.name must be a non-empty string.`, `${at}.function.name`);
     if (typeof args !== 'string')
@@ -82,7 +99,9 @@ function toolList(value: unknown): ChatTool[] | undefined {
         'unsupported_parameter',
       );
     }
+    knownKeys(tool as Body, TOOL_KEYS, at);
     const { name, description, parameters, strict } = object(fn, `${at}.function`);
+    knownKeys(fn as Body, FUNCTION_KEYS, `${at}.function`);
     if (typeof name !== 'string' || !NAME.test(name)) {
       throw new InvalidRequestError(
         `${at}.function.name must be 1 to 64 letters, digits, underscores or dashes.`,
@@ -138,7 +157,9 @@ function toolChoice(value: unknown, tools: ChatTool[] | undefined): ToolChoice |
   if (typeof value === 'object' && !Array.isArray(value)) {
     const { type, function: fn } = value as Body;
     if (type === 'function') {
+      knownKeys(value as Body, TOOL_CHOICE_KEYS, 'tool_choice');
       const { name } = object(fn, 'tool_choice.function');
+      knownKeys(fn as Body, NAME_KEYS, 'tool_choice.function');
       if (typeof name !== 'string' || !tools?.some((tool) => tool.function.name === name)) {
         throw new InvalidRequestError(
           `tool_choice.function.name must name one of the tools given.`,
@@ -165,14 +186,19 @@ function toolChoice(value: unknown, tools: ChatTool[] | undefined): ToolChoice |
 function responseFormat(value: unknown): ResponseFormat | undefined {
   if (value === undefined || value === null) return undefined;
   const { type, json_schema: spec } = object(value, 'response_format');
-  if (type === 'text' || type === 'json_object') return { type };
+  if (type === 'text' || type === 'json_object') {
+    knownKeys(value as Body, FORMAT_KEYS, 'response_format');
+    return { type };
+  }
   if (type !== 'json_schema') {
     throw new InvalidRequestError(
       "response_format.type must be 'text', 'json_object' or 'json_schema'.",
       'response_format.type',
     );
   }
+  knownKeys(value as Body, JSON_SCHEMA_FORMAT_KEYS, 'response_format');
   const { name, description, schema, strict } = object(spec, 'response_format.json_schema');
+  knownKeys(spec as Body, JSON_SCHEMA_KEYS, 'response_format.json_schema');
   if (typeof name !== 'string' || !NAME.test(name)) {
     throw new InvalidRequestError(
       'response_format.json_schema.name must be 1 to 64 letters, digits, underscores or dashes.',

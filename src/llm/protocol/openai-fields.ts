@@ -37,3 +37,10 @@ export function unrecognizedArgument(param: string, key: string): InvalidRequest
   const name = `${param}.${fieldName(key)}`;
   return new InvalidRequestError(`Unrecognized argument ${name}.`, name, 400, 'unknown_parameter');
 }
+
+/** Refuses a field `object` has that is not among `keys`, as OpenAI refuses an unknown argument. */
+export function knownKeys(object: Record<string, unknown>, keys: ReadonlySet<string>, param: string): void {
+  for (const key of Object.keys(object)) {
+    if (!keys.has(key)) throw unrecognizedArgument(param, key);
+  }
+}

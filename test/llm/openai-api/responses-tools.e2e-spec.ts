@@ -183,11 +183,13 @@ describe('function tools', () => {
       tool_choice: 'required',
     });
     const [call] = functionCalls(first);
+    // As the client's parse() gives a call: with `parsed_arguments`, which is taken and not read.
+    const parsedCall = { ...call!, parsed_arguments: JSON.parse(call!.arguments) as unknown };
     const second = await client.responses.create({
       model: MODEL,
       input: [
         { role: 'user', content: QUESTION },
-        call!,
+        parsedCall,
         { type: 'function_call_output', call_id: call!.call_id, output: '{"temperature":21}' },
       ],
       tools: [WEATHER],
@@ -253,6 +255,14 @@ describe('structured output', () => {
       response_format: zodResponseFormat(Person, 'person'),
     });
     expect(parsed.output_parsed).toEqual(chat.choices[0]!.message.parsed);
+    // Its output sent back as parse() gives it, `parsed` on the text part included.
+    const sentBack = parsed.output as unknown as OpenAI.Responses.ResponseInputItem[];
+    expect(JSON.stringify(sentBack)).toContain('"parsed"');
+    const next = await client.responses.create({
+      model: MODEL,
+      input: [{ role: 'user', content: input }, ...sentBack, { role: 'user', content: 'Another one.' }],
+    });
+    expect(next.status).toBe('completed');
   });
 
   it('streamed JSON: output_text deltas that join into the same JSON', async () => {

@@ -171,6 +171,40 @@ describe('tool calls', () => {
     expect(second.usage!.prompt_tokens).toBeGreaterThan(first.usage!.prompt_tokens);
   });
 
+  it("an answer sent back whole, as the API gave it or as the client's parse() and stream helpers give it", async () => {
+    const first = await client.chat.completions.create({
+      model: MODEL,
+      messages: ASK,
+      tools: [WEATHER],
+      tool_choice: 'required',
+      seed: 3,
+    });
+    const message = first.choices[0]!.message;
+    const call = message.tool_calls![0]! as OpenAI.ChatCompletionMessageFunctionToolCall;
+    // What the answer holds, and what parse() (`parsed`, `parsed_arguments`) and a stream's deltas (`index`) add.
+    const sentBack = {
+      ...message,
+      annotations: [],
+      audio: null,
+      function_call: null,
+      parsed: null,
+      tool_calls: [
+        {
+          ...call,
+          index: 0,
+          function: { ...call.function, parsed_arguments: JSON.parse(call.function.arguments) as unknown },
+        },
+      ],
+    };
+    const res = await send(pipeline.url, CHAT, {
+      model: MODEL,
+      messages: [...ASK, sentBack, { role: 'tool', tool_call_id: call.id, content: '{"temperature": 21}' }],
+      tools: [WEATHER],
+      tool_choice: 'none',
+    });
+    expect(res.status, res.text).toBe(200);
+  });
+
   it('streamed: a first delta with index, id, type and name, then argument pieces that join into the arguments', async () => {
     const body = { model: MODEL, messages: ASK, tools: [WEATHER], tool_choice: 'required', seed: 4 };
     const whole = await client.chat.completions.create(body as OpenAI.ChatCompletionCreateParamsNonStreaming);
@@ -477,6 +511,67 @@ describe('logprobs', () => {
   });
 });
 
+/** A field OpenAI does not define, inside each object of a chat body: refused as OpenAI refuses it, naming it. */
+function nestedUnknownFields() {
+  const body = (extra: Record<string, unknown>) => ({
+    model: MODEL,
+    messages: [{ role: 'user', content: 'hi' }],
+    ...extra,
+  });
+  const fn = { name: 'f', parameters: { type: 'object' } };
+  const call = { id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } };
+  const cases: Array<[string, Record<string, unknown>]> = [
+    ['messages[0].foo', { messages: [{ role: 'user', content: 'hi', foo: 'bob' }] }],
+    ['messages[0].tool_call_id', { messages: [{ role: 'user', content: 'hi', tool_call_id: 'x' }] }],
+    ['messages[0].content[0].foo', { messages: [{ role: 'user', content: [{ type: 'text', text: 'a', foo: 1 }] }] }],
+    [
+      'messages[1].tool_calls[0].foo',
+      {
+        messages: [
+          { role: 'user', content: 'hi' },
+          { role: 'assistant', tool_calls: [{ ...call, foo: 1 }] },
+        ],
+      },
+    ],
+    [
+      'messages[1].tool_calls[0].function.foo',
+      {
+        messages: [
+          { role: 'user', content: 'hi' },
+          { role: 'assistant', tool_calls: [{ ...call, function: { ...call.function, foo: 1 } }] },
+        ],
+      },
+    ],
+    ['tools[0].foo', { tools: [{ type: 'function', function: fn, foo: 1 }] }],
+    ['tools[0].function.foo', { tools: [{ type: 'function', function: { ...fn, foo: 1 } }] }],
+    [
+      'tool_choice.extra',
+      {
+        tools: [{ type: 'function', function: fn }],
+        tool_choice: { type: 'function', function: { name: 'f' }, extra: 1 },
+      },
+    ],
+    [
+      'tool_choice.function.foo',
+      {
+        tools: [{ type: 'function', function: fn }],
+        tool_choice: { type: 'function', function: { name: 'f', foo: 1 } },
+      },
+    ],
+    ['response_format.foo', { response_format: { type: 'json_object', foo: 1 } }],
+    [
+      'response_format.json_schema.foo',
+      { response_format: { type: 'json_schema', json_schema: { name: 'n', schema: {}, foo: 1 } } },
+    ],
+  ];
+  return cases.map(([param, extra]) => ({
+    name: `an unknown field, ${param}`,
+    body: body(extra),
+    param,
+    message: `Unrecognized argument ${param}.`,
+  }));
+}
+
 describe('refused: wrong shapes, unsupported and unknown parameters', () => {
   const chat = (extra: Record<string, unknown>) => ({
     model: MODEL,
@@ -510,6 +605,12 @@ describe('refused: wrong shapes, unsupported and unknown parameters', () => {
       body: chat({ tools: [tool({ type: 'string' })] }),
       param: 'tools[0].function.parameters',
       message: /must be the JSON Schema of an object .* not of type "string"/,
+    },
+    ...nestedUnknownFields(),
+    {
+      name: "an assistant message's audio, a reference to an answer this server never gave",
+      body: chat({ messages: [{ role: 'assistant', content: 'a', audio: { id: 'audio_1' } }] }),
+      param: 'messages[0].audio',
     },
     {
       name: 'two tools of one name',

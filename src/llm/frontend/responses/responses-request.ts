@@ -1,5 +1,5 @@
 import { InvalidRequestError } from '../../protocol/invalid-request.error.js';
-import { fieldName, metadataOf, unrecognizedArgument } from '../../protocol/openai-fields.js';
+import { fieldName, knownKeys, metadataOf, unrecognizedArgument } from '../../protocol/openai-fields.js';
 import type { ChatMessage, ToolCall } from '../../protocol/pipeline.types.js';
 import {
   optionalBoolean,
@@ -100,7 +100,8 @@ const PARAMETERS = new Set([
 
 const ROLES = new Set(['user', 'assistant', 'system', 'developer']);
 const MESSAGE_KEYS = new Set(['type', 'role', 'content', 'id', 'status', 'phase']);
-const FUNCTION_CALL_KEYS = new Set(['type', 'call_id', 'name', 'arguments', 'id', 'status']);
+/** `parsed_arguments` and an output text's `parsed` are what the official client's `parse()` adds: taken, not read. */
+const FUNCTION_CALL_KEYS = new Set(['type', 'call_id', 'name', 'arguments', 'id', 'status', 'parsed_arguments']);
 const FUNCTION_OUTPUT_KEYS = new Set(['type', 'call_id', 'output', 'id', 'status']);
 const TOOL_KEYS = new Set(['type', 'name', 'description', 'parameters', 'strict']);
 /** Fields of a function tool OpenAI defines that this server cannot honour: accepted only unset or `false`. */
@@ -114,7 +115,7 @@ const MAX_TOP_LOGPROBS = 20;
 const LOGPROBS_INCLUDE = 'message.output_text.logprobs';
 const PART_KEYS: Record<string, ReadonlySet<string>> = {
   input_text: new Set(['type', 'text']),
-  output_text: new Set(['type', 'text', 'annotations', 'logprobs']),
+  output_text: new Set(['type', 'text', 'annotations', 'logprobs', 'parsed']),
   refusal: new Set(['type', 'refusal']),
 };
 
@@ -524,15 +525,6 @@ function nonEmptyString(value: unknown, param: string): string {
     throw new InvalidRequestError(`${param} must be a non-empty string.`, param);
   }
   return value;
-}
-
-/** Refuses a field `object` has that is not among `keys`, as OpenAI refuses an unknown argument. */
-function knownKeys(object: Body, keys: ReadonlySet<string>, param: string): void {
-  for (const key of Object.keys(object)) {
-    if (!keys.has(key)) {
-      throw unrecognizedArgument(param, key);
-    }
-  }
 }
 
 function unsupported(param: string, message: string): InvalidRequestError {
