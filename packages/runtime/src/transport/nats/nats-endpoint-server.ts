@@ -362,8 +362,11 @@ function failureOf(
     return new EndpointError({ ...where, message: stoppedFor.message, status: 503, code: 'caller_silent' });
   if (error instanceof StuckReaderError)
     return new EndpointError({ ...where, message: error.message, status: 503, code: 'reader_stalled' });
-  if (error instanceof ShuttingDownError)
-    return new EndpointError({ ...where, message: error.message, status: 503, code: 'instance_shutting_down' });
+  // Stopped by this instance's shutdown: whatever the endpoint then threw (a Processor, the 499 of its own
+  // call to a Worker that the stop cancelled), its caller is told the instance shut down, to retry.
+  const shutDown = error instanceof ShuttingDownError ? error : stoppedFor;
+  if (shutDown instanceof ShuttingDownError)
+    return new EndpointError({ ...where, message: shutDown.message, status: 503, code: 'instance_shutting_down' });
   if (error instanceof RequestDownloadError)
     return new EndpointError({ ...where, message: error.message, status: error.status, code: error.code });
   return EndpointError.from(error, where);
