@@ -66,7 +66,7 @@ export class DeadlineExceededError extends Error {
   readonly expected = true;
 
   constructor() {
-    super("The request's deadline passed before it was served.");
+    super("The request's deadline passed before its answer was complete.");
     this.name = 'DeadlineExceededError';
   }
 }
