@@ -209,6 +209,8 @@ function messageContent(
     );
   }
   if (Array.isArray(content)) {
+    // As OpenAI: an empty array is refused, not taken as an empty message.
+    if (content.length === 0) throw new InvalidRequestError(`${param} must hold at least one text part.`, param);
     const parts = content.map((part: unknown, i) => {
       const { type, text, refusal: refused } = (part ?? {}) as Body;
       if (assistant && type === 'refusal' && typeof refused === 'string') {

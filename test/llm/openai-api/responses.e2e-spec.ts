@@ -298,6 +298,7 @@ describe('POST /v1/responses, refused', () => {
     ['an input item that is not an object', 'input[0]', { input: ['hi'] }],
     ['an unknown role', 'input[0].role', { input: [{ role: 'robot', content: 'hi' }] }],
     ['content of the wrong type', 'input[0].content', { input: [{ role: 'user', content: 5 }] }],
+    ['content of no parts', 'input[0].content', { input: [{ role: 'user', content: [] }] }],
     [
       'an image part',
       'input[0].content[0]',

@@ -253,6 +253,7 @@ function textParts(content: unknown, role: string, param: string): ChatContentPa
   if (!Array.isArray(content)) {
     throw new InvalidRequestError(`${param} must be a string or an array of text parts.`, param);
   }
+  if (content.length === 0) throw new InvalidRequestError(`${param} must hold at least one text part.`, param);
   return content.map((part: unknown, i): ChatContentPart => {
     const partParam = `${param}[${i}]`;
     const { type, text, refusal }: Body = isObject(part) ? part : {};
