@@ -14,12 +14,16 @@ import {
 import type { RequestStore } from './request-context.js';
 import type { RequestIdResolver } from './request-id.resolver.js';
 
-type RequestListener = (request: IncomingMessage, response: ServerResponse) => void;
-type Middleware = (request: IncomingMessage, response: ServerResponse, next: (error?: unknown) => void) => void;
+type Next = (error?: unknown) => void;
+type Middleware = (request: IncomingMessage, response: ServerResponse, next: Next) => void;
 
 /** The parts of an Express app and its Nest adapter the ingress uses. */
 export interface ExpressTarget {
-  app: RequestListener & { use(middleware: Middleware): unknown };
+  /** The app; every way in goes through its `handle` (a server's listener, a parent app, a serverless handler). */
+  app: {
+    use(middleware: Middleware): unknown;
+    handle: (request: IncomingMessage, response: ServerResponse, next?: Next) => void;
+  };
   /** The server Nest made for the app, when it made one. */
   server: Server | undefined;
 }
@@ -32,9 +36,10 @@ export interface ExpressIngressOptions {
 }
 
 /**
- * HTTP ingress on Express: it takes the app's place as the server's request listener, so the id (also
- * `req.id`), the response header and the context exist before any middleware; a middleware after Nest's
- * body parsers re-enters the context where a parser lost it. Why: docs/tracing.md, "Express".
+ * HTTP ingress on Express: it wraps the app's entry, `handle`, so the id (also `req.id`), the response
+ * header and the context exist before any middleware, whatever server hands the app its requests (Nest's,
+ * or one the app made itself); a middleware after Nest's body parsers re-enters the context where a
+ * parser lost it. Why: docs/tracing.md, "Express".
  */
 export function installExpressIngress(
   target: ExpressTarget,
@@ -57,25 +62,22 @@ export function installExpressIngress(
 
   const { app, server } = target;
   if (server !== undefined) options.clientErrors?.listen(server);
-  if (server?.listeners('request').includes(app)) {
-    const ingress: RequestListener = (request, response) => {
-      const store = open(request, response);
-      // Entered without run() where Node ends the context with this callback (see request-context.ts).
-      // The access line is written in it, so that "incoming request" has the request's span too.
-      if (ENTERED_CONTEXT_ENDS_WITH_CALLBACK) {
-        enterStore(store);
+  const handle = app.handle;
+  app.handle = function ingress(this: unknown, request, response, next) {
+    const store = open(request, response);
+    // Entered without run() where Node ends the context with this callback (see request-context.ts).
+    // The access line is written in it, so that "incoming request" has the request's span too.
+    if (ENTERED_CONTEXT_ENDS_WITH_CALLBACK) {
+      enterStore(store);
+      accessLog?.(request, response);
+      handle.call(this, request, response, next);
+    } else {
+      runInStore(store, () => {
         accessLog?.(request, response);
-        app(request, response);
-      } else {
-        runInStore(store, () => {
-          accessLog?.(request, response);
-          app(request, response);
-        });
-      }
-    };
-    server.removeListener('request', app);
-    server.on('request', ingress);
-  }
+        handle.call(this, request, response, next);
+      });
+    }
+  };
 
   app.use(function requestContext(request, response, next) {
     const opened = storeOfResponse(response);
