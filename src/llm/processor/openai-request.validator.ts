@@ -7,7 +7,7 @@ import type {
   SamplingParams,
 } from '../protocol/pipeline.types.js';
 import { InvalidRequestError } from '../protocol/invalid-request.error.js';
-import { knownKeys, unrecognizedArgument } from '../protocol/openai-fields.js';
+import { fieldName, knownKeys, unrecognizedArgument } from '../protocol/openai-fields.js';
 import { messageToolCalls, outputSpec } from './output-spec.validator.js';
 
 const ROLES = new Set<ChatMessage['role']>(['system', 'developer', 'user', 'assistant', 'tool']);
@@ -144,6 +144,8 @@ function messages(value: unknown): ChatMessage[] {
   if (!Array.isArray(value) || value.length === 0) {
     throw new InvalidRequestError('messages must be a non-empty array of messages.', 'messages');
   }
+  // The ids of the tool calls of the assistant messages so far: a tool message answers one of them.
+  const calledIds = new Set<string>();
   return value.map((message: unknown, i) => {
     const param = `messages[${i}]`;
     if (message === null || typeof message !== 'object')
@@ -171,7 +173,10 @@ function messages(value: unknown): ChatMessage[] {
       role: role as ChatMessage['role'],
       ...(callsOnly ? { content: '' } : messageContent(content, `${param}.content`, role === 'assistant', refusal)),
     };
-    if (calls !== undefined && calls.length > 0) normalized.tool_calls = calls;
+    if (calls !== undefined && calls.length > 0) {
+      normalized.tool_calls = calls;
+      for (const call of calls) calledIds.add(call.id);
+    }
     if (name !== undefined && name !== null) {
       if (typeof name !== 'string') throw new InvalidRequestError(`${param}.name must be a string.`, `${param}.name`);
       normalized.name = name;
@@ -179,6 +184,13 @@ function messages(value: unknown): ChatMessage[] {
     if (role === 'tool') {
       if (typeof toolCallId !== 'string' || toolCallId.length === 0) {
         throw new InvalidRequestError(`${param}.tool_call_id is required for a tool message.`, `${param}.tool_call_id`);
+      }
+      // As OpenAI: a tool message is the answer to a call an earlier assistant message made.
+      if (!calledIds.has(toolCallId)) {
+        throw new InvalidRequestError(
+          `${param}.tool_call_id: no assistant message before it has a tool call with the id '${fieldName(toolCallId)}'.`,
+          `${param}.tool_call_id`,
+        );
       }
       normalized.tool_call_id = toolCallId;
     }

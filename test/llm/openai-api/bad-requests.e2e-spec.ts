@@ -271,6 +271,20 @@ describe('bad requests: OpenAI error bodies, the right status, the request id', 
       message: 'messages[0].content must hold at least one text part.',
     },
     {
+      name: 'a tool message that answers no call made before it',
+      body: {
+        model: MODEL,
+        messages: [
+          { role: 'user', content: 'hi' },
+          { role: 'tool', tool_call_id: 'nope', content: 'b' },
+        ],
+      },
+      status: 400,
+      param: 'messages[1].tool_call_id',
+      code: invalid,
+      message: "messages[1].tool_call_id: no assistant message before it has a tool call with the id 'nope'.",
+    },
+    {
       name: "a message's name that is not a string",
       body: { model: MODEL, messages: [{ role: 'user', content: 'hi', name: 5 }] },
       status: 400,
