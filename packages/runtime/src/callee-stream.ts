@@ -20,7 +20,7 @@ import type {
 import { EndpointError } from './endpoint.error.js';
 import type { EndpointErrorData } from './endpoint.error.js';
 import { toAsyncIterable } from './stream-conversion.js';
-import { isToldStopReason } from './told-stop-reason.js';
+import { isToldStopReason, stoppedCallFailure } from './told-stop-reason.js';
 
 const logger = new Logger('Runtime');
 
@@ -172,10 +172,11 @@ export class CalleeStream implements SpanEndingHost<unknown> {
   private fail(error: unknown): EndpointError {
     // The endpoint's own spans fail with its error as it came, as their wrapper's would.
     this.innerSpans?.failed(error);
-    const failure = EndpointError.from(error, this.where);
-    // Once the request is cancelled, failures are its echo (aborted waits), not faults to report; an
+    // Once the request is cancelled, failures are its echo (aborted waits), not faults to report: the
+    // call fails as it was stopped, as it does over NATS (a deadline's 504, a client gone's 499). An
     // expected refusal is reported once, by whoever answers the client.
     const cancelled = runInStore(this.store, () => isRequestCancelled());
+    const failure = cancelled ? stoppedCallFailure(this.cutShort(), this.where) : EndpointError.from(error, this.where);
     if (!cancelled && failure.status >= 500 && failure.expected !== true) {
       runInStore(this.store, () =>
         logger.error({

@@ -2,7 +2,7 @@ import { END_SPAN_WITH_ITERATION, IterationSpans } from '@threadline/tracing/int
 import type { Span, SpanEndingHost, SpanItemObserver } from '@threadline/tracing/internal';
 import { EndpointError } from '../../endpoint.error.js';
 import type { EndpointErrorData } from '../../endpoint.error.js';
-import { isToldStopReason } from '../../told-stop-reason.js';
+import { stoppedCallFailure } from '../../told-stop-reason.js';
 import { NO_RESPONDERS } from './call-packets.js';
 import type { ReplyHandler } from './call-packets.js';
 import { frameBytes } from './item-parts.js';
@@ -246,12 +246,7 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
    * passed says so (a 504), whoever notices it first, and so does a server's stop (`isToldStopReason`).
    */
   cancelled(reason: unknown): void {
-    const { where } = this.options;
-    this.failHere(
-      isToldStopReason(reason)
-        ? EndpointError.from(reason, where)
-        : new EndpointError({ ...where, message: 'The request was cancelled.', status: 499, code: 'cancelled' }),
-    );
+    this.failHere(stoppedCallFailure(reason, this.options.where));
   }
 
   busLost(): void {
