@@ -19,7 +19,7 @@ export async function createTransport(
       // Checked by `checkRuntimeOptions` as the module was defined.
       if (options.nats === undefined) throw new TypeError('RuntimeModule: transport "nats" needs the nats options.');
       const { NatsTransport } = await import('./nats/nats.transport.js');
-      return new NatsTransport({ shutdownGraceMs: 10_000, ...options.nats }, resolver);
+      return new NatsTransport({ ...options.nats, shutdownGraceMs: options.nats.shutdownGraceMs ?? 10_000 }, resolver);
     }
   }
 }

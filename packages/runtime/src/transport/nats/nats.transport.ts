@@ -119,7 +119,7 @@ export class NatsTransport extends ComponentTransport {
     // within a few seconds of its death, and a pause of a second or so is no death.
     this.callers = new CallerLiveness(this.heartbeatMs * 2);
     const pacing = options.pacing === false ? undefined : options.pacing;
-    this.credit = options.pacing === false ? undefined : { ...DEFAULT_CREDIT, ...pacing };
+    this.credit = options.pacing === false ? undefined : { ...DEFAULT_CREDIT, ...definedOf(pacing ?? {}) };
     const credit = this.credit && `,"credit":${JSON.stringify(formatCredit(this.credit))}`;
     this.packetTail = `,"caller":${JSON.stringify(this.processId)}${credit ?? ''},"batch":true`;
     this.startTimeoutMs = options.startTimeoutMs ?? 5000;
@@ -482,4 +482,9 @@ function parseReply(message: Msg): QueryReply | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** `settings` without the keys set to `undefined`: spread over defaults, such a key keeps the default. */
+function definedOf<T extends object>(settings: T): Partial<T> {
+  return Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
