@@ -53,6 +53,14 @@ export interface NatsTransportOptions {
   pacing?: false | (Partial<CreditLimits> & { stallMs?: number });
 }
 
+/** A subscriber to an event topic, and its subscription once the connection is there. */
+interface EventListener {
+  topic: string;
+  handler: (payload: unknown) => void;
+  subscription: Subscription | undefined;
+  stopped: boolean;
+}
+
 /** A call's request as sent, once for every instance it is sent to. */
 interface SentRequest {
   where: Pick<OutgoingCall, 'requestId'> & { component: string; endpoint: string };
@@ -99,6 +107,8 @@ export class NatsTransport extends ComponentTransport {
   private readonly inFlight: CallsInFlight;
   private readonly startTimeoutMs: number;
   private readonly turns = new RoundRobin();
+  /** Event listeners subscribed before the connection was made: they subscribe once it is. */
+  private readonly earlyListeners: EventListener[] = [];
 
   constructor(
     private readonly options: NatsTransportOptions,
@@ -166,6 +176,7 @@ export class NatsTransport extends ComponentTransport {
       },
     });
     for (const topic of this.queryHandlers.keys()) this.subscribeQueries(topic);
+    for (const listener of this.earlyListeners.splice(0)) if (!listener.stopped) this.listen(connection, listener);
     connection.subscribe(natsSubjects.liveness(TRANSPORT_NAMESPACE), {
       callback: (_error, message) => {
         const beat = message.json<ProcessBeat>();
@@ -217,10 +228,21 @@ export class NatsTransport extends ComponentTransport {
   }
 
   subscribe(topic: string, handler: (payload: unknown) => void): () => void {
-    const subscription = this.connection!.subscribe(natsSubjects.event(TRANSPORT_NAMESPACE, topic), {
-      callback: (_error, message) => handler(message.json()),
+    const listener: EventListener = { topic, handler, subscription: undefined, stopped: false };
+    // Before start (a provider's onModuleInit, say) the listener waits for the connection, as in one
+    // process it would not need to.
+    if (this.connection === undefined) this.earlyListeners.push(listener);
+    else this.listen(this.connection, listener);
+    return () => {
+      listener.stopped = true;
+      listener.subscription?.unsubscribe();
+    };
+  }
+
+  private listen(connection: NatsConnection, listener: EventListener): void {
+    listener.subscription = connection.subscribe(natsSubjects.event(TRANSPORT_NAMESPACE, listener.topic), {
+      callback: (_error, message) => listener.handler(message.json()),
     });
-    return () => subscription.unsubscribe();
   }
 
   override answerQueries(topic: string, handler: QueryHandler): () => void {
