@@ -161,6 +161,17 @@ describe.each(PLATFORMS)('spans on %s', (platform) => {
     expect(byName(spans, 'span-worker.fail', 'client')).toMatchObject({ status: 'error' });
   });
 
+  it('name a request no route matched after its method alone, never after the path the client sent', async () => {
+    const response = await fetch(`${app.url}/no/such/path-12345`, {
+      method: 'POST',
+      headers: { 'x-request-id': 'spans-5' },
+    });
+    expect(response.status).toBe(404);
+    await waitUntil(() => spans.length === 1);
+    expect(spans[0]).toMatchObject({ name: 'POST', kind: 'server', attributes: { 'url.path': '/no/such/path-12345' } });
+    expect(spans[0]!.attributes['http.route']).toBeUndefined();
+  });
+
   it('are not recorded with no recorder, and the incoming traceparent goes on as it came', async () => {
     remove();
     const seen: FinishedSpan[] = [];

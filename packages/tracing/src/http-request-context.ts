@@ -34,7 +34,9 @@ function startHttpSpan(store: RequestStore, request: IncomingMessage): void {
   const query = url.indexOf('?');
   const path = query === -1 ? url : url.slice(0, query);
   const attributes = { 'http.request.method': method, 'url.path': path };
-  const span = startSpan(`${method} ${path}`, 'server', attributes, store);
+  // Named `{method}` until a route matches (`nameAfterRoute`): as OpenTelemetry's HTTP conventions say,
+  // never after the path a client sent, which would make a span name of every path tried.
+  const span = startSpan(method, 'server', attributes, store);
   if (span !== undefined) setSpanOf(store, span);
 }
 
