@@ -156,7 +156,8 @@ describe('OTLP export of the spans (@threadline/tracing/otel)', () => {
         OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
         OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
         OTEL_EXPORTER_OTLP_HEADERS: 'x-tenant=acme, authorization=Bearer%20t0k3n',
-        OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: 'gzip',
+        // An enum value, read case-insensitively as the specification says.
+        OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: protocol === 'http/json' ? 'GZIP' : 'gzip',
         OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '2',
         OTEL_BSP_SCHEDULE_DELAY: '60000',
       });
@@ -218,7 +219,7 @@ describe('OTLP export of the spans (@threadline/tracing/otel)', () => {
     ['OTEL_EXPORTER_OTLP_TIMEOUT', '10s'],
     ['OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', '0'],
     ['OTEL_EXPORTER_OTLP_COMPRESSION', 'zstd'],
-    ['OTEL_EXPORTER_OTLP_TRACES_COMPRESSION', 'GZIP'],
+    ['OTEL_EXPORTER_OTLP_TRACES_COMPRESSION', 'brotli'],
     ['OTEL_EXPORTER_OTLP_HEADERS', 'api-key'],
     ['OTEL_EXPORTER_OTLP_HEADERS', 'tenant=acme,=orphan'],
     ['OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'bad header=1'],

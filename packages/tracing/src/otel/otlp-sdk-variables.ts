@@ -89,7 +89,9 @@ function wholeNumber(env: NodeJS.ProcessEnv, variable: string, min: number, unit
 
 function compressionOf(env: NodeJS.ProcessEnv, variable: string): 'gzip' | 'none' | undefined {
   const given = value(env, variable);
-  if (given === undefined || given === 'gzip' || given === 'none') return given;
+  // An enum value, read case-insensitively as the specification says.
+  const name = given?.toLowerCase();
+  if (name === undefined || name === 'gzip' || name === 'none') return name;
   throw new OtlpConfigError(variable, `must be "gzip" or "none", got ${JSON.stringify(given)}`);
 }
 
