@@ -45,6 +45,8 @@ describe('encodeExportTraceRequest', () => {
         attributes: { x_request_id: REQUEST_ID, 'http.request.method': 'POST', 'http.response.status_code': 200 },
       }),
       span({ kind: 'client', parentSpanId: '8733c2b3f6e19b98', endTime: 1796123052650.0002 }),
+      // A request's first span under its caller's traceparent: the parent is remote (flags 0x301).
+      span({ kind: 'server', parentSpanId: 'b7ad6b7169203331', parentIsRemote: true }),
       // Events with and without attributes; every kind of number.
       span({
         kind: 'internal',

@@ -72,9 +72,10 @@ const KIND_NUMBERS = { internal: 1, server: 2, client: 3 } as const;
 const STATUS_NUMBERS = { unset: 0, ok: 1, error: 2 } as const;
 /**
  * A span's flags: the W3C trace flags (only sampled spans are exported) and "whether the parent is
- * remote is known", which the SDK's serializer sets for every span (and leaves "remote" clear for ours).
+ * remote is known", which the SDK's serializer sets for every span; `REMOTE_PARENT` is "it is remote".
  */
 const SPAN_FLAGS = 0x01 | 0x100;
+const REMOTE_PARENT = 0x200;
 
 const TWO_POW_32 = 0x1_0000_0000;
 /** Integers in this range go out as `int_value`, the others as `double_value`, as the SDK decides. */
@@ -278,7 +279,7 @@ class ProtobufOut {
     this.end(status);
     this.tag(FIELD_16_FIXED32[0]);
     this.bytes[this.pos++] = FIELD_16_FIXED32[1];
-    this.view.setUint32(this.pos, SPAN_FLAGS, true);
+    this.view.setUint32(this.pos, span.parentIsRemote === true ? SPAN_FLAGS | REMOTE_PARENT : SPAN_FLAGS, true);
     this.pos += 4;
   }
 

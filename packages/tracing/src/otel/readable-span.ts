@@ -60,7 +60,12 @@ class ExportedSpan implements ReadableSpan {
     const { parentSpanId } = this.span;
     return parentSpanId === undefined
       ? undefined
-      : { traceId: this.span.traceId, spanId: parentSpanId, traceFlags: TraceFlags.SAMPLED };
+      : {
+          traceId: this.span.traceId,
+          spanId: parentSpanId,
+          traceFlags: TraceFlags.SAMPLED,
+          isRemote: this.span.parentIsRemote === true,
+        };
   }
 
   get startTime(): HrTime {

@@ -29,7 +29,8 @@ export function startSpan(
     const traceId = incoming.slice(3, 35);
     const flags = incoming.slice(53, 55);
     const traceFlags = sampler === undefined ? flags : withSampledFlag(flags, sampler(traceId, incoming));
-    return new Span(name, kind, newSpanId(), traceId, incoming.slice(36, 52), traceFlags, requestId, attributes);
+    const parentId = incoming.slice(36, 52);
+    return new Span(name, kind, newSpanId(), traceId, parentId, traceFlags, requestId, attributes, true);
   }
   const traceId = newTraceId();
   const traceFlags = sampler === undefined || sampler(traceId, undefined) ? '01' : '00';

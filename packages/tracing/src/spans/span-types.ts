@@ -27,6 +27,8 @@ export interface FinishedSpan {
   spanId: string;
   /** The parent's span id; for a request's first span, the caller's, from its `traceparent`. */
   parentSpanId?: string;
+  /** Present when the parent is another process's span: the caller's, from its `traceparent`. */
+  parentIsRemote?: true;
   name: string;
   kind: SpanKind;
   startTime: number;

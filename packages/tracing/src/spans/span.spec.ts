@@ -40,6 +40,7 @@ describe('spans', () => {
         traceId: '0af7651916cd43dd8448eb211c80319c',
         spanId: span.spanId,
         parentSpanId: 'b7ad6b7169203331',
+        parentIsRemote: true,
         name: 'GET /',
         kind: 'server',
         startTime: span.startTime,
@@ -73,9 +74,9 @@ describe('spans', () => {
       child.end();
     });
     server.end();
-    expect(spans.map((span) => [span.name, span.parentSpanId])).toEqual([
-      ['worker.generate', server.spanId],
-      ['GET /', 'b7ad6b7169203331'],
+    expect(spans.map((span) => [span.name, span.parentSpanId, span.parentIsRemote])).toEqual([
+      ['worker.generate', server.spanId, undefined],
+      ['GET /', 'b7ad6b7169203331', true],
     ]);
     expect(new Set(spans.map((span) => span.traceId)).size).toBe(1);
   });

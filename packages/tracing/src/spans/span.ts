@@ -39,6 +39,8 @@ export class Span {
     readonly traceFlags: string,
     readonly requestId: string,
     attributes?: SpanAttributes,
+    /** Whether the parent is another process's span (the caller's `traceparent`). */
+    readonly parentIsRemote = false,
   ) {
     this.attributes = { x_request_id: requestId, ...attributes };
   }
@@ -99,6 +101,7 @@ export class Span {
       requestId: this.requestId,
     };
     if (this.parentSpanId !== undefined) finished.parentSpanId = this.parentSpanId;
+    if (this.parentIsRemote) finished.parentIsRemote = true;
     if (this.statusMessage !== undefined) finished.statusMessage = this.statusMessage;
     if (!isSampled(this.traceFlags)) finished.sampled = false;
     recordSpan(finished);
