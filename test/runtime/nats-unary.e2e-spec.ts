@@ -3,7 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { Component, Endpoint, EndpointError, getComponentToken, unary } from '@threadline/runtime';
 import type { ComponentClient, EndpointContext } from '@threadline/runtime';
-import { getCurrentRequestId, RequestIdService, setRequestDeadline } from '@threadline/tracing';
+import { getCurrentRequestId, outboundTracingHeaders, RequestIdService, setRequestDeadline } from '@threadline/tracing';
+import { createStore, runInStore } from '@threadline/tracing/internal';
 import { LogCapture } from '../support/log-capture.js';
 import { describeWithNats, startNatsServer } from '../support/nats-server.js';
 import { startNatsSide } from '../support/nats-side.js';
@@ -36,6 +37,13 @@ class Answerer {
     return sleep(1).then(() => {
       throw refusal;
     });
+  }
+
+  /** The headers a call out of the callee would carry: the trace context the call brought. */
+  @Endpoint()
+  async passOn(): Promise<Record<string, string>> {
+    await sleep(1);
+    return outboundTracingHeaders();
   }
 
   /** Answers after `ms`, whatever its signal says, and notes whether the signal was aborted by then. */
@@ -94,6 +102,14 @@ describeWithNats('unary endpoints over NATS', () => {
     expect(answer).toEqual({ text: 'hello', id: 'unary-1' });
     await waitUntil(() => endLine('unary-1', 'answer') !== undefined, 5000);
     expect(endLine('unary-1', 'answer')).toMatchObject({ msg: 'unary-answerer.answer ended', items: 1 });
+  });
+
+  it("carries the request's traceparent and tracestate to the callee, which passes them on", async () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const tracestate = 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7';
+    const store = createStore('unary-tracestate', undefined, traceparent, tracestate);
+    const headers = await runInStore(store, () => unary(client.passOn(undefined)));
+    expect(headers).toEqual({ 'x-request-id': 'unary-tracestate', traceparent, tracestate });
   });
 
   it('sends an answer larger than a message in parts, paced by the caller, whole', async () => {

@@ -3,11 +3,11 @@ import { abortedRequestLineOf } from './aborted-request-line.js';
 import { cancelStore, createStore, releaseCancellation, setSpanOf, spanOf } from './request-context.js';
 import type { RequestStore } from './request-context.js';
 import { ClientDisconnectedError } from './request-cancellation.js';
-import { TRACEPARENT_HEADER } from './request-tracing.constants.js';
+import { TRACEPARENT_HEADER, TRACESTATE_HEADER } from './request-tracing.constants.js';
 import { startSpan } from './spans/span-context.js';
 import type { Span } from './spans/span.js';
 import { isRecordingSpans } from './spans/span-recorders.js';
-import { parseTraceparent } from './traceparent.js';
+import { parseTraceparent, parseTracestate } from './traceparent.js';
 
 const RESPONSE_STORE = Symbol('threadline:response-store');
 const REQUEST_STORE = Symbol('threadline:request-store');
@@ -23,7 +23,9 @@ type ExpressRequest = IncomingMessage & { route?: { path?: unknown }; baseUrl?: 
  * the request's `server` span as its current span (ended by `followResponse()` when the response closes).
  */
 export function storeForRequest(id: string, request: IncomingMessage): RequestStore {
-  const store = createStore(id, undefined, parseTraceparent(request.headers[TRACEPARENT_HEADER]));
+  const traceparent = parseTraceparent(request.headers[TRACEPARENT_HEADER]);
+  const tracestate = traceparent === undefined ? undefined : parseTracestate(request.headers[TRACESTATE_HEADER]);
+  const store = createStore(id, undefined, traceparent, tracestate);
   if (isRecordingSpans()) startHttpSpan(store, request);
   return store;
 }

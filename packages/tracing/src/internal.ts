@@ -4,7 +4,7 @@
 export { resolveTracingOptions, LOG_LEVELS } from './request-tracing.options.js';
 export type { ResolvedTracingOptions } from './request-tracing.options.js';
 export { parseBooleanText } from './request-tracing.env.js';
-export { TRACED_ENDPOINT_METADATA, TRACEPARENT_HEADER } from './request-tracing.constants.js';
+export { TRACED_ENDPOINT_METADATA, TRACEPARENT_HEADER, TRACESTATE_HEADER } from './request-tracing.constants.js';
 export { checkIncomingRequestId, isValidRequestId } from './request-id.policy.js';
 export type { IncomingIdVerdict, RejectionReason } from './request-id.policy.js';
 export {
@@ -17,6 +17,7 @@ export {
   getCurrentStore,
   getCurrentTraceparent,
   outboundTraceparentOf,
+  tracestateOf,
   requestIdOf,
   requestSignalOf,
   runInStore,
@@ -33,7 +34,7 @@ export { bindAsyncIterable, bindObservable, isThenable } from './context-binding
 export type { IterationOutcome } from './context-binding.js';
 export { defaultHeaderGetter, defaultHeaderSetter, readHeader } from './header-carrier.js';
 export type { HeaderGetter, HeaderSetter } from './header-carrier.js';
-export { parseTraceparent } from './traceparent.js';
+export { parseTraceparent, parseTracestate } from './traceparent.js';
 export { Span, spanClock } from './spans/span.js';
 export { getCurrentSpan, startSpan, storeWithSpan } from './spans/span-context.js';
 export { isRecordingSpans } from './spans/span-recorders.js';

@@ -1,20 +1,24 @@
-import { getCurrentRequestId, getCurrentTraceparent } from './request-context.js';
-import { TRACEPARENT_HEADER } from './request-tracing.constants.js';
+import { getCurrentStore, outboundTraceparentOf, requestIdOf, tracestateOf } from './request-context.js';
+import { TRACEPARENT_HEADER, TRACESTATE_HEADER } from './request-tracing.constants.js';
 import { tracingGlobals } from './tracing.globals.js';
 
 /**
  * The headers an outbound call should carry to pass the current request on: the request id under the
  * configured header name, and the W3C `traceparent` of the current span when spans are recorded (else
- * the caller's, when it sent a valid one). Empty outside a request
+ * the caller's, when it sent a valid one), with the caller's `tracestate` as it came. Empty outside a request
  * context. Spread it into `fetch`'s or an SDK's per-request headers, or a message's headers.
  * @publicApi
  */
 export function outboundTracingHeaders(): Record<string, string> {
-  const id = getCurrentRequestId();
-  if (id === undefined) return {};
-  const header = tracingGlobals.resolver.header;
-  const traceparent = getCurrentTraceparent();
-  return traceparent === undefined ? { [header]: id } : { [header]: id, [TRACEPARENT_HEADER]: traceparent };
+  const store = getCurrentStore();
+  if (store === undefined) return {};
+  const headers: Record<string, string> = { [tracingGlobals.resolver.header]: requestIdOf(store) };
+  const traceparent = outboundTraceparentOf(store);
+  if (traceparent === undefined) return headers;
+  headers[TRACEPARENT_HEADER] = traceparent;
+  const tracestate = tracestateOf(store);
+  if (tracestate !== undefined) headers[TRACESTATE_HEADER] = tracestate;
+  return headers;
 }
 
 /**

@@ -13,6 +13,7 @@ const cls = ClsServiceManager.getClsService();
 const COMPONENT = Symbol.for('threadline:component');
 const CANCELLATION = Symbol.for('threadline:cancellation');
 const TRACEPARENT = Symbol.for('threadline:traceparent');
+const TRACESTATE = Symbol.for('threadline:tracestate');
 const SPAN = Symbol.for('threadline:span');
 const DEADLINE = Symbol.for('threadline:deadline');
 
@@ -25,6 +26,8 @@ export interface RequestStore extends ClsStore {
   [CANCELLATION]?: RequestCancellation;
   /** The caller's W3C trace context, passed on with the id. */
   [TRACEPARENT]?: string;
+  /** The caller's W3C `tracestate`, with its valid `traceparent` only: passed on as it came. */
+  [TRACESTATE]?: string;
   /** The span of the code that runs in this context, when spans are recorded: the parent of the next. */
   [SPAN]?: Span;
   /** When the request must be done by (epoch ms): calls made in it carry it to their callees. */
@@ -121,14 +124,22 @@ export function releaseCancellation(store: RequestStore): void {
 }
 
 /** A new context for request `id`, cancelled through `cancellation`, in the caller's trace context. */
-export function createStore(id: string, cancellation?: RequestCancellation, traceparent?: string): RequestStore {
+export function createStore(
+  id: string,
+  cancellation?: RequestCancellation,
+  traceparent?: string,
+  tracestate?: string,
+): RequestStore {
   // The id is assigned, not written as a computed key of the literal: some requests (an X-Request-Id
   // ahead of Host, as node:http sends it) had V8 build that literal through its runtime every time
   // (bench/README.md, "The order of a request's headers").
   const store = {} as RequestStore;
   store[CLS_ID] = id;
   if (cancellation !== undefined) store[CANCELLATION] = cancellation;
-  if (traceparent !== undefined) store[TRACEPARENT] = traceparent;
+  if (traceparent !== undefined) {
+    store[TRACEPARENT] = traceparent;
+    if (tracestate !== undefined) store[TRACESTATE] = tracestate;
+  }
   return store;
 }
 
@@ -150,6 +161,11 @@ export function outboundTraceparentOf(store: RequestStore): string | undefined {
 /** The signal of `store`'s request: `getRequestSignal()` for a store that is not current. */
 export function requestSignalOf(store: RequestStore): AbortSignal {
   return cancellationOf(store).signal;
+}
+
+/** The `tracestate` to pass on from `store`: its caller's, as it came (spans here add no member). */
+export function tracestateOf(store: RequestStore): string | undefined {
+  return store[TRACESTATE];
 }
 
 /** The caller's `traceparent` a store was opened with, if valid. */

@@ -7,6 +7,9 @@ export const DEFAULT_MAX_REQUEST_ID_LENGTH = 128;
 /** The W3C Trace Context header that rides along with the request id. @publicApi */
 export const TRACEPARENT_HEADER = 'traceparent';
 
+/** The W3C Trace Context header of vendors' own trace state, passed on beside `traceparent`. @publicApi */
+export const TRACESTATE_HEADER = 'tracestate';
+
 /**
  * Metadata a decorator can set on a method (`Reflect.defineMetadata(TRACED_ENDPOINT_METADATA, true, fn)`)
  * so that `@Traced()` on its class traces it, as it does Nest routes and message handlers.

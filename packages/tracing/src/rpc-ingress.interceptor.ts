@@ -7,9 +7,9 @@ import { readHeader } from './header-carrier.js';
 import { createStore, setSpanOf } from './request-context.js';
 import type { RequestStore } from './request-context.js';
 import { RequestIdResolver } from './request-id.resolver.js';
-import { TRACEPARENT_HEADER } from './request-tracing.constants.js';
+import { TRACEPARENT_HEADER, TRACESTATE_HEADER } from './request-tracing.constants.js';
 import { startSpan } from './spans/span-context.js';
-import { parseTraceparent } from './traceparent.js';
+import { parseTraceparent, parseTracestate } from './traceparent.js';
 
 /** Where @nestjs/microservices keeps a handler's patterns (its PATTERN_METADATA), read without importing it. */
 const PATTERN_METADATA = 'microservices:pattern';
@@ -53,7 +53,9 @@ export class RpcIngressInterceptor implements NestInterceptor {
   private rpcStore(rpcContext: RpcContextReaders | undefined): RequestStore {
     const headers = headersOf(rpcContext);
     const traceparent = parseTraceparent(readHeader(headers, TRACEPARENT_HEADER));
-    return createStore(this.resolver.resolve(readHeader(headers, this.resolver.header)), undefined, traceparent);
+    const tracestate = traceparent === undefined ? undefined : parseTracestate(readHeader(headers, TRACESTATE_HEADER));
+    const id = this.resolver.resolve(readHeader(headers, this.resolver.header));
+    return createStore(id, undefined, traceparent, tracestate);
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseTraceparent } from './traceparent.js';
+import { parseTraceparent, parseTracestate } from './traceparent.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT = '00f067aa0ba902b7';
@@ -25,5 +25,26 @@ describe('parseTraceparent', () => {
     ['not a string', 42],
   ])('ignores %s', (_case, value) => {
     expect(parseTraceparent(value)).toBeUndefined();
+  });
+});
+
+describe('parseTracestate', () => {
+  it('keeps valid members as they came, joined by commas: several headers are one list', () => {
+    expect(parseTracestate('congo=t61rcWkgMzE,rojo=00f067aa0ba902b7')).toBe('congo=t61rcWkgMzE,rojo=00f067aa0ba902b7');
+    expect(parseTracestate(' congo=t61rcWkgMzE ,\t, tenant@vendor=x ')).toBe('congo=t61rcWkgMzE,tenant@vendor=x');
+    expect(parseTracestate(['congo=a', 'rojo=b'])).toBe('congo=a,rojo=b');
+  });
+
+  it.each([
+    ['an empty list', ' , '],
+    ['a member without a value', 'congo'],
+    ['an upper-case key', 'Congo=a'],
+    ['a value with a comma-free but forbidden character', 'congo=a=b'],
+    ['a key twice', 'congo=a,congo=b'],
+    ['33 members', Array.from({ length: 33 }, (_, i) => `k${i}=v`).join(',')],
+    ['over 512 characters', `congo=${'a'.repeat(507)}`],
+    ['not a string', 7],
+  ])('drops %s', (_case, value) => {
+    expect(parseTracestate(value)).toBeUndefined();
   });
 });

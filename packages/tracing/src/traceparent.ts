@@ -18,3 +18,34 @@ export function parseTraceparent(value: unknown): string | undefined {
   const [, traceId, parentId, flags] = later;
   return `00-${traceId}-${parentId}-0${Number.parseInt(flags!, 16) & 1}`;
 }
+
+// W3C Trace Context `tracestate`: list members `key=value`, a key a simple one or `tenant@system`.
+const TRACESTATE_MEMBER =
+  /^(?:[a-z0-9][_0-9a-z\-*/]{0,255}|[a-z0-9][_0-9a-z\-*/]{0,240}@[a-z][_0-9a-z\-*/]{0,13})=[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/;
+const MAX_TRACESTATE_MEMBERS = 32;
+const MAX_TRACESTATE_LENGTH = 512;
+
+/**
+ * An incoming `tracestate` (one header, or several, joined as one list) when it is valid, its members
+ * joined by commas, else `undefined`: up to 32 members of distinct keys, 512 characters at most (what
+ * the specification asks every vendor to pass on). It is passed on as it came, beside a valid
+ * `traceparent`: this library adds no member of its own.
+ * @publicApi
+ */
+export function parseTracestate(value: unknown): string | undefined {
+  const list = Array.isArray(value) ? value.join(',') : value;
+  if (typeof list !== 'string' || list.length > MAX_TRACESTATE_LENGTH) return undefined;
+  const members = list
+    .split(',')
+    .map((member) => member.trim())
+    .filter((member) => member.length > 0);
+  if (members.length === 0 || members.length > MAX_TRACESTATE_MEMBERS) return undefined;
+  const keys = new Set<string>();
+  for (const member of members) {
+    if (!TRACESTATE_MEMBER.test(member)) return undefined;
+    const key = member.slice(0, member.indexOf('='));
+    if (keys.has(key)) return undefined;
+    keys.add(key);
+  }
+  return members.join(',');
+}

@@ -4,7 +4,8 @@ import { CHAT, send } from '../../support/requests.js';
 import { storyBody, withEngine } from '../../support/upstream-engine.js';
 
 /**
- * What B sends to the upstream (a stand-in) besides the request id: its API key, the W3C traceparent.
+ * What B sends to the upstream (a stand-in) besides the request id: its API key, the W3C traceparent and
+ * tracestate.
  */
 
 describe('an upstream that fails', () => {
@@ -36,6 +37,27 @@ describe('an upstream that fails', () => {
         expect(headers['openai-organization']).toBeUndefined();
         expect(headers['openai-project']).toBeUndefined();
       });
+    });
+  });
+
+  it("passes the caller's tracestate on as it came, beside a valid traceparent only", async () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const tracestate = 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7';
+    await withFakeUpstream(failing(500, 'nope'), async (fake) => {
+      await withEngine({ UPSTREAM_URL: fake.url }, async (b) => {
+        for (const [id, headers] of [
+          ['ts-valid', { traceparent, tracestate }],
+          ['ts-no-traceparent', { tracestate }],
+          ['ts-invalid', { traceparent, tracestate: 'Congo=upper-case-key' }],
+        ] as const) {
+          await send(b.url, CHAT, storyBody('chat', 38), { id, headers });
+        }
+      });
+      expect(fake.received.map((r) => [r.headers['x-request-id'], r.headers.tracestate])).toEqual([
+        ['ts-valid', tracestate],
+        ['ts-no-traceparent', undefined],
+        ['ts-invalid', undefined],
+      ]);
     });
   });
 

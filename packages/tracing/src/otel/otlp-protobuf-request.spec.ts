@@ -47,6 +47,13 @@ describe('encodeExportTraceRequest', () => {
       span({ kind: 'client', parentSpanId: '8733c2b3f6e19b98', endTime: 1796123052650.0002 }),
       // A request's first span under its caller's traceparent: the parent is remote (flags 0x301).
       span({ kind: 'server', parentSpanId: 'b7ad6b7169203331', parentIsRemote: true }),
+      // And with the caller's tracestate, which every span of the request here carries.
+      span({
+        parentSpanId: 'b7ad6b7169203331',
+        parentIsRemote: true,
+        traceState: 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7',
+      }),
+      span({ kind: 'client', parentSpanId: '8733c2b3f6e19b98', traceState: 'congo=t61rcWkgMzE' }),
       // Events with and without attributes; every kind of number.
       span({
         kind: 'internal',

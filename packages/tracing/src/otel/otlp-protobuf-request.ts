@@ -259,6 +259,7 @@ class ProtobufOut {
   span(span: FinishedSpan): void {
     this.tag(FIELD_1_LEN).hexBytes(span.traceId);
     this.tag(FIELD_2_LEN).hexBytes(span.spanId);
+    if (span.traceState !== undefined) this.tag(FIELD_3_LEN).text(span.traceState);
     if (span.parentSpanId !== undefined) this.tag(FIELD_4_LEN).hexBytes(span.parentSpanId);
     this.tag(FIELD_5_LEN).text(span.name);
     this.tag(FIELD_6_VARINT).varint(KIND_NUMBERS[span.kind]);

@@ -1,4 +1,4 @@
-import { SpanKind, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
+import { createTraceState, SpanKind, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
 import type { HrTime, Link, SpanContext, SpanStatus } from '@opentelemetry/api';
 import { hrTimeDuration, millisToHrTime } from '@opentelemetry/core';
 import type { InstrumentationScope } from '@opentelemetry/core';
@@ -53,7 +53,10 @@ class ExportedSpan implements ReadableSpan {
   }
 
   spanContext(): SpanContext {
-    return { traceId: this.span.traceId, spanId: this.span.spanId, traceFlags: TraceFlags.SAMPLED };
+    const { traceId, spanId, traceState } = this.span;
+    const context: SpanContext = { traceId, spanId, traceFlags: TraceFlags.SAMPLED };
+    if (traceState !== undefined) context.traceState = createTraceState(traceState);
+    return context;
   }
 
   get parentSpanContext(): SpanContext | undefined {

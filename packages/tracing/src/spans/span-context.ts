@@ -1,4 +1,11 @@
-import { deriveStore, getCurrentStore, incomingTraceparentOf, requestIdOf, spanOf } from '../request-context.js';
+import {
+  deriveStore,
+  getCurrentStore,
+  incomingTraceparentOf,
+  requestIdOf,
+  spanOf,
+  tracestateOf,
+} from '../request-context.js';
 import type { RequestStore } from '../request-context.js';
 import { newSpanId, newTraceId } from './span-ids.js';
 import { isRecordingSpans } from './span-recorders.js';
@@ -20,8 +27,8 @@ export function startSpan(
   const requestId = requestIdOf(store);
   const current = spanOf(store);
   if (current !== undefined) {
-    const { traceId, spanId, traceFlags } = current;
-    return new Span(name, kind, newSpanId(), traceId, spanId, traceFlags, requestId, attributes);
+    const { traceId, spanId, traceFlags, traceState } = current;
+    return new Span(name, kind, newSpanId(), traceId, spanId, traceFlags, requestId, attributes, false, traceState);
   }
   const incoming = incomingTraceparentOf(store);
   // A stored traceparent was validated on the way in: `00-<trace id>-<parent id>-<flags>`.
@@ -30,7 +37,8 @@ export function startSpan(
     const flags = incoming.slice(53, 55);
     const traceFlags = sampler === undefined ? flags : withSampledFlag(flags, sampler(traceId, incoming));
     const parentId = incoming.slice(36, 52);
-    return new Span(name, kind, newSpanId(), traceId, parentId, traceFlags, requestId, attributes, true);
+    const traceState = tracestateOf(store);
+    return new Span(name, kind, newSpanId(), traceId, parentId, traceFlags, requestId, attributes, true, traceState);
   }
   const traceId = newTraceId();
   const traceFlags = sampler === undefined || sampler(traceId, undefined) ? '01' : '00';

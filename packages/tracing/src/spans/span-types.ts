@@ -29,6 +29,8 @@ export interface FinishedSpan {
   parentSpanId?: string;
   /** Present when the parent is another process's span: the caller's, from its `traceparent`. */
   parentIsRemote?: true;
+  /** The W3C `tracestate` its request brought with its `traceparent`, when it brought one. */
+  traceState?: string;
   name: string;
   kind: SpanKind;
   startTime: number;

@@ -41,6 +41,8 @@ export class Span {
     attributes?: SpanAttributes,
     /** Whether the parent is another process's span (the caller's `traceparent`). */
     readonly parentIsRemote = false,
+    /** The caller's W3C `tracestate`, carried by every span of its trace here. */
+    readonly traceState?: string,
   ) {
     this.attributes = { x_request_id: requestId, ...attributes };
   }
@@ -102,6 +104,7 @@ export class Span {
     };
     if (this.parentSpanId !== undefined) finished.parentSpanId = this.parentSpanId;
     if (this.parentIsRemote) finished.parentIsRemote = true;
+    if (this.traceState !== undefined) finished.traceState = this.traceState;
     if (this.statusMessage !== undefined) finished.statusMessage = this.statusMessage;
     if (!isSampled(this.traceFlags)) finished.sampled = false;
     recordSpan(finished);

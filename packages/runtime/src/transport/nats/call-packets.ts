@@ -26,6 +26,8 @@ export interface RequestPacket {
   requestId?: string;
   /** The W3C trace context of the calling span. */
   traceparent?: string;
+  /** The request's W3C `tracestate`, beside its `traceparent`, as the request brought it. */
+  tracestate?: string;
   /** The calling process: the callee stops the call if that process goes silent (`caller-liveness.ts`). */
   caller?: string;
   /** When the caller stops waiting, in epoch milliseconds: the callee stops the call then. */

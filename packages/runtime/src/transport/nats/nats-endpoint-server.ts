@@ -6,11 +6,13 @@ import {
   cancelStore,
   createStore,
   parseTraceparent,
+  parseTracestate,
   RequestCancellation,
   RequestIdResolver,
   runInStore,
   setDeadlineOf,
   TRACEPARENT_HEADER,
+  TRACESTATE_HEADER,
 } from '@threadline/tracing/internal';
 import type { RequestStore } from '@threadline/tracing/internal';
 import { EndpointError } from '../../endpoint.error.js';
@@ -283,7 +285,11 @@ export class NatsEndpointServer {
     const credit = parseCredit(packet.credit);
     const window = credit === undefined ? undefined : new CreditWindow(credit, this.pacing.stallMs);
     const traceparent = parseTraceparent(header === undefined ? packet.traceparent : header(TRACEPARENT_HEADER));
-    const store = createStore(requestId, cancellation, traceparent);
+    const tracestate =
+      traceparent === undefined
+        ? undefined
+        : parseTracestate(header === undefined ? packet.tracestate : header(TRACESTATE_HEADER));
+    const store = createStore(requestId, cancellation, traceparent, tracestate);
     const call: ActiveCall = { store, caller, window };
     this.active.set(callId, call);
     const deadline = typeof packet.deadline === 'number' ? packet.deadline : Number.NaN;

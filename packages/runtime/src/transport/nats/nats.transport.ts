@@ -3,7 +3,13 @@ import { ClientNats } from '@nestjs/microservices';
 import { createInbox } from '@nats-io/transport-node';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { hostname } from 'node:os';
-import { deadlineOf, outboundTraceparentOf, randomUuid, requestSignalOf } from '@threadline/tracing/internal';
+import {
+  deadlineOf,
+  outboundTraceparentOf,
+  randomUuid,
+  requestSignalOf,
+  tracestateOf,
+} from '@threadline/tracing/internal';
 import type { RequestIdResolver } from '@threadline/tracing/internal';
 import type { ComponentIdentity } from '../../component.decorator.js';
 import { EndpointError } from '../../endpoint.error.js';
@@ -469,10 +475,12 @@ export class NatsTransport extends ComponentTransport {
   /** The JSON of a call's packet fields beside Nest's three (`RequestPacket`), each with its leading comma. */
   private packetFields(call: OutgoingCall, upload: RequestUpload | undefined): string {
     const traceparent = outboundTraceparentOf(call.store);
+    const tracestate = traceparent === undefined ? undefined : tracestateOf(call.store);
     const deadline = deadlineOf(call.store);
     return (
       `,"requestId":${JSON.stringify(call.requestId)}` +
       (traceparent === undefined ? '' : `,"traceparent":"${traceparent}"`) +
+      (tracestate === undefined ? '' : `,"tracestate":${JSON.stringify(tracestate)}`) +
       (deadline === undefined ? '' : `,"deadline":${deadline}`) +
       (upload === undefined ? '' : `,"parts":${JSON.stringify(upload.header)}`) +
       this.packetTail
