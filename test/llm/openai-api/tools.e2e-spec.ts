@@ -143,7 +143,8 @@ describe('tool calls', () => {
     expect([...kinds].sort()).toEqual(['call', 'text']);
   });
 
-  it('a round trip: the call, then the assistant message and the tool result sent back, then a text answer', async () => {
+  /** A first answer that calls a tool, and that call. */
+  async function firstCall() {
     const first = await client.chat.completions.create({
       model: MODEL,
       messages: ASK,
@@ -152,7 +153,11 @@ describe('tool calls', () => {
       seed: 3,
     });
     const message = first.choices[0]!.message;
-    const call = message.tool_calls![0]!;
+    return { first, message, call: message.tool_calls![0]! as OpenAI.ChatCompletionMessageFunctionToolCall };
+  }
+
+  it('a round trip: the call, then the assistant message and the tool result sent back, then a text answer', async () => {
+    const { first, message, call } = await firstCall();
     const second = await client.chat.completions.create({
       model: MODEL,
       messages: [
@@ -172,15 +177,7 @@ describe('tool calls', () => {
   });
 
   it("an answer sent back whole, as the API gave it or as the client's parse() and stream helpers give it", async () => {
-    const first = await client.chat.completions.create({
-      model: MODEL,
-      messages: ASK,
-      tools: [WEATHER],
-      tool_choice: 'required',
-      seed: 3,
-    });
-    const message = first.choices[0]!.message;
-    const call = message.tool_calls![0]! as OpenAI.ChatCompletionMessageFunctionToolCall;
+    const { message, call } = await firstCall();
     // What the answer holds, and what parse() (`parsed`, `parsed_arguments`) and a stream's deltas (`index`) add.
     const sentBack = {
       ...message,
