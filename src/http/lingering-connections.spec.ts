@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
+import { waitUntil } from '../../test/support/wait-for.js';
 import { LingeringConnections } from './lingering-connections.js';
 
 /** A socket that records its destruction, and closes when destroyed, as a real one does. */
@@ -21,10 +22,11 @@ describe('LingeringConnections', () => {
     const destroyed: string[] = [];
     const lingering = new LingeringConnections(10, 200);
     lingering.hold(fakeSocket('a', destroyed));
-    await sleep(5);
+    await nextTurn();
     expect(destroyed).toEqual([]);
     expect(lingering.size).toBe(1);
-    await sleep(400);
+    // Waited for rather than slept on: a loaded machine runs a timer late, never early.
+    await waitUntil(() => destroyed.length > 0);
     expect(destroyed).toEqual(['a']);
     expect(lingering.size).toBe(0);
   });
@@ -48,7 +50,8 @@ describe('LingeringConnections', () => {
     gone.emit('close');
     expect(lingering.size).toBe(0);
     lingering.hold(fakeSocket('next', destroyed));
-    await sleep(60);
+    await waitUntil(() => destroyed.length > 0);
+    await sleep(40);
     expect(destroyed).toEqual(['next']);
   });
 });
