@@ -1,6 +1,6 @@
 import type { ApiKind } from '../protocol/pipeline.types.js';
 import { InvalidRequestError } from '../protocol/invalid-request.error.js';
-import { fieldName, metadataOf } from '../protocol/openai-fields.js';
+import { fieldName, metadataOf, unsupportedParameter } from '../protocol/openai-fields.js';
 
 /**
  * Deeper than any OpenAI request needs (a message's content part is 4 levels down; JSON schemas in
@@ -104,12 +104,7 @@ export function requestForBus(api: ApiKind, body: unknown): unknown {
     else if (NOTHING_TO_DO[api].has(field)) assertIgnoredShape(field, value, NOTHING_TO_DO[api].get(field)!);
     else if (NOT_IMPLEMENTED[api].has(field)) {
       if (!asksNothing(field, value)) {
-        throw new InvalidRequestError(
-          `\`${field}\` is not supported by this server.`,
-          field,
-          400,
-          'unsupported_parameter',
-        );
+        throw unsupportedParameter(field, `\`${field}\` is not supported by this server.`);
       }
     } else throw new InvalidRequestError(`Unrecognized request argument supplied: ${fieldName(field)}`);
   }

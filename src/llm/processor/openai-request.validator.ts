@@ -7,7 +7,7 @@ import type {
   SamplingParams,
 } from '../protocol/pipeline.types.js';
 import { InvalidRequestError } from '../protocol/invalid-request.error.js';
-import { fieldName, knownKeys, unrecognizedArgument } from '../protocol/openai-fields.js';
+import { fieldName, knownKeys, unrecognizedArgument, unsupportedParameter } from '../protocol/openai-fields.js';
 import { messageToolCalls, outputSpec } from './output-spec.validator.js';
 
 const ROLES = new Set<ChatMessage['role']>(['system', 'developer', 'user', 'assistant', 'tool']);
@@ -158,12 +158,7 @@ function messages(value: unknown): ChatMessage[] {
     for (const earlier of ['audio', 'function_call'] as const) {
       const value = (message as Body)[earlier];
       if (value !== undefined && value !== null) {
-        throw new InvalidRequestError(
-          `${param}.${earlier} is not supported by this server.`,
-          `${param}.${earlier}`,
-          400,
-          'unsupported_parameter',
-        );
+        throw unsupportedParameter(`${param}.${earlier}`, `${param}.${earlier} is not supported by this server.`);
       }
     }
     // An assistant's turn may be tool calls alone (its content null or absent); a tool's answer names the call it answers.

@@ -1,6 +1,6 @@
 import { compileSchema } from '../protocol/json-schema.js';
 import { InvalidRequestError } from '../protocol/invalid-request.error.js';
-import { knownKeys } from '../protocol/openai-fields.js';
+import { knownKeys, unsupportedParameter } from '../protocol/openai-fields.js';
 import type {
   ApiKind,
   ChatTool,
@@ -92,12 +92,7 @@ function toolList(value: unknown): ChatTool[] | undefined {
     const at = `tools[${i}]`;
     const { type, function: fn } = object(tool, at);
     if (type !== 'function') {
-      throw new InvalidRequestError(
-        `${at}.type must be 'function': other tools are not supported.`,
-        `${at}.type`,
-        400,
-        'unsupported_parameter',
-      );
+      throw unsupportedParameter(`${at}.type`, `${at}.type must be 'function': other tools are not supported.`);
     }
     knownKeys(tool as Body, TOOL_KEYS, at);
     const { name, description, parameters, strict } = object(fn, `${at}.function`);
@@ -169,12 +164,7 @@ function toolChoice(value: unknown, tools: ChatTool[] | undefined): ToolChoice |
       return { type: 'function', function: { name } };
     }
     if (type === 'allowed_tools' || type === 'custom') {
-      throw new InvalidRequestError(
-        `tool_choice of type '${type}' is not supported by this server.`,
-        'tool_choice',
-        400,
-        'unsupported_parameter',
-      );
+      throw unsupportedParameter('tool_choice', `tool_choice of type '${type}' is not supported by this server.`);
     }
   }
   throw new InvalidRequestError(

@@ -38,6 +38,11 @@ export function unrecognizedArgument(param: string, key: string): InvalidRequest
   return new InvalidRequestError(`Unrecognized argument ${name}.`, name, 400, 'unknown_parameter');
 }
 
+/** OpenAI's answer to a parameter it defines that this server does not do (`unsupported_parameter`). */
+export function unsupportedParameter(param: string, message: string): InvalidRequestError {
+  return new InvalidRequestError(message, param, 400, 'unsupported_parameter');
+}
+
 /** Refuses a field `object` has that is not among `keys`, as OpenAI refuses an unknown argument. */
 export function knownKeys(object: Record<string, unknown>, keys: ReadonlySet<string>, param: string): void {
   for (const key of Object.keys(object)) {

@@ -1,5 +1,11 @@
 import { InvalidRequestError } from '../../protocol/invalid-request.error.js';
-import { fieldName, knownKeys, metadataOf, unrecognizedArgument } from '../../protocol/openai-fields.js';
+import {
+  fieldName,
+  knownKeys,
+  metadataOf,
+  unrecognizedArgument,
+  unsupportedParameter,
+} from '../../protocol/openai-fields.js';
 import type { ChatMessage, ToolCall } from '../../protocol/pipeline.types.js';
 import {
   optionalBoolean,
@@ -199,10 +205,13 @@ function inputMessages(input: unknown): ChatMessageBody[] {
 function inputItem(item: Body, type: unknown, param: string): ChatMessageBody {
   if (type === 'message') return messageItem(item, param);
   if (type === 'item_reference') {
-    throw unsupported(`${param}.type`, 'Input items of type `item_reference` cannot be used: no response is stored.');
+    throw unsupportedParameter(
+      `${param}.type`,
+      'Input items of type `item_reference` cannot be used: no response is stored.',
+    );
   }
   const named = typeof type === 'string' ? ` of type \`${type}\`` : ' of that type';
-  throw unsupported(
+  throw unsupportedParameter(
     `${param}.type`,
     `Input items${named} are not supported; messages, \`function_call\` and \`function_call_output\` are.`,
   );
@@ -260,7 +269,10 @@ function textParts(content: unknown, role: string, param: string): ChatContentPa
     const keys = typeof type === 'string' ? PART_KEYS[type] : undefined;
     if (keys === undefined || (type !== 'input_text' && role !== 'assistant')) {
       const kind = role === 'assistant' ? '`output_text`, `refusal` or `input_text`' : '`input_text`';
-      throw unsupported(partParam, `${partParam} must be a text part (${kind}); other content is not supported.`);
+      throw unsupportedParameter(
+        partParam,
+        `${partParam} must be a text part (${kind}); other content is not supported.`,
+      );
     }
     knownKeys(part as Body, keys, partParam);
     // An earlier response's refusal, sent back as its output gave it: chat's refusal part.
@@ -284,22 +296,28 @@ function refuseUnsupported(b: Body): void {
   optionalBoolean(b, 'store');
   optionalBoolean(b, 'parallel_tool_calls');
   for (const key of ['previous_response_id', 'conversation']) {
-    if (set(key)) throw unsupported(key, `${key} cannot be used: this server stores no response or conversation.`);
+    if (set(key))
+      throw unsupportedParameter(key, `${key} cannot be used: this server stores no response or conversation.`);
   }
-  if (set('prompt')) throw unsupported('prompt', 'prompt cannot be used: this server stores no prompt templates.');
-  if (optionalBoolean(b, 'background')) throw unsupported('background', 'background responses are not supported.');
+  if (set('prompt'))
+    throw unsupportedParameter('prompt', 'prompt cannot be used: this server stores no prompt templates.');
+  if (optionalBoolean(b, 'background'))
+    throw unsupportedParameter('background', 'background responses are not supported.');
   if (set('service_tier') && b.service_tier !== 'auto' && b.service_tier !== 'default') {
-    throw unsupported('service_tier', 'service_tier must be `auto` or `default`; this server has one tier.');
+    throw unsupportedParameter('service_tier', 'service_tier must be `auto` or `default`; this server has one tier.');
   }
   if (set('truncation') && b.truncation !== 'disabled') {
-    throw unsupported(
+    throw unsupportedParameter(
       'truncation',
       'truncation must be `disabled`: an input too long for the context is refused, never cut.',
     );
   }
   reasoning(b.reasoning);
   if (set('max_tool_calls')) {
-    throw unsupported('max_tool_calls', 'max_tool_calls is not supported: a response holds the calls the model makes.');
+    throw unsupportedParameter(
+      'max_tool_calls',
+      'max_tool_calls is not supported: a response holds the calls the model makes.',
+    );
   }
 }
 
@@ -360,7 +378,10 @@ function functionTools(value: unknown): FunctionToolSetting[] {
     if (!isObject(tool)) throw new InvalidRequestError(`${param} must be an object.`, param);
     if (tool.type !== 'function') {
       const kind = typeof tool.type === 'string' ? `\`${tool.type}\`` : 'that type';
-      throw unsupported(`${param}.type`, `Tools of ${kind} are not supported by this server: function tools are.`);
+      throw unsupportedParameter(
+        `${param}.type`,
+        `Tools of ${kind} are not supported by this server: function tools are.`,
+      );
     }
     for (const [key, setting] of Object.entries(tool)) {
       if (TOOL_KEYS.has(key)) continue;
@@ -368,7 +389,7 @@ function functionTools(value: unknown): FunctionToolSetting[] {
         throw unrecognizedArgument(param, key);
       }
       if (setting !== null && setting !== undefined && setting !== false) {
-        throw unsupported(`${param}.${key}`, `${param}.${key} is not supported by this server.`);
+        throw unsupportedParameter(`${param}.${key}`, `${param}.${key} is not supported by this server.`);
       }
     }
     const name = tool.name;
@@ -410,7 +431,7 @@ function toolChoice(value: unknown, tools: readonly FunctionToolSetting[]): Resp
     return { type: 'function', name };
   }
   if (isObject(value) && typeof value.type === 'string') {
-    throw unsupported('tool_choice', `tool_choice of type \`${value.type}\` is not supported by this server.`);
+    throw unsupportedParameter('tool_choice', `tool_choice of type \`${value.type}\` is not supported by this server.`);
   }
   throw new InvalidRequestError(
     'tool_choice must be \'none\', \'auto\', \'required\' or { "type": "function", "name": ... }.',
@@ -424,7 +445,7 @@ function include(value: unknown): boolean {
   if (!Array.isArray(value)) throw new InvalidRequestError('include must be an array.', 'include');
   value.forEach((entry: unknown, i) => {
     if (entry !== LOGPROBS_INCLUDE) {
-      throw unsupported(
+      throw unsupportedParameter(
         `include[${i}]`,
         `include[${i}] (\`${String(entry)}\`) is not supported: only \`${LOGPROBS_INCLUDE}\` can be included.`,
       );
@@ -438,7 +459,7 @@ function reasoning(value: unknown): void {
   if (!isObject(value)) throw new InvalidRequestError('reasoning must be an object.', 'reasoning');
   for (const [key, setting] of Object.entries(value)) {
     if (setting !== null && setting !== undefined) {
-      throw unsupported(`reasoning.${key}`, `reasoning.${key} cannot be set: this model does not reason.`);
+      throw unsupportedParameter(`reasoning.${key}`, `reasoning.${key} cannot be set: this model does not reason.`);
     }
   }
 }
@@ -453,7 +474,7 @@ function text(value: unknown): TextFormatSetting {
     if (key === 'format') {
       format = textFormat(setting);
     } else if (key === 'verbosity') {
-      if (setting !== 'medium') throw unsupported('text.verbosity', 'text.verbosity must be `medium`.');
+      if (setting !== 'medium') throw unsupportedParameter('text.verbosity', 'text.verbosity must be `medium`.');
     } else {
       throw unrecognizedArgument('text', key);
     }
@@ -526,10 +547,6 @@ function nonEmptyString(value: unknown, param: string): string {
     throw new InvalidRequestError(`${param} must be a non-empty string.`, param);
   }
   return value;
-}
-
-function unsupported(param: string, message: string): InvalidRequestError {
-  return new InvalidRequestError(message, param, 400, 'unsupported_parameter');
 }
 
 function isObject(value: unknown): value is Body {
