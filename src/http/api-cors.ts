@@ -13,6 +13,10 @@ function exposedHeaders(idHeader: string): string[] {
   return [idHeader, 'retry-after'];
 }
 
+const METHODS = ['GET', 'POST', 'OPTIONS'];
+/** How long a browser may reuse a preflight's answer, in seconds. */
+const PREFLIGHT_MAX_AGE = 600;
+
 /**
  * CORS for pages of the allowed origins, on the OpenAI API alone: the service's own routes (the request
  * timeline, metrics, readiness) stay out of reach of other origins' pages. A preflight is answered with
@@ -24,9 +28,12 @@ export function apiCorsOptions(origins: CorsOrigins, idHeader: string): FastifyC
     origin: origins.any
       ? '*'
       : (origin, callback) => callback(null, origin !== undefined && isAllowedOrigin(origins, origin)),
-    methods: ['GET', 'POST', 'OPTIONS'],
+    methods: METHODS,
     exposedHeaders: exposedHeaders(idHeader),
-    maxAge: 600,
+    maxAge: PREFLIGHT_MAX_AGE,
+    // An OPTIONS without Access-Control-Request-Method (no browser sends one) is answered as a preflight,
+    // rather than with the plugin's plain-text 400.
+    strictPreflight: false,
   };
   const none: FastifyCorsOptions = { origin: false };
   return { delegator: (request, callback) => callback(null, isApiPath(request.url) ? api : none) };
@@ -37,7 +44,8 @@ export function apiCorsOptions(origins: CorsOrigins, idHeader: string): FastifyC
  * 400; a path parameter over its longest, 414) before any hook runs, the CORS hook among them. The answer
  * gets the headers the CORS hook gives any response to a page of an allowed origin, so that the page can
  * read its status and its id instead of a network error; the error is then sent as Fastify would (the
- * tracing module makes it the OpenAI-style body with the id).
+ * tracing module makes it the OpenAI-style body with the id). A preflight for such a path is answered as
+ * the CORS hook answers one: refused, the browser would never send the request whose answer says why.
  */
 export function apiCorsOnFrameworkErrors(
   origins: CorsOrigins,
@@ -45,12 +53,19 @@ export function apiCorsOnFrameworkErrors(
 ): (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => void {
   const exposed = exposedHeaders(idHeader).join(', ');
   return (error, request, reply) => {
+    if (!isApiPath(request.url)) return void reply.send(error);
+    if (!origins.any) reply.header('vary', 'Origin');
     const { origin } = request.headers;
-    if (isApiPath(request.url) && typeof origin === 'string' && isAllowedOrigin(origins, origin)) {
-      if (!origins.any) reply.header('vary', 'Origin');
-      reply.header('access-control-allow-origin', origins.any ? '*' : origin);
-      reply.header('access-control-expose-headers', exposed);
-    }
-    void reply.send(error);
+    if (typeof origin !== 'string' || !isAllowedOrigin(origins, origin)) return void reply.send(error);
+    reply.header('access-control-allow-origin', origins.any ? '*' : origin);
+    reply.header('access-control-expose-headers', exposed);
+    if (request.method !== 'OPTIONS' || request.headers['access-control-request-method'] === undefined)
+      return void reply.send(error);
+    reply.header('access-control-allow-methods', METHODS.join(', '));
+    reply.header('vary', origins.any ? 'Access-Control-Request-Headers' : 'Origin, Access-Control-Request-Headers');
+    const asked = request.headers['access-control-request-headers'];
+    if (asked !== undefined) reply.header('access-control-allow-headers', asked);
+    reply.header('access-control-max-age', String(PREFLIGHT_MAX_AGE));
+    void reply.code(204).header('content-length', '0').send();
   };
 }

@@ -204,6 +204,20 @@ describeWithBrowser('a page on another origin, in Chromium', () => {
         await page.close();
       }
     }, 30_000);
+    it('a path the router refuses (a malformed percent-encoding): the page reads the 400, its OpenAI error and the id it sent', async () => {
+      const page = await openPage();
+      try {
+        // The request id header makes the browser ask a preflight first, for the same malformed path.
+        const result = await page.evaluate(async (url: string) => {
+          const res = await fetch(url, { headers: { 'x-request-id': 'browser-malformed-1' } });
+          const body = (await res.json()) as { error: { type: string } };
+          return { status: res.status, requestId: res.headers.get('x-request-id'), type: body.error.type };
+        }, `${pipeline.url}/v1/models/%zz`);
+        expect(result).toEqual({ status: 400, requestId: 'browser-malformed-1', type: 'invalid_request_error' });
+      } finally {
+        await page.close();
+      }
+    }, 30_000);
   });
 
   describe('where the page’s origin is not allowed', () => {

@@ -123,6 +123,37 @@ describe('CORS with the default origins (pages of this machine, any port)', () =
     expectNoCors(offApi.res);
   });
 
+  it.each([
+    ['a malformed percent-encoding', '/v1/models/%zz'],
+    ['a path parameter over its longest', `/v1/models/${'m'.repeat(2000)}`],
+  ])('the preflight of a path with %s is answered, so that the page then reads the router’s error', async (_, path) => {
+    const res = await preflight(pipeline.url, PAGE, path);
+    expect(res.status).toBe(204);
+    expectReadableBy(res, PAGE);
+    expect(res.headers.get('access-control-allow-methods')).toBe('GET, POST, OPTIONS');
+    expect(res.headers.get('access-control-allow-headers')).toBe(CLIENT_HEADERS);
+    expect(res.headers.get('access-control-max-age')).toBe('600');
+    expect(res.headers.get('vary')).toBe('Origin, Access-Control-Request-Headers');
+    expect(res.headers.get('x-request-id')).toMatch(UUID_V4);
+    const refused = await preflight(pipeline.url, 'https://example.com', path);
+    expectNoCors(refused);
+    expect(refused.headers.get('vary')).toBe('Origin');
+  });
+
+  it('the router’s answer to a request without Origin says it varies by Origin (a cache must not give it to a page)', async () => {
+    const res = await request(pipeline.url, '/v1/models/%zz', undefined, { method: 'GET' });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('vary')).toBe('Origin');
+    expectNoCors(res);
+  });
+
+  it('an OPTIONS with Origin and no Access-Control-Request-Method (no browser sends one) is answered as a preflight, not with a plain-text 400', async () => {
+    const res = await fetch(`${pipeline.url}${CHAT}`, { method: 'OPTIONS', headers: { origin: PAGE } });
+    expect(res.status).toBe(204);
+    expectReadableBy(res, PAGE);
+    expect(res.headers.get('access-control-allow-methods')).toBe('GET, POST, OPTIONS');
+  });
+
   it('JSON: a completion carries the CORS headers and the id', async () => {
     const { res, text } = await fromPage(pipeline.url, PAGE, CHAT, chatBody('hello', { max_tokens: 3 }), 'cors-json-1');
     expect(res.status, text).toBe(200);
