@@ -11,6 +11,7 @@ import { waitFor } from '../support/wait-for.js';
 
 interface Summary {
   id: string;
+  trace_id: string;
   route: string;
   status: number | null;
   duration_ms: number;
@@ -21,6 +22,7 @@ interface Summary {
 }
 
 interface TimelineSpan {
+  traceId: string;
   name: string;
   kind: string;
   component: string;
@@ -33,6 +35,8 @@ interface TimelineSpan {
 interface Timeline {
   id: string;
   status: number | null;
+  trace_id: string;
+  other_requests: Array<{ trace_id: string; started_at: string }>;
   worker_id: string | null;
   ttft_ms: number | null;
   spans: TimelineSpan[];
@@ -190,6 +194,52 @@ describe('the request timeline, in one process', () => {
     expect((await fetch(`${pipeline.url}/debug/requests?limit=lots`)).status).toBe(400);
   });
 
+  it('two requests sent with one id are two lines; the id shows the newest, `?trace=` the other', async () => {
+    const id = 'timeline-reused-1';
+    await streamedChat(pipeline.url, id);
+    const refused = await request(
+      pipeline.url,
+      CHAT,
+      { model: 'not-served', messages: [{ role: 'user', content: 'x' }] },
+      { id },
+    );
+    expect(refused.status).toBe(404);
+    const lines = await waitFor(async () => {
+      const { body } = await getJson<{ data: Summary[] }>(`${pipeline.url}/debug/requests?limit=10`);
+      const ofId = body.data.filter((summary) => summary.id === id);
+      return ofId.length === 2 ? ofId : undefined;
+    });
+    expect(lines.map((line) => line.status)).toEqual([404, 200]);
+    expect(lines[0]!.trace_id).not.toBe(lines[1]!.trace_id);
+    const newest = (await getJson<Timeline>(`${pipeline.url}/debug/requests/${id}`)).body;
+    expect(newest).toMatchObject({ status: 404, trace_id: lines[0]!.trace_id });
+    expect(newest.other_requests.map((other) => other.trace_id)).toEqual([lines[1]!.trace_id]);
+    expect(new Set(newest.spans.map((span) => span.traceId))).toEqual(new Set([newest.trace_id]));
+    expect(newest.spans.some((span) => span.component === 'worker')).toBe(false);
+    const first = (await getJson<Timeline>(`${pipeline.url}/debug/requests/${id}?trace=${lines[1]!.trace_id}`)).body;
+    expectWholeTimeline(first, id);
+    expect(first.other_requests.map((other) => other.trace_id)).toEqual([lines[0]!.trace_id]);
+    expect((await fetch(`${pipeline.url}/debug/requests/${id}?trace=${'0'.repeat(32)}`)).status).toBe(404);
+    expect((await fetch(`${pipeline.url}/debug/requests/${id}?trace=nope`)).status).toBe(400);
+  });
+
+  it('keeps no CORS preflight: they would push the requests out of the ring', async () => {
+    const preflight = await fetch(`${pipeline.url}${CHAT}`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'http://localhost:5173',
+        'access-control-request-method': 'POST',
+        'x-request-id': 'timeline-preflight-1',
+      },
+    });
+    expect(preflight.status).toBe(204);
+    await streamedChat(pipeline.url, 'timeline-after-preflight-1');
+    const { body } = await getJson<{ data: Summary[] }>(`${pipeline.url}/debug/requests?limit=1000`);
+    expect(body.data.map((summary) => summary.id)).toContain('timeline-after-preflight-1');
+    expect(body.data.map((summary) => summary.id)).not.toContain('timeline-preflight-1');
+    expect((await fetch(`${pipeline.url}/debug/requests/timeline-preflight-1`)).status).toBe(404);
+  });
+
   describeWithBrowser('in Chromium', () => {
     let browser: Browser;
     beforeAll(async () => {
@@ -201,6 +251,32 @@ describe('the request timeline, in one process', () => {
       await streamedChat(pipeline.url, 'timeline-view-1');
       const timeline = await timelineOnce(pipeline.url, 'timeline-view-1');
       await expectWaterfallPage(browser, pipeline.url, 'timeline-view-1', timeline);
+    }, 30_000);
+
+    it('the page of a reused id shows its newest request and links to the other', async () => {
+      const id = 'timeline-view-reused-1';
+      await streamedChat(pipeline.url, id);
+      await timelineOnce(pipeline.url, id);
+      const refused = await request(
+        pipeline.url,
+        CHAT,
+        { model: 'not-served', messages: [{ role: 'user', content: 'x' }] },
+        { id },
+      );
+      expect(refused.status).toBe(404);
+      const page = await browser.newPage();
+      try {
+        await waitFor(async () => {
+          await page.goto(`${pipeline.url}/debug/requests/${id}/view`);
+          return /Status\s+404/.exec(await page.$eval('body', (body) => body.innerText)) ?? undefined;
+        });
+        await Promise.all([page.waitForNavigation(), page.click('#other-requests a')]);
+        const text = await page.$eval('body', (body) => body.innerText);
+        expect(text).toMatch(/Status\s+200/);
+        expect(page.url()).toMatch(new RegExp(`/debug/requests/${id}/view\\?trace=[0-9a-f]{32}$`));
+      } finally {
+        await page.close();
+      }
     }, 30_000);
   });
 });

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { FinishedSpan } from '@threadline/tracing';
 import { MAX_SPANS_PER_REQUEST, RequestRing } from './request-ring.js';
 
-function span(requestId: string, name = 'work'): FinishedSpan {
+function span(requestId: string, name = 'work', traceId = '0'.repeat(32)): FinishedSpan {
   return {
-    traceId: '0'.repeat(32),
+    traceId,
     spanId: '1'.repeat(16),
     name,
     kind: 'internal',
@@ -19,8 +19,13 @@ function span(requestId: string, name = 'work'): FinishedSpan {
 
 function heldSpans(ring: RequestRing): number {
   let count = 0;
-  for (const [, spans] of ring.newestFirst()) count += spans.length;
+  for (const { spans } of ring.newestFirst()) count += spans.length;
   return count;
+}
+
+/** The spans the ring holds of request id `id`, every request of that id. */
+function spansOf(ring: RequestRing, id: string): FinishedSpan[] {
+  return ring.entriesOf(id).flatMap((entry) => entry.spans);
 }
 
 describe('RequestRing', () => {
@@ -29,9 +34,29 @@ describe('RequestRing', () => {
     ring.onEnd(span('a', 'one'));
     ring.onEnd(span('b'));
     ring.onEnd(span('a', 'two'));
-    expect(ring.spansOf('a').map((s) => s.name)).toEqual(['one', 'two']);
-    expect([...ring.newestFirst()].map(([id]) => id)).toEqual(['b', 'a']);
-    expect(ring.spansOf('nobody')).toEqual([]);
+    expect(spansOf(ring, 'a').map((s) => s.name)).toEqual(['one', 'two']);
+    expect([...ring.newestFirst()].map(({ id }) => id)).toEqual(['b', 'a']);
+    expect(spansOf(ring, 'nobody')).toEqual([]);
+  });
+
+  it('keeps two requests of one id apart, by their traces: a client reusing an id sees each request', () => {
+    const ring = new RequestRing(3);
+    const [first, second] = ['1'.repeat(32), '2'.repeat(32)];
+    ring.onEnd(span('reused', 'first-a', first));
+    ring.onEnd(span('reused', 'second-a', second));
+    ring.onEnd(span('reused', 'first-b', first));
+    expect(ring.entriesOf('reused').map(({ traceId, spans }) => [traceId, spans.map((s) => s.name)])).toEqual([
+      [first, ['first-a', 'first-b']],
+      [second, ['second-a']],
+    ]);
+    expect([...ring.newestFirst()].map(({ traceId }) => traceId)).toEqual([second, first]);
+    // Two more requests push the older request of the id out, and only it.
+    ring.onEnd(span('other-1'));
+    ring.onEnd(span('other-2'));
+    expect(ring.entriesOf('reused').map(({ traceId }) => traceId)).toEqual([second]);
+    ring.onEnd(span('other-3'));
+    expect(ring.entriesOf('reused')).toEqual([]);
+    expect(ring.size).toBe(3);
   });
 
   it('evicts the oldest request whole once full', () => {
@@ -40,10 +65,10 @@ describe('RequestRing', () => {
       ring.onEnd(span(id));
       ring.onEnd(span(id));
     }
-    expect([...ring.newestFirst()].map(([id]) => id)).toEqual(['r5', 'r4', 'r3']);
-    expect(ring.spansOf('r1')).toEqual([]);
-    expect(ring.spansOf('r2')).toEqual([]);
-    expect(ring.spansOf('r3')).toHaveLength(2);
+    expect([...ring.newestFirst()].map(({ id }) => id)).toEqual(['r5', 'r4', 'r3']);
+    expect(spansOf(ring, 'r1')).toEqual([]);
+    expect(spansOf(ring, 'r2')).toEqual([]);
+    expect(spansOf(ring, 'r3')).toHaveLength(2);
   });
 
   it('holds a bounded count of requests and spans however many pass', () => {
@@ -51,14 +76,14 @@ describe('RequestRing', () => {
     for (let i = 0; i < 50_000; i++) for (let s = 0; s < 4; s++) ring.onEnd(span(`req-${i}`));
     expect(ring.size).toBe(100);
     expect(heldSpans(ring)).toBe(400);
-    expect(ring.spansOf('req-49999')).toHaveLength(4);
-    expect(ring.spansOf('req-49899')).toEqual([]);
+    expect(spansOf(ring, 'req-49999')).toHaveLength(4);
+    expect(spansOf(ring, 'req-49899')).toEqual([]);
   });
 
   it('caps the spans one request may hold', () => {
     const ring = new RequestRing(1);
     for (let i = 0; i < MAX_SPANS_PER_REQUEST * 3; i++) ring.onEnd(span('runaway'));
-    expect(ring.spansOf('runaway')).toHaveLength(MAX_SPANS_PER_REQUEST);
+    expect(spansOf(ring, 'runaway')).toHaveLength(MAX_SPANS_PER_REQUEST);
   });
 
   it('refuses a capacity below one', () => {

@@ -44,7 +44,7 @@ describe('the timeline page', () => {
         ],
       },
     ]);
-    const html = renderTimelinePage(timeline);
+    const html = renderTimelinePage(timeline!);
     expect(html).not.toContain('<script');
     expect(html).not.toContain(HOSTILE);
     expect(html).toContain(esc(HOSTILE));
@@ -72,6 +72,35 @@ describe('the timeline page', () => {
     });
     const next = span({ spanId: '4'.repeat(16), parentSpanId: served.spanId, kind: 'client', name: 'router.route' });
     const timeline = timelineOf('id', [{ process: 'p', components: [], spans: [http, call, served, next] }]);
-    expect(timeline.spans.map((s) => s.component)).toEqual(['frontend', 'frontend', 'processor', 'processor']);
+    expect(timeline!.spans.map((s) => s.component)).toEqual(['frontend', 'frontend', 'processor', 'processor']);
+  });
+
+  it('of two requests of one id, shows the newest, or the one of the trace asked for, and names the others', () => {
+    const older = span({
+      traceId: '1'.repeat(32),
+      spanId: '1'.repeat(16),
+      kind: 'server',
+      startTime: 1000,
+      endTime: 1010,
+      attributes: { 'http.request.method': 'POST', 'http.response.status_code': 200 },
+    });
+    const newer = span({
+      traceId: '2'.repeat(32),
+      spanId: '2'.repeat(16),
+      kind: 'server',
+      startTime: 3000,
+      endTime: 3005,
+      attributes: { 'http.request.method': 'POST', 'http.response.status_code': 404 },
+    });
+    const answers = [{ process: 'p', components: [], spans: [older, newer] }];
+    const newest = timelineOf('reused', answers)!;
+    expect(newest).toMatchObject({ status: 404, trace_id: '2'.repeat(32) });
+    expect(newest.spans.map((s) => s.spanId)).toEqual(['2'.repeat(16)]);
+    expect(newest.other_requests).toEqual([{ trace_id: '1'.repeat(32), started_at: new Date(1000).toISOString() }]);
+    expect(renderTimelinePage(newest)).toContain(`href="view?trace=${'1'.repeat(32)}"`);
+    const asked = timelineOf('reused', answers, '1'.repeat(32))!;
+    expect(asked).toMatchObject({ status: 200, trace_id: '1'.repeat(32) });
+    expect(asked.spans.map((s) => s.spanId)).toEqual(['1'.repeat(16)]);
+    expect(timelineOf('reused', answers, '3'.repeat(32))).toBeUndefined();
   });
 });

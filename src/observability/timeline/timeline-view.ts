@@ -8,6 +8,8 @@ import { OUTCOME } from '../request-outcome-span.js';
 /** A line of `GET /debug/requests`: counts and times only, never the text of a prompt or a completion. */
 export interface RequestSummary {
   id: string;
+  /** The request's trace: two requests of one id (a client reusing it) are two lines, told apart by it. */
+  trace_id: string;
   route: string;
   status: number | null;
   started_at: string;
@@ -26,7 +28,10 @@ export interface RequestTimeline {
   id: string;
   /** As in the list: the status the client got, 499 for a client that left (null without the Frontend's span). */
   status: number | null;
-  trace_ids: string[];
+  /** The request's trace. */
+  trace_id: string;
+  /** Other requests of the same id that the processes still hold, newest first (`?trace=` shows one). */
+  other_requests: Array<{ trace_id: string; started_at: string }>;
   worker_id: string | null;
   prefix_hit_rate: number | null;
   cached_tokens: number | null;
@@ -41,6 +46,7 @@ export function summarize(id: string, http: FinishedSpan, facts: RequestFacts): 
   const outcome = outcomeOf(http);
   return {
     id,
+    trace_id: http.traceId,
     route: `${String(http.attributes['http.request.method'])} ${String(route)}`,
     status: statusOf(http, outcome),
     started_at: new Date(http.startTime).toISOString(),
@@ -88,9 +94,28 @@ function outcomeOf(http: FinishedSpan): Outcome {
   return outcome;
 }
 
-/** The answers of every process, as one timeline. */
-export function timelineOf(id: string, answers: readonly ProcessSpans[]): RequestTimeline {
-  const all = answers.flatMap((answer) => answer.spans.map((span) => ({ span, process: answer.process })));
+/** The requests of one id that the answers hold, by trace: when each started, newest first. */
+export function requestsIn(answers: readonly ProcessSpans[]): Array<{ traceId: string; startTime: number }> {
+  const starts = new Map<string, number>();
+  for (const { spans } of answers)
+    for (const span of spans) starts.set(span.traceId, Math.min(starts.get(span.traceId) ?? Infinity, span.startTime));
+  return [...starts].map(([traceId, startTime]) => ({ traceId, startTime })).sort((a, b) => b.startTime - a.startTime);
+}
+
+/**
+ * The answers of every process, as the timeline of one request: the one of trace `traceId`, or when none
+ * is named, the newest of the id (undefined when the answers hold no such request).
+ */
+export function timelineOf(
+  id: string,
+  answers: readonly ProcessSpans[],
+  traceId?: string,
+): RequestTimeline | undefined {
+  const requests = requestsIn(answers);
+  const shown = traceId ?? requests[0]?.traceId;
+  if (shown === undefined || !requests.some((request) => request.traceId === shown)) return undefined;
+  const own = answers.map((answer) => ({ ...answer, spans: answer.spans.filter((span) => span.traceId === shown) }));
+  const all = own.flatMap((answer) => answer.spans.map((span) => ({ span, process: answer.process })));
   const byId = new Map(all.map(({ span }) => [span.spanId, span]));
   const spans = all
     .map(({ span, process }) => ({
@@ -100,14 +125,17 @@ export function timelineOf(id: string, answers: readonly ProcessSpans[]): Reques
       duration_ms: round(span.endTime - span.startTime),
     }))
     .sort((a, b) => a.startTime - b.startTime);
-  const facts = mergeFacts(answers.map((answer) => factsOf(answer.spans)));
+  const facts = mergeFacts(own.filter((answer) => answer.spans.length > 0).map((answer) => factsOf(answer.spans)));
   const http = spans.find((span) => isHttpSpan(span));
   const start = http?.startTime ?? spans[0]?.startTime ?? 0;
   const outcome = http === undefined ? {} : outcomeOf(http);
   return {
     id,
     status: http === undefined ? null : statusOf(http, outcome),
-    trace_ids: [...new Set(spans.map((span) => span.traceId))],
+    trace_id: shown,
+    other_requests: requests
+      .filter((request) => request.traceId !== shown)
+      .map((request) => ({ trace_id: request.traceId, started_at: new Date(request.startTime).toISOString() })),
     worker_id: facts.workerId ?? null,
     prefix_hit_rate: facts.prefixHitRate ?? null,
     cached_tokens: outcome.cachedTokens ?? facts.cachedTokens ?? null,
@@ -144,10 +172,12 @@ export function renderTimelinePage(timeline: RequestTimeline): string {
         return `<span class="mark" style="left:${pct(at)}" title="${esc(event.name)}"></span>`;
       })
       .join('');
-    const failed = span.status === 'error' ? ' failed' : '';
+    // A bar in the right half has its label end where it ends: a label longer than the bar then runs
+    // left, inside the waterfall, not over the next column.
+    const classes = `${span.status === 'error' ? ' failed' : ''}${left > 50 ? ' late' : ''}`;
     return `<tr>
 <td class="what"><b>${esc(name)}</b> ${esc(span.name)} <small>${esc(span.kind)}</small></td>
-<td class="lane">${marks}<div class="bar${failed}" data-component="${esc(span.component)}" style="left:${pct(left)};width:${pct(width)};background:${colour}" title="${esc(`${span.name}: ${fmt(span.duration_ms)} ms`)}">${esc(name)} ${esc(fmt(span.duration_ms))} ms</div></td>
+<td class="lane">${marks}<div class="bar${classes}" data-component="${esc(span.component)}" style="left:${pct(left)};width:${pct(width)};background:${colour}" title="${esc(`${span.name}: ${fmt(span.duration_ms)} ms`)}">${esc(name)} ${esc(fmt(span.duration_ms))} ms</div></td>
 <td class="rid"><code>${esc(span.requestId)}</code></td>
 <td class="where">${esc(span.process)}</td>
 </tr>`;
@@ -161,8 +191,13 @@ export function renderTimelinePage(timeline: RequestTimeline): string {
     ['Prompt tokens', timeline.prompt_tokens === null ? '—' : String(timeline.prompt_tokens)],
     ['Completion tokens', timeline.completion_tokens === null ? '—' : String(timeline.completion_tokens)],
     ['Duration', `${fmt(end - start)} ms`],
-    ['Trace', timeline.trace_ids.join(', ')],
+    ['Trace', timeline.trace_id],
   ];
+  // Relative links: the page is `<id>/view`, the others `<id>/view?trace=…`.
+  const others = timeline.other_requests.map(
+    (other) =>
+      `<li><a href="view?trace=${esc(other.trace_id)}">${esc(other.started_at)}</a> <small>trace ${esc(other.trace_id)}</small></li>`,
+  );
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -174,14 +209,16 @@ dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}
 dl.facts dt{font-weight:600} dl.facts dd{margin:0}
 table{border-collapse:collapse;width:100%;margin-top:1rem}
 td{padding:.25rem .4rem;border-bottom:1px solid #eee;vertical-align:middle;white-space:nowrap}
-td.lane{position:relative;width:60%;min-width:300px;height:1.6rem}
+td.lane{position:relative;width:60%;min-width:300px;height:1.6rem;overflow:hidden}
 .bar{position:absolute;top:.2rem;height:1.2rem;line-height:1.2rem;color:#fff;font-size:11px;padding:0 .25rem;border-radius:2px;overflow:visible;white-space:nowrap;box-sizing:border-box}
+.bar.late{display:flex;justify-content:flex-end}
 .bar.failed{outline:2px solid #c00}
 .mark{position:absolute;top:0;bottom:0;border-left:2px dashed #333}
 </style></head><body>
 <h1>Request <code id="request-id">${esc(timeline.id)}</code></h1>
 <p>Grep the logs of every process for this request id.</p>
 <dl class="facts">${facts.map(([term, value]) => `<dt>${esc(term)}</dt><dd data-fact="${esc(term)}">${esc(value)}</dd>`).join('')}</dl>
+${others.length === 0 ? '' : `<p>Other requests sent with this id:</p><ul id="other-requests">${others.join('')}</ul>`}
 <table><thead><tr><th>Span</th><th>Waterfall (${esc(fmt(end - start))} ms)</th><th>Request id</th><th>Process</th></tr></thead>
 <tbody>
 ${rows.join('\n')}

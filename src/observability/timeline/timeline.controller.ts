@@ -7,6 +7,7 @@ import { renderNotFoundPage, renderTimelinePage, summarize, timelineOf } from '.
 import type { RequestSummary, RequestTimeline } from './timeline-view.js';
 
 const DEFAULT_LIMIT = 50;
+const TRACE_ID = /^[0-9a-f]{32}$/;
 
 /**
  * The request timeline on the Frontend's HTTP server: the recent requests, one request's spans from
@@ -16,31 +17,41 @@ const DEFAULT_LIMIT = 50;
 export class TimelineController {
   constructor(private readonly timeline: TimelineService) {}
 
-  /** The requests this Frontend served most recently, newest first, with the facts the other processes' spans add. */
+  /**
+   * The requests this Frontend served most recently, newest first, with the facts the other processes'
+   * spans add; two requests of one id are two lines.
+   */
   @Get()
   async list(@Query('limit') limit: string | undefined): Promise<{ object: 'list'; data: RequestSummary[] }> {
     const wanted = parseLimit(limit, this.timeline.ring.capacity);
-    const recent: Array<[string, FinishedSpan]> = [];
-    for (const [id, spans] of this.timeline.ring.newestFirst()) {
-      const span = spans.find(isHttpSpan);
-      if (span === undefined) continue;
-      recent.push([id, span]);
+    const recent: Array<{ id: string; http: FinishedSpan }> = [];
+    for (const { id, spans } of this.timeline.ring.newestFirst()) {
+      const http = spans.find(isHttpSpan);
+      if (http === undefined) continue;
+      recent.push({ id, http });
       if (recent.length === wanted) break;
     }
-    const facts = await this.timeline.factsOf(recent.map(([id]) => id));
-    return { object: 'list', data: recent.map(([id, span]) => summarize(id, span, facts.get(id) ?? {})) };
+    const facts = await this.timeline.factsOf([...new Set(recent.map(({ id }) => id))]);
+    return {
+      object: 'list',
+      data: recent.map(({ id, http }) => summarize(id, http, facts.get(id)?.get(http.traceId) ?? {})),
+    };
   }
 
   @Get(':id')
-  async spans(@Param('id') id: string): Promise<RequestTimeline> {
-    const timeline = await this.find(id);
-    if (timeline === undefined) throw notFound(id);
+  async spans(@Param('id') id: string, @Query('trace') trace: string | undefined): Promise<RequestTimeline> {
+    const timeline = await this.find(id, trace);
+    if (timeline === undefined) throw notFound(id, trace);
     return timeline;
   }
 
   @Get(':id/view')
-  async view(@Param('id') id: string, @Res() reply: FastifyReply): Promise<void> {
-    const timeline = await this.find(id);
+  async view(
+    @Param('id') id: string,
+    @Query('trace') trace: string | undefined,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const timeline = await this.find(id, trace);
     void reply
       .status(timeline === undefined ? 404 : 200)
       .header('content-type', 'text/html; charset=utf-8')
@@ -49,9 +60,14 @@ export class TimelineController {
       .send(timeline === undefined ? renderNotFoundPage(id) : renderTimelinePage(timeline));
   }
 
-  private async find(id: string): Promise<RequestTimeline | undefined> {
+  /** Request `id`'s timeline: the one of trace `trace`, else the newest request of that id. */
+  private async find(id: string, trace: string | undefined): Promise<RequestTimeline | undefined> {
+    if (trace !== undefined && !TRACE_ID.test(trace))
+      throw new BadRequestException(
+        `trace must be a trace id, 32 lowercase hexadecimal digits, got ${JSON.stringify(trace)}.`,
+      );
     const answers = await this.timeline.spansOf(id);
-    return answers.length === 0 ? undefined : timelineOf(id, answers);
+    return timelineOf(id, answers, trace);
   }
 }
 
@@ -63,8 +79,9 @@ function parseLimit(raw: string | undefined, capacity: number): number {
   return Math.min(limit, capacity);
 }
 
-function notFound(id: string): NotFoundException {
+function notFound(id: string, trace: string | undefined): NotFoundException {
+  const which = trace === undefined ? '' : ` in trace ${trace}`;
   return new NotFoundException(
-    `No process of the service has spans of request ${JSON.stringify(id)}: it is unknown, or older than the requests kept.`,
+    `No process of the service has spans of request ${JSON.stringify(id)}${which}: it is unknown, or older than the requests kept.`,
   );
 }

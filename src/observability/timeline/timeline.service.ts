@@ -5,7 +5,7 @@ import { ProcessQueries } from '@threadline/runtime';
 import { addSpanRecorder } from '@threadline/tracing';
 import type { FinishedSpan } from '@threadline/tracing';
 import { RequestRing } from './request-ring.js';
-import { factsOf, mergeFacts } from './timeline-facts.js';
+import { factsOf, isHttpSpan, mergeFacts } from './timeline-facts.js';
 import { isServiceSelfRequest } from '../service-self-requests.js';
 import type { RequestFacts } from './timeline-facts.js';
 
@@ -25,6 +25,9 @@ export interface ProcessSpans {
   components: string[];
   spans: FinishedSpan[];
 }
+
+/** A process's answer to `timeline.facts`: by request id, then by trace id. */
+type FactsAnswer = Record<string, Record<string, RequestFacts>>;
 
 const SPANS_TOPIC = 'timeline.spans';
 const FACTS_TOPIC = 'timeline.facts';
@@ -51,9 +54,7 @@ export class TimelineService implements OnModuleInit, OnModuleDestroy {
     this.stops = [
       addSpanRecorder({ onEnd: (span) => this.keep(span) }),
       this.queries.answer<{ id: string }, ProcessSpans>(SPANS_TOPIC, ({ id }) => this.localSpans(id)),
-      this.queries.answer<{ ids: string[] }, Record<string, RequestFacts>>(FACTS_TOPIC, ({ ids }) =>
-        this.localFacts(ids),
-      ),
+      this.queries.answer<{ ids: string[] }, FactsAnswer>(FACTS_TOPIC, ({ ids }) => this.localFacts(ids)),
     ];
   }
 
@@ -67,32 +68,47 @@ export class TimelineService implements OnModuleInit, OnModuleDestroy {
     return this.queries.ask<{ id: string }, ProcessSpans>(SPANS_TOPIC, { id });
   }
 
-  /** What every process's spans tell about each of `ids`. */
-  async factsOf(ids: string[]): Promise<Map<string, RequestFacts>> {
-    const answers = await this.queries.ask<{ ids: string[] }, Record<string, RequestFacts>>(FACTS_TOPIC, { ids });
-    return new Map(ids.map((id) => [id, mergeFacts(answers.flatMap((answer) => answer[id] ?? []))]));
+  /** What every process's spans tell about each of `ids`, by request id and then by trace (one request each). */
+  async factsOf(ids: string[]): Promise<Map<string, Map<string, RequestFacts>>> {
+    const answers = await this.queries.ask<{ ids: string[] }, FactsAnswer>(FACTS_TOPIC, { ids });
+    return new Map(
+      ids.map((id) => {
+        const byTrace = new Map<string, RequestFacts[]>();
+        for (const answer of answers)
+          for (const [traceId, facts] of Object.entries(answer[id] ?? {}))
+            byTrace.set(traceId, [...(byTrace.get(traceId) ?? []), facts]);
+        return [id, new Map([...byTrace].map(([traceId, parts]) => [traceId, mergeFacts(parts)]))];
+      }),
+    );
   }
 
   private keep(span: FinishedSpan): void {
-    if (isServiceSelfRequest(span)) return;
+    if (isServiceSelfRequest(span) || isPreflight(span)) return;
     this.ring.onEnd(span);
   }
 
   private localSpans(id: unknown): ProcessSpans | undefined {
     if (typeof id !== 'string') return undefined;
-    const spans = this.ring.spansOf(id);
+    const spans = this.ring.entriesOf(id).flatMap((entry) => entry.spans);
     if (spans.length === 0) return undefined;
-    return { process: this.process, components: [...this.options.components], spans: [...spans] };
+    return { process: this.process, components: [...this.options.components], spans };
   }
 
-  private localFacts(ids: unknown): Record<string, RequestFacts> | undefined {
+  private localFacts(ids: unknown): FactsAnswer | undefined {
     if (!Array.isArray(ids)) return undefined;
-    const facts: Record<string, RequestFacts> = {};
+    const facts: FactsAnswer = {};
     for (const id of ids) {
       if (typeof id !== 'string') continue;
-      const spans = this.ring.spansOf(id);
-      if (spans.length > 0) facts[id] = factsOf(spans);
+      for (const entry of this.ring.entriesOf(id)) (facts[id] ??= {})[entry.traceId] = factsOf(entry.spans);
     }
     return facts;
   }
+}
+
+/**
+ * A CORS preflight (the browser asking before a page's request): kept, they would push the requests
+ * themselves out of the ring, one for each kind of request a page sends.
+ */
+function isPreflight(span: FinishedSpan): boolean {
+  return isHttpSpan(span) && span.attributes['http.request.method'] === 'OPTIONS';
 }
