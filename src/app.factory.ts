@@ -9,6 +9,7 @@ import { apiCorsOnFrameworkErrors, apiCorsOptions } from './http/api-cors.js';
 import type { LlmConfig } from './llm/llm.config.js';
 import { applyHttpLimits, requestTimeoutOptions } from './http/http-limits.js';
 import { installJsonBodyParser } from './http/json-body-parser.js';
+import { installHostCheck } from './http/host-check.js';
 import { HttpShutdownGrace } from './http/shutdown-grace.js';
 import { createTracingLogger, TracingLogger } from '@threadline/tracing';
 import type { OtlpExport } from '@threadline/tracing/otel';
@@ -55,6 +56,7 @@ export async function createApp(config: AppConfig, llm: LlmConfig): Promise<Nest
     await traces?.shutdown();
     throw error;
   });
+  installHostCheck(adapter.getInstance(), config.allowedHosts);
   void adapter.getInstance().register(fastifyCors, apiCorsOptions(config.corsOrigins, config.tracing.header));
   grace.install(adapter.getInstance());
   return app;

@@ -8,6 +8,8 @@ import { loadHttpLimits } from './http-limits.config.js';
 import { loadTraceExport } from './traces.config.js';
 import { loadMetricsPort } from './metrics.config.js';
 import { loadTimelineConfig } from './timeline.config.js';
+import { loadAllowedHosts } from './allowed-hosts.config.js';
+import type { AllowedHosts } from './allowed-hosts.config.js';
 import { loadCorsOrigins } from './cors.config.js';
 import type { CorsOrigins } from './cors.config.js';
 import type { TimelineConfig } from './timeline.config.js';
@@ -52,6 +54,8 @@ export interface AppConfig {
   timeline: TimelineConfig;
   /** The origins whose pages may call the service from a browser (`CORS_ORIGINS`). */
   corsOrigins: CorsOrigins;
+  /** The host names the service answers to (`ALLOWED_HOSTS`). */
+  allowedHosts: AllowedHosts;
 }
 
 /** Reads and checks the configuration; a bad value throws an error that names the variable. */
@@ -70,6 +74,7 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     metricsPort: loadMetricsPort(env),
     timeline: loadTimelineConfig(env, host),
     corsOrigins: loadCorsOrigins(env),
+    allowedHosts: loadAllowedHosts(env, host),
   };
 }
 

@@ -14,12 +14,12 @@ export function chromiumBinary(env: NodeJS.ProcessEnv = process.env): string | u
   }
 }
 
-/** Headless Chromium; as root it runs only without its sandbox. */
-export function launchChromium(): Promise<Browser> {
+/** Headless Chromium, with `extraArgs` on its command line; as root it runs only without its sandbox. */
+export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   const binary = chromiumBinary();
   if (binary === undefined) throw new Error('Chromium is not installed');
   const args = process.getuid?.() === 0 ? ['--no-sandbox'] : [];
-  return puppeteer.launch({ executablePath: binary, headless: true, args: [...args, '--disable-gpu'] });
+  return puppeteer.launch({ executablePath: binary, headless: true, args: [...args, '--disable-gpu', ...extraArgs] });
 }
 
 let warned = false;
