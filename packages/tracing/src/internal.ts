@@ -23,6 +23,7 @@ export {
   runInStore,
   setDeadlineOf,
   snapshotContext,
+  cancelledFor,
 } from './request-context.js';
 export type { RequestStore, ContextSnapshot } from './request-context.js';
 export { generateRequestId, isLogLevelEnabled } from './tracing.globals.js';

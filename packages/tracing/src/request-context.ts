@@ -159,6 +159,15 @@ export function outboundTraceparentOf(store: RequestStore): string | undefined {
 }
 
 /** The signal of `store`'s request: `getRequestSignal()` for a store that is not current. */
+/**
+ * Why the request of `store` was cancelled, once it was (`{ reason }`); undefined while it is not, read
+ * without making the signal of a request that nobody asked for one.
+ */
+export function cancelledFor(store: RequestStore): { reason: unknown } | undefined {
+  const cancellation = store[CANCELLATION];
+  return cancellation?.aborted === true ? { reason: cancellation.signal.reason } : undefined;
+}
+
 export function requestSignalOf(store: RequestStore): AbortSignal {
   return cancellationOf(store).signal;
 }

@@ -7,12 +7,14 @@ import {
   randomUuid,
   requestIdOf,
   startSpan,
+  cancelledFor,
   storeWithSpan,
 } from '@threadline/tracing/internal';
 import type { RequestStore, Span } from '@threadline/tracing/internal';
 import type { ComponentIdentity } from '../component.decorator.js';
 import type { CallOptions } from '../endpoint-context.js';
 import type { LocalInstance } from '../local-instance.js';
+import { stoppedCallFailure } from '../told-stop-reason.js';
 
 /** One call as a transport carries it: plain data, plus the caller's context in this process. */
 export interface OutgoingCall {
@@ -79,8 +81,17 @@ export abstract class ComponentTransport {
     return new CallStream(this, call, isRecordingSpans());
   }
 
-  /** Dispatches `call` as its stream is iterated (`CallStream`), in a `client` span when `inSpan`. */
+  /**
+   * Dispatches `call` as its stream is iterated (`CallStream`), in a `client` span when `inSpan`. A call
+   * of a request already cancelled (a component busy when its caller gave up, calling on once free) fails
+   * as stopped and reaches no callee: its answer has nobody to go to.
+   */
   open(call: OutgoingCall, inSpan: boolean): AsyncIterator<unknown> {
+    const stopped = cancelledFor(call.store);
+    if (stopped !== undefined) {
+      const where = { requestId: call.requestId, component: call.component.name, endpoint: call.endpoint };
+      throw stoppedCallFailure(stopped.reason, where);
+    }
     return inSpan ? this.dispatchInSpan(call) : this.dispatch(call)[Symbol.asyncIterator]();
   }
 
