@@ -23,6 +23,8 @@ export interface NatsServer {
   stop(): Promise<void>;
   /** Starts the server again on the same port (stopping it first if it runs) and waits until it accepts connections. */
   restart(): Promise<void>;
+  /** Sends the server process a signal: `SIGSTOP` stalls it with its connections open, `SIGCONT` resumes it. */
+  signal(name: NodeJS.Signals): void;
 }
 
 export interface NatsServerAvailability {
@@ -197,6 +199,7 @@ export async function startNatsServer(options: { port?: number; maxPayload?: num
     },
     log: () => stderr,
     stop,
+    signal: (name) => void child?.kill(name),
     restart: async () => {
       await stop();
       await start();

@@ -11,12 +11,16 @@ import { AwakeClock } from './awake-clock.js';
 export class CallerLiveness {
   private readonly lastHeard = new Map<string, number>();
   private readonly sweeper: NodeJS.Timeout;
-  private readonly clock: AwakeClock;
+  private readonly clock: { now(): number };
   private readonly goneListeners = new Set<(processId: string) => void>();
 
-  constructor(private readonly expiryMs: number) {
+  /** `clock` measures silence; by default one that stands still while this process is stalled. */
+  constructor(
+    private readonly expiryMs: number,
+    clock?: { now(): number },
+  ) {
     const sweepMs = Math.max(20, Math.floor(expiryMs / 20));
-    this.clock = new AwakeClock(sweepMs);
+    this.clock = clock ?? new AwakeClock(sweepMs);
     this.sweeper = setInterval(() => this.sweep(), sweepMs);
     this.sweeper.unref();
   }

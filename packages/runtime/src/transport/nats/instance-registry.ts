@@ -6,7 +6,8 @@ import { AwakeClock } from './awake-clock.js';
  * draining instance is alive (its calls in flight go on) but takes no new calls. Listeners hear of
  * every instance that goes, so calls in flight to it can fail instead of hanging.
  *
- * Silence is measured on a clock that stands still while this process is stalled (`AwakeClock`).
+ * Silence is measured on a clock that stands still while this process is stalled (`AwakeClock`), and
+ * over NATS while the bus is silent too (`LivenessClock`).
  *
  * An instance that a call found not listening (`unreachable`) takes no new calls until it is heard from
  * again, and nor do the other instances of its process: they share its connection, so a process killed
@@ -23,11 +24,15 @@ export class InstanceRegistry {
   /** `instances()` of each component as last computed, until something changes (`takingCalls`). */
   private readonly taking = new Map<string, readonly string[]>();
   private readonly sweeper: NodeJS.Timeout;
-  private readonly clock: AwakeClock;
+  private readonly clock: { now(): number };
 
-  constructor(private readonly expiryMs: number) {
+  /** `clock` measures silence; by default one that stands still while this process is stalled. */
+  constructor(
+    private readonly expiryMs: number,
+    clock?: { now(): number },
+  ) {
     const sweepMs = Math.max(50, expiryMs / 4);
-    this.clock = new AwakeClock(sweepMs);
+    this.clock = clock ?? new AwakeClock(sweepMs);
     this.sweeper = setInterval(() => this.sweep(), sweepMs);
     this.sweeper.unref();
   }

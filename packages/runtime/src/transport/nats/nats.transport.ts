@@ -24,6 +24,7 @@ import { CallerLiveness } from './caller-liveness.js';
 import { CallsInFlight } from './calls-in-flight.js';
 import { InstanceRegistry } from './instance-registry.js';
 import { ItemAssembler } from './item-parts.js';
+import { LivenessClock } from './liveness-clock.js';
 import { NatsCall } from './nats-call.js';
 import { connectWithRetry } from './nats-connect.js';
 import { NatsEndpointServer } from './nats-endpoint-server.js';
@@ -101,6 +102,8 @@ export class NatsTransport extends ComponentTransport {
   /** This process, as process-wide queries name their asker and their repliers. */
   private readonly processId = randomUuid();
   private readonly querySubscriptions = new Map<string, Subscription>();
+  /** What peers' silence is measured on: stands still while this process, or the bus, is stalled. */
+  private readonly livenessClock: LivenessClock;
   /** The processes whose calls this one serves, by their beats; and this process's own beat. */
   private readonly callers: CallerLiveness;
   private processBeat: NodeJS.Timeout | undefined;
@@ -122,7 +125,10 @@ export class NatsTransport extends ComponentTransport {
   ) {
     super();
     this.heartbeatMs = options.heartbeatMs ?? 1000;
-    this.registry = new InstanceRegistry(this.heartbeatMs * 3);
+    // Looked at by the callers' sweep, every twentieth of their expiry; stops a heartbeat after this
+    // process last heard its own beat (it beats twice a heartbeat).
+    this.livenessClock = new LivenessClock(Math.max(20, this.heartbeatMs / 10), this.heartbeatMs);
+    this.registry = new InstanceRegistry(this.heartbeatMs * 3, this.livenessClock);
     this.client = new ClientNats({
       servers: options.url,
       name: `threadline-client-${process.pid}`,
@@ -133,7 +139,7 @@ export class NatsTransport extends ComponentTransport {
     this.largeItems = new ByteBudget(this.maxMessageBytes * 4);
     // A caller beats twice a heartbeat and counts as gone after four silent beats: its calls' work stops
     // within a few seconds of its death, and a pause of a second or so is no death.
-    this.callers = new CallerLiveness(this.heartbeatMs * 2);
+    this.callers = new CallerLiveness(this.heartbeatMs * 2, this.livenessClock);
     const pacing = options.pacing === false ? undefined : options.pacing;
     this.credit = options.pacing === false ? undefined : { ...DEFAULT_CREDIT, ...definedOf(pacing ?? {}) };
     const credit = this.credit && `,"credit":${JSON.stringify(formatCredit(this.credit))}`;
@@ -186,6 +192,8 @@ export class NatsTransport extends ComponentTransport {
     connection.subscribe(natsSubjects.liveness(TRANSPORT_NAMESPACE), {
       callback: (_error, message) => {
         const beat = message.json<ProcessBeat>();
+        if (beat.processId === this.processId) this.livenessClock.ownBeatHeard();
+        // Its own beats too: this process may call instances it serves itself.
         if (typeof beat.processId === 'string') this.callers.heard(beat.processId, beat.leaving === true);
       },
     });

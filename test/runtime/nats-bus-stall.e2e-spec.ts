@@ -1,0 +1,72 @@
+import type { TestingModule } from '@nestjs/testing';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Component, Endpoint, getComponentToken } from '@threadline/runtime';
+import type { ComponentClient } from '@threadline/runtime';
+import { RequestIdService } from '@threadline/tracing';
+import { LogCapture } from '../support/log-capture.js';
+import { describeWithNats, startNatsServer } from '../support/nats-server.js';
+import type { NatsServer } from '../support/nats-server.js';
+import { startNatsSide } from '../support/nats-side.js';
+import { waitUntil } from '../support/wait-for.js';
+
+/**
+ * nats-server itself stalls (SIGSTOP: its connections stay open, nothing moves), as on a hiccup of the
+ * bus or the network. Every peer then falls silent at once: caller and callee each hear none of their own
+ * beats either, so neither takes the other for gone, and a stream under way goes on when the bus does.
+ */
+
+@Component({ name: 'stall-ticker' })
+class Ticker {
+  /** `count` items, one every `everyMs`. */
+  @Endpoint()
+  async *ticks(request: { count: number; everyMs: number }): AsyncGenerator<number> {
+    for (let n = 0; n < request.count; n++) {
+      await sleep(request.everyMs);
+      yield n;
+    }
+  }
+}
+
+const logs = new LogCapture();
+
+describeWithNats('a stall of nats-server itself', () => {
+  let nats: NatsServer;
+  let sides: TestingModule[];
+  let ticker: ComponentClient<Ticker>;
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    const side = (serve: boolean) =>
+      startNatsSide({
+        components: [Ticker],
+        serve: serve ? [Ticker] : [],
+        nats: { url: nats.url, shutdownGraceMs: 500 },
+        tracing: { logDestination: logs },
+      });
+    sides = [await side(true), await side(false)];
+    ticker = sides[1]!.get<ComponentClient<Ticker>>(getComponentToken(Ticker));
+    await waitUntil(async () => (await ticker.instances()).length > 0);
+  }, 30_000);
+  afterAll(async () => {
+    nats?.signal('SIGCONT');
+    for (const side of sides ?? []) await side.close();
+    await nats?.stop();
+  });
+
+  it('longer than a peer’s silence allows (3.5 s): the stream goes on, whole, once the bus does', async () => {
+    const received: number[] = [];
+    const requestIds = sides[1]!.get(RequestIdService);
+    const streamed = requestIds.run(async () => {
+      for await (const n of ticker.ticks({ count: 60, everyMs: 50 })) received.push(n);
+    }, 'bus-stall-1');
+    await waitUntil(() => received.length >= 5);
+    nats.signal('SIGSTOP');
+    await sleep(3500);
+    nats.signal('SIGCONT');
+    await streamed;
+    expect(received).toEqual([...Array(60).keys()]);
+    const goneLines = logs.lines.filter((line) => /gone|silent/.test(String(line.msg)));
+    expect(goneLines).toEqual([]);
+  }, 30_000);
+});
