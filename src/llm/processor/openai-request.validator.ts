@@ -146,11 +146,15 @@ function messages(value: unknown): ChatMessage[] {
   }
   // The ids of the tool calls of the assistant messages so far: a tool message answers one of them.
   const calledIds = new Set<string>();
-  return value.map((message: unknown, i) => {
+  // As OpenAI: the tool messages right after an assistant's tool calls answer every one of them.
+  let awaited: { param: string; ids: Set<string> } | undefined;
+  const checked = value.map((message: unknown, i) => {
     const param = `messages[${i}]`;
+    const role = (message as Body | null)?.role;
+    if (awaited !== undefined && awaited.ids.size > 0 && role !== 'tool') throw unanswered(awaited);
     if (message === null || typeof message !== 'object')
       throw new InvalidRequestError(`${param} must be an object.`, param);
-    const { role, content, tool_calls: toolCalls, tool_call_id: toolCallId, name, refusal } = message as Body;
+    const { content, tool_calls: toolCalls, tool_call_id: toolCallId, name, refusal } = message as Body;
     if (typeof role !== 'string' || !ROLES.has(role as ChatMessage['role'])) {
       throw new InvalidRequestError(`${param}.role must be one of ${[...ROLES].join(', ')}.`, `${param}.role`);
     }
@@ -171,6 +175,7 @@ function messages(value: unknown): ChatMessage[] {
     if (calls !== undefined && calls.length > 0) {
       normalized.tool_calls = calls;
       for (const call of calls) calledIds.add(call.id);
+      awaited = { param, ids: new Set(calls.map((call) => call.id)) };
     }
     if (name !== undefined && name !== null) {
       if (typeof name !== 'string') throw new InvalidRequestError(`${param}.name must be a string.`, `${param}.name`);
@@ -188,9 +193,21 @@ function messages(value: unknown): ChatMessage[] {
         );
       }
       normalized.tool_call_id = toolCallId;
+      awaited?.ids.delete(toolCallId);
     }
     return normalized;
   });
+  if (awaited !== undefined && awaited.ids.size > 0) throw unanswered(awaited);
+  return checked;
+}
+
+/** An assistant's tool calls that the tool messages after it leave unanswered. */
+function unanswered({ param, ids }: { param: string; ids: Set<string> }): InvalidRequestError {
+  const names = [...ids].map((id) => `'${fieldName(id)}'`).join(', ');
+  return new InvalidRequestError(
+    `${param}: an assistant message with tool_calls must be followed by tool messages answering each call; none answers ${names}.`,
+    `${param}.tool_calls`,
+  );
 }
 
 /**

@@ -285,6 +285,48 @@ describe('bad requests: OpenAI error bodies, the right status, the request id', 
       message: "messages[1].tool_call_id: no assistant message before it has a tool call with the id 'nope'.",
     },
     {
+      name: 'an assistant message whose tool calls the next messages do not all answer',
+      body: {
+        model: MODEL,
+        messages: [
+          { role: 'user', content: 'weather in Paris and Rome?' },
+          {
+            role: 'assistant',
+            content: null,
+            tool_calls: [
+              { id: 'call_p', type: 'function', function: { name: 'weather', arguments: '{"city":"Paris"}' } },
+              { id: 'call_r', type: 'function', function: { name: 'weather', arguments: '{"city":"Rome"}' } },
+            ],
+          },
+          { role: 'tool', tool_call_id: 'call_p', content: 'sunny' },
+          { role: 'user', content: 'and?' },
+        ],
+      },
+      status: 400,
+      param: 'messages[1].tool_calls',
+      code: invalid,
+      message:
+        "messages[1]: an assistant message with tool_calls must be followed by tool messages answering each call; none answers 'call_r'.",
+    },
+    {
+      name: 'tool calls left unanswered by the last message',
+      body: {
+        model: MODEL,
+        messages: [
+          { role: 'user', content: 'weather?' },
+          {
+            role: 'assistant',
+            tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'weather', arguments: '{}' } }],
+          },
+        ],
+      },
+      status: 400,
+      param: 'messages[1].tool_calls',
+      code: invalid,
+      message:
+        "messages[1]: an assistant message with tool_calls must be followed by tool messages answering each call; none answers 'call_1'.",
+    },
+    {
       name: "a message's name that is not a string",
       body: { model: MODEL, messages: [{ role: 'user', content: 'hi', name: 5 }] },
       status: 400,

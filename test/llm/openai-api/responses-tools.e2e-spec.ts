@@ -421,6 +421,18 @@ describe('refused, naming the Responses parameter', () => {
       },
     ],
     [
+      'a call no output answers',
+      'input[1].call_id',
+      'invalid_request_error',
+      {
+        input: [
+          { role: 'user', content: 'hi' },
+          { type: 'function_call', call_id: 'call_1', name: 'f', arguments: '{}' },
+          { role: 'user', content: 'and?' },
+        ],
+      },
+    ],
+    [
       'a call without arguments',
       'input[0].arguments',
       'invalid_request_error',

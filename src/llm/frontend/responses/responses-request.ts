@@ -184,6 +184,8 @@ function inputMessages(input: unknown): ChatMessageBody[] {
   }
   const messages: ChatMessageBody[] = [];
   const calls = new Set<string>();
+  // The calls no output has answered yet, with where each was made: OpenAI wants an output for every call.
+  const unanswered = new Map<string, string>();
   input.forEach((item: unknown, i) => {
     const param = `input[${i}]`;
     if (!isObject(item)) throw new InvalidRequestError(`${param} must be an object.`, param);
@@ -194,10 +196,15 @@ function inputMessages(input: unknown): ChatMessageBody[] {
       if (last?.role === 'assistant') (last.tool_calls ??= []).push(call);
       else messages.push({ role: 'assistant', content: '', tool_calls: [call] });
       calls.add(call.id);
+      unanswered.set(call.id, param);
     } else if (type === 'function_call_output') {
-      messages.push(functionOutputItem(item, param, calls));
+      const output = functionOutputItem(item, param, calls);
+      unanswered.delete(output.tool_call_id!);
+      messages.push(output);
     } else messages.push(inputItem(item, type, param));
   });
+  for (const [callId, param] of unanswered)
+    throw new InvalidRequestError(`No tool output found for function call ${callId}.`, `${param}.call_id`);
   return messages;
 }
 
