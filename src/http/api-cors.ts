@@ -69,3 +69,16 @@ export function apiCorsOnFrameworkErrors(
     void reply.code(204).header('content-length', '0').send();
   };
 }
+
+/**
+ * What a preflight the CORS hook did not answer is told (a `404`, which stops the browser): its origin is
+ * not allowed, or its path is not under `/v1/`. Undefined for any other request.
+ */
+export function refusedPreflightMessage(request: FastifyRequest): string | undefined {
+  const { origin } = request.headers;
+  if (request.method !== 'OPTIONS' || request.headers['access-control-request-method'] === undefined) return undefined;
+  const from = typeof origin === 'string' ? `origin ${origin.slice(0, 256)}` : 'no origin';
+  return isApiPath(request.url)
+    ? `A CORS preflight from ${from}, which CORS_ORIGINS does not allow: the browser will not send the request.`
+    : `A CORS preflight for ${request.url.slice(0, 256)}: only the paths under /v1/ answer other origins.`;
+}

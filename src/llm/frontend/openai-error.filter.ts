@@ -1,7 +1,8 @@
-import { Catch, Inject } from '@nestjs/common';
+import { Catch, Inject, NotFoundException } from '@nestjs/common';
 import type { ArgumentsHost, ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { RequestIdService } from '@threadline/tracing';
+import { refusedPreflightMessage } from '../../http/api-cors.js';
 import { LLM_CONFIG } from '../llm.config.js';
 import type { LlmConfig } from '../llm.config.js';
 import { isRetryLater, toOpenAIError } from './openai-error.js';
@@ -27,7 +28,12 @@ export class OpenAIErrorFilter implements ExceptionFilter {
 
   catch(error: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
-    const { status, body } = toOpenAIError(error, this.requestIds.id);
+    // A preflight the CORS hook left unanswered comes here as an unknown route: say why instead.
+    const preflight = error instanceof NotFoundException ? refusedPreflightMessage(reply.request) : undefined;
+    const { status, body } = toOpenAIError(
+      preflight === undefined ? error : new NotFoundException(preflight),
+      this.requestIds.id,
+    );
     logRequestFailure(error, status, body);
     if (reply.raw.headersSent) {
       // A stream already under way cannot change its status: end it; the client sees it cut short.

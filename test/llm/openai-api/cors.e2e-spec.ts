@@ -95,9 +95,21 @@ describe('CORS with the default origins (pages of this machine, any port)', () =
       expect(res.status).toBe(404);
       expectNoCors(res);
       expect(res.headers.get('vary')).toBe('Origin');
-      expect(res.headers.get('x-request-id')).toMatch(UUID_V4);
+      const id = res.headers.get('x-request-id')!;
+      expect(id).toMatch(UUID_V4);
+      // Its answer and its log line say why, for the developer who sees "Failed to fetch" in the page.
+      const why = `A CORS preflight from origin ${origin}, which CORS_ORIGINS does not allow`;
+      expect(((await res.json()) as ErrorBody).error.message).toContain(why);
+      expect(pipeline.logs.forRequest(id).find((line) => line.msg?.startsWith('request refused'))?.msg).toContain(why);
     },
   );
+
+  it('a preflight off the API is told only the paths under /v1/ answer other origins', async () => {
+    const res = await preflight(pipeline.url, PAGE, '/debug/requests');
+    expect(res.status).toBe(404);
+    expectNoCors(res);
+    expect(((await res.json()) as ErrorBody).error.message).toContain('only the paths under /v1/ answer other origins');
+  });
 
   it('a request from a disallowed origin is served (CORS is the browser’s to enforce) without CORS headers', async () => {
     const { res } = await fromPage(pipeline.url, 'https://example.com', '/v1/models', undefined, 'cors-denied-1');
