@@ -92,3 +92,18 @@ describe('THREADLINE_COMPONENTS', () => {
     }
   });
 });
+
+describe('METRICS_PORT beside PORT', () => {
+  it('cannot be the Frontend’s port: start-up stops naming it, not at listen', () => {
+    expect(() => loadAppConfig({ PORT: '9000', METRICS_PORT: '9000' })).toThrow(
+      'Invalid configuration: METRICS_PORT must not be PORT (9000), where the Frontend listens, got "9000"',
+    );
+    expect(() => loadAppConfig({ METRICS_PORT: '8080' })).toThrow('METRICS_PORT must not be PORT (8080)');
+  });
+
+  it('may be any port in a process without the Frontend, and 0 beside a PORT of 0', () => {
+    const worker = { THREADLINE_TRANSPORT: 'nats', THREADLINE_COMPONENTS: 'worker', METRICS_PORT: '8080' };
+    expect(loadAppConfig(worker).metricsPort).toBe(8080);
+    expect(loadAppConfig({ PORT: '0', METRICS_PORT: '0' }).metricsPort).toBe(0);
+  });
+});

@@ -62,20 +62,32 @@ export interface AppConfig {
 export function loadAppConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const bodyLimit = envWholeNumber(env, 'MAX_BODY_BYTES', 4 * 1024 * 1024, 1024, 1024 ** 3);
   const host = parseHost(env.HOST ?? '127.0.0.1');
+  const port = envPort(env, 'PORT', 8080);
+  const runtime = parseRuntime(env);
   return {
-    port: envPort(env, 'PORT', 8080),
+    port,
     host,
     requestLogging: envFlag(env, 'LOG_REQUESTS', true),
     bodyLimit,
     httpLimits: loadHttpLimits(env, bodyLimit),
     tracing: resolveTracingOptions(tracingOptionsFromEnv(env)),
     traces: loadTraceExport(env),
-    runtime: parseRuntime(env),
-    metricsPort: loadMetricsPort(env),
+    runtime,
+    metricsPort: metricsPortBeside(loadMetricsPort(env), port, runtime.components.includes('frontend')),
     timeline: loadTimelineConfig(env, host),
     corsOrigins: loadCorsOrigins(env),
     allowedHosts: loadAllowedHosts(env, host),
   };
+}
+
+/** `METRICS_PORT`, which cannot be the port the Frontend of this process listens on (`0`: any free one). */
+function metricsPortBeside(metricsPort: number | undefined, port: number, frontend: boolean): number | undefined {
+  if (frontend && metricsPort !== undefined && metricsPort !== 0 && metricsPort === port)
+    throw new ConfigError(
+      'METRICS_PORT',
+      `must not be PORT (${port}), where the Frontend listens, got "${metricsPort}"`,
+    );
+  return metricsPort;
 }
 
 function parseHost(value: string): string {
