@@ -3,15 +3,37 @@ import type { Span, SpanItemObserver } from '@threadline/tracing/internal';
 import type { GenerateRequest, WorkerOutput } from '../protocol/pipeline.types.js';
 
 /**
+ * What happened to a generation on its way that its span should tell (a remote prefill given up): kept
+ * until the span exists, then written to it. Without a span recorder, it records nothing.
+ */
+export class GenerationNotes {
+  private span: Span | undefined;
+
+  /** Called by `traceGeneration` with the generation's span. */
+  attach(span: Span): void {
+    this.span = span;
+  }
+
+  /** An event on the generation's span, with attributes set on the span itself too. */
+  event(name: string, attributes: Record<string, string | number | boolean>): void {
+    if (this.span === undefined) return;
+    this.span.addEvent(name, attributes, spanClock());
+    for (const [key, value] of Object.entries(attributes)) this.span.setAttribute(key, value);
+  }
+}
+
+/**
  * The Worker's generation as an `internal` span `gen_ai.generate`, a child of the worker's call, ended
  * with the engine's stream: token counts, the cached prompt tokens, and an event at the first token.
  * Counts only: no prompt or completion text goes into a span. Without a span recorder, `tokens` as it is.
+ * `notes` writes to the span what happens to the generation meanwhile.
  */
 export function traceGeneration(
   tokens: AsyncIterable<WorkerOutput>,
   request: GenerateRequest,
   model: string,
   workerId: string,
+  notes?: GenerationNotes,
 ): AsyncIterable<WorkerOutput> {
   if (!isRecordingSpans()) return tokens;
   const span = startSpan('gen_ai.generate', 'internal', {
@@ -22,6 +44,7 @@ export function traceGeneration(
     'threadline.worker_id': workerId,
   });
   if (span === undefined) return tokens;
+  notes?.attach(span);
   // A migrated generation: its prompt carries the tokens another worker produced before it was lost.
   if (request.continuation !== undefined)
     span.setAttribute('threadline.migration.tokens_carried', request.continuation.generatedTokens);

@@ -16,7 +16,7 @@ import { PrefillComponent } from '../prefill/prefill.component.js';
 import { InvalidRequestError } from '../protocol/invalid-request.error.js';
 import type { EmbedRequest, EmbedResult, GenerateRequest, WorkerOutput } from '../protocol/pipeline.types.js';
 import { createEngine } from './engine.factory.js';
-import { traceGeneration } from './generation-span.js';
+import { GenerationNotes, traceGeneration } from './generation-span.js';
 import type { LlmEngine, PrefillEngine } from './llm-engine.js';
 
 /**
@@ -67,9 +67,12 @@ export class WorkerComponent implements OnComponentStart, OnComponentStop {
       const { promptTokens, generatedTokens } = request.continuation;
       this.logger.log({ msg: `continuing a migrated generation after ${generatedTokens} tokens`, promptTokens });
     }
-    const prepare = this.shouldPrefillRemotely(request) ? () => this.prefillRemotely(request) : undefined;
+    const notes = new GenerationNotes();
+    const prepare = this.shouldPrefillRemotely(request)
+      ? () => this.prefillRemotely(request, context.signal, notes)
+      : undefined;
     const tokens = this.engine.generate(request, context.signal, prepare);
-    return traceGeneration(tokens, request, this.config.model, context.instanceId);
+    return traceGeneration(tokens, request, this.config.model, context.instanceId, notes);
   }
 
   /** Disaggregation's rule: a long uncached prompt, while the Prefill workers' queue is short. */
@@ -81,9 +84,20 @@ export class WorkerComponent implements OnComponentStart, OnComponentStop {
     return queued < maxPrefillQueue;
   }
 
-  /** The request, prefilled by a Prefill worker; by this worker itself when every Prefill worker is full. */
-  private async prefillRemotely(request: GenerateRequest): Promise<GenerateRequest> {
+  /**
+   * The request, prefilled by a Prefill worker; by this worker itself when every Prefill worker is full,
+   * or when remote prefill is unavailable (no Prefill instance, or the call failed because its instance
+   * or the bus is gone: see `isPrefillUnavailable`), as Dynamo's decode workers do. The request's own
+   * cancellation or deadline, and any other failure, are the caller's to see.
+   */
+  private async prefillRemotely(
+    request: GenerateRequest,
+    signal: AbortSignal,
+    notes: GenerationNotes,
+  ): Promise<GenerateRequest> {
     try {
+      if ((await this.prefillWorkers.instances()).length === 0)
+        return this.prefillLocally(request, 'component_unavailable', 'no instance of prefill is known', notes);
       const prefilled = await unary(
         this.prefillWorkers.prefill(
           request.blocks === undefined
@@ -94,10 +108,30 @@ export class WorkerComponent implements OnComponentStart, OnComponentStop {
       this.logger.debug({ msg: `prefilled remotely by ${prefilled.prefillWorkerId}`, ...prefilled });
       return { ...request, prefilled };
     } catch (error) {
-      if ((error as { status?: unknown }).status !== 429) throw error;
-      this.logger.debug('the Prefill workers are at capacity: prefilling locally');
-      return request;
+      if (signal.aborted) throw error;
+      if ((error as { status?: unknown }).status === 429) {
+        this.logger.debug('the Prefill workers are at capacity: prefilling locally');
+        return request;
+      }
+      if (!isPrefillUnavailable(error)) throw error;
+      const { code, message } = error as { code: string; message?: unknown };
+      return this.prefillLocally(request, code, String(message), notes);
     }
+  }
+
+  /** `request` as it is, for this worker to prefill; says why, once, at `warn`, and on the generation's span. */
+  private prefillLocally(
+    request: GenerateRequest,
+    reason: string,
+    detail: string,
+    notes: GenerationNotes,
+  ): GenerateRequest {
+    this.logger.warn({ msg: `remote prefill unavailable (${reason}): prefilling locally`, reason, detail });
+    notes.event('threadline.prefill.fallback', {
+      'threadline.prefill.fallback': 'local',
+      'threadline.prefill.fallback_reason': reason,
+    });
+    return request;
   }
 
   /** The vectors of an embeddings request's inputs: a unary call, to any worker. */
@@ -113,4 +147,25 @@ export class WorkerComponent implements OnComponentStart, OnComponentStop {
     }
     return this.engine.embed(request, context.signal);
   }
+}
+
+/**
+ * The codes of a Prefill call's failure that say remote prefill cannot be had now: no instance of it,
+ * its instance gone (killed, cut off, stopped, or silent when called), or the bus down. A cancel, a
+ * deadline, a bad request or the engine's own error is not among them.
+ */
+const PREFILL_UNAVAILABLE = new Set([
+  'component_unavailable',
+  'instance_gone',
+  'instance_unavailable',
+  'instance_shutting_down',
+  'no_instance_answered',
+  'transport_error',
+  'bus_unavailable',
+]);
+
+/** Whether `error` says that no Prefill worker can prefill now, so that the Worker does it itself. */
+export function isPrefillUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && PREFILL_UNAVAILABLE.has(code);
 }
