@@ -3,7 +3,7 @@ import type { DynamicModule } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { AppConfig } from './config/app.config.js';
 import type { LlmConfig } from './llm/llm.config.js';
-import { LlmModule, readinessEntryPoints } from './llm/llm.module.js';
+import { LlmModule, readinessEntryPoints, readinessOptional } from './llm/llm.module.js';
 import { RequestTracingModule } from '@threadline/tracing';
 import { openAIClientErrorBody } from './http/openai-client-error-body.js';
 import { HealthModule } from './observability/health/health.module.js';
@@ -32,7 +32,8 @@ export class AppModule {
         }),
         TimelineModule.forRoot({ ...config.timeline, components: config.runtime.components }),
         HealthModule.forRoot({
-          entryPoints: readinessEntryPoints(llm, config.runtime.components),
+          entryPoints: readinessEntryPoints(config.runtime.components),
+          optional: readinessOptional(llm),
           http: config.runtime.components.includes('frontend'),
         }),
       ],

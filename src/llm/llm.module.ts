@@ -43,14 +43,22 @@ const COMPONENTS = {
 
 /**
  * What a process's requests enter by, besides the components it serves, for readiness to follow their
- * `@InjectComponent()`s: the Frontend's controller; and Prefill when disaggregation is on (the Worker
- * declares it optional, as it calls it only then).
+ * `@InjectComponent()`s: the Frontend's controller.
  */
-export function readinessEntryPoints(config: LlmConfig, components: readonly string[]): object[] {
-  return [
-    ...(components.includes('frontend') ? [FrontendController] : []),
-    ...(config.disagg.enabled ? [PrefillComponent] : []),
-  ];
+export function readinessEntryPoints(components: readonly string[]): object[] {
+  return components.includes('frontend') ? [FrontendController] : [];
+}
+
+/**
+ * The components readiness reports without needing them, with what their absence means: Prefill when
+ * disaggregation is on (the Worker declares it optional: without it, it prefills long prompts itself).
+ */
+export function readinessOptional(config: LlmConfig): Record<string, string> {
+  return config.disagg.enabled
+    ? {
+        prefill: 'remote prefill unavailable: no live instance of prefill; the workers prefill long prompts themselves',
+      }
+    : {};
 }
 
 /** The reference pipeline, Frontend → Processor → Router → Worker (→ Prefill): in one process or several. */

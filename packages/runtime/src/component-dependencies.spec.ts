@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { describe, expect, it } from 'vitest';
-import { requiredComponents } from './component-dependencies.js';
+import { reachedComponents, requiredComponents } from './component-dependencies.js';
 import { Component } from './component.decorator.js';
 import { InjectComponent } from './depends.js';
 
@@ -35,5 +35,17 @@ describe('requiredComponents', () => {
       'middle',
       'extra',
     ]);
+  });
+});
+
+describe('reachedComponents', () => {
+  it('names apart the components reached only through an optional dependency', () => {
+    const { required, optional } = reachedComponents([Entry]);
+    expect(required.map((component) => component.name)).toEqual(['middle', 'leaf']);
+    expect(optional.map((component) => component.name)).toEqual(['extra']);
+  });
+
+  it('counts a component as required when any path needs it', () => {
+    expect(reachedComponents([Entry, Extra]).optional).toEqual([]);
   });
 });

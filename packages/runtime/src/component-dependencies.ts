@@ -21,18 +21,34 @@ export function recordDependency(owner: object, target: ComponentClass, optional
  * every component they call, directly or through another, unless it is declared optional.
  */
 export function requiredComponents(roots: readonly object[]): ComponentIdentity[] {
-  const seen = new Set<object>();
-  const needed = new Map<string, ComponentIdentity>();
-  const visit = (owner: object) => {
-    if (seen.has(owner)) return;
-    seen.add(owner);
-    if (Reflect.hasOwnMetadata(COMPONENT_METADATA, owner)) {
-      const identity = getComponentIdentity(owner as ComponentClass);
-      needed.set(`${identity.namespace}.${identity.name}`, identity);
-    }
-    const dependencies = (Reflect.getOwnMetadata(DEPENDENCIES_METADATA, owner) as Dependency[] | undefined) ?? [];
-    for (const dependency of dependencies) if (!dependency.optional) visit(dependency.target);
+  return reachedComponents(roots).required;
+}
+
+/**
+ * The components that requests entering at `roots` reach: `required` as `requiredComponents` says, and
+ * `optional`, those reached only through a dependency declared optional (and what they call).
+ */
+export function reachedComponents(roots: readonly object[]): {
+  required: ComponentIdentity[];
+  optional: ComponentIdentity[];
+} {
+  const reached = (from: readonly object[], followOptional: boolean) => {
+    const seen = new Set<object>();
+    const found = new Map<string, ComponentIdentity>();
+    const visit = (owner: object) => {
+      if (seen.has(owner)) return;
+      seen.add(owner);
+      if (Reflect.hasOwnMetadata(COMPONENT_METADATA, owner)) {
+        const identity = getComponentIdentity(owner as ComponentClass);
+        found.set(`${identity.namespace}.${identity.name}`, identity);
+      }
+      const dependencies = (Reflect.getOwnMetadata(DEPENDENCIES_METADATA, owner) as Dependency[] | undefined) ?? [];
+      for (const dependency of dependencies) if (followOptional || !dependency.optional) visit(dependency.target);
+    };
+    from.forEach(visit);
+    return found;
   };
-  roots.forEach(visit);
-  return [...needed.values()];
+  const required = reached(roots, false);
+  const optional = [...reached(roots, true)].filter(([key]) => !required.has(key)).map(([, identity]) => identity);
+  return { required: [...required.values()], optional };
 }

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { requiredComponents } from './component-dependencies.js';
+import { reachedComponents } from './component-dependencies.js';
 import { COMPONENT_TRANSPORT, RUNTIME_OPTIONS } from './runtime.internal-constants.js';
 import type { RuntimeModuleOptions } from './runtime.options.js';
 import type { BusStatus, ComponentTransport } from './transport/component-transport.js';
@@ -10,13 +10,19 @@ export interface ReadinessReport {
   bus: BusStatus;
   /** Each component a request needs, with how many of its instances take calls now (0: it is missing). */
   components: Array<{ name: string; instances: number }>;
+  /**
+   * Each component a request may call without needing it (reached only through an
+   * `@InjectComponent(X, { optional: true })`), with how many of its instances take calls now: not
+   * needed to be ready, told so that a probe can show it.
+   */
+  optional: Array<{ name: string; instances: number }>;
 }
 
 /**
  * What this process needs to serve a request, and whether it has it: the bus connected, and a live
  * instance of every component its requests reach. Those are the components it serves, the extra entry
  * points it is given (a controller, say), and every component they call through `@InjectComponent()`,
- * directly or not, unless declared optional.
+ * directly or not, unless declared optional (those are reported apart, as `optional`).
  * @publicApi
  */
 @Injectable()
@@ -29,13 +35,18 @@ export class RuntimeReadiness {
   /** `entryPoints`: classes besides the served components whose requests this process takes. */
   async check(entryPoints: readonly object[] = []): Promise<ReadinessReport> {
     const bus = this.transport.bus();
-    const needed = requiredComponents([...(this.options.serve ?? this.options.components), ...entryPoints]);
-    const components = await Promise.all(
-      needed.map(async (component) => ({
-        name: component.name,
-        instances: (await this.transport.instances(component)).length,
-      })),
-    );
-    return { bus, components };
+    const { required, optional } = reachedComponents([
+      ...(this.options.serve ?? this.options.components),
+      ...entryPoints,
+    ]);
+    const count = (identities: typeof required) =>
+      Promise.all(
+        identities.map(async (component) => ({
+          name: component.name,
+          instances: (await this.transport.instances(component)).length,
+        })),
+      );
+    const [components, optionalComponents] = await Promise.all([count(required), count(optional)]);
+    return { bus, components, optional: optionalComponents };
   }
 }

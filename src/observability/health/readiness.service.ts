@@ -4,6 +4,8 @@ import type { HealthCheckResult, HealthIndicatorFunction, HealthIndicatorResult 
 import { RuntimeReadiness } from '@threadline/runtime';
 
 export const READINESS_ENTRY_POINTS = Symbol('READINESS_ENTRY_POINTS');
+/** The optional components to report, by name, each with what it means that none runs. */
+export const READINESS_OPTIONAL = Symbol('READINESS_OPTIONAL');
 
 /** A readiness answer: 200 with every check up, 503 with what is missing named under `error`. */
 export interface ReadinessAnswer {
@@ -26,6 +28,7 @@ export class ReadinessService {
     private readonly indicator: HealthIndicatorService,
     private readonly runtime: RuntimeReadiness,
     @Inject(READINESS_ENTRY_POINTS) private readonly entryPoints: readonly object[],
+    @Inject(READINESS_OPTIONAL) private readonly optional: Readonly<Record<string, string>>,
   ) {}
 
   async check(): Promise<ReadinessAnswer> {
@@ -33,6 +36,10 @@ export class ReadinessService {
     const indicators: HealthIndicatorFunction[] = [];
     if (report.bus.needed) indicators.push(() => this.bus(report.bus.connected, report.bus.url));
     for (const { name, instances } of report.components) indicators.push(() => this.component(name, instances));
+    for (const { name, instances } of report.optional) {
+      const absence = this.optional[name];
+      if (absence !== undefined) indicators.push(() => this.optionalComponent(name, instances, absence));
+    }
     let answer: ReadinessAnswer;
     try {
       answer = { status: 200, body: await this.health.check(indicators) };
@@ -52,6 +59,14 @@ export class ReadinessService {
   private component(name: string, instances: number): HealthIndicatorResult {
     const check = this.indicator.check(name);
     return instances > 0 ? check.up({ instances }) : check.down({ instances, message: `no live instance of ${name}` });
+  }
+
+  /** Up either way: the requests are served without it. */
+  private optionalComponent(name: string, instances: number, absence: string): HealthIndicatorResult {
+    const check = this.indicator.check(name);
+    return instances > 0
+      ? check.up({ instances, optional: true })
+      : check.up({ instances, optional: true, message: absence });
   }
 
   /** One line when readiness changes, not one per probe. */

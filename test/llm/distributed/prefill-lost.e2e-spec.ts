@@ -12,7 +12,8 @@ import { waitFor } from '../../support/wait-for.js';
  * Prefill worker is lost: `kill -9` of the prefill process mid-prefill, then requests while it is down.
  * A long prompt is prefilled by its decode worker instead, as Dynamo's decode workers fall back to local
  * prefill: the client gets its whole answer, the Processor moves nothing (the worker is not to blame),
- * and the worker says once, at warn, why it prefilled locally.
+ * and the worker says once, at warn, why it prefilled locally. Readiness does not need a Prefill worker:
+ * the Frontend's `/ready` stays 200 and says that remote prefill is unavailable.
  */
 
 /** Uncached prompt tokens above which a Worker asks the Prefill worker. */
@@ -144,4 +145,18 @@ describeWithNats('disaggregated serving, the Prefill worker lost (kill -9)', () 
     expect(UNAVAILABLE).toContain(generation?.attributes['threadline.prefill.fallback_reason']);
     expect(generation?.events.map((event) => event.name)).toContain('threadline.prefill.fallback');
   }, 30_000);
+
+  it('while it is down: the Frontend is ready, its /ready saying that remote prefill is unavailable', async () => {
+    let last = '';
+    const answer = await waitFor(async () => {
+      const res = await fetch(`${cluster.url}/ready`, { signal: AbortSignal.timeout(5000) });
+      const body = (await res.json()) as { status: string; info?: Record<string, Record<string, unknown>> };
+      last = `${res.status} ${JSON.stringify(body)}`;
+      return res.status === 200 && body.info?.prefill?.instances === 0 ? body : undefined;
+    }, 10_000).catch(() => expect.fail(`/ready: last answer ${last}`));
+    expect(answer.status).toBe('ok');
+    expect(answer.info?.prefill).toMatchObject({ status: 'up', optional: true, instances: 0 });
+    expect(String(answer.info?.prefill?.message)).toMatch(/^remote prefill unavailable/);
+    expect(Object.keys(answer.info ?? {}).sort()).toEqual(['nats', 'prefill', 'processor', 'router', 'worker']);
+  });
 });
