@@ -183,9 +183,11 @@ export class MockerEngine extends RequestTracingMixin() implements LlmEngine, Pr
   }
 
   /**
-   * Takes the prompt's blocks into the cache and waits out the prefill of the tokens it did not hold;
-   * a prompt prefilled elsewhere arrives with its KV cache, so only the hand-over is cached here.
-   * Returns the prompt tokens that were cached.
+   * Waits out the prefill of the prompt tokens the cache did not hold, then takes the prompt's blocks
+   * into the cache; a prompt prefilled elsewhere arrives with its KV cache, so only the hand-over is
+   * cached here. A block counts as cached only once its prefill has completed: an identical prompt that
+   * comes while this one is being prefilled prefills itself (as an engine that caches computed blocks
+   * does), and a prefill cancelled mid-way caches nothing. Returns the prompt tokens that were cached.
    */
   private async computePrompt(
     request: Pick<GenerateRequest, 'tokenIds' | 'blocks' | 'prefilled'>,
@@ -197,12 +199,16 @@ export class MockerEngine extends RequestTracingMixin() implements LlmEngine, Pr
     if (long) await yieldToLoop();
     const hitBlocks = this.cache.prefixHits(hashes);
     this.meter?.prefixLookup(hitBlocks, hashes.length);
-    if (long) await yieldToLoop();
-    await this.storeBlocks(hashes);
-    if (request.prefilled !== undefined) return request.prefilled.cachedTokens;
+    if (request.prefilled !== undefined) {
+      if (long) await yieldToLoop();
+      await this.storeBlocks(hashes);
+      return request.prefilled.cachedTokens;
+    }
     const cachedTokens = hitBlocks * this.config.blockSize;
     const prefillMs = ((request.tokenIds.length - cachedTokens) * this.config.prefillUsPerToken) / 1000;
     await this.pause(prefillMs, signal);
+    if (long) await yieldToLoop();
+    await this.storeBlocks(hashes);
     this.logWithRequestId('debug', 'prefill done', {
       instanceId: this.instanceId,
       promptTokens: request.tokenIds.length,
