@@ -12,13 +12,13 @@ import { installJsonBodyParser } from './http/json-body-parser.js';
 import { installHostCheck } from './http/host-check.js';
 import { HttpShutdownGrace } from './http/shutdown-grace.js';
 import { createTracingLogger, TracingLogger } from '@threadline/tracing';
-import type { OtlpExport } from '@threadline/tracing/otel';
+import type { OtlpExport, OtlpExportLogger } from '@threadline/tracing/otel';
 import { isServiceSelfRequest } from './observability/service-self-requests.js';
 
 /** Builds the application `npm start` serves (tests build the same one), initialised, not yet listening. */
 export async function createApp(config: AppConfig, llm: LlmConfig): Promise<NestFastifyApplication> {
-  const traces = await startTraceExport(config);
   const logger = createTracingLogger(config.tracing);
+  const traces = await startTraceExport(config, logger);
   const logController = new LogController({ disableRequestLogging: !config.requestLogging });
   const adapter = new FastifyAdapter({
     loggerInstance: logger,
@@ -92,8 +92,8 @@ function aroundClose(
  * Starts exporting spans when the OTEL_* variables ask for it. OpenTelemetry is loaded only then: a
  * service that exports nothing never loads it.
  */
-async function startTraceExport(config: AppConfig): Promise<OtlpExport | undefined> {
+async function startTraceExport(config: AppConfig, logger: OtlpExportLogger): Promise<OtlpExport | undefined> {
   if (config.traces === undefined) return undefined;
   const { startOtlpExport } = await import('@threadline/tracing/otel');
-  return startOtlpExport({ config: config.traces, ignore: isServiceSelfRequest });
+  return startOtlpExport({ config: config.traces, ignore: isServiceSelfRequest, logger });
 }

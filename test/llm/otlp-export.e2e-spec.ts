@@ -1,3 +1,6 @@
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAppConfig } from '../../src/config/app.config.js';
 import { sleep } from '../support/cluster.js';
@@ -6,8 +9,8 @@ import { describeWithNats } from '../support/nats-server.js';
 import { startOtlpCollector } from '../support/otlp-collector.js';
 import type { CollectedSpan, OtlpCollector } from '../support/otlp-collector.js';
 import { startPipeline } from '../support/pipeline-app.js';
-import { CHAT, chatBody, request } from '../support/requests.js';
-import { startFromSource } from '../support/service-process.js';
+import { CHAT, chatBody, COMPLETIONS, MODEL, request } from '../support/requests.js';
+import { spawnFromSource, startFromSource, untilServing } from '../support/service-process.js';
 import { waitFor } from '../support/wait-for.js';
 
 /**
@@ -153,6 +156,95 @@ describe('OTLP export from the service in one process', () => {
       startFromSource({ OTEL_EXPORTER_OTLP_ENDPOINT: 'localhost:4318', OTEL_SERVICE_NAME: 'threadline-bad' }, 60_000),
     ).rejects.toThrow(/OTEL_EXPORTER_OTLP_ENDPOINT must be an http/);
   }, 90_000);
+});
+
+/** An HTTP server on a free loopback port that takes requests and never answers them. */
+async function startSilentServer(): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createServer(() => {});
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A loopback port nothing listens on: a connection to it is refused. */
+async function refusingUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
+}
+
+describe('OTLP export when the service stops (SIGTERM)', () => {
+  /** Starts the service exporting to `endpoint`, answers one request, sends SIGTERM at once; how it ended. */
+  async function stopAfterOneRequest(name: string, endpoint: string) {
+    const service = await untilServing(
+      spawnFromSource(name, {
+        OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+        // The spans wait for the last flush: nothing is sent before the stop.
+        OTEL_BSP_SCHEDULE_DELAY: '60000',
+        OTEL_EXPORTER_OTLP_TIMEOUT: '8000',
+      }),
+      {},
+    );
+    try {
+      const res = await request(service.url!, COMPLETIONS, { model: MODEL, prompt: 'hi', max_tokens: 4 }, { id: name });
+      expect(res.status).toBe(200);
+      await res.text();
+      const started = performance.now();
+      service.signal('SIGTERM');
+      const exit = await service.exited;
+      return { exit, tookMs: performance.now() - started, stderr: service.stderr(), lines: service.logs.lines };
+    } finally {
+      await service.stop(1000);
+    }
+  }
+
+  for (const [what, endpoint] of [
+    ['refuses connections', refusingUrl],
+    ['never answers', startSilentServer],
+  ] as const) {
+    it(`exits 0 within the last flush's bound when the collector ${what}, logging the spans lost in one line`, async () => {
+      const target = await endpoint();
+      const url = typeof target === 'string' ? target : target.url;
+      try {
+        const { exit, tookMs, stderr, lines } = await stopAfterOneRequest(`otlp-stop-${what.split(' ')[0]}`, url);
+        expect(exit).toEqual({ code: 0, signal: null });
+        // The bound is 3 s; the process's own close takes a little more.
+        expect(tookMs).toBeLessThan(6000);
+        expect(stderr).toBe('');
+        const lost = lines.filter((line) => line.context === 'OtlpExport');
+        expect(lost).toHaveLength(1);
+        expect(lost[0]).toMatchObject({ level: 40, exportUrl: `${url}/v1/traces` });
+        expect(lost[0]!.lostSpans).toBeGreaterThan(0);
+        expect(lost[0]!.msg).toBe(`${String(lost[0]!.lostSpans)} spans not exported at shutdown`);
+        expect(typeof lost[0]!.error).toBe('string');
+        // A line of the export's own, of no request.
+        expect(lost[0]!.requestId).toBeUndefined();
+      } finally {
+        if (typeof target !== 'string') await target.close();
+      }
+    }, 60_000);
+  }
+
+  it('sends the spans still waiting to a working collector before it exits 0', async () => {
+    const collector = await startOtlpCollector();
+    try {
+      const { exit, lines } = await stopAfterOneRequest('otlp-stop-working', collector.url);
+      expect(exit).toEqual({ code: 0, signal: null });
+      expect(lines.filter((line) => line.context === 'OtlpExport')).toEqual([]);
+      const spans = collector.spans.filter((span) => span.attributes.x_request_id === 'otlp-stop-working');
+      expect(spans.map((span) => span.attributes['url.path'])).toContain('/v1/completions');
+    } finally {
+      await collector.close();
+    }
+  }, 60_000);
 });
 
 describeWithNats('OTLP export from the service over NATS, one process per component', () => {

@@ -266,3 +266,8 @@ export function componentOf(store: RequestStore): string | undefined {
 export function requestIdOf(store: RequestStore): string {
   return store[CLS_ID];
 }
+
+/** Runs `fn` outside any request's context: what it writes and starts belongs to no request. */
+export function runOutsideRequestContext<T>(fn: () => T): T {
+  return cls.exit(fn);
+}

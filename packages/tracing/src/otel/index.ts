@@ -3,6 +3,7 @@
 
 export { startOtlpExport } from './otlp-export.js';
 export type { OtlpExport, OtlpExportOptions } from './otlp-export.js';
+export type { OtlpExportLogger } from './export-reporting.js';
 export { OtlpConfigError, readOtlpExportConfig } from './otlp-config.js';
 export type { OtlpExportConfig, OtlpProtocol, OtlpSamplerName } from './otlp-config.js';
 export type { OtlpSdkSettings } from './otlp-sdk-variables.js';

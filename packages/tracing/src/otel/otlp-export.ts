@@ -6,7 +6,10 @@ import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { setEntrySampler } from '../spans/span-context.js';
 import { addSpanRecorder } from '../spans/span-recorders.js';
 import type { FinishedSpan } from '../spans/span-types.js';
-import { addSpanLogFields } from '../tracing-logger.factory.js';
+import { addSpanLogFields, createTracingLogger } from '../tracing-logger.factory.js';
+import { tracingGlobals } from '../tracing.globals.js';
+import { FINAL_FLUSH_MAX_MS, ReportingSpanExporter } from './export-reporting.js';
+import type { OtlpExportLogger } from './export-reporting.js';
 import { readOtlpExportConfig } from './otlp-config.js';
 import type { OtlpExportConfig } from './otlp-config.js';
 import { createProtobufSpanExporter } from './otlp-protobuf-exporter.js';
@@ -21,6 +24,11 @@ export interface OtlpExportOptions {
   config?: OtlpExportConfig;
   /** Spans not to export, whatever the sampler says: a health probe's or a metrics scrape's, say. */
   ignore?: (span: FinishedSpan) => boolean;
+  /**
+   * Where the export's own lines go (exports failing, then recovering; spans lost at shutdown): the
+   * `RequestTracingModule`'s logger by default, else JSON lines on standard output.
+   */
+  logger?: OtlpExportLogger;
 }
 
 /** A running export. @publicApi */
@@ -29,7 +37,11 @@ export interface OtlpExport {
   readonly config: OtlpExportConfig;
   /** Sends the spans ended so far. */
   forceFlush(): Promise<void>;
-  /** Stops taking spans, sends those ended so far, and closes the exporter. */
+  /**
+   * Stops taking spans, sends those ended so far, and closes the exporter. Never fails: it waits at most
+   * 3 s (or the exporter's timeout, when shorter), and spans not sent by then, or whose export failed,
+   * are counted in one warn line.
+   */
   shutdown(): Promise<void>;
 }
 
@@ -53,8 +65,11 @@ export function startOtlpExport(options: OtlpExportOptions = {}): OtlpExport | u
     ...(sending.timeoutMillis !== undefined && { timeoutMillis: sending.timeoutMillis }),
     ...(sending.compression !== undefined && { compression: sending.compression as CompressionAlgorithm }),
   };
-  const exporter: SpanExporter =
+  const sdkExporter: SpanExporter =
     config.protocol === 'http/json' ? new JsonTraceExporter(sendTo) : createProtobufSpanExporter(sendTo);
+  let ownLogger: OtlpExportLogger | undefined;
+  const logger = () => options.logger ?? tracingGlobals.logger ?? (ownLogger ??= createTracingLogger());
+  const exporter = new ReportingSpanExporter(sdkExporter, logger, config.url);
   const processor = new BatchSpanProcessor(exporter, batch);
   // The sampler decides where a request enters this process, and the spans carry its decision (passed
   // on in their traceparent): a trace is decided once, where it starts, for every process it reaches.
@@ -75,7 +90,29 @@ export function startOtlpExport(options: OtlpExportOptions = {}): OtlpExport | u
         removeSampler();
         removeRecorder();
         removeLogFields();
-        await processor.shutdown();
+        await boundedFinalFlush(processor, exporter, Math.min(FINAL_FLUSH_MAX_MS, sending.timeoutMillis ?? 10_000));
       })()),
   };
+}
+
+/** Sends what is left, waiting `waitMs` at most; what could not be sent is logged, not thrown. */
+async function boundedFinalFlush(
+  processor: BatchSpanProcessor,
+  exporter: ReportingSpanExporter,
+  waitMs: number,
+): Promise<void> {
+  exporter.beginFinalFlush();
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timed out'>((resolve) => {
+    timer = setTimeout(() => resolve('timed out'), waitMs);
+  });
+  let failure: unknown;
+  try {
+    await Promise.race([processor.shutdown(), timedOut]);
+  } catch (error) {
+    failure = error;
+  } finally {
+    clearTimeout(timer);
+  }
+  exporter.endFinalFlush(waitMs, failure);
 }

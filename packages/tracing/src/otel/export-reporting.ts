@@ -1,0 +1,81 @@
+// What the export says about itself: the SDK reports a failed export to its diag logger, which nobody
+// has set. The exporter is wrapped here to count the spans the last flush at shutdown loses, and say so.
+import { ExportResultCode } from '@opentelemetry/core';
+import type { ExportResult } from '@opentelemetry/core';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { runOutsideRequestContext } from '../request-context.js';
+
+/** Where the export writes its own lines (a pino logger fits). @publicApi */
+export interface OtlpExportLogger {
+  warn(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+}
+
+/** The last flush at shutdown waits this long at most (or the exporter's timeout, when shorter). */
+export const FINAL_FLUSH_MAX_MS = 3000;
+
+const CONTEXT = 'OtlpExport';
+
+export class ReportingSpanExporter implements SpanExporter {
+  /** Spans handed to the exporter whose export has not ended. */
+  private inFlight = 0;
+  /** Set while the last flush runs: its failures go in its own line. */
+  private final: { lostSpans: number; error: string } | undefined;
+
+  constructor(
+    private readonly inner: SpanExporter,
+    private readonly logger: () => OtlpExportLogger,
+    private readonly url: string,
+  ) {}
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    this.inFlight += spans.length;
+    // Outside the context of the request whose span ended last: the export and its lines are no
+    // request's, and carry no request's id or trace.
+    runOutsideRequestContext(() =>
+      this.inner.export(spans, (result) => {
+        this.inFlight -= spans.length;
+        this.settled(spans.length, result);
+        done(result);
+      }),
+    );
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush?.() ?? Promise.resolve();
+  }
+
+  /** From here on, failures are counted for the one line `endFinalFlush` writes. */
+  beginFinalFlush(): void {
+    this.final = { lostSpans: 0, error: '' };
+  }
+
+  /** Writes one line when spans were lost in the last flush: failed, or not sent within `waitedMs`. */
+  endFinalFlush(waitedMs: number, failure: unknown): void {
+    const final = this.final ?? { lostSpans: 0, error: '' };
+    const lostSpans = final.lostSpans + this.inFlight;
+    if (lostSpans === 0 && failure === undefined) return;
+    const reason =
+      final.error ||
+      (this.inFlight > 0 ? `not sent within ${waitedMs} ms` : failure instanceof Error ? failure.message : 'failed');
+    this.write(
+      'warn',
+      { exportUrl: this.url, lostSpans, error: reason },
+      `${lostSpans} spans not exported at shutdown`,
+    );
+  }
+
+  private settled(spans: number, result: ExportResult): void {
+    if (result.code === ExportResultCode.SUCCESS || this.final === undefined) return;
+    this.final.lostSpans += spans;
+    this.final.error = result.error?.message ?? 'export failed';
+  }
+
+  private write(level: 'warn' | 'info', fields: object, message: string): void {
+    runOutsideRequestContext(() => this.logger()[level]({ context: CONTEXT, ...fields }, message));
+  }
+}
