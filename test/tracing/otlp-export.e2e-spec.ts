@@ -1,5 +1,7 @@
 import { Controller, Get, Logger } from '@nestjs/common';
 import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startOtlpExport } from '@threadline/tracing/otel';
@@ -200,6 +202,55 @@ describe('OTLP export of the spans (@threadline/tracing/otel)', () => {
     expect(() => startOtlpExport({ env: { ...env, OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '200' } })).toThrow(
       `OTEL_BSP_MAX_EXPORT_BATCH_SIZE must be at most the queue's size (OTEL_BSP_MAX_QUEUE_SIZE, 100), got "200"`,
     );
+  });
+
+  it('says when exports fail (the first failure, then at most a line a minute) and when they recover', async () => {
+    // A real endpoint that refuses every export (400, which the SDK does not retry) until told otherwise.
+    let refusing = true;
+    const sink = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        if (refusing) res.writeHead(400, { 'content-type': 'text/plain' }).end('no');
+        else res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+      });
+    });
+    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
+    try {
+      await serve({ OTEL_EXPORTER_OTLP_ENDPOINT: url, OTEL_BSP_SCHEDULE_DELAY: '60000' });
+      const exportLines = () => app!.logs.lines.filter((line) => line.context === 'OtlpExport');
+      for (const id of ['export-fails-1', 'export-fails-2', 'export-fails-3']) {
+        await get(id);
+        await expect(running!.forceFlush()).rejects.toThrow();
+      }
+      // One line for the first failure; the next two wait for the minute to pass.
+      expect(exportLines()).toEqual([
+        expect.objectContaining({
+          level: 40,
+          msg: 'span export failed: spans dropped',
+          exportUrl: `${url}/v1/traces`,
+          failedExports: 1,
+          failedSpans: 1,
+        }),
+      ]);
+      expect(exportLines()[0]!.error).toContain('Bad Request');
+      // Written outside any request's context: no request's id or trace on it.
+      expect(exportLines()[0]).not.toHaveProperty('requestId');
+      expect(exportLines()[0]).not.toHaveProperty('trace_id');
+      refusing = false;
+      await get('export-recovers');
+      await running!.forceFlush();
+      expect(exportLines().slice(1)).toEqual([
+        expect.objectContaining({ level: 30, msg: 'span export recovered', failedExports: 2, failedSpans: 2 }),
+      ]);
+    } finally {
+      await app?.close();
+      app = undefined;
+      await running?.shutdown();
+      running = undefined;
+      sink.closeAllConnections();
+      await new Promise<void>((resolve) => sink.close(() => resolve()));
+    }
   });
 
   for (const [variable, value] of [

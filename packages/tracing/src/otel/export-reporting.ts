@@ -1,5 +1,6 @@
 // What the export says about itself: the SDK reports a failed export to its diag logger, which nobody
-// has set. The exporter is wrapped here to count the spans the last flush at shutdown loses, and say so.
+// has set, so spans were dropped without a word. The exporter is wrapped here to count what fails and
+// log it, rate-limited, and to bound the last flush at shutdown.
 import { ExportResultCode } from '@opentelemetry/core';
 import type { ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
@@ -11,12 +12,21 @@ export interface OtlpExportLogger {
   info(fields: object, message: string): void;
 }
 
+/** After the first line about failing exports, at most one a minute. */
+export const FAILURE_LINE_INTERVAL_MS = 60_000;
+
 /** The last flush at shutdown waits this long at most (or the exporter's timeout, when shorter). */
 export const FINAL_FLUSH_MAX_MS = 3000;
 
 const CONTEXT = 'OtlpExport';
 
 export class ReportingSpanExporter implements SpanExporter {
+  /** Failures not yet in a line. */
+  private failedExports = 0;
+  private failedSpans = 0;
+  private lastError = '';
+  private failing = false;
+  private lastLineAt = -Infinity;
   /** Spans handed to the exporter whose export has not ended. */
   private inFlight = 0;
   /** Set while the last flush runs: its failures go in its own line. */
@@ -70,12 +80,37 @@ export class ReportingSpanExporter implements SpanExporter {
   }
 
   private settled(spans: number, result: ExportResult): void {
-    if (result.code === ExportResultCode.SUCCESS || this.final === undefined) return;
-    this.final.lostSpans += spans;
-    this.final.error = result.error?.message ?? 'export failed';
+    if (result.code === ExportResultCode.SUCCESS) {
+      if (!this.failing) return;
+      this.failing = false;
+      const fields = { exportUrl: this.url, failedExports: this.failedExports, failedSpans: this.failedSpans };
+      this.failedExports = this.failedSpans = 0;
+      this.write('info', fields, 'span export recovered');
+      return;
+    }
+    const error = result.error?.message ?? 'export failed';
+    if (this.final !== undefined) {
+      this.final.lostSpans += spans;
+      this.final.error = error;
+      return;
+    }
+    this.failing = true;
+    this.failedExports++;
+    this.failedSpans += spans;
+    this.lastError = error;
+    if (performance.now() - this.lastLineAt < FAILURE_LINE_INTERVAL_MS) return;
+    const fields = {
+      exportUrl: this.url,
+      failedExports: this.failedExports,
+      failedSpans: this.failedSpans,
+      error: this.lastError,
+    };
+    this.failedExports = this.failedSpans = 0;
+    this.write('warn', fields, 'span export failed: spans dropped');
   }
 
   private write(level: 'warn' | 'info', fields: object, message: string): void {
+    this.lastLineAt = performance.now();
     runOutsideRequestContext(() => this.logger()[level]({ context: CONTEXT, ...fields }, message));
   }
 }
