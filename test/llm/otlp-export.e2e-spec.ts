@@ -146,6 +146,11 @@ describe('OTLP export from the service in one process', () => {
     expect(() =>
       loadAppConfig({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_ENDPOINT: collector.url }),
     ).toThrow(/^Invalid configuration: OTEL_EXPORTER_OTLP_PROTOCOL must be/);
+    expect(() =>
+      loadAppConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_EXPORTER_OTLP_HEADERS: 'api-key=%E2%82%AC' }),
+    ).toThrow(
+      /^Invalid configuration: OTEL_EXPORTER_OTLP_HEADERS must be headers Node's HTTP client can send \(.*\), got "api-key=%E2%82%AC"/,
+    );
     expect(() => loadAppConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: '127.0.0.1:4318' })).toThrow(
       /^Invalid configuration: OTEL_EXPORTER_OTLP_ENDPOINT must be an http/,
     );

@@ -275,6 +275,10 @@ describe('OTLP export of the spans (@threadline/tracing/otel)', () => {
     ['OTEL_EXPORTER_OTLP_HEADERS', 'tenant=acme,=orphan'],
     ['OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'bad header=1'],
     ['OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'token=%E0%A4%A'],
+    // Values Node's HTTP client refuses to send, once decoded: every export would fail, without a word.
+    ['OTEL_EXPORTER_OTLP_HEADERS', 'x-k=%E2%82%AC'],
+    ['OTEL_EXPORTER_OTLP_HEADERS', 'x-k=a%01b'],
+    ['OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'x-k=a%0Db'],
     ['OTEL_RESOURCE_ATTRIBUTES', 'deployment.environment'],
   ] as const) {
     it(`refuses ${variable}=${JSON.stringify(value)}, naming the variable`, () => {

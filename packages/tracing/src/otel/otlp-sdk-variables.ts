@@ -4,6 +4,7 @@
 // would fall back to its default with a diagnostic nobody sees (no diag logger is set). They are read
 // here instead, from the same environment as the rest, and such a value stops start-up naming it.
 // This file imports no OpenTelemetry package, like the rest of the configuration.
+import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { envValue as value, OtlpConfigError } from './otlp-env.js';
 
 /** What the SDK's own variables ask of the export; a setting left out keeps the SDK's default. @publicApi */
@@ -57,8 +58,8 @@ export function readSdkVariables(env: NodeJS.ProcessEnv): OtlpSdkSettings {
   }
   const settings: OtlpSdkSettings = { batch };
   const headers = {
-    ...pairList(env, 'OTEL_EXPORTER_OTLP_HEADERS', isHeader),
-    ...pairList(env, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS', isHeader),
+    ...pairList(env, 'OTEL_EXPORTER_OTLP_HEADERS', headerRefusal),
+    ...pairList(env, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS', headerRefusal),
   };
   if (Object.keys(headers).length > 0) settings.headers = headers;
   const ownTimeout = wholeNumber(env, 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 1, 'milliseconds');
@@ -67,7 +68,7 @@ export function readSdkVariables(env: NodeJS.ProcessEnv): OtlpSdkSettings {
   const compression =
     compressionOf(env, 'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION') ?? compressionOf(env, 'OTEL_EXPORTER_OTLP_COMPRESSION');
   if (compression !== undefined) settings.compression = compression;
-  const resourceAttributes = pairList(env, 'OTEL_RESOURCE_ATTRIBUTES', () => true);
+  const resourceAttributes = pairList(env, 'OTEL_RESOURCE_ATTRIBUTES', () => undefined);
   if (Object.keys(resourceAttributes).length > 0) settings.resourceAttributes = resourceAttributes;
   return settings;
 }
@@ -98,12 +99,12 @@ function compressionOf(env: NodeJS.ProcessEnv, variable: string): 'gzip' | 'none
 /**
  * `key=value` entries separated by commas, keys and values percent-encoded where needed, as the
  * specification writes headers and resource attributes (the W3C baggage format); an entry the SDK would
- * drop, or that `valid` refuses, is refused.
+ * drop is refused, and so is one `refusal` finds a reason to refuse.
  */
 function pairList(
   env: NodeJS.ProcessEnv,
   variable: string,
-  valid: (key: string, value: string) => boolean,
+  refusal: (key: string, value: string) => string | undefined,
 ): Record<string, string> {
   const pairs: Record<string, string> = {};
   const given = value(env, variable);
@@ -113,10 +114,17 @@ function pairList(
     const separator = entry.indexOf('=');
     const key = separator > 0 ? decoded(entry.slice(0, separator).trim()) : undefined;
     const text = separator > 0 ? decoded(entry.slice(separator + 1).trim()) : undefined;
-    if (!key || !text || !valid(key, text)) {
+    if (!key || !text) {
       throw new OtlpConfigError(
         variable,
         `must be a list of key=value pairs separated by commas (a value percent-encoded where needed), got ${JSON.stringify(entry.trim())}`,
+      );
+    }
+    const refused = refusal(key, text);
+    if (refused !== undefined) {
+      throw new OtlpConfigError(
+        variable,
+        `must be headers Node's HTTP client can send (${refused}), got ${JSON.stringify(entry.trim())}`,
       );
     }
     pairs[key] = text;
@@ -124,9 +132,22 @@ function pairList(
   return pairs;
 }
 
-/** A header's name is an HTTP token, and its value holds no line break: Node refuses any other. */
-function isHeader(key: string, text: string): boolean {
-  return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(key) && !/[\r\n\0]/.test(text);
+/**
+ * Why Node's HTTP client would refuse this header, by its own checks (every export would fail, with no
+ * word); `undefined` when it sends it.
+ */
+function headerRefusal(key: string, text: string): string | undefined {
+  try {
+    validateHeaderName(key);
+  } catch {
+    return `a header name is letters, digits and !#$%&'*+-.^_\`|~`;
+  }
+  try {
+    validateHeaderValue(key, text);
+  } catch {
+    return 'a header value holds no control character and no character past U+00FF, once percent-decoded';
+  }
+  return undefined;
 }
 
 function decoded(text: string): string | undefined {
