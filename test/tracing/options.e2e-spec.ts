@@ -5,6 +5,7 @@ import { Test } from '@nestjs/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadAppConfig } from '../../src/config/app.config.js';
 import { getCurrentRequestId, RequestTracingImportedTwiceError, RequestTracingModule } from '@threadline/tracing';
+import { resolveTracingOptions } from '@threadline/tracing/internal';
 import { LogCapture } from '../support/log-capture.js';
 import { UUID_V4 } from '../support/raw-http.js';
 import { PLATFORMS, startTestApp } from '../support/test-app.js';
@@ -191,11 +192,29 @@ describe('configuration from the environment', () => {
     });
   });
 
+  it('refuses a header HTTP framing, credentials or trace context own as the id header, from the environment or forRoot()', () => {
+    expect(() => loadAppConfig({ REQUEST_ID_HEADER: 'content-length' })).toThrow(
+      'Invalid request-tracing option "REQUEST_ID_HEADER": must not be a header HTTP or another protocol owns (content-length,',
+    );
+    expect(() => resolveTracingOptions({ header: 'TraceParent' })).toThrow(
+      /^Invalid request-tracing option "header": must not be a header HTTP or another protocol owns .*got "TraceParent"$/,
+    );
+    // A header of the application's own, whatever its name looks like, is taken.
+    expect(loadAppConfig({ REQUEST_ID_HEADER: 'X-Correlation-Id' }).tracing.header).toBe('x-correlation-id');
+  });
+
   it.each([
     ['PORT', 'eighty'],
     ['PORT', '70000'],
     ['LOG_REQUESTS', 'maybe'],
     ['REQUEST_ID_HEADER', 'a b'],
+    // Headers HTTP framing, credentials or trace context own.
+    ['REQUEST_ID_HEADER', 'content-length'],
+    ['REQUEST_ID_HEADER', 'Transfer-Encoding'],
+    ['REQUEST_ID_HEADER', 'host'],
+    ['REQUEST_ID_HEADER', 'traceparent'],
+    ['REQUEST_ID_HEADER', 'Authorization'],
+    ['REQUEST_ID_HEADER', 'cookie'],
     ['TRUST_INCOMING_REQUEST_ID', 'sometimes'],
     ['LOG_FORMAT', 'xml'],
     ['LOG_LEVEL', 'loud'],

@@ -1,4 +1,11 @@
-import { isHeaderName, isLogFormat, isLogLevel, LOG_LEVELS } from './request-tracing.options.js';
+import {
+  isHeaderName,
+  isLogFormat,
+  isLogLevel,
+  isReservedHeader,
+  LOG_LEVELS,
+  reservedHeaderReason,
+} from './request-tracing.options.js';
 import type { RequestTracingOptions } from './request-tracing.options.js';
 import { InvalidTracingOptionError } from './tracing.errors.js';
 
@@ -12,6 +19,9 @@ export function tracingOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Req
   const options: RequestTracingOptions = {};
   if (env.REQUEST_ID_HEADER !== undefined) {
     options.header = oneOf('REQUEST_ID_HEADER', env.REQUEST_ID_HEADER, isHeaderName, 'an HTTP header name');
+    if (isReservedHeader(options.header)) {
+      throw new InvalidTracingOptionError('REQUEST_ID_HEADER', reservedHeaderReason(options.header));
+    }
   }
   if (env.TRUST_INCOMING_REQUEST_ID !== undefined) {
     options.trustIncoming = parseBoolean('TRUST_INCOMING_REQUEST_ID', env.TRUST_INCOMING_REQUEST_ID);

@@ -85,6 +85,36 @@ export function isHeaderName(value: unknown): value is string {
   return typeof value === 'string' && HEADER_TOKEN.test(value);
 }
 
+/**
+ * Headers that HTTP framing, credentials or trace context own: an id read from or written to one of them
+ * would be another thing's value (`content-length` makes the body's length the id), or would break it.
+ */
+export const RESERVED_HEADERS: readonly string[] = [
+  'content-length',
+  'content-type',
+  'content-encoding',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'host',
+  'expect',
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'traceparent',
+  'tracestate',
+  'baggage',
+];
+
+/** Whether `name` (any case) is one of the `RESERVED_HEADERS`. */
+export function isReservedHeader(name: string): boolean {
+  return RESERVED_HEADERS.includes(name.toLowerCase());
+}
+
 export function isLogFormat(value: string): value is LogFormat {
   return value === 'json' || value === 'pretty';
 }
@@ -108,6 +138,7 @@ export function resolveTracingOptions(options: RequestTracingOptions = {}): Reso
     clientErrorBody: options.clientErrorBody ?? defaultClientErrorBody,
   };
   check('header', isHeaderName(resolved.header), 'must be an HTTP header name (letters, digits, "-")');
+  check('header', !isReservedHeader(resolved.header), reservedHeaderReason(resolved.header));
   resolved.header = resolved.header.toLowerCase();
   check('trustIncoming', typeof resolved.trustIncoming === 'boolean', 'must be true or false');
   check(
@@ -126,6 +157,11 @@ export function resolveTracingOptions(options: RequestTracingOptions = {}): Reso
     'must be a function that returns a JSON value',
   );
   return resolved;
+}
+
+/** Why `name` cannot carry the id. */
+export function reservedHeaderReason(name: string): string {
+  return `must not be a header HTTP or another protocol owns (${RESERVED_HEADERS.join(', ')}), got ${JSON.stringify(name)}`;
 }
 
 function check(option: string, ok: boolean, reason: string): void {
