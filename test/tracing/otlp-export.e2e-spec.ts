@@ -253,6 +253,32 @@ describe('OTLP export of the spans (@threadline/tracing/otel)', () => {
     }
   });
 
+  for (const [what, env] of [
+    ['no endpoint set', {}],
+    ['OTEL_SDK_DISABLED=true', { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_SDK_DISABLED: 'true' }],
+  ] as const) {
+    it(`checks every variable with ${what}: a typo does not wait for the day export is turned on`, () => {
+      const typos: Array<[string, string]> = [
+        ['OTEL_TRACES_SAMPLER', 'bogus'],
+        ['OTEL_BSP_SCHEDULE_DELAY', 'abc'],
+        ['OTEL_EXPORTER_OTLP_HEADERS', 'api-key'],
+        ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc'],
+      ];
+      for (const [variable, bad] of typos) {
+        expect(() => startOtlpExport({ env: { ...env, [variable]: bad } }), variable).toThrow(
+          new RegExp(`^${variable} must be`),
+        );
+      }
+      // The argument is checked whatever the sampler, though only the ratio samplers read it.
+      expect(() =>
+        startOtlpExport({ env: { ...env, OTEL_TRACES_SAMPLER: 'always_on', OTEL_TRACES_SAMPLER_ARG: 'abc' } }),
+      ).toThrow(/^OTEL_TRACES_SAMPLER_ARG must be a number from 0 to 1/);
+      expect(
+        startOtlpExport({ env: { ...env, OTEL_TRACES_SAMPLER: 'ALWAYS_ON', OTEL_BSP_SCHEDULE_DELAY: '100' } }),
+      ).toBeUndefined();
+    });
+  }
+
   for (const [variable, value] of [
     ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc'],
     ['OTEL_TRACES_SAMPLER', 'sometimes'],

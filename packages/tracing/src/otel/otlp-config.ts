@@ -52,11 +52,12 @@ const SAMPLERS: readonly OtlpSamplerName[] = [
  * @publicApi
  */
 export function readOtlpExportConfig(env: NodeJS.ProcessEnv = process.env): OtlpExportConfig | undefined {
-  // As the specification says, only "true" (in any case) disables; any other value leaves the SDK on.
-  if (value(env, 'OTEL_SDK_DISABLED')?.toLowerCase() === 'true') return undefined;
+  // Every variable is checked, export on or off: a typo should not wait for the day export is turned on.
   const url = tracesUrl(env);
-  if (url === undefined) return undefined;
-  const config: OtlpExportConfig = { url, protocol: protocol(env), ...sampler(env), sdk: readSdkVariables(env) };
+  const read = { protocol: protocol(env), ...sampler(env), sdk: readSdkVariables(env) };
+  // As the specification says, only "true" (in any case, trimmed) disables; any other value leaves the SDK on.
+  if (value(env, 'OTEL_SDK_DISABLED')?.toLowerCase() === 'true' || url === undefined) return undefined;
+  const config: OtlpExportConfig = { url, ...read };
   const serviceName = value(env, 'OTEL_SERVICE_NAME');
   if (serviceName !== undefined) config.serviceName = serviceName;
   return config;
@@ -111,11 +112,11 @@ function sampler(env: NodeJS.ProcessEnv): Pick<OtlpExportConfig, 'sampler' | 'ra
     );
   }
   const arg = value(env, 'OTEL_TRACES_SAMPLER_ARG');
-  // The argument is the ratio of the ratio samplers, and means nothing to the others.
-  if (!name.endsWith('traceidratio') || arg === undefined) return { sampler: name as OtlpSamplerName, ratio: 1 };
+  if (arg === undefined) return { sampler: name as OtlpSamplerName, ratio: 1 };
   const ratio = Number(arg);
+  // Checked whatever the sampler, though only the ratio samplers use it: a typo is refused all the same.
   if (!/^\s*[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$/i.test(arg) || !(ratio >= 0 && ratio <= 1)) {
     throw new OtlpConfigError('OTEL_TRACES_SAMPLER_ARG', `must be a number from 0 to 1, got ${JSON.stringify(arg)}`);
   }
-  return { sampler: name as OtlpSamplerName, ratio };
+  return { sampler: name as OtlpSamplerName, ratio: name.endsWith('traceidratio') ? ratio : 1 };
 }
