@@ -33,9 +33,19 @@ describe('the HTTP limits in the configuration', () => {
     });
   }
 
+  it('take MAX_BODY_BYTES as MAX_BUFFERED_BODY_BYTES when that is unset and the body limit passes its default', () => {
+    const big = String(64 * 1024 * 1024);
+    expect(loadAppConfig({ MAX_BODY_BYTES: big }).httpLimits.maxBufferedBodyBytes).toBe(64 * 1024 * 1024);
+    expect(loadAppConfig({ MAX_BODY_BYTES: '1048576' }).httpLimits.maxBufferedBodyBytes).toBe(16 * 1024 * 1024);
+    // Set below the body limit, it names both values, the one given quoted.
+    expect(() => loadAppConfig({ MAX_BODY_BYTES: big, MAX_BUFFERED_BODY_BYTES: '20000000' })).toThrow(
+      `Invalid configuration: MAX_BUFFERED_BODY_BYTES must be at least MAX_BODY_BYTES (${big}), got "20000000"`,
+    );
+  });
+
   it('stop start-up when MAX_BUFFERED_BODY_BYTES could not hold one body of MAX_BODY_BYTES', () => {
     expect(() => loadAppConfig({ MAX_BODY_BYTES: '4194304', MAX_BUFFERED_BODY_BYTES: '1048576' })).toThrow(
-      'Invalid configuration: MAX_BUFFERED_BODY_BYTES must be at least MAX_BODY_BYTES (4194304), got 1048576',
+      'Invalid configuration: MAX_BUFFERED_BODY_BYTES must be at least MAX_BODY_BYTES (4194304), got "1048576"',
     );
   });
 });

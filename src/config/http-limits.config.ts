@@ -19,10 +19,11 @@ const DEFAULT_MAX_BUFFERED_BODY_BYTES = 16 * 1024 * 1024;
 
 /** Reads and checks the limits; `bodyLimit` is `MAX_BODY_BYTES`, which the buffer must hold at least once. */
 export function loadHttpLimits(env: NodeJS.ProcessEnv, bodyLimit: number): HttpLimits {
+  // Unset, it holds one largest body at least: a MAX_BODY_BYTES above the default needs nothing more.
   const maxBufferedBodyBytes = envWholeNumber(
     env,
     'MAX_BUFFERED_BODY_BYTES',
-    DEFAULT_MAX_BUFFERED_BODY_BYTES,
+    Math.max(DEFAULT_MAX_BUFFERED_BODY_BYTES, bodyLimit),
     1024,
     2 ** 40,
   );
@@ -30,7 +31,7 @@ export function loadHttpLimits(env: NodeJS.ProcessEnv, bodyLimit: number): HttpL
     // A body no other request competes with must always fit, or its 503 would be retried for ever.
     throw new ConfigError(
       'MAX_BUFFERED_BODY_BYTES',
-      `must be at least MAX_BODY_BYTES (${bodyLimit}), got ${maxBufferedBodyBytes}`,
+      `must be at least MAX_BODY_BYTES (${bodyLimit}), got ${JSON.stringify(String(maxBufferedBodyBytes))}`,
     );
   }
   return {
