@@ -216,6 +216,9 @@ describe('configuration from the environment', () => {
     ['REQUEST_ID_HEADER', 'Authorization'],
     ['REQUEST_ID_HEADER', 'cookie'],
     ['TRUST_INCOMING_REQUEST_ID', 'sometimes'],
+    // Taken as written, as numbers are: surrounding spaces are refused, not trimmed away.
+    ['TRUST_INCOMING_REQUEST_ID', ' true '],
+    ['LOG_REQUESTS', 'false '],
     ['LOG_FORMAT', 'xml'],
     ['LOG_LEVEL', 'loud'],
   ])('a bad %s=%s stops start-up with a message naming it', (name, value) => {

@@ -40,9 +40,12 @@ function oneOf<T extends string>(name: string, value: string, test: (v: string) 
   return value;
 }
 
-/** A yes/no variable's value: `true`/`1`/`yes` or `false`/`0`/`no`, in any case; `undefined` for anything else. */
+/**
+ * A yes/no variable's value: `true`/`1`/`yes` or `false`/`0`/`no`, in any case, as written (` true ` is
+ * refused, as ` 4 ` is for a number); `undefined` for anything else.
+ */
 export function parseBooleanText(value: string): boolean | undefined {
-  const normalised = value.trim().toLowerCase();
+  const normalised = value.toLowerCase();
   if (['true', '1', 'yes'].includes(normalised)) return true;
   if (['false', '0', 'no'].includes(normalised)) return false;
   return undefined;
