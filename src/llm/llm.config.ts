@@ -143,15 +143,24 @@ export function loadLlmConfig(env: NodeJS.ProcessEnv = process.env): LlmConfig {
 
 function url(env: NodeJS.ProcessEnv, name: string): string {
   const value = env[name]!;
+  // What the message shows of the value: never a password it may hold.
+  const shown = JSON.stringify(value.replace(/\/\/[^/@]*@/, '//…@'));
   let parsed: URL;
   try {
     parsed = new URL(value);
   } catch {
-    throw new ConfigError(name, `must be an http(s) URL, got ${JSON.stringify(value)}`);
+    throw new ConfigError(name, `must be an http(s) URL, got ${shown}`);
   }
   // The URL parser drops spaces at either end; a value holding one was not typed as meant.
   if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || /\s/.test(value)) {
-    throw new ConfigError(name, `must be an http(s) URL, got ${JSON.stringify(value)}`);
+    throw new ConfigError(name, `must be an http(s) URL, got ${shown}`);
+  }
+  // The SDK would drop them and every request fail, the URL with its password in messages and logs.
+  if (parsed.username !== '' || parsed.password !== '') {
+    throw new ConfigError(
+      name,
+      'must not hold credentials (user:password@): the engine sends UPSTREAM_API_KEY as its bearer token',
+    );
   }
   return value.replace(/\/+$/, '');
 }

@@ -19,6 +19,29 @@ describe('the openai engine configuration', () => {
     );
   });
 
+  it('UPSTREAM_URL with credentials: a ConfigError naming UPSTREAM_URL, which never shows the password', () => {
+    for (const value of [
+      'http://bob:pa55word@127.0.0.1:45005/v1',
+      'http://bob@127.0.0.1:45005/v1',
+      'http://:pa55word@h/v1',
+    ]) {
+      let thrown: unknown;
+      try {
+        loadLlmConfig({ THREADLINE_ENGINE: 'openai', UPSTREAM_URL: value });
+      } catch (error) {
+        thrown = error;
+      }
+      expect((thrown as Error).name, value).toBe('ConfigError');
+      expect((thrown as Error).message).toBe(
+        'Invalid configuration: UPSTREAM_URL must not hold credentials (user:password@): the engine sends UPSTREAM_API_KEY as its bearer token',
+      );
+    }
+    // Refused for another fault, the value is shown without them.
+    expect(() => loadLlmConfig({ THREADLINE_ENGINE: 'openai', UPSTREAM_URL: 'ftp://bob:pa55word@h/v1' })).toThrow(
+      'Invalid configuration: UPSTREAM_URL must be an http(s) URL, got "ftp://…@h/v1"',
+    );
+  });
+
   it('the error is a ConfigError', () => {
     let thrown: unknown;
     try {

@@ -23,7 +23,7 @@ describe('an upstream that fails', () => {
           expect(reply.status).toBe(429);
           expect(reply.requestId).toBe(id);
           expect(reply.retryAfter).toBe('7');
-          const message = `The upstream model server at ${fake.url} is at capacity (429): too many requests (request id ${id})`;
+          const message = `The upstream model server is at capacity (429): too many requests (request id ${id})`;
           expect(errorOf(reply)).toEqual({
             error: { message, type: 'requests', param: null, code: 'rate_limit_exceeded' },
           });
@@ -70,7 +70,7 @@ describe('an upstream that fails', () => {
           expect(reply.status).toBe(503);
           expect(reply.requestId).toBe(id);
           expect(reply.retryAfter).toBe('1');
-          const message = `The upstream model server at ${fake.url} is unavailable (${status}): the GPU is busy (request id ${id})`;
+          const message = `The upstream model server is unavailable (${status}): the GPU is busy (request id ${id})`;
           expect(errorOf(reply)).toEqual({
             error: { message, type: 'server_error', param: null, code: 'upstream_unavailable' },
           });

@@ -24,7 +24,7 @@ describe('an upstream that fails', () => {
         expect(reply.retryAfter).toBe('1');
         expect(errorOf(reply)).toEqual({
           error: {
-            message: `The upstream model server at ${url} is unreachable: Connection error. (request id ${id})`,
+            message: `The upstream model server is unreachable: Connection error. (request id ${id})`,
             type: 'server_error',
             param: null,
             code: 'upstream_unreachable',
@@ -44,7 +44,7 @@ describe('an upstream that fails', () => {
           expect(reply.requestId).toBe('slow-1');
           expect(errorOf(reply)).toEqual({
             error: {
-              message: `The upstream model server at ${fake.url} did not answer in time. (request id slow-1)`,
+              message: `The upstream model server did not answer in time. (request id slow-1)`,
               type: 'server_error',
               param: null,
               code: 'upstream_timeout',

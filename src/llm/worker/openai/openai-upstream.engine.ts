@@ -59,7 +59,7 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
     try {
       upstream = await this.open(request, options);
     } catch (error) {
-      throw signal.aborted ? (signal.reason ?? error) : toUpstreamRefusal(error, this.config.url!, this.config.apiKey);
+      throw signal.aborted ? (signal.reason ?? error) : toUpstreamRefusal(error, this.config.apiKey);
     }
     const { chunks, controller } = upstream;
     const silence = new UpstreamSilence(this.config.timeoutMs, () => controller.abort());
@@ -90,7 +90,7 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
         silence.heard();
       }
     } catch (error) {
-      if (!signal.aborted && !silence.broken) throw toUpstreamStreamError(error, this.config.url!, this.config.apiKey);
+      if (!signal.aborted && !silence.broken) throw toUpstreamStreamError(error, this.config.apiKey);
     } finally {
       silence.stop();
       // A consumer that stops early (even right after ADMITTED) closes the upstream's response too.
@@ -98,9 +98,9 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
     }
     // The SDK ends an aborted stream quietly, so a cancellation shows here, not as an error.
     if (signal.aborted) this.logWithRequestId('info', 'upstream generation stopped: request cancelled');
-    else if (silence.broken) throw upstreamSilent(this.config.url!, this.config.timeoutMs);
+    else if (silence.broken) throw upstreamSilent(this.config.timeoutMs);
     // Every choice of an OpenAI stream ends with its finish reason: one that ends without was cut off.
-    else if (last === undefined) throw upstreamCutOff(this.config.url!);
+    else if (last === undefined) throw upstreamCutOff();
     // With the upstream's usage, counted by its own tokenizer: what the client's usage says.
     else yield counted === undefined ? last : { ...last, counted };
   }
@@ -123,13 +123,13 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
     try {
       response = await this.client.embeddings.create(body, { headers: outboundTracingHeaders(), signal });
     } catch (error) {
-      throw signal.aborted ? (signal.reason ?? error) : toUpstreamRefusal(error, this.config.url!, this.config.apiKey);
+      throw signal.aborted ? (signal.reason ?? error) : toUpstreamRefusal(error, this.config.apiKey);
     }
     const data = Array.isArray(response.data) ? [...response.data].sort((a, b) => a.index - b.index) : [];
     const embeddings = data.map((item) => upstreamVector(item.embedding as unknown));
     if (embeddings.length !== request.inputs.length || embeddings.includes(undefined)) {
       throw new UpstreamFailureError(
-        `The upstream model server at ${this.config.url} answered with ${embeddings.length} embeddings for ${request.inputs.length} inputs, or with one that is not a vector.`,
+        `The upstream model server answered with ${embeddings.length} embeddings for ${request.inputs.length} inputs, or with one that is not a vector.`,
         502,
         'upstream_error',
       );

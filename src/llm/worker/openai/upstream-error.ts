@@ -9,19 +9,15 @@ import { UpstreamFailureError } from '../../protocol/upstream-failure.error.js';
  * the upstream's `Retry-After` when it sent one (else the configured one). Anything else is as
  * `toUpstreamError` says.
  */
-export function toUpstreamRefusal(error: unknown, upstreamUrl: string, apiKey?: string): unknown {
+export function toUpstreamRefusal(error: unknown, apiKey?: string): unknown {
   if (error instanceof APIConnectionError && !(error instanceof APIConnectionTimeoutError)) {
-    return new CapacityError(
-      `The upstream model server at ${upstreamUrl} is unreachable: ${error.message}`,
-      503,
-      'upstream_unreachable',
-    );
+    return new CapacityError(`The upstream model server is unreachable: ${error.message}`, 503, 'upstream_unreachable');
   }
   if (isApiError(error) && error.status !== undefined) {
     const retryAfter = retryAfterSeconds(error.headers);
     if (error.status === 429) {
       return new CapacityError(
-        `The upstream model server at ${upstreamUrl} is at capacity (429)${detailOf(error, apiKey)}`,
+        `The upstream model server is at capacity (429)${detailOf(error, apiKey)}`,
         429,
         RATE_LIMIT_CODE,
         retryAfter,
@@ -29,14 +25,14 @@ export function toUpstreamRefusal(error: unknown, upstreamUrl: string, apiKey?: 
     }
     if (error.status === 502 || error.status === 503 || error.status === 504) {
       return new CapacityError(
-        `The upstream model server at ${upstreamUrl} is unavailable (${error.status})${detailOf(error, apiKey)}`,
+        `The upstream model server is unavailable (${error.status})${detailOf(error, apiKey)}`,
         503,
         'upstream_unavailable',
         retryAfter,
       );
     }
   }
-  return toUpstreamError(error, upstreamUrl, apiKey);
+  return toUpstreamError(error, apiKey);
 }
 
 /** `error instanceof APIError`, typed with the class's defaults: the check alone types its status and headers as `any`. */
@@ -57,19 +53,16 @@ export function retryAfterSeconds(headers: Headers | undefined, now = Date.now()
  * An upstream server's failure as the error our client gets: the upstream's own 4xx passes through
  * (the request was bad there too), but for its 401 and 403, which refuse this service's credentials,
  * not the client's (a 502); its 5xx becomes 502, a timeout 504 and an unreachable server 503, each
- * with a message that says it was the upstream.
+ * with a message that says it was the upstream. No message names the upstream's address: it is the
+ * service's inside, of no use to a client (the start-up log names it).
  */
-export function toUpstreamError(error: unknown, upstreamUrl: string, apiKey?: string): unknown {
+export function toUpstreamError(error: unknown, apiKey?: string): unknown {
   if (error instanceof APIConnectionTimeoutError) {
-    return new UpstreamFailureError(
-      `The upstream model server at ${upstreamUrl} did not answer in time.`,
-      504,
-      'upstream_timeout',
-    );
+    return new UpstreamFailureError(`The upstream model server did not answer in time.`, 504, 'upstream_timeout');
   }
   if (error instanceof APIConnectionError) {
     return new UpstreamFailureError(
-      `The upstream model server at ${upstreamUrl} is unreachable: ${error.message}`,
+      `The upstream model server is unreachable: ${error.message}`,
       503,
       'upstream_unreachable',
     );
@@ -79,14 +72,14 @@ export function toUpstreamError(error: unknown, upstreamUrl: string, apiKey?: st
     if (error.status === undefined || error.status >= 500) {
       const status = error.status === undefined ? 'mid-stream' : String(error.status);
       return new UpstreamFailureError(
-        `The upstream model server at ${upstreamUrl} failed (${status})${detailOf(error, apiKey)}`,
+        `The upstream model server failed (${status})${detailOf(error, apiKey)}`,
         502,
         'upstream_error',
       );
     }
     if (error.status === 401 || error.status === 403) {
       return new UpstreamFailureError(
-        `The upstream model server at ${upstreamUrl} refused this service's credentials (${error.status}): check UPSTREAM_API_KEY.`,
+        `The upstream model server refused this service's credentials (${error.status}): check UPSTREAM_API_KEY.`,
         502,
         'upstream_error',
       );
@@ -106,29 +99,29 @@ export function toUpstreamError(error: unknown, upstreamUrl: string, apiKey?: st
  * A failure after the upstream's response head: its error event, or its stream broken off (the
  * connection lost, a line that is not JSON), each the upstream's fault, a 502.
  */
-export function toUpstreamStreamError(error: unknown, upstreamUrl: string, apiKey?: string): unknown {
-  const failure = toUpstreamError(error, upstreamUrl, apiKey);
+export function toUpstreamStreamError(error: unknown, apiKey?: string): unknown {
+  const failure = toUpstreamError(error, apiKey);
   if (failure !== error || !(error instanceof Error)) return failure;
   return new UpstreamFailureError(
-    `The upstream model server at ${upstreamUrl} broke off its stream: ${error.message}`,
+    `The upstream model server broke off its stream: ${error.message}`,
     502,
     'upstream_error',
   );
 }
 
 /** The upstream's stream ended without a finish reason: its answer was cut off. */
-export function upstreamCutOff(upstreamUrl: string): UpstreamFailureError {
+export function upstreamCutOff(): UpstreamFailureError {
   return new UpstreamFailureError(
-    `The upstream model server at ${upstreamUrl} ended its stream before its answer was complete.`,
+    `The upstream model server ended its stream before its answer was complete.`,
     502,
     'upstream_error',
   );
 }
 
 /** The upstream sent nothing for `timeoutMs` in the middle of its stream. */
-export function upstreamSilent(upstreamUrl: string, timeoutMs: number): UpstreamFailureError {
+export function upstreamSilent(timeoutMs: number): UpstreamFailureError {
   return new UpstreamFailureError(
-    `The upstream model server at ${upstreamUrl} sent nothing for ${timeoutMs} ms in the middle of its stream.`,
+    `The upstream model server sent nothing for ${timeoutMs} ms in the middle of its stream.`,
     504,
     'upstream_timeout',
   );
