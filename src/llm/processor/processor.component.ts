@@ -70,6 +70,7 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
     const normalized = validateOpenAIRequest(request.api, request.body, this.config.model);
     // Before any routing: a prompt that does not fit the context never reaches a worker.
     const { ids: promptIds, blocks, completionRoom } = await this.prompts.encode(normalized, context.signal);
+    const restOfContext = normalized.api === 'chat' && normalized.sampling.maxTokens === undefined;
     // Without max_tokens, a chat completion may fill the rest of the context and no more, a text
     // completion 16 tokens of it (as OpenAI and vLLM default).
     normalized.sampling.maxTokens ??=
@@ -82,7 +83,7 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
     // Accepted only once a worker has taken every choice, so that a refusal is still an HTTP status.
     const workers = await admitAll(
       Array.from({ length: sampling.n }, (_, index) =>
-        this.admit(index, promptIds, blocks, normalized, context.signal),
+        this.admit(index, promptIds, blocks, normalized, restOfContext, context.signal),
       ),
     );
     try {
@@ -115,6 +116,7 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
     promptIds: number[],
     blocks: PromptBlocks | undefined,
     request: NormalizedRequest,
+    restOfContext: boolean,
     signal: AbortSignal,
   ): Promise<AdmittedTokens> {
     const { maxTokens, temperature, seed, given } = request.sampling;
@@ -131,6 +133,7 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
     // The block ids go along only when computed with the ids: a short prompt's requests stay as they were.
     if (blocks !== undefined) generate.blocks = blocks;
     if (request.output !== undefined) generate.output = request.output;
+    if (restOfContext) generate.restOfContext = true;
     const route = async (choice: RouteRequest) => (await unary(this.router.route(choice))).workerId;
     const { migrationLimit: limit } = this.config;
     if (limit === 0) {

@@ -196,6 +196,12 @@ export interface GenerateRequest {
   /** The prompt's KV block ids, when the Processor computed them. */
   blocks?: PromptBlocks;
   maxTokens: number | undefined;
+  /**
+   * Set when `maxTokens` is the rest of the context because the client set no limit on a chat answer: an
+   * engine that forwards to another server sends none, and that server, which counts the prompt with its
+   * own tokenizer and template, gives the answer the rest of its context.
+   */
+  restOfContext?: true;
   temperature: number;
   seed: number | undefined;
   /**

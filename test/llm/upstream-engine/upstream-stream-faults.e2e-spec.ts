@@ -4,7 +4,7 @@ import { startFakeUpstream } from '../../support/fake-upstream.js';
 import type { FakeUpstream } from '../../support/fake-upstream.js';
 import type { PipelineApp } from '../../support/pipeline-app.js';
 import { startPipeline } from '../../support/pipeline-app.js';
-import { CHAT, MODEL, chatBody, pathOf, send } from '../../support/requests.js';
+import { CHAT, COMPLETIONS, MODEL, chatBody, pathOf, send } from '../../support/requests.js';
 import type { Api, ErrorBody } from '../../support/requests.js';
 import { serviceEvents } from '../../support/sse.js';
 import { waitUntil } from '../../support/wait-for.js';
@@ -249,6 +249,28 @@ describe('the openai engine, an upstream misbehaving in the middle of its stream
     const reply = await send(b.url, CHAT, { model: MODEL, messages }, { id: 'named' });
     expect(reply.status, reply.text).toBe(200);
     expect((fake.received[before]!.body as { messages: unknown }).messages).toEqual(messages);
+  });
+
+  it("sends no max_tokens for a chat answer the client set no limit on (the upstream counts what is left), the client's when it set one", async () => {
+    const before = fake.received.length;
+    for (const [id, extra] of [
+      ['limit-none', {}],
+      ['limit-none-stream', { stream: true }],
+      ['limit-max-tokens', { max_tokens: 7 }],
+      ['limit-max-completion-tokens', { max_completion_tokens: 9 }],
+    ] as const) {
+      const reply = await send(b.url, CHAT, body('chat', 'plain', extra), { id });
+      expect(reply.status, reply.text).toBe(200);
+    }
+    await send(b.url, COMPLETIONS, body('completion', 'plain'), { id: 'limit-completion' });
+    const sent = fake.received.slice(before).map((one) => one.body as Record<string, unknown>);
+    for (const one of sent.slice(0, 2)) {
+      expect(one).not.toHaveProperty('max_tokens');
+      expect(one).not.toHaveProperty('max_completion_tokens');
+    }
+    expect(sent.slice(2, 4).map((one) => one.max_tokens)).toEqual([7, 9]);
+    // A text completion's default is the API's 16, which not every server shares: it is sent.
+    expect(sent[4]!.max_tokens).toBe(16);
   });
 
   it('sends the sampling fields the client set, and only those: no seed or temperature of its own', async () => {

@@ -150,7 +150,9 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
   private async open(request: GenerateRequest, options: { headers: Record<string, string>; signal: AbortSignal }) {
     const common = {
       model: this.config.model,
-      max_tokens: request.maxTokens,
+      // Without the client's limit, none: the upstream gives the answer the rest of the context as it
+      // counts the prompt (its tokenizer and template may make it longer than ours, refusing our count).
+      ...(!request.restOfContext && { max_tokens: request.maxTokens }),
       // The sampling fields the client set, and only those: the upstream's defaults hold for the rest.
       ...request.original.sampling,
       stream: true as const,
