@@ -67,6 +67,11 @@ function faulty(req: IncomingMessage, res: ServerResponse, body: unknown): void 
     case 'malformed':
       res.end('data: {not json\n\n');
       return;
+    case 'abort':
+    case 'error':
+      // vLLM ends a generation it aborted with `abort`; some servers say `error`.
+      res.end(`${chunkOf(chat, ' two', mode)}data: [DONE]\n\n`);
+      return;
     case 'filter':
       res.end(`${chunkOf(chat, '', 'content_filter')}data: [DONE]\n\n`);
       return;
@@ -147,6 +152,23 @@ describe('the openai engine, an upstream misbehaving in the middle of its stream
       expect(error).toMatchObject({ type: 'server_error', code: 'upstream_error' });
       expect(error.message).toBe(
         `The upstream model server ended its stream before its answer was complete. (request id ${id})`,
+      );
+    },
+  );
+
+  it.each([
+    { api: 'chat' as const, stream: false, reason: 'abort' },
+    { api: 'chat' as const, stream: true, reason: 'abort' },
+    { api: 'completion' as const, stream: false, reason: 'error' },
+    { api: 'completion' as const, stream: true, reason: 'abort' },
+  ])(
+    'a stream that ends with a finish reason OpenAI does not have ($reason) failed, not complete ($api, stream $stream): upstream_error',
+    async ({ api, stream, reason }) => {
+      const id = `finish-${reason}-${api}-${stream}`;
+      const error = await failureOf(api, reason, stream, id);
+      expect(error).toMatchObject({ type: 'server_error', code: 'upstream_error' });
+      expect(error.message).toBe(
+        `The upstream model server ended its answer with finish reason "${reason}", not one of a complete answer. (request id ${id})`,
       );
     },
   );

@@ -19,7 +19,13 @@ import type {
 import { UpstreamFailureError } from '../../protocol/upstream-failure.error.js';
 import type { LlmEngine } from '../llm-engine.js';
 import { upstreamChat, upstreamPrompt } from './upstream-continuation.js';
-import { toUpstreamRefusal, toUpstreamStreamError, upstreamCutOff, upstreamSilent } from './upstream-error.js';
+import {
+  toUpstreamRefusal,
+  toUpstreamStreamError,
+  upstreamCutOff,
+  upstreamSilent,
+  upstreamUnknownFinish,
+} from './upstream-error.js';
 import { UpstreamSilence } from './upstream-silence.js';
 
 /**
@@ -307,11 +313,12 @@ function completionLogprobs(logprobs: OpenAI.CompletionChoice.Logprobs): Generat
   }));
 }
 
+/** OpenAI's finish reasons, as the pipeline has them; any other (vLLM's `abort`, an `error`) fails the request. */
 function finish(reason: string | null | undefined): FinishReason | undefined {
   if (reason === null || reason === undefined) return undefined;
   if (reason === 'tool_calls' || reason === 'function_call') return 'tool_calls';
-  if (reason === 'length' || reason === 'content_filter') return reason;
-  return 'stop';
+  if (reason === 'stop' || reason === 'length' || reason === 'content_filter') return reason;
+  throw upstreamUnknownFinish(String(reason));
 }
 
 /** An upstream's vector in base64 (as sent, or encoded from its numbers); `undefined` when it is neither. */

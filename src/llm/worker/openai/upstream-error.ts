@@ -101,7 +101,7 @@ export function toUpstreamError(error: unknown, apiKey?: string): unknown {
  */
 export function toUpstreamStreamError(error: unknown, apiKey?: string): unknown {
   const failure = toUpstreamError(error, apiKey);
-  if (failure !== error || !(error instanceof Error)) return failure;
+  if (failure !== error || !(error instanceof Error) || error instanceof UpstreamFailureError) return failure;
   return new UpstreamFailureError(
     `The upstream model server broke off its stream: ${error.message}`,
     502,
@@ -113,6 +113,16 @@ export function toUpstreamStreamError(error: unknown, apiKey?: string): unknown 
 export function upstreamCutOff(): UpstreamFailureError {
   return new UpstreamFailureError(
     `The upstream model server ended its stream before its answer was complete.`,
+    502,
+    'upstream_error',
+  );
+}
+
+/** The upstream ended its answer with a finish reason OpenAI does not have (vLLM's `abort`, an `error`): it failed. */
+export function upstreamUnknownFinish(reason: string): UpstreamFailureError {
+  const shown = JSON.stringify(reason.length > 40 ? `${reason.slice(0, 40)}…` : reason);
+  return new UpstreamFailureError(
+    `The upstream model server ended its answer with finish reason ${shown}, not one of a complete answer.`,
     502,
     'upstream_error',
   );
