@@ -110,6 +110,52 @@ describe('the openai engine: tools, structured output and logprobs', () => {
     });
   });
 
+  it('takes tool calls sent without index (as Ollama sends them): a new id starts the next call, none goes on with the current one', async () => {
+    const whole = (id: string, city: string) => ({
+      id,
+      type: 'function',
+      function: { name: 'get_weather', arguments: `{"city":"${city}"}` },
+    });
+    const script = scriptedStream({
+      chat: [
+        { delta: { role: 'assistant', content: '' } },
+        // Two whole calls in one chunk, then a third in pieces.
+        { delta: { tool_calls: [whole('call_a', 'Paris'), whole('call_b', 'Rome')] } },
+        {
+          delta: { tool_calls: [{ id: 'call_c', type: 'function', function: { name: 'get_weather', arguments: '' } }] },
+        },
+        { delta: { tool_calls: [{ function: { arguments: '{"city":' } }] } },
+        { delta: { tool_calls: [{ id: 'call_c', function: { arguments: '"Oslo"}' } }] } },
+      ],
+      finishReason: 'tool_calls',
+    });
+    const expected = [whole('call_a', 'Paris'), whole('call_b', 'Rome'), whole('call_c', 'Oslo')];
+    await withFakeUpstream(script, async (fake) => {
+      await withEngine({ UPSTREAM_URL: fake.url }, async (b) => {
+        const body = { model: MODEL, messages: [{ role: 'user' as const, content: 'Weather?' }], tools: [TOOL] };
+        const res = await send(b.url, CHAT, body);
+        expect(res.status, res.text).toBe(200);
+        const json = JSON.parse(res.text) as OpenAI.ChatCompletion;
+        expect(json.choices[0]!.finish_reason).toBe('tool_calls');
+        expect(json.choices[0]!.message.tool_calls).toEqual(expected);
+
+        const client = new OpenAI({ baseURL: `${b.url}/v1`, apiKey: 'test', maxRetries: 0 });
+        const stream = client.chat.completions.stream(body as unknown as OpenAI.ChatCompletionCreateParamsStreaming);
+        const final = await stream.finalChatCompletion();
+        expect(final.choices[0]!.message.tool_calls).toMatchObject(expected);
+
+        const response = await client.responses.create({
+          model: MODEL,
+          input: 'Weather?',
+          tools: [{ type: 'function', name: 'get_weather', parameters: TOOL.function.parameters, strict: false }],
+        });
+        expect(response.output.map((item) => item.type === 'function_call' && [item.call_id, item.arguments])).toEqual(
+          expected.map((call) => [call.id, call.function.arguments]),
+        );
+      });
+    });
+  });
+
   it("passes the upstream model's refusal on: chat's message.refusal (content null), streamed and not, and Responses' refusal part", async () => {
     const REFUSAL = 'I cannot help with that.';
     const script = scriptedStream({

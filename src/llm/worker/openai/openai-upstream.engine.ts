@@ -175,6 +175,7 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
         options,
       );
       const chunks = (async function* (): AsyncGenerator<UpstreamPiece> {
+        const callIndex = toolCallIndexes();
         for await (const chunk of stream) {
           const choice = chunk.choices[0];
           // The usage comes last, on a chunk of its own (of no choice).
@@ -182,7 +183,7 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
           if (!choice) continue;
           const finishReason = finish(choice.finish_reason);
           // Tool call deltas and a refusal first: a chunk that ends the choice comes after its last piece.
-          for (const call of choice.delta?.tool_calls ?? []) yield toolCallPiece(call);
+          for (const call of choice.delta?.tool_calls ?? []) yield toolCallPiece(call, callIndex(call));
           const refusal = choice.delta?.refusal;
           if (refusal) yield { text: refusal, refusal: true };
           const logprobs = choice.logprobs?.content?.map(chatLogprob);
@@ -275,9 +276,31 @@ function upstreamChatOutput(output: OutputSpec): Partial<OpenAI.ChatCompletionCr
   return params;
 }
 
+/**
+ * The index of each streamed tool call delta of a choice. Some servers (Ollama) send whole calls without
+ * `index`: then a delta with an id other than the current call's starts the next call, and one without
+ * an id goes on with the current call.
+ */
+function toolCallIndexes(): (call: OpenAI.ChatCompletionChunk.Choice.Delta.ToolCall) => number {
+  let current = -1;
+  let currentId: string | undefined;
+  return (call) => {
+    const index = call.index as number | undefined;
+    if (typeof index === 'number') {
+      if (index !== current) currentId = undefined;
+      current = index;
+    } else if (current < 0 || (call.id && call.id !== currentId)) {
+      current++;
+      currentId = undefined;
+    }
+    if (call.id) currentId = call.id;
+    return current;
+  };
+}
+
 /** A streamed tool call delta: which call, its id and name when the upstream sends them, more of its arguments. */
-function toolCallPiece(call: OpenAI.ChatCompletionChunk.Choice.Delta.ToolCall): UpstreamPiece {
-  const toolCall: UpstreamPiece['toolCall'] = { index: call.index };
+function toolCallPiece(call: OpenAI.ChatCompletionChunk.Choice.Delta.ToolCall, index: number): UpstreamPiece {
+  const toolCall: UpstreamPiece['toolCall'] = { index };
   if (call.id) toolCall.id = call.id;
   if (call.function?.name) toolCall.name = call.function.name;
   return { text: call.function?.arguments ?? '', toolCall };
