@@ -4,6 +4,7 @@ import { scriptedStream, withFakeUpstream } from '../../support/fake-upstream.js
 import { startPipeline } from '../../support/pipeline-app.js';
 import type { PipelineApp } from '../../support/pipeline-app.js';
 import { CHAT, COMPLETIONS, MODEL, send } from '../../support/requests.js';
+import { sseJson } from '../../support/sse.js';
 import { withEngine } from '../../support/upstream-engine.js';
 
 /**
@@ -152,6 +153,63 @@ describe('the openai engine: tools, structured output and logprobs', () => {
         expect(response.output.map((item) => item.type === 'function_call' && [item.call_id, item.arguments])).toEqual(
           expected.map((call) => [call.id, call.function.arguments]),
         );
+      });
+    });
+  });
+
+  it('Responses API: parallel calls whose argument pieces come in turns are each done once whole, with all their arguments, and get no delta after', async () => {
+    const piece = (index: number, args: string, start = false) => ({
+      delta: {
+        tool_calls: [
+          start
+            ? { index, id: `call_${index}`, type: 'function', function: { name: 'get_weather', arguments: args } }
+            : { index, function: { arguments: args } },
+        ],
+      },
+    });
+    const script = scriptedStream({
+      chat: [
+        piece(0, '{"ci', true),
+        piece(1, '{"ci', true),
+        piece(0, 'ty": "Paris"'),
+        piece(1, 'ty": "Rome"'),
+        piece(0, '}'),
+        piece(1, '}'),
+      ],
+      finishReason: 'tool_calls',
+    });
+    const full = ['{"city": "Paris"}', '{"city": "Rome"}'];
+    await withFakeUpstream(script, async (fake) => {
+      await withEngine({ UPSTREAM_URL: fake.url }, async (b) => {
+        const tools = [{ type: 'function', name: 'get_weather', parameters: TOOL.function.parameters }];
+        const reply = await send(b.url, '/v1/responses', { model: MODEL, input: 'Weather?', tools, stream: true });
+        expect(reply.status, reply.text).toBe(200);
+        const events = sseJson(reply.text) as Array<{
+          type: string;
+          output_index?: number;
+          delta?: string;
+          arguments?: string;
+          item?: { arguments?: string };
+        }>;
+        const done = new Set<number>();
+        const deltas: Record<number, string> = { 0: '', 1: '' };
+        for (const event of events) {
+          if (event.output_index === undefined) continue;
+          expect(done.has(event.output_index), `${event.type} after output_item.done`).toBe(false);
+          if (event.type === 'response.function_call_arguments.delta') deltas[event.output_index] += event.delta!;
+          if (event.type === 'response.function_call_arguments.done') {
+            expect(event.arguments).toBe(full[event.output_index]);
+          }
+          if (event.type === 'response.output_item.done') {
+            expect(event.item!.arguments).toBe(full[event.output_index]);
+            done.add(event.output_index);
+          }
+        }
+        expect([...done].sort()).toEqual([0, 1]);
+        expect(deltas).toEqual({ 0: full[0], 1: full[1] });
+        const completed = events.at(-1) as { type: string; response: { output: Array<{ arguments: string }> } };
+        expect(completed.type).toBe('response.completed');
+        expect(completed.response.output.map((item) => item.arguments)).toEqual(full);
       });
     });
   });

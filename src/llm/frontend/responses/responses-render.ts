@@ -51,6 +51,9 @@ abstract class OutputItem {
     return { type: 'response.output_item.added', output_index: this.outputIndex, item: this.shape('in_progress') };
   }
 
+  /** Whether the item can be closed before the output ends: nothing more can come to it. */
+  abstract readonly complete: boolean;
+
   protected abstract shape(status: ItemStatus): object;
   protected abstract closing(): StreamEvent[];
 }
@@ -71,6 +74,9 @@ class MessageItem extends OutputItem {
   ) {
     super(id, outputIndex);
   }
+
+  /** Its text goes on in no other item: once another begins, the message is whole. */
+  readonly complete = true;
 
   opening(): StreamEvent[] {
     this.started = true;
@@ -123,12 +129,27 @@ class FunctionCallItem extends OutputItem {
     super(id, outputIndex);
   }
 
+  /** Its arguments are a whole JSON object, which no more text can extend. */
+  get complete(): boolean {
+    try {
+      const value: unknown = JSON.parse(this.arguments);
+      return typeof value === 'object' && value !== null && !Array.isArray(value);
+    } catch {
+      return false;
+    }
+  }
+
   opening(): StreamEvent[] {
     return [this.added()];
   }
 
   append(delta: string): StreamEvent[] {
     if (delta === '') return [];
+    if (!this.open) {
+      // Closed once its arguments were a whole object: white space after it changes nothing.
+      if (delta.trim() === '') return [];
+      throw new Error(`The model sent more arguments for its tool call ${this.callId} after they were complete.`);
+    }
     this.arguments += delta;
     return [
       { type: 'response.function_call_arguments.delta', item_id: this.id, output_index: this.outputIndex, delta },
@@ -164,8 +185,10 @@ function eventLogprob({ token, logprob, top }: GeneratedLogprob) {
 
 /**
  * The response's output as the pipeline's events build it, and the stream events that tell it: the
- * text is a `message` item (a refusal one of its own), each tool call a `function_call` item, one item
- * open at a time.
+ * text is a `message` item (a refusal one of its own), each tool call a `function_call` item. An item is
+ * done once it is known to be whole: when another begins, if it is complete, else at the end. A model
+ * making parallel calls may send their arguments' pieces in turns (vLLM does): each call stays open, its
+ * pieces going to it, until its arguments are whole.
  */
 class ResponseOutput {
   private readonly items: OutputItem[] = [];
@@ -183,7 +206,7 @@ class ResponseOutput {
       const last = this.items.at(-1);
       if (last instanceof MessageItem && last.open && last.refusal === refusal) return [last.append(event)];
       const message = new MessageItem(this.itemId('msg'), this.items.length, refusal);
-      const events = [...this.closeLast(), ...this.add(message).opening()];
+      const events = [...this.closeComplete(), ...this.add(message).opening()];
       return [...events, message.append(event)];
     }
     if (event.type === 'tool_call') {
@@ -192,7 +215,7 @@ class ResponseOutput {
       const callId = event.id ?? `call_${this.requestId}_${event.index}`;
       const call = new FunctionCallItem(this.itemId('fc'), this.items.length, callId, event.name ?? '');
       this.calls.set(event.index, call);
-      const events = [...this.closeLast(), ...this.add(call).opening()];
+      const events = [...this.closeComplete(), ...this.add(call).opening()];
       return [...events, ...call.append(event.arguments)];
     }
     if (event.type === 'finish') this.finish = event.reason;
@@ -200,10 +223,10 @@ class ResponseOutput {
     return [];
   }
 
-  /** Closes the last item; a response with no item gets an empty message. */
+  /** Closes every item still open, in order; a response with no item gets an empty message. */
   close(status: ItemStatus): StreamEvent[] {
     if (this.items.length === 0) this.add(new MessageItem(this.itemId('msg'), 0));
-    return this.items.at(-1)!.close(status);
+    return this.items.filter((item) => item.open).flatMap((item) => item.close(status));
   }
 
   /** Why the output ended; `length` when no finish came, as the chat API reports it. */
@@ -220,10 +243,9 @@ class ResponseOutput {
     return item;
   }
 
-  /** An item ends, complete, when the next one starts. */
-  private closeLast(): StreamEvent[] {
-    const last = this.items.at(-1);
-    return last?.open === true ? last.close('completed') : [];
+  /** As another item begins: closes the open items that are whole. */
+  private closeComplete(): StreamEvent[] {
+    return this.items.filter((item) => item.open && item.complete).flatMap((item) => item.close('completed'));
   }
 
   /** `msg_<request id>` or `fc_<request id>` for the first item, with its index after for any other. */
