@@ -1,6 +1,8 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { failing, startFakeUpstream } from '../support/fake-upstream.js';
+import { failing, scriptedStream, startFakeUpstream } from '../support/fake-upstream.js';
+import type { UpstreamAnswer } from '../support/fake-upstream.js';
+import { waitForLine } from '../support/log-capture.js';
 import { Tokenizer } from '../../src/llm/processor/tokenizer.js';
 import { startPipeline } from '../support/pipeline-app.js';
 import type { ChatCompletion } from '../support/openai-api.js';
@@ -274,6 +276,8 @@ describe('with the openai engine', () => {
       THREADLINE_MAX_MODEL_LEN: '100000',
     });
     try {
+      // Looked up in the background, as the service starts.
+      await waitForLine(pipeline.logs, (line) => String(line.msg).startsWith('context length: 40 tokens'));
       const reply = await send(
         pipeline.url,
         COMPLETIONS,
@@ -301,6 +305,60 @@ describe('with the openai engine', () => {
       await upstream.close();
     }
   });
+
+  it('an upstream not up at start-up: THREADLINE_MAX_MODEL_LEN until its /v1/models answers, tried again in the background, then its max_model_len', async () => {
+    let lookups = 0;
+    const answer: UpstreamAnswer = (req, res) => {
+      if (req.url !== '/v1/models') return failing(500, 'not in this test')(req, res, undefined);
+      lookups++;
+      if (lookups === 1) return failing(503, 'loading the model')(req, res, undefined);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ object: 'list', data: [{ id: MODEL, object: 'model', max_model_len: 40 }] }));
+    };
+    const upstream = await startFakeUpstream(answer);
+    const pipeline = await startPipeline({
+      THREADLINE_ENGINE: 'openai',
+      UPSTREAM_URL: upstream.url,
+      THREADLINE_MAX_MODEL_LEN: '100000',
+    });
+    try {
+      await waitForLine(pipeline.logs, (line) => String(line.msg).includes('GET /models answered 503'));
+      await waitForLine(pipeline.logs, (line) => String(line.msg).startsWith('context length: 40 tokens'), {
+        timeoutMs: 5_000,
+      });
+      expect(lookups).toBe(2);
+      const reply = await send(
+        pipeline.url,
+        COMPLETIONS,
+        { model: MODEL, prompt: promptOf(35), max_tokens: 10 },
+        { id: 'ctx-up-late' },
+      );
+      expect(expectContextLengthExceeded(reply, 'ctx-up-late', 'prompt')).toContain(
+        "This model's maximum context length is 40 tokens.",
+      );
+    } finally {
+      await pipeline.close();
+      await upstream.close();
+    }
+  });
+
+  it('an upstream whose /v1/models never answers keeps no request waiting: THREADLINE_MAX_MODEL_LEN holds', async () => {
+    const answer = scriptedStream({ chat: [{ delta: { content: ' Hi' } }], finishReason: 'stop' });
+    const upstream = await startFakeUpstream((req, res, body) => {
+      // Never answered: the request hangs until the engine gives up or the connection closes.
+      if (req.url !== '/v1/models') answer(req, res, body);
+    });
+    const pipeline = await startPipeline({ THREADLINE_ENGINE: 'openai', UPSTREAM_URL: upstream.url });
+    try {
+      const started = Date.now();
+      const reply = await send(pipeline.url, CHAT, { model: MODEL, messages: [{ role: 'user', content: 'Hello' }] });
+      expect(reply.status, reply.text).toBe(200);
+      expect(Date.now() - started).toBeLessThan(2_000);
+    } finally {
+      await pipeline.close();
+      await upstream.close();
+    }
+  }, 20_000);
 
   it('uses THREADLINE_MAX_MODEL_LEN when the upstream reports none', async () => {
     const upstream = await upstreamReporting(null);

@@ -6,7 +6,7 @@ import type { TemplatePart } from './chat-template.js';
 import { assertFitsContext } from './context-length.js';
 import { assertInputFits, inputParam } from './embeddings-request.js';
 import type { NormalizedEmbeddingRequest } from './embeddings-request.js';
-import { resolveMaxModelLen } from './context-limit.js';
+import { ContextLimit } from './context-limit.js';
 import { fewestTokens, templateLayout, templateTexts } from './tokenizer.js';
 import type { Tokenizer } from './tokenizer.js';
 import { TokenizerPool } from './tokenizer-pool.js';
@@ -26,16 +26,17 @@ export interface EncodedPrompt {
  */
 export class PromptEncoder {
   private readonly pool: TokenizerPool;
-  private readonly maxModelLen: Promise<number>;
+  private readonly contextLimit: ContextLimit;
   private readonly blockSize: number;
 
   constructor(
     private readonly tokenizer: Tokenizer,
     config: LlmConfig,
-    logger: Pick<Logger, 'log' | 'warn'>,
+    logger: Pick<Logger, 'log' | 'warn' | 'debug'>,
   ) {
     this.pool = new TokenizerPool(config.tokenizerThreads);
-    this.maxModelLen = resolveMaxModelLen(config, logger);
+    this.contextLimit = new ContextLimit(config, logger);
+    this.contextLimit.start();
     this.blockSize = config.mocker.blockSize;
   }
 
@@ -44,7 +45,7 @@ export class PromptEncoder {
    * too; an InvalidRequestError (`context_length_exceeded`) when it does not fit.
    */
   async encode(request: NormalizedRequest, signal?: AbortSignal): Promise<EncodedPrompt> {
-    const maxModelLen = await this.maxModelLen;
+    const maxModelLen = this.contextLimit.value;
     const demand = {
       completionTokens: request.sampling.maxTokens,
       param: request.api === 'chat' ? 'messages' : 'prompt',
@@ -79,7 +80,7 @@ export class PromptEncoder {
    * one that cannot fit is refused, naming it, before it is tokenized when its size alone shows it.
    */
   async encodeInputs(inputs: NormalizedEmbeddingRequest['inputs'], signal?: AbortSignal): Promise<number[][]> {
-    const maxModelLen = await this.maxModelLen;
+    const maxModelLen = this.contextLimit.value;
     if ('tokenIds' in inputs) {
       inputs.tokenIds.forEach((ids, i) => {
         const param = inputParam(i, inputs.tokenIds.length);
@@ -105,6 +106,7 @@ export class PromptEncoder {
   }
 
   async close(): Promise<void> {
+    this.contextLimit.stop();
     await this.pool.close();
   }
 }
