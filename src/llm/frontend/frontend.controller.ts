@@ -165,6 +165,7 @@ function eventChunk(event: ProcessorEvent, response: OpenAIResponseBuilder, acce
   if (event.type === 'text') return response.textEvent(event);
   if (event.type === 'tool_call') return data(response.toolCallChunk(event));
   if (event.type === 'refusal') return data(response.refusalChunk(event));
+  if (event.type === 'reasoning') return data(response.reasoningChunk(event));
   if (event.type === 'finish') return data(response.finishChunk(event));
   if (event.type === 'usage' && accepted.includeUsage) return data(response.usageChunk(event));
   return undefined;

@@ -4,6 +4,7 @@ type UsageEvent = Extract<ProcessorEvent, { type: 'usage' }>;
 type TextEvent = Extract<ProcessorEvent, { type: 'text' }>;
 type ToolCallEvent = Extract<ProcessorEvent, { type: 'tool_call' }>;
 type RefusalEvent = Extract<ProcessorEvent, { type: 'refusal' }>;
+type ReasoningEvent = Extract<ProcessorEvent, { type: 'reasoning' }>;
 type FinishEvent = Extract<ProcessorEvent, { type: 'finish' }>;
 
 /** Stand-ins for a text chunk's choice index and text, to find where they go in its JSON. */
@@ -15,6 +16,8 @@ export class CollectedChoice {
   text = '';
   /** The model's refusal, when it declined (chat only). */
   refusal: string | undefined;
+  /** The model's reasoning, when it gave any (chat only). */
+  reasoning: string | undefined;
   readonly toolCalls: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }> = [];
   /** Present when logprobs were asked for (the text events carry them). */
   logprobs: GeneratedLogprob[] | undefined;
@@ -26,6 +29,8 @@ export class CollectedChoice {
       if (event.logprobs !== undefined) (this.logprobs ??= []).push(...event.logprobs);
     } else if (event.type === 'refusal') {
       this.refusal = (this.refusal ?? '') + event.text;
+    } else if (event.type === 'reasoning') {
+      this.reasoning = (this.reasoning ?? '') + event.text;
     } else if (event.type === 'tool_call') {
       const call = (this.toolCalls[event.index] ??= {
         id: '',
@@ -76,6 +81,9 @@ export function usageBody(usage: UsageEvent) {
     completion_tokens: usage.completionTokens,
     total_tokens: usage.promptTokens + usage.completionTokens,
     prompt_tokens_details: { cached_tokens: usage.cachedTokens },
+    ...(usage.reasoningTokens !== undefined && {
+      completion_tokens_details: { reasoning_tokens: usage.reasoningTokens },
+    }),
   };
 }
 
@@ -187,6 +195,14 @@ export class OpenAIResponseBuilder {
     );
   }
 
+  /** A chat stream's reasoning delta, in the `reasoning_content` of vLLM, SGLang and DeepSeek. */
+  reasoningChunk(event: ReasoningEvent): object {
+    return this.chunk(
+      [{ index: event.choice, delta: { reasoning_content: event.text }, logprobs: null, finish_reason: null }],
+      event.completionTokens,
+    );
+  }
+
   /** A chat stream's refusal delta. */
   refusalChunk(event: RefusalEvent): object {
     return this.chunk(
@@ -210,7 +226,7 @@ export class OpenAIResponseBuilder {
 
   /** A whole (non-streamed) response from what each choice's events added up to. */
   completion(collected: readonly CollectedChoice[], usage: UsageEvent): object {
-    const choices = collected.map(({ text, refusal = null, toolCalls, logprobs, reason }, index) => {
+    const choices = collected.map(({ text, refusal = null, reasoning, toolCalls, logprobs, reason }, index) => {
       const finish_reason = reason ?? 'length';
       if (this.api !== 'chat') {
         return {
@@ -223,10 +239,13 @@ export class OpenAIResponseBuilder {
       // A turn of tool calls alone, or a refusal, has no content, as OpenAI gives it.
       const calls = toolCalls.filter((call) => call !== undefined);
       const content = text === '' && (calls.length > 0 || refusal !== null) ? null : text;
-      const message =
-        calls.length === 0
-          ? { role: 'assistant', content, refusal }
-          : { role: 'assistant', content, refusal, tool_calls: calls };
+      const message = {
+        role: 'assistant',
+        content,
+        refusal,
+        ...(reasoning !== undefined && { reasoning_content: reasoning }),
+        ...(calls.length > 0 && { tool_calls: calls }),
+      };
       const chatLogprobs = logprobs === undefined ? null : { content: logprobs.map(chatLogprob), refusal: null };
       return { index, message, logprobs: chatLogprobs, finish_reason };
     });

@@ -99,18 +99,20 @@ export class RefusalText {
   constructor(
     private readonly tokenizer: Tokenizer,
     private readonly choice: number,
+    /** The model's reasoning is text apart from the content too, told the same way. */
+    private readonly type: 'refusal' | 'reasoning' = 'refusal',
   ) {}
 
   /** The event for more of the refusal's tokens, if they complete any text. */
   push(tokenIds: readonly number[]): ChoiceEvent | undefined {
     this.detokenizer ??= new IncrementalDetokenizer(this.tokenizer);
     const text = this.detokenizer.push(tokenIds);
-    return text === '' ? undefined : { type: 'refusal', choice: this.choice, text };
+    return text === '' ? undefined : { type: this.type, choice: this.choice, text };
   }
 
   /** The refusal's last characters, when a token ended inside one. */
   *flush(): Generator<ChoiceEvent> {
     const text = this.detokenizer?.flush();
-    if (text) yield { type: 'refusal', choice: this.choice, text };
+    if (text) yield { type: this.type, choice: this.choice, text };
   }
 }

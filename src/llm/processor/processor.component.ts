@@ -36,6 +36,8 @@ interface UsageTally {
   cachedTokens: number;
   /** The prompt's tokens as an engine counted them, when one did (`GenerateOutput.counted`). */
   promptTokens?: number;
+  /** Of the completion tokens, the reasoning's, once a choice reasoned or an engine counted them. */
+  reasoningTokens?: number;
 }
 
 /** The completions API's `max_tokens` when the client sets none. */
@@ -99,8 +101,10 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
       yield accepted;
       const tally: UsageTally = { completionTokens: 0, cachedTokens: 0 };
       yield* mergeStreams(workers.map((tokens, index) => this.choice(index, tokens, normalized, tally)));
-      const { promptTokens = promptIds.length, completionTokens, cachedTokens } = tally;
-      yield { type: 'usage', promptTokens, completionTokens, cachedTokens };
+      const { promptTokens = promptIds.length, completionTokens, cachedTokens, reasoningTokens } = tally;
+      const usage: ProcessorEvent = { type: 'usage', promptTokens, completionTokens, cachedTokens };
+      if (reasoningTokens !== undefined) usage.reasoningTokens = reasoningTokens;
+      yield usage;
     } finally {
       // A consumer gone before a choice began reading its worker would leave that worker's slot taken.
       for (const tokens of workers) void tokens.stop().catch(() => undefined);
@@ -173,6 +177,9 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
     const stops = new StopMatcher(request.sampling.stop);
     const toolCalls = new ToolCallTexts(this.tokenizer, index);
     const refusal = new RefusalText(this.tokenizer, index);
+    const reasoning = new RefusalText(this.tokenizer, index, 'reasoning');
+    // This choice's reasoning tokens as the tally holds them, until an engine's own count replaces them.
+    let reasoned = 0;
     // When asked for, every text event carries the entries of the tokens it completes (maybe none).
     const logprobs = request.output?.top_logprobs === undefined ? undefined : new LogprobAligner();
     const textEvent = (text: string, entries = logprobs?.take(text)): ChoiceEvent =>
@@ -190,6 +197,10 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
         produced.completionTokens = counted.completionTokens;
         tally.promptTokens = counted.promptTokens;
         if (counted.cachedTokens !== undefined) tally.cachedTokens = Math.max(tally.cachedTokens, counted.cachedTokens);
+        if (counted.reasoningTokens !== undefined) {
+          tally.reasoningTokens = (tally.reasoningTokens ?? 0) + counted.reasoningTokens - reasoned;
+          reasoned = counted.reasoningTokens;
+        }
       }
       if (output.finishReason !== undefined) reason = output.finishReason;
       // A tool call's arguments are not content: no stop sequence applies to them, and no logprobs.
@@ -198,7 +209,14 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
         if (event !== undefined) yield event;
         continue;
       }
-      // So is a refusal.
+      // So are the model's reasoning and a refusal.
+      if (output.reasoning === true) {
+        tally.reasoningTokens = (tally.reasoningTokens ?? 0) + output.tokenIds.length;
+        reasoned += output.tokenIds.length;
+        const event = reasoning.push(output.tokenIds);
+        if (event !== undefined) yield event;
+        continue;
+      }
       if (output.refusal === true) {
         const event = refusal.push(output.tokenIds);
         if (event !== undefined) yield event;
@@ -209,12 +227,14 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
       if (text) yield textEvent(text);
       // Leaving the loop stops the worker's stream: it generates no token past the stop sequence.
       if (stopped) {
+        yield* reasoning.flush();
         yield* toolCalls.flush();
         yield* refusal.flush();
         yield { type: 'finish', choice: index, reason: 'stop' };
         return;
       }
     }
+    yield* reasoning.flush();
     yield* toolCalls.flush();
     yield* refusal.flush();
     const tail = stops.push(detokenizer.flush());

@@ -158,12 +158,17 @@ export type ProcessorEvent =
   | ({ type: 'text'; choice: number; text: string; logprobs?: GeneratedLogprob[] } & ChoiceCount)
   /** More of a choice's refusal: the model declined, saying why (an upstream model's `refusal`), instead of content. */
   | ({ type: 'refusal'; choice: number; text: string } & ChoiceCount)
+  /** More of a choice's reasoning, which came before its answer (an upstream model's `reasoning_content`). */
+  | ({ type: 'reasoning'; choice: number; text: string } & ChoiceCount)
   /** A tool call of one choice: the first event of call `index` has its id and name, each more of its arguments. */
   | ({ type: 'tool_call'; choice: number; index: number; id?: string; name?: string; arguments: string } & ChoiceCount)
   /** One choice ended. */
   | ({ type: 'finish'; choice: number; reason: FinishReason } & ChoiceCount)
-  /** Token counts, after every choice ended. */
-  | { type: 'usage'; promptTokens: number; completionTokens: number; cachedTokens: number };
+  /**
+   * Token counts, after every choice ended; `reasoningTokens` (of the completion's) when a choice reasoned
+   * or an engine's count tells them.
+   */
+  | { type: 'usage'; promptTokens: number; completionTokens: number; cachedTokens: number; reasoningTokens?: number };
 
 /** An event of one choice: its text, refusal, tool calls and end. */
 export type ChoiceEvent = Exclude<ProcessorEvent, { type: 'accepted' } | { type: 'usage' }>;
@@ -267,6 +272,8 @@ export interface GenerateOutput {
   toolCall?: { index: number; id?: string; name?: string };
   /** Set when the tokens are the model's refusal, not content (an upstream model's `refusal`, passed on). */
   refusal?: true;
+  /** Set when the tokens are the model's reasoning, not content (an upstream model's `reasoning_content`). */
+  reasoning?: true;
   /** When asked for: the log-probability of each token generated, whose bytes add up to this item's text. */
   logprobs?: GeneratedLogprob[];
   /**
@@ -281,6 +288,8 @@ export interface CountedTokens {
   promptTokens: number;
   completionTokens: number;
   cachedTokens?: number;
+  /** Of the completion tokens, those of the model's reasoning. */
+  reasoningTokens?: number;
 }
 
 /** How an embeddings response carries its vectors: JSON numbers, or little-endian float32 in base64. */

@@ -17,6 +17,7 @@ export type MeteredEvent =
   | { type: 'text' }
   | { type: 'tool_call' }
   | { type: 'refusal' }
+  | { type: 'reasoning' }
   | { type: 'finish' }
   | { type: 'usage'; promptTokens: number; completionTokens: number; cachedTokens: number };
 
@@ -142,7 +143,7 @@ export class RequestMeter {
 
   event(event: MeteredEvent): void {
     // A tool call's arguments and a refusal are output tokens too: the first one is the first token.
-    if (event.type === 'text' || event.type === 'tool_call' || event.type === 'refusal') {
+    if (event.type === 'text' || event.type === 'tool_call' || event.type === 'refusal' || event.type === 'reasoning') {
       this.lastText = performance.now();
       this.firstText ??= this.lastText;
     } else if (event.type === 'usage') this.usage = event;

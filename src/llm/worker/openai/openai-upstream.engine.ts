@@ -186,6 +186,8 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
           for (const call of choice.delta?.tool_calls ?? []) yield toolCallPiece(call, callIndex(call));
           const refusal = choice.delta?.refusal;
           if (refusal) yield { text: refusal, refusal: true };
+          const reasoning = reasoningOf(choice.delta);
+          if (reasoning) yield { text: reasoning, reasoning: true };
           const logprobs = choice.logprobs?.content?.map(chatLogprob);
           const piece: UpstreamPiece = { text: choice.delta?.content ?? '', finishReason };
           if (logprobs !== undefined && logprobs.length > 0) piece.logprobs = logprobs;
@@ -225,6 +227,8 @@ interface UpstreamPiece {
   toolCall?: NonNullable<GenerateOutput['toolCall']>;
   /** The text is the model's refusal, not content. */
   refusal?: true;
+  /** The text is the model's reasoning, not content. */
+  reasoning?: true;
   logprobs?: GeneratedLogprob[];
   /** The upstream's count of the request's tokens, sent at the end of its stream. */
   usage?: OpenAI.CompletionUsage;
@@ -237,7 +241,19 @@ function countedOf(usage: OpenAI.CompletionUsage): CountedTokens | undefined {
   const cached = usage.prompt_tokens_details?.cached_tokens;
   const counted: CountedTokens = { promptTokens: prompt, completionTokens: completion };
   if (typeof cached === 'number' && Number.isSafeInteger(cached)) counted.cachedTokens = cached;
+  const reasoning = usage.completion_tokens_details?.reasoning_tokens;
+  if (typeof reasoning === 'number' && Number.isSafeInteger(reasoning)) counted.reasoningTokens = reasoning;
   return counted;
+}
+
+/** A chat delta's reasoning text: vLLM's `reasoning_content` (SGLang's, DeepSeek's), or `reasoning` as newer vLLM names it. */
+function reasoningOf(delta: OpenAI.ChatCompletionChunk.Choice.Delta | undefined): string | undefined {
+  const { reasoning_content: content, reasoning } = (delta ?? {}) as {
+    reasoning_content?: unknown;
+    reasoning?: unknown;
+  };
+  if (typeof content === 'string' && content !== '') return content;
+  return typeof reasoning === 'string' ? reasoning : undefined;
 }
 
 /**

@@ -1,0 +1,97 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import OpenAI from 'openai';
+import { describe, expect, it } from 'vitest';
+import { withFakeUpstream } from '../../support/fake-upstream.js';
+import { CHAT, COMPLETIONS, MODEL, send } from '../../support/requests.js';
+import { serviceEvents } from '../../support/sse.js';
+import { withEngine } from '../../support/upstream-engine.js';
+
+/**
+ * A reasoning model behind vLLM streams its reasoning apart from its answer (`delta.reasoning_content`, or
+ * `delta.reasoning` in newer versions) and counts it in `usage.completion_tokens_details.reasoning_tokens`:
+ * the `openai` engine passes both on.
+ */
+
+const REASONING = 'The user wants the weather. Paris is in France.';
+const ANSWER = 'It is sunny in Paris.';
+const USAGE = {
+  prompt_tokens: 12,
+  completion_tokens: 20,
+  total_tokens: 32,
+  completion_tokens_details: { reasoning_tokens: 11 },
+};
+
+/** A vLLM-like upstream: reasoning in `field`, then the answer, its finish reason, then its usage. */
+function reasoningUpstream(field: 'reasoning_content' | 'reasoning') {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const chat = req.url === CHAT;
+    const object = chat ? 'chat.completion.chunk' : 'text_completion';
+    const send = (choices: object[], extra: object = {}) =>
+      res.write(`data: ${JSON.stringify({ id: 'up', object, created: 0, model: MODEL, choices, ...extra })}\n\n`);
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    if (chat) {
+      send([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]);
+      for (const piece of ['The user wants the weather.', ' Paris is in France.'])
+        send([{ index: 0, delta: { [field]: piece }, finish_reason: null }]);
+      send([{ index: 0, delta: { content: ANSWER }, finish_reason: null }]);
+      send([{ index: 0, delta: {}, finish_reason: 'stop' }]);
+    } else {
+      send([{ index: 0, text: ANSWER, finish_reason: 'stop' }]);
+    }
+    send([], { usage: USAGE });
+    res.end('data: [DONE]\n\n');
+  };
+}
+
+describe('the openai engine: a reasoning model', () => {
+  it.each(['reasoning_content', 'reasoning'] as const)(
+    "passes the upstream's reasoning (%s) on as chat's reasoning_content, streamed and not, and its reasoning_tokens",
+    async (field) => {
+      await withFakeUpstream(reasoningUpstream(field), async (fake) => {
+        await withEngine({ UPSTREAM_URL: fake.url }, async (b) => {
+          const body = { model: MODEL, messages: [{ role: 'user', content: 'Weather in Paris?' }] };
+          const whole = await send(b.url, CHAT, body);
+          expect(whole.status, whole.text).toBe(200);
+          const json = JSON.parse(whole.text) as {
+            choices: Array<{ message: { content: string; reasoning_content?: string } }>;
+            usage: typeof USAGE;
+          };
+          expect(json.choices[0]!.message).toMatchObject({ content: ANSWER, reasoning_content: REASONING });
+          expect(json.usage.completion_tokens_details).toEqual({ reasoning_tokens: 11 });
+
+          const streamed = await send(b.url, CHAT, { ...body, stream: true, stream_options: { include_usage: true } });
+          const chunks = serviceEvents(streamed.text)
+            .slice(0, -1)
+            .map(
+              (event) =>
+                JSON.parse(event) as {
+                  choices: Array<{ delta: { content?: string; reasoning_content?: string } }>;
+                  usage?: typeof USAGE;
+                },
+            );
+          const deltas = chunks.flatMap((chunk) => chunk.choices.map((choice) => choice.delta));
+          expect(deltas.map((delta) => delta.reasoning_content ?? '').join('')).toBe(REASONING);
+          expect(deltas.map((delta) => delta.content ?? '').join('')).toBe(ANSWER);
+          expect(chunks.at(-1)!.usage!.completion_tokens_details).toEqual({ reasoning_tokens: 11 });
+
+          // The Responses API emits no reasoning item, but counts the reasoning in its usage.
+          const client = new OpenAI({ baseURL: `${b.url}/v1`, apiKey: 'test', maxRetries: 0 });
+          const response = await client.responses.create({ model: MODEL, input: 'Weather in Paris?' });
+          expect(response.output_text).toBe(ANSWER);
+          expect(response.usage!.output_tokens_details.reasoning_tokens).toBe(11);
+        });
+      });
+    },
+  );
+
+  it("keeps the completions usage's reasoning_tokens", async () => {
+    await withFakeUpstream(reasoningUpstream('reasoning_content'), async (fake) => {
+      await withEngine({ UPSTREAM_URL: fake.url }, async (b) => {
+        const reply = await send(b.url, COMPLETIONS, { model: MODEL, prompt: 'Weather in Paris?' });
+        expect(reply.status, reply.text).toBe(200);
+        const json = JSON.parse(reply.text) as { usage: typeof USAGE };
+        expect(json.usage).toEqual({ ...USAGE, prompt_tokens_details: { cached_tokens: 0 } });
+      });
+    });
+  });
+});
