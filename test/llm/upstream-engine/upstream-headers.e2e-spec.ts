@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { failing, withFakeUpstream } from '../../support/fake-upstream.js';
-import { CHAT, send } from '../../support/requests.js';
+import { CHAT, MODEL, send } from '../../support/requests.js';
 import { storyBody, withEngine } from '../../support/upstream-engine.js';
 
 /**
@@ -16,6 +16,30 @@ describe('an upstream that fails', () => {
       });
       expect(fake.received.map((r) => r.headers.authorization)).toEqual(['Bearer sk-upstream-test']);
     });
+  });
+
+  it('without UPSTREAM_API_KEY (unset or empty) no Authorization header is sent, to generate, embed or look up the models', async () => {
+    const lookups: Array<string | undefined> = [];
+    const answer = failing(500, 'nope');
+    await withFakeUpstream(
+      (req, res, body) => {
+        if (req.url === '/v1/models') lookups.push(req.headers.authorization);
+        answer(req, res, body);
+      },
+      async (fake) => {
+        for (const env of [{}, { UPSTREAM_API_KEY: '' }]) {
+          await withEngine({ UPSTREAM_URL: fake.url, ...env }, async (b) => {
+            expect((await send(b.url, CHAT, storyBody('chat', 32), { id: 'nokey-1' })).status).toBe(502);
+            const embed = { model: MODEL, input: 'hello' };
+            expect((await send(b.url, '/v1/embeddings', embed, { id: 'nokey-2' })).status).toBe(502);
+          });
+        }
+        expect(fake.received).toHaveLength(4);
+        expect(fake.received.map((r) => r.headers.authorization)).toEqual([undefined, undefined, undefined, undefined]);
+        expect(lookups.length).toBeGreaterThan(0);
+        expect(lookups.every((header) => header === undefined)).toBe(true);
+      },
+    );
   });
 
   describe("with the OpenAI SDK's own variables set in the environment", () => {

@@ -45,6 +45,8 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
     this.client = new OpenAI({
       baseURL: config.url,
       apiKey: config.apiKey ?? 'none',
+      // No key, no Authorization header (the SDK wants a key, and would send it).
+      ...(config.apiKey === undefined && { defaultHeaders: { Authorization: null } }),
       adminAPIKey: null,
       organization: null,
       project: null,
