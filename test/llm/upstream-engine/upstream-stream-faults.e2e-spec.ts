@@ -67,6 +67,15 @@ function faulty(req: IncomingMessage, res: ServerResponse, body: unknown): void 
     case 'malformed':
       res.end('data: {not json\n\n');
       return;
+    case 'toperror':
+      // Older vLLM writes a failure mid-stream as an error object at the top level.
+      res.end(
+        `data: ${JSON.stringify({ object: 'error', message: 'CUDA out of memory', type: 'InternalServerError', param: null, code: 500 })}\n\n`,
+      );
+      return;
+    case 'nochoices':
+      res.end(`data: ${JSON.stringify({ id: 'up', object: 'chat.completion.chunk', created: 0, model: MODEL })}\n\n`);
+      return;
     case 'abort':
     case 'error':
       // vLLM ends a generation it aborted with `abort`; some servers say `error`.
@@ -152,6 +161,25 @@ describe('the openai engine, an upstream misbehaving in the middle of its stream
       expect(error).toMatchObject({ type: 'server_error', code: 'upstream_error' });
       expect(error.message).toBe(
         `The upstream model server ended its stream before its answer was complete. (request id ${id})`,
+      );
+    },
+  );
+
+  it.each([
+    { api: 'chat' as const, stream: false, mode: 'toperror' },
+    { api: 'completion' as const, stream: true, mode: 'toperror' },
+    { api: 'chat' as const, stream: true, mode: 'nochoices' },
+    { api: 'completion' as const, stream: false, mode: 'nochoices' },
+  ])(
+    'a chunk without choices ($mode, $api, stream $stream): upstream_error saying what the upstream said, or that its chunk had none',
+    async ({ api, stream, mode }) => {
+      const id = `${mode}-${api}-${stream}`;
+      const error = await failureOf(api, mode, stream, id);
+      expect(error).toMatchObject({ type: 'server_error', code: 'upstream_error' });
+      expect(error.message).toBe(
+        mode === 'toperror'
+          ? `The upstream model server failed (mid-stream): CUDA out of memory (request id ${id})`
+          : `The upstream model server sent a chunk of its stream without choices. (request id ${id})`,
       );
     },
   );

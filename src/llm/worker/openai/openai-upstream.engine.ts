@@ -24,6 +24,7 @@ import {
   toUpstreamStreamError,
   upstreamCutOff,
   upstreamSilent,
+  upstreamChunkWithoutChoices,
   upstreamUnknownFinish,
 } from './upstream-error.js';
 import { UpstreamSilence } from './upstream-silence.js';
@@ -176,10 +177,11 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
         },
         options,
       );
+      const { apiKey } = this.config;
       const chunks = (async function* (): AsyncGenerator<UpstreamPiece> {
         const callIndex = toolCallIndexes();
         for await (const chunk of stream) {
-          const choice = chunk.choices[0];
+          const choice = firstChoice(chunk, apiKey);
           // The usage comes last, on a chunk of its own (of no choice).
           if (chunk.usage) yield { text: '', usage: chunk.usage };
           if (!choice) continue;
@@ -206,9 +208,10 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
       },
       options,
     );
+    const { apiKey } = this.config;
     const chunks = (async function* (): AsyncGenerator<UpstreamPiece> {
       for await (const chunk of stream) {
-        const choice = chunk.choices[0];
+        const choice = firstChoice(chunk, apiKey);
         if (chunk.usage) yield { text: '', usage: chunk.usage };
         if (!choice) continue;
         const piece: UpstreamPiece = { text: choice.text ?? '', finishReason: finish(choice.finish_reason) };
@@ -234,6 +237,17 @@ interface UpstreamPiece {
   logprobs?: GeneratedLogprob[];
   /** The upstream's count of the request's tokens, sent at the end of its stream. */
   usage?: OpenAI.CompletionUsage;
+}
+
+/**
+ * A chunk's first choice, if it has one. A chunk without its list of choices (and no usage) is the
+ * upstream's failure: an error it wrote at the top level (`{"object": "error", "message": ...}`, as
+ * older vLLM does), or a chunk of no use.
+ */
+function firstChoice<T>(chunk: { choices?: T[]; usage?: unknown }, apiKey: string | undefined): T | undefined {
+  if (Array.isArray(chunk.choices)) return chunk.choices[0];
+  if (chunk.usage !== undefined && chunk.usage !== null) return undefined;
+  throw upstreamChunkWithoutChoices(chunk, apiKey);
 }
 
 /** The upstream's usage as the pipeline takes it; a count that is not a whole number is left out. */

@@ -118,6 +118,22 @@ export function upstreamCutOff(): UpstreamFailureError {
   );
 }
 
+/**
+ * A chunk of the upstream's stream without choices: an error it wrote at the top level, with what it
+ * said (its `message`, or its `error.message`), or else a chunk of no use.
+ */
+export function upstreamChunkWithoutChoices(chunk: object, apiKey: string | undefined): UpstreamFailureError {
+  const { message, error } = chunk as { message?: unknown; error?: { message?: unknown } };
+  const said = messageDetail(typeof message === 'string' ? message : error?.message, apiKey);
+  return new UpstreamFailureError(
+    said === ''
+      ? 'The upstream model server sent a chunk of its stream without choices.'
+      : `The upstream model server failed (mid-stream)${said}`,
+    502,
+    'upstream_error',
+  );
+}
+
 /** The upstream ended its answer with a finish reason OpenAI does not have (vLLM's `abort`, an `error`): it failed. */
 export function upstreamUnknownFinish(reason: string): UpstreamFailureError {
   const shown = JSON.stringify(reason.length > 40 ? `${reason.slice(0, 40)}…` : reason);
@@ -148,8 +164,13 @@ const MAX_DETAIL = 300;
  */
 function detailOf(error: APIError, apiKey: string | undefined): string {
   const body: { message?: unknown } | undefined = error.error;
-  if (typeof body?.message !== 'string' || body.message.trim() === '') return '';
-  let message = body.message.trim();
+  return messageDetail(body?.message, apiKey);
+}
+
+/** `: <message>` for the upstream's own message, cut short and without this service's key; nothing when there is none. */
+function messageDetail(said: unknown, apiKey: string | undefined): string {
+  if (typeof said !== 'string' || said.trim() === '') return '';
+  let message = said.trim();
   if (apiKey !== undefined && apiKey.length > 0) message = message.split(apiKey).join('[redacted]');
   if (message.length > MAX_DETAIL) message = `${message.slice(0, MAX_DETAIL)}…`;
   return `: ${message}`;
