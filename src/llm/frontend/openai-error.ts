@@ -30,7 +30,9 @@ export function toOpenAIError(
 ): { status: number; body: OpenAIErrorBody } {
   const { status, param, code, ...described } = describe(error);
   const message = status === 415 ? BODY_MUST_BE_JSON : described.message;
-  const withId = (detail: string) => `${detail} (request id ${requestId ?? 'unknown'})`;
+  const id = `(request id ${requestId ?? 'unknown'})`;
+  // An upstream Threadline's message (passed on by the openai engine) names the same id already.
+  const withId = (detail: string) => (detail.endsWith(id) ? detail : `${detail} ${id}`);
   if (status >= 500) {
     const detail = status === 500 ? 'The server had an error while processing your request.' : message;
     return { status, body: errorBody(withId(detail), 'server_error', null, code) };

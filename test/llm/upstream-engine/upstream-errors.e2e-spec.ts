@@ -12,6 +12,28 @@ import type { Body } from '../../support/upstream-engine.js';
  */
 
 describe('an upstream that fails', () => {
+  it.each([500, 429])(
+    'an upstream that names the request id in its message, as another Threadline does (%i): the id is named once',
+    async (status) => {
+      const id = `chained-id-${status}`;
+      await withFakeUpstream(
+        (req, res, body) => {
+          const said = `The server had an error while processing your request. (request id ${String(req.headers['x-request-id'])})`;
+          failing(status, said)(req, res, body);
+        },
+        async (fake) => {
+          await withEngine({ UPSTREAM_URL: fake.url }, async (b) => {
+            const reply = await send(b.url, CHAT, storyBody('chat', 31), { id });
+            const what = status === 500 ? 'failed (500)' : 'is at capacity (429)';
+            expect(errorOf(reply).error.message).toBe(
+              `The upstream model server ${what}: The server had an error while processing your request. (request id ${id})`,
+            );
+          });
+        },
+      );
+    },
+  );
+
   it.each([
     { status: 500, api: 'chat' as const, id: 'up500-chat' },
     { status: 500, api: 'completion' as const, id: 'up500-cmpl' },
