@@ -115,6 +115,7 @@ async function collect(
     const event = next.value;
     meter.event(event);
     if (event.type === 'usage') usage = event;
+    else if (event.type === 'fingerprint') response.fingerprint(event.systemFingerprint);
     else if (event.type !== 'accepted') choices[event.choice]?.add(event);
   }
   if (usage === undefined) throw new Error('The processor stream ended without usage.');
@@ -167,6 +168,7 @@ function eventChunk(event: ProcessorEvent, response: OpenAIResponseBuilder, acce
   if (event.type === 'refusal') return data(response.refusalChunk(event));
   if (event.type === 'reasoning') return data(response.reasoningChunk(event));
   if (event.type === 'finish') return data(response.finishChunk(event));
+  if (event.type === 'fingerprint') response.fingerprint(event.systemFingerprint);
   if (event.type === 'usage' && accepted.includeUsage) return data(response.usageChunk(event));
   return undefined;
 }

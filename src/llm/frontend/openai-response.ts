@@ -111,6 +111,8 @@ export class OpenAIResponseBuilder {
   /** Completions: where each streamed choice's next text starts, for `text_offset`. */
   private readonly offsets = new Map<number, number>();
   private textEventParts: [string, string, string] | undefined;
+  /** The upstream's `system_fingerprint`, once an engine told it: on every chunk after, and on the body. */
+  private systemFingerprint: string | undefined;
 
   constructor(
     private readonly api: ApiKind,
@@ -121,6 +123,13 @@ export class OpenAIResponseBuilder {
     private readonly continuousUsageOf?: number,
   ) {
     this.id = `${api === 'chat' ? 'chatcmpl' : 'cmpl'}-${requestId}`;
+  }
+
+  /** Takes the first fingerprint a choice tells (its chunks' JSON then changes). */
+  fingerprint(systemFingerprint: string): void {
+    if (this.systemFingerprint !== undefined) return;
+    this.systemFingerprint = systemFingerprint;
+    this.textEventParts = undefined;
   }
 
   /** The chunks that open a chat stream: the assistant role, once per choice. */
@@ -250,13 +259,32 @@ export class OpenAIResponseBuilder {
       return { index, message, logprobs: chatLogprobs, finish_reason };
     });
     const object = this.api === 'chat' ? 'chat.completion' : 'text_completion';
-    return { id: this.id, object, created: this.created, model: this.model, choices, usage: usageBody(usage) };
+    return {
+      id: this.id,
+      object,
+      created: this.created,
+      model: this.model,
+      ...this.fingerprintField(),
+      choices,
+      usage: usageBody(usage),
+    };
+  }
+
+  private fingerprintField(): { system_fingerprint?: string } {
+    return this.systemFingerprint === undefined ? {} : { system_fingerprint: this.systemFingerprint };
   }
 
   /** A chunk of `choices`; with the usage so far when every chunk carries it, its choice's `completionTokens` of it. */
   private chunk(choices: object[], completionTokens?: number): object {
     const object = this.api === 'chat' ? 'chat.completion.chunk' : 'text_completion';
-    const chunk = { id: this.id, object, created: this.created, model: this.model, choices };
+    const chunk = {
+      id: this.id,
+      object,
+      created: this.created,
+      model: this.model,
+      ...this.fingerprintField(),
+      choices,
+    };
     const prompt = this.continuousUsageOf;
     if (prompt === undefined || completionTokens === undefined) return chunk;
     const usage = {

@@ -203,6 +203,9 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
         }
       }
       if (output.finishReason !== undefined) reason = output.finishReason;
+      if (output.systemFingerprint !== undefined) {
+        yield { type: 'fingerprint', choice: index, systemFingerprint: output.systemFingerprint };
+      }
       // A tool call's arguments are not content: no stop sequence applies to them, and no logprobs.
       if (output.toolCall !== undefined) {
         const event = toolCalls.push({ ...output, toolCall: output.toolCall });

@@ -164,6 +164,8 @@ export type ProcessorEvent =
   | ({ type: 'tool_call'; choice: number; index: number; id?: string; name?: string; arguments: string } & ChoiceCount)
   /** One choice ended. */
   | ({ type: 'finish'; choice: number; reason: FinishReason } & ChoiceCount)
+  /** The backend configuration that generated a choice, when an engine tells it (an upstream's `system_fingerprint`). */
+  | ({ type: 'fingerprint'; choice: number; systemFingerprint: string } & ChoiceCount)
   /**
    * Token counts, after every choice ended; `reasoningTokens` (of the completion's) when a choice reasoned
    * or an engine's count tells them.
@@ -274,6 +276,8 @@ export interface GenerateOutput {
   refusal?: true;
   /** Set when the tokens are the model's reasoning, not content (an upstream model's `reasoning_content`). */
   reasoning?: true;
+  /** The upstream's `system_fingerprint`, on the first item after it came. */
+  systemFingerprint?: string;
   /** When asked for: the log-probability of each token generated, whose bytes add up to this item's text. */
   logprobs?: GeneratedLogprob[];
   /**

@@ -18,6 +18,7 @@ export type MeteredEvent =
   | { type: 'tool_call' }
   | { type: 'refusal' }
   | { type: 'reasoning' }
+  | { type: 'fingerprint' }
   | { type: 'finish' }
   | { type: 'usage'; promptTokens: number; completionTokens: number; cachedTokens: number };
 

@@ -76,12 +76,16 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
     // The choice's last item, held until the stream's end, which brings the upstream's usage after it.
     let last: GenerateOutput | undefined;
     let counted: CountedTokens | undefined;
+    // The upstream's system_fingerprint, carried on by the next item.
+    let fingerprint: string | undefined;
+    let fingerprintSent = false;
     try {
       yield ADMITTED;
       // The silence counted is the upstream's: the time this stream's reader takes is not.
       silence.heard();
-      for await (const { text, finishReason, usage, ...fields } of chunks) {
+      for await (const { text, finishReason, usage, systemFingerprint, ...fields } of chunks) {
         silence.heard();
+        fingerprint ??= systemFingerprint;
         // A continuation's count would hold the answer's first part as prompt: the pipeline counts those.
         if (usage !== undefined && request.continuation === undefined) counted = countedOf(usage);
         if (last !== undefined) continue;
@@ -90,6 +94,10 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
         if (empty && finishReason === undefined) continue;
         const item: GenerateOutput = first ? { tokenIds, finishReason, cachedTokens: 0 } : { tokenIds, finishReason };
         first = false;
+        if (fingerprint !== undefined && !fingerprintSent) {
+          item.systemFingerprint = fingerprint;
+          fingerprintSent = true;
+        }
         // A tool call's piece (its id and name, or more of its arguments), and logprobs: as the upstream sent them.
         if (finishReason !== undefined) {
           last = { ...item, ...fields };
@@ -180,8 +188,13 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
       const { apiKey } = this.config;
       const chunks = (async function* (): AsyncGenerator<UpstreamPiece> {
         const callIndex = toolCallIndexes();
+        let fingerprinted = false;
         for await (const chunk of stream) {
           const choice = firstChoice(chunk, apiKey);
+          if (chunk.system_fingerprint && !fingerprinted) {
+            fingerprinted = true;
+            yield { text: '', systemFingerprint: chunk.system_fingerprint };
+          }
           // The usage comes last, on a chunk of its own (of no choice).
           if (chunk.usage) yield { text: '', usage: chunk.usage };
           if (!choice) continue;
@@ -210,8 +223,13 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
     );
     const { apiKey } = this.config;
     const chunks = (async function* (): AsyncGenerator<UpstreamPiece> {
+      let fingerprinted = false;
       for await (const chunk of stream) {
         const choice = firstChoice(chunk, apiKey);
+        if (chunk.system_fingerprint && !fingerprinted) {
+          fingerprinted = true;
+          yield { text: '', systemFingerprint: chunk.system_fingerprint };
+        }
         if (chunk.usage) yield { text: '', usage: chunk.usage };
         if (!choice) continue;
         const piece: UpstreamPiece = { text: choice.text ?? '', finishReason: finish(choice.finish_reason) };
@@ -234,6 +252,7 @@ interface UpstreamPiece {
   refusal?: true;
   /** The text is the model's reasoning, not content. */
   reasoning?: true;
+  systemFingerprint?: string;
   logprobs?: GeneratedLogprob[];
   /** The upstream's count of the request's tokens, sent at the end of its stream. */
   usage?: OpenAI.CompletionUsage;
