@@ -52,6 +52,17 @@ async function streamedChat(url: string, id: string): Promise<void> {
   await response.text();
 }
 
+/** A chat with id `id` for a model not served: refused with a 404. */
+async function refusedChat(url: string, id: string): Promise<void> {
+  const response = await request(
+    url,
+    CHAT,
+    { model: 'not-served', messages: [{ role: 'user', content: 'x' }] },
+    { id },
+  );
+  expect(response.status).toBe(404);
+}
+
 async function getJson<T>(url: string): Promise<{ status: number; body: T }> {
   const response = await fetch(url);
   return { status: response.status, body: (await response.json()) as T };
@@ -197,13 +208,7 @@ describe('the request timeline, in one process', () => {
   it('two requests sent with one id are two lines; the id shows the newest, `?trace=` the other', async () => {
     const id = 'timeline-reused-1';
     await streamedChat(pipeline.url, id);
-    const refused = await request(
-      pipeline.url,
-      CHAT,
-      { model: 'not-served', messages: [{ role: 'user', content: 'x' }] },
-      { id },
-    );
-    expect(refused.status).toBe(404);
+    await refusedChat(pipeline.url, id);
     const lines = await waitFor(async () => {
       const { body } = await getJson<{ data: Summary[] }>(`${pipeline.url}/debug/requests?limit=10`);
       const ofId = body.data.filter((summary) => summary.id === id);
@@ -257,13 +262,7 @@ describe('the request timeline, in one process', () => {
       const id = 'timeline-view-reused-1';
       await streamedChat(pipeline.url, id);
       await timelineOnce(pipeline.url, id);
-      const refused = await request(
-        pipeline.url,
-        CHAT,
-        { model: 'not-served', messages: [{ role: 'user', content: 'x' }] },
-        { id },
-      );
-      expect(refused.status).toBe(404);
+      await refusedChat(pipeline.url, id);
       const page = await browser.newPage();
       try {
         await waitFor(async () => {

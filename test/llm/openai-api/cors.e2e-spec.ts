@@ -55,6 +55,18 @@ function expectReadableBy(res: Response, origin: string): void {
   expect(res.headers.get('access-control-allow-credentials')).toBeNull();
 }
 
+/** A preflight of `PAGE` answered: 204, the methods, the requested headers reflected, its own id. */
+function expectPreflightAnswer(res: Response): void {
+  expect(res.status).toBe(204);
+  expectReadableBy(res, PAGE);
+  expect(res.headers.get('access-control-allow-methods')).toBe('GET, POST, OPTIONS');
+  expect(res.headers.get('access-control-allow-headers')).toBe(CLIENT_HEADERS);
+  expect(res.headers.get('access-control-max-age')).toBe('600');
+  expect(res.headers.get('vary')).toBe('Origin, Access-Control-Request-Headers');
+  // A browser sends no custom header with a preflight: the id is generated, as for any request without one.
+  expect(res.headers.get('x-request-id')).toMatch(UUID_V4);
+}
+
 function expectNoCors(res: Response): void {
   for (const name of res.headers.keys()) expect(name.startsWith('access-control-'), name).toBe(false);
 }
@@ -68,15 +80,8 @@ describe('CORS with the default origins (pages of this machine, any port)', () =
 
   it('a preflight: 204, the methods, the requested headers reflected, the exposed id, its own x-request-id', async () => {
     const res = await preflight(pipeline.url, PAGE);
-    expect(res.status).toBe(204);
     expect(await res.text()).toBe('');
-    expectReadableBy(res, PAGE);
-    expect(res.headers.get('access-control-allow-methods')).toBe('GET, POST, OPTIONS');
-    expect(res.headers.get('access-control-allow-headers')).toBe(CLIENT_HEADERS);
-    expect(res.headers.get('access-control-max-age')).toBe('600');
-    expect(res.headers.get('vary')).toBe('Origin, Access-Control-Request-Headers');
-    // A browser sends no custom header with a preflight: the id is generated, as for any request without one.
-    expect(res.headers.get('x-request-id')).toMatch(UUID_V4);
+    expectPreflightAnswer(res);
   });
 
   it.each(['http://127.0.0.1:3000', 'http://[::1]:8080', 'http://localhost'])(
@@ -139,14 +144,7 @@ describe('CORS with the default origins (pages of this machine, any port)', () =
     ['a malformed percent-encoding', '/v1/models/%zz'],
     ['a path parameter over its longest', `/v1/models/${'m'.repeat(2000)}`],
   ])('the preflight of a path with %s is answered, so that the page then reads the router’s error', async (_, path) => {
-    const res = await preflight(pipeline.url, PAGE, path);
-    expect(res.status).toBe(204);
-    expectReadableBy(res, PAGE);
-    expect(res.headers.get('access-control-allow-methods')).toBe('GET, POST, OPTIONS');
-    expect(res.headers.get('access-control-allow-headers')).toBe(CLIENT_HEADERS);
-    expect(res.headers.get('access-control-max-age')).toBe('600');
-    expect(res.headers.get('vary')).toBe('Origin, Access-Control-Request-Headers');
-    expect(res.headers.get('x-request-id')).toMatch(UUID_V4);
+    expectPreflightAnswer(await preflight(pipeline.url, PAGE, path));
     const refused = await preflight(pipeline.url, 'https://example.com', path);
     expectNoCors(refused);
     expect(refused.headers.get('vary')).toBe('Origin');
