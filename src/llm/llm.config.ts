@@ -48,6 +48,11 @@ export interface UpstreamConfig {
   model: string;
   /** How long one upstream request may take, in milliseconds. */
   timeoutMs: number;
+  /**
+   * The headers `OPENAI_CUSTOM_HEADERS` names (lines of `Name: value`), which the `openai` SDK would add
+   * to every upstream request: meant for OpenAI, they are removed.
+   */
+  sdkCustomHeaders: string[];
 }
 
 /** The LLM pipeline's settings, read from the environment and checked at start-up. */
@@ -110,6 +115,10 @@ export function loadLlmConfig(env: NodeJS.ProcessEnv = process.env): LlmConfig {
       apiKey: unlessEmpty(env.UPSTREAM_API_KEY),
       model: unlessEmpty(env.UPSTREAM_MODEL) ?? model,
       timeoutMs: envWholeNumber(env, 'UPSTREAM_TIMEOUT_MS', 600_000, 1, 86_400_000),
+      sdkCustomHeaders: (env.OPENAI_CUSTOM_HEADERS ?? '').split('\n').flatMap((line) => {
+        const colon = line.indexOf(':');
+        return colon < 0 ? [] : [line.slice(0, colon).trim()];
+      }),
     },
     retryAfterSeconds: envWholeNumber(env, 'THREADLINE_RETRY_AFTER_SECONDS', 1, 1, 3600),
     // 8192: 16 running sequences (MOCKER_MAX_RUNNING) of a full context fill a mocker's KV cache exactly.

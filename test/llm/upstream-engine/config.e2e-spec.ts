@@ -58,6 +58,7 @@ describe('the openai engine configuration', () => {
       apiKey: undefined,
       model: MODEL,
       timeoutMs: 600_000,
+      sdkCustomHeaders: [],
     });
     expect(
       loadLlmConfig({
@@ -67,7 +68,7 @@ describe('the openai engine configuration', () => {
         UPSTREAM_MODEL: 'm',
         UPSTREAM_TIMEOUT_MS: '1500',
       }).upstream,
-    ).toEqual({ url: 'https://llm.example/v1', apiKey: 'k', model: 'm', timeoutMs: 1500 });
+    ).toEqual({ url: 'https://llm.example/v1', apiKey: 'k', model: 'm', timeoutMs: 1500, sdkCustomHeaders: [] });
   });
 
   it('UPSTREAM_TIMEOUT_MS out of range, and disaggregation with the openai engine, are refused by name', () => {

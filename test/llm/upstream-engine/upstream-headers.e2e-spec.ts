@@ -50,14 +50,22 @@ describe('an upstream that fails', () => {
       vi.stubEnv('OPENAI_PROJECT_ID', 'proj-leak');
       vi.stubEnv('OPENAI_ADMIN_KEY', 'sk-admin-leak');
       vi.stubEnv('OPENAI_API_KEY', 'sk-openai-leak');
+      vi.stubEnv('OPENAI_CUSTOM_HEADERS', 'X-Gateway-Key: gw-leak\nOpenAI-Beta: assistants=v2-leak');
+      // At debug the SDK would write each request, its body (the prompt) with it, on the console.
+      vi.stubEnv('OPENAI_LOG', 'debug');
+      const sdkDebug = vi.spyOn(console, 'debug').mockImplementation(() => undefined);
       await withFakeUpstream(failing(500, 'nope'), async (fake) => {
         // An empty key is no key, as an env file's `UPSTREAM_API_KEY=` means, not a start-up failure.
-        await withEngine({ UPSTREAM_URL: fake.url, UPSTREAM_API_KEY: '' }, async (b) => {
+        // The service reads its configuration from the environment the SDK reads too.
+        const { OPENAI_CUSTOM_HEADERS } = process.env;
+        await withEngine({ UPSTREAM_URL: fake.url, UPSTREAM_API_KEY: '', OPENAI_CUSTOM_HEADERS }, async (b) => {
           expect((await send(b.url, CHAT, storyBody('chat', 32), { id: 'env-1' })).status).toBe(502);
         });
         expect(fake.received).toHaveLength(1);
         const headers = fake.received[0]!.headers;
         expect(JSON.stringify(headers)).not.toMatch(/leak/);
+        expect(sdkDebug).not.toHaveBeenCalled();
+        sdkDebug.mockRestore();
         expect(headers['openai-organization']).toBeUndefined();
         expect(headers['openai-project']).toBeUndefined();
       });

@@ -42,17 +42,24 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
   constructor(private readonly config: UpstreamConfig) {
     super();
     // No retries: a retried stream could repeat tokens the client already has. The SDK's own OPENAI_*
-    // variables are set aside: an organization or admin key meant for OpenAI goes to no other server.
+    // variables are set aside: an organization or admin key, or custom headers, meant for OpenAI go to
+    // no other server.
     this.client = new OpenAI({
       baseURL: config.url,
       apiKey: config.apiKey ?? 'none',
       // No key, no Authorization header (the SDK wants a key, and would send it).
-      ...(config.apiKey === undefined && { defaultHeaders: { Authorization: null } }),
+      defaultHeaders: {
+        // Set to null: removed.
+        ...Object.fromEntries(config.sdkCustomHeaders.map((name) => [name, null])),
+        ...(config.apiKey === undefined && { Authorization: null }),
+      },
       adminAPIKey: null,
       organization: null,
       project: null,
       timeout: config.timeoutMs,
       maxRetries: 0,
+      // Not OPENAI_LOG's: at debug the SDK logs requests and their bodies, the prompts, on the console.
+      logLevel: 'warn',
     });
   }
 
