@@ -78,7 +78,10 @@ function faulty(req: IncomingMessage, res: ServerResponse, body: unknown): void 
       return;
     case 'abort':
     case 'error':
-      // vLLM ends a generation it aborted with `abort`; some servers say `error`.
+    case 'eos_token':
+    case 'max_tokens':
+      // vLLM ends a generation it aborted with `abort`, some servers say `error`; TGI names a normal end
+      // `eos_token`, others `max_tokens` for one cut at its length.
       res.end(`${chunkOf(chat, ' two', mode)}data: [DONE]\n\n`);
       return;
     case 'filter':
@@ -190,16 +193,29 @@ describe('the openai engine, an upstream misbehaving in the middle of its stream
     { api: 'completion' as const, stream: false, reason: 'error' },
     { api: 'completion' as const, stream: true, reason: 'abort' },
   ])(
-    'a stream that ends with a finish reason OpenAI does not have ($reason) failed, not complete ($api, stream $stream): upstream_error',
+    'a stream that ends with a finish reason saying it failed ($reason) failed, not complete ($api, stream $stream): upstream_error',
     async ({ api, stream, reason }) => {
       const id = `finish-${reason}-${api}-${stream}`;
       const error = await failureOf(api, reason, stream, id);
       expect(error).toMatchObject({ type: 'server_error', code: 'upstream_error' });
       expect(error.message).toBe(
-        `The upstream model server ended its answer with finish reason "${reason}", not one of a complete answer. (request id ${id})`,
+        `The upstream model server ended its answer with finish reason "${reason}": it did not complete it. (request id ${id})`,
       );
     },
   );
+
+  it.each([
+    { reason: 'eos_token', as: 'stop' },
+    { reason: 'max_tokens', as: 'length' },
+  ])('another server’s name for a normal end ($reason) is OpenAI’s $as, a complete answer', async ({ reason, as }) => {
+    const chat = await send(b.url, CHAT, body('chat', reason), { id: `finish-${reason}` });
+    expect(chat.status, chat.text).toBe(200);
+    expect(JSON.parse(chat.text)).toMatchObject({ choices: [{ finish_reason: as }] });
+    const completion = await send(b.url, pathOf('completion'), body('completion', reason, { stream: true }));
+    const chunks = serviceEvents(completion.text);
+    expect(chunks.at(-1)).toBe('[DONE]');
+    expect(JSON.parse(chunks.at(-2)!)).toMatchObject({ choices: [{ finish_reason: as }] });
+  });
 
   it.each([false, true])(
     'an upstream silent for UPSTREAM_TIMEOUT_MS in the middle of its stream (stream %s): upstream_timeout, its connection closed',

@@ -399,8 +399,13 @@ function finish(reason: string | null | undefined): FinishReason | undefined {
   if (reason === null || reason === undefined) return undefined;
   if (reason === 'tool_calls' || reason === 'function_call') return 'tool_calls';
   if (reason === 'stop' || reason === 'length' || reason === 'content_filter') return reason;
-  throw upstreamUnknownFinish(String(reason));
+  if (FAILED_FINISH.has(reason)) throw upstreamUnknownFinish(String(reason));
+  // Servers name a normal end their own way (TGI's `eos_token`, `eos`, `stop_sequence`, `end_turn`).
+  return reason === 'max_tokens' || reason === 'model_length' ? 'length' : 'stop';
 }
+
+/** Finish reasons that say the generation failed or was cut (vLLM's `abort`), rather than ended. */
+const FAILED_FINISH = new Set(['abort', 'error', 'cancelled', 'canceled']);
 
 /** An upstream's vector in base64 (as sent, or encoded from its numbers); `undefined` when it is neither. */
 function upstreamVector(embedding: unknown): string | undefined {

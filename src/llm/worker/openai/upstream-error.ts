@@ -134,11 +134,11 @@ export function upstreamChunkWithoutChoices(chunk: object, apiKey: string | unde
   );
 }
 
-/** The upstream ended its answer with a finish reason OpenAI does not have (vLLM's `abort`, an `error`): it failed. */
+/** The upstream ended its answer with a finish reason that says it failed (vLLM's `abort`, an `error`). */
 export function upstreamUnknownFinish(reason: string): UpstreamFailureError {
   const shown = JSON.stringify(reason.length > 40 ? `${reason.slice(0, 40)}…` : reason);
   return new UpstreamFailureError(
-    `The upstream model server ended its answer with finish reason ${shown}, not one of a complete answer.`,
+    `The upstream model server ended its answer with finish reason ${shown}: it did not complete it.`,
     502,
     'upstream_error',
   );
