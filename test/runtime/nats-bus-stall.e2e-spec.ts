@@ -1,4 +1,6 @@
 import type { TestingModule } from '@nestjs/testing';
+import { createServer, connect } from 'node:net';
+import type { AddressInfo, Server, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Component, Endpoint, getComponentToken } from '@threadline/runtime';
@@ -14,6 +16,7 @@ import { waitUntil } from '../support/wait-for.js';
  * nats-server itself stalls (SIGSTOP: its connections stay open, nothing moves), as on a hiccup of the
  * bus or the network. Every peer then falls silent at once: caller and callee each hear none of their own
  * beats either, so neither takes the other for gone, and a stream under way goes on when the bus does.
+ * A link that stays silent, one process's alone, is given up after a few seconds as before.
  */
 
 @Component({ name: 'stall-ticker' })
@@ -68,5 +71,89 @@ describeWithNats('a stall of nats-server itself', () => {
     expect(received).toEqual([...Array(60).keys()]);
     const goneLines = logs.lines.filter((line) => /gone|silent/.test(String(line.msg)));
     expect(goneLines).toEqual([]);
+  }, 30_000);
+});
+
+/** A TCP proxy to `port` whose traffic can be held, both ways, as a link that stalls. */
+async function stallableProxy(port: number): Promise<{ url: string; hold(): void; close(): void; server: Server }> {
+  const sockets: Socket[] = [];
+  const server = createServer((client) => {
+    const upstream = connect(port, '127.0.0.1');
+    sockets.push(client, upstream);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', drop);
+    upstream.on('error', drop);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `nats://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    server,
+    hold: () => {
+      for (const socket of sockets) {
+        socket.unpipe();
+        socket.pause();
+      }
+    },
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}
+
+describeWithNats('a link to nats-server that stalls for one process alone', () => {
+  let nats: NatsServer;
+  let proxy: Awaited<ReturnType<typeof stallableProxy>>;
+  let sides: TestingModule[];
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    proxy = await stallableProxy(nats.port);
+    sides = [
+      await startNatsSide({
+        components: [Ticker],
+        serve: [Ticker],
+        nats: { url: nats.url, shutdownGraceMs: 500 },
+        tracing: { logDestination: logs },
+      }),
+      // The caller reaches nats-server through the proxy.
+      await startNatsSide({
+        components: [Ticker],
+        serve: [],
+        nats: { url: proxy.url, shutdownGraceMs: 500 },
+        tracing: { logDestination: logs },
+      }),
+    ];
+  }, 30_000);
+  afterAll(async () => {
+    proxy?.close();
+    for (const side of sides ?? []) await side.close().catch(() => undefined);
+    await nats?.stop();
+  });
+
+  it('ends the caller’s stream with a 503 within seconds, rather than leaving it waiting for good', async () => {
+    const ticker = sides[1]!.get<ComponentClient<Ticker>>(getComponentToken(Ticker));
+    await waitUntil(async () => (await ticker.instances()).length > 0);
+    const received: number[] = [];
+    const requestIds = sides[1]!.get(RequestIdService);
+    const streamed = requestIds.run(async () => {
+      for await (const n of ticker.ticks({ count: 600, everyMs: 50 })) received.push(n);
+    }, 'link-stall-1');
+    const outcome = streamed.then(
+      () => 'completed',
+      (error: unknown) => error,
+    );
+    await waitUntil(() => received.length >= 5);
+    const heldAt = Date.now();
+    proxy.hold();
+    const failure = await Promise.race([outcome, sleep(15_000).then(() => 'still waiting')]);
+    expect(failure).toMatchObject({ status: 503, code: 'instance_gone' });
+    // A second of allowance and four stood still, then the three silent seconds that make an instance gone.
+    expect(Date.now() - heldAt).toBeLessThan(12_000);
   }, 30_000);
 });

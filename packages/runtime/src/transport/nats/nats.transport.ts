@@ -126,8 +126,8 @@ export class NatsTransport extends ComponentTransport {
     super();
     this.heartbeatMs = options.heartbeatMs ?? 1000;
     // Looked at by the callers' sweep, every twentieth of their expiry; stops a heartbeat after this
-    // process last heard its own beat (it beats twice a heartbeat).
-    this.livenessClock = new LivenessClock(Math.max(20, this.heartbeatMs / 10), this.heartbeatMs);
+    // process last heard its own beat (it beats twice a heartbeat), for four heartbeats at most.
+    this.livenessClock = new LivenessClock(Math.max(20, this.heartbeatMs / 10), this.heartbeatMs, this.heartbeatMs * 4);
     this.registry = new InstanceRegistry(this.heartbeatMs * 3, this.livenessClock);
     this.client = new ClientNats({
       servers: options.url,
