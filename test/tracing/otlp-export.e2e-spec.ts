@@ -215,9 +215,10 @@ describe('OTLP export of the spans (@threadline/tracing/otel)', () => {
       });
     });
     await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
+    const where = `127.0.0.1:${(sink.address() as AddressInfo).port}`;
     try {
-      await serve({ OTEL_EXPORTER_OTLP_ENDPOINT: url, OTEL_BSP_SCHEDULE_DELAY: '60000' });
+      // Credentials in the endpoint's URL are the collector's business: the lines do not show them.
+      await serve({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://user:s3cret@${where}`, OTEL_BSP_SCHEDULE_DELAY: '60000' });
       const exportLines = () => app!.logs.lines.filter((line) => line.context === 'OtlpExport');
       for (const id of ['export-fails-1', 'export-fails-2', 'export-fails-3']) {
         await get(id);
@@ -228,12 +229,13 @@ describe('OTLP export of the spans (@threadline/tracing/otel)', () => {
         expect.objectContaining({
           level: 40,
           msg: 'span export failed: spans dropped',
-          exportUrl: `${url}/v1/traces`,
+          exportUrl: `http://***@${where}/v1/traces`,
           failedExports: 1,
           failedSpans: 1,
         }),
       ]);
       expect(exportLines()[0]!.error).toContain('Bad Request');
+      expect(JSON.stringify(app!.logs.lines)).not.toContain('s3cret');
       // Written outside any request's context: no request's id or trace on it.
       expect(exportLines()[0]).not.toHaveProperty('requestId');
       expect(exportLines()[0]).not.toHaveProperty('trace_id');

@@ -32,11 +32,16 @@ export class ReportingSpanExporter implements SpanExporter {
   /** Set while the last flush runs: its failures go in its own line. */
   private final: { lostSpans: number; error: string } | undefined;
 
+  /** Where spans go, as the lines show it: without the credentials a URL may hold. */
+  private readonly url: string;
+
   constructor(
     private readonly inner: SpanExporter,
     private readonly logger: () => OtlpExportLogger,
-    private readonly url: string,
-  ) {}
+    url: string,
+  ) {
+    this.url = withoutCredentials(url);
+  }
 
   export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
     this.inFlight += spans.length;
@@ -113,4 +118,14 @@ export class ReportingSpanExporter implements SpanExporter {
     this.lastLineAt = performance.now();
     runOutsideRequestContext(() => this.logger()[level]({ context: CONTEXT, ...fields }, message));
   }
+}
+
+/** `url` with its user name and password, if it has any, replaced by `***`. */
+function withoutCredentials(url: string): string {
+  if (!URL.canParse(url)) return url;
+  const parsed = new URL(url);
+  if (parsed.username === '' && parsed.password === '') return url;
+  parsed.username = '***';
+  parsed.password = '';
+  return parsed.href;
 }
