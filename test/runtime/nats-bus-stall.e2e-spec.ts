@@ -4,7 +4,7 @@ import type { AddressInfo, Server, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Component, Endpoint, getComponentToken } from '@threadline/runtime';
-import type { ComponentClient } from '@threadline/runtime';
+import type { ComponentClient, EndpointContext } from '@threadline/runtime';
 import { RequestIdService } from '@threadline/tracing';
 import { LogCapture } from '../support/log-capture.js';
 import { describeWithNats, startNatsServer } from '../support/nats-server.js';
@@ -25,6 +25,15 @@ class Ticker {
   @Endpoint()
   async *ticks(request: { count: number; everyMs: number }): AsyncGenerator<number> {
     for (let n = 0; n < request.count; n++) {
+      await sleep(request.everyMs);
+      yield n;
+    }
+  }
+
+  /** As `ticks`, but it returns quietly once its signal aborts, as a generator checking it between items does. */
+  @Endpoint()
+  async *quietTicks(request: { count: number; everyMs: number }, context: EndpointContext): AsyncGenerator<number> {
+    for (let n = 0; n < request.count && !context.signal.aborted; n++) {
       await sleep(request.everyMs);
       yield n;
     }
@@ -75,7 +84,9 @@ describeWithNats('a stall of nats-server itself', () => {
 });
 
 /** A TCP proxy to `port` whose traffic can be held, both ways, as a link that stalls. */
-async function stallableProxy(port: number): Promise<{ url: string; hold(): void; close(): void; server: Server }> {
+async function stallableProxy(
+  port: number,
+): Promise<{ url: string; hold(): void; resume(): void; close(): void; server: Server }> {
   const sockets: Socket[] = [];
   const server = createServer((client) => {
     const upstream = connect(port, '127.0.0.1');
@@ -94,10 +105,10 @@ async function stallableProxy(port: number): Promise<{ url: string; hold(): void
     url: `nats://127.0.0.1:${(server.address() as AddressInfo).port}`,
     server,
     hold: () => {
-      for (const socket of sockets) {
-        socket.unpipe();
-        socket.pause();
-      }
+      for (const socket of sockets) socket.pause();
+    },
+    resume: () => {
+      for (const socket of sockets) socket.resume();
     },
     close: () => {
       for (const socket of sockets) socket.destroy();
@@ -152,8 +163,31 @@ describeWithNats('a link to nats-server that stalls for one process alone', () =
     const heldAt = Date.now();
     proxy.hold();
     const failure = await Promise.race([outcome, sleep(15_000).then(() => 'still waiting')]);
+    proxy.resume();
     expect(failure).toMatchObject({ status: 503, code: 'instance_gone' });
     // A second of allowance and four stood still, then the three silent seconds that make an instance gone.
     expect(Date.now() - heldAt).toBeLessThan(12_000);
+  }, 30_000);
+
+  it('a stream its callee stopped for the caller’s silence fails at the caller once back, not as a shorter whole answer', async () => {
+    const ticker = sides[1]!.get<ComponentClient<Ticker>>(getComponentToken(Ticker));
+    await waitUntil(async () => (await ticker.instances()).length > 0);
+    const received: number[] = [];
+    const requestIds = sides[1]!.get(RequestIdService);
+    const outcome = requestIds
+      .run(async () => {
+        for await (const n of ticker.quietTicks({ count: 200, everyMs: 50 })) received.push(n);
+      }, 'link-stall-2')
+      .then(
+        () => 'completed',
+        (error: unknown) => error,
+      );
+    await waitUntil(() => received.length >= 5);
+    // Longer than the callee waits for a silent caller (2 s), shorter than the caller gives its callee up.
+    proxy.hold();
+    await sleep(3500);
+    proxy.resume();
+    expect(await outcome).toMatchObject({ status: 503, code: 'caller_silent' });
+    expect(received.length).toBeLessThan(200);
   }, 30_000);
 });

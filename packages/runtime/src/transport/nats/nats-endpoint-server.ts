@@ -329,8 +329,10 @@ export class NatsEndpointServer {
             replies.frame(frame);
           }
         }
-        if (cancellation.aborted && cancellation.signal.reason instanceof ShuttingDownError)
-          throw cancellation.signal.reason;
+        // An endpoint that returned quietly once stopped for this side's reasons did not finish: its
+        // caller (back from a stall, say) must not take what it sent for the whole answer.
+        const stoppedFor: unknown = cancellation.aborted ? cancellation.signal.reason : undefined;
+        if (stoppedFor instanceof ShuttingDownError || stoppedFor instanceof CallerGoneError) throw stoppedFor;
         replies.complete();
       } catch (error) {
         if (error instanceof StuckReaderError) {
