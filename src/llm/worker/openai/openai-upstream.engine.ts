@@ -83,9 +83,8 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
     // The choice's last item, held until the stream's end, which brings the upstream's usage after it.
     let last: GenerateOutput | undefined;
     let counted: CountedTokens | undefined;
-    // The upstream's system_fingerprint, carried on by the next item.
+    // The upstream's system_fingerprint (it comes once), carried on by the next item.
     let fingerprint: string | undefined;
-    let fingerprintSent = false;
     try {
       yield ADMITTED;
       // The silence counted is the upstream's: the time this stream's reader takes is not.
@@ -101,9 +100,9 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
         if (empty && finishReason === undefined) continue;
         const item: GenerateOutput = first ? { tokenIds, finishReason, cachedTokens: 0 } : { tokenIds, finishReason };
         first = false;
-        if (fingerprint !== undefined && !fingerprintSent) {
+        if (fingerprint !== undefined) {
           item.systemFingerprint = fingerprint;
-          fingerprintSent = true;
+          fingerprint = undefined;
         }
         // A tool call's piece (its id and name, or more of its arguments), and logprobs: as the upstream sent them.
         if (finishReason !== undefined) {
@@ -195,13 +194,11 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
       const { apiKey } = this.config;
       const chunks = (async function* (): AsyncGenerator<UpstreamPiece> {
         const callIndex = toolCallIndexes();
-        let fingerprinted = false;
+        const fingerprintOf = firstFingerprint();
         for await (const chunk of stream) {
           const choice = firstChoice(chunk, apiKey);
-          if (chunk.system_fingerprint && !fingerprinted) {
-            fingerprinted = true;
-            yield { text: '', systemFingerprint: chunk.system_fingerprint };
-          }
+          const fingerprint = fingerprintOf(chunk);
+          if (fingerprint !== undefined) yield fingerprint;
           // The usage comes last, on a chunk of its own (of no choice).
           if (chunk.usage) yield { text: '', usage: chunk.usage };
           if (!choice) continue;
@@ -230,13 +227,11 @@ export class OpenAIUpstreamEngine extends RequestTracingMixin() implements LlmEn
     );
     const { apiKey } = this.config;
     const chunks = (async function* (): AsyncGenerator<UpstreamPiece> {
-      let fingerprinted = false;
+      const fingerprintOf = firstFingerprint();
       for await (const chunk of stream) {
         const choice = firstChoice(chunk, apiKey);
-        if (chunk.system_fingerprint && !fingerprinted) {
-          fingerprinted = true;
-          yield { text: '', systemFingerprint: chunk.system_fingerprint };
-        }
+        const fingerprint = fingerprintOf(chunk);
+        if (fingerprint !== undefined) yield fingerprint;
         if (chunk.usage) yield { text: '', usage: chunk.usage };
         if (!choice) continue;
         const piece: UpstreamPiece = { text: choice.text ?? '', finishReason: finish(choice.finish_reason) };
@@ -274,6 +269,16 @@ function firstChoice<T>(chunk: { choices?: T[]; usage?: unknown }, apiKey: strin
   if (Array.isArray(chunk.choices)) return chunk.choices[0];
   if (chunk.usage !== undefined && chunk.usage !== null) return undefined;
   throw upstreamChunkWithoutChoices(chunk, apiKey);
+}
+
+/** The piece of a stream's first `system_fingerprint`, at the chunk that brings it; none for the others. */
+function firstFingerprint(): (chunk: { system_fingerprint?: string | null }) => UpstreamPiece | undefined {
+  let seen = false;
+  return ({ system_fingerprint: fingerprint }) => {
+    if (!fingerprint || seen) return undefined;
+    seen = true;
+    return { text: '', systemFingerprint: fingerprint };
+  };
 }
 
 /** The upstream's usage as the pipeline takes it; a count that is not a whole number is left out. */
