@@ -67,10 +67,9 @@ export class WorkerComponent implements OnComponentStart, OnComponentStop {
       const { promptTokens, generatedTokens } = request.continuation;
       this.logger.log({ msg: `continuing a migrated generation after ${generatedTokens} tokens`, promptTokens });
     }
-    const notes = new GenerationNotes();
-    const prepare = this.shouldPrefillRemotely(request)
-      ? () => this.prefillRemotely(request, context.signal, notes)
-      : undefined;
+    // What a remote prefill tells the generation's span; none for a prompt prefilled here.
+    const notes = this.shouldPrefillRemotely(request) ? new GenerationNotes() : undefined;
+    const prepare = notes && (() => this.prefillRemotely(request, context.signal, notes));
     const tokens = this.engine.generate(request, context.signal, prepare);
     return traceGeneration(tokens, request, this.config.model, context.instanceId, notes);
   }
