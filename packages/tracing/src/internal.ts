@@ -20,6 +20,7 @@ export {
   tracestateOf,
   requestIdOf,
   requestSignalOf,
+  onRequestCancelled,
   runInStore,
   setDeadlineOf,
   snapshotContext,

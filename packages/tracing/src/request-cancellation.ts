@@ -7,6 +7,8 @@
 export class RequestCancellation {
   private controller: AbortController | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
+  /** Told of the cancellation without a signal made for them (`onAbort`). */
+  private listeners: Array<(reason: unknown) => void> | undefined;
 
   /** `attach` is called once, with the abort function, when the signal is first asked for. */
   constructor(private readonly attach?: (abort: (reason: unknown) => void) => void) {}
@@ -35,7 +37,25 @@ export class RequestCancellation {
 
   abort(reason: unknown): void {
     const signal = this.signal;
-    if (!signal.aborted) this.controller!.abort(reason);
+    if (signal.aborted) return;
+    this.controller!.abort(reason);
+    const listeners = this.listeners;
+    this.listeners = undefined;
+    if (listeners !== undefined) for (const listener of listeners) listener(reason);
+  }
+
+  /**
+   * Calls `listener` once, after the signal's own listeners, when the request is cancelled (never, when
+   * it already is); returns the function that stops listening. For the runtime's own watch of the calls
+   * a request makes, which would otherwise make a signal, and a listener on it, for every request.
+   */
+  onAbort(listener: (reason: unknown) => void): () => void {
+    if (this.aborted) return ignore;
+    (this.listeners ??= []).push(listener);
+    return () => {
+      const index = this.listeners?.indexOf(listener) ?? -1;
+      if (index >= 0) this.listeners!.splice(index, 1);
+    };
   }
 
   /** Aborts with a `DeadlineExceededError` at `deadline` (epoch ms), at once if it has passed. */
@@ -54,6 +74,8 @@ export class RequestCancellation {
     this.deadlineTimer = undefined;
   }
 }
+
+function ignore(): void {}
 
 /**
  * The reason a request's signal aborts when its deadline passes. An expected outcome, not a fault: it

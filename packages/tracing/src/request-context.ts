@@ -158,7 +158,6 @@ export function outboundTraceparentOf(store: RequestStore): string | undefined {
   return store[SPAN]?.traceparent ?? store[TRACEPARENT];
 }
 
-/** The signal of `store`'s request: `getRequestSignal()` for a store that is not current. */
 /**
  * Why the request of `store` was cancelled, once it was (`{ reason }`); undefined while it is not, read
  * without making the signal of a request that nobody asked for one.
@@ -168,8 +167,17 @@ export function cancelledFor(store: RequestStore): { reason: unknown } | undefin
   return cancellation?.aborted === true ? { reason: cancellation.signal.reason } : undefined;
 }
 
+/** The signal of `store`'s request: `getRequestSignal()` for a store that is not current. */
 export function requestSignalOf(store: RequestStore): AbortSignal {
   return cancellationOf(store).signal;
+}
+
+/**
+ * Calls `listener` once when the request of `store` is cancelled, without making its signal; returns
+ * the function that stops listening (`RequestCancellation.onAbort`).
+ */
+export function onRequestCancelled(store: RequestStore, listener: (reason: unknown) => void): () => void {
+  return cancellationOf(store).onAbort(listener);
 }
 
 /** The `tracestate` to pass on from `store`: its caller's, as it came (spans here add no member). */

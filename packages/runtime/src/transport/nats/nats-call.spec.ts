@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { addSpanRecorder, DeadlineExceededError } from '@threadline/tracing';
 import type { FinishedSpan } from '@threadline/tracing';
-import { createStore, endSpanWithIterator, startSpan } from '@threadline/tracing/internal';
+import { cancelStore, createStore, endSpanWithIterator, startSpan } from '@threadline/tracing/internal';
+import type { RequestStore } from '@threadline/tracing/internal';
 import { ByteBudget } from './byte-budget.js';
 import { NO_RESPONDERS } from './call-packets.js';
 import { CallsInFlight } from './calls-in-flight.js';
@@ -25,7 +26,7 @@ describe('NatsCall', () => {
     vi.useRealTimers();
   });
 
-  function call(instance: string | undefined, signal?: AbortSignal) {
+  function call(instance: string | undefined, store: RequestStore = createStore('req-1')) {
     const cancel = vi.fn();
     const ended = vi.fn();
     const stream = new NatsCall({
@@ -36,11 +37,11 @@ describe('NatsCall', () => {
       cancel,
       assembler: () => new ItemAssembler(1 << 20, new ByteBudget(1 << 20)),
       onEnd: (done) => {
-        inFlight.delete(done, signal);
+        inFlight.delete(done);
         ended();
       },
     });
-    inFlight.add(stream, signal);
+    inFlight.add(stream, store);
     return { stream, cancel, ended, next: stream.next() };
   }
 
@@ -55,10 +56,10 @@ describe('NatsCall', () => {
         startTimeoutMs: 5000,
         cancel: () => cancels.push(callId),
         assembler: () => new ItemAssembler(1 << 20, new ByteBudget(1 << 20)),
-        onEnd: (done) => inFlight.delete(done, undefined),
+        onEnd: (done) => inFlight.delete(done),
         resend,
       });
-      inFlight.add(stream, undefined);
+      inFlight.add(stream, createStore('req-1'));
       return stream;
     };
     let second: NatsCall | undefined;
@@ -193,21 +194,21 @@ describe('NatsCall', () => {
     expect(cancel).toHaveBeenCalledTimes(1);
   });
 
-  it('fails with cancelled (499) or the deadline (504) when the request signal aborts, every call of it', async () => {
-    const cancelled = new AbortController();
-    const first = call(undefined, cancelled.signal);
-    const done = call(undefined, cancelled.signal);
+  it('fails with cancelled (499) or the deadline (504) when the request is cancelled, every call of it', async () => {
+    const cancelled = createStore('req-1');
+    const first = call(undefined, cancelled);
+    const done = call(undefined, cancelled);
     done.stream.complete();
     await done.next;
-    const sibling = call(undefined, cancelled.signal);
-    cancelled.abort(new Error('client gone'));
+    const sibling = call(undefined, cancelled);
+    cancelStore(cancelled, new Error('client gone'));
     await expect(first.next).rejects.toMatchObject({ status: 499, code: 'cancelled' });
     await expect(sibling.next).rejects.toMatchObject({ status: 499, code: 'cancelled' });
     expect(first.cancel).toHaveBeenCalledTimes(1);
     expect(done.cancel).not.toHaveBeenCalled();
-    const late = new AbortController();
-    const second = call(undefined, late.signal);
-    late.abort(new DeadlineExceededError());
+    const late = createStore('req-2');
+    const second = call(undefined, late);
+    cancelStore(late, new DeadlineExceededError());
     await expect(second.next).rejects.toMatchObject({ status: 504 });
   });
 

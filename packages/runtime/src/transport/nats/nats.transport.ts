@@ -3,13 +3,7 @@ import { ClientNats } from '@nestjs/microservices';
 import { createInbox } from '@nats-io/transport-node';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { hostname } from 'node:os';
-import {
-  deadlineOf,
-  outboundTraceparentOf,
-  randomUuid,
-  requestSignalOf,
-  tracestateOf,
-} from '@threadline/tracing/internal';
+import { deadlineOf, outboundTraceparentOf, randomUuid, tracestateOf } from '@threadline/tracing/internal';
 import type { RequestIdResolver } from '@threadline/tracing/internal';
 import type { ComponentIdentity } from '../../component.decorator.js';
 import { EndpointError } from '../../endpoint.error.js';
@@ -425,7 +419,6 @@ export class NatsTransport extends ComponentTransport {
       instance === undefined
         ? natsSubjects.endpoint(call.component, call.endpoint)
         : natsSubjects.instanceEndpoint(call.component, instance, call.endpoint);
-    const signal = requestSignalOf(call.store);
     const natsCall = new NatsCall({
       callId,
       where,
@@ -439,13 +432,13 @@ export class NatsTransport extends ComponentTransport {
       onServingInstance: call.span && ((instanceId) => call.span!.setAttribute('threadline.instance_id', instanceId)),
       onUnreachable: (instanceId) => this.registry.unreachable(instanceId),
       onEnd: (ended) => {
-        this.inFlight.delete(ended, signal);
+        this.inFlight.delete(ended);
         this.replies.forget(replyTo);
         // The request's parts stay offered to a call sent again in this one's place.
         if (!ended.wasResent) upload?.close();
       },
     });
-    this.inFlight.add(natsCall, signal);
+    this.inFlight.add(natsCall, call.store);
     const replyTo = this.replies.open(natsCall);
     // The call's own id is the packet's.
     const packet = requestPacket(
