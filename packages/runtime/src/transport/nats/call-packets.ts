@@ -1,4 +1,4 @@
-import { createInbox } from '@nats-io/transport-node';
+import { randomBytes } from 'node:crypto';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { FRAME_JSON } from './nats-subjects.js';
 import type { SerialisedFrame, WireFrame } from './nats-subjects.js';
@@ -69,7 +69,7 @@ export interface ReplyHandler {
  * on it. A reply that names another call than the token's is dropped.
  */
 export class ReplyInbox {
-  private readonly prefix = createInbox();
+  private readonly prefix = shortInbox();
   private readonly calls = new Map<string, ReplyHandler>();
   /** Tokens whose calls were answered to their end, free for the next calls. */
   private readonly free: string[] = [];
@@ -111,6 +111,15 @@ export class ReplyInbox {
     this.calls.clear();
     this.free.length = 0;
   }
+}
+
+/**
+ * A subject under `_INBOX.` (where nats-server's permissions usually let clients take replies) unique
+ * to this process: 72 random bits, where the NATS client's own inboxes spend 22 characters on the same
+ * purpose. Each call's reply carries it, and both the NATS client and the server read it byte by byte.
+ */
+function shortInbox(): string {
+  return `_INBOX.${randomBytes(9).toString('base64url')}`;
 }
 
 /**
