@@ -1,9 +1,10 @@
 import { Logger } from '@nestjs/common';
-import { DeadlineExceededError, getRequestSignal, isRequestCancelled } from '@threadline/tracing';
+import { DeadlineExceededError } from '@threadline/tracing';
 import {
   END_SPAN_WITH_ITERATION,
   IterationSpans,
   unwrapSpanEnding,
+  cancelledFor,
   deadlineOf,
   getCurrentTraceparent,
   isThenable,
@@ -152,9 +153,7 @@ export class CalleeStream implements SpanEndingHost<unknown> {
   private cutShort(): unknown {
     const overdue = this.overdue();
     if (overdue !== undefined) return overdue;
-    const reason = runInStore(this.store, (): unknown =>
-      isRequestCancelled() ? getRequestSignal()?.reason : undefined,
-    );
+    const reason = cancelledFor(this.store)?.reason;
     return isToldStopReason(reason) ? reason : undefined;
   }
 
@@ -162,7 +161,7 @@ export class CalleeStream implements SpanEndingHost<unknown> {
   private overdue(): DeadlineExceededError | undefined {
     const deadline = deadlineOf(this.store);
     if (deadline === undefined || Date.now() < deadline) return undefined;
-    const reason = runInStore(this.store, (): unknown => getRequestSignal()?.reason);
+    const reason = cancelledFor(this.store)?.reason;
     if (reason === undefined || reason instanceof DeadlineExceededError) return reason;
     // Cancelled some other way once its deadline passed: its caller's cancel, sent when the caller's
     // timer for the same deadline fired before this side's, is the usual one.
@@ -175,7 +174,7 @@ export class CalleeStream implements SpanEndingHost<unknown> {
     // Once the request is cancelled, failures are its echo (aborted waits), not faults to report: the
     // call fails as it was stopped, as it does over NATS (a deadline's 504, a client gone's 499). An
     // expected refusal is reported once, by whoever answers the client.
-    const cancelled = runInStore(this.store, () => isRequestCancelled());
+    const cancelled = cancelledFor(this.store) !== undefined;
     const failure = cancelled ? stoppedCallFailure(this.cutShort(), this.where) : EndpointError.from(error, this.where);
     if (!cancelled && failure.status >= 500 && failure.expected !== true) {
       runInStore(this.store, () =>
