@@ -5,15 +5,13 @@ import { ExportResultCode } from '@opentelemetry/core';
 import type { ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { runOutsideRequestContext } from '../request-context.js';
+import { RepeatedFailureLines } from '../repeated-failure-lines.js';
 
 /** Where the export writes its own lines (a pino logger fits). @publicApi */
 export interface OtlpExportLogger {
   warn(fields: object, message: string): void;
   info(fields: object, message: string): void;
 }
-
-/** After the first line about failing exports, at most one a minute. */
-export const FAILURE_LINE_INTERVAL_MS = 60_000;
 
 /** The last flush at shutdown waits this long at most (or the exporter's timeout, when shorter). */
 export const FINAL_FLUSH_MAX_MS = 3000;
@@ -25,8 +23,8 @@ export class ReportingSpanExporter implements SpanExporter {
   private failedExports = 0;
   private failedSpans = 0;
   private lastError = '';
-  private failing = false;
-  private lastLineAt = -Infinity;
+  /** When failures get a line: the first, then at most one a minute, and the recovery. */
+  private readonly lines = new RepeatedFailureLines();
   /** Spans handed to the exporter whose export has not ended. */
   private inFlight = 0;
   /** Set while the last flush runs: its failures go in its own line. */
@@ -86,8 +84,7 @@ export class ReportingSpanExporter implements SpanExporter {
 
   private settled(spans: number, result: ExportResult): void {
     if (result.code === ExportResultCode.SUCCESS) {
-      if (!this.failing) return;
-      this.failing = false;
+      if (this.lines.succeeded() === undefined) return;
       const fields = { exportUrl: this.url, failedExports: this.failedExports, failedSpans: this.failedSpans };
       this.failedExports = this.failedSpans = 0;
       this.write('info', fields, 'span export recovered');
@@ -99,11 +96,10 @@ export class ReportingSpanExporter implements SpanExporter {
       this.final.error = error;
       return;
     }
-    this.failing = true;
     this.failedExports++;
     this.failedSpans += spans;
     this.lastError = error;
-    if (performance.now() - this.lastLineAt < FAILURE_LINE_INTERVAL_MS) return;
+    if (this.lines.failed() === undefined) return;
     const fields = {
       exportUrl: this.url,
       failedExports: this.failedExports,
@@ -115,7 +111,7 @@ export class ReportingSpanExporter implements SpanExporter {
   }
 
   private write(level: 'warn' | 'info', fields: object, message: string): void {
-    this.lastLineAt = performance.now();
+    this.lines.wrote();
     runOutsideRequestContext(() => this.logger()[level]({ context: CONTEXT, ...fields }, message));
   }
 }
