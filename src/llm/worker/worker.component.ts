@@ -1,5 +1,6 @@
 import { Inject, Logger } from '@nestjs/common';
 import { Component, ComponentEvents, Endpoint, InjectComponent, unary } from '@threadline/runtime';
+import { RepeatedFailureLines } from '@threadline/tracing/internal';
 import type {
   ComponentClient,
   ComponentInstanceInfo,
@@ -28,6 +29,8 @@ export class WorkerComponent implements OnComponentStart, OnComponentStop {
   private readonly logger = new Logger('Worker');
   private engine!: LlmEngine & Partial<PrefillEngine>;
   private readonly prefillQueues = new Map<string, number>();
+  /** A Prefill outage under load falls back on every request: its lines are rate-limited. */
+  private readonly fallbackLines = new RepeatedFailureLines();
   private unsubscribe: () => void = () => undefined;
 
   constructor(
@@ -105,6 +108,8 @@ export class WorkerComponent implements OnComponentStart, OnComponentStop {
         ),
       );
       this.logger.debug({ msg: `prefilled remotely by ${prefilled.prefillWorkerId}`, ...prefilled });
+      const back = this.fallbackLines.succeeded();
+      if (back !== undefined) this.logger.log({ msg: 'remote prefill available again', notLogged: back.notLogged });
       return { ...request, prefilled };
     } catch (error) {
       if (signal.aborted) throw error;
@@ -118,14 +123,27 @@ export class WorkerComponent implements OnComponentStart, OnComponentStop {
     }
   }
 
-  /** `request` as it is, for this worker to prefill; says why, once, at `warn`, and on the generation's span. */
+  /**
+   * `request` as it is, for this worker to prefill; says why on the generation's span, and at `warn`
+   * (rate-limited, with the count of fallbacks since the last line that had none).
+   */
   private prefillLocally(
     request: GenerateRequest,
     reason: string,
     detail: string,
     notes: GenerationNotes,
   ): GenerateRequest {
-    this.logger.warn({ msg: `remote prefill unavailable (${reason}): prefilling locally`, reason, detail });
+    const line = this.fallbackLines.failed();
+    if (line !== undefined) {
+      const { notLogged } = line;
+      const since = notLogged === 0 ? '' : `; ${notLogged} more fallbacks not logged since the last line`;
+      this.logger.warn({
+        msg: `remote prefill unavailable (${reason}): prefilling locally${since}`,
+        reason,
+        detail,
+        notLogged,
+      });
+    }
     notes.event('threadline.prefill.fallback', {
       'threadline.prefill.fallback': 'local',
       'threadline.prefill.fallback_reason': reason,
