@@ -227,6 +227,55 @@ describe('NatsCall', () => {
     await failure;
   });
 
+  /** A call to `worker-a` sent again, when it fails before being taken, to the queue group (no instance left). */
+  function resentToQueueGroup() {
+    const make = (
+      callId: string,
+      to: string | undefined,
+      options: Partial<ConstructorParameters<typeof NatsCall>[0]>,
+    ) => {
+      const stream = new NatsCall({
+        callId,
+        where: { requestId: 'req-1', component: 'worker', endpoint: 'generate' },
+        instance: to,
+        startTimeoutMs: 5000,
+        cancel: () => undefined,
+        assembler: () => new ItemAssembler(1 << 20, new ByteBudget(1 << 20)),
+        onEnd: (done) => inFlight.delete(done),
+        ...options,
+      });
+      inFlight.add(stream, createStore('req-1'));
+      return stream;
+    };
+    let second: NatsCall | undefined;
+    const first = make('call-1', 'worker-a', {
+      resend: (failure) => (second = make('call-2', undefined, { insteadOf: failure })),
+    });
+    return { first, second: () => second! };
+  }
+
+  it('its instance gone before it said it took the call, and nobody else takes it: instance_gone, naming that instance', async () => {
+    const { first, second } = resentToQueueGroup();
+    const next = first.next();
+    registry.heard('worker', 'worker-a', 'leaving');
+    second().fail(NO_RESPONDERS);
+    await expect(next).rejects.toMatchObject({
+      status: 503,
+      code: 'instance_gone',
+      message: 'worker instance worker-a went away before taking the call, and no other instance took it in its place.',
+    });
+  });
+
+  it('its instance gone, and the call sent again taken by nobody in time: instance_gone, naming that instance', async () => {
+    const { first, second } = resentToQueueGroup();
+    const next = first.next();
+    const failure = expect(next).rejects.toMatchObject({ status: 503, code: 'instance_gone' });
+    registry.heard('worker', 'worker-a', 'leaving');
+    expect(second()).toBeDefined();
+    await vi.advanceTimersByTimeAsync(5300);
+    await failure;
+  });
+
   it('fails a call sent to an instance that never took it with instance_gone, long before the start timeout', async () => {
     const { next, cancel } = call('worker-a');
     const failure = expect(next).rejects.toMatchObject({

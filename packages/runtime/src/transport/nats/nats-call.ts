@@ -38,10 +38,16 @@ export interface NatsCallOptions {
   onEnd: (call: NatsCall) => void;
   /**
    * Sends the call again, as a new call, when the instance it was sent to failed it before taking it
-   * (gone, not listening, not answering in time): absent, such a call fails. The new call's items are
-   * this one's.
+   * (gone, not listening, not answering in time), given the failure this call would have ended with:
+   * absent, such a call fails. The new call's items are this one's.
    */
-  resend?: (() => NatsCall) | undefined;
+  resend?: ((failure: EndpointError) => NatsCall) | undefined;
+  /**
+   * The failure of the call this one was sent in place of. Should this one find no instance to take it
+   * either, its caller is told that failure (the instance the call was sent to first is gone, say),
+   * not merely that nobody took the call.
+   */
+  insteadOf?: EndpointError | undefined;
 }
 
 /** An item as it arrived: its value, and the frames and bytes pacing counts for it. */
@@ -203,12 +209,13 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
       const { where, instance } = this.options;
       // The instance the call named has stopped listening (killed, left): gone, whatever the registry says yet.
       if (instance !== undefined) this.options.onUnreachable?.(instance);
-      if (this.resendInstead()) return;
       const [message, code] =
         instance === undefined
           ? [`No instance of ${where.component} is listening for calls.`, 'component_unavailable']
           : [`${where.component} instance ${instance} went away before taking the call.`, 'instance_gone'];
-      this.failWith(new EndpointError({ ...where, message, status: 503, code }));
+      const failure = new EndpointError({ ...where, message, status: 503, code });
+      if (this.resendInstead(failure)) return;
+      this.failWith(instance === undefined ? this.untaken(failure) : failure);
     }
   }
 
@@ -225,19 +232,35 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
 
   /** Fails the call if no instance has taken it by its start deadline. */
   checkStarted(now: number): void {
-    if (this.started || now < this.startBy || this.resendInstead()) return;
+    if (this.started || now < this.startBy) return;
     const { where, startTimeoutMs } = this.options;
-    this.unavailable(
+    const failure = this.unavailable(
       `No instance of ${where.component} took the call within ${startTimeoutMs} ms.`,
       'no_instance_answered',
     );
+    if (!this.resendInstead(failure)) this.failHere(this.untaken(failure));
   }
 
   /** An instance left the registry: the call fails if it was sent to it or served by it. */
   instanceGone(instanceId: string): void {
-    if (instanceId !== this.servingInstance || this.resendInstead()) return;
+    if (instanceId !== this.servingInstance) return;
     const when = this.started ? 'while serving the call' : 'before taking the call';
-    this.unavailable(`${this.options.where.component} instance ${instanceId} went away ${when}.`, 'instance_gone');
+    const failure = this.unavailable(
+      `${this.options.where.component} instance ${instanceId} went away ${when}.`,
+      'instance_gone',
+    );
+    if (!this.resendInstead(failure)) this.failHere(failure);
+  }
+
+  /**
+   * `failure`, which says only that no instance took the call, as its caller is told it: a call sent
+   * again in place of another reports what befell that one (its instance gone), which is what happened.
+   */
+  private untaken(failure: EndpointError): EndpointError {
+    const earlier = this.options.insteadOf;
+    if (earlier === undefined) return failure;
+    const message = `${earlier.message.replace(/\.$/, '')}, and no other instance took it in its place.`;
+    return new EndpointError({ ...earlier.toJSON(), message });
   }
 
   /**
@@ -250,7 +273,7 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
   }
 
   busLost(): void {
-    this.unavailable('The connection to the message bus was lost during the call.', 'bus_lost');
+    this.failHere(this.unavailable('The connection to the message bus was lost during the call.', 'bus_lost'));
   }
 
   /**
@@ -258,9 +281,9 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
    * still reading): this call ends, telling its callee to stop should it take it after all, and a `next()`
    * waiting on it waits on the new call.
    */
-  private resendInstead(): boolean {
+  private resendInstead(failure: EndpointError): boolean {
     if (this.started || this.over || this.failure !== undefined || this.options.resend === undefined) return false;
-    const successor = this.options.resend();
+    const successor = this.options.resend(failure);
     this.successor = successor;
     if (this.spans !== undefined) successor.spans = this.spans;
     this.spans = undefined;
@@ -271,8 +294,8 @@ export class NatsCall implements ReplyHandler, SpanEndingHost<unknown> {
     return true;
   }
 
-  private unavailable(message: string, code: string): void {
-    this.failHere(new EndpointError({ ...this.options.where, message, status: 503, code }));
+  private unavailable(message: string, code: string): EndpointError {
+    return new EndpointError({ ...this.options.where, message, status: 503, code });
   }
 
   /** A failure noticed on this side (cancelled, peer gone, bus lost): none counts once the callee ended. */

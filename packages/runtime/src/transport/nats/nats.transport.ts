@@ -20,6 +20,7 @@ import { InstanceRegistry } from './instance-registry.js';
 import { ItemAssembler } from './item-parts.js';
 import { LivenessClock } from './liveness-clock.js';
 import { NatsCall } from './nats-call.js';
+import type { NatsCallOptions } from './nats-call.js';
 import { connectWithRetry } from './nats-connect.js';
 import { NatsEndpointServer } from './nats-endpoint-server.js';
 import { dataBytesPerMessage, DEFAULT_MAX_MESSAGE_BYTES, maxPayloadOf, tooLargeMessage } from './nats-message-size.js';
@@ -397,14 +398,17 @@ export class NatsTransport extends ComponentTransport {
    * fails before taking it goes to another, then to the queue group once none is left (a stall may end
    * in time to serve it). One registry knows of none (it has only just started, say): the queue group.
    */
-  private sendInTurn(call: OutgoingCall, sent: SentRequest, tried: Set<string>): NatsCall {
+  private sendInTurn(call: OutgoingCall, sent: SentRequest, tried: Set<string>, insteadOf?: EndpointError): NatsCall {
     const address = componentAddress(call.component);
     const live = this.registry.takingCalls(address);
     const untried = tried.size === 0 ? live : live.filter((id) => !tried.has(id));
     const instance = untried.length === 0 ? undefined : this.turns.pick(untried, address);
     const callId = tried.size === 0 ? call.callId : `${call.callId}.${tried.size}`;
-    if (instance === undefined) return this.send(call, sent, undefined, callId);
-    return this.send(call, sent, instance, callId, () => this.sendInTurn(call, sent, tried.add(instance)));
+    const resend =
+      instance === undefined
+        ? undefined
+        : (failure: EndpointError) => this.sendInTurn(call, sent, tried.add(instance), failure);
+    return this.send(call, sent, instance, callId, { resend, insteadOf });
   }
 
   /** Sends one call, to `instance` or (none named) to the component's queue group. */
@@ -413,7 +417,7 @@ export class NatsTransport extends ComponentTransport {
     { where, json, upload }: SentRequest,
     instance: string | undefined,
     callId: string,
-    resend?: () => NatsCall,
+    { resend, insteadOf }: Pick<NatsCallOptions, 'resend' | 'insteadOf'> = {},
   ): NatsCall {
     const subject =
       instance === undefined
@@ -424,6 +428,7 @@ export class NatsTransport extends ComponentTransport {
       where,
       instance,
       resend,
+      insteadOf,
       startTimeoutMs: this.startTimeoutMs,
       cancel: () => this.publishRaw(natsSubjects.cancel(call.component), { callId }),
       assembler: () => new ItemAssembler(this.maxMessageBytes, this.largeItems),
