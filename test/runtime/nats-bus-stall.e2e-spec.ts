@@ -187,7 +187,13 @@ describeWithNats('a link to nats-server that stalls for one process alone', () =
     proxy.hold();
     await sleep(3500);
     proxy.resume();
-    expect(await outcome).toMatchObject({ status: 503, code: 'caller_silent' });
+    const failure = await outcome;
+    expect(failure).toMatchObject({ status: 503, code: 'caller_silent' });
+    // In terms its own client understands: the process id is in the callee's line alone.
+    expect((failure as Error).message).toMatch(
+      /^The request was stopped: this service paused, or lost contact with its workers, for more than 2(\.\d)? s\./,
+    );
+    expect(logs.contains('stopping stall-ticker.quietTicks: its caller (process ')).toBe(true);
     expect(received.length).toBeLessThan(200);
   }, 30_000);
 });

@@ -28,6 +28,8 @@ import { waitFor } from '../../support/wait-for.js';
 
 /** The Frontend's request timeout here: the deadline every call of a request carries. */
 const REQUEST_TIMEOUT_MS = 9000;
+/** A process id, as the transport makes them. */
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 /** How soon the work of a killed caller must stop. */
 const STOPS_WITHIN_MS = 3000;
 
@@ -139,6 +141,11 @@ describeWithNats(
       const { error } = JSON.parse(text) as { error: { type: string; code: string; message: string } };
       expect(error).toMatchObject({ type: 'server_error', code: 'caller_silent' });
       expect(error.message).toContain(`(request id ${id})`);
+      // In the client's terms: no process id it never saw, but what happened to the service, and for how long.
+      expect(error.message).toMatch(
+        /this service paused, or lost contact with its workers, for more than \d+(\.\d)? s/,
+      );
+      expect(error.message).not.toMatch(UUID);
       // The stream, under way, ends with that error as its last event, and the Frontend says so in a line.
       const events = await (await streaming).text();
       expect(events).toContain('"code":"caller_silent"');
@@ -146,7 +153,16 @@ describeWithNats(
       const failed = await waitFor(() =>
         forRequest(frontend, streamId).find((line) => String(line.msg).startsWith('request failed:')),
       );
-      expect(String(failed.msg)).toContain('went silent or left');
+      expect(String(failed.msg)).toContain('this service paused');
+      // The callee's line names the process that fell silent, for operators.
+      const stopped = processors().flatMap((proc) =>
+        forRequest(proc, streamId).filter((line) =>
+          String(line.msg).startsWith('stopping processor.generate: its caller'),
+        ),
+      );
+      expect(stopped.map((line) => String(line.msg))).toEqual([
+        expect.stringMatching(new RegExp(`\\(process ${UUID.source}\\) was silent for`)),
+      ]);
     }, 60_000);
 
     it('kill -9 of the processor stops its workers’ generations within 3 s', async () => {

@@ -4,11 +4,16 @@ import { CallerLiveness } from './caller-liveness.js';
 describe('CallerLiveness', () => {
   let liveness: CallerLiveness;
   let gone: string[];
+  let silences: Array<number | undefined>;
   beforeEach(() => {
+    silences = [];
     vi.useFakeTimers();
     liveness = new CallerLiveness(1000);
     gone = [];
-    liveness.onGone((processId) => gone.push(processId));
+    liveness.onGone((processId, silentMs) => {
+      gone.push(processId);
+      silences.push(silentMs);
+    });
   });
   afterEach(() => {
     liveness.close();
@@ -23,12 +28,16 @@ describe('CallerLiveness', () => {
       vi.advanceTimersByTime(250);
     }
     expect(gone).toEqual(['a']);
+    // How long it had been silent: past the expiry, by at most a sweep.
+    expect(silences[0]).toBeGreaterThan(1000);
+    expect(silences[0]).toBeLessThanOrEqual(1100);
   });
 
   it('reports a caller at once when it says it leaves', () => {
     liveness.heard('a', false);
     liveness.heard('a', true);
     expect(gone).toEqual(['a']);
+    expect(silences).toEqual([undefined]);
   });
 
   it('gives a caller not heard of yet the expiry from its first call', () => {

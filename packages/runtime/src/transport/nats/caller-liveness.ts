@@ -12,7 +12,7 @@ export class CallerLiveness {
   private readonly lastHeard = new Map<string, number>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly clock: { now(): number };
-  private readonly goneListeners = new Set<(processId: string) => void>();
+  private readonly goneListeners = new Set<(processId: string, silentMs: number | undefined) => void>();
 
   /** `clock` measures silence; by default one that stands still while this process is stalled. */
   constructor(
@@ -25,14 +25,17 @@ export class CallerLiveness {
     this.sweeper.unref();
   }
 
-  /** Calls `listener` with each process that leaves or falls silent; returns the function that stops it. */
-  onGone(listener: (processId: string) => void): () => void {
+  /**
+   * Calls `listener` with each process that leaves (`silentMs` undefined) or falls silent (for
+   * `silentMs`, as this process measures it); returns the function that stops it.
+   */
+  onGone(listener: (processId: string, silentMs: number | undefined) => void): () => void {
     this.goneListeners.add(listener);
     return () => this.goneListeners.delete(listener);
   }
 
   heard(processId: string, leaving: boolean): void {
-    if (leaving) this.gone(processId);
+    if (leaving) this.gone(processId, undefined);
     else this.lastHeard.set(processId, this.clock.now());
   }
 
@@ -52,11 +55,11 @@ export class CallerLiveness {
 
   private sweep(): void {
     const now = this.clock.now();
-    for (const [processId, at] of this.lastHeard) if (now - at > this.expiryMs) this.gone(processId);
+    for (const [processId, at] of this.lastHeard) if (now - at > this.expiryMs) this.gone(processId, now - at);
   }
 
-  private gone(processId: string): void {
+  private gone(processId: string, silentMs: number | undefined): void {
     this.lastHeard.delete(processId);
-    for (const listener of this.goneListeners) listener(processId);
+    for (const listener of this.goneListeners) listener(processId, silentMs);
   }
 }

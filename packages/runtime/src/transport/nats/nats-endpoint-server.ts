@@ -70,11 +70,26 @@ class ShuttingDownError extends Error {
   }
 }
 
-/** Why a call was stopped when the process that made it went silent or left. */
+/**
+ * Why a call was stopped when the process that made it went silent (for `silentMs`) or left. Its message
+ * names that process, for this side's log; its caller is told in its own terms (`failureOf`).
+ */
 class CallerGoneError extends Error {
-  constructor(callerId: string) {
-    super(`The call was stopped: its caller (process ${callerId}) went silent or left.`);
+  constructor(
+    readonly callerId: string,
+    readonly silentMs: number | undefined,
+  ) {
+    super(
+      silentMs === undefined
+        ? `its caller (process ${callerId}) left`
+        : `its caller (process ${callerId}) was silent for ${seconds(silentMs)} s`,
+    );
   }
+}
+
+/** `ms` in seconds, to the tenth below: what a silence is said to have lasted more than. */
+function seconds(ms: number): number {
+  return Math.floor(ms / 100) / 10;
 }
 
 /** A call being served. */
@@ -124,9 +139,9 @@ export class NatsEndpointServer {
     private readonly pacing: ServerPacing,
   ) {
     this.largeRequests = new ByteBudget(maxMessageBytes * 4);
-    callers.onGone((processId) => {
+    callers.onGone((processId, silentMs) => {
       for (const call of this.active.values())
-        if (call.caller === processId) cancelStore(call.store, new CallerGoneError(processId));
+        if (call.caller === processId) cancelStore(call.store, new CallerGoneError(processId, silentMs));
     });
     this.server = new ServerNats({
       servers: url,
@@ -345,7 +360,13 @@ export class NatsEndpointServer {
           );
           cancelStore(call.store, error);
         }
-        const failure = failureOf(error, cancellation.aborted ? cancellation.signal.reason : undefined, where);
+        const stoppedFor: unknown = cancellation.aborted ? cancellation.signal.reason : undefined;
+        // The process by its id, which only operators can look up: its caller is told in its own terms.
+        if (stoppedFor instanceof CallerGoneError)
+          runInStore(store, () =>
+            this.logger.warn({ msg: `stopping ${where.component}.${endpoint}: ${stoppedFor.message}`, callId }),
+          );
+        const failure = failureOf(error, stoppedFor, where);
         replies.fail(failure.toJSON());
         // The endpoint may be suspended at an item (a stalled reader, an item too large): let it finish.
         void items?.return?.(undefined);
@@ -367,7 +388,7 @@ function failureOf(
   // A caller that was only silent (a long pause of its event loop) reads this once it resumes: its call
   // was stopped on this side, a failure it may retry, not a cancellation of its own.
   if (stoppedFor instanceof CallerGoneError)
-    return new EndpointError({ ...where, message: stoppedFor.message, status: 503, code: 'caller_silent' });
+    return new EndpointError({ ...where, message: callerGoneMessage(stoppedFor), status: 503, code: 'caller_silent' });
   if (error instanceof StuckReaderError)
     return new EndpointError({ ...where, message: error.message, status: 503, code: 'reader_stalled' });
   // Stopped by this instance's shutdown: whatever the endpoint then threw (a Processor, the 499 of its own
@@ -378,4 +399,15 @@ function failureOf(
   if (error instanceof RequestDownloadError)
     return new EndpointError({ ...where, message: error.message, status: error.status, code: error.code });
   return EndpointError.from(error, where);
+}
+
+/**
+ * What the caller of a call stopped for its silence reads once back, and may pass on to its own client
+ * as it is: in that client's terms, since the process that paused is the service the client called (the
+ * process id is in this side's log line).
+ */
+function callerGoneMessage({ silentMs }: CallerGoneError): string {
+  return silentMs === undefined
+    ? 'The request was stopped: this service stopped while serving it.'
+    : `The request was stopped: this service paused, or lost contact with its workers, for more than ${seconds(silentMs)} s. It may be retried.`;
 }
