@@ -51,8 +51,9 @@ interface HeldStream {
 }
 
 /**
- * Opens a stream and returns once its head and first bytes have arrived, leaving it running. On a
- * connection of its own (node:http, not fetch), which `stop()` destroys.
+ * Opens a stream and returns once its head and first bytes (the `: ok` comment of an admitted stream;
+ * its opening chunk waits for the first token) have arrived, leaving it running. On a connection of its
+ * own (node:http, not fetch), which `stop()` destroys.
  */
 function holdStream(url: string, id: string): Promise<HeldStream> {
   const payload = JSON.stringify(body('chat', `hold ${id}`, { stream: true, max_tokens: HELD_TOKENS }));
@@ -65,7 +66,7 @@ function holdStream(url: string, id: string): Promise<HeldStream> {
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => {
           firstBytes += chunk;
-          if (firstBytes.includes('"role":"assistant"'))
+          if (firstBytes.startsWith(': ok\n\n'))
             resolve({ status: res.statusCode!, firstBytes, stop: () => req.destroy() });
         });
       },

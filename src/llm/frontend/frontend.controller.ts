@@ -140,14 +140,26 @@ async function streamEvents(
     // An SSE comment, which clients ignore, so the status and headers (the request id among them) go
     // out now rather than with the first token, which a queue or a long prefill may hold back.
     out.write(': ok\n\n');
-    for (const chunk of response.openingChunks(accepted.n)) out.write(data(chunk));
+    // The opening chunks wait for the generation's first event, which brings an upstream's
+    // system_fingerprint: OpenAI puts it on every chunk, the opening ones too.
+    let opened = false;
+    const open = () => {
+      if (opened) return;
+      opened = true;
+      for (const chunk of response.openingChunks(accepted.n)) out.write(data(chunk));
+    };
     for (let next = await events.next(); !next.done && !out.closed; next = await events.next()) {
       meter.event(next.value);
       const chunk = eventChunk(next.value, response, accepted);
-      if (chunk !== undefined && !out.write(chunk)) await out.drained();
+      if (chunk === undefined) continue;
+      open();
+      if (!out.write(chunk)) await out.drained();
     }
     if (out.closed) status = CLIENT_CLOSED_REQUEST;
-    else out.end('data: [DONE]\n\n');
+    else {
+      open();
+      out.end('data: [DONE]\n\n');
+    }
   } catch (error) {
     // Headers are sent: the failure becomes an error event carrying the request id, then the stream ends.
     const failure = toOpenAIError(error, response.requestId);
