@@ -28,7 +28,7 @@ export class ReportingSpanExporter implements SpanExporter {
   /** Spans handed to the exporter whose export has not ended. */
   private inFlight = 0;
   /** Set while the last flush runs: its failures go in its own line. */
-  private final: { lostSpans: number; error: string } | undefined;
+  private final: { lostSpans: number; error: string; connectionError?: string } | undefined;
 
   /** Where spans go, as the lines show it: without the credentials a URL may hold. */
   private readonly url: string;
@@ -62,6 +62,11 @@ export class ReportingSpanExporter implements SpanExporter {
     return this.inner.forceFlush?.() ?? Promise.resolve();
   }
 
+  /** A connection of the exporter's failed (refused, reset): the SDK retries, and tells the error only at the end. */
+  connectionFailed(error: Error): void {
+    if (this.final !== undefined) this.final.connectionError = error.message;
+  }
+
   /** From here on, failures are counted for the one line `endFinalFlush` writes. */
   beginFinalFlush(): void {
     this.final = { lostSpans: 0, error: '' };
@@ -72,9 +77,7 @@ export class ReportingSpanExporter implements SpanExporter {
     const final = this.final ?? { lostSpans: 0, error: '' };
     const lostSpans = final.lostSpans + this.inFlight;
     if (lostSpans === 0 && failure === undefined) return;
-    const reason =
-      final.error ||
-      (this.inFlight > 0 ? `not sent within ${waitedMs} ms` : failure instanceof Error ? failure.message : 'failed');
+    const reason = final.error || (this.inFlight > 0 ? unsent(final.connectionError, waitedMs) : failedWith(failure));
     this.write(
       'warn',
       { exportUrl: this.url, lostSpans, error: reason },
@@ -114,6 +117,16 @@ export class ReportingSpanExporter implements SpanExporter {
     this.lines.wrote();
     runOutsideRequestContext(() => this.logger()[level]({ context: CONTEXT, ...fields }, message));
   }
+}
+
+/** Why spans still in an export were lost: the last connection error its retries met, if any. */
+function unsent(connectionError: string | undefined, waitedMs: number): string {
+  const late = `not sent within ${waitedMs} ms`;
+  return connectionError === undefined ? late : `${connectionError} (retried, ${late})`;
+}
+
+function failedWith(failure: unknown): string {
+  return failure instanceof Error ? failure.message : 'failed';
 }
 
 /** `url` with its user name and password, if it has any, replaced by `***`. */

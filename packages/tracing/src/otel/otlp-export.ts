@@ -8,6 +8,7 @@ import { addSpanRecorder } from '../spans/span-recorders.js';
 import type { FinishedSpan } from '../spans/span-types.js';
 import { addSpanLogFields, createTracingLogger } from '../tracing-logger.factory.js';
 import { tracingGlobals } from '../tracing.globals.js';
+import { agentsTellingErrors } from './connection-errors.js';
 import { FINAL_FLUSH_MAX_MS, ReportingSpanExporter } from './export-reporting.js';
 import type { OtlpExportLogger } from './export-reporting.js';
 import { readOtlpExportConfig } from './otlp-config.js';
@@ -65,6 +66,7 @@ export function startOtlpExport(options: OtlpExportOptions = {}): OtlpExport | u
     ...(sending.timeoutMillis !== undefined && { timeoutMillis: sending.timeoutMillis }),
     ...(sending.compression !== undefined && { compression: sending.compression as CompressionAlgorithm }),
   };
+  sendTo.httpAgentOptions = agentsTellingErrors(sendTo, (error) => exporter.connectionFailed(error));
   const sdkExporter: SpanExporter =
     config.protocol === 'http/json' ? new JsonTraceExporter(sendTo) : createProtobufSpanExporter(sendTo);
   let ownLogger: OtlpExportLogger | undefined;
