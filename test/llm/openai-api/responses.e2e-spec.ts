@@ -309,7 +309,16 @@ describe('POST /v1/responses, refused', () => {
       'input[0].content[0]',
       { input: [{ role: 'user', content: [{ type: 'output_text', text: 'hi' }] }] },
     ],
-    ['a reasoning item', 'input[0].type', { input: [{ type: 'reasoning', id: 'rs_1', summary: [] }] }],
+    [
+      'a reasoning item with a field it does not have',
+      'input[1].effort',
+      {
+        input: [
+          { role: 'user', content: 'hi' },
+          { type: 'reasoning', id: 'rs_1', summary: [], effort: 'high' },
+        ],
+      },
+    ],
     ['an item reference', 'input[0].type', { input: [{ type: 'item_reference', id: 'msg_1' }] }],
     ['max_output_tokens 0', 'max_output_tokens', { input: 'hi', max_output_tokens: 0 }],
     ['temperature 3', 'temperature', { input: 'hi', temperature: 3 }],

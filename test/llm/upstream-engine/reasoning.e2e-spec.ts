@@ -73,16 +73,80 @@ describe('the openai engine: a reasoning model', () => {
           expect(deltas.map((delta) => delta.reasoning_content ?? '').join('')).toBe(REASONING);
           expect(deltas.map((delta) => delta.content ?? '').join('')).toBe(ANSWER);
           expect(chunks.at(-1)!.usage!.completion_tokens_details).toEqual({ reasoning_tokens: 11 });
-
-          // The Responses API emits no reasoning item, but counts the reasoning in its usage.
-          const client = new OpenAI({ baseURL: `${b.url}/v1`, apiKey: 'test', maxRetries: 0 });
-          const response = await client.responses.create({ model: MODEL, input: 'Weather in Paris?' });
-          expect(response.output_text).toBe(ANSWER);
-          expect(response.usage!.output_tokens_details.reasoning_tokens).toBe(11);
         });
       });
     },
   );
+
+  it('gives the reasoning as a reasoning item of the Responses API, streamed and not, apart from the answer', async () => {
+    await withFakeUpstream(reasoningUpstream('reasoning_content'), async (fake) => {
+      await withEngine({ UPSTREAM_URL: fake.url }, async (b) => {
+        const client = new OpenAI({ baseURL: `${b.url}/v1`, apiKey: 'test', maxRetries: 0 });
+        const body = { model: MODEL, input: 'Weather in Paris?' };
+        const id = (prefix: string, response: { id: string }) => response.id.replace(/^resp_/, `${prefix}_`);
+        const expected = (response: { id: string }) => [
+          {
+            id: id('rs', response),
+            type: 'reasoning',
+            summary: [],
+            content: [{ type: 'reasoning_text', text: REASONING }],
+            status: 'completed',
+          },
+          {
+            id: `${id('msg', response)}_1`,
+            type: 'message',
+            role: 'assistant',
+            status: 'completed',
+            content: [{ type: 'output_text', text: ANSWER, annotations: [], logprobs: [] }],
+          },
+        ];
+
+        const response = await client.responses.create(body);
+        expect(response.output).toEqual(expected(response));
+        expect(response.output_text).toBe(ANSWER);
+        expect(response.usage!.output_tokens_details.reasoning_tokens).toBe(11);
+
+        const stream = client.responses.stream(body);
+        const events: OpenAI.Responses.ResponseStreamEvent[] = [];
+        for await (const event of stream) events.push(event);
+        const streamed = await stream.finalResponse();
+        // The stream helper adds `parsed` to the text part.
+        expect(streamed.output).toMatchObject(expected(streamed));
+        expect(streamed.output).toHaveLength(2);
+        const deltas = (type: string) =>
+          events.flatMap((event) => (event.type === type && 'delta' in event ? [event.delta as string] : []));
+        expect(deltas('response.reasoning_text.delta').join('')).toBe(REASONING);
+        expect(deltas('response.output_text.delta').join('')).toBe(ANSWER);
+        const reasoningEvents = events
+          .filter((event) => 'item_id' in event && event.item_id === id('rs', streamed))
+          .map((event) => event.type);
+        expect([...new Set(reasoningEvents)]).toEqual([
+          'response.content_part.added',
+          'response.reasoning_text.delta',
+          'response.reasoning_text.done',
+          'response.content_part.done',
+        ]);
+        const done = events.find((event) => event.type === 'response.reasoning_text.done');
+        expect(done).toMatchObject({ output_index: 0, content_index: 0, text: REASONING });
+
+        // The output sent back as the next turn's input: the reasoning item is taken, not given to the model.
+        const next = await client.responses.create({
+          model: MODEL,
+          input: [
+            { role: 'user', content: 'Weather in Paris?' },
+            ...(response.output as OpenAI.Responses.ResponseInputItem[]),
+            { role: 'user', content: 'And tomorrow?' },
+          ],
+        });
+        expect(next.output_text).toBe(ANSWER);
+        expect((fake.received.at(-1)!.body as { messages: unknown[] }).messages).toEqual([
+          { role: 'user', content: 'Weather in Paris?' },
+          { role: 'assistant', content: [{ type: 'text', text: ANSWER }] },
+          { role: 'user', content: 'And tomorrow?' },
+        ]);
+      });
+    });
+  });
 
   it("keeps the completions usage's reasoning_tokens", async () => {
     await withFakeUpstream(reasoningUpstream('reasoning_content'), async (fake) => {

@@ -1,12 +1,14 @@
 import type { FinishReason, ProcessorEvent } from '../../protocol/pipeline.types.js';
 import { FunctionCallItem, MessageItem, OutputItem } from './responses-items.js';
 import type { ItemStatus, StreamEvent } from './responses-items.js';
+import { ReasoningItem } from './reasoning-item.js';
 
 type UsageEvent = Extract<ProcessorEvent, { type: 'usage' }>;
 
 /**
  * The response's output as the pipeline's events build it, and the stream events that tell it: the
- * text is a `message` item (a refusal one of its own), each tool call a `function_call` item. An item is
+ * reasoning is a `reasoning` item, the text a `message` item (a refusal one of its own), each tool call a
+ * `function_call` item. An item is
  * done once it is known to be whole: when another begins, if it is complete, else at the end. A model
  * making parallel calls may send their arguments' pieces in turns (vLLM does): each call stays open, its
  * pieces going to it, until its arguments are whole.
@@ -29,6 +31,13 @@ export class ResponseOutput {
       const message = new MessageItem(this.itemId('msg'), this.items.length, refusal);
       const events = [...this.closeComplete(), ...this.add(message).opening()];
       return [...events, message.append(event)];
+    }
+    if (event.type === 'reasoning') {
+      const last = this.items.at(-1);
+      if (last instanceof ReasoningItem && last.open) return [last.append(event)];
+      const reasoning = new ReasoningItem(this.itemId('rs'), this.items.length);
+      const events = [...this.closeComplete(), ...this.add(reasoning).opening()];
+      return [...events, reasoning.append(event)];
     }
     if (event.type === 'tool_call') {
       const known = this.calls.get(event.index);

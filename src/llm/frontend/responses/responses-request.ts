@@ -109,6 +109,7 @@ const MESSAGE_KEYS = new Set(['type', 'role', 'content', 'id', 'status', 'phase'
 /** `parsed_arguments` and an output text's `parsed` are what the official client's `parse()` adds: taken, not read. */
 const FUNCTION_CALL_KEYS = new Set(['type', 'call_id', 'name', 'arguments', 'id', 'status', 'parsed_arguments']);
 const FUNCTION_OUTPUT_KEYS = new Set(['type', 'call_id', 'output', 'id', 'status']);
+const REASONING_KEYS = new Set(['type', 'id', 'summary', 'content', 'encrypted_content', 'status']);
 const TOOL_KEYS = new Set(['type', 'name', 'description', 'parameters', 'strict']);
 /** Fields of a function tool OpenAI defines that this server cannot honour: accepted only unset or `false`. */
 const IDLE_TOOL_KEYS = new Set(['defer_loading', 'async', 'allowed_callers', 'output_schema']);
@@ -201,6 +202,10 @@ function inputMessages(input: unknown): ChatMessageBody[] {
       const output = functionOutputItem(item, param, calls);
       unanswered.delete(output.tool_call_id!);
       messages.push(output);
+    } else if (type === 'reasoning') {
+      // An earlier answer's reasoning, sent back with its output: taken, not given to the model, whose chat
+      // template leaves earlier turns' reasoning out, as chat has no field for it.
+      knownKeys(item, REASONING_KEYS, param);
     } else messages.push(inputItem(item, type, param));
   });
   for (const [callId, param] of unanswered)
@@ -220,7 +225,7 @@ function inputItem(item: Body, type: unknown, param: string): ChatMessageBody {
   const named = typeof type === 'string' ? ` of type \`${type}\`` : ' of that type';
   throw unsupportedParameter(
     `${param}.type`,
-    `Input items${named} are not supported; messages, \`function_call\` and \`function_call_output\` are.`,
+    `Input items${named} are not supported; messages, \`reasoning\`, \`function_call\` and \`function_call_output\` are.`,
   );
 }
 
