@@ -16,6 +16,8 @@ function failure(code: string, status = 503): Error {
 interface Script {
   admit?: Error;
   tokens?: number[];
+  /** How many of the first tokens are the model's reasoning. */
+  reasoning?: number;
   finish?: 'stop' | 'length';
   fail?: Error;
 }
@@ -48,7 +50,9 @@ function fakes(workers: Array<[string, Script]>) {
           for (const [i, token] of tokens.entries()) {
             await Promise.resolve();
             const last = i === tokens.length - 1;
-            yield last && script.finish ? { tokenIds: [token], finishReason: script.finish } : { tokenIds: [token] };
+            const output: GenerateOutput = { tokenIds: [token] };
+            if (i < (script.reasoning ?? 0)) output.reasoning = true;
+            yield last && script.finish ? { ...output, finishReason: script.finish } : output;
           }
           if (script.fail) throw script.fail;
         } finally {
@@ -115,6 +119,20 @@ describe('migratingGeneration', () => {
     expect(warnings).toEqual([
       expect.objectContaining({ from: 'a', to: 'b', tokensCarried: 3, reason: 'instance_gone' }),
     ]);
+  });
+
+  it("tells the continuation which of the tokens carried are the model's reasoning", async () => {
+    const { calls, generations } = fakes([
+      ['a', { tokens: [10, 11, 12], reasoning: 2, fail: failure('instance_gone') }],
+      ['b', { tokens: [13], finish: 'stop' }],
+    ]);
+    const items = await drain(migratingGeneration(REQUEST, calls, { limit: 3, logger: logger().logger }));
+    expect(tokensOf(items)).toEqual([10, 11, 12, 13]);
+    expect(generations[1]!.request).toMatchObject({
+      tokenIds: [1, 2, 3, 10, 11, 12],
+      maxTokens: 7,
+      continuation: { promptTokens: 3, generatedTokens: 3, reasoningTokens: 2 },
+    });
   });
 
   it('retries elsewhere a request whose worker failed before admitting it, unchanged', async () => {

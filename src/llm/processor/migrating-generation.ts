@@ -1,7 +1,13 @@
 import type { Logger } from '@nestjs/common';
 import { getCurrentSpan } from '@threadline/tracing/internal';
 import { ADMITTED, isAdmitted } from '../protocol/admission.js';
-import type { GenerateOutput, GenerateRequest, RouteRequest, WorkerOutput } from '../protocol/pipeline.types.js';
+import type {
+  Continuation,
+  GenerateOutput,
+  GenerateRequest,
+  RouteRequest,
+  WorkerOutput,
+} from '../protocol/pipeline.types.js';
 
 /** How a choice reaches its workers: the Router's choice, and a Worker's `generate` on the chosen instance. */
 export interface GenerationCalls {
@@ -55,14 +61,15 @@ export async function* migratingGeneration(
 ): AsyncGenerator<WorkerOutput> {
   const span = getCurrentSpan();
   const failed: string[] = [];
-  const generated: number[] = [];
+  // The tokens out so far, the model's reasoning apart from the rest: a continuation tells them apart.
+  const carried = new CarriedTokens();
   let lost: { workerId: string; error: unknown } | undefined;
   let admitted = false;
   let finished = false;
   let current: AsyncIterator<WorkerOutput> | undefined;
   try {
     for (;;) {
-      const attempt = continuationOf(request, generated);
+      const attempt = continuationOf(request, carried.answer, carried.reasoning);
       let workerId: string;
       try {
         workerId = await calls.route(routeOf(attempt, failed));
@@ -72,23 +79,23 @@ export async function* migratingGeneration(
         options.logger.warn({
           msg: `request not migrated from ${lost.workerId}: ${error instanceof Error ? error.message : String(error)}`,
           from: lost.workerId,
-          tokensCarried: generated.length,
+          tokensCarried: carried.length,
         });
         throw lost.error;
       }
       if (lost !== undefined) {
         const reason = String((lost.error as { code?: unknown }).code);
         options.logger.warn({
-          msg: `request migrated from ${lost.workerId} to ${workerId} after ${generated.length} tokens (${reason})`,
+          msg: `request migrated from ${lost.workerId} to ${workerId} after ${carried.length} tokens (${reason})`,
           from: lost.workerId,
           to: workerId,
-          tokensCarried: generated.length,
+          tokensCarried: carried.length,
           reason,
         });
         span?.addEvent('threadline.migration', {
           'threadline.migration.from': lost.workerId,
           'threadline.migration.to': workerId,
-          'threadline.migration.tokens_carried': generated.length,
+          'threadline.migration.tokens_carried': carried.length,
           'threadline.migration.reason': reason,
         });
         span?.setAttribute('threadline.migrations', failed.length);
@@ -106,11 +113,10 @@ export async function* migratingGeneration(
           // Whatever follows the last token (the stream's end) is not worth a move.
           if (finished) continue;
           const output = next.value as GenerateOutput;
-          // Kept on one array, without a copy: the continuation is made of it only when a move happens.
-          for (const id of output.tokenIds) generated.push(id);
+          carried.add(output);
           finished = output.finishReason !== undefined;
           // A continuation's cached tokens count the carried ones: the prompt's were reported at first.
-          yield generated.length > output.tokenIds.length && output.cachedTokens !== undefined
+          yield carried.length > output.tokenIds.length && output.cachedTokens !== undefined
             ? withoutCachedTokens(output)
             : output;
         }
@@ -118,7 +124,7 @@ export async function* migratingGeneration(
       } catch (error) {
         if (finished) return;
         if (!isWorkerLost(error) || options.signal?.aborted === true || options.limit === 0) throw error;
-        if (request.maxTokens !== undefined && generated.length >= request.maxTokens) {
+        if (request.maxTokens !== undefined && carried.length >= request.maxTokens) {
           // Every token asked for is already out: only the end was missing.
           yield { tokenIds: [], finishReason: 'length' };
           return;
@@ -136,14 +142,39 @@ export async function* migratingGeneration(
   }
 }
 
-/** The request to send a worker once `generated` tokens are out: the original one when none are. */
-export function continuationOf(request: GenerateRequest, generated: readonly number[]): GenerateRequest {
-  if (generated.length === 0) return request;
+/** The tokens a choice's workers have produced, on two arrays kept without a copy: the reasoning and the rest. */
+class CarriedTokens {
+  readonly reasoning: number[] = [];
+  readonly answer: number[] = [];
+
+  add(output: GenerateOutput): void {
+    const to = output.reasoning === true ? this.reasoning : this.answer;
+    for (const id of output.tokenIds) to.push(id);
+  }
+
+  get length(): number {
+    return this.reasoning.length + this.answer.length;
+  }
+}
+
+/**
+ * The request to send a worker once `generated` tokens are out, and `reasoning` tokens of the model's
+ * reasoning (which comes before its answer): the original one when none are.
+ */
+export function continuationOf(
+  request: GenerateRequest,
+  generated: readonly number[],
+  reasoning: readonly number[] = [],
+): GenerateRequest {
+  const carried = reasoning.length + generated.length;
+  if (carried === 0) return request;
+  const continuation: Continuation = { promptTokens: request.tokenIds.length, generatedTokens: carried };
+  if (reasoning.length > 0) continuation.reasoningTokens = reasoning.length;
   const next: GenerateRequest = {
     ...request,
-    tokenIds: [...request.tokenIds, ...generated],
-    maxTokens: request.maxTokens === undefined ? undefined : request.maxTokens - generated.length,
-    continuation: { promptTokens: request.tokenIds.length, generatedTokens: generated.length },
+    tokenIds: [...request.tokenIds, ...reasoning, ...generated],
+    maxTokens: request.maxTokens === undefined ? undefined : request.maxTokens - carried,
+    continuation,
   };
   // The block ids were the prompt's alone; the longer prompt's are computed where needed.
   delete next.blocks;

@@ -237,6 +237,11 @@ export interface GenerateRequest {
 export interface Continuation {
   promptTokens: number;
   generatedTokens: number;
+  /**
+   * Of the generated tokens, the first ones that were the model's reasoning (an upstream's
+   * `reasoning_content`), its answer following them; absent when none were.
+   */
+  reasoningTokens?: number;
 }
 
 /** A Worker's call to a Prefill worker. */

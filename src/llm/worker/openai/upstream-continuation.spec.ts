@@ -54,4 +54,44 @@ describe("the openai engine's request for a migrated generation", () => {
       add_generation_prompt: false,
     });
   });
+
+  describe("a generation lost after some of the model's reasoning", () => {
+    const messages = [{ role: 'user' as const, content: 'Weather in Paris?' }];
+    const reasoning = tokenizer.encode('The user wants the weather.');
+    const answer = tokenizer.encode('It is sunny');
+    /** A request carrying `reasoningIds` of reasoning, then `answerIds` of answer. */
+    const carrying = (reasoningIds: number[], answerIds: number[], original: GenerateRequest['original']) => {
+      const ids = original.prompt === undefined ? tokenizer.encodeChat(messages) : tokenizer.encode('Say');
+      return {
+        tokenIds: [...ids, ...reasoningIds, ...answerIds],
+        maxTokens: 100,
+        temperature: 0,
+        seed: undefined,
+        original,
+        continuation: {
+          promptTokens: ids.length,
+          generatedTokens: reasoningIds.length + answerIds.length,
+          reasoningTokens: reasoningIds.length,
+        },
+      };
+    };
+
+    it('chat, in its answer: the answer alone is continued, the reasoning never in it', () => {
+      expect(upstreamChat(messages, carrying(reasoning, answer, { messages }), tokenizer)).toEqual({
+        messages: [...messages, { role: 'assistant', content: 'It is sunny' }],
+        continue_final_message: true,
+        add_generation_prompt: false,
+      });
+    });
+
+    it('chat, still reasoning: asked anew, so that the reasoning goes on as reasoning', () => {
+      expect(upstreamChat(messages, carrying(reasoning, [], { messages }), tokenizer)).toEqual({ messages });
+    });
+
+    it('completions: the prompt followed by the answer alone', () => {
+      const ids = tokenizer.encode('Say');
+      expect(upstreamPrompt(carrying(reasoning, answer, { prompt: 'Say' }), tokenizer)).toBe('SayIt is sunny');
+      expect(upstreamPrompt(carrying(reasoning, answer, { prompt: ids }), tokenizer)).toEqual([...ids, ...answer]);
+    });
+  });
 });

@@ -5,14 +5,21 @@ import type { GenerateRequest } from '../../protocol/pipeline.types.js';
 
 /**
  * A migrated generation asked of an OpenAI-compatible server, which knows nothing of the worker that
- * lost it: a new request whose prompt ends with the text already produced, so that the server's answer
- * is what comes after it. `undefined` for a request that continues nothing.
+ * lost it: a new request whose prompt ends with the answer already produced, so that the server's answer
+ * is what comes after it. The model's reasoning is not part of that text: a chat request has no way to
+ * hand a server reasoning to go on with (only the answer can be continued), and as the answer's text the
+ * server would continue it as answer. `undefined` for a request that continues nothing.
  */
 function carriedText(request: GenerateRequest, tokenizer: Tokenizer): string | undefined {
   if (request.continuation === undefined) return undefined;
   const detokenizer = new IncrementalDetokenizer(tokenizer);
-  const produced = request.tokenIds.slice(request.continuation.promptTokens);
-  return detokenizer.push(produced) + detokenizer.flush();
+  return detokenizer.push(answerIds(request)) + detokenizer.flush();
+}
+
+/** The ids of the answer produced so far, after the prompt and the reasoning. */
+function answerIds(request: GenerateRequest): number[] {
+  const { promptTokens, reasoningTokens = 0 } = request.continuation!;
+  return request.tokenIds.slice(promptTokens + reasoningTokens);
 }
 
 /**
@@ -26,7 +33,7 @@ export function upstreamPrompt(request: GenerateRequest, tokenizer: Tokenizer): 
   const carried = carriedText(request, tokenizer);
   if (carried === undefined) return prompt;
   if (typeof prompt === 'string') return prompt + carried;
-  return [...prompt, ...request.tokenIds.slice(request.continuation!.promptTokens)];
+  return [...prompt, ...answerIds(request)];
 }
 
 /** vLLM's chat parameters as the upstream request carries them. */
@@ -40,7 +47,8 @@ interface TemplateParams {
  * the partial answer: after them as an assistant message with vLLM's parameters that make the server go
  * on with it rather than start a new turn (`continue_final_message`, `add_generation_prompt: false`;
  * SGLang reads them too), or, when the client's request already continued its last message, at the end
- * of it. A server without them refuses the request or answers anew.
+ * of it. A server without them refuses the request or answers anew. A generation lost while the model
+ * was still reasoning, with no answer yet, is asked anew: its reasoning starts again, as reasoning.
  */
 export function upstreamChat(
   messages: OpenAI.ChatCompletionMessageParam[],
@@ -49,7 +57,7 @@ export function upstreamChat(
 ): { messages: OpenAI.ChatCompletionMessageParam[] } & TemplateParams {
   const template = request.original.chatTemplate;
   const carried = carriedText(request, tokenizer);
-  if (carried === undefined) {
+  if (carried === undefined || carried === '') {
     if (template === undefined) return { messages };
     const params: TemplateParams = { add_generation_prompt: template.addGenerationPrompt };
     if (template.continueFinalMessage) params.continue_final_message = true;
