@@ -114,9 +114,10 @@ export class ReplyInbox {
 }
 
 /**
- * A subject under `_INBOX.` (where nats-server's permissions usually let clients take replies) unique
- * to this process: 72 random bits, where the NATS client's own inboxes spend 22 characters on the same
- * purpose. Each call's reply carries it, and both the NATS client and the server read it byte by byte.
+ * This process's reply inbox: a subject under `_INBOX.` (where nats-server's permissions usually let
+ * clients take replies), made unique by 72 random bits in 12 characters rather than the NATS client's
+ * 22. Every call's request carries it and its reply is sent to it, and the NATS client reads a message's
+ * subjects byte by byte on both sides of the call.
  */
 function shortInbox(): string {
   return `_INBOX.${randomBytes(9).toString('base64url')}`;

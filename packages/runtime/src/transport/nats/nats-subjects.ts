@@ -4,15 +4,11 @@ import type { ComponentIdentity } from '../../component.decorator.js';
  * Every NATS subject the runtime uses, in one place. Calls to a component go to its endpoint subject,
  * shared by its instances in one queue group (so each call reaches one of them); calls to one chosen
  * instance go to that instance's own subject. Cancellations, discovery and events are broadcast.
- *
- * An instance's subject names no component: its id starts with the component's name already, and every
- * byte of a subject is read one at a time by the NATS client on both sides of each call (and by the
- * server). `_to` keeps it apart from the component subjects (a component's name starts with a letter).
  */
 export const natsSubjects = {
   endpoint: (c: ComponentIdentity, endpoint: string) => `${c.namespace}.${c.name}.${endpoint}`,
   instanceEndpoint: (c: ComponentIdentity, instanceId: string, endpoint: string) =>
-    `${c.namespace}._to.${instanceId}.${endpoint}`,
+    `${c.namespace}.${c.name}.${endpoint}.${instanceId}`,
   queueGroup: (c: ComponentIdentity) => `${c.namespace}.${c.name}`,
   cancel: (c: ComponentIdentity) => `${c.namespace}._cancel.${c.name}`,
   discovery: (namespace: string) => `${namespace}._discovery`,
