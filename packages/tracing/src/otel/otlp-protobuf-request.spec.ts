@@ -136,6 +136,29 @@ describe('encodeExportTraceRequest', () => {
     }
   });
 
+  it('writes the same bytes again from what it kept of earlier requests, and once what it keeps was emptied', () => {
+    // More distinct attributes, names and trace ids than it keeps, each span in two requests.
+    const spans = Array.from({ length: 3000 }, (_, i) =>
+      span({
+        traceId: i % 2 === 0 ? TRACE_ID : `${TRACE_ID.slice(0, 28)}${String(i).padStart(4, '0')}`,
+        name: `component-${i % 50}.endpoint`,
+        attributes: {
+          x_request_id: `request-${i}`,
+          'rpc.service': `component-${i % 50}`,
+          'http.response.status_code': i,
+        },
+      }),
+    );
+    for (const round of [1, 2]) {
+      for (let start = 0; start < spans.length; start += 500) {
+        const batch = spans.slice(start, start + 500);
+        expect(ownBytes(batch, resource).equals(sdkBytes(batch, resource)), `round ${round}, spans from ${start}`).toBe(
+          true,
+        );
+      }
+    }
+  });
+
   it('declines a value no Threadline span holds, for the SDK serializer to write', () => {
     const odd = span({ attributes: { x_request_id: REQUEST_ID, list: ['a', 'b'] as unknown as string } });
     expect(encodeExportTraceRequest([odd], resource, INSTRUMENTATION_SCOPE)).toBeUndefined();

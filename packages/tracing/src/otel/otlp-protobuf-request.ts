@@ -90,6 +90,49 @@ for (let digit = 0; digit < 16; digit++) {
 
 const textEncoder = new TextEncoder();
 
+/** The longest string value whose attribute `KeyValueCache` keeps. */
+const CACHED_VALUE_LENGTH = 128;
+/** How many attributes `KeyValueCache` keeps before it starts again. */
+const CACHED_ATTRIBUTES = 2048;
+
+/**
+ * String attributes as written once, after their tag (length and message), to be copied where they
+ * come again: a pipeline's spans repeat their attributes (the keys always, most values in every request,
+ * a request id on each of its spans), and writing a string byte by byte is most of what encoding a span
+ * costs. Emptied when full, so that values seen once (each request's id) cannot crowd out the others
+ * for long.
+ */
+class KeyValueCache {
+  private readonly byKey = new Map<string, Map<string, Uint8Array>>();
+  private size = 0;
+
+  get(key: string, value: string): Uint8Array | undefined {
+    return this.byKey.get(key)?.get(value);
+  }
+
+  set(key: string, value: string, written: Uint8Array): void {
+    if (this.size >= CACHED_ATTRIBUTES) {
+      this.byKey.clear();
+      this.size = 0;
+    }
+    let values = this.byKey.get(key);
+    if (values === undefined) this.byKey.set(key, (values = new Map<string, Uint8Array>()));
+    values.set(value, written);
+    this.size++;
+  }
+}
+
+const keyValues = new KeyValueCache();
+
+/**
+ * Span names as written once (length and text), as `KeyValueCache` keeps attributes: a pipeline's
+ * spans take their names from a few components' endpoints.
+ */
+const names = new Map<string, Uint8Array>();
+
+/** The trace id written last, and its bytes: every span of a request has its request's. */
+let lastTraceId: { hex: string; bytes: Uint8Array } = { hex: '', bytes: new Uint8Array(0) };
+
 function varintSize(value: number): number {
   return value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x20_0000 ? 3 : value < 0x1000_0000 ? 4 : 5;
 }
@@ -199,6 +242,32 @@ class ProtobufOut {
     this.pos = end;
   }
 
+  /** A copy of what was written from `start` on, to keep beyond this request (its buffer is a Buffer, whose `slice` is a view). */
+  private copy(start: number): Uint8Array {
+    return new Uint8Array(this.bytes.subarray(start, this.pos));
+  }
+
+  /** `written` as it is. */
+  raw(written: Uint8Array): this {
+    this.room(written.length);
+    this.bytes.set(written, this.pos);
+    this.pos += written.length;
+    return this;
+  }
+
+  /** A span's name, as `text` writes it, copied when it was written before. */
+  name(name: string): this {
+    const written = names.get(name);
+    if (written !== undefined) return this.raw(written);
+    const start = this.pos;
+    this.text(name);
+    if (name.length <= CACHED_VALUE_LENGTH) {
+      if (names.size >= CACHED_ATTRIBUTES) names.clear();
+      names.set(name, this.copy(start));
+    }
+    return this;
+  }
+
   /** `text` in UTF-8, after its length. */
   text(text: string): this {
     const length = text.length;
@@ -257,11 +326,16 @@ class ProtobufOut {
   }
 
   span(span: FinishedSpan): void {
-    this.tag(FIELD_1_LEN).hexBytes(span.traceId);
+    if (span.traceId === lastTraceId.hex) this.tag(FIELD_1_LEN).raw(lastTraceId.bytes);
+    else {
+      const start = this.tag(FIELD_1_LEN).pos;
+      this.hexBytes(span.traceId);
+      lastTraceId = { hex: span.traceId, bytes: this.copy(start) };
+    }
     this.tag(FIELD_2_LEN).hexBytes(span.spanId);
     if (span.traceState !== undefined) this.tag(FIELD_3_LEN).text(span.traceState);
     if (span.parentSpanId !== undefined) this.tag(FIELD_4_LEN).hexBytes(span.parentSpanId);
-    this.tag(FIELD_5_LEN).text(span.name);
+    this.tag(FIELD_5_LEN).name(span.name);
     this.tag(FIELD_6_VARINT).varint(KIND_NUMBERS[span.kind]);
     this.tag(FIELD_7_FIXED64).epochNanos(span.startTime);
     this.tag(FIELD_8_FIXED64).epochNanos(span.endTime);
@@ -308,6 +382,14 @@ class ProtobufOut {
   }
 
   keyValue(tag: number, key: string, value: unknown): void {
+    const cacheable = typeof value === 'string' && value.length <= CACHED_VALUE_LENGTH;
+    if (cacheable) {
+      const written = keyValues.get(key, value);
+      if (written !== undefined) {
+        this.tag(tag).raw(written);
+        return;
+      }
+    }
     const keyValue = this.tag(tag).begin(1);
     this.tag(FIELD_1_LEN).text(key);
     const anyValue = this.tag(FIELD_2_LEN).begin(1);
@@ -331,5 +413,7 @@ class ProtobufOut {
     }
     this.end(anyValue);
     this.end(keyValue);
+    // A copy: the cache outlives this request's buffer.
+    if (cacheable) keyValues.set(key, value, this.copy((keyValue - (keyValue & 7)) / 8));
   }
 }
