@@ -78,7 +78,7 @@ describe('the Worker falling back to local prefill during a Prefill outage', () 
           String((line as { msg?: unknown }).msg).startsWith('remote prefill unavailable'),
         );
       expect(fallbacks()).toHaveLength(1);
-      expect(fallbacks()[0]![0]).toMatchObject({ reason: 'instance_gone', notLogged: 0 });
+      expect(fallbacks()[0]![0]).toMatchObject({ workerId: 'worker-1', reason: 'instance_gone', notLogged: 0 });
 
       vi.advanceTimersByTime(60_000);
       await generate(worker);
@@ -93,10 +93,10 @@ describe('the Worker falling back to local prefill during a Prefill outage', () 
       await generate(worker);
       await generate(worker);
       const recovered = log.mock.calls.filter(
-        ([line]) => (line as { msg?: unknown }).msg === 'remote prefill available again',
+        ([line]) => (line as { msg?: unknown }).msg === 'remote prefill available again to worker-1',
       );
       expect(recovered).toHaveLength(1);
-      expect(recovered[0]![0]).toMatchObject({ notLogged: 1 });
+      expect(recovered[0]![0]).toMatchObject({ workerId: 'worker-1', notLogged: 1 });
       expect(fallbacks()).toHaveLength(2);
     } finally {
       warn.mockRestore();

@@ -72,7 +72,7 @@ export class WorkerComponent implements OnComponentStart, OnComponentStop {
     }
     // What a remote prefill tells the generation's span; none for a prompt prefilled here.
     const notes = this.shouldPrefillRemotely(request) ? new GenerationNotes() : undefined;
-    const prepare = notes && (() => this.prefillRemotely(request, context.signal, notes));
+    const prepare = notes && (() => this.prefillRemotely(request, context, notes));
     const tokens = this.engine.generate(request, context.signal, prepare);
     return traceGeneration(tokens, request, this.config.model, context.instanceId, notes);
   }
@@ -94,12 +94,18 @@ export class WorkerComponent implements OnComponentStart, OnComponentStop {
    */
   private async prefillRemotely(
     request: GenerateRequest,
-    signal: AbortSignal,
+    { signal, instanceId }: EndpointContext,
     notes: GenerationNotes,
   ): Promise<GenerateRequest> {
     try {
       if ((await this.prefillWorkers.instances()).length === 0)
-        return this.prefillLocally(request, 'component_unavailable', 'no instance of prefill is known', notes);
+        return this.prefillLocally(
+          request,
+          'component_unavailable',
+          'no instance of prefill is known',
+          notes,
+          instanceId,
+        );
       const prefilled = await unary(
         this.prefillWorkers.prefill(
           request.blocks === undefined
@@ -109,7 +115,8 @@ export class WorkerComponent implements OnComponentStart, OnComponentStop {
       );
       this.logger.debug({ msg: `prefilled remotely by ${prefilled.prefillWorkerId}`, ...prefilled });
       const back = this.fallbackLines.succeeded();
-      if (back !== undefined) this.logger.log({ msg: 'remote prefill available again', notLogged: back.notLogged });
+      if (back !== undefined)
+        this.logger.log({ msg: `remote prefill available again to ${instanceId}`, workerId: instanceId, ...back });
       return { ...request, prefilled };
     } catch (error) {
       if (signal.aborted) throw error;
@@ -119,26 +126,28 @@ export class WorkerComponent implements OnComponentStart, OnComponentStop {
       }
       if (!isPrefillUnavailable(error)) throw error;
       const { code, message } = error as { code: string; message?: unknown };
-      return this.prefillLocally(request, code, String(message), notes);
+      return this.prefillLocally(request, code, String(message), notes, instanceId);
     }
   }
 
   /**
    * `request` as it is, for this worker to prefill; says why on the generation's span, and at `warn`
-   * (rate-limited, with the count of fallbacks since the last line that had none).
+   * (rate-limited for each worker, with the count of its fallbacks since its last line).
    */
   private prefillLocally(
     request: GenerateRequest,
     reason: string,
     detail: string,
     notes: GenerationNotes,
+    workerId: string,
   ): GenerateRequest {
     const line = this.fallbackLines.failed();
     if (line !== undefined) {
       const { notLogged } = line;
       const since = notLogged === 0 ? '' : `; ${notLogged} more fallbacks not logged since the last line`;
       this.logger.warn({
-        msg: `remote prefill unavailable (${reason}): prefilling locally${since}`,
+        msg: `remote prefill unavailable (${reason}): ${workerId} prefilling locally${since}`,
+        workerId,
         reason,
         detail,
         notLogged,
