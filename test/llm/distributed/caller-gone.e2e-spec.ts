@@ -163,6 +163,13 @@ describeWithNats(
       expect(stopped.map((line) => String(line.msg))).toEqual([
         expect.stringMatching(new RegExp(`\\(process ${UUID.source}\\) was silent for`)),
       ]);
+      // And the Frontend said that id was its own as it connected, with its pid.
+      const silentId = new RegExp(`\\(process (${UUID.source})\\)`).exec(String(stopped[0]!.msg))![1];
+      const connected = frontend.logs.lines.filter((line) => line.processId === silentId);
+      expect(connected.map((line) => String(line.msg))).toEqual([
+        expect.stringMatching(/^connected to NATS at .* as process /),
+      ]);
+      expect(connected.map((line) => line.pid)).toEqual([frontend.child.pid]);
     }, 60_000);
 
     it('kill -9 of the processor stops its workers’ generations within 3 s', async () => {

@@ -162,6 +162,13 @@ export class NatsTransport extends ComponentTransport {
     )) as NatsConnection;
     this.connection = connection;
     this.connected = true;
+    // The id other processes know this one by (a callee's line about a caller gone silent names it).
+    this.logger.log({
+      msg: `connected to NATS at ${this.options.url} as process ${this.processId}`,
+      processId: this.processId,
+      pid: process.pid,
+      host: hostname(),
+    });
     this.replies.start(connection);
     // Nest's NatsStatus is an ambient const enum, which isolatedModules cannot refer to: its string values instead.
     this.client.status.subscribe((status: string) => {
