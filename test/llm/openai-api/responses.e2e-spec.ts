@@ -319,6 +319,26 @@ describe('POST /v1/responses, refused', () => {
         ],
       },
     ],
+    [
+      'a reasoning item holding an output_text part',
+      'input[1].content[0]',
+      {
+        input: [
+          { role: 'user', content: 'hi' },
+          { type: 'reasoning', id: 'rs_1', summary: [], content: [{ type: 'output_text', text: 'hm' }] },
+        ],
+      },
+    ],
+    [
+      'a reasoning summary that is not a list',
+      'input[1].summary',
+      {
+        input: [
+          { role: 'user', content: 'hi' },
+          { type: 'reasoning', id: 'rs_1', summary: 'hm' },
+        ],
+      },
+    ],
     ['an item reference', 'input[0].type', { input: [{ type: 'item_reference', id: 'msg_1' }] }],
     ['max_output_tokens 0', 'max_output_tokens', { input: 'hi', max_output_tokens: 0 }],
     ['temperature 3', 'temperature', { input: 'hi', temperature: 3 }],
@@ -348,6 +368,13 @@ describe('POST /v1/responses, refused', () => {
       expectOpenAIError(res, 400, { param: param === 'stream_options' && stream ? null : param });
       if (param === 'stream_options') break;
     }
+  });
+
+  it('reasoning items alone: 400 naming `input`, saying there is no message to answer', async () => {
+    const input = [{ type: 'reasoning', id: 'rs_1', summary: [], content: [{ type: 'reasoning_text', text: 'hm' }] }];
+    const res = await send(pipeline.url, RESPONSES, { model: MODEL, input });
+    expectOpenAIError(res, 400, { param: 'input' });
+    expect(res.text).toContain('reasoning items alone give the model nothing to answer');
   });
 
   it('the openai client: BadRequestError naming the parameter', async () => {

@@ -205,12 +205,42 @@ function inputMessages(input: unknown): ChatMessageBody[] {
     } else if (type === 'reasoning') {
       // An earlier answer's reasoning, sent back with its output: taken, not given to the model, whose chat
       // template leaves earlier turns' reasoning out, as chat has no field for it.
-      knownKeys(item, REASONING_KEYS, param);
+      reasoningItem(item, param);
     } else messages.push(inputItem(item, type, param));
   });
+  if (messages.length === 0) {
+    throw new InvalidRequestError(
+      'input has no message: reasoning items alone give the model nothing to answer.',
+      'input',
+    );
+  }
   for (const [callId, param] of unanswered)
     throw new InvalidRequestError(`No tool output found for function call ${callId}.`, `${param}.call_id`);
   return messages;
+}
+
+/** The parts a reasoning item sent back holds, by field: OpenAI's `summary_text` and `reasoning_text`. */
+const REASONING_PARTS = { summary: 'summary_text', content: 'reasoning_text' } as const;
+const REASONING_PART_KEYS = new Set(['type', 'text']);
+
+/** A reasoning item as a previous response's `output` sends it back, checked as OpenAI reads one. */
+function reasoningItem(item: Body, param: string): void {
+  knownKeys(item, REASONING_KEYS, param);
+  for (const [field, partType] of Object.entries(REASONING_PARTS)) {
+    const parts = item[field];
+    if (parts === undefined || (parts === null && field === 'content')) continue;
+    const where = `${param}.${field}`;
+    if (!Array.isArray(parts)) throw new InvalidRequestError(`${where} must be a list of ${partType} parts.`, where);
+    parts.forEach((part: unknown, j) => {
+      const at = `${where}[${j}]`;
+      if (!isObject(part) || part.type !== partType || typeof part.text !== 'string')
+        throw new InvalidRequestError(`${at} must be a ${partType} part: { type: '${partType}', text }.`, at);
+      knownKeys(part, REASONING_PART_KEYS, at);
+    });
+  }
+  const encrypted = item.encrypted_content;
+  if (encrypted !== undefined && encrypted !== null && typeof encrypted !== 'string')
+    throw new InvalidRequestError(`${param}.encrypted_content must be a string.`, `${param}.encrypted_content`);
 }
 
 /** One input item other than a tool call or its output, as a chat message, by its `type`. */
