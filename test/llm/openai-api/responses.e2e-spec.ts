@@ -370,6 +370,28 @@ describe('POST /v1/responses, refused', () => {
     }
   });
 
+  it('a stored response asked for by id (retrieve, input items, cancel, delete): 404, none is stored', async () => {
+    const asks: Array<[string, () => Promise<unknown>]> = [
+      ['retrieve', () => client.responses.retrieve('resp_earlier', {}, { headers: { 'X-Request-Id': 'resp-get' } })],
+      [
+        'input items',
+        () => client.responses.inputItems.list('resp_earlier', {}, { headers: { 'X-Request-Id': 'resp-get' } }),
+      ],
+      ['cancel', () => client.responses.cancel('resp_earlier', { headers: { 'X-Request-Id': 'resp-get' } })],
+      ['delete', () => client.responses.delete('resp_earlier', { headers: { 'X-Request-Id': 'resp-get' } })],
+    ];
+    for (const [ask, call] of asks) {
+      const error = await call().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error, ask).toBeInstanceOf(OpenAI.NotFoundError);
+      const err = error as InstanceType<typeof OpenAI.NotFoundError>;
+      expect(err.requestID, ask).toBe('resp-get');
+      expect(err.message, ask).toContain("Response with id 'resp_earlier' not found: this server stores no responses");
+    }
+  });
+
   it('reasoning items alone: 400 naming `input`, saying there is no message to answer', async () => {
     const input = [{ type: 'reasoning', id: 'rs_1', summary: [], content: [{ type: 'reasoning_text', text: 'hm' }] }];
     const res = await send(pipeline.url, RESPONSES, { model: MODEL, input });

@@ -1,4 +1,4 @@
-import { Body, Controller, HttpCode, Inject, Logger, Post, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Logger, Param, Post, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { EndpointError, InjectComponent } from '@threadline/runtime';
 import type { ComponentClient } from '@threadline/runtime';
@@ -77,6 +77,39 @@ export class ResponsesController {
       throw inResponsesTerms(error);
     }
   }
+
+  /** A stored response, its input items, its cancellation or deletion: none is stored, so every id is unknown. */
+  @Get(['v1/responses/:id', 'v1/responses/:id/input_items'])
+  retrieve(@Param('id') id: string, @RequestId() requestId: string): never {
+    throw responseNotStored(id, requestId, 'responses.retrieve');
+  }
+
+  @Post('v1/responses/:id/cancel')
+  cancel(@Param('id') id: string, @RequestId() requestId: string): never {
+    throw responseNotStored(id, requestId, 'responses.cancel');
+  }
+
+  @Delete('v1/responses/:id')
+  remove(@Param('id') id: string, @RequestId() requestId: string): never {
+    throw responseNotStored(id, requestId, 'responses.delete');
+  }
+}
+
+/** The most of a response id a refusal repeats. */
+const SHOWN_ID_LENGTH = 64;
+
+/** OpenAI's answer to a response id it does not know: every id, here, where nothing is stored. */
+function responseNotStored(id: string, requestId: string, endpoint: string): EndpointError {
+  const shown = id.length > SHOWN_ID_LENGTH ? `${id.slice(0, SHOWN_ID_LENGTH)}…` : id;
+  return new EndpointError({
+    message: `Response with id '${shown}' not found: this server stores no responses (store is always false).`,
+    status: 404,
+    code: 'not_found',
+    expected: true,
+    requestId,
+    component: 'frontend',
+    endpoint,
+  });
 }
 
 /** A refusal from the Processor, which checked the chat request, naming the Responses parameter instead. */
