@@ -137,6 +137,17 @@ export async function startSplitPipeline(
   return cluster;
 }
 
+/**
+ * `startSplitPipeline` with the `openai` engine in every process, in front of the upstream at
+ * `upstreamUrl`, as a deployment gives each process its settings; round-robin, so that a test knows which
+ * worker serves which request.
+ */
+export function startUpstreamPipeline(workers: string[], upstreamUrl: string): Promise<Cluster> {
+  return startSplitPipeline(workers, {
+    common: { THREADLINE_ENGINE: 'openai', UPSTREAM_URL: upstreamUrl, THREADLINE_ROUTER: 'round-robin' },
+  });
+}
+
 export interface BurstOutcome {
   id: string;
   status: number | 'no answer';

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { handling, startSplitPipeline } from '../../support/cluster.js';
+import { handling, startUpstreamPipeline } from '../../support/cluster.js';
 import type { Cluster } from '../../support/cluster.js';
 import { startFakeUpstream } from '../../support/fake-upstream.js';
 import type { FakeUpstream } from '../../support/fake-upstream.js';
@@ -92,8 +92,7 @@ describeWithNats('distributed over NATS: request migration of a reasoning model 
 
   beforeAll(async () => {
     upstream = await startFakeUpstream(reasoningModel, { maxModelLen: 8192 });
-    const common = { THREADLINE_ENGINE: 'openai', UPSTREAM_URL: upstream.url, THREADLINE_ROUTER: 'round-robin' };
-    cluster = await startSplitPipeline(workerNames, { common });
+    cluster = await startUpstreamPipeline(workerNames, upstream.url);
   }, 120_000);
   afterAll(async () => {
     await cluster?.stop();

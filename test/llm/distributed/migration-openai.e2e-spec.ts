@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Tokenizer } from '../../../src/llm/processor/tokenizer.js';
-import { forRequest, handling, startSplitPipeline } from '../../support/cluster.js';
+import { forRequest, handling, startUpstreamPipeline } from '../../support/cluster.js';
 import type { Cluster } from '../../support/cluster.js';
 import { pacedAnswer, pacedWords, startFakeUpstream } from '../../support/fake-upstream.js';
 import type { FakeUpstream } from '../../support/fake-upstream.js';
@@ -45,9 +45,7 @@ describeWithNats('distributed over NATS: request migration with the openai engin
 
   beforeAll(async () => {
     upstream = await startFakeUpstream(pacedAnswer({ words: WORDS.length, intervalMs: 60 }), { maxModelLen: 8192 });
-    // Every process is given the engine and its upstream, as a deployment would be.
-    const common = { THREADLINE_ENGINE: 'openai', UPSTREAM_URL: upstream.url, THREADLINE_ROUTER: 'round-robin' };
-    cluster = await startSplitPipeline(workerNames, { common });
+    cluster = await startUpstreamPipeline(workerNames, upstream.url);
   }, 120_000);
   afterAll(async () => {
     await cluster?.stop();
