@@ -26,6 +26,7 @@ import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { longestAnswer, stream } from './support/completion-stream.js';
 import { hasValgrind, startUnderCallgrind } from './support/callgrind-process.js';
+import type { InstructionCount } from './support/callgrind-process.js';
 import { pinLoadGeneratorAwayFromServers } from './support/cpu-pinning.js';
 import { publishReport, spreadNote } from './support/report.js';
 import { startServerProcess } from './support/server-process.js';
@@ -46,6 +47,11 @@ const HTTP_ROUNDS = quick ? 2 : 7;
 const HTTP_WARM_UP_RUNS = quick ? [5_000, 2_000] : [20_000, 10_000];
 const HTTP_WARM_UP = HTTP_WARM_UP_RUNS.reduce((sum, amount) => sum + amount, 0);
 const HTTP_REQUESTS = quick ? 10_000 : 40_000;
+/**
+ * The measured requests go in slices, the servers taking turns slice by slice (as the streamed phase's
+ * do): a stretch of a few seconds in which the shared machine runs slow then falls on every server.
+ */
+const HTTP_SLICES = quick ? 1 : 8;
 const CONNECTIONS = 50;
 
 const STREAM_ROUNDS = quick ? 2 : 10;
@@ -67,9 +73,10 @@ const STREAM_WARM_UP_BATCHES = quick ? 2 : 200;
 const STREAM_BATCHES = quick ? 2 : 120;
 /**
  * The measured batches go in slices, the servers taking turns slice by slice, so that what the machine
- * does meanwhile falls on them alike.
+ * does meanwhile falls on them alike: short ones, since a slow stretch of a shared machine lasts seconds
+ * (bench/README.md, "Steady state").
  */
-const STREAM_SLICES = quick ? 1 : 6;
+const STREAM_SLICES = quick ? 1 : 24;
 /**
  * The same phase counted in instructions under callgrind: rounds, batches of warm-up, batches counted.
  * V8 still compiles a function now and then after the warm-up (one that runs once a batch, as the
@@ -251,8 +258,8 @@ function startHttpVariant(variant: HttpVariant, sink: Sink, round: number, cpu: 
 }
 
 /**
- * Fresh processes each round, each warmed up, then measured one after another starting with another
- * server each round (as bench:http does); the exported spans are counted once the exporters have sent
+ * Fresh processes each round, each warmed up, then measured in slices that they take in turn, in an
+ * order that rotates from slice to slice; the exported spans are counted once the exporters have sent
  * what they held.
  */
 async function measureTinyRoute(sink: Sink, cpu: number | undefined): Promise<Map<HttpVariant, HttpSample[]>> {
@@ -267,17 +274,19 @@ async function measureTinyRoute(sink: Sink, cpu: number | undefined): Promise<Ma
       const failed = started.find((result) => result.status === 'rejected');
       if (failed) throw failed.reason;
       for (const server of servers.values()) for (const amount of HTTP_WARM_UP_RUNS) await ping(server, amount);
-      const measured = new Map<HttpVariant, Omit<HttpSample, 'spansPerRequest'>>();
-      for (const variant of rotate(HTTP_VARIANTS, round)) {
-        const server = servers.get(variant)!;
-        const cpuBefore = server.cpuMicros();
-        await ping(server, HTTP_REQUESTS);
-        measured.set(variant, { cpuMicrosPerRequest: (server.cpuMicros() - cpuBefore) / HTTP_REQUESTS });
+      const measured = new Map<HttpVariant, number>(HTTP_VARIANTS.map((variant) => [variant, 0]));
+      for (let slice = 0; slice < HTTP_SLICES; slice++) {
+        for (const variant of rotate(HTTP_VARIANTS, round + slice)) {
+          const server = servers.get(variant)!;
+          const cpuBefore = server.cpuMicros();
+          await ping(server, HTTP_REQUESTS / HTTP_SLICES);
+          measured.set(variant, measured.get(variant)! + server.cpuMicros() - cpuBefore);
+        }
       }
       await sleep(EXPORT_WAIT_MS);
       for (const variant of HTTP_VARIANTS) {
         const sample = {
-          ...measured.get(variant)!,
+          cpuMicrosPerRequest: measured.get(variant)! / HTTP_REQUESTS,
           spansPerRequest: sink.spans(`${round}/${variant}`) / (HTTP_WARM_UP + HTTP_REQUESTS),
         };
         samples.get(variant)!.push(sample);
@@ -396,10 +405,10 @@ async function measureStreaming(
 async function countStreaming(
   sink: Sink,
   serverCpu: number | undefined,
-): Promise<Map<StreamVariant, number[]> | undefined> {
+): Promise<Map<StreamVariant, InstructionCount[]> | undefined> {
   if (!hasValgrind()) return undefined;
   const batch = streamBatcher();
-  const counts = new Map<StreamVariant, number[]>(COUNTED_VARIANTS.map((variant) => [variant, []]));
+  const counts = new Map<StreamVariant, InstructionCount[]>(COUNTED_VARIANTS.map((variant) => [variant, []]));
   for (let round = 1; round <= COUNT_ROUNDS; round++) {
     for (const variant of COUNTED_VARIANTS) {
       const server = await startUnderCallgrind(SERVICE, [], {
@@ -410,12 +419,13 @@ async function countStreaming(
       try {
         const url = `http://127.0.0.1:${server.port}`;
         for (let i = 0; i < COUNT_WARM_UP_BATCHES; i++) await batch(url);
-        const { total: count } = await server.count(async () => {
+        const count = await server.count(async () => {
           for (let i = 0; i < COUNT_BATCHES; i++) await batch(url);
         }, COUNT_BATCHES * STREAM_CONCURRENCY);
         counts.get(variant)!.push(count);
         console.error(
-          `streams counted, round ${round}/${COUNT_ROUNDS} ${variant}: ${Math.round(count)} instructions/req`,
+          `streams counted, round ${round}/${COUNT_ROUNDS} ${variant}: ${Math.round(count.total)} instructions/req, ` +
+            `${Math.round(count.compiling)} of them compiling`,
         );
       } finally {
         server.stop();
@@ -523,23 +533,42 @@ async function main(): Promise<void> {
 }
 
 /** The report's part on the streamed pipeline counted in instructions. */
-function countedSection(counted: Map<StreamVariant, number[]> | undefined): string[] {
+function countedSection(counted: Map<StreamVariant, InstructionCount[]> | undefined): string[] {
   const heading = '**The streamed pipeline, counted in instructions.** ';
   if (counted === undefined) return [`${heading}Not counted: valgrind is not installed.`, ''];
-  const of = (variant: StreamVariant) => counted.get(variant)!;
+  const all = (variant: StreamVariant) => counted.get(variant)!.map((count) => count.total);
+  const compiling = (variant: StreamVariant) => counted.get(variant)!.map((count) => count.compiling);
+  const steady = (variant: StreamVariant) => counted.get(variant)!.map((count) => count.total - count.compiling);
+  const instructions = (values: number[]) => formatSpread(spread(values), (value) => n(Math.round(value)));
   const rows = COUNTED_VARIANTS.map((variant) => [
     STREAM_LABELS[variant],
-    formatSpread(spread(of(variant)), (value) => n(Math.round(value))),
-    ...versusNoSpans(variant, unpairedRatio(of(variant), of('no spans'))),
+    instructions(all(variant)),
+    instructions(compiling(variant)),
+    instructions(steady(variant)),
+    ...versusNoSpans(variant, unpairedRatio(steady(variant), steady('no spans'))),
   ]);
   return [
     heading +
       `The same servers but the second \`no spans\`, each in a fresh process under valgrind's callgrind, which counts the instructions a process executes (all its threads) ` +
       `whatever else the machine does: ${COUNT_WARM_UP_BATCHES} batches uncounted, then ${COUNT_BATCHES} batches (${n(COUNT_BATCHES * STREAM_CONCURRENCY)} requests) counted; ` +
       `${COUNT_ROUNDS} rounds. Under valgrind the service runs some 50 times slower, so its turns of the event loop hold other mixes of work than at full speed: ` +
-      'a check of the timed figures, not a replacement for them.',
+      'a check of the timed figures, not a replacement for them. ' +
+      '"Compiling" is what V8\'s optimising compilers (TurboFan, Maglev) did while counting was on, which follows when a fresh process\'s compilers reach ' +
+      "each function rather than the server's steady cost: the ratios are taken without it. Major collections stay in: one falling into a window of " +
+      `${n(COUNT_BATCHES * STREAM_CONCURRENCY)} requests moves a count by up to a third, and valgrind's slowness brings them on (bench/README.md, "Steady state"), ` +
+      "so the timed table is the one that carries the collector's share.",
     '',
-    table(['server', 'instructions/request', '÷ no spans', 'goal: spans add ≤ 15 %'], rows),
+    table(
+      [
+        'server',
+        'instructions/request',
+        'of them, compiling',
+        'without compiling',
+        '÷ no spans',
+        'goal: spans add ≤ 15 %',
+      ],
+      rows,
+    ),
     '',
     spreadNote(
       COUNT_ROUNDS,
@@ -552,7 +581,7 @@ function countedSection(counted: Map<StreamVariant, number[]> | undefined): stri
 function report(
   http: Map<HttpVariant, HttpSample[]>,
   streams: Map<StreamVariant, StreamSample[]>,
-  counted: Map<StreamVariant, number[]> | undefined,
+  counted: Map<StreamVariant, InstructionCount[]> | undefined,
   memory: { samples: MemorySample[]; kept: number; rps: number },
   serverCpu: number | undefined,
 ): void {
@@ -628,7 +657,7 @@ function report(
     '',
     '**The tiny route.** ' +
       `\`GET /ping\` of bench:http on Fastify, four servers each in a fresh process every round, each warmed up with ${n(HTTP_WARM_UP)} requests in ${HTTP_WARM_UP_RUNS.length} runs of fresh connections, ` +
-      `then ${n(HTTP_REQUESTS)} requests from autocannon -c ${CONNECTIONS}, one server after another starting with another each round; ` +
+      `then ${n(HTTP_REQUESTS)} requests from autocannon -c ${CONNECTIONS} in ${HTTP_SLICES} slices, the servers taking turns slice by slice in an order that rotates; ` +
       `${HTTP_ROUNDS} interleaved rounds. CPU is the server process's user+system time per request over those requests, from /proc; ` +
       '"vs plain Nest" is the median of the rounds\' differences and ratios against plain Nest of the same round. ' +
       '`threadline-otlp` is `threadline` with `startOtlpExport()` of `@threadline/tracing/otel`; `nest-otel` is plain Nest started with ' +

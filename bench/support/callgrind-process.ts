@@ -15,10 +15,23 @@ export interface InstructionCount {
    * processes do is not up to the server's code; the others count almost none here.
    */
   slowLiterals: number;
+  /**
+   * Of `total`, what V8's optimising compilers (TurboFan, Maglev) spent compiling while counting was on,
+   * on their threads and on the main one: `OptimizedCompilationJob::ExecuteJob` and `::FinalizeJob`,
+   * inclusive. Which functions a fresh process compiles inside the counted window is its compilers'
+   * timing, not the server's steady cost: it moves from one fresh process of a server to the next
+   * (bench/README.md, "Steady state").
+   */
+  compiling: number;
 }
 
 /** The V8 runtime function whose inclusive count is `InstructionCount.slowLiterals`. */
 const SLOW_LITERALS_FUNCTION = 'v8::internal::Runtime_DefineKeyedOwnPropertyInLiteral(';
+/** The functions whose inclusive counts make `InstructionCount.compiling`: neither calls the other. */
+const COMPILING_FUNCTIONS = [
+  'v8::internal::OptimizedCompilationJob::ExecuteJob(',
+  'v8::internal::OptimizedCompilationJob::FinalizeJob(',
+];
 
 /**
  * A server in a fresh process under valgrind's callgrind, which counts the instructions it executes
@@ -114,7 +127,13 @@ export async function startUnderCallgrind(
         const total = Number(/^totals: (\d+)/m.exec(readFileSync(dump, 'utf8'))?.[1] ?? Number.NaN);
         if (options.keepDumps)
           console.error(`by function (${options.label}): ${writeFunctionTable(dump, child.pid!, per, dir)}`);
-        return { total: total / per, slowLiterals: inclusiveCount(dump, SLOW_LITERALS_FUNCTION) / per };
+        const inclusive = annotatedCounts(dump, true);
+        const compiling = COMPILING_FUNCTIONS.reduce((sum, name) => sum + inclusiveCount(inclusive, name), 0);
+        return {
+          total: total / per,
+          slowLiterals: inclusiveCount(inclusive, SLOW_LITERALS_FUNCTION) / per,
+          compiling: compiling / per,
+        };
       },
     };
   } catch (error) {
@@ -123,9 +142,7 @@ export async function startUnderCallgrind(
   }
 }
 
-/** The instructions of the function whose name starts with `name`, with all it called, in `dump` (0 if it never ran). */
-function inclusiveCount(dump: string, name: string): number {
-  return (
-    annotatedCounts(dump, true).find(([annotated]) => annotated.replace(/^\?\?\?:/, '').startsWith(name))?.[1] ?? 0
-  );
+/** The instructions of the function whose name starts with `name`, with all it called, of a dump's `inclusive` counts (0 if it never ran). */
+function inclusiveCount(inclusive: ReadonlyArray<[name: string, count: number]>, name: string): number {
+  return inclusive.find(([annotated]) => annotated.replace(/^\?\?\?:/, '').startsWith(name))?.[1] ?? 0;
 }
