@@ -87,8 +87,9 @@ const COUNT_ROUNDS = quick ? 1 : 3;
 const COUNT_WARM_UP_BATCHES = quick ? 2 : 32;
 const COUNT_BATCHES = quick ? 1 : 8;
 /**
- * No spans at all (timeline and export off), and the same again in a second process: how far apart two
- * identical servers read in one round, the noise every ratio to "no spans" carries; export over OTLP
+ * No spans at all (timeline and export off), and the same again in a second process: the round's
+ * baseline is their mean, and their ratios to it say how far apart two identical servers read in one
+ * round, the noise every ratio to "no spans" carries; export over OTLP
  * alone, as a service exports by default where it listens on any other than a loopback address (the
  * timeline is off there); the timeline alone (the default on a loopback address: spans made and kept in
  * the ring); the timeline and export.
@@ -99,7 +100,7 @@ type StreamVariant = (typeof STREAM_VARIANTS)[number];
 const COUNTED_VARIANTS = STREAM_VARIANTS.filter((variant) => variant !== 'no spans again');
 const STREAM_LABELS: Record<StreamVariant, string> = {
   'no spans': 'no spans',
-  'no spans again': 'no spans, a second process (the noise)',
+  'no spans again': 'no spans, a second process',
   export: 'export alone (the default off loopback)',
   timeline: 'timeline alone (the default on loopback)',
   'timeline + export': 'timeline + export',
@@ -115,11 +116,14 @@ function exportsSpans(variant: StreamVariant): boolean {
   return variant === 'export' || variant === 'timeline + export';
 }
 
-/** A streamed server's cells "÷ no spans" and its goal's verdict, from its rounds' `ratio` to no spans. */
-function versusNoSpans(variant: StreamVariant, ratio: Spread): [string, string] {
-  if (variant === 'no spans') return ['1.000', ''];
-  // The second "no spans" is the noise: it has a ratio but no goal.
-  const verdict = variant === 'no spans again' ? '' : goalVerdict(ratio, SPANS_GOAL);
+/**
+ * A streamed server's cells "÷ no spans" and its goal's verdict, from its rounds' `ratio` to no spans
+ * (`undefined`: the server is the baseline itself).
+ */
+function versusNoSpans(variant: StreamVariant, ratio: Spread | undefined): [string, string] {
+  if (ratio === undefined) return ['1.000', ''];
+  // The "no spans" processes are the noise: they have a ratio but no goal.
+  const verdict = variant === 'no spans' || variant === 'no spans again' ? '' : goalVerdict(ratio, SPANS_GOAL);
   return [comparison(ratio, 1, (value) => value.toFixed(3)), verdict];
 }
 /** bench:stream's pipeline: 2 mocker workers with no prefill or decode delay, 64 sequences decoding at once. */
@@ -267,10 +271,12 @@ async function measureTinyRoute(sink: Sink, cpu: number | undefined): Promise<Ma
   for (let round = 1; round <= HTTP_ROUNDS; round++) {
     const servers = new Map<HttpVariant, ServerProcess>();
     try {
+      // Warmed in an order that rotates from round to round, as the streamed phase's servers start.
+      const startOrder = rotate(HTTP_VARIANTS, round - 1);
       const started = await Promise.allSettled(
-        HTTP_VARIANTS.map((variant) => startHttpVariant(variant, sink, round, cpu)),
+        startOrder.map((variant) => startHttpVariant(variant, sink, round, cpu)),
       );
-      started.forEach((result, i) => result.status === 'fulfilled' && servers.set(HTTP_VARIANTS[i]!, result.value));
+      started.forEach((result, i) => result.status === 'fulfilled' && servers.set(startOrder[i]!, result.value));
       const failed = started.find((result) => result.status === 'rejected');
       if (failed) throw failed.reason;
       for (const server of servers.values()) for (const amount of HTTP_WARM_UP_RUNS) await ping(server, amount);
@@ -347,7 +353,9 @@ async function measureStreaming(
   for (let round = 1; round <= STREAM_ROUNDS; round++) {
     const servers = new Map<StreamVariant, ServerProcess>();
     try {
-      for (const variant of STREAM_VARIANTS)
+      // Started and warmed in an order that rotates from round to round: identical servers read apart by
+      // the order they were started in (bench/README.md, "Steady state"), so no variant keeps one place.
+      for (const variant of rotate(STREAM_VARIANTS, round - 1))
         servers.set(
           variant,
           await startServerProcess(
@@ -413,6 +421,10 @@ async function countStreaming(
     for (const variant of COUNTED_VARIANTS) {
       const server = await startUnderCallgrind(SERVICE, [], {
         env: streamEnv(variant, sink, `${round}/counted`),
+        // V8's memory reducer starts a full collection when a process allocates slowly, as any process
+        // does under valgrind: without it, a major collection falls into a window only as the heap's
+        // growth brings it, as at full speed (bench/README.md, "Steady state").
+        nodeArgs: ['--no-memory-reducer'],
         label: `the streamed pipeline, ${variant}`,
         cpu: serverCpu,
       });
@@ -545,7 +557,7 @@ function countedSection(counted: Map<StreamVariant, InstructionCount[]> | undefi
     instructions(all(variant)),
     instructions(compiling(variant)),
     instructions(steady(variant)),
-    ...versusNoSpans(variant, unpairedRatio(steady(variant), steady('no spans'))),
+    ...versusNoSpans(variant, variant === 'no spans' ? undefined : unpairedRatio(steady(variant), steady('no spans'))),
   ]);
   return [
     heading +
@@ -555,7 +567,8 @@ function countedSection(counted: Map<StreamVariant, InstructionCount[]> | undefi
       'a check of the timed figures, not a replacement for them. ' +
       '"Compiling" is what V8\'s optimising compilers (TurboFan, Maglev) did while counting was on, which follows when a fresh process\'s compilers reach ' +
       "each function rather than the server's steady cost: the ratios are taken without it. Major collections stay in: one falling into a window of " +
-      `${n(COUNT_BATCHES * STREAM_CONCURRENCY)} requests moves a count by up to a third, and valgrind's slowness brings them on (bench/README.md, "Steady state"), ` +
+      `${n(COUNT_BATCHES * STREAM_CONCURRENCY)} requests moves a count by up to a third, and valgrind's slowness brings them on through V8's memory reducer, ` +
+      'which the counted servers run without (`--no-memory-reducer`; bench/README.md, "Steady state"), ' +
       "so the timed table is the one that carries the collector's share.",
     '',
     table(
@@ -623,7 +636,10 @@ function report(
   );
 
   const streamCpu = (variant: StreamVariant) => streams.get(variant)!.map((sample) => sample.cpuMicrosPerRequest);
-  const noSpans = streamCpu('no spans');
+  // The baseline of each round: the mean of its two "no spans" processes, whose own ratios to it show
+  // how far apart two identical servers read.
+  const again = streamCpu('no spans again');
+  const noSpans = streamCpu('no spans').map((first, round) => (first + again[round]!) / 2);
   const streamRows = STREAM_VARIANTS.map((variant) => {
     const spansPerRequest = streams.get(variant)!.map((sample) => sample.spansPerRequest);
     return [
@@ -656,7 +672,7 @@ function report(
       'so "spans exported/req" is what reached the sink, counted after waiting for the last batch.',
     '',
     '**The tiny route.** ' +
-      `\`GET /ping\` of bench:http on Fastify, four servers each in a fresh process every round, each warmed up with ${n(HTTP_WARM_UP)} requests in ${HTTP_WARM_UP_RUNS.length} runs of fresh connections, ` +
+      `\`GET /ping\` of bench:http on Fastify, four servers each in a fresh process every round, warmed in an order that rotates from round to round, each warmed up with ${n(HTTP_WARM_UP)} requests in ${HTTP_WARM_UP_RUNS.length} runs of fresh connections, ` +
       `then ${n(HTTP_REQUESTS)} requests from autocannon -c ${CONNECTIONS} in ${HTTP_SLICES} slices, the servers taking turns slice by slice in an order that rotates; ` +
       `${HTTP_ROUNDS} interleaved rounds. CPU is the server process's user+system time per request over those requests, from /proc; ` +
       '"vs plain Nest" is the median of the rounds\' differences and ratios against plain Nest of the same round. ' +
@@ -690,9 +706,9 @@ function report(
     '**The streamed pipeline.** ' +
       `The service of bench:stream (servers/threadline-service.ts: every component in one process, ${PIPELINE_ENV.THREADLINE_WORKERS} mocker workers with no prefill or decode delay), ` +
       `streaming completions as bench:stream's concurrent phase sends them: batches of ${STREAM_CONCURRENCY} \`POST /v1/completions\` with \`stream: true\` ` +
-      `at once (max_tokens ${STREAM_MAX_TOKENS}; ${streamTokens}), read to the end with fetch. ${STREAM_VARIANTS.length} processes, fresh each round: ` +
-      'no spans at all (`THREADLINE_DEBUG_ROUTES=false`, no export), twice: a second process of it shows how far apart two identical ' +
-      'servers read in the same round, the noise every ratio to "no spans" carries; export alone (`OTEL_EXPORTER_OTLP_ENDPOINT` set, ' +
+      `at once (max_tokens ${STREAM_MAX_TOKENS}; ${streamTokens}), read to the end with fetch. ${STREAM_VARIANTS.length} processes, fresh each round and started in an order that rotates from round to round: ` +
+      "no spans at all (`THREADLINE_DEBUG_ROUTES=false`, no export), twice, in two processes whose mean is the round's baseline " +
+      "(identical processes read some percent apart, whatever their place: each one's ratio to the mean shows how far, the noise every other ratio carries); export alone (`OTEL_EXPORTER_OTLP_ENDPOINT` set, " +
       '`THREADLINE_DEBUG_ROUTES=false`), as a service runs by default where it listens on any other than a loopback address; ' +
       'the request timeline alone (`THREADLINE_DEBUG_ROUTES=true`, its default on a loopback address: every span made and kept ' +
       'in its ring); and the timeline with export. Each is warmed up with ' +
@@ -703,11 +719,20 @@ function report(
         : `Every server (its tokenizer threads included) ran on CPU ${serverCpu} only and the load generator and the sink on CPU 0.`),
     '',
     table(
-      ['server', 'server CPU µs/request', '÷ no spans', 'goal: spans add ≤ 15 %', 'spans exported/request'],
+      [
+        'server',
+        'server CPU µs/request',
+        '÷ no spans (mean of both)',
+        'goal: spans add ≤ 15 %',
+        'spans exported/request',
+      ],
       streamRows,
     ),
     '',
-    spreadNote(STREAM_ROUNDS, 'a ratio ranges over each round\'s own ratio against its own "no spans"'),
+    spreadNote(
+      STREAM_ROUNDS,
+      'a ratio ranges over each round\'s own ratio against the mean of its own two "no spans" processes',
+    ),
     '',
     ...countedSection(counted),
     '**Memory with the timeline on.** ' +
