@@ -423,7 +423,7 @@ async function countStreaming(
         env: streamEnv(variant, sink, `${round}/counted`),
         // V8's memory reducer starts a full collection when a process allocates slowly, as any process
         // does under valgrind: without it, a major collection falls into a window only as the heap's
-        // growth brings it, as at full speed (bench/README.md, "Steady state").
+        // growth brings it, as at full speed (which it still does: bench/README.md, "Steady state").
         nodeArgs: ['--no-memory-reducer'],
         label: `the streamed pipeline, ${variant}`,
         cpu: serverCpu,
@@ -567,9 +567,9 @@ function countedSection(counted: Map<StreamVariant, InstructionCount[]> | undefi
       'a check of the timed figures, not a replacement for them. ' +
       '"Compiling" is what V8\'s optimising compilers (TurboFan, Maglev) did while counting was on, which follows when a fresh process\'s compilers reach ' +
       "each function rather than the server's steady cost: the ratios are taken without it. Major collections stay in: one falling into a window of " +
-      `${n(COUNT_BATCHES * STREAM_CONCURRENCY)} requests moves a count by up to a third, and valgrind's slowness brings them on through V8's memory reducer, ` +
-      'which the counted servers run without (`--no-memory-reducer`; bench/README.md, "Steady state"), ' +
-      "so the timed table is the one that carries the collector's share.",
+      `${n(COUNT_BATCHES * STREAM_CONCURRENCY)} requests moves a count by up to a third. The counted servers run without V8's memory reducer ` +
+      "(`--no-memory-reducer`), which valgrind's slowness sets off; the heap's growth still brings one into some windows " +
+      '(bench/README.md, "Steady state"), so the timed table is the one that carries the collector\'s share.',
     '',
     table(
       [
