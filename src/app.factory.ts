@@ -20,6 +20,7 @@ export async function createApp(config: AppConfig, llm: LlmConfig): Promise<Nest
   const logger = createTracingLogger(config.tracing);
   const traces = await startTraceExport(config, logger);
   const logController = new LogController({ disableRequestLogging: !config.requestLogging });
+  const timeouts = requestTimeoutOptions(config.httpLimits);
   const adapter = new FastifyAdapter({
     loggerInstance: logger,
     logController,
@@ -28,7 +29,10 @@ export async function createApp(config: AppConfig, llm: LlmConfig): Promise<Nest
     // percent-encoded: three characters for each of its bytes.
     routerOptions: { maxParamLength: 3 * config.tracing.maxLength },
     frameworkErrors: apiCorsOnFrameworkErrors(config.corsOrigins, config.tracing.header),
-    ...requestTimeoutOptions(config.httpLimits),
+    ...timeouts,
+    // An HTTP/1.1 request without Host is refused by `installHostCheck`, with an error body and the
+    // request's id, rather than by Node with a bare 400.
+    http: { ...timeouts.http, requireHostHeader: false },
   });
   applyHttpLimits(adapter.getInstance(), config.httpLimits, llm.retryAfterSeconds);
   installJsonBodyParser(adapter, config.bodyLimit);

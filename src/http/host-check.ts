@@ -9,15 +9,21 @@ const CODE = 'host_not_allowed';
  * Refuses, with a `403`, a request whose `Host` names a host the service does not answer to
  * (`ALLOWED_HOSTS`): a page served under a name that a rebinding DNS then points at 127.0.0.1 is, to the
  * browser, of the same origin as the service, so CORS does not keep it from the API or from the timeline.
- * Added as a hook of the root (not encapsulated), so that it runs for every route, after the request-id
- * hook (the refusal carries the id) and before any other work.
+ * An HTTP/1.1 request without `Host`, which HTTP/1.1 requires, gets a `400` and its connection closed, as
+ * Node would answer it (the server is told not to: `requireHostHeader: false`), but with an error body and
+ * the id. Added as a hook of the root (not encapsulated), so that it runs for every route, after the
+ * request-id hook (the refusal carries the id) and before any other work.
  */
 export function installHostCheck(fastify: FastifyInstance, allowed: AllowedHosts): void {
-  if (allowed.any) return;
   const plugin = async (root: FastifyInstance) => {
     root.addHook('onRequest', (request, reply, done) => {
       const host = request.headers.host;
-      if (isAllowedHost(allowed, host)) return done();
+      if (host === undefined && request.raw.httpVersionMajor === 1 && request.raw.httpVersionMinor === 1) {
+        reply.log.warn({ status: 400, code: NO_HOST_CODE }, 'request refused: it has no Host header');
+        void reply.code(400).header('connection', 'close').send(noHostBody(request.id));
+        return;
+      }
+      if (allowed.any || isAllowedHost(allowed, host)) return done();
       reply.log.warn({ status: 403, code: CODE, host }, 'request refused: its Host is not one ALLOWED_HOSTS allows');
       void reply.code(403).send(refusalBody(String(host), request.id));
     });
@@ -25,6 +31,20 @@ export function installHostCheck(fastify: FastifyInstance, allowed: AllowedHosts
   // Fastify's documented alternative to fastify-plugin: the hook applies to every route.
   Object.assign(plugin, { [Symbol.for('skip-override')]: true });
   void fastify.register(plugin);
+}
+
+/** The code Node's parser errors are answered with (a malformed request). */
+const NO_HOST_CODE = 'bad_request';
+
+function noHostBody(requestId: string): OpenAIErrorBody {
+  return {
+    error: {
+      message: `The request has no Host header, which HTTP/1.1 requires (request id ${requestId}).`,
+      type: 'invalid_request_error',
+      param: null,
+      code: NO_HOST_CODE,
+    },
+  };
 }
 
 function refusalBody(host: string, requestId: string): OpenAIErrorBody {

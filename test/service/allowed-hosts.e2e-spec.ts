@@ -40,6 +40,24 @@ describe('the Host names a service on a loopback address answers to', () => {
     expect(line).toMatchObject({ level: 40, status: 403, code: 'host_not_allowed' });
   });
 
+  it('HTTP/1.1 without Host: a 400 with an OpenAI error body and the id, the connection closed', async () => {
+    const port = Number(new URL(pipeline.url).port);
+    const res = await rawRequest(port, 'GET /v1/models HTTP/1.1\r\nX-Request-Id: no-host-1\r\n');
+    expect(res.status).toBe(400);
+    expect(res.headers['x-request-id']).toBe('no-host-1');
+    expect(res.headers.connection).toBe('close');
+    expect(JSON.parse(res.body)).toEqual({
+      error: {
+        message: 'The request has no Host header, which HTTP/1.1 requires (request id no-host-1).',
+        type: 'invalid_request_error',
+        param: null,
+        code: 'bad_request',
+      },
+    });
+    const line = pipeline.logs.forRequest('no-host-1').find((entry) => entry.msg?.startsWith('request refused'));
+    expect(line).toMatchObject({ level: 40, status: 400, code: 'bad_request' });
+  });
+
   it('its own names and addresses are answered', async () => {
     const port = new URL(pipeline.url).port;
     for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, `tool.localhost:${port}`]) {
@@ -58,6 +76,8 @@ describe('ALLOWED_HOSTS', () => {
       expect((await get(listed, '/v1/models', 'llm.internal')).status).toBe(200);
       expect((await get(listed, '/v1/models', 'other.internal')).status).toBe(403);
       expect((await get(any, '/v1/models', 'other.internal')).status).toBe(200);
+      // Any name, but a name all the same: HTTP/1.1 requires one.
+      expect((await rawRequest(Number(new URL(any.url).port), 'GET /v1/models HTTP/1.1\r\n')).status).toBe(400);
     } finally {
       await Promise.all([listed.close(), any.close()]);
     }

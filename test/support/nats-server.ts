@@ -130,9 +130,12 @@ process.once('exit', () => {
 /**
  * Starts nats-server on a free loopback port (or on `options.port`) and waits until it accepts
  * connections and greets with its INFO line. `maxPayload` sets its `max_payload` (1 MiB by default),
- * through a config file: the server has no flag for it.
+ * through a config file: the server has no flag for it. With `auth`, a client must give that user and
+ * password (its `url` holds neither).
  */
-export async function startNatsServer(options: { port?: number; maxPayload?: number } = {}): Promise<NatsServer> {
+export async function startNatsServer(
+  options: { port?: number; maxPayload?: number; auth?: { user: string; password: string } } = {},
+): Promise<NatsServer> {
   const { available, reason, binary } = natsServerAvailability();
   if (!available) throw new Error(`cannot start nats-server: ${reason}`);
   const port = options.port ?? (await freePort());
@@ -141,7 +144,8 @@ export async function startNatsServer(options: { port?: number; maxPayload?: num
   let stderr = '';
 
   const start = async (): Promise<void> => {
-    const proc = spawn(binary!, ['-a', '127.0.0.1', '-p', String(port), ...configArgs(options.maxPayload)], {
+    const auth = options.auth === undefined ? [] : ['--user', options.auth.user, '--pass', options.auth.password];
+    const proc = spawn(binary!, ['-a', '127.0.0.1', '-p', String(port), ...auth, ...configArgs(options.maxPayload)], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     child = proc;

@@ -46,9 +46,21 @@ export function isRetryLater(status: number): boolean {
   return status === 429 || status === 503;
 }
 
+/**
+ * What a client is told of a failure whose message names the service's inside, by its code: an
+ * instance's id (the host and process it runs in) or where the message bus is. The request's log line
+ * keeps the whole message (`logRequestFailure`).
+ */
+const CLIENT_MESSAGES: Partial<Record<string, (component: string) => string>> = {
+  instance_gone: (component) => `The ${component} instance serving this request went away.`,
+  instance_unavailable: (component) => `The ${component} instance chosen for this request is not running.`,
+  bus_unavailable: () => "The message bus between the service's processes is unavailable.",
+};
+
 function describe(error: unknown): { status: number; message: string; param: string | null; code: string | null } {
   if (error instanceof EndpointError) {
-    return { status: error.status, message: error.message, param: error.param ?? null, code: error.code };
+    const message = CLIENT_MESSAGES[error.code]?.(error.component) ?? error.message;
+    return { status: error.status, message, param: error.param ?? null, code: error.code };
   }
   if (error instanceof HttpException) {
     const response = error.getResponse();

@@ -13,7 +13,11 @@ const logger = new Logger('Frontend');
  */
 export function logRequestFailure(error: unknown, status: number, body: OpenAIErrorBody): void {
   const { message, code } = body.error;
-  if (isClientGone()) logger.warn({ msg: `request ended: the client went away (${message})`, status, code });
-  else if (status < 500 || isExpectedError(error)) logger.warn({ msg: `request refused: ${message}`, status, code });
-  else logger.error({ msg: `request failed: ${message}`, err: error });
+  // The error's own message, where the client was told less of it (an instance's id, say).
+  const own =
+    status >= 500 && error instanceof Error && !message.includes(error.message) ? { detail: error.message } : {};
+  if (isClientGone()) logger.warn({ msg: `request ended: the client went away (${message})`, status, code, ...own });
+  else if (status < 500 || isExpectedError(error)) {
+    logger.warn({ msg: `request refused: ${message}`, status, code, ...own });
+  } else logger.error({ msg: `request failed: ${message}`, err: error });
 }

@@ -36,6 +36,7 @@ const FIELDS: Record<ApiKind, ReadonlySet<string>> = {
     'response_format',
     'logprobs',
     'top_logprobs',
+    'reasoning_effort',
     // vLLM's, which its clients (and the `openai` engine, continuing a moved generation) send.
     'add_generation_prompt',
     'continue_final_message',
@@ -72,7 +73,6 @@ const NOT_IMPLEMENTED: Record<ApiKind, ReadonlySet<string>> = {
     'web_search_options',
     'functions',
     'function_call',
-    'reasoning_effort',
     'verbosity',
   ]),
   completion: new Set(['logit_bias', 'echo', 'best_of', 'suffix']),

@@ -7,7 +7,13 @@ import type {
   SamplingParams,
 } from '../protocol/pipeline.types.js';
 import { InvalidRequestError } from '../protocol/invalid-request.error.js';
-import { fieldName, knownKeys, unrecognizedArgument, unsupportedParameter } from '../protocol/openai-fields.js';
+import {
+  fieldName,
+  knownKeys,
+  reasoningEffort,
+  unrecognizedArgument,
+  unsupportedParameter,
+} from '../protocol/openai-fields.js';
 import { messageToolCalls, outputSpec } from './output-spec.validator.js';
 
 const ROLES = new Set<ChatMessage['role']>(['system', 'developer', 'user', 'assistant', 'tool']);
@@ -130,6 +136,8 @@ function sampling(b: Body, api: ApiKind): SamplingParams {
   if (presencePenalty !== undefined) given.presence_penalty = presencePenalty;
   if (frequencyPenalty !== undefined) given.frequency_penalty = frequencyPenalty;
   if (seed !== undefined) given.seed = seed;
+  const effort = api === 'chat' ? reasoningEffort(b.reasoning_effort, 'reasoning_effort') : undefined;
+  if (effort !== undefined) given.reasoning_effort = effort;
   return {
     maxTokens,
     temperature: temperature ?? 1,

@@ -49,3 +49,26 @@ export function knownKeys(object: Record<string, unknown>, keys: ReadonlySet<str
     if (!keys.has(key)) throw unrecognizedArgument(param, key);
   }
 }
+
+/** The efforts OpenAI's reasoning models take (`reasoning_effort`, the Responses API's `reasoning.effort`). */
+const REASONING_EFFORTS = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh'] as const;
+export type ReasoningEffort = (typeof REASONING_EFFORTS)[number];
+
+/**
+ * A reasoning effort, passed on to a model that reasons (the `openai` engine's upstream), as vLLM passes
+ * it to its chat template; a model that does not reason (the mocker) has nothing to do with it, as under
+ * vLLM. `undefined` when not set (or null); any other value is refused naming `param`.
+ */
+export function reasoningEffort(value: unknown, param: string): ReasoningEffort | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'string' && (REASONING_EFFORTS as readonly string[]).includes(value)) {
+    return value as ReasoningEffort;
+  }
+  const supported = REASONING_EFFORTS.map((effort) => `'${effort}'`).join(', ');
+  throw new InvalidRequestError(
+    `Invalid value for ${param}: ${JSON.stringify(value)}. Supported values are: ${supported}.`,
+    param,
+    400,
+    'invalid_value',
+  );
+}

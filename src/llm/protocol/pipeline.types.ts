@@ -1,3 +1,4 @@
+import type { ReasoningEffort } from './openai-fields.js';
 /**
  * What the components of the LLM pipeline send each other: plain, serialisable data, so that the same
  * calls work in one process and across processes.
@@ -96,6 +97,8 @@ export interface GivenSampling {
   presence_penalty?: number;
   frequency_penalty?: number;
   seed?: number;
+  /** Chat's `reasoning_effort` (the Responses API's `reasoning.effort`), for a model that reasons. */
+  reasoning_effort?: ReasoningEffort;
 }
 
 /** The Frontend's call to the Processor: the API and the raw JSON body, which the Processor validates. */

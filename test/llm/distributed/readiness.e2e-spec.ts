@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nats, startCluster } from '../../support/cluster.js';
 import type { Cluster } from '../../support/cluster.js';
-import { describeWithNats } from '../../support/nats-server.js';
+import { describeWithNats, startNatsServer } from '../../support/nats-server.js';
+import type { NatsServer } from '../../support/nats-server.js';
 import { startComponentsFromSource, startFromSource } from '../../support/service-process.js';
-import type { ServiceProcess, SpawnedService } from '../../support/service-process.js';
+import type { ComponentProcess, ServiceProcess, SpawnedService } from '../../support/service-process.js';
 import { natsEnv } from '../../support/cluster.js';
 import { waitFor } from '../../support/wait-for.js';
 
@@ -112,6 +113,29 @@ describeWithNats('readiness over NATS (frontend | processor,router | worker star
     await readyUntil(cluster.url, (answer) => answer.status === 200, 20_000);
     await readyUntil(processorProbes, (answer) => answer.status === 200, 20_000);
   }, 60_000);
+});
+
+describeWithNats('a NATS URL with credentials', () => {
+  let server: NatsServer;
+  let service: ComponentProcess | undefined;
+  afterAll(async () => {
+    await service?.stop();
+    await server?.stop();
+  });
+
+  it('is shown without them: the connection line and /ready say nats://***@host', async () => {
+    server = await startNatsServer({ auth: { user: 'svc', password: 's3cret-pw' } });
+    const withCredentials = `nats://svc:s3cret-pw@127.0.0.1:${server.port}`;
+    service = await startComponentsFromSource(
+      'all',
+      natsEnv({ url: withCredentials }, { THREADLINE_WORKERS: '1', LOG_LEVEL: 'info' }),
+    );
+    const shown = `nats://***@127.0.0.1:${server.port}`;
+    const answer = await readyUntil(service.url!, (one) => one.status === 200);
+    expect(answer.body.info?.nats).toEqual({ status: 'up', url: shown });
+    await service.waitForLine((line) => String(line.msg).startsWith(`connected to NATS at ${shown} as process `), 5000);
+    expect(service.logs.raw.join('\n')).not.toContain('s3cret-pw');
+  }, 90_000);
 });
 
 describe('readiness in one process', () => {

@@ -114,6 +114,13 @@ describe('POST /v1/responses, not streamed', () => {
     expect('output_text' in body).toBe(false);
   });
 
+  it('a reasoning effort is taken and echoed; a model that does not reason (the mocker) answers the same', async () => {
+    const input = 'What is the capital of France?';
+    const result = await client.responses.create({ model: MODEL, input, reasoning: { effort: 'low' } });
+    expect(result.reasoning).toEqual({ effort: 'low', summary: null });
+    expect(result.output_text).toBe(mockerAnswer([{ role: 'user', content: input }]));
+  });
+
   it('instructions come first, as a system message', async () => {
     const result = await client.responses.create({
       model: MODEL,
@@ -347,7 +354,8 @@ describe('POST /v1/responses, refused', () => {
     ['previous_response_id', 'previous_response_id', { input: 'hi', previous_response_id: 'resp_1' }],
     ['conversation', 'conversation', { input: 'hi', conversation: 'conv_1' }],
     ['background', 'background', { input: 'hi', background: true }],
-    ['a reasoning effort', 'reasoning.effort', { input: 'hi', reasoning: { effort: 'high' } }],
+    ['a reasoning effort OpenAI does not define', 'reasoning.effort', { input: 'hi', reasoning: { effort: 'max' } }],
+    ['a reasoning summary', 'reasoning.summary', { input: 'hi', reasoning: { summary: 'auto' } }],
     ['truncation auto', 'truncation', { input: 'hi', truncation: 'auto' }],
     ['an include', 'include[0]', { input: 'hi', include: ['reasoning.encrypted_content'] }],
     ['tools not a list', 'tools', { input: 'hi', tools: { type: 'function', name: 'f' } }],

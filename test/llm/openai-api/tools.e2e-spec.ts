@@ -684,6 +684,19 @@ describe('refused: wrong shapes, unsupported and unknown parameters', () => {
       param: 'web_search_options',
     },
     { name: 'legacy functions', body: chat({ functions: [{ name: 'f' }] }), param: 'functions' },
+    {
+      name: 'a reasoning_effort OpenAI does not define',
+      body: chat({ reasoning_effort: 'extreme' }),
+      param: 'reasoning_effort',
+      message: /^Invalid value for reasoning_effort: "extreme"\. Supported values are: 'none', 'minimal', 'low'/,
+    },
+    {
+      name: 'reasoning_effort (completions)',
+      path: COMPLETIONS,
+      body: { model: MODEL, prompt: 'hi', reasoning_effort: 'low' },
+      param: null,
+      message: 'Unrecognized request argument supplied: reasoning_effort',
+    },
     { name: 'legacy function_call', body: chat({ function_call: 'auto' }), param: 'function_call' },
     { name: 'echo (completions)', path: COMPLETIONS, body: { model: MODEL, prompt: 'hi', echo: true }, param: 'echo' },
     {

@@ -339,14 +339,22 @@ describe('the openai engine, an upstream misbehaving in the middle of its stream
     expect(sent[4]!.max_tokens).toBe(16);
   });
 
-  it('sends the sampling fields the client set, and only those: no seed or temperature of its own', async () => {
+  it('sends the sampling fields the client set (a reasoning effort too), and only those: no seed or temperature of its own', async () => {
     const before = fake.received.length;
     await send(b.url, CHAT, body('chat', 'plain'), { id: 'sampling-none' });
-    const sampled = { temperature: 0.3, top_p: 0.5, presence_penalty: 0.1, frequency_penalty: -0.2, seed: 5, n: 2 };
+    const sampled = {
+      temperature: 0.3,
+      top_p: 0.5,
+      presence_penalty: 0.1,
+      frequency_penalty: -0.2,
+      seed: 5,
+      reasoning_effort: 'low',
+      n: 2,
+    };
     await send(b.url, CHAT, body('chat', 'plain', sampled), { id: 'sampling-all' });
     const sent = fake.received.slice(before).map((one) => one.body as Record<string, unknown>);
     expect(sent).toHaveLength(3);
-    for (const field of ['temperature', 'top_p', 'presence_penalty', 'frequency_penalty', 'seed'])
+    for (const field of ['temperature', 'top_p', 'presence_penalty', 'frequency_penalty', 'seed', 'reasoning_effort'])
       expect(sent[0]).not.toHaveProperty(field);
     const { n: _n, ...perChoice } = sampled;
     expect(

@@ -6,6 +6,7 @@ import type { ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { runOutsideRequestContext } from '../request-context.js';
 import { RepeatedFailureLines } from '../repeated-failure-lines.js';
+import { withoutCredentials } from '../url-credentials.js';
 
 /** Where the export writes its own lines (a pino logger fits). @publicApi */
 export interface OtlpExportLogger {
@@ -127,14 +128,4 @@ function unsent(connectionError: string | undefined, waitedMs: number): string {
 
 function failedWith(failure: unknown): string {
   return failure instanceof Error ? failure.message : 'failed';
-}
-
-/** `url` with its user name and password, if it has any, replaced by `***`. */
-function withoutCredentials(url: string): string {
-  if (!URL.canParse(url)) return url;
-  const parsed = new URL(url);
-  if (parsed.username === '' && parsed.password === '') return url;
-  parsed.username = '***';
-  parsed.password = '';
-  return parsed.href;
 }

@@ -126,7 +126,7 @@ export class ResponsesRendering implements PipelineRendering {
       parallel_tool_calls: settings.parallel_tool_calls,
       previous_response_id: null,
       prompt_cache_key: settings.prompt_cache_key,
-      reasoning: { effort: null, summary: null },
+      reasoning: { effort: settings.reasoning_effort, summary: null },
       safety_identifier: settings.safety_identifier,
       service_tier: 'default',
       // Nothing is stored, whatever the request asked.

@@ -3,9 +3,11 @@ import {
   fieldName,
   knownKeys,
   metadataOf,
+  reasoningEffort,
   unrecognizedArgument,
   unsupportedParameter,
 } from '../../protocol/openai-fields.js';
+import type { ReasoningEffort } from '../../protocol/openai-fields.js';
 import type { ChatMessage, ToolCall } from '../../protocol/pipeline.types.js';
 import {
   optionalBoolean,
@@ -58,6 +60,7 @@ export interface ResponseSettings {
   tool_choice: 'none' | 'auto' | 'required' | { type: 'function'; name: string };
   text_format: TextFormatSetting;
   top_logprobs: number;
+  reasoning_effort: ReasoningEffort | null;
   metadata: Record<string, string>;
   user: string | null;
   safety_identifier: string | null;
@@ -354,7 +357,6 @@ function refuseUnsupported(b: Body): void {
       'truncation must be `disabled`: an input too long for the context is refused, never cut.',
     );
   }
-  reasoning(b.reasoning);
   if (set('max_tool_calls')) {
     throw unsupportedParameter(
       'max_tool_calls',
@@ -403,10 +405,21 @@ function outputOptions(b: Body): { chat: Body; settings: Pick<ResponseSettings, 
     chat.logprobs = true;
     chat.top_logprobs = topLogprobs;
   }
-  return { chat, settings: { tools, tool_choice: choice, text_format: format, top_logprobs: topLogprobs } };
+  const effort = reasoning(b.reasoning);
+  if (effort !== undefined) chat.reasoning_effort = effort;
+  return {
+    chat,
+    settings: {
+      tools,
+      tool_choice: choice,
+      text_format: format,
+      top_logprobs: topLogprobs,
+      reasoning_effort: effort ?? null,
+    },
+  };
 }
 
-type OutputSetting = 'tools' | 'tool_choice' | 'text_format' | 'top_logprobs';
+type OutputSetting = 'tools' | 'tool_choice' | 'text_format' | 'top_logprobs' | 'reasoning_effort';
 
 /** `tools`: function tools only, each `{ type: 'function', name, description?, parameters?, strict? }`. */
 function functionTools(value: unknown): FunctionToolSetting[] {
@@ -496,14 +509,24 @@ function include(value: unknown): boolean {
   return value.length > 0;
 }
 
-function reasoning(value: unknown): void {
-  if (value === undefined || value === null) return;
+/**
+ * `reasoning`: its `effort`, asked of the model as chat's `reasoning_effort`. A summary of the reasoning
+ * cannot be had: a model's reasoning comes whole, as `reasoning_text`.
+ */
+function reasoning(value: unknown): ReasoningEffort | undefined {
+  if (value === undefined || value === null) return undefined;
   if (!isObject(value)) throw new InvalidRequestError('reasoning must be an object.', 'reasoning');
+  let effort: ReasoningEffort | undefined;
   for (const [key, setting] of Object.entries(value)) {
-    if (setting !== null && setting !== undefined) {
-      throw unsupportedParameter(`reasoning.${key}`, `reasoning.${key} cannot be set: this model does not reason.`);
+    if (key === 'effort') effort = reasoningEffort(setting, 'reasoning.effort');
+    else if (setting !== null && setting !== undefined) {
+      throw unsupportedParameter(
+        `reasoning.${key}`,
+        `reasoning.${key} cannot be set: a model's reasoning comes whole, as \`reasoning_text\`, not summarised.`,
+      );
     }
   }
+  return effort;
 }
 
 /** `text`: its `format` (`text`, `json_object` or `json_schema`) and `verbosity` (`medium` only). */

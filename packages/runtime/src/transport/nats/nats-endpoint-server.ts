@@ -26,6 +26,7 @@ import type { RequestPacket } from './call-packets.js';
 import type { CallerLiveness } from './caller-liveness.js';
 import { frameBytes, itemFrames } from './item-parts.js';
 import { connectWithRetry } from './nats-connect.js';
+import { natsServerOptions } from './nats-server-options.js';
 import { dataBytesPerMessage, maxPayloadOf } from './nats-message-size.js';
 import { natsSubjects } from './nats-subjects.js';
 import { downloadRequest, RequestDownloadError } from './request-download.js';
@@ -144,7 +145,7 @@ export class NatsEndpointServer {
         if (call.caller === processId) cancelStore(call.store, new CallerGoneError(processId, silentMs));
     });
     this.server = new ServerNats({
-      servers: url,
+      ...natsServerOptions(url),
       name: `threadline-server-${process.pid}`,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,

@@ -3,7 +3,13 @@ import { ClientNats } from '@nestjs/microservices';
 import { createInbox } from '@nats-io/transport-node';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { hostname } from 'node:os';
-import { deadlineOf, outboundTraceparentOf, randomUuid, tracestateOf } from '@threadline/tracing/internal';
+import {
+  deadlineOf,
+  outboundTraceparentOf,
+  randomUuid,
+  tracestateOf,
+  withoutCredentials,
+} from '@threadline/tracing/internal';
 import type { RequestIdResolver } from '@threadline/tracing/internal';
 import type { ComponentIdentity } from '../../component.decorator.js';
 import { EndpointError } from '../../endpoint.error.js';
@@ -22,6 +28,7 @@ import { LivenessClock } from './liveness-clock.js';
 import { NatsCall } from './nats-call.js';
 import type { NatsCallOptions } from './nats-call.js';
 import { connectWithRetry } from './nats-connect.js';
+import { natsServerOptions } from './nats-server-options.js';
 import { NatsEndpointServer } from './nats-endpoint-server.js';
 import { dataBytesPerMessage, DEFAULT_MAX_MESSAGE_BYTES, maxPayloadOf, tooLargeMessage } from './nats-message-size.js';
 import { natsSubjects } from './nats-subjects.js';
@@ -113,19 +120,22 @@ export class NatsTransport extends ComponentTransport {
   private readonly turns = new RoundRobin();
   /** Event listeners subscribed before the connection was made: they subscribe once it is. */
   private readonly earlyListeners: EventListener[] = [];
+  /** The NATS URL as lines, errors and readiness show it: without the credentials it may hold. */
+  private readonly shownUrl: string;
 
   constructor(
     private readonly options: NatsTransportOptions,
     resolver: RequestIdResolver,
   ) {
     super();
+    this.shownUrl = withoutCredentials(options.url);
     this.heartbeatMs = options.heartbeatMs ?? 1000;
     // Looked at by the callers' sweep, every twentieth of their expiry; stops a heartbeat after this
     // process last heard its own beat (it beats twice a heartbeat), for four heartbeats at most.
     this.livenessClock = new LivenessClock(Math.max(20, this.heartbeatMs / 10), this.heartbeatMs, this.heartbeatMs * 4);
     this.registry = new InstanceRegistry(this.heartbeatMs * 3, this.livenessClock);
     this.client = new ClientNats({
-      servers: options.url,
+      ...natsServerOptions(options.url),
       name: `threadline-client-${process.pid}`,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
@@ -164,7 +174,7 @@ export class NatsTransport extends ComponentTransport {
     this.connected = true;
     // The id other processes know this one by (a callee's line about a caller gone silent names it).
     this.logger.log({
-      msg: `connected to NATS at ${this.options.url} as process ${this.processId}`,
+      msg: `connected to NATS at ${this.shownUrl} as process ${this.processId}`,
       processId: this.processId,
       pid: process.pid,
       host: hostname(),
@@ -174,7 +184,7 @@ export class NatsTransport extends ComponentTransport {
     this.client.status.subscribe((status: string) => {
       const connected = status === 'connected';
       if (connected === this.connected) return;
-      this.logger[connected ? 'log' : 'error'](`NATS at ${this.options.url} ${connected ? 'reconnected' : 'lost'}`);
+      this.logger[connected ? 'log' : 'error'](`NATS at ${this.shownUrl} ${connected ? 'reconnected' : 'lost'}`);
       this.connected = connected;
       if (!connected) this.inFlight.busLost();
     });
@@ -227,7 +237,7 @@ export class NatsTransport extends ComponentTransport {
   }
 
   override bus(): BusStatus {
-    return { needed: true, connected: this.connected, url: this.options.url };
+    return { needed: true, connected: this.connected, url: this.shownUrl };
   }
 
   publish(topic: string, payload: unknown): void {
@@ -376,7 +386,7 @@ export class NatsTransport extends ComponentTransport {
     if (!this.connected) {
       throw new EndpointError({
         ...where,
-        message: `The message bus (NATS at ${this.options.url}) is unavailable.`,
+        message: `The message bus (NATS at ${this.shownUrl}) is unavailable.`,
         status: 503,
         code: 'bus_unavailable',
       });
