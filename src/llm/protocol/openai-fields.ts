@@ -65,8 +65,10 @@ export function reasoningEffort(value: unknown, param: string): ReasoningEffort 
     return value as ReasoningEffort;
   }
   const supported = REASONING_EFFORTS.map((effort) => `'${effort}'`).join(', ');
+  const given = JSON.stringify(value);
+  const shown = given.length > 64 ? `${given.slice(0, 64)}…` : given;
   throw new InvalidRequestError(
-    `Invalid value for ${param}: ${JSON.stringify(value)}. Supported values are: ${supported}.`,
+    `Invalid value for ${param}: ${shown}. Supported values are: ${supported}.`,
     param,
     400,
     'invalid_value',

@@ -356,6 +356,7 @@ describe('POST /v1/responses, refused', () => {
     ['background', 'background', { input: 'hi', background: true }],
     ['a reasoning effort OpenAI does not define', 'reasoning.effort', { input: 'hi', reasoning: { effort: 'max' } }],
     ['a reasoning summary', 'reasoning.summary', { input: 'hi', reasoning: { summary: 'auto' } }],
+    ['a reasoning setting OpenAI does not define', 'reasoning.depth', { input: 'hi', reasoning: { depth: 2 } }],
     ['truncation auto', 'truncation', { input: 'hi', truncation: 'auto' }],
     ['an include', 'include[0]', { input: 'hi', include: ['reasoning.encrypted_content'] }],
     ['tools not a list', 'tools', { input: 'hi', tools: { type: 'function', name: 'f' } }],

@@ -519,6 +519,7 @@ function reasoning(value: unknown): ReasoningEffort | undefined {
   let effort: ReasoningEffort | undefined;
   for (const [key, setting] of Object.entries(value)) {
     if (key === 'effort') effort = reasoningEffort(setting, 'reasoning.effort');
+    else if (key !== 'summary' && key !== 'generate_summary') throw unrecognizedArgument('reasoning', key);
     else if (setting !== null && setting !== undefined) {
       throw unsupportedParameter(
         `reasoning.${key}`,
