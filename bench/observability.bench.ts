@@ -708,7 +708,7 @@ function report(
       `streaming completions as bench:stream's concurrent phase sends them: batches of ${STREAM_CONCURRENCY} \`POST /v1/completions\` with \`stream: true\` ` +
       `at once (max_tokens ${STREAM_MAX_TOKENS}; ${streamTokens}), read to the end with fetch. ${STREAM_VARIANTS.length} processes, fresh each round and started in an order that rotates from round to round: ` +
       "no spans at all (`THREADLINE_DEBUG_ROUTES=false`, no export), twice, in two processes whose mean is the round's baseline " +
-      "(identical processes read some percent apart, whatever their place: each one's ratio to the mean shows how far, the noise every other ratio carries); export alone (`OTEL_EXPORTER_OTLP_ENDPOINT` set, " +
+      "(identical processes read some percent apart: each one's ratio to the mean shows how far, the noise every other ratio carries); export alone (`OTEL_EXPORTER_OTLP_ENDPOINT` set, " +
       '`THREADLINE_DEBUG_ROUTES=false`), as a service runs by default where it listens on any other than a loopback address; ' +
       'the request timeline alone (`THREADLINE_DEBUG_ROUTES=true`, its default on a loopback address: every span made and kept ' +
       'in its ring); and the timeline with export. Each is warmed up with ' +
