@@ -11,16 +11,18 @@ const CODE = 'host_not_allowed';
  * browser, of the same origin as the service, so CORS does not keep it from the API or from the timeline.
  * An HTTP/1.1 request without `Host`, which HTTP/1.1 requires, gets a `400` and its connection closed, as
  * Node would answer it (the server is told not to: `requireHostHeader: false`), but with an error body and
- * the id. Added as a hook of the root (not encapsulated), so that it runs for every route, after the
+ * the id; so does one with an empty `Host`, which no `http` URL gives (RFC 9112, 3.2). Added as a hook of the root (not encapsulated), so that it runs for every route, after the
  * request-id hook (the refusal carries the id) and before any other work.
  */
 export function installHostCheck(fastify: FastifyInstance, allowed: AllowedHosts): void {
   const plugin = async (root: FastifyInstance) => {
     root.addHook('onRequest', (request, reply, done) => {
       const host = request.headers.host;
-      if (host === undefined && request.raw.httpVersionMajor === 1 && request.raw.httpVersionMinor === 1) {
-        reply.log.warn({ status: 400, code: NO_HOST_CODE }, 'request refused: it has no Host header');
-        void reply.code(400).header('connection', 'close').send(noHostBody(request.id));
+      const missing = host === undefined && request.raw.httpVersionMajor === 1 && request.raw.httpVersionMinor === 1;
+      if (missing || host === '') {
+        const what = missing ? 'no Host header' : 'an empty Host header';
+        reply.log.warn({ status: 400, code: NO_HOST_CODE }, `request refused: it has ${what}`);
+        void reply.code(400).header('connection', 'close').send(noHostBody(what, request.id));
         return;
       }
       if (allowed.any || isAllowedHost(allowed, host)) return done();
@@ -36,10 +38,11 @@ export function installHostCheck(fastify: FastifyInstance, allowed: AllowedHosts
 /** The code Node's parser errors are answered with (a malformed request). */
 const NO_HOST_CODE = 'bad_request';
 
-function noHostBody(requestId: string): OpenAIErrorBody {
+/** The refusal of a request without a host: HTTP/1.1 requires one, and an `http` URL always has one to give. */
+function noHostBody(what: string, requestId: string): OpenAIErrorBody {
   return {
     error: {
-      message: `The request has no Host header, which HTTP/1.1 requires (request id ${requestId}).`,
+      message: `The request has ${what}, which HTTP/1.1 requires to name the host (request id ${requestId}).`,
       type: 'invalid_request_error',
       param: null,
       code: NO_HOST_CODE,

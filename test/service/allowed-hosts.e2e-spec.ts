@@ -40,7 +40,7 @@ describe('the Host names a service on a loopback address answers to', () => {
     expect(line).toMatchObject({ level: 40, status: 403, code: 'host_not_allowed' });
   });
 
-  it('HTTP/1.1 without Host: a 400 with an OpenAI error body and the id, the connection closed', async () => {
+  it('HTTP/1.1 without Host, or with an empty one: a 400 with an OpenAI error body and the id, the connection closed', async () => {
     const port = Number(new URL(pipeline.url).port);
     const res = await rawRequest(port, 'GET /v1/models HTTP/1.1\r\nX-Request-Id: no-host-1\r\n');
     expect(res.status).toBe(400);
@@ -48,7 +48,7 @@ describe('the Host names a service on a loopback address answers to', () => {
     expect(res.headers.connection).toBe('close');
     expect(JSON.parse(res.body)).toEqual({
       error: {
-        message: 'The request has no Host header, which HTTP/1.1 requires (request id no-host-1).',
+        message: 'The request has no Host header, which HTTP/1.1 requires to name the host (request id no-host-1).',
         type: 'invalid_request_error',
         param: null,
         code: 'bad_request',
@@ -56,6 +56,13 @@ describe('the Host names a service on a loopback address answers to', () => {
     });
     const line = pipeline.logs.forRequest('no-host-1').find((entry) => entry.msg?.startsWith('request refused'));
     expect(line).toMatchObject({ level: 40, status: 400, code: 'bad_request' });
+    // An empty Host names no host either (it was a 403, "does not answer to the host \"\"").
+    const empty = await get(pipeline, '/v1/models', '', 'empty-host-1');
+    expect(empty.status).toBe(400);
+    expect(empty.headers['x-request-id']).toBe('empty-host-1');
+    expect((JSON.parse(empty.body) as { error: { message: string } }).error.message).toBe(
+      'The request has an empty Host header, which HTTP/1.1 requires to name the host (request id empty-host-1).',
+    );
   });
 
   it('its own names and addresses are answered', async () => {
