@@ -11,8 +11,9 @@ const CODE = 'host_not_allowed';
  * browser, of the same origin as the service, so CORS does not keep it from the API or from the timeline.
  * An HTTP/1.1 request without `Host`, which HTTP/1.1 requires, gets a `400` and its connection closed, as
  * Node would answer it (the server is told not to: `requireHostHeader: false`), but with an error body and
- * the id; so does one with an empty `Host`, which no `http` URL gives (RFC 9112, 3.2). Added as a hook of the root (not encapsulated), so that it runs for every route, after the
- * request-id hook (the refusal carries the id) and before any other work.
+ * the id; so does one with an empty `Host`, which no `http` URL gives (RFC 9112, 3.2). Added as a hook
+ * of the root (not encapsulated), so that it runs for every route, after the request-id hook (the
+ * refusal carries the id) and before any other work.
  */
 export function installHostCheck(fastify: FastifyInstance, allowed: AllowedHosts): void {
   const plugin = async (root: FastifyInstance) => {
