@@ -38,6 +38,11 @@ interface UsageTally {
   promptTokens?: number;
   /** Of the completion tokens, the reasoning's, once a choice reasoned or an engine counted them. */
   reasoningTokens?: number;
+  /**
+   * An engine counted a choice's completion tokens but not its reasoning's: the reasoning is then not
+   * reported, rather than counted by the pipeline's tokenizer beside a total counted by the engine's.
+   */
+  reasoningUncounted?: true;
 }
 
 /** The completions API's `max_tokens` when the client sets none. */
@@ -103,7 +108,7 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
       yield* mergeStreams(workers.map((tokens, index) => this.choice(index, tokens, normalized, tally)));
       const { promptTokens = promptIds.length, completionTokens, cachedTokens, reasoningTokens } = tally;
       const usage: ProcessorEvent = { type: 'usage', promptTokens, completionTokens, cachedTokens };
-      if (reasoningTokens !== undefined) usage.reasoningTokens = reasoningTokens;
+      if (reasoningTokens !== undefined && tally.reasoningUncounted !== true) usage.reasoningTokens = reasoningTokens;
       yield usage;
     } finally {
       // A consumer gone before a choice began reading its worker would leave that worker's slot taken.
@@ -180,6 +185,8 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
     const reasoning = new RefusalText(this.tokenizer, index, 'reasoning');
     // This choice's reasoning tokens as the tally holds them, until an engine's own count replaces them.
     let reasoned = 0;
+    // Whether the engine counted this choice's completion without saying how much of it was reasoning.
+    let engineOmitsReasoning = false;
     // When asked for, every text event carries the entries of the tokens it completes (maybe none).
     const logprobs = request.output?.top_logprobs === undefined ? undefined : new LogprobAligner();
     const textEvent = (text: string, entries = logprobs?.take(text)): ChoiceEvent =>
@@ -200,7 +207,8 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
         if (counted.reasoningTokens !== undefined) {
           tally.reasoningTokens = (tally.reasoningTokens ?? 0) + counted.reasoningTokens - reasoned;
           reasoned = counted.reasoningTokens;
-        }
+        } else engineOmitsReasoning = true;
+        if (engineOmitsReasoning && reasoned > 0) tally.reasoningUncounted = true;
       }
       if (output.finishReason !== undefined) reason = output.finishReason;
       if (output.systemFingerprint !== undefined) {
@@ -216,6 +224,7 @@ export class ProcessorComponent implements OnComponentStart, OnComponentStop {
       if (output.reasoning === true) {
         tally.reasoningTokens = (tally.reasoningTokens ?? 0) + output.tokenIds.length;
         reasoned += output.tokenIds.length;
+        if (engineOmitsReasoning) tally.reasoningUncounted = true;
         const event = reasoning.push(output.tokenIds);
         if (event !== undefined) yield event;
         continue;

@@ -22,7 +22,7 @@ const USAGE = {
 };
 
 /** A vLLM-like upstream: reasoning in `field`, then the answer, its finish reason, then its usage. */
-function reasoningUpstream(field: 'reasoning_content' | 'reasoning') {
+function reasoningUpstream(field: 'reasoning_content' | 'reasoning', usage: object = USAGE) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const chat = req.url === CHAT;
     const object = chat ? 'chat.completion.chunk' : 'text_completion';
@@ -38,7 +38,7 @@ function reasoningUpstream(field: 'reasoning_content' | 'reasoning') {
     } else {
       send([{ index: 0, text: ANSWER, finish_reason: 'stop' }]);
     }
-    send([], { usage: USAGE });
+    send([], { usage });
     res.end('data: [DONE]\n\n');
   };
 }
@@ -155,6 +155,26 @@ describe('the openai engine: a reasoning model', () => {
         expect(reply.status, reply.text).toBe(200);
         const json = JSON.parse(reply.text) as { usage: typeof USAGE };
         expect(json.usage).toEqual({ ...USAGE, prompt_tokens_details: { cached_tokens: 0 } });
+      });
+    });
+  });
+
+  it('reports no reasoning_tokens when the upstream counts its completion without them', async () => {
+    // The reasoning's tokens counted by the pipeline's tokenizer beside a completion counted by the
+    // upstream's would be two counts that need not add up: neither is given.
+    const { completion_tokens_details: _, ...withoutDetails } = USAGE;
+    await withFakeUpstream(reasoningUpstream('reasoning_content', withoutDetails), async (fake) => {
+      await withEngine({ UPSTREAM_URL: fake.url }, async (b) => {
+        const body = { model: MODEL, messages: [{ role: 'user', content: 'Weather in Paris?' }] };
+        const whole = await send(b.url, CHAT, body);
+        expect(whole.status, whole.text).toBe(200);
+        const json = JSON.parse(whole.text) as { choices: Array<{ message: object }>; usage: object };
+        expect(json.choices[0]!.message).toMatchObject({ content: ANSWER, reasoning_content: REASONING });
+        expect(json.usage).toEqual({ ...withoutDetails, prompt_tokens_details: { cached_tokens: 0 } });
+
+        const streamed = await send(b.url, CHAT, { ...body, stream: true, stream_options: { include_usage: true } });
+        const last = JSON.parse(serviceEvents(streamed.text).at(-2)!) as { usage?: object };
+        expect(last.usage).toEqual({ ...withoutDetails, prompt_tokens_details: { cached_tokens: 0 } });
       });
     });
   });
