@@ -16,6 +16,7 @@ import type { SpanAttributes, SpanKind } from './span-types.js';
  * Starts a span in the request of `store` (the current context's by default), a child of the span
  * current there, or of the caller's `traceparent` when there is none, or the root of a new trace.
  * `undefined`, having allocated nothing, when no recorder is registered or there is no request.
+ * `attributes` become the span's own (it adds `x_request_id` to them): pass an object made for it.
  */
 export function startSpan(
   name: string,

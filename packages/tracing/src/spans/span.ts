@@ -38,13 +38,16 @@ export class Span {
     readonly parentSpanId: string | undefined,
     readonly traceFlags: string,
     readonly requestId: string,
+    /** Taken, not copied: an object made for this span, which it writes to from then on. */
     attributes?: SpanAttributes,
     /** Whether the parent is another process's span (the caller's `traceparent`). */
     readonly parentIsRemote = false,
     /** The caller's W3C `tracestate`, carried by every span of its trace here. */
     readonly traceState?: string,
   ) {
-    this.attributes = { x_request_id: requestId, ...attributes };
+    // The caller's object is taken as it is, not copied: every caller makes one for the span.
+    this.attributes = attributes ?? {};
+    this.attributes.x_request_id = requestId;
   }
 
   /** This span as the parent of the next hop, a W3C `traceparent`. */
