@@ -89,18 +89,23 @@ const COUNT_BATCHES = quick ? 1 : 8;
 /**
  * No spans at all (timeline and export off), and the same again in a second process: the round's
  * baseline is their mean, and their ratios to it say how far apart two identical servers read in one
- * round, the noise every ratio to "no spans" carries; export over OTLP
- * alone, as a service exports by default where it listens on any other than a loopback address (the
- * timeline is off there); the timeline alone (the default on a loopback address: spans made and kept in
- * the ring); the timeline and export.
+ * round, the noise every ratio to "no spans" carries; spans made and dropped as they end (a recorder
+ * that keeps nothing: no configuration of the service, what making them costs apart from keeping or
+ * sending them); export over OTLP alone, as a service exports by default where it listens on any other
+ * than a loopback address (the timeline is off there); the timeline alone (the default on a loopback
+ * address: spans made and kept in the ring); the timeline and export.
  */
-const STREAM_VARIANTS = ['no spans', 'no spans again', 'export', 'timeline', 'timeline + export'] as const;
+const STREAM_VARIANTS = ['no spans', 'no spans again', 'made', 'export', 'timeline', 'timeline + export'] as const;
 type StreamVariant = (typeof STREAM_VARIANTS)[number];
-/** The variants counted in instructions: callgrind's counts carry their own range of fresh processes. */
-const COUNTED_VARIANTS = STREAM_VARIANTS.filter((variant) => variant !== 'no spans again');
+/**
+ * The variants counted in instructions (callgrind's counts carry their own range of fresh processes):
+ * the configurations a service runs in, to keep the phase's time.
+ */
+const COUNTED_VARIANTS = STREAM_VARIANTS.filter((variant) => variant !== 'no spans again' && variant !== 'made');
 const STREAM_LABELS: Record<StreamVariant, string> = {
   'no spans': 'no spans',
   'no spans again': 'no spans, a second process',
+  made: 'spans made and dropped (neither kept nor exported)',
   export: 'export alone (the default off loopback)',
   timeline: 'timeline alone (the default on loopback)',
   'timeline + export': 'timeline + export',
@@ -122,8 +127,9 @@ function exportsSpans(variant: StreamVariant): boolean {
  */
 function versusNoSpans(variant: StreamVariant, ratio: Spread | undefined): [string, string] {
   if (ratio === undefined) return ['1.000', ''];
-  // The "no spans" processes are the noise: they have a ratio but no goal.
-  const verdict = variant === 'no spans' || variant === 'no spans again' ? '' : goalVerdict(ratio, SPANS_GOAL);
+  // The "no spans" processes are the noise, and spans made and dropped a part of the cost: a ratio, no goal.
+  const verdict =
+    variant === 'no spans' || variant === 'no spans again' || variant === 'made' ? '' : goalVerdict(ratio, SPANS_GOAL);
   return [comparison(ratio, 1, (value) => value.toFixed(3)), verdict];
 }
 /** bench:stream's pipeline: 2 mocker workers with no prefill or decode delay, 64 sequences decoding at once. */
@@ -149,6 +155,8 @@ const MODEL = 'threadline-mocker';
 const HTTP_SERVER = new URL('./servers/http-variant.js', import.meta.url).pathname;
 const OTEL_PRELOAD = new URL('./servers/otel-auto-instrumentation.js', import.meta.url).pathname;
 const SERVICE = new URL('./servers/threadline-service.js', import.meta.url).pathname;
+/** Set to `true`, the service registers a span recorder that keeps nothing (servers/threadline-service.ts). */
+const SPANS_DROPPED_ENV = 'BENCH_SPANS_DROPPED';
 
 // ---------------------------------------------------------------------------------------------------
 // The OTLP sink
@@ -313,6 +321,8 @@ async function measureTinyRoute(sink: Sink, cpu: number | undefined): Promise<Ma
 
 interface StreamSample {
   cpuMicrosPerRequest: number;
+  /** Of it, the main thread's: the rest is V8's helper threads (concurrent marking, compiling) and libuv's. */
+  mainThreadMicrosPerRequest: number;
   spansPerRequest: number;
 }
 
@@ -336,6 +346,7 @@ function streamBatcher(): (url: string) => Promise<unknown> {
 function streamEnv(variant: StreamVariant, sink: Sink, sinkName: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...PIPELINE_ENV, THREADLINE_DEBUG_ROUTES: String(keepsTimeline(variant)) };
   if (exportsSpans(variant)) env.OTEL_EXPORTER_OTLP_ENDPOINT = sink.endpoint(sinkName);
+  if (variant === 'made') env[SPANS_DROPPED_ENV] = 'true';
   return env;
 }
 
@@ -367,6 +378,7 @@ async function measureStreaming(
           ),
         );
       const measured = new Map<StreamVariant, number>(STREAM_VARIANTS.map((variant) => [variant, 0]));
+      const onMainThread = new Map<StreamVariant, number>(STREAM_VARIANTS.map((variant) => [variant, 0]));
       for (const server of servers.values())
         for (let i = 0; i < STREAM_WARM_UP_BATCHES; i++) await batch(`http://127.0.0.1:${server.port}`);
       for (let slice = 0; slice < STREAM_SLICES; slice++) {
@@ -376,8 +388,10 @@ async function measureStreaming(
         for (const variant of order) {
           const server = servers.get(variant)!;
           const cpuBefore = server.cpuMicros();
+          const mainBefore = server.mainThreadCpuMicros();
           for (let i = 0; i < STREAM_BATCHES / STREAM_SLICES; i++) await batch(`http://127.0.0.1:${server.port}`);
           measured.set(variant, measured.get(variant)! + server.cpuMicros() - cpuBefore);
+          onMainThread.set(variant, onMainThread.get(variant)! + server.mainThreadCpuMicros() - mainBefore);
         }
       }
       for (const [variant, server] of servers) {
@@ -390,11 +404,13 @@ async function measureStreaming(
         const cpu = measured.get(variant)!;
         const sample = {
           cpuMicrosPerRequest: cpu / (STREAM_BATCHES * STREAM_CONCURRENCY),
+          mainThreadMicrosPerRequest: onMainThread.get(variant)! / (STREAM_BATCHES * STREAM_CONCURRENCY),
           spansPerRequest: exportsSpans(variant) ? sink.spans(streamSinkName(round, variant)) / served : 0,
         };
         samples.get(variant)!.push(sample);
         console.error(
-          `streams, round ${round}/${STREAM_ROUNDS} ${variant}: ${Math.round(sample.cpuMicrosPerRequest)} µs CPU/req, ` +
+          `streams, round ${round}/${STREAM_ROUNDS} ${variant}: ${Math.round(sample.cpuMicrosPerRequest)} µs CPU/req ` +
+            `(${Math.round(sample.mainThreadMicrosPerRequest)} on the main thread), ` +
             `${sample.spansPerRequest.toFixed(1)} spans exported/req`,
         );
       }
@@ -638,16 +654,30 @@ function report(
   const streamCpu = (variant: StreamVariant) => streams.get(variant)!.map((sample) => sample.cpuMicrosPerRequest);
   // The baseline of each round: the mean of its two "no spans" processes, whose own ratios to it show
   // how far apart two identical servers read.
-  const again = streamCpu('no spans again');
-  const noSpans = streamCpu('no spans').map((first, round) => (first + again[round]!) / 2);
+  const mainThread = (variant: StreamVariant) =>
+    streams.get(variant)!.map((sample) => sample.mainThreadMicrosPerRequest);
+  const meanOfNoSpans = (of: (variant: StreamVariant) => number[]) => {
+    const again = of('no spans again');
+    return of('no spans').map((first, round) => (first + again[round]!) / 2);
+  };
+  const noSpans = meanOfNoSpans(streamCpu);
+  const noSpansMainThread = meanOfNoSpans(mainThread);
   const streamRows = STREAM_VARIANTS.map((variant) => {
     const spansPerRequest = streams.get(variant)!.map((sample) => sample.spansPerRequest);
+    const [ratio, verdict] = versusNoSpans(
+      variant,
+      paired(streamCpu(variant), noSpans, (a, b) => a / b),
+    );
     return [
       STREAM_LABELS[variant],
       formatSpread(spread(streamCpu(variant)), (value) => String(Math.round(value))),
-      ...versusNoSpans(
-        variant,
-        paired(streamCpu(variant), noSpans, (a, b) => a / b),
+      ratio,
+      verdict,
+      formatSpread(spread(mainThread(variant)), (value) => String(Math.round(value))),
+      comparison(
+        paired(mainThread(variant), noSpansMainThread, (a, b) => a / b),
+        1,
+        (value) => value.toFixed(3),
       ),
       exportsSpans(variant) ? formatSpread(spread(spansPerRequest), (value) => value.toFixed(1)) : '—',
     ];
@@ -708,7 +738,8 @@ function report(
       `streaming completions as bench:stream's concurrent phase sends them: batches of ${STREAM_CONCURRENCY} \`POST /v1/completions\` with \`stream: true\` ` +
       `at once (max_tokens ${STREAM_MAX_TOKENS}; ${streamTokens}), read to the end with fetch. ${STREAM_VARIANTS.length} processes, fresh each round and started in an order that rotates from round to round: ` +
       "no spans at all (`THREADLINE_DEBUG_ROUTES=false`, no export), twice, in two processes whose mean is the round's baseline " +
-      "(identical processes read some percent apart: each one's ratio to the mean shows how far, the noise every other ratio carries); export alone (`OTEL_EXPORTER_OTLP_ENDPOINT` set, " +
+      "(identical processes read some percent apart: each one's ratio to the mean shows how far, the noise every other ratio carries); " +
+      `spans made and dropped as they end (a span recorder that keeps nothing, registered by the benchmark's server when \`${SPANS_DROPPED_ENV}=true\`: what making the spans costs, before keeping or sending them); export alone (\`OTEL_EXPORTER_OTLP_ENDPOINT\` set, ` +
       '`THREADLINE_DEBUG_ROUTES=false`), as a service runs by default where it listens on any other than a loopback address; ' +
       'the request timeline alone (`THREADLINE_DEBUG_ROUTES=true`, its default on a loopback address: every span made and kept ' +
       'in its ring); and the timeline with export. Each is warmed up with ' +
@@ -716,7 +747,9 @@ function report(
       `then measured over ${STREAM_BATCHES} batches in ${STREAM_SLICES} slices, the servers taking turns slice by slice in an order that rotates; ${STREAM_ROUNDS} rounds. ` +
       (serverCpu === undefined
         ? 'The servers are not pinned to a CPU (taskset is not available).'
-        : `Every server (its tokenizer threads included) ran on CPU ${serverCpu} only and the load generator and the sink on CPU 0.`),
+        : `Every server (its tokenizer threads included) ran on CPU ${serverCpu} only and the load generator and the sink on CPU 0.`) +
+      " The main thread's share is its own user+system time (/proc/<pid>/task/<pid>/stat): the rest is V8's helper threads " +
+      "(the garbage collector's concurrent marking and sweeping, compiling) and libuv's.",
     '',
     table(
       [
@@ -724,6 +757,8 @@ function report(
         'server CPU µs/request',
         '÷ no spans (mean of both)',
         'goal: spans add ≤ 15 %',
+        'of it, main thread µs/request',
+        'main thread ÷ no spans',
         'spans exported/request',
       ],
       streamRows,

@@ -7,16 +7,21 @@
  * One bench-only route is added at the Fastify layer, outside the application's modules:
  * `GET /__rss` answers this process's memory (`process.memoryUsage()`, bytes) after a full garbage
  * collection when the process was started with --expose-gc (`gc: true` in the answer says it was).
+ *
+ * With `BENCH_SPANS_DROPPED=true` it registers a span recorder that keeps nothing: spans are made and
+ * ended as with the timeline or export on, and dropped (bench:observability's `made` variant).
  */
 import 'reflect-metadata';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import { addSpanRecorder } from '@threadline/tracing';
 import { createApp } from '../../src/app.factory.js';
 import { loadAppConfig } from '../../src/config/app.config.js';
 import { listenOptions } from '../../src/http/http-limits.js';
 import { loadLlmConfig } from '../../src/llm/llm.config.js';
 
 async function main(): Promise<void> {
+  if (process.env.BENCH_SPANS_DROPPED === 'true') addSpanRecorder({ onEnd: () => undefined });
   const config = loadAppConfig(process.env);
   config.tracing.logDestination = new Writable({ write: (_chunk, _encoding, done) => done() });
   const app = await createApp(config, loadLlmConfig(process.env));

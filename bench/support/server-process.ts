@@ -7,6 +7,8 @@ export interface ServerProcess {
   port: number;
   /** CPU time (user + system) the process has used, in microseconds, from /proc. */
   cpuMicros(): number;
+  /** The same, of its main thread alone (the JavaScript's; not V8's or libuv's helper threads). */
+  mainThreadCpuMicros(): number;
   stop(): Promise<void>;
 }
 
@@ -36,6 +38,7 @@ export function startServerProcess(
           child,
           port: Number(match[1]),
           cpuMicros: () => cpuMicros(child.pid!),
+          mainThreadCpuMicros: () => cpuMicros(child.pid!, child.pid),
           stop: () =>
             new Promise<void>((done) => {
               child.once('exit', () => done());
@@ -67,9 +70,9 @@ export function threadsCpuMicros(pid: number): number {
   return nanos / 1000;
 }
 
-/** CPU time (user + system) process `pid` has used, in microseconds. */
-export function cpuMicros(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** CPU time (user + system) process `pid` has used, in microseconds; of its thread `tid` alone when given. */
+export function cpuMicros(pid: number, tid?: number): number {
+  const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // Fields 14 and 15 of /proc/<pid>/stat (utime, stime), counted from after the command name.
   return ((Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND) * 1e6;
