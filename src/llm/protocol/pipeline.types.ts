@@ -1,9 +1,9 @@
-import type { ReasoningEffort } from './openai-fields.js';
 /**
  * What the components of the LLM pipeline send each other: plain, serialisable data, so that the same
  * calls work in one process and across processes.
  */
 import type { PromptBlocks } from '../kv/block-hash.mjs';
+import type { ReasoningEffort } from './openai-fields.js';
 
 /** Which OpenAI API a request came through. */
 export type ApiKind = 'chat' | 'completion';
