@@ -1,11 +1,6 @@
-import { connect } from '@nats-io/transport-node';
-import type { Msg, NatsConnection } from '@nats-io/transport-node';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { describeWithNats, startNatsServer } from '../../../../../test/support/nats-server.js';
-import type { NatsServer } from '../../../../../test/support/nats-server.js';
-import { waitUntil } from '../../../../../test/support/wait-for.js';
-import { NO_RESPONDERS, ReplyInbox, ReplySender, requestPacket } from './call-packets.js';
-import type { ReplyHandler } from './call-packets.js';
+import type { Msg } from '@nats-io/transport-node';
+import { describe, expect, it } from 'vitest';
+import { ReplySender, requestPacket } from './call-packets.js';
 import { itemFrames } from './item-parts.js';
 
 /** A received message that records what is sent back. */
@@ -185,98 +180,5 @@ describe('requestPacket', () => {
       deadline: 5,
       batch: true,
     });
-  });
-});
-
-describeWithNats('ReplyInbox, on a real nats-server', () => {
-  let server: NatsServer;
-  let caller: NatsConnection;
-  let callee: NatsConnection;
-  let inbox: ReplyInbox;
-  beforeAll(async () => {
-    server = await startNatsServer();
-    caller = await connect({ servers: server.url });
-    callee = await connect({ servers: server.url });
-  });
-  afterAll(async () => {
-    await caller?.close();
-    await callee?.close();
-    await server?.stop();
-  });
-  beforeEach(async () => {
-    inbox = new ReplyInbox();
-    inbox.start(caller);
-    // The subscription is in place at the server before any reply is sent to it.
-    await caller.flush();
-  });
-  afterEach(() => inbox.close());
-
-  /**
-   * The handler of call `callId`, which records what it hears, as `frame:<kind>`, `fail` and `complete`;
-   * `answered` says whether its callee ended it.
-   */
-  function recorder(callId: string): ReplyHandler & { heard: unknown[]; answered: boolean } {
-    const heard: unknown[] = [];
-    return {
-      callId,
-      answered: false,
-      heard,
-      frame: (frame) => heard.push(`frame:${frame.kind}`),
-      fail: (error) => heard.push(error === NO_RESPONDERS ? 'no responders' : 'fail'),
-      complete: () => heard.push('complete'),
-    };
-  }
-
-  /** Sends `packet` as a callee's reply on `subject`, and waits until the caller's connection has had it. */
-  async function reply(subject: string, packet: object): Promise<void> {
-    callee.publish(subject, JSON.stringify(packet));
-    await callee.flush();
-    await caller.flush();
-  }
-
-  const answer = (id: string) => ({ id, responses: [{ kind: 'item', value: 1 }], isDisposed: true });
-
-  it('gives the subject of a call its callee ended to the next call', async () => {
-    const first = recorder('call-1');
-    const subject = inbox.open(first);
-    await reply(subject, answer('call-1'));
-    expect(first.heard).toEqual(['frame:item', 'complete']);
-    first.answered = true;
-    inbox.forget(subject);
-    const second = recorder('call-2');
-    expect(inbox.open(second)).toBe(subject);
-    await reply(subject, answer('call-2'));
-    expect(second.heard).toEqual(['frame:item', 'complete']);
-    expect(first.heard).toHaveLength(2);
-  });
-
-  it('does not use again the subject of a call that ended unanswered: what comes later on it reaches no call', async () => {
-    const first = recorder('call-1');
-    const subject = inbox.open(first);
-    inbox.forget(subject);
-    const second = recorder('call-2');
-    const next = inbox.open(second);
-    expect(next).not.toBe(subject);
-    await reply(subject, answer('call-1'));
-    await reply(next, answer('call-2'));
-    expect(first.heard).toEqual([]);
-    expect(second.heard).toEqual(['frame:item', 'complete']);
-  });
-
-  it("drops a reply that names another call than the subject's", async () => {
-    const handler = recorder('call-2');
-    const subject = inbox.open(handler);
-    await reply(subject, answer('call-1'));
-    await reply(subject, answer('call-2'));
-    expect(handler.heard).toEqual(['frame:item', 'complete']);
-  });
-
-  it("tells a call that nobody listens on its subject, from the server's status, which names no call", async () => {
-    const handler = recorder('call-1');
-    const subject = inbox.open(handler);
-    caller.publish('threadline.nobody.listens', '{}', { reply: subject });
-    await caller.flush();
-    await waitUntil(() => handler.heard.length > 0);
-    expect(handler.heard).toEqual(['no responders']);
   });
 });

@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Msg } from '@nats-io/transport-node';
 import { FRAME_JSON } from './nats-subjects.js';
 import type { SerialisedFrame, WireFrame } from './nats-subjects.js';
 import { utf8Payload } from './utf8-payload.js';
@@ -47,105 +46,6 @@ export interface ReplyPacket {
   responses?: WireFrame[];
   err?: unknown;
   isDisposed?: boolean;
-}
-
-/** What a call does with its replies as they come: frames, then exactly one of `fail` or `complete`. */
-export interface ReplyHandler {
-  /** The call's own id: its callee's replies carry it. */
-  readonly callId: string;
-  /** Whether the callee has ended the call: nothing more comes for it. */
-  readonly answered: boolean;
-  frame(frame: WireFrame): void;
-  fail(error: unknown): void;
-  complete(): void;
-}
-
-/**
- * One subscription for the replies of every call this process makes (`<inbox>.*`), each call on a token
- * of it, instead of a subscription per call. A token whose call its callee ended is taken again by a
- * later call: nats-server keeps the subjects it has matched in a cache, and a new reply subject for every
- * call would be matched afresh, and cached, each time. A token whose call ended otherwise (cancelled,
- * timed out, its instance gone) is not used again: a reply, or a "no responders" status, may still come
- * on it. A reply that names another call than the token's is dropped.
- */
-export class ReplyInbox {
-  private readonly prefix = shortInbox();
-  private readonly calls = new Map<string, ReplyHandler>();
-  /** Tokens whose calls were answered to their end, free for the next calls. */
-  private readonly free: string[] = [];
-  private subscription: Subscription | undefined;
-  private next = 0;
-
-  start(connection: NatsConnection): void {
-    const skip = this.prefix.length + 1;
-    this.subscription = connection.subscribe(`${this.prefix}.*`, {
-      callback: (error, message) => {
-        if (error !== null) return;
-        const handler = this.calls.get(message.subject.slice(skip));
-        if (handler === undefined) return;
-        const reply = replyOf(message);
-        // A status from the server names no call: it is about the request sent on this token last.
-        if (reply.id === undefined || reply.id === handler.callId) deliver(handler, reply);
-      },
-    });
-  }
-
-  /** Sends the replies of `handler`'s call that come to the returned subject to it, until `forget(subject)`. */
-  open(handler: ReplyHandler): string {
-    const token = this.free.pop() ?? (this.next++).toString(36);
-    this.calls.set(token, handler);
-    return `${this.prefix}.${token}`;
-  }
-
-  /** The call on `subject` is over: its subject goes to a later call if its callee ended it. */
-  forget(subject: string): void {
-    const token = subject.slice(this.prefix.length + 1);
-    const handler = this.calls.get(token);
-    if (handler === undefined) return;
-    this.calls.delete(token);
-    if (handler.answered) this.free.push(token);
-  }
-
-  close(): void {
-    this.subscription?.unsubscribe();
-    this.calls.clear();
-    this.free.length = 0;
-  }
-}
-
-/**
- * This process's reply inbox: a subject under `_INBOX.` (where nats-server's permissions usually let
- * clients take replies), made unique by 72 random bits in 12 characters rather than the NATS client's
- * 22. Every call's request carries it and its reply is sent to it, and the NATS client reads a message's
- * subjects byte by byte on both sides of the call.
- */
-function shortInbox(): string {
-  return `_INBOX.${randomBytes(9).toString('base64url')}`;
-}
-
-/**
- * What a call hears when nothing listens on its subject: the server's "no responders" status, which it
- * sends to the reply subject of a request nobody is subscribed to (an instance gone, none started).
- */
-export const NO_RESPONDERS = Symbol('no responders');
-
-function replyOf(message: Msg): ReplyPacket {
-  if (message.data.length === 0) {
-    const noResponders = message.headers?.hasError === true && message.headers.code === 503;
-    return { err: noResponders ? NO_RESPONDERS : new Error('The callee sent an empty reply.'), isDisposed: true };
-  }
-  try {
-    return message.json<ReplyPacket>();
-  } catch (error) {
-    return { err: error, isDisposed: true };
-  }
-}
-
-function deliver(handler: ReplyHandler, { response, responses, err, isDisposed }: ReplyPacket): void {
-  if (Array.isArray(responses)) for (const frame of responses) handler.frame(frame);
-  else if (response !== undefined) handler.frame(response);
-  if (err !== undefined && err !== null) handler.fail(err);
-  else if (isDisposed === true) handler.complete();
 }
 
 /** `frame` with its JSON made once, for a frame that every call of an instance sends alike. */

@@ -4,7 +4,7 @@ import type { FinishedSpan } from '@threadline/tracing';
 import { cancelStore, createStore, endSpanWithIterator, startSpan } from '@threadline/tracing/internal';
 import type { RequestStore } from '@threadline/tracing/internal';
 import { ByteBudget } from './byte-budget.js';
-import { NO_RESPONDERS } from './call-packets.js';
+import { NO_RESPONDERS } from './reply-inbox.js';
 import { CallsInFlight } from './calls-in-flight.js';
 import { InstanceRegistry } from './instance-registry.js';
 import { ItemAssembler, itemFrames } from './item-parts.js';
@@ -36,12 +36,12 @@ describe('NatsCall', () => {
       startTimeoutMs: 5000,
       cancel,
       assembler: () => new ItemAssembler(1 << 20, new ByteBudget(1 << 20)),
-      onEnd: (done) => {
-        inFlight.delete(done);
+      onEnd: () => {
+        inFlight.delete(slot);
         ended();
       },
     });
-    inFlight.add(stream, store);
+    const slot = inFlight.add(stream, store);
     return { stream, cancel, ended, next: stream.next() };
   }
 
@@ -56,10 +56,10 @@ describe('NatsCall', () => {
         startTimeoutMs: 5000,
         cancel: () => cancels.push(callId),
         assembler: () => new ItemAssembler(1 << 20, new ByteBudget(1 << 20)),
-        onEnd: (done) => inFlight.delete(done),
+        onEnd: () => inFlight.delete(slot),
         resend,
       });
-      inFlight.add(stream, createStore('req-1'));
+      const slot = inFlight.add(stream, createStore('req-1'));
       return stream;
     };
     let second: NatsCall | undefined;
@@ -241,10 +241,10 @@ describe('NatsCall', () => {
         startTimeoutMs: 5000,
         cancel: () => undefined,
         assembler: () => new ItemAssembler(1 << 20, new ByteBudget(1 << 20)),
-        onEnd: (done) => inFlight.delete(done),
+        onEnd: () => inFlight.delete(slot),
         ...options,
       });
-      inFlight.add(stream, createStore('req-1'));
+      const slot = inFlight.add(stream, createStore('req-1'));
       return stream;
     };
     let second: NatsCall | undefined;

@@ -3,8 +3,8 @@ import type { Span, SpanEndingHost, SpanItemObserver } from '@threadline/tracing
 import { EndpointError } from '../../endpoint.error.js';
 import type { EndpointErrorData } from '../../endpoint.error.js';
 import { stoppedCallFailure } from '../../told-stop-reason.js';
-import { NO_RESPONDERS } from './call-packets.js';
-import type { ReplyHandler } from './call-packets.js';
+import { NO_RESPONDERS } from './reply-inbox.js';
+import type { ReplyHandler } from './reply-inbox.js';
 import { frameBytes } from './item-parts.js';
 import type { ItemAssembler } from './item-parts.js';
 import type { WireFrame } from './nats-subjects.js';

@@ -122,7 +122,7 @@ export class NatsEndpointServer {
   private readonly logger = new Logger('Runtime');
   private readonly server: ServerNats;
   /** The calls in flight, by call id: their cancellation (its signal made only if asked for) and calling process. */
-  private readonly active = new Map<string, ActiveCall>();
+  private active = new Map<string, ActiveCall>();
   /** Each local instance's start frames, their JSON made once. */
   private readonly startFrames = new Map<string, { unpaced: WireFrame; paced: WireFrame }>();
   private readonly turns = new RoundRobin();
@@ -262,6 +262,17 @@ export class NatsEndpointServer {
     return frames;
   }
 
+  /**
+   * Forgets the call `callId`. The last call in flight leaves a new map rather than an emptied one: V8
+   * shrinks a map that empties, allocating its table anew beside the map, in the old generation once the
+   * map has lived long, which costs every call when calls come one at a time (bench/README.md, "Tables
+   * that empty at every call").
+   */
+  private ended(callId: string): void {
+    if (this.active.size === 1 && this.active.has(callId)) this.active = new Map();
+    else this.active.delete(callId);
+  }
+
   private cancel(callId: string): void {
     const call = this.active.get(callId);
     if (call !== undefined) cancelStore(call.store, new Error('The caller cancelled the call.'));
@@ -373,7 +384,7 @@ export class NatsEndpointServer {
         void items?.return?.(undefined);
       } finally {
         clearTimeout(deadlineTimer);
-        this.active.delete(callId);
+        this.ended(callId);
         window?.close();
       }
     })();

@@ -19,7 +19,8 @@ import type { BusStatus, OutgoingCall, QueryHandler } from '../component-transpo
 import { componentAddress } from '../in-process.transport.js';
 import { RoundRobin } from '../../round-robin.js';
 import { ByteBudget } from './byte-budget.js';
-import { ReplyInbox, requestPacket } from './call-packets.js';
+import { requestPacket } from './call-packets.js';
+import { ReplyInbox } from './reply-inbox.js';
 import { CallerLiveness } from './caller-liveness.js';
 import { CallsInFlight } from './calls-in-flight.js';
 import { InstanceRegistry } from './instance-registry.js';
@@ -454,13 +455,13 @@ export class NatsTransport extends ComponentTransport {
       onServingInstance: call.span && ((instanceId) => call.span!.setAttribute('threadline.instance_id', instanceId)),
       onUnreachable: (instanceId) => this.registry.unreachable(instanceId),
       onEnd: (ended) => {
-        this.inFlight.delete(ended);
+        this.inFlight.delete(slot);
         this.replies.forget(replyTo);
         // The request's parts stay offered to a call sent again in this one's place.
         if (!ended.wasResent) upload?.close();
       },
     });
-    this.inFlight.add(natsCall, call.store);
+    const slot = this.inFlight.add(natsCall, call.store);
     const replyTo = this.replies.open(natsCall);
     // The call's own id is the packet's.
     const packet = requestPacket(
