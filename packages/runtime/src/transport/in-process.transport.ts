@@ -6,9 +6,20 @@ import { RoundRobin } from '../round-robin.js';
 import { ComponentTransport } from './component-transport.js';
 import type { OutgoingCall } from './component-transport.js';
 
+/**
+ * Each component's address, made once: every call looks its component's instances up by it, and a string
+ * made anew for every call would be hashed anew for every lookup.
+ */
+const addresses = new WeakMap<ComponentIdentity, string>();
+
 /** The address of a component: its namespace and name. */
 export function componentAddress(component: ComponentIdentity): string {
-  return `${component.namespace}.${component.name}`;
+  let address = addresses.get(component);
+  if (address === undefined) {
+    address = `${component.namespace}.${component.name}`;
+    addresses.set(component, address);
+  }
+  return address;
 }
 
 /**

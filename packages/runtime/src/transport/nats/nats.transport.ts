@@ -403,9 +403,7 @@ export class NatsTransport extends ComponentTransport {
     }
     const { json, upload } = this.serialise(call, where);
     const sent = { where, json, upload };
-    return instance === undefined
-      ? this.sendInTurn(call, sent, new Set())
-      : this.send(call, sent, instance, call.callId);
+    return instance === undefined ? this.sendInTurn(call, sent, []) : this.send(call, sent, instance, call.callId);
   }
 
   /**
@@ -416,16 +414,21 @@ export class NatsTransport extends ComponentTransport {
    * fails before taking it goes to another, then to the queue group once none is left (a stall may end
    * in time to serve it). One registry knows of none (it has only just started, say): the queue group.
    */
-  private sendInTurn(call: OutgoingCall, sent: SentRequest, tried: Set<string>, insteadOf?: EndpointError): NatsCall {
+  private sendInTurn(
+    call: OutgoingCall,
+    sent: SentRequest,
+    tried: readonly string[],
+    insteadOf?: EndpointError,
+  ): NatsCall {
     const address = componentAddress(call.component);
     const live = this.registry.takingCalls(address);
-    const untried = tried.size === 0 ? live : live.filter((id) => !tried.has(id));
+    const untried = tried.length === 0 ? live : live.filter((id) => !tried.includes(id));
     const instance = untried.length === 0 ? undefined : this.turns.pick(untried, address);
-    const callId = tried.size === 0 ? call.callId : `${call.callId}.${tried.size}`;
+    const callId = tried.length === 0 ? call.callId : `${call.callId}.${tried.length}`;
     const resend =
       instance === undefined
         ? undefined
-        : (failure: EndpointError) => this.sendInTurn(call, sent, tried.add(instance), failure);
+        : (failure: EndpointError) => this.sendInTurn(call, sent, [...tried, instance], failure);
     return this.send(call, sent, instance, callId, { resend, insteadOf });
   }
 
