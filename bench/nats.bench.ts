@@ -1,8 +1,9 @@
 /**
  * Calls over NATS, caller and callee in two processes on one nats-server:
- *   - the round trip and the CPU (both processes) of a unary call: raw `@nats-io/transport-node`
- *     request/reply, Moleculer's `broker.call` on its NATS transporter (request ids on), and a unary
- *     `depends()` call; this process calls, servers/nats-callee.ts serves all three;
+ *   - the round trip and the CPU (both processes) of a unary call: the least an RPC on the NATS client
+ *     does (`support/nats-floor.ts`), raw `@nats-io/transport-node` request/reply, Moleculer's
+ *     `broker.call` on its NATS transporter (request ids on), and a unary `depends()` call; this process
+ *     calls, servers/nats-callee.ts serves all four;
  *   - one streamed `depends()` call's items/s and CPU per item, paced by acknowledgements and not;
  *   - the streamed pipeline (Frontend, Processor+Router, two Workers with the mocker) spread over four
  *     processes on NATS, paced and not, against the same pipeline in one process: tokens/s and CPU per
@@ -24,6 +25,7 @@ import { RequestIdService } from '@threadline/tracing';
 import { longestAnswer, stream } from './support/completion-stream.js';
 import type { StreamRequest } from './support/completion-stream.js';
 import { EchoComponent, RAW_SUBJECT, startEchoModule } from './support/nats-echo.js';
+import { floorCaller } from './support/nats-floor.js';
 import { startNatsServer } from './support/nats-server.js';
 import { publishReport, spreadNote } from './support/report.js';
 import { cpuMicros, startServerProcess, threadsCpuMicros } from './support/server-process.js';
@@ -132,7 +134,7 @@ async function streamed(client: ComponentClient<EchoComponent>, requestIds: Requ
   return { value: received / seconds, cpu: cpu / received };
 }
 
-const UNARY = ['raw', 'moleculer', 'depends'] as const;
+const UNARY = ['floor', 'raw', 'moleculer', 'depends'] as const;
 const PACING = ['paced', 'unpaced'] as const;
 const PIPELINES = ['in-process', 'nats-paced', 'nats-unpaced'] as const;
 type Pipeline = (typeof PIPELINES)[number];
@@ -173,7 +175,9 @@ async function unaryAndStreamed() {
   if (echoed !== requestId) throw new Error(`Moleculer carried request id ${String(echoed)}`);
 
   const encoded = JSON.stringify(PAYLOAD);
+  const floor = await floorCaller(requester);
   const run: Record<(typeof UNARY)[number], () => Promise<unknown>> = {
+    floor: () => floor(PAYLOAD),
     raw: () => requester.request(RAW_SUBJECT, encoded, { timeout: 5000 }),
     moleculer: () => broker.call('echo.echo', PAYLOAD, { requestID: requestId }),
     depends: () => unary(clientOf('paced').echo(PAYLOAD)),
@@ -409,6 +413,7 @@ async function main(): Promise<void> {
         'goal (≤ Moleculer)',
       ],
       [
+        unaryRow("the client's floor: publish with a reply subject, one inbox, JSON both ways", 'floor'),
         unaryRow('raw @nats-io/transport-node request/reply', 'raw'),
         unaryRow('Moleculer 0.15 `broker.call`, NATS transporter, requestID', 'moleculer'),
         unaryRow('unary `depends()` over NATS', 'depends', { atMost: 1 }),
