@@ -137,16 +137,20 @@ describe('encodeExportTraceRequest', () => {
   });
 
   it('writes the same bytes again from what it kept of earlier requests, and once what it keeps was emptied', () => {
-    // More distinct attributes, names and trace ids than it keeps, each span in two requests.
+    // More distinct attributes, keys of numbers, names and trace ids than it keeps, each span in two
+    // requests; trace ids interleaved as the spans of concurrent requests are in a batch.
     const spans = Array.from({ length: 3000 }, (_, i) =>
       span({
-        traceId: i % 2 === 0 ? TRACE_ID : `${TRACE_ID.slice(0, 28)}${String(i).padStart(4, '0')}`,
+        traceId: i % 2 === 0 ? TRACE_ID : `${TRACE_ID.slice(0, 28)}${String(i % 2600).padStart(4, '0')}`,
         name: `component-${i % 50}.endpoint`,
         attributes: {
           x_request_id: `request-${i}`,
           'rpc.service': `component-${i % 50}`,
           'http.response.status_code': i,
+          [`ratio-${i % 2600}`]: i / 7,
+          [`flag-${i % 3}`]: i % 2 === 0,
         },
+        events: i % 3 === 0 ? [{ name: `event-${i % 40}`, time: 1796123052654.4263 + i }] : [],
       }),
     );
     for (const round of [1, 2]) {

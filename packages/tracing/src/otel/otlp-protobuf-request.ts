@@ -125,13 +125,22 @@ class KeyValueCache {
 const keyValues = new KeyValueCache();
 
 /**
- * Span names as written once (length and text), as `KeyValueCache` keeps attributes: a pipeline's
- * spans take their names from a few components' endpoints.
+ * Written once, copied where they come again, each map emptied when it holds `CACHED_ATTRIBUTES`:
+ * - span and event names (length and text): a pipeline's spans take theirs from a few components' endpoints;
+ * - attribute keys whose value is not kept by `KeyValueCache` (a number, a boolean), with what comes
+ *   between the key and the value (the key's field and the value's tag);
+ * - trace ids (length and bytes): a batch holds the spans of many requests at once, interleaved, and
+ *   every span of a request has its request's.
  */
 const names = new Map<string, Uint8Array>();
+const keyHeads = new Map<string, Uint8Array>();
+const traceIds = new Map<string, Uint8Array>();
 
-/** The trace id written last, and its bytes: every span of a request has its request's. */
-let lastTraceId: { hex: string; bytes: Uint8Array } = { hex: '', bytes: new Uint8Array(0) };
+/** Keeps `written` for `key` in `cache`, emptying a full one first. */
+function keep(cache: Map<string, Uint8Array>, key: string, written: Uint8Array): void {
+  if (cache.size >= CACHED_ATTRIBUTES) cache.clear();
+  cache.set(key, written);
+}
 
 function varintSize(value: number): number {
   return value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x20_0000 ? 3 : value < 0x1000_0000 ? 4 : 5;
@@ -255,16 +264,23 @@ class ProtobufOut {
     return this;
   }
 
-  /** A span's name, as `text` writes it, copied when it was written before. */
+  /** A span's or an event's name, as `text` writes it, copied when it was written before. */
   name(name: string): this {
     const written = names.get(name);
     if (written !== undefined) return this.raw(written);
     const start = this.pos;
     this.text(name);
-    if (name.length <= CACHED_VALUE_LENGTH) {
-      if (names.size >= CACHED_ATTRIBUTES) names.clear();
-      names.set(name, this.copy(start));
-    }
+    if (name.length <= CACHED_VALUE_LENGTH) keep(names, name, this.copy(start));
+    return this;
+  }
+
+  /** A trace id, as `hexBytes` writes it, copied when it was written before. */
+  traceId(traceId: string): this {
+    const written = traceIds.get(traceId);
+    if (written !== undefined) return this.raw(written);
+    const start = this.pos;
+    this.hexBytes(traceId);
+    keep(traceIds, traceId, this.copy(start));
     return this;
   }
 
@@ -326,12 +342,7 @@ class ProtobufOut {
   }
 
   span(span: FinishedSpan): void {
-    if (span.traceId === lastTraceId.hex) this.tag(FIELD_1_LEN).raw(lastTraceId.bytes);
-    else {
-      const start = this.tag(FIELD_1_LEN).pos;
-      this.hexBytes(span.traceId);
-      lastTraceId = { hex: span.traceId, bytes: this.copy(start) };
-    }
+    this.tag(FIELD_1_LEN).traceId(span.traceId);
     this.tag(FIELD_2_LEN).hexBytes(span.spanId);
     if (span.traceState !== undefined) this.tag(FIELD_3_LEN).text(span.traceState);
     if (span.parentSpanId !== undefined) this.tag(FIELD_4_LEN).hexBytes(span.parentSpanId);
@@ -360,7 +371,7 @@ class ProtobufOut {
 
   event(event: SpanEvent): void {
     this.tag(FIELD_1_FIXED64).epochNanos(event.time);
-    this.tag(FIELD_2_LEN).text(event.name);
+    this.tag(FIELD_2_LEN).name(event.name);
     if (event.attributes !== undefined) this.attributes(event.attributes, FIELD_3_LEN, undefined);
     this.tag(FIELD_4_VARINT).varint(0);
   }
@@ -391,8 +402,14 @@ class ProtobufOut {
       }
     }
     const keyValue = this.tag(tag).begin(1);
-    this.tag(FIELD_1_LEN).text(key);
-    const anyValue = this.tag(FIELD_2_LEN).begin(1);
+    const head = keyHeads.get(key);
+    if (head !== undefined) this.raw(head);
+    else {
+      const start = this.pos;
+      this.tag(FIELD_1_LEN).text(key).tag(FIELD_2_LEN);
+      if (key.length <= CACHED_VALUE_LENGTH) keep(keyHeads, key, this.copy(start));
+    }
+    const anyValue = this.begin(1);
     switch (typeof value) {
       case 'string':
         this.tag(FIELD_1_LEN).text(value);
