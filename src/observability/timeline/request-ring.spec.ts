@@ -59,6 +59,29 @@ describe('RequestRing', () => {
     expect(ring.size).toBe(3);
   });
 
+  it('finds each request of a trace that several share, and of traces of their own, while requests leave', () => {
+    const ring = new RequestRing(3);
+    const [shared, own, third] = ['5'.repeat(32), '6'.repeat(32), '7'.repeat(32)];
+    ring.onEnd(span('a', 'a-1', shared));
+    ring.onEnd(span('b', 'b-1', shared));
+    ring.onEnd(span('c', 'c-1', own));
+    ring.onEnd(span('a', 'a-2', shared));
+    expect(spansOf(ring, 'a').map((s) => s.name)).toEqual(['a-1', 'a-2']);
+    // d pushes a out; b, alone in the shared trace now, still takes its spans.
+    ring.onEnd(span('d', 'd-1', third));
+    ring.onEnd(span('b', 'b-2', shared));
+    expect(spansOf(ring, 'a')).toEqual([]);
+    expect(spansOf(ring, 'b').map((s) => s.name)).toEqual(['b-1', 'b-2']);
+    // A new request of id a in the shared trace pushes b out and starts afresh.
+    ring.onEnd(span('a', 'a-3', shared));
+    ring.onEnd(span('e', 'e-1', shared));
+    ring.onEnd(span('a', 'a-4', shared));
+    expect(spansOf(ring, 'b')).toEqual([]);
+    expect(spansOf(ring, 'a').map((s) => s.name)).toEqual(['a-3', 'a-4']);
+    expect(spansOf(ring, 'e').map((s) => s.name)).toEqual(['e-1']);
+    expect([...ring.newestFirst()].map(({ id }) => id)).toEqual(['e', 'a', 'd']);
+  });
+
   it('evicts the oldest request whole once full', () => {
     const ring = new RequestRing(3);
     for (const id of ['r1', 'r2', 'r3', 'r4', 'r5']) {

@@ -19,8 +19,15 @@ export interface RingEntry {
  * many pass.
  */
 export class RequestRing implements SpanRecorder {
-  // A Map iterates in insertion order: its first entry is the oldest request.
-  private readonly requests = new Map<string, RingEntry>();
+  /** The requests in the order they came: a Set iterates in insertion order, its first is the oldest. */
+  private readonly order = new Set<RingEntry>();
+  /**
+   * The request of each trace, or its requests by id when several share it (a caller that sent one
+   * `traceparent` with each). Looked up by the trace id and then the request id, each the same string on
+   * every span of a request, whose hash is worked out once: a key made of the two would be built and
+   * hashed anew for every span.
+   */
+  private readonly byTrace = new Map<string, RingEntry | Map<string, RingEntry>>();
   /** The entries of each request id, oldest first. */
   private readonly byId = new Map<string, RingEntry[]>();
 
@@ -29,16 +36,15 @@ export class RequestRing implements SpanRecorder {
   }
 
   onEnd(span: FinishedSpan): void {
-    // Neither a trace id nor a request id has a space in it.
-    const key = `${span.traceId} ${span.requestId}`;
-    const entry = this.requests.get(key);
+    const entry = this.entryOf(span.traceId, span.requestId);
     if (entry !== undefined) {
       if (entry.spans.length < MAX_SPANS_PER_REQUEST) entry.spans.push(span);
       return;
     }
-    if (this.requests.size >= this.capacity) this.evictOldest();
+    if (this.order.size >= this.capacity) this.evictOldest();
     const added: RingEntry = { id: span.requestId, traceId: span.traceId, spans: [span] };
-    this.requests.set(key, added);
+    this.order.add(added);
+    this.addToTrace(added);
     const ofId = this.byId.get(added.id);
     if (ofId === undefined) this.byId.set(added.id, [added]);
     else ofId.push(added);
@@ -46,7 +52,7 @@ export class RequestRing implements SpanRecorder {
 
   /** How many requests the ring holds now. */
   get size(): number {
-    return this.requests.size;
+    return this.order.size;
   }
 
   /** The requests of id `id` recorded in this process, oldest first; none if they left or never came. */
@@ -56,16 +62,41 @@ export class RequestRing implements SpanRecorder {
 
   /** The requests held, newest first. */
   *newestFirst(): Generator<RingEntry> {
-    const entries = [...this.requests.values()];
+    const entries = [...this.order];
     for (let i = entries.length - 1; i >= 0; i--) yield entries[i]!;
   }
 
+  private entryOf(traceId: string, id: string): RingEntry | undefined {
+    const held = this.byTrace.get(traceId);
+    if (held instanceof Map) return held.get(id);
+    return held?.id === id ? held : undefined;
+  }
+
+  private addToTrace(entry: RingEntry): void {
+    const held = this.byTrace.get(entry.traceId);
+    if (held === undefined) this.byTrace.set(entry.traceId, entry);
+    else if (held instanceof Map) held.set(entry.id, entry);
+    else
+      this.byTrace.set(
+        entry.traceId,
+        new Map([
+          [held.id, held],
+          [entry.id, entry],
+        ]),
+      );
+  }
+
   private evictOldest(): void {
-    const [key, oldest] = this.requests.entries().next().value!;
-    this.requests.delete(key);
-    const ofId = this.byId.get(oldest.id)!;
+    let oldest: RingEntry | undefined;
+    for (oldest of this.order) break;
+    const { id, traceId } = oldest!;
+    this.order.delete(oldest!);
+    const held = this.byTrace.get(traceId)!;
+    if (!(held instanceof Map)) this.byTrace.delete(traceId);
+    else if (held.delete(id) && held.size === 0) this.byTrace.delete(traceId);
+    const ofId = this.byId.get(id)!;
     // The oldest request is its id's oldest too.
     ofId.shift();
-    if (ofId.length === 0) this.byId.delete(oldest.id);
+    if (ofId.length === 0) this.byId.delete(id);
   }
 }
