@@ -13,6 +13,7 @@ import type { EndpointContext } from './endpoint-context.js';
 import { EndpointError } from './endpoint.error.js';
 import type { LocalInstance } from './local-instance.js';
 import { CalleeStream } from './callee-stream.js';
+import { rpcSpanName } from './rpc-span-name.js';
 
 const logger = new Logger('Runtime');
 
@@ -74,7 +75,7 @@ function startServerSpan(local: LocalInstance, endpointName: string, requestStor
   if (!isRecordingSpans()) return undefined;
   const component = local.identity.name;
   return startSpan(
-    `${component}.${endpointName}`,
+    rpcSpanName(component, endpointName),
     'server',
     {
       'rpc.system': 'threadline',

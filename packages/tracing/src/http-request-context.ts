@@ -7,7 +7,11 @@ import { TRACEPARENT_HEADER, TRACESTATE_HEADER } from './request-tracing.constan
 import { startSpan } from './spans/span-context.js';
 import type { Span } from './spans/span.js';
 import { isRecordingSpans } from './spans/span-recorders.js';
+import { SpanNames } from './spans/span-names.js';
 import { parseTraceparent, parseTracestate } from './traceparent.js';
+
+/** A request's span named after its route, `{method} {route}`: one string for each pair. */
+const routeSpanNames = new SpanNames(' ');
 
 const RESPONSE_STORE = Symbol('threadline:response-store');
 const REQUEST_STORE = Symbol('threadline:request-store');
@@ -62,7 +66,7 @@ export function setHttpRoute(store: RequestStore, route: string | undefined): vo
 }
 
 function nameAfterRoute(span: Span, route: string): void {
-  span.name = `${span.attributes['http.request.method'] as string} ${route}`;
+  span.name = routeSpanNames.of(span.attributes['http.request.method'] as string, route);
   span.setAttribute('http.route', route);
 }
 

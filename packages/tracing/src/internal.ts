@@ -29,6 +29,7 @@ export {
 export type { RequestStore, ContextSnapshot } from './request-context.js';
 export { generateRequestId, isLogLevelEnabled } from './tracing.globals.js';
 export { randomUuid } from './random-uuid.js';
+export { SpanNames } from './spans/span-names.js';
 export { withoutCredentials } from './url-credentials.js';
 export { RepeatedFailureLines } from './repeated-failure-lines.js';
 export { RequestCancellation } from './request-cancellation.js';

@@ -1,14 +1,8 @@
 import type { FinishedSpan, SpanRecorder } from '@threadline/tracing';
+import { RequestSpans } from './request-spans.js';
 
 /** A request's spans beyond this many are dropped: a runaway request cannot grow its entry without end. */
 export const MAX_SPANS_PER_REQUEST = 256;
-
-/** One request in the ring: its id, its trace, and its spans in the order they ended. */
-export interface RingEntry {
-  readonly id: string;
-  readonly traceId: string;
-  readonly spans: FinishedSpan[];
-}
 
 /**
  * The spans of this process's most recent requests, one entry per request: a `SpanRecorder` holding at
@@ -20,16 +14,16 @@ export interface RingEntry {
  */
 export class RequestRing implements SpanRecorder {
   /** The requests in the order they came: a Set iterates in insertion order, its first is the oldest. */
-  private readonly order = new Set<RingEntry>();
+  private readonly order = new Set<RequestSpans>();
   /**
    * The request of each trace, or its requests by id when several share it (a caller that sent one
    * `traceparent` with each). Looked up by the trace id and then the request id, each the same string on
    * every span of a request, whose hash is worked out once: a key made of the two would be built and
    * hashed anew for every span.
    */
-  private readonly byTrace = new Map<string, RingEntry | Map<string, RingEntry>>();
+  private readonly byTrace = new Map<string, RequestSpans | Map<string, RequestSpans>>();
   /** The entries of each request id, oldest first. */
-  private readonly byId = new Map<string, RingEntry[]>();
+  private readonly byId = new Map<string, RequestSpans[]>();
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError('A request ring holds at least one request.');
@@ -38,11 +32,12 @@ export class RequestRing implements SpanRecorder {
   onEnd(span: FinishedSpan): void {
     const entry = this.entryOf(span.traceId, span.requestId);
     if (entry !== undefined) {
-      if (entry.spans.length < MAX_SPANS_PER_REQUEST) entry.spans.push(span);
+      if (entry.count < MAX_SPANS_PER_REQUEST) entry.add(span);
       return;
     }
     if (this.order.size >= this.capacity) this.evictOldest();
-    const added: RingEntry = { id: span.requestId, traceId: span.traceId, spans: [span] };
+    const added = new RequestSpans(span.requestId, span.traceId);
+    added.add(span);
     this.order.add(added);
     this.addToTrace(added);
     const ofId = this.byId.get(added.id);
@@ -56,23 +51,23 @@ export class RequestRing implements SpanRecorder {
   }
 
   /** The requests of id `id` recorded in this process, oldest first; none if they left or never came. */
-  entriesOf(id: string): readonly RingEntry[] {
+  entriesOf(id: string): readonly RequestSpans[] {
     return this.byId.get(id) ?? [];
   }
 
   /** The requests held, newest first. */
-  *newestFirst(): Generator<RingEntry> {
+  *newestFirst(): Generator<RequestSpans> {
     const entries = [...this.order];
     for (let i = entries.length - 1; i >= 0; i--) yield entries[i]!;
   }
 
-  private entryOf(traceId: string, id: string): RingEntry | undefined {
+  private entryOf(traceId: string, id: string): RequestSpans | undefined {
     const held = this.byTrace.get(traceId);
     if (held instanceof Map) return held.get(id);
     return held?.id === id ? held : undefined;
   }
 
-  private addToTrace(entry: RingEntry): void {
+  private addToTrace(entry: RequestSpans): void {
     const held = this.byTrace.get(entry.traceId);
     if (held === undefined) this.byTrace.set(entry.traceId, entry);
     else if (held instanceof Map) held.set(entry.id, entry);
@@ -87,7 +82,7 @@ export class RequestRing implements SpanRecorder {
   }
 
   private evictOldest(): void {
-    let oldest: RingEntry | undefined;
+    let oldest: RequestSpans | undefined;
     for (oldest of this.order) break;
     const { id, traceId } = oldest!;
     this.order.delete(oldest!);

@@ -13,6 +13,7 @@ import {
 import type { RequestStore, Span } from '@threadline/tracing/internal';
 import type { ComponentIdentity } from '../component.decorator.js';
 import type { CallOptions } from '../endpoint-context.js';
+import { rpcSpanName } from '../rpc-span-name.js';
 import type { LocalInstance } from '../local-instance.js';
 import { stoppedCallFailure } from '../told-stop-reason.js';
 
@@ -106,7 +107,7 @@ export abstract class ComponentTransport {
       'rpc.method': call.endpoint,
     };
     if (call.options.instance !== undefined) attributes['threadline.instance_id'] = call.options.instance;
-    const span = startSpan(`${call.component.name}.${call.endpoint}`, 'client', attributes, call.store)!;
+    const span = startSpan(rpcSpanName(call.component.name, call.endpoint), 'client', attributes, call.store)!;
     try {
       const traced = { ...call, store: storeWithSpan(call.store, span), span };
       return endSpanWithIterator(this.dispatch(traced)[Symbol.asyncIterator](), span);
