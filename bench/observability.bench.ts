@@ -147,6 +147,14 @@ const MEMORY_SAMPLES = 10;
 const MEMORY_MAX_TOKENS = 4;
 /** The ratio of any later sample's RSS to the first sample's (taken after warm-up) that still counts as flat. */
 const MEMORY_GOAL = 1.1;
+/**
+ * The size of each of the young generation's two semi-spaces in the memory phase's server, its minimum
+ * and its maximum alike. V8 grows the young generation from a small size up to its maximum (64 MiB a
+ * semi-space with Node 24 on these machines) as the allocation rate asks, at a moment that varies from
+ * run to run: a step in RSS that says nothing of what the process holds. Fixed from the start, it is in
+ * every reading alike. The report shows its committed size at each reading.
+ */
+const MEMORY_SEMI_SPACE_MIB = 64;
 
 /** A BatchSpanProcessor sends what it holds every 5 s by default: waited for before counting a server's spans. */
 const EXPORT_WAIT_MS = 6_000;
@@ -470,14 +478,16 @@ interface MemorySample {
   requests: number;
   rss: number;
   heapUsed: number;
+  /** Bytes committed to V8's young generation (its new space). */
+  youngGeneration: number;
 }
 
 async function memoryOf(url: string): Promise<Omit<MemorySample, 'requests'>> {
   const res = await fetch(`${url}/__rss`);
   if (res.status !== 200) throw new Error(`GET /__rss: HTTP ${res.status}`);
-  const body = (await res.json()) as { gc: boolean; rss: number; heapUsed: number };
+  const body = (await res.json()) as { gc: boolean; rss: number; heapUsed: number; youngGeneration: number };
   if (!body.gc) throw new Error('the server cannot collect garbage on demand (start it with --expose-gc)');
-  return { rss: body.rss, heapUsed: body.heapUsed };
+  return { rss: body.rss, heapUsed: body.heapUsed, youngGeneration: body.youngGeneration };
 }
 
 /** `amount` chat requests (non-streamed, a few tokens), each with an id of its own, so each is a request of the ring. */
@@ -501,7 +511,9 @@ async function chat(url: string, amount: number): Promise<void> {
 
 async function measureMemory(): Promise<{ samples: MemorySample[]; kept: number; rps: number }> {
   const env = { ...PIPELINE_ENV, THREADLINE_DEBUG_ROUTES: 'true' };
-  const server = await startServerProcess(SERVICE, [], env, ['--expose-gc']);
+  const semiSpace = `${MEMORY_SEMI_SPACE_MIB}`;
+  const nodeArgs = ['--expose-gc', `--min-semi-space-size=${semiSpace}`, `--max-semi-space-size=${semiSpace}`];
+  const server = await startServerProcess(SERVICE, [], env, nodeArgs);
   try {
     const url = `http://127.0.0.1:${server.port}`;
     if (!(await timelineOn(url))) throw new Error('the timeline is off though THREADLINE_DEBUG_ROUTES=true');
@@ -512,7 +524,10 @@ async function measureMemory(): Promise<{ samples: MemorySample[]; kept: number;
       await chat(url, step);
       const sample = { requests, ...(await memoryOf(url)) };
       samples.push(sample);
-      console.error(`memory: ${requests} requests, RSS ${mib(sample.rss)} MiB, heap used ${mib(sample.heapUsed)} MiB`);
+      console.error(
+        `memory: ${requests} requests, RSS ${mib(sample.rss)} MiB, heap used ${mib(sample.heapUsed)} MiB, ` +
+          `young generation ${mib(sample.youngGeneration)} MiB`,
+      );
     }
     const rps = MEMORY_REQUESTS / ((performance.now() - started) / 1000);
     const res = await fetch(`${url}/debug/requests?limit=100000`);
@@ -691,6 +706,7 @@ function report(
     n(sample.requests),
     mib(sample.rss),
     mib(sample.heapUsed),
+    mib(sample.youngGeneration),
     sample === warm ? '1.000 (reference)' : (sample.rss / warm.rss).toFixed(3),
   ]);
 
@@ -772,12 +788,14 @@ function report(
     ...countedSection(counted),
     '**Memory with the timeline on.** ' +
       `The same service with \`THREADLINE_DEBUG_ROUTES=true\` (its ring of the default 1,000 most recent requests), export off, started with --expose-gc; ` +
+      `its young generation fixed at two semi-spaces of ${MEMORY_SEMI_SPACE_MIB} MiB from the start (--min-semi-space-size and --max-semi-space-size: ` +
+      'V8 otherwise grows it up to that size when the allocation rate asks, a step in RSS at a different reading in each run); ' +
       `${n(MEMORY_REQUESTS)} non-streamed chat completions (max_tokens ${MEMORY_MAX_TOKENS}) from autocannon -c ${CONNECTIONS}, each with an X-Request-Id of its own, ` +
       `${Math.round(memory.rps)} req/s; memory read in the server after a forced full GC every ${n(MEMORY_REQUESTS / MEMORY_SAMPLES)} requests. ` +
       `At the end the ring held ${n(memory.kept)} requests. The first reading is taken after warm-up (JIT, pools, the ring filled) and is the reference: ` +
       `the goal is that no later reading is more than ${MEMORY_GOAL.toFixed(2)} times it. One process, one run: the range is that of the ${later.length} later readings, not of rounds.`,
     '',
-    table(['requests', 'RSS (MiB)', 'heap used (MiB)', 'RSS ÷ first reading'], memoryRows),
+    table(['requests', 'RSS (MiB)', 'heap used (MiB)', 'young generation (MiB)', 'RSS ÷ first reading'], memoryRows),
     '',
     table(
       ['goal', 'figure', 'verdict'],

@@ -5,8 +5,9 @@
  * `READY <port>` (`READY 0` in a process without the Frontend, which serves over NATS alone).
  *
  * One bench-only route is added at the Fastify layer, outside the application's modules:
- * `GET /__rss` answers this process's memory (`process.memoryUsage()`, bytes) after a full garbage
- * collection when the process was started with --expose-gc (`gc: true` in the answer says it was).
+ * `GET /__rss` answers this process's memory (`process.memoryUsage()`, bytes, and `youngGeneration`, the
+ * bytes V8's new space has committed) after a full garbage collection when the process was started with
+ * --expose-gc (`gc: true` in the answer says it was).
  *
  * With `BENCH_SPANS_DROPPED=true` it registers a span recorder that keeps nothing: spans are made and
  * ended as with the timeline or export on, and dropped (bench:observability's `made` variant).
@@ -14,6 +15,7 @@
 import 'reflect-metadata';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { addSpanRecorder } from '@threadline/tracing';
 import { createApp } from '../../src/app.factory.js';
 import { loadAppConfig } from '../../src/config/app.config.js';
@@ -36,7 +38,8 @@ async function main(): Promise<void> {
         await new Promise((resolve) => setImmediate(resolve));
         gc();
       }
-      return { gc: gc !== undefined, ...process.memoryUsage() };
+      const youngGeneration = getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_size;
+      return { gc: gc !== undefined, youngGeneration, ...process.memoryUsage() };
     });
   // A process without the Frontend (bench:nats spreads the pipeline over processes) serves over NATS alone.
   if (!config.runtime.components.includes('frontend')) {
