@@ -58,7 +58,7 @@ export class RequestSpans {
 
   /** The spans, unpacked afresh at each read, in the order they ended. */
   get spans(): FinishedSpan[] {
-    const { fields, times } = this;
+    const { fields, times, traceId, id: requestId } = this;
     const spans: FinishedSpan[] = [];
     let at = 0;
     let timeAt = 0;
@@ -85,7 +85,6 @@ export class RequestSpans {
         if (eventAttributes !== undefined) event.attributes = { ...eventAttributes };
         events.push(event);
       }
-      const { traceId, id: requestId } = this;
       const span: FinishedSpan = {
         traceId,
         spanId,
